@@ -1,0 +1,40 @@
+/*
+ * api — gwsync's REST API: the HTTP server, routing, authentication and the handlers.
+ *
+ * api_server_start() starts CivetWeb's listener and worker threads; requests run on those
+ * threads. The deps are borrowed and must outlive the server. api_server_stop() stops accepting,
+ * lets in-flight requests finish and frees the server.
+ */
+#ifndef GWSYNC_API_H
+#define GWSYNC_API_H
+
+#include "bus.h"
+#include "config.h"
+#include "err.h"
+#include "store.h"
+
+struct api_server;
+
+struct api_deps {
+	const struct config *cfg;
+	struct store *st;
+	struct bus_producer *bp;
+};
+
+int api_server_start(const struct api_deps *deps, struct api_server **out, struct err *e);
+
+/* The port actually bound (useful with port 0). */
+int api_server_port(const struct api_server *srv);
+
+/*
+ * Begins a graceful stop: requests that arrive from now on get 503 and a closed connection;
+ * waits (at most timeout_ms) until the requests already running have answered.
+ */
+void api_server_drain(struct api_server *srv, int timeout_ms);
+
+void api_server_stop(struct api_server *srv);
+
+/* Writes "METHOD pattern" lines of every route (for the openapi.yaml comparison test). */
+void api_routes_print(void);
+
+#endif

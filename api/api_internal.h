@@ -1,0 +1,125 @@
+/*
+ * Inside api/ only: what handlers see of a request and how they answer.
+ *
+ * A handler runs on a CivetWeb worker thread with a struct api_request (borrowed for the call)
+ * and fills a struct api_response; http.c sends it and frees the body. Handlers never write to
+ * the socket themselves and never call Google.
+ */
+#ifndef GWSYNC_API_INTERNAL_H
+#define GWSYNC_API_INTERNAL_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+
+#include "access.h"
+#include "api.h"
+#include "metrics.h"
+#include "problem.h"
+#include "router.h"
+
+struct api_ctx {
+	const struct config *cfg;
+	struct store *st;
+	struct bus_producer *bp;
+	struct api_metrics *metrics;
+	const char *const *metrics_route_names; /* "GET /v1/tenants" per route */
+};
+
+struct api_principal {
+	char key_id[STORE_ID_LEN + 1];
+	char tenant_id[STORE_ID_LEN + 1];
+	enum access_role role;
+};
+
+struct api_request {
+	struct api_ctx *ctx;
+	const char *method;
+	const char *path;
+	const char *query; /* NULL when absent */
+	const char *req_id;
+	const char *content_type; /* NULL when absent */
+	const char *body;	  /* NUL-terminated copy, body_len bytes */
+	size_t body_len;
+	struct router_match params;
+	struct api_principal who;
+};
+
+struct api_response {
+	int status;
+	char *body; /* malloc'd; freed by http.c */
+	size_t len;
+	const char *content_type;
+	char location[512];
+	char allow[128];
+	bool www_authenticate;
+};
+
+typedef void (*api_handler_fn)(struct api_request *rq, struct api_response *rs);
+
+struct api_route {
+	struct router_route r; /* first: router_find() walks the table with a stride */
+	api_handler_fn handler;
+	enum access_role min_role; /* ACCESS_NONE: no key needed */
+};
+
+extern const struct api_route api_routes[];
+extern const size_t api_routes_count;
+
+/* ---- respond.c ---- */
+
+/* Serialises jo (taking it) as the response body. */
+void api_reply_json(struct api_response *rs, int status, json_object *jo);
+void api_reply_problem(struct api_response *rs, const struct problem *p, const char *extra_json);
+void api_reply_error(struct api_response *rs, int status, const char *slug, const char *title,
+		     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Maps an err from below (store, bus) to its problem: not found 404, conflict 409, down 503. */
+void api_reply_err(struct api_response *rs, const struct err *e);
+
+/*
+ * Parses the body as a JSON object within the depth limit. On failure answers 415 (not JSON) or
+ * 400 (malformed, with the byte offset; not an object) and returns NULL. The caller puts the
+ * result.
+ */
+json_object *api_body_object(struct api_request *rq, struct api_response *rs);
+
+/*
+ * Checks that obj has no members but the NULL-terminated allowed ones; adds one error per unknown
+ * member to p (pointer "/name"). Returns the number of unknown members.
+ */
+int api_body_only(json_object *obj, const char *const *allowed, struct problem *p);
+
+/* Copies query parameter name (decoded) into buf; 1 when present, 0 when absent. */
+int api_query_get(const struct api_request *rq, const char *name, char *buf, size_t cap);
+
+/*
+ * Reads limit (1..100, default 20) and cursor; on a bad value answers 400 and returns -1.
+ * after_id gets the id the cursor names ("" when none).
+ */
+int api_page_params(const struct api_request *rq, struct api_response *rs, int *limit,
+		    char after_id[STORE_ID_LEN + 1]);
+
+/* Opaque cursor for the page after the item with this id. */
+void api_cursor_encode(const char *id, char *out, size_t cap);
+
+/* 1 when s is a canonical lower- or upper-case UUID. */
+int api_is_uuid(const char *s);
+
+/* json-c helpers that cannot leak: add a member, dropping the value when add fails. */
+void api_json_put(json_object *obj, const char *key, json_object *val);
+void api_json_put_str(json_object *obj, const char *key, const char *s); /* "" → omitted */
+
+/* JSON of a key's metadata (never the key or its hash); handlers_tenants.c. */
+json_object *api_key_json(const struct store_api_key *k);
+
+/* ---- handlers ---- */
+void handle_healthz(struct api_request *rq, struct api_response *rs);
+void handle_readyz(struct api_request *rq, struct api_response *rs);
+void handle_metrics(struct api_request *rq, struct api_response *rs);
+void handle_tenants_create(struct api_request *rq, struct api_response *rs);
+void handle_tenants_list(struct api_request *rq, struct api_response *rs);
+void handle_tenants_get(struct api_request *rq, struct api_response *rs);
+void handle_tenant_keys_create(struct api_request *rq, struct api_response *rs);
+void handle_api_keys_list(struct api_request *rq, struct api_response *rs);
+void handle_api_keys_revoke(struct api_request *rq, struct api_response *rs);
+
+#endif

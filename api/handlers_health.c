@@ -1,0 +1,102 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_internal.h"
+#include "log.h"
+
+void handle_healthz(struct api_request *rq, struct api_response *rs)
+{
+	(void)rq;
+	json_object *jo = json_object_new_object();
+	api_json_put_str(jo, "status", "ok");
+	api_reply_json(rs, 200, jo);
+}
+
+static json_object *check_result(const char *status, const char *detail)
+{
+	json_object *c = json_object_new_object();
+	api_json_put_str(c, "status", status);
+	api_json_put_str(c, "detail", detail);
+	return c;
+}
+
+/*
+ * Ready when PostgreSQL answers, the schema is at least what this build expects, and a Kafka
+ * broker answers for the jobs topic. The outage detail goes to the log; the answer only names
+ * which dependency is down.
+ */
+void handle_readyz(struct api_request *rq, struct api_response *rs)
+{
+	struct api_ctx *ctx = rq->ctx;
+	json_object *checks = json_object_new_object();
+	char down[128] = "";
+	struct err e = {0};
+
+	int applied = 0;
+	int rc = store_migrations_latest_applied(ctx->st, &applied, &e);
+	if (rc) {
+		log_write(LOG_WARN, "api", "readiness_database_down", e.msg, NULL, 0);
+		api_json_put(checks, "database", check_result("down", "database unreachable"));
+		api_json_put(checks, "migrations", check_result("unknown", NULL));
+		strcat(down, "database");
+	} else {
+		api_json_put(checks, "database", check_result("up", NULL));
+		int known = store_migrations_latest_known();
+		if (applied < known) {
+			char detail[96];
+			snprintf(detail, sizeof(detail), "schema at %d, this build needs %d; run "
+							 "gwsync migrate",
+				 applied, known);
+			api_json_put(checks, "migrations", check_result("down", detail));
+			strcat(down, "migrations");
+		} else {
+			api_json_put(checks, "migrations", check_result("up", NULL));
+		}
+	}
+
+	err_clear(&e);
+	rc = bus_producer_check(ctx->bp, ctx->cfg->topic_jobs, ctx->cfg->readyz_timeout_ms, &e);
+	if (rc) {
+		log_write(LOG_WARN, "api", "readiness_kafka_down", e.msg, NULL, 0);
+		api_json_put(checks, "kafka",
+			     check_result("down", rc == E_NOTFOUND ? "jobs topic missing"
+								    : "no broker answers"));
+		strcat(down, down[0] ? ", kafka" : "kafka");
+	} else {
+		api_json_put(checks, "kafka", check_result("up", NULL));
+	}
+
+	if (!down[0]) {
+		json_object *jo = json_object_new_object();
+		api_json_put_str(jo, "status", "ready");
+		api_json_put(jo, "checks", checks);
+		api_reply_json(rs, 200, jo);
+		return;
+	}
+	json_object *extra = json_object_new_object();
+	api_json_put(extra, "checks", checks);
+	struct problem p;
+	problem_set(&p, 503, "not-ready", "Not ready", "down: %s", down);
+	api_reply_problem(rs, &p, json_object_to_json_string(extra));
+	json_object_put(extra);
+}
+
+void handle_metrics(struct api_request *rq, struct api_response *rs)
+{
+	struct store_pool_stats pool;
+	struct bus_producer_stats bus;
+	store_pool_stats_get(rq->ctx->st, &pool);
+	bus_producer_stats_get(rq->ctx->bp, &bus);
+	size_t len = 0;
+	char *text = api_metrics_render(rq->ctx->metrics, rq->ctx->metrics_route_names, &pool,
+					&bus, &len);
+	if (!text) {
+		api_reply_error(rs, 500, "internal", "Internal error", "out of memory");
+		return;
+	}
+	rs->status = 200;
+	rs->body = text;
+	rs->len = len;
+	rs->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}

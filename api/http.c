@@ -1,0 +1,377 @@
+/*
+ * The CivetWeb adapter: the only file that includes civetweb.h. It turns each request into a
+ * struct api_request, finds the route, checks the API key, runs the handler and writes the
+ * response, then counts and logs it.
+ */
+#include <civetweb.h>
+#include <ctype.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api_internal.h"
+#include "crypto.h"
+#include "log.h"
+
+#define ROUTE_NAME_MAX 96
+
+struct api_server {
+	struct mg_context *mg;
+	atomic_int inflight;
+	atomic_int draining;
+	struct api_ctx ctx;
+	char (*route_names)[ROUTE_NAME_MAX];
+	const char **route_name_ptrs;
+	int port;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Accepts a caller's request id when it is short and plain, so it can be logged safely. */
+static int req_id_acceptable(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n == 0 || n > 128)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!isalnum(c) && c != '-' && c != '_' && c != '.' && c != ':')
+			return 0;
+	}
+	return 1;
+}
+
+static void send_response(struct mg_connection *conn, const struct api_request *rq,
+			  const struct api_response *rs, int close_after)
+{
+	char head[2048];
+	int n = snprintf(head, sizeof(head),
+			 "HTTP/1.1 %d %s\r\n"
+			 "Content-Type: %s\r\n"
+			 "Content-Length: %zu\r\n"
+			 "X-Request-Id: %s\r\n"
+			 "Cache-Control: no-store\r\n"
+			 "X-Content-Type-Options: nosniff\r\n",
+			 rs->status, mg_get_response_code_text(conn, rs->status),
+			 rs->content_type ? rs->content_type : "application/json", rs->len,
+			 rq->req_id);
+	if (rs->location[0])
+		n += snprintf(head + n, sizeof(head) - (size_t)n, "Location: %s\r\n", rs->location);
+	if (rs->allow[0])
+		n += snprintf(head + n, sizeof(head) - (size_t)n, "Allow: %s\r\n", rs->allow);
+	if (rs->www_authenticate)
+		n += snprintf(head + n, sizeof(head) - (size_t)n,
+			      "WWW-Authenticate: Bearer realm=\"gwsync\"\r\n");
+	if (close_after)
+		n += snprintf(head + n, sizeof(head) - (size_t)n, "Connection: close\r\n");
+	n += snprintf(head + n, sizeof(head) - (size_t)n, "\r\n");
+	mg_write(conn, head, (size_t)n);
+	if (rs->len && strcmp(rq->method, "HEAD") != 0)
+		mg_write(conn, rs->body, rs->len);
+}
+
+/* Reads the whole body, at most max bytes. Returns 0, 1 when larger than max, -1 on I/O error. */
+static int read_body(struct mg_connection *conn, long long content_length, size_t max,
+		     char **out, size_t *len)
+{
+	*out = NULL;
+	*len = 0;
+	if (content_length > (long long)max)
+		return 1;
+	size_t cap = content_length >= 0 ? (size_t)content_length + 1 : 4096;
+	char *buf = malloc(cap);
+	if (!buf)
+		return -1;
+	size_t got = 0;
+	for (;;) {
+		if (got + 1 >= cap) {
+			if (content_length >= 0)
+				break;
+			if (cap > max + 1) {
+				free(buf);
+				return 1;
+			}
+			size_t ncap = cap * 2 > max + 2 ? max + 2 : cap * 2;
+			char *grown = realloc(buf, ncap);
+			if (!grown) {
+				free(buf);
+				return -1;
+			}
+			buf = grown;
+			cap = ncap;
+		}
+		int r = mg_read(conn, buf + got, cap - 1 - got);
+		if (r < 0) {
+			free(buf);
+			return -1;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	if (got > max) {
+		free(buf);
+		return 1;
+	}
+	buf[got] = '\0';
+	*out = buf;
+	*len = got;
+	return 0;
+}
+
+/*
+ * Reads and drops what is left of a refused body (up to a bound), so the client gets to read our
+ * answer instead of a connection reset.
+ */
+static void drain_body(struct mg_connection *conn, size_t max)
+{
+	char scratch[16384];
+	size_t dropped = 0;
+	while (dropped < max) {
+		int r = mg_read(conn, scratch, sizeof(scratch));
+		if (r <= 0)
+			return;
+		dropped += (size_t)r;
+	}
+}
+
+/* Answers 401/403/503 itself and returns -1 unless the caller's key allows the route. */
+static int authenticate(struct mg_connection *conn, struct api_request *rq,
+			struct api_response *rs, enum access_role min_role)
+{
+	const char *auth = mg_get_header(conn, "Authorization");
+	const char *key = NULL;
+	if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
+		key = auth + 7;
+		while (*key == ' ')
+			key++;
+	}
+	if (!key || !api_key_well_formed(key)) {
+		rs->www_authenticate = true;
+		api_reply_error(rs, 401, "unauthorized", "Unauthorized",
+				key ? "the API key is not valid"
+				    : "send an API key as Authorization: Bearer <key>");
+		return -1;
+	}
+	char hash[65];
+	struct store_api_key k;
+	struct err e = {0};
+	if (api_key_hash(key, hash)) {
+		api_reply_error(rs, 500, "internal", "Internal error", "hashing failed");
+		return -1;
+	}
+	int rc = store_api_key_authenticate(rq->ctx->st, hash, &k, &e);
+	if (rc == E_NOTFOUND) {
+		rs->www_authenticate = true;
+		api_reply_error(rs, 401, "unauthorized", "Unauthorized",
+				"the API key is not valid");
+		return -1;
+	}
+	if (rc) {
+		log_write(LOG_WARN, "api", "auth_failed", e.msg, NULL, 0);
+		api_reply_err(rs, &e);
+		return -1;
+	}
+	memcpy(rq->who.key_id, k.id, sizeof(k.id));
+	memcpy(rq->who.tenant_id, k.tenant_id, sizeof(k.tenant_id));
+	rq->who.role = k.role;
+	log_ctx_set_tenant(k.tenant_id);
+	if (k.role < min_role) {
+		api_reply_error(rs, 403, "forbidden", "Forbidden",
+				"this needs the %s role; the key has %s",
+				access_role_name(min_role), access_role_name(k.role));
+		return -1;
+	}
+	return 0;
+}
+
+static int begin_request(struct mg_connection *conn)
+{
+	double t0 = now_s();
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	struct api_server *srv = ri->user_data;
+
+	char req_id[129];
+	const char *given = mg_get_header(conn, "X-Request-Id");
+	if (req_id_acceptable(given))
+		snprintf(req_id, sizeof(req_id), "%s", given);
+	else if (crypto_random_hex(req_id, 16))
+		snprintf(req_id, sizeof(req_id), "unknown");
+	log_ctx_set_request(req_id);
+
+	struct api_request rq = {
+		.ctx = &srv->ctx,
+		.method = ri->request_method,
+		.path = ri->local_uri ? ri->local_uri : "/",
+		.query = ri->query_string,
+		.req_id = req_id,
+		.content_type = mg_get_header(conn, "Content-Type"),
+		.body = "",
+	};
+	struct api_response rs = {0};
+	size_t route = (size_t)-1;
+	int close_after = 0;
+	char *body = NULL;
+	size_t max_body = (size_t)srv->ctx.cfg->http_max_body_bytes;
+
+	atomic_fetch_add(&srv->inflight, 1);
+	enum router_result found = ROUTER_NO_PATH;
+	if (atomic_load(&srv->draining)) {
+		/* Stopping: requests that arrive now go elsewhere; those already running finish. */
+		api_reply_error(&rs, 503, "unavailable", "Service unavailable",
+				"the server is shutting down; retry");
+		close_after = 1;
+		goto respond;
+	}
+	found = router_find(api_routes, api_routes_count, sizeof(api_routes[0]),
+					       rq.method, rq.path, &route, &rq.params, rs.allow,
+					       sizeof(rs.allow));
+	if (found == ROUTER_NO_PATH) {
+		api_reply_error(&rs, 404, "not-found", "Not found", "no resource at %s", rq.path);
+	} else if (found == ROUTER_NO_METHOD) {
+		api_reply_error(&rs, 405, "method-not-allowed", "Method not allowed",
+				"%s is not allowed on %s", rq.method, rq.path);
+		route = (size_t)-1;
+	} else {
+		const struct api_route *r = &api_routes[route];
+		rs.allow[0] = '\0';
+		int br = read_body(conn, ri->content_length, max_body, &body, &rq.body_len);
+		if (br > 0) {
+			drain_body(conn, 4 * max_body);
+			api_reply_error(&rs, 413, "payload-too-large", "Payload too large",
+					"the body exceeds %d bytes",
+					srv->ctx.cfg->http_max_body_bytes);
+			close_after = 1;
+		} else if (br < 0) {
+			api_reply_error(&rs, 400, "bad-request", "Bad request",
+					"the body could not be read");
+			close_after = 1;
+		} else {
+			rq.body = body;
+			if (r->min_role == ACCESS_NONE ||
+			    authenticate(conn, &rq, &rs, r->min_role) == 0)
+				r->handler(&rq, &rs);
+		}
+	}
+respond:
+	if (!rs.status)
+		api_reply_error(&rs, 500, "internal", "Internal error", "no response");
+
+	send_response(conn, &rq, &rs, close_after);
+
+	double dur = now_s() - t0;
+	api_metrics_observe(srv->ctx.metrics, route, rs.status, dur);
+	struct log_field fields[] = {
+		LOG_STR("method", rq.method),
+		LOG_STR("path", rq.path),
+		LOG_STR("route", route != (size_t)-1 ? api_routes[route].r.pattern : NULL),
+		LOG_NUM("status", rs.status),
+		LOG_NUM("dur_us", (long long)(dur * 1e6)),
+	};
+	log_write(rs.status >= 500 ? LOG_WARN : LOG_INFO, "http", "http_request", NULL, fields,
+		  sizeof(fields) / sizeof(fields[0]));
+	log_ctx_clear();
+	free(body);
+	free(rs.body);
+	atomic_fetch_sub(&srv->inflight, 1);
+	return rs.status;
+}
+
+static int log_message(const struct mg_connection *conn, const char *message)
+{
+	(void)conn;
+	log_write(LOG_WARN, "http", "civetweb", message, NULL, 0);
+	return 1;
+}
+
+int api_server_start(const struct api_deps *deps, struct api_server **out, struct err *e)
+{
+	*out = NULL;
+	struct api_server *srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return err_set(e, E_NOMEM, "api server");
+	srv->ctx.cfg = deps->cfg;
+	srv->ctx.st = deps->st;
+	srv->ctx.bp = deps->bp;
+	srv->ctx.metrics = api_metrics_new(api_routes_count);
+	srv->route_names = calloc(api_routes_count, sizeof(*srv->route_names));
+	srv->route_name_ptrs = calloc(api_routes_count, sizeof(*srv->route_name_ptrs));
+	if (!srv->ctx.metrics || !srv->route_names || !srv->route_name_ptrs) {
+		api_server_stop(srv);
+		return err_set(e, E_NOMEM, "api server");
+	}
+	for (size_t i = 0; i < api_routes_count; i++) {
+		snprintf(srv->route_names[i], ROUTE_NAME_MAX, "%s %s", api_routes[i].r.method,
+			 api_routes[i].r.pattern);
+		srv->route_name_ptrs[i] = srv->route_names[i];
+	}
+	srv->ctx.metrics_route_names = srv->route_name_ptrs;
+
+	char threads[16], timeout[16];
+	snprintf(threads, sizeof(threads), "%d", deps->cfg->http_threads);
+	snprintf(timeout, sizeof(timeout), "%d", deps->cfg->http_request_timeout_ms);
+	const char *options[] = {"listening_ports",
+				 deps->cfg->http_listen,
+				 "num_threads",
+				 threads,
+				 "request_timeout_ms",
+				 timeout,
+				 "enable_keep_alive",
+				 "yes",
+				 "keep_alive_timeout_ms",
+				 "5000",
+				 "linger_timeout_ms",
+				 "1000",
+				 NULL};
+	struct mg_callbacks cb = {0};
+	cb.begin_request = begin_request;
+	cb.log_message = log_message;
+	srv->mg = mg_start(&cb, srv, options);
+	if (!srv->mg) {
+		api_server_stop(srv);
+		return err_set(e, E_UNAVAIL, "cannot listen on %s", deps->cfg->http_listen);
+	}
+	struct mg_server_port ports[4];
+	int n = mg_get_server_ports(srv->mg, 4, ports);
+	srv->port = n > 0 ? ports[0].port : 0;
+	*out = srv;
+	return E_OK;
+}
+
+int api_server_port(const struct api_server *srv)
+{
+	return srv->port;
+}
+
+void api_server_drain(struct api_server *srv, int timeout_ms)
+{
+	atomic_store(&srv->draining, 1);
+	struct timespec tick = {0, 10 * 1000000L};
+	for (int waited = 0; waited < timeout_ms && atomic_load(&srv->inflight) > 0; waited += 10)
+		nanosleep(&tick, NULL);
+}
+
+void api_server_stop(struct api_server *srv)
+{
+	if (!srv)
+		return;
+	if (srv->mg)
+		mg_stop(srv->mg);
+	api_metrics_free(srv->ctx.metrics);
+	free(srv->route_names);
+	free(srv->route_name_ptrs);
+	free(srv);
+}
+
+void api_routes_print(void)
+{
+	for (size_t i = 0; i < api_routes_count; i++)
+		printf("%s %s\n", api_routes[i].r.method, api_routes[i].r.pattern);
+}

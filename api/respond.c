@@ -1,0 +1,266 @@
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_internal.h"
+#include "crypto.h"
+
+#define CURSOR_TAG "c1:"
+
+void api_json_put(json_object *obj, const char *key, json_object *val)
+{
+	if (val && json_object_object_add(obj, key, val))
+		json_object_put(val);
+}
+
+void api_json_put_str(json_object *obj, const char *key, const char *s)
+{
+	if (s && *s)
+		api_json_put(obj, key, json_object_new_string(s));
+}
+
+void api_reply_json(struct api_response *rs, int status, json_object *jo)
+{
+	size_t n = 0;
+	const char *s = jo ? json_object_to_json_string_length(jo, JSON_C_TO_STRING_PLAIN, &n)
+			   : NULL;
+	char *body = s ? strndup(s, n) : NULL;
+	json_object_put(jo);
+	if (!body) {
+		api_reply_error(rs, 500, "internal", "Internal error", "out of memory");
+		return;
+	}
+	free(rs->body);
+	rs->status = status;
+	rs->body = body;
+	rs->len = n;
+	rs->content_type = "application/json";
+}
+
+void api_reply_problem(struct api_response *rs, const struct problem *p, const char *extra_json)
+{
+	free(rs->body);
+	rs->body = problem_render(p, extra_json, &rs->len);
+	rs->status = p->status;
+	rs->content_type = "application/problem+json";
+	if (!rs->body) {
+		/* Out of memory: a fixed body still tells the client what happened. */
+		static const char fallback[] = "{\"type\":\"" PROBLEM_TYPE_PREFIX "internal\","
+					       "\"title\":\"Internal error\",\"status\":500}";
+		rs->body = strdup(fallback);
+		rs->len = rs->body ? strlen(fallback) : 0;
+		rs->status = 500;
+	}
+}
+
+void api_reply_error(struct api_response *rs, int status, const char *slug, const char *title,
+		     const char *fmt, ...)
+{
+	struct problem p;
+	p.status = status;
+	p.slug = slug;
+	p.title = title;
+	p.n_errors = 0;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(p.detail, sizeof(p.detail), fmt, ap);
+	va_end(ap);
+	api_reply_problem(rs, &p, NULL);
+}
+
+void api_reply_err(struct api_response *rs, const struct err *e)
+{
+	switch (e->code) {
+	case E_NOTFOUND:
+		api_reply_error(rs, 404, "not-found", "Not found", "%s", e->msg);
+		return;
+	case E_CONFLICT:
+		api_reply_error(rs, 409, "conflict", "Conflict", "%s", e->msg);
+		return;
+	case E_INVAL:
+		api_reply_error(rs, 400, "validation", "Invalid request", "%s", e->msg);
+		return;
+	case E_UNAVAIL:
+	case E_TIMEOUT:
+		/* The detail of an outage is logged, not shown: it names internal hosts. */
+		api_reply_error(rs, 503, "unavailable", "Service unavailable",
+				"a backing service is unavailable; retry later");
+		return;
+	default:
+		api_reply_error(rs, 500, "internal", "Internal error",
+				"the request failed; see the server log for request id");
+		return;
+	}
+}
+
+static int content_type_is_json(const char *ct)
+{
+	if (!ct)
+		return 0;
+	while (*ct == ' ')
+		ct++;
+	size_t n = strcspn(ct, "; ");
+	return (n == 16 && strncasecmp(ct, "application/json", 16) == 0) ||
+	       (n == 24 && strncasecmp(ct, "application/merge-patch+json", 24) == 0);
+}
+
+json_object *api_body_object(struct api_request *rq, struct api_response *rs)
+{
+	if (!content_type_is_json(rq->content_type)) {
+		api_reply_error(rs, 415, "unsupported-media-type", "Unsupported media type",
+				"send the body as application/json");
+		return NULL;
+	}
+	json_tokener *tok = json_tokener_new_ex(rq->ctx->cfg->json_max_depth);
+	if (!tok) {
+		api_reply_error(rs, 500, "internal", "Internal error", "out of memory");
+		return NULL;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	json_object *jo = json_tokener_parse_ex(tok, rq->body, (int)rq->body_len);
+	enum json_tokener_error jerr = json_tokener_get_error(tok);
+	size_t end = json_tokener_get_parse_end(tok);
+	if (jerr == json_tokener_continue) {
+		/* The text ended inside a value: report the end of the body as the position. */
+		api_reply_error(rs, 400, "malformed-json", "Malformed JSON",
+				"the body ends inside a JSON value at byte %zu", rq->body_len);
+	} else if (jerr != json_tokener_success) {
+		api_reply_error(rs, 400, "malformed-json", "Malformed JSON",
+				"%s at byte %zu", json_tokener_error_desc(jerr), end);
+	} else if (end < rq->body_len &&
+		   strspn(rq->body + end, " \t\r\n") != rq->body_len - end) {
+		api_reply_error(rs, 400, "malformed-json", "Malformed JSON",
+				"unexpected data after the JSON value at byte %zu", end);
+		json_object_put(jo);
+		jo = NULL;
+	} else if (!json_object_is_type(jo, json_type_object)) {
+		api_reply_error(rs, 400, "malformed-json", "Malformed JSON",
+				"the body must be a JSON object");
+		json_object_put(jo);
+		jo = NULL;
+	}
+	json_tokener_free(tok);
+	return jerr == json_tokener_success ? jo : NULL;
+}
+
+int api_body_only(json_object *obj, const char *const *allowed, struct problem *p)
+{
+	int unknown = 0;
+	json_object_object_foreach(obj, key, val)
+	{
+		(void)val;
+		int ok = 0;
+		for (const char *const *a = allowed; *a; a++)
+			ok |= strcmp(*a, key) == 0;
+		if (!ok) {
+			char ptr[128];
+			snprintf(ptr, sizeof(ptr), "/%s", key);
+			problem_add_error(p, ptr, "unknown field");
+			unknown++;
+		}
+	}
+	return unknown;
+}
+
+static int hexval(int c)
+{
+	return isdigit(c) ? c - '0' : isxdigit(c) ? (tolower(c) - 'a' + 10) : -1;
+}
+
+int api_query_get(const struct api_request *rq, const char *name, char *buf, size_t cap)
+{
+	if (!rq->query)
+		return 0;
+	size_t nlen = strlen(name);
+	const char *p = rq->query;
+	while (*p) {
+		const char *amp = strchr(p, '&');
+		size_t plen = amp ? (size_t)(amp - p) : strlen(p);
+		if (plen >= nlen && strncmp(p, name, nlen) == 0 && (plen == nlen || p[nlen] == '=')) {
+			const char *v = plen == nlen ? p + plen : p + nlen + 1;
+			size_t vlen = plen == nlen ? 0 : plen - nlen - 1;
+			size_t o = 0;
+			for (size_t i = 0; i < vlen && o + 1 < cap; i++) {
+				if (v[i] == '%' && i + 2 < vlen && hexval(v[i + 1]) >= 0 &&
+				    hexval(v[i + 2]) >= 0) {
+					buf[o++] = (char)(hexval(v[i + 1]) * 16 + hexval(v[i + 2]));
+					i += 2;
+				} else {
+					buf[o++] = v[i] == '+' ? ' ' : v[i];
+				}
+			}
+			buf[o] = '\0';
+			return 1;
+		}
+		p += plen;
+		if (*p == '&')
+			p++;
+	}
+	return 0;
+}
+
+int api_is_uuid(const char *s)
+{
+	if (strlen(s) != 36)
+		return 0;
+	for (int i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return 0;
+		} else if (!isxdigit((unsigned char)s[i])) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+void api_cursor_encode(const char *id, char *out, size_t cap)
+{
+	char raw[64];
+	int n = snprintf(raw, sizeof(raw), CURSOR_TAG "%s", id);
+	if (n < 0 || crypto_base64url_encode(raw, (size_t)n, out, cap) < 0)
+		out[0] = '\0';
+}
+
+int api_page_params(const struct api_request *rq, struct api_response *rs, int *limit,
+		    char after_id[STORE_ID_LEN + 1])
+{
+	char buf[128];
+	*limit = 20;
+	after_id[0] = '\0';
+	if (api_query_get(rq, "limit", buf, sizeof(buf))) {
+		char *end;
+		long v = strtol(buf, &end, 10);
+		if (!*buf || *end || v < 1 || v > 100) {
+			struct problem p;
+			problem_set(&p, 400, "validation", "Invalid request",
+				    "query parameter limit is invalid");
+			problem_add_error(&p, "/query/limit", "must be an integer from 1 to 100");
+			api_reply_problem(rs, &p, NULL);
+			return -1;
+		}
+		*limit = (int)v;
+	}
+	if (api_query_get(rq, "cursor", buf, sizeof(buf))) {
+		unsigned char raw[64];
+		int n = crypto_base64url_decode(buf, raw, sizeof(raw) - 1);
+		if (n > 0)
+			raw[n] = '\0';
+		if (n != (int)strlen(CURSOR_TAG) + 36 ||
+		    memcmp(raw, CURSOR_TAG, strlen(CURSOR_TAG)) != 0 ||
+		    !api_is_uuid((const char *)raw + strlen(CURSOR_TAG))) {
+			struct problem p;
+			problem_set(&p, 400, "validation", "Invalid request",
+				    "query parameter cursor is invalid");
+			problem_add_error(&p, "/query/cursor",
+					  "must be a cursor returned by this list");
+			api_reply_problem(rs, &p, NULL);
+			return -1;
+		}
+		memcpy(after_id, raw + strlen(CURSOR_TAG), 36);
+		after_id[36] = '\0';
+	}
+	return 0;
+}

@@ -1,0 +1,31 @@
+# Turns db/migrations/NNNN_name.sql into a C table compiled into gwsync, so the binary migrates
+# without the files beside it. Run as: cmake -DDIR=<migrations dir> -DOUT=<file.c> -P this file.
+file(GLOB files "${DIR}/*.sql")
+list(SORT files)
+set(body "")
+set(table "")
+set(prev 0)
+foreach(f IN LISTS files)
+	get_filename_component(base "${f}" NAME_WE)
+	if(NOT base MATCHES "^([0-9][0-9][0-9][0-9])_([a-z0-9_]+)$")
+		message(FATAL_ERROR "migration file name must be NNNN_name.sql: ${f}")
+	endif()
+	set(num "${CMAKE_MATCH_1}")
+	set(name "${CMAKE_MATCH_2}")
+	math(EXPR version "${num}")
+	math(EXPR expected "${prev} + 1")
+	if(NOT version EQUAL expected)
+		message(FATAL_ERROR "migration ${base}: expected version ${expected}")
+	endif()
+	set(prev ${version})
+	file(READ "${f}" hex HEX)
+	file(SHA256 "${f}" sum)
+	string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
+	string(APPEND body "static const char sql_${num}[] = {${hex}0x00};\n")
+	string(APPEND table "\t{${version}, \"${name}\", sql_${num}, \"${sum}\"},\n")
+endforeach()
+file(WRITE "${OUT}.tmp" "/* Generated from db/migrations by db/embed_migrations.cmake. */\n"
+	"#include \"store_internal.h\"\n\n${body}\n"
+	"const struct store_migration store_migrations[] = {\n${table}\t{0, \"\", \"\", \"\"},\n};\n"
+	"const size_t store_migrations_count = sizeof(store_migrations) / sizeof(store_migrations[0]) - 1;\n")
+file(COPY_FILE "${OUT}.tmp" "${OUT}" ONLY_IF_DIFFERENT)

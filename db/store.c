@@ -1,0 +1,268 @@
+#include "store_internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+struct store {
+	char *url;
+	char application_name[64];
+	char connect_timeout[16];
+	char pg_options[64];
+	int acquire_timeout_ms;
+
+	pthread_mutex_t mu;
+	pthread_cond_t freed;
+	int size;
+	int open;
+	int in_use;
+	PGconn **idle; /* stack of idle connections, capacity size */
+	int n_idle;
+	uint64_t waits, timeouts, conn_errors;
+};
+
+int store_open(const struct store_options *opt, struct store **out, struct err *e)
+{
+	*out = NULL;
+	struct store *st = calloc(1, sizeof(*st));
+	if (!st)
+		return err_set(e, E_NOMEM, "store");
+	st->url = strdup(opt->url);
+	st->idle = calloc((size_t)opt->pool_size, sizeof(*st->idle));
+	if (!st->url || !st->idle) {
+		free(st->url);
+		free(st->idle);
+		free(st);
+		return err_set(e, E_NOMEM, "store");
+	}
+	snprintf(st->application_name, sizeof(st->application_name), "%s",
+		 opt->application_name ? opt->application_name : "gwsync");
+	snprintf(st->connect_timeout, sizeof(st->connect_timeout), "%d", opt->connect_timeout_s);
+	snprintf(st->pg_options, sizeof(st->pg_options), "-c statement_timeout=%d",
+		 opt->statement_timeout_ms);
+	st->acquire_timeout_ms = opt->acquire_timeout_ms;
+	st->size = opt->pool_size;
+	pthread_mutex_init(&st->mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&st->freed, &ca);
+	pthread_condattr_destroy(&ca);
+	*out = st;
+	return E_OK;
+}
+
+void store_close(struct store *st)
+{
+	if (!st)
+		return;
+	for (int i = 0; i < st->n_idle; i++)
+		PQfinish(st->idle[i]);
+	pthread_cond_destroy(&st->freed);
+	pthread_mutex_destroy(&st->mu);
+	memset(st->url, 0, strlen(st->url));
+	free(st->url);
+	free(st->idle);
+	free(st);
+}
+
+void store_pool_stats_get(struct store *st, struct store_pool_stats *out)
+{
+	pthread_mutex_lock(&st->mu);
+	out->size = st->size;
+	out->open = st->open;
+	out->in_use = st->in_use;
+	out->waits = st->waits;
+	out->timeouts = st->timeouts;
+	out->conn_errors = st->conn_errors;
+	pthread_mutex_unlock(&st->mu);
+}
+
+/* libpq's notices (e.g. "relation already exists, skipping") go to our log at debug level. */
+static void store_notice(void *arg, const char *message)
+{
+	(void)arg;
+	char msg[512];
+	snprintf(msg, sizeof(msg), "%s", message);
+	size_t n = strlen(msg);
+	if (n && msg[n - 1] == '\n')
+		msg[n - 1] = '\0';
+	log_write(LOG_DEBUG, "db", "pg_notice", msg, NULL, 0);
+}
+
+static PGconn *conn_open(struct store *st, struct err *e)
+{
+	const char *keys[] = {"dbname", "connect_timeout", "application_name", "options",
+			      "keepalives", "keepalives_idle", "keepalives_interval",
+			      "keepalives_count", NULL};
+	const char *vals[] = {st->url, st->connect_timeout, st->application_name, st->pg_options,
+			      "1", "10", "5", "3", NULL};
+	PGconn *conn = PQconnectdbParams(keys, vals, 1);
+	if (!conn) {
+		err_set(e, E_NOMEM, "database connection");
+		return NULL;
+	}
+	if (PQstatus(conn) != CONNECTION_OK) {
+		char msg[256];
+		snprintf(msg, sizeof(msg), "%s", PQerrorMessage(conn));
+		char *nl = strchr(msg, '\n');
+		if (nl)
+			*nl = '\0';
+		/* libpq's message names host and port, never the password. */
+		err_set(e, E_UNAVAIL, "database unreachable: %s", msg);
+		PQfinish(conn);
+		return NULL;
+	}
+	PQsetNoticeProcessor(conn, store_notice, NULL);
+	return conn;
+}
+
+PGconn *store_conn_acquire(struct store *st, struct err *e)
+{
+	struct timespec deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += st->acquire_timeout_ms / 1000;
+	deadline.tv_nsec += (long)(st->acquire_timeout_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+
+	pthread_mutex_lock(&st->mu);
+	int waited = 0;
+	while (st->n_idle == 0 && st->open >= st->size) {
+		if (!waited) {
+			st->waits++;
+			waited = 1;
+		}
+		int rc = pthread_cond_timedwait(&st->freed, &st->mu, &deadline);
+		if (rc == ETIMEDOUT && st->n_idle == 0 && st->open >= st->size) {
+			st->timeouts++;
+			pthread_mutex_unlock(&st->mu);
+			err_set(e, E_UNAVAIL, "all %d database connections are busy", st->size);
+			return NULL;
+		}
+	}
+	if (st->n_idle > 0) {
+		PGconn *conn = st->idle[--st->n_idle];
+		st->in_use++;
+		pthread_mutex_unlock(&st->mu);
+		return conn;
+	}
+	/* Reserve a slot, then connect without holding the lock. */
+	st->open++;
+	st->in_use++;
+	pthread_mutex_unlock(&st->mu);
+
+	PGconn *conn = conn_open(st, e);
+	if (!conn) {
+		pthread_mutex_lock(&st->mu);
+		st->open--;
+		st->in_use--;
+		st->conn_errors++;
+		pthread_cond_signal(&st->freed);
+		pthread_mutex_unlock(&st->mu);
+	}
+	return conn;
+}
+
+void store_conn_release(struct store *st, PGconn *conn)
+{
+	if (!conn)
+		return;
+	int healthy = PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) == PQTRANS_IDLE;
+	if (!healthy)
+		PQfinish(conn);
+	pthread_mutex_lock(&st->mu);
+	st->in_use--;
+	if (healthy)
+		st->idle[st->n_idle++] = conn;
+	else
+		st->open--;
+	pthread_cond_signal(&st->freed);
+	pthread_mutex_unlock(&st->mu);
+}
+
+static enum err_code sqlstate_code(const char *state)
+{
+	if (!state)
+		return E_UNAVAIL;
+	if (strcmp(state, "23505") == 0 || strcmp(state, "40001") == 0 ||
+	    strcmp(state, "40P01") == 0 || strcmp(state, "55P03") == 0)
+		return E_CONFLICT;
+	if (strcmp(state, "23503") == 0)
+		return E_NOTFOUND;
+	if (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0)
+		return E_INVAL;
+	if (strcmp(state, "57014") == 0)
+		return E_TIMEOUT;
+	if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
+	    strncmp(state, "53", 2) == 0)
+		return E_UNAVAIL;
+	return E_INTERNAL;
+}
+
+int store_conn_exec(PGconn *conn, const char *sql, int nparams, const char *const *params,
+		    PGresult **res, struct err *e)
+{
+	*res = NULL;
+	PGresult *r = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	ExecStatusType status = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
+		*res = r;
+		return E_OK;
+	}
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	enum err_code code = PQstatus(conn) != CONNECTION_OK ? E_UNAVAIL : sqlstate_code(state);
+	char msg[200];
+	snprintf(msg, sizeof(msg), "%s",
+		 r && PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)
+			 ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)
+			 : PQerrorMessage(conn));
+	char *nl = strchr(msg, '\n');
+	if (nl)
+		*nl = '\0';
+	err_set(e, code, "database: %s", msg);
+	if (e)
+		snprintf(e->reason, sizeof(e->reason), "%s", state ? state : "connection");
+	PQclear(r);
+	return code;
+}
+
+int store_exec(struct store *st, const char *sql, int nparams, const char *const *params,
+	       PGresult **res, struct err *e)
+{
+	*res = NULL;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		PGconn *conn = store_conn_acquire(st, e);
+		if (!conn)
+			return e ? e->code : E_UNAVAIL;
+		int rc = store_conn_exec(conn, sql, nparams, params, res, e);
+		int lost = rc == E_UNAVAIL && PQstatus(conn) != CONNECTION_OK;
+		store_conn_release(st, conn);
+		if (!lost)
+			return rc;
+	}
+	return e ? e->code : E_UNAVAIL;
+}
+
+void store_copy(char *dst, size_t cap, const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		dst[0] = '\0';
+	else
+		snprintf(dst, cap, "%s", PQgetvalue(res, row, col));
+}
+
+int store_ping(struct store *st, struct err *e)
+{
+	PGresult *res;
+	int rc = store_exec(st, "SELECT 1", 0, NULL, &res, e);
+	PQclear(res);
+	return rc;
+}

@@ -1,0 +1,46 @@
+/*
+ * Inside db/ only: the pool and the statement helpers every store_*.c file uses.
+ */
+#ifndef GWSYNC_DB_STORE_INTERNAL_H
+#define GWSYNC_DB_STORE_INTERNAL_H
+
+#include <libpq-fe.h>
+
+#include "store.h"
+
+#define SQL_TIME(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+/* Borrows a connection (opening one if needed); NULL with E_UNAVAIL when none can be had. */
+PGconn *store_conn_acquire(struct store *st, struct err *e);
+
+/* Gives a connection back; a connection that is no longer healthy is closed. */
+void store_conn_release(struct store *st, PGconn *conn);
+
+/*
+ * Runs one parameterised statement on conn. On success *res holds the result (caller PQclear()s);
+ * on failure *res is NULL and the PostgreSQL error is mapped to an err code.
+ */
+int store_conn_exec(PGconn *conn, const char *sql, int nparams, const char *const *params,
+		    PGresult **res, struct err *e);
+
+/*
+ * store_conn_exec on a borrowed connection. A pooled connection found dead on first use (the
+ * server restarted since) is replaced and the statement sent once more.
+ */
+int store_exec(struct store *st, const char *sql, int nparams, const char *const *params,
+	       PGresult **res, struct err *e);
+
+/* Copies a text column into dst (cut to cap); empty for NULL. */
+void store_copy(char *dst, size_t cap, const PGresult *res, int row, int col);
+
+/* Compiled-in migrations (generated from db/migrations/NNNN_name.sql at build time). */
+struct store_migration {
+	int version;
+	const char *name;
+	const char *sql;
+	const char *sha256;
+};
+extern const struct store_migration store_migrations[];
+extern const size_t store_migrations_count;
+
+#endif

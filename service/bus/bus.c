@@ -1,0 +1,229 @@
+#include "bus.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+struct bus_producer {
+	rd_kafka_t *rk;
+	atomic_int all_brokers_down;
+};
+
+struct bus_consumer {
+	rd_kafka_t *rk;
+};
+
+static void bus_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	(void)rk;
+	enum log_level lvl = level <= 3 ? LOG_ERROR : level <= 4 ? LOG_WARN
+				     : level <= 6		 ? LOG_INFO
+							 : LOG_DEBUG;
+	log_write(lvl, "kafka", "rdkafka_log", buf, (struct log_field[]){LOG_STR("facility", fac)}, 1);
+}
+
+static void producer_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	(void)rk;
+	struct bus_producer *p = opaque;
+	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+		atomic_store(&p->all_brokers_down, 1);
+	log_write(LOG_WARN, "kafka", "kafka_error", reason,
+		  (struct log_field[]){LOG_STR("err", rd_kafka_err2name((rd_kafka_resp_err_t)err))},
+		  1);
+}
+
+static void consumer_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	(void)rk;
+	(void)opaque;
+	log_write(LOG_WARN, "kafka", "kafka_error", reason,
+		  (struct log_field[]){LOG_STR("err", rd_kafka_err2name((rd_kafka_resp_err_t)err))},
+		  1);
+}
+
+static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, struct err *e)
+{
+	char why[256];
+	if (rd_kafka_conf_set(conf, key, value, why, sizeof(why)) != RD_KAFKA_CONF_OK)
+		return err_set(e, E_INVAL, "kafka property %s: %s", key, why);
+	return E_OK;
+}
+
+/* Common settings first, then the operator's GWSYNC_KAFKA_X_* so they can override them. */
+static rd_kafka_conf_t *conf_build(const struct config *cfg, const char *const *extra,
+				   struct err *e)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	int rc = conf_set(conf, "bootstrap.servers", cfg->kafka_brokers, e);
+	/* Come back quickly after a broker restart; librdkafka's default waits up to 10 s. */
+	if (!rc)
+		rc = conf_set(conf, "reconnect.backoff.max.ms", "1000", e);
+	for (size_t i = 0; !rc && extra[i]; i += 2)
+		rc = conf_set(conf, extra[i], extra[i + 1], e);
+	for (size_t i = 0; !rc && i < cfg->n_kafka_props; i++)
+		rc = conf_set(conf, cfg->kafka_props[i].key, cfg->kafka_props[i].value, e);
+	if (rc) {
+		rd_kafka_conf_destroy(conf);
+		return NULL;
+	}
+	rd_kafka_conf_set_log_cb(conf, bus_log_cb);
+	return conf;
+}
+
+int bus_producer_new(const struct config *cfg, struct bus_producer **out, struct err *e)
+{
+	*out = NULL;
+	struct bus_producer *p = calloc(1, sizeof(*p));
+	if (!p)
+		return err_set(e, E_NOMEM, "producer");
+	static const char *const extra[] = {"client.id", "gwsync", "enable.idempotence", "true",
+					    "acks", "all", NULL};
+	rd_kafka_conf_t *conf = conf_build(cfg, extra, e);
+	if (!conf) {
+		free(p);
+		return e ? e->code : E_INVAL;
+	}
+	rd_kafka_conf_set_error_cb(conf, producer_error_cb);
+	rd_kafka_conf_set_opaque(conf, p);
+	char why[256];
+	p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
+	if (!p->rk) {
+		rd_kafka_conf_destroy(conf);
+		free(p);
+		return err_set(e, E_INVAL, "kafka producer: %s", why);
+	}
+	conf = NULL; /* now owned by rk */
+	*out = p;
+	return E_OK;
+}
+
+void bus_producer_free(struct bus_producer *p, int timeout_ms)
+{
+	if (!p)
+		return;
+	rd_kafka_flush(p->rk, timeout_ms);
+	rd_kafka_destroy(p->rk);
+	free(p);
+}
+
+int bus_producer_check(struct bus_producer *p, const char *topic, int timeout_ms, struct err *e)
+{
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->rk, topic, NULL);
+	if (!rkt)
+		return err_set(e, E_INTERNAL, "kafka topic handle");
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_resp_err_t err = rd_kafka_metadata(p->rk, 0, rkt, &md, timeout_ms);
+	int rc = E_OK;
+	if (err) {
+		rc = err_set(e, E_UNAVAIL, "kafka unreachable: %s", rd_kafka_err2str(err));
+	} else if (md->topic_cnt != 1 || md->topics[0].err) {
+		rc = err_set(e, E_NOTFOUND, "kafka topic %s: %s", topic,
+			     md->topic_cnt ? rd_kafka_err2str(md->topics[0].err) : "missing");
+	} else {
+		atomic_store(&p->all_brokers_down, 0);
+	}
+	if (md)
+		rd_kafka_metadata_destroy(md);
+	rd_kafka_topic_destroy(rkt);
+	return rc;
+}
+
+void bus_producer_stats_get(struct bus_producer *p, struct bus_producer_stats *out)
+{
+	out->queued = rd_kafka_outq_len(p->rk);
+	out->all_brokers_down = atomic_load(&p->all_brokers_down);
+}
+
+int bus_consumer_new(const struct config *cfg, const char *const *topics, size_t n,
+		     struct bus_consumer **out, struct err *e)
+{
+	*out = NULL;
+	const char *const extra[] = {"client.id", "gwsync-worker", "group.id", cfg->kafka_group,
+				     "enable.auto.commit", "false", "auto.offset.reset",
+				     "earliest", NULL};
+	rd_kafka_conf_t *conf = conf_build(cfg, extra, e);
+	if (!conf)
+		return e ? e->code : E_INVAL;
+	rd_kafka_conf_set_error_cb(conf, consumer_error_cb);
+	struct bus_consumer *c = calloc(1, sizeof(*c));
+	if (!c) {
+		rd_kafka_conf_destroy(conf);
+		return err_set(e, E_NOMEM, "consumer");
+	}
+	char why[256];
+	c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
+	if (!c->rk) {
+		rd_kafka_conf_destroy(conf);
+		free(c);
+		return err_set(e, E_INVAL, "kafka consumer: %s", why);
+	}
+	conf = NULL; /* now owned by rk */
+	rd_kafka_poll_set_consumer(c->rk);
+	rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new((int)n);
+	for (size_t i = 0; i < n; i++)
+		rd_kafka_topic_partition_list_add(subs, topics[i], RD_KAFKA_PARTITION_UA);
+	rd_kafka_resp_err_t err = rd_kafka_subscribe(c->rk, subs);
+	rd_kafka_topic_partition_list_destroy(subs);
+	if (err) {
+		rd_kafka_destroy(c->rk);
+		free(c);
+		return err_set(e, E_UNAVAIL, "kafka subscribe: %s", rd_kafka_err2str(err));
+	}
+	*out = c;
+	return E_OK;
+}
+
+int bus_consumer_poll(struct bus_consumer *c, int timeout_ms, struct bus_message *msg,
+		      struct err *e)
+{
+	memset(msg, 0, sizeof(*msg));
+	rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, timeout_ms);
+	if (!m)
+		return E_NOTFOUND;
+	if (m->err) {
+		int rc = m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF
+				 ? E_NOTFOUND
+				 : err_set(e, E_UNAVAIL, "kafka consume: %s",
+					   rd_kafka_message_errstr(m));
+		rd_kafka_message_destroy(m);
+		return rc;
+	}
+	msg->topic = rd_kafka_topic_name(m->rkt);
+	msg->partition = m->partition;
+	msg->offset = m->offset;
+	msg->key = m->key;
+	msg->key_len = m->key_len;
+	msg->payload = m->payload;
+	msg->len = m->len;
+	msg->internal = m;
+	return E_OK;
+}
+
+void bus_message_release(struct bus_message *msg)
+{
+	if (msg->internal)
+		rd_kafka_message_destroy(msg->internal);
+	memset(msg, 0, sizeof(*msg));
+}
+
+int bus_consumer_commit(struct bus_consumer *c, const struct bus_message *msg, struct err *e)
+{
+	rd_kafka_resp_err_t err = rd_kafka_commit_message(c->rk, msg->internal, 0);
+	if (err)
+		return err_set(e, E_UNAVAIL, "kafka commit: %s", rd_kafka_err2str(err));
+	return E_OK;
+}
+
+void bus_consumer_close(struct bus_consumer *c)
+{
+	if (!c)
+		return;
+	rd_kafka_consumer_close(c->rk);
+	rd_kafka_destroy(c->rk);
+	free(c);
+}

@@ -1,0 +1,66 @@
+/*
+ * bus — gwsync's side of Kafka: one producer per process and the worker's consumer.
+ *
+ * Handles are thread-safe where librdkafka's are (the producer may be shared; a consumer is
+ * polled by one thread). librdkafka's own log lines are routed into gwsync's log. Errors come back
+ * as err codes: broker unreachable or timed out → E_UNAVAIL, unknown topic → E_NOTFOUND.
+ */
+#ifndef GWSYNC_BUS_H
+#define GWSYNC_BUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "err.h"
+
+struct bus_producer;
+
+/* Creates the idempotent producer (acks=all) from cfg; no broker needs to be up yet. */
+int bus_producer_new(const struct config *cfg, struct bus_producer **out, struct err *e);
+
+/* Flushes for at most timeout_ms, then frees; p may be NULL. */
+void bus_producer_free(struct bus_producer *p, int timeout_ms);
+
+/* Asks a broker for the metadata of topic within timeout_ms: E_OK when it answers and the topic exists. */
+int bus_producer_check(struct bus_producer *p, const char *topic, int timeout_ms, struct err *e);
+
+struct bus_producer_stats {
+	int64_t queued;		/* messages waiting in librdkafka's queues */
+	int all_brokers_down;	/* 1 after librdkafka said so, until a broker answers again */
+};
+void bus_producer_stats_get(struct bus_producer *p, struct bus_producer_stats *out);
+
+struct bus_consumer;
+
+/* Joins cfg's consumer group and subscribes to the n topics (names copied). Offsets are committed only by bus_consumer_commit(). */
+int bus_consumer_new(const struct config *cfg, const char *const *topics, size_t n,
+		     struct bus_consumer **out, struct err *e);
+
+/* A received message; borrowed from the consumer until bus_message_release(). */
+struct bus_message {
+	const char *topic;
+	int32_t partition;
+	int64_t offset;
+	const char *key; /* not NUL-terminated */
+	size_t key_len;
+	const char *payload; /* not NUL-terminated */
+	size_t len;
+	void *internal;
+};
+
+/*
+ * Waits up to timeout_ms for a message. E_OK with *msg filled; E_NOTFOUND when none arrived (or
+ * only an informational event did); another code for a consumer error (logged by the caller).
+ */
+int bus_consumer_poll(struct bus_consumer *c, int timeout_ms, struct bus_message *msg,
+		      struct err *e);
+void bus_message_release(struct bus_message *msg);
+
+/* Commits the offset after msg synchronously. */
+int bus_consumer_commit(struct bus_consumer *c, const struct bus_message *msg, struct err *e);
+
+/* Leaves the group (revoking partitions) and frees; c may be NULL. */
+void bus_consumer_close(struct bus_consumer *c);
+
+#endif

@@ -1,0 +1,398 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum config_type { T_STR, T_INT, T_LISTEN, T_LOGLEVEL };
+
+enum config_flag {
+	F_SECRET = 1, /* redacted when printed; may come from NAME_FILE */
+};
+
+struct config_entry {
+	const char *name;
+	enum config_type type;
+	size_t offset;
+	const char *def; /* NULL: no default */
+	long min, max;	 /* for T_INT */
+	unsigned required_by;
+	unsigned used_by;
+	unsigned flags;
+	const char *doc;
+};
+
+#define OFF(f) offsetof(struct config, f)
+#define ALL CONFIG_ROLE_ALL
+#define API CONFIG_ROLE_API
+#define WORKER CONFIG_ROLE_WORKER
+#define DB_ROLES (CONFIG_ROLE_API | CONFIG_ROLE_WORKER | CONFIG_ROLE_MIGRATE | CONFIG_ROLE_KEYS)
+#define BUS_ROLES (CONFIG_ROLE_API | CONFIG_ROLE_WORKER)
+
+static const struct config_entry config_table[] = {
+	{"GWSYNC_DATABASE_URL", T_STR, OFF(database_url), NULL, 0, 0, DB_ROLES, DB_ROLES, F_SECRET,
+	 "PostgreSQL connection URI (libpq syntax). Also as GWSYNC_DATABASE_URL_FILE."},
+	{"GWSYNC_DB_POOL_SIZE", T_INT, OFF(db_pool_size), "16", 1, 512, 0, DB_ROLES, 0,
+	 "Database connections per process."},
+	{"GWSYNC_DB_CONNECT_TIMEOUT_S", T_INT, OFF(db_connect_timeout_s), "3", 1, 60, 0, DB_ROLES, 0,
+	 "Seconds to wait for a new database connection."},
+	{"GWSYNC_DB_ACQUIRE_TIMEOUT_MS", T_INT, OFF(db_acquire_timeout_ms), "2000", 10, 60000, 0,
+	 DB_ROLES, 0, "Milliseconds a request waits for a free pooled connection before a 503."},
+	{"GWSYNC_DB_STATEMENT_TIMEOUT_MS", T_INT, OFF(db_statement_timeout_ms), "10000", 100,
+	 600000, 0, DB_ROLES, 0, "PostgreSQL statement_timeout for every pooled connection."},
+	{"GWSYNC_KAFKA_BROKERS", T_STR, OFF(kafka_brokers), NULL, 0, 0, BUS_ROLES, BUS_ROLES, 0,
+	 "Kafka bootstrap servers, host:port[,host:port...]."},
+	{"GWSYNC_KAFKA_GROUP", T_STR, OFF(kafka_group), "gwsync-workers", 0, 0, 0, WORKER, 0,
+	 "Consumer group of the worker role."},
+	{"GWSYNC_KAFKA_TOPIC_JOBS", T_STR, OFF(topic_jobs), "gwsync.jobs", 0, 0, 0, BUS_ROLES, 0,
+	 "Topic that announces queued jobs."},
+	{"GWSYNC_KAFKA_TOPIC_DIRECTORY_EVENTS", T_STR, OFF(topic_directory_events),
+	 "gwsync.directory-events", 0, 0, 0, BUS_ROLES, 0,
+	 "Topic of directory events published by the platform."},
+	{"GWSYNC_KAFKA_TOPIC_DIRECTORY_EVENTS_DLQ", T_STR, OFF(topic_directory_events_dlq),
+	 "gwsync.directory-events.dlq", 0, 0, 0, BUS_ROLES, 0,
+	 "Dead-letter topic for directory events that cannot be applied."},
+	{"GWSYNC_KAFKA_TOPIC_EVENTS", T_STR, OFF(topic_events), "gwsync.events", 0, 0, 0,
+	 BUS_ROLES, 0, "Topic of the events gwsync publishes."},
+	{"GWSYNC_HTTP_LISTEN", T_LISTEN, OFF(http_listen), "127.0.0.1:8080", 0, 0, 0, API, 0,
+	 "Address and port the API listens on (IPv4 host:port; port 0 picks a free one)."},
+	{"GWSYNC_HTTP_THREADS", T_INT, OFF(http_threads), "16", 2, 512, 0, API, 0,
+	 "Request worker threads of the API."},
+	{"GWSYNC_HTTP_MAX_BODY_BYTES", T_INT, OFF(http_max_body_bytes), "1048576", 1024,
+	 16777216, 0, API, 0, "Largest request body accepted; larger ones get 413."},
+	{"GWSYNC_HTTP_REQUEST_TIMEOUT_MS", T_INT, OFF(http_request_timeout_ms), "30000", 100,
+	 600000, 0, API, 0, "Socket read/write timeout of the API."},
+	{"GWSYNC_JSON_MAX_DEPTH", T_INT, OFF(json_max_depth), "32", 2, 1000, 0, API, 0,
+	 "Deepest nesting accepted in a JSON request body."},
+	{"GWSYNC_READYZ_TIMEOUT_MS", T_INT, OFF(readyz_timeout_ms), "1500", 100, 30000, 0, API, 0,
+	 "Time each readiness check (database, Kafka) may take."},
+	{"GWSYNC_SHUTDOWN_TIMEOUT_S", T_INT, OFF(shutdown_timeout_s), "20", 1, 600, 0, BUS_ROLES, 0,
+	 "Upper bound for a graceful stop after SIGTERM; then the process exits anyway."},
+	{"GWSYNC_LOG_LEVEL", T_LOGLEVEL, OFF(log_level), "info", 0, 0, 0, ALL, 0,
+	 "Lowest level logged: debug, info, warn or error."},
+};
+
+#define KAFKA_X_PREFIX "GWSYNC_KAFKA_X_"
+
+struct errs {
+	char *buf;
+	size_t cap;
+	size_t len;
+	int count;
+};
+
+static void errs_add(struct errs *es, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void errs_add(struct errs *es, const char *fmt, ...)
+{
+	es->count++;
+	if (!es->buf || es->len + 1 >= es->cap)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(es->buf + es->len, es->cap - es->len, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	es->len += (size_t)n;
+	if (es->len >= es->cap)
+		es->len = es->cap - 1;
+	if (es->len + 1 < es->cap) {
+		es->buf[es->len++] = '\n';
+		es->buf[es->len] = '\0';
+	}
+}
+
+static const char *env_get(char *const *envp, const char *name)
+{
+	size_t n = strlen(name);
+	for (char *const *p = envp; p && *p; p++) {
+		if (strncmp(*p, name, n) == 0 && (*p)[n] == '=')
+			return *p + n + 1;
+	}
+	return NULL;
+}
+
+/* Reads a whole small file (secrets mounted by Kubernetes), dropping one trailing newline. */
+static char *file_slurp(const char *path, char *why, size_t why_cap)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		snprintf(why, why_cap, "cannot open %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	char *buf = malloc(65537);
+	if (!buf) {
+		fclose(f);
+		snprintf(why, why_cap, "out of memory");
+		return NULL;
+	}
+	size_t n = fread(buf, 1, 65536, f);
+	int big = !feof(f);
+	fclose(f);
+	if (big) {
+		free(buf);
+		snprintf(why, why_cap, "%s is larger than 64 KiB", path);
+		return NULL;
+	}
+	buf[n] = '\0';
+	if (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	if (n > 0 && buf[n - 1] == '\r')
+		buf[--n] = '\0';
+	return buf;
+}
+
+static int parse_long(const char *s, long *out)
+{
+	if (!s || !*s || isspace((unsigned char)*s))
+		return -1;
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || *end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int listen_valid(const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	if (!colon || colon == s)
+		return 0;
+	long port;
+	if (parse_long(colon + 1, &port) || port < 0 || port > 65535)
+		return 0;
+	for (const char *p = s; p < colon; p++) {
+		if (!isdigit((unsigned char)*p) && *p != '.')
+			return 0;
+	}
+	return 1;
+}
+
+static void entry_apply(struct config *cfg, const struct config_entry *ce, const char *val,
+			struct errs *es)
+{
+	char *base = (char *)cfg;
+	long v;
+	enum log_level lvl;
+	switch (ce->type) {
+	case T_STR:
+	case T_LISTEN:
+		if (ce->type == T_LISTEN && !listen_valid(val)) {
+			errs_add(es, "%s: \"%s\" is not an IPv4 host:port", ce->name, val);
+			return;
+		}
+		if (!*val) {
+			errs_add(es, "%s: must not be empty", ce->name);
+			return;
+		}
+		free(*(char **)(base + ce->offset));
+		*(char **)(base + ce->offset) = strdup(val);
+		return;
+	case T_INT:
+		if (parse_long(val, &v)) {
+			errs_add(es, "%s: \"%s\" is not an integer", ce->name, val);
+			return;
+		}
+		if (v < ce->min || v > ce->max) {
+			errs_add(es, "%s: %ld is outside %ld..%ld", ce->name, v, ce->min, ce->max);
+			return;
+		}
+		*(int *)(base + ce->offset) = (int)v;
+		return;
+	case T_LOGLEVEL:
+		if (log_level_parse(val, &lvl)) {
+			errs_add(es, "%s: \"%s\" is not one of debug, info, warn, error", ce->name,
+				 val);
+			return;
+		}
+		*(enum log_level *)(base + ce->offset) = lvl;
+		return;
+	}
+}
+
+static void kafka_props_load(struct config *cfg, char *const *envp, struct errs *es)
+{
+	size_t plen = strlen(KAFKA_X_PREFIX);
+	for (char *const *p = envp; p && *p; p++) {
+		if (strncmp(*p, KAFKA_X_PREFIX, plen) != 0)
+			continue;
+		const char *eq = strchr(*p, '=');
+		if (!eq || eq == *p + plen) {
+			errs_add(es, "%s: names no librdkafka property", *p);
+			continue;
+		}
+		struct config_kv *grown =
+			realloc(cfg->kafka_props, (cfg->n_kafka_props + 1) * sizeof(*grown));
+		if (!grown) {
+			errs_add(es, "%s: out of memory", KAFKA_X_PREFIX);
+			return;
+		}
+		cfg->kafka_props = grown;
+		char *key = strndup(*p + plen, (size_t)(eq - *p - (ptrdiff_t)plen));
+		char *value = strdup(eq + 1);
+		if (!key || !value) {
+			free(key);
+			free(value);
+			errs_add(es, "%s: out of memory", KAFKA_X_PREFIX);
+			return;
+		}
+		for (char *k = key; *k; k++)
+			*k = *k == '_' ? '.' : (char)tolower((unsigned char)*k);
+		cfg->kafka_props[cfg->n_kafka_props].key = key;
+		cfg->kafka_props[cfg->n_kafka_props].value = value;
+		cfg->n_kafka_props++;
+	}
+}
+
+int config_load(struct config *cfg, unsigned roles, char *const *envp, char *errs, size_t errs_cap)
+{
+	struct errs es = {errs, errs_cap, 0, 0};
+	if (errs && errs_cap)
+		errs[0] = '\0';
+	memset(cfg, 0, sizeof(*cfg));
+
+	for (size_t i = 0; i < sizeof(config_table) / sizeof(config_table[0]); i++) {
+		const struct config_entry *ce = &config_table[i];
+		const char *val = env_get(envp, ce->name);
+		char *from_file = NULL;
+		if (ce->flags & F_SECRET) {
+			char file_var[128];
+			snprintf(file_var, sizeof(file_var), "%s_FILE", ce->name);
+			const char *path = env_get(envp, file_var);
+			if (path && val) {
+				errs_add(&es, "%s: set either %s or %s, not both", ce->name, ce->name,
+					 file_var);
+				continue;
+			}
+			if (path) {
+				char why[256];
+				from_file = file_slurp(path, why, sizeof(why));
+				if (!from_file) {
+					errs_add(&es, "%s: %s", file_var, why);
+					continue;
+				}
+				val = from_file;
+			}
+		}
+		if (!val)
+			val = ce->def;
+		if (!val) {
+			if (ce->required_by & roles)
+				errs_add(&es, "%s: required but not set", ce->name);
+			continue;
+		}
+		entry_apply(cfg, ce, val, &es);
+		if (from_file) {
+			/* The secret now lives in cfg; wipe the transient copy. */
+			memset(from_file, 0, strlen(from_file));
+			free(from_file);
+		}
+	}
+	kafka_props_load(cfg, envp, &es);
+	return es.count;
+}
+
+void config_cleanup(struct config *cfg)
+{
+	for (size_t i = 0; i < sizeof(config_table) / sizeof(config_table[0]); i++) {
+		const struct config_entry *ce = &config_table[i];
+		if (ce->type == T_STR || ce->type == T_LISTEN) {
+			char **s = (char **)((char *)cfg + ce->offset);
+			if (*s && (ce->flags & F_SECRET))
+				memset(*s, 0, strlen(*s));
+			free(*s);
+		}
+	}
+	for (size_t i = 0; i < cfg->n_kafka_props; i++) {
+		free(cfg->kafka_props[i].key);
+		memset(cfg->kafka_props[i].value, 0, strlen(cfg->kafka_props[i].value));
+		free(cfg->kafka_props[i].value);
+	}
+	free(cfg->kafka_props);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+static bool kafka_prop_secret(const char *key)
+{
+	return strstr(key, "password") || strstr(key, "secret") || strstr(key, "key") ||
+	       strstr(key, "token") || strstr(key, "jaas");
+}
+
+void config_print(const struct config *cfg, FILE *out)
+{
+	static const char *const level_names[] = {"debug", "info", "warn", "error"};
+	const char *base = (const char *)cfg;
+	for (size_t i = 0; i < sizeof(config_table) / sizeof(config_table[0]); i++) {
+		const struct config_entry *ce = &config_table[i];
+		const void *field = base + ce->offset;
+		switch (ce->type) {
+		case T_STR:
+		case T_LISTEN: {
+			const char *s = *(char *const *)field;
+			if (!s)
+				fprintf(out, "%s=(unset)\n", ce->name);
+			else if (ce->flags & F_SECRET)
+				fprintf(out, "%s=<redacted>\n", ce->name);
+			else
+				fprintf(out, "%s=%s\n", ce->name, s);
+			break;
+		}
+		case T_INT:
+			fprintf(out, "%s=%d\n", ce->name, *(const int *)field);
+			break;
+		case T_LOGLEVEL:
+			fprintf(out, "%s=%s\n", ce->name,
+				level_names[*(const enum log_level *)field]);
+			break;
+		}
+	}
+	for (size_t i = 0; i < cfg->n_kafka_props; i++) {
+		const struct config_kv *kv = &cfg->kafka_props[i];
+		fprintf(out, "kafka %s=%s\n", kv->key,
+			kafka_prop_secret(kv->key) ? "<redacted>" : kv->value);
+	}
+}
+
+static void roles_text(unsigned roles, char *buf, size_t cap)
+{
+	static const char *const names[] = {"api", "worker", "migrate", "keys"};
+	buf[0] = '\0';
+	size_t len = 0;
+	for (unsigned i = 0; i < 4; i++) {
+		if (!(roles & (1u << i)))
+			continue;
+		int n = snprintf(buf + len, cap - len, "%s%s", len ? ", " : "", names[i]);
+		if (n < 0 || (size_t)n >= cap - len)
+			return;
+		len += (size_t)n;
+	}
+}
+
+void config_doc_markdown(FILE *out)
+{
+	fprintf(out, "| variable | default | used by | meaning |\n|---|---|---|---|\n");
+	for (size_t i = 0; i < sizeof(config_table) / sizeof(config_table[0]); i++) {
+		const struct config_entry *ce = &config_table[i];
+		char roles[64];
+		roles_text(ce->used_by, roles, sizeof(roles));
+		char def[64];
+		if (ce->def)
+			snprintf(def, sizeof(def), "`%s`", ce->def);
+		else
+			snprintf(def, sizeof(def), "required");
+		char range[64] = "";
+		if (ce->type == T_INT)
+			snprintf(range, sizeof(range), " Range %ld–%ld.", ce->min, ce->max);
+		fprintf(out, "| `%s` | %s | %s | %s%s |\n", ce->name, def, roles, ce->doc, range);
+	}
+	fprintf(out, "| `GWSYNC_KAFKA_X_<PROPERTY>` | | api, worker | Any librdkafka property, "
+		     "e.g. `GWSYNC_KAFKA_X_SECURITY_PROTOCOL` sets `security.protocol`. |\n");
+}

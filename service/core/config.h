@@ -1,0 +1,75 @@
+/*
+ * config — every setting of gwsync, from GWSYNC_* environment variables, through one table.
+ *
+ * config_load() reads the environment once (in main, before threads), checks every entry the
+ * chosen roles need and reports every problem in one go. The filled struct config owns its
+ * strings; config_cleanup() frees them. Secrets may come from NAME_FILE (a mounted file) and are
+ * never printed: config_print() redacts them. GWSYNC_KAFKA_X_<PROPERTY> passes a librdkafka
+ * property through (GWSYNC_KAFKA_X_SOCKET_TIMEOUT_MS → socket.timeout.ms).
+ */
+#ifndef GWSYNC_CORE_CONFIG_H
+#define GWSYNC_CORE_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "log.h"
+
+/* Which roles need an entry; a missing REQUIRED entry is an error only for a role that needs it. */
+enum config_role {
+	CONFIG_ROLE_API = 1,
+	CONFIG_ROLE_WORKER = 2,
+	CONFIG_ROLE_MIGRATE = 4,
+	CONFIG_ROLE_KEYS = 8,
+	CONFIG_ROLE_ALL = 15,
+};
+
+struct config_kv {
+	char *key;
+	char *value;
+};
+
+struct config {
+	char *database_url;
+	int db_pool_size;
+	int db_connect_timeout_s;
+	int db_acquire_timeout_ms;
+	int db_statement_timeout_ms;
+
+	char *kafka_brokers;
+	char *kafka_group;
+	char *topic_jobs;
+	char *topic_directory_events;
+	char *topic_directory_events_dlq;
+	char *topic_events;
+	struct config_kv *kafka_props; /* GWSYNC_KAFKA_X_* pass-through, n_kafka_props entries */
+	size_t n_kafka_props;
+
+	char *http_listen; /* host:port */
+	int http_threads;
+	int http_max_body_bytes;
+	int http_request_timeout_ms;
+	int json_max_depth;
+	int readyz_timeout_ms;
+
+	int shutdown_timeout_s;
+	enum log_level log_level;
+};
+
+/*
+ * Fills cfg from envp (a NULL-terminated "NAME=value" array, e.g. environ) for the given roles.
+ * Every problem is written to errs as one line "NAME: what is wrong" (cut to errs_cap). Returns
+ * the number of problems; cfg must be cleaned up in every case.
+ */
+int config_load(struct config *cfg, unsigned roles, char *const *envp, char *errs, size_t errs_cap);
+
+/* Frees what cfg owns; leaves it zeroed. */
+void config_cleanup(struct config *cfg);
+
+/* Writes "NAME=value" lines of the effective configuration, secrets shown as "<redacted>". */
+void config_print(const struct config *cfg, FILE *out);
+
+/* Writes the Markdown table of every variable (the README's table is checked against it). */
+void config_doc_markdown(FILE *out);
+
+#endif
