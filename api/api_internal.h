@@ -40,6 +40,8 @@ struct api_request {
 	const char *content_type; /* NULL when absent */
 	const char *body;	  /* NUL-terminated copy, body_len bytes */
 	size_t body_len;
+	const char *if_match;	     /* If-Match header or NULL */
+	const char *idempotency_key; /* Idempotency-Key header or NULL */
 	struct router_match params;
 	struct api_principal who;
 };
@@ -50,16 +52,24 @@ struct api_response {
 	size_t len;
 	const char *content_type;
 	char location[512];
+	char etag[40];
 	char allow[128];
 	bool www_authenticate;
+	bool replayed; /* answered from the Idempotency-Key store */
 };
 
 typedef void (*api_handler_fn)(struct api_request *rq, struct api_response *rs);
+
+enum api_route_flag {
+	/* The answer carries a secret shown once, so it cannot be stored for Idempotency-Key replays. */
+	ROUTE_NO_REPLAY = 1,
+};
 
 struct api_route {
 	struct router_route r; /* first: router_find() walks the table with a stride */
 	api_handler_fn handler;
 	enum access_role min_role; /* ACCESS_NONE: no key needed */
+	unsigned flags;		   /* enum api_route_flag */
 };
 
 extern const struct api_route api_routes[];
@@ -91,15 +101,33 @@ int api_body_only(json_object *obj, const char *const *allowed, struct problem *
 /* Copies query parameter name (decoded) into buf; 1 when present, 0 when absent. */
 int api_query_get(const struct api_request *rq, const char *name, char *buf, size_t cap);
 
+#define API_CURSOR_MAX 256
+
 /*
  * Reads limit (1..100, default 20) and cursor; on a bad value answers 400 and returns -1.
- * after_id gets the id the cursor names ("" when none).
+ * after gets the sort key the cursor names ("" when none); the caller checks its shape with
+ * api_cursor_invalid() when it must be a uuid or a number.
  */
 int api_page_params(const struct api_request *rq, struct api_response *rs, int *limit,
-		    char after_id[STORE_ID_LEN + 1]);
+		    char after[API_CURSOR_MAX]);
 
-/* Opaque cursor for the page after the item with this id. */
-void api_cursor_encode(const char *id, char *out, size_t cap);
+/* Answers 400 for a cursor that does not come from this list; always returns -1. */
+int api_cursor_invalid(struct api_response *rs);
+
+/* Opaque cursor for the page after the item with this sort key. */
+void api_cursor_encode(const char *key, char *out, size_t cap);
+
+/*
+ * The version an If-Match header asks for: -1 when there is none (or "*"). A header that names
+ * no version of ours can never match: answers 412 and returns -1 from the function.
+ */
+int api_if_match(const struct api_request *rq, struct api_response *rs, int64_t *version);
+
+/* Sets the response's ETag for a resource at this version. */
+void api_set_etag(struct api_response *rs, int64_t version);
+
+/* The actor of this request for the audit trail (borrowed from rq). */
+struct store_actor api_actor(const struct api_request *rq, const char *action);
 
 /* 1 when s is a canonical lower- or upper-case UUID. */
 int api_is_uuid(const char *s);
@@ -121,5 +149,6 @@ void handle_tenants_get(struct api_request *rq, struct api_response *rs);
 void handle_tenant_keys_create(struct api_request *rq, struct api_response *rs);
 void handle_api_keys_list(struct api_request *rq, struct api_response *rs);
 void handle_api_keys_revoke(struct api_request *rq, struct api_response *rs);
+void handle_audit_list(struct api_request *rq, struct api_response *rs);
 
 #endif

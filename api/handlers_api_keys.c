@@ -6,9 +6,13 @@
 void handle_api_keys_list(struct api_request *rq, struct api_response *rs)
 {
 	int limit;
-	char after[STORE_ID_LEN + 1];
+	char after[API_CURSOR_MAX];
 	if (api_page_params(rq, rs, &limit, after))
 		return;
+	if (after[0] && !api_is_uuid(after)) {
+		api_cursor_invalid(rs);
+		return;
+	}
 	struct store_api_key *ks = NULL;
 	size_t n = 0;
 	struct err e = {0};
@@ -39,7 +43,8 @@ void handle_api_keys_revoke(struct api_request *rq, struct api_response *rs)
 		api_reply_error(rs, 404, "not-found", "Not found", "no such API key");
 		return;
 	}
-	if (store_api_key_revoke(rq->ctx->st, rq->who.tenant_id, id, &e)) {
+	struct store_actor actor = api_actor(rq, "revoke");
+	if (store_api_key_revoke(rq->ctx->st, &actor, rq->who.tenant_id, id, &e)) {
 		api_reply_err(rs, &e);
 		return;
 	}

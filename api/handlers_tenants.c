@@ -55,7 +55,8 @@ void handle_tenants_create(struct api_request *rq, struct api_response *rs)
 	}
 	struct store_tenant t;
 	struct err e = {0};
-	int rc = store_tenant_create(rq->ctx->st, json_object_get_string(name), &t, &e);
+	struct store_actor actor = api_actor(rq, NULL);
+	int rc = store_tenant_create(rq->ctx->st, &actor, json_object_get_string(name), &t, &e);
 	json_object_put(body);
 	if (rc) {
 		api_reply_err(rs, &e);
@@ -70,9 +71,13 @@ void handle_tenants_create(struct api_request *rq, struct api_response *rs)
 void handle_tenants_list(struct api_request *rq, struct api_response *rs)
 {
 	int limit;
-	char after[STORE_ID_LEN + 1];
+	char after[API_CURSOR_MAX];
 	if (api_page_params(rq, rs, &limit, after))
 		return;
+	if (after[0] && !api_is_uuid(after)) {
+		api_cursor_invalid(rs);
+		return;
+	}
 	struct store_tenant *ts = NULL;
 	size_t n = 0;
 	struct err e = {0};
@@ -152,7 +157,8 @@ void handle_tenant_keys_create(struct api_request *rq, struct api_response *rs)
 	prefix[API_KEY_PREFIX_LEN] = '\0';
 	struct store_api_key k;
 	struct err e = {0};
-	if (store_api_key_create(rq->ctx->st, t.id, r, hash, prefix, &k, &e)) {
+	struct store_actor actor = api_actor(rq, NULL);
+	if (store_api_key_create(rq->ctx->st, &actor, t.id, r, hash, prefix, &k, &e)) {
 		crypto_wipe(key, sizeof(key));
 		api_reply_err(rs, &e);
 		return;

@@ -64,6 +64,10 @@ static void send_response(struct mg_connection *conn, const struct api_request *
 			 rq->req_id);
 	if (rs->location[0])
 		n += snprintf(head + n, sizeof(head) - (size_t)n, "Location: %s\r\n", rs->location);
+	if (rs->etag[0])
+		n += snprintf(head + n, sizeof(head) - (size_t)n, "ETag: %s\r\n", rs->etag);
+	if (rs->replayed)
+		n += snprintf(head + n, sizeof(head) - (size_t)n, "Idempotent-Replayed: true\r\n");
 	if (rs->allow[0])
 		n += snprintf(head + n, sizeof(head) - (size_t)n, "Allow: %s\r\n", rs->allow);
 	if (rs->www_authenticate)
@@ -192,6 +196,99 @@ static int authenticate(struct mg_connection *conn, struct api_request *rq,
 	return 0;
 }
 
+static int idempotency_key_valid(const char *k)
+{
+	size_t n = strlen(k);
+	if (n == 0 || n > 255)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (k[i] < 0x21 || k[i] > 0x7e)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Runs the handler, honouring Idempotency-Key on POST: the first request with a key runs and its
+ * successful answer is kept for 24 hours; a repeat with the same request gets that answer again,
+ * one with another request 422, one while the first still runs 409.
+ */
+static void run_handler(const struct api_route *r, struct api_request *rq,
+			struct api_response *rs)
+{
+	const char *key = rq->idempotency_key;
+	if (!key || strcmp(rq->method, "POST") != 0 || !rq->who.tenant_id[0]) {
+		r->handler(rq, rs);
+		return;
+	}
+	if (r->flags & ROUTE_NO_REPLAY) {
+		api_reply_error(rs, 400, "idempotency-unsupported", "Idempotency-Key not supported",
+				"this answer carries a secret shown once, so it cannot be replayed; "
+				"send the request without Idempotency-Key");
+		return;
+	}
+	if (!idempotency_key_valid(key)) {
+		struct problem p;
+		problem_set(&p, 400, "validation", "Invalid request", "Idempotency-Key is invalid");
+		problem_add_error(&p, "/headers/Idempotency-Key",
+				  "must be 1 to 255 visible ASCII characters");
+		api_reply_problem(rs, &p, NULL);
+		return;
+	}
+	size_t cap = strlen(rq->path) + (rq->query ? strlen(rq->query) : 0) + rq->body_len + 8;
+	char *material = malloc(cap);
+	char hash[65];
+	if (!material) {
+		api_reply_error(rs, 500, "internal", "Internal error", "out of memory");
+		return;
+	}
+	int n = snprintf(material, cap, "%s?%s\n", rq->path, rq->query ? rq->query : "");
+	memcpy(material + n, rq->body, rq->body_len);
+	int hashed = crypto_sha256_hex(material, (size_t)n + rq->body_len, hash);
+	free(material);
+	if (hashed) {
+		api_reply_error(rs, 500, "internal", "Internal error", "hashing failed");
+		return;
+	}
+
+	struct store_idem idem;
+	struct err e = {0};
+	if (store_idempotency_begin(rq->ctx->st, rq->who.tenant_id, key, hash, &idem, &e)) {
+		api_reply_err(rs, &e);
+		return;
+	}
+	switch (idem.state) {
+	case STORE_IDEM_REPLAY:
+		rs->status = idem.status;
+		rs->body = idem.body;
+		rs->len = strlen(idem.body);
+		rs->content_type = "application/json";
+		snprintf(rs->location, sizeof(rs->location), "%s", idem.location);
+		rs->replayed = true;
+		return;
+	case STORE_IDEM_MISMATCH:
+		api_reply_error(rs, 422, "idempotency-key-reused", "Idempotency-Key reused",
+				"this Idempotency-Key was used for a different request in the last "
+				"24 hours");
+		return;
+	case STORE_IDEM_IN_PROGRESS:
+		api_reply_error(rs, 409, "idempotency-key-in-use", "Idempotency-Key in use",
+				"a request with this Idempotency-Key is still running; retry later");
+		return;
+	case STORE_IDEM_NEW:
+		break;
+	}
+	r->handler(rq, rs);
+	int kept;
+	if (rs->status >= 200 && rs->status < 300)
+		kept = store_idempotency_finish(rq->ctx->st, rq->who.tenant_id, key, rs->status,
+						rs->body ? rs->body : "", rs->location, &e);
+	else
+		kept = store_idempotency_forget(rq->ctx->st, rq->who.tenant_id, key, &e);
+	if (kept)
+		log_write(LOG_WARN, "api", "idempotency_store_failed", e.msg, NULL, 0);
+}
+
 static int begin_request(struct mg_connection *conn)
 {
 	double t0 = now_s();
@@ -213,6 +310,8 @@ static int begin_request(struct mg_connection *conn)
 		.query = ri->query_string,
 		.req_id = req_id,
 		.content_type = mg_get_header(conn, "Content-Type"),
+		.if_match = mg_get_header(conn, "If-Match"),
+		.idempotency_key = mg_get_header(conn, "Idempotency-Key"),
 		.body = "",
 	};
 	struct api_response rs = {0};
@@ -257,7 +356,7 @@ static int begin_request(struct mg_connection *conn)
 			rq.body = body;
 			if (r->min_role == ACCESS_NONE ||
 			    authenticate(conn, &rq, &rs, r->min_role) == 0)
-				r->handler(&rq, &rs);
+				run_handler(r, &rq, &rs);
 		}
 	}
 respond:

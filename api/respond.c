@@ -79,6 +79,9 @@ void api_reply_err(struct api_response *rs, const struct err *e)
 	case E_CONFLICT:
 		api_reply_error(rs, 409, "conflict", "Conflict", "%s", e->msg);
 		return;
+	case E_PRECONDITION:
+		api_reply_error(rs, 412, "precondition-failed", "Precondition failed", "%s", e->msg);
+		return;
 	case E_INVAL:
 		api_reply_error(rs, 400, "validation", "Invalid request", "%s", e->msg);
 		return;
@@ -216,20 +219,30 @@ int api_is_uuid(const char *s)
 	return 1;
 }
 
-void api_cursor_encode(const char *id, char *out, size_t cap)
+void api_cursor_encode(const char *key, char *out, size_t cap)
 {
-	char raw[64];
-	int n = snprintf(raw, sizeof(raw), CURSOR_TAG "%s", id);
-	if (n < 0 || crypto_base64url_encode(raw, (size_t)n, out, cap) < 0)
+	char raw[API_CURSOR_MAX + 8];
+	int n = snprintf(raw, sizeof(raw), CURSOR_TAG "%s", key);
+	if (n < 0 || (size_t)n >= sizeof(raw) ||
+	    crypto_base64url_encode(raw, (size_t)n, out, cap) < 0)
 		out[0] = '\0';
 }
 
-int api_page_params(const struct api_request *rq, struct api_response *rs, int *limit,
-		    char after_id[STORE_ID_LEN + 1])
+int api_cursor_invalid(struct api_response *rs)
 {
-	char buf[128];
+	struct problem p;
+	problem_set(&p, 400, "validation", "Invalid request", "query parameter cursor is invalid");
+	problem_add_error(&p, "/query/cursor", "must be a cursor returned by this list");
+	api_reply_problem(rs, &p, NULL);
+	return -1;
+}
+
+int api_page_params(const struct api_request *rq, struct api_response *rs, int *limit,
+		    char after[API_CURSOR_MAX])
+{
+	char buf[API_CURSOR_MAX * 2];
 	*limit = 20;
-	after_id[0] = '\0';
+	after[0] = '\0';
 	if (api_query_get(rq, "limit", buf, sizeof(buf))) {
 		char *end;
 		long v = strtol(buf, &end, 10);
@@ -244,23 +257,48 @@ int api_page_params(const struct api_request *rq, struct api_response *rs, int *
 		*limit = (int)v;
 	}
 	if (api_query_get(rq, "cursor", buf, sizeof(buf))) {
-		unsigned char raw[64];
+		unsigned char raw[API_CURSOR_MAX + 8];
+		size_t tag = strlen(CURSOR_TAG);
 		int n = crypto_base64url_decode(buf, raw, sizeof(raw) - 1);
-		if (n > 0)
-			raw[n] = '\0';
-		if (n != (int)strlen(CURSOR_TAG) + 36 ||
-		    memcmp(raw, CURSOR_TAG, strlen(CURSOR_TAG)) != 0 ||
-		    !api_is_uuid((const char *)raw + strlen(CURSOR_TAG))) {
-			struct problem p;
-			problem_set(&p, 400, "validation", "Invalid request",
-				    "query parameter cursor is invalid");
-			problem_add_error(&p, "/query/cursor",
-					  "must be a cursor returned by this list");
-			api_reply_problem(rs, &p, NULL);
-			return -1;
-		}
-		memcpy(after_id, raw + strlen(CURSOR_TAG), 36);
-		after_id[36] = '\0';
+		if (n <= (int)tag || n - (int)tag >= API_CURSOR_MAX ||
+		    memcmp(raw, CURSOR_TAG, tag) != 0 || memchr(raw, '\0', (size_t)n))
+			return api_cursor_invalid(rs);
+		memcpy(after, raw + tag, (size_t)n - tag);
+		after[n - (int)tag] = '\0';
 	}
 	return 0;
+}
+
+int api_if_match(const struct api_request *rq, struct api_response *rs, int64_t *version)
+{
+	*version = -1;
+	const char *h = rq->if_match;
+	if (!h)
+		return 0;
+	while (*h == ' ')
+		h++;
+	if (strcmp(h, "*") == 0)
+		return 0;
+	if (strncmp(h, "W/", 2) == 0)
+		h += 2;
+	char *end = NULL;
+	long long v = h[0] == '"' ? strtoll(h + 1, &end, 10) : -1;
+	if (v < 1 || !end || strcmp(end, "\"") != 0) {
+		api_reply_error(rs, 412, "precondition-failed", "Precondition failed",
+				"If-Match must be an ETag this API returned");
+		return -1;
+	}
+	*version = v;
+	return 0;
+}
+
+void api_set_etag(struct api_response *rs, int64_t version)
+{
+	snprintf(rs->etag, sizeof(rs->etag), "\"%lld\"", (long long)version);
+}
+
+struct store_actor api_actor(const struct api_request *rq, const char *action)
+{
+	struct store_actor a = {.key_id = rq->who.key_id, .request_id = rq->req_id, .action = action};
+	return a;
 }

@@ -92,7 +92,9 @@ enum router_result router_find(const void *routes, size_t n, size_t stride, cons
 		if (!pattern_match(r->pattern, path, NULL))
 			continue;
 		if (strcmp(r->method, method) == 0) {
-			pattern_match(r->pattern, path, m);
+			/* Fails only for a pattern with more parameters than a match can hold. */
+			if (!pattern_match(r->pattern, path, m))
+				continue;
 			*index = i;
 			return ROUTER_FOUND;
 		}

@@ -21,8 +21,8 @@ foreach(f IN LISTS files)
 	file(READ "${f}" hex HEX)
 	file(SHA256 "${f}" sum)
 	string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
-	string(APPEND body "static const char sql_${num}[] = {${hex}0x00};\n")
-	string(APPEND table "\t{${version}, \"${name}\", sql_${num}, \"${sum}\"},\n")
+	string(APPEND body "static const unsigned char sql_${num}[] = {${hex}0x00};\n")
+	string(APPEND table "\t{${version}, \"${name}\", (const char *)sql_${num}, \"${sum}\"},\n")
 endforeach()
 file(WRITE "${OUT}.tmp" "/* Generated from db/migrations by db/embed_migrations.cmake. */\n"
 	"#include \"store_internal.h\"\n\n${body}\n"

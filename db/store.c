@@ -266,3 +266,58 @@ int store_ping(struct store *st, struct err *e)
 	PQclear(res);
 	return rc;
 }
+
+PGconn *store_tx_begin(struct store *st, const struct store_actor *actor, struct err *e)
+{
+	PGconn *conn = store_conn_acquire(st, e);
+	if (!conn)
+		return NULL;
+	PGresult *res;
+	int rc = store_conn_exec(conn, "BEGIN", 0, NULL, &res, e);
+	PQclear(res);
+	if (!rc && actor && actor->key_id) {
+		const char *params[] = {actor->key_id, actor->request_id ? actor->request_id : "",
+					actor->action ? actor->action : ""};
+		rc = store_conn_exec(conn,
+				     "SELECT set_config('gwsync.actor_key_id', $1, true), "
+				     "set_config('gwsync.request_id', $2, true), "
+				     "set_config('gwsync.action', $3, true)",
+				     3, params, &res, e);
+		PQclear(res);
+	}
+	if (rc) {
+		store_tx_end(st, conn, rc, NULL);
+		return NULL;
+	}
+	return conn;
+}
+
+int store_tx_end(struct store *st, PGconn *conn, int rc, struct err *e)
+{
+	PGresult *res = NULL;
+	if (rc == E_OK) {
+		rc = store_conn_exec(conn, "COMMIT", 0, NULL, &res, e);
+	} else if (PQstatus(conn) == CONNECTION_OK) {
+		struct err ignored;
+		store_conn_exec(conn, "ROLLBACK", 0, NULL, &res, &ignored);
+	}
+	PQclear(res);
+	store_conn_release(st, conn);
+	return rc;
+}
+
+int store_exec_as(struct store *st, const struct store_actor *actor, const char *sql,
+		  int nparams, const char *const *params, PGresult **res, struct err *e)
+{
+	*res = NULL;
+	PGconn *conn = store_tx_begin(st, actor, e);
+	if (!conn)
+		return e ? e->code : E_UNAVAIL;
+	int rc = store_conn_exec(conn, sql, nparams, params, res, e);
+	rc = store_tx_end(st, conn, rc, e);
+	if (rc) {
+		PQclear(*res);
+		*res = NULL;
+	}
+	return rc;
+}

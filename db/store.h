@@ -47,6 +47,17 @@ void store_pool_stats_get(struct store *st, struct store_pool_stats *out);
 /* One round trip: E_OK when PostgreSQL answers. */
 int store_ping(struct store *st, struct err *e);
 
+/*
+ * Who makes a change through the API. Every mutation that takes an actor records an audit event
+ * (by trigger, in the same transaction) naming the key and request; action overrides the verb
+ * derived from the SQL operation ("deactivate" instead of "update"). NULL actor: not audited.
+ */
+struct store_actor {
+	const char *key_id;
+	const char *request_id;
+	const char *action;
+};
+
 /* ---- migrations (store_migrate.c) ---- */
 
 /* Highest migration version compiled into this binary. */
@@ -74,9 +85,9 @@ struct store_tenant {
 	char created_at[STORE_TIME_LEN];   /* RFC 3339, UTC, milliseconds */
 };
 
-/* E_CONFLICT when a tenant of that name (ignoring case) exists. */
-int store_tenant_create(struct store *st, const char *name, struct store_tenant *out,
-			struct err *e);
+/* E_CONFLICT when a tenant of that name (ignoring case) exists. actor may be NULL (CLI). */
+int store_tenant_create(struct store *st, const struct store_actor *actor, const char *name,
+			struct store_tenant *out, struct err *e);
 int store_tenant_get(struct store *st, const char *id, struct store_tenant *out, struct err *e);
 int store_tenant_get_by_name(struct store *st, const char *name, struct store_tenant *out,
 			     struct err *e);
@@ -100,7 +111,8 @@ struct store_api_key {
 };
 
 /* Stores a new key by its hash (64 hex digits) and display prefix. */
-int store_api_key_create(struct store *st, const char *tenant_id, enum access_role role,
+int store_api_key_create(struct store *st, const struct store_actor *actor,
+			 const char *tenant_id, enum access_role role,
 			 const char *key_hash, const char *prefix, struct store_api_key *out,
 			 struct err *e);
 
@@ -116,7 +128,55 @@ int store_api_key_list(struct store *st, const char *tenant_id, const char *afte
 		       struct store_api_key **out, size_t *n, struct err *e);
 
 /* Revokes a key of that tenant; E_NOTFOUND when the tenant has no such unrevoked key. */
-int store_api_key_revoke(struct store *st, const char *tenant_id, const char *key_id,
-			 struct err *e);
+int store_api_key_revoke(struct store *st, const struct store_actor *actor,
+			 const char *tenant_id, const char *key_id, struct err *e);
+
+/* ---- audit (store_audit.c) ---- */
+
+struct store_audit_event {
+	int64_t id;
+	char actor_key_id[STORE_ID_LEN + 1];
+	char request_id[136];
+	char resource_type[40];
+	char resource_id[300];
+	char action[40];
+	char *before_json; /* malloc'd JSON text or NULL; freed by store_audit_events_free() */
+	char *after_json;
+	char created_at[STORE_TIME_LEN];
+};
+
+/* A tenant's audit events, newest first, with id < before_id (0: from the newest). */
+int store_audit_list(struct store *st, const char *tenant_id, int64_t before_id, int limit,
+		     struct store_audit_event **out, size_t *n, struct err *e);
+void store_audit_events_free(struct store_audit_event *events, size_t n);
+
+/* ---- idempotency (store_idempotency.c) ---- */
+
+enum store_idem_state {
+	STORE_IDEM_NEW,	       /* first use: the caller runs the request, then finishes or forgets */
+	STORE_IDEM_REPLAY,     /* same key and request seen: answer with the stored response */
+	STORE_IDEM_MISMATCH,   /* same key, other request */
+	STORE_IDEM_IN_PROGRESS, /* same key still running elsewhere */
+};
+
+struct store_idem {
+	enum store_idem_state state;
+	int status;
+	char *body; /* REPLAY: malloc'd, caller frees */
+	char location[512];
+};
+
+/*
+ * Claims (tenant, key) for a request with this hash. Keys live 24 hours; a claim left unfinished
+ * for a minute (its process died) is taken over.
+ */
+int store_idempotency_begin(struct store *st, const char *tenant_id, const char *key,
+			    const char *request_hash, struct store_idem *out, struct err *e);
+/* Stores the answer of a claimed key. */
+int store_idempotency_finish(struct store *st, const char *tenant_id, const char *key,
+			     int status, const char *body, const char *location, struct err *e);
+/* Releases a claim whose request failed, so the same key may be tried again. */
+int store_idempotency_forget(struct store *st, const char *tenant_id, const char *key,
+			     struct err *e);
 
 #endif

@@ -15,13 +15,13 @@ static void key_row(const PGresult *res, int row, struct store_api_key *k)
 	store_copy(k->last_used_at, sizeof(k->last_used_at), res, row, 5);
 }
 
-int store_api_key_create(struct store *st, const char *tenant_id, enum access_role role,
-			 const char *key_hash, const char *prefix, struct store_api_key *out,
-			 struct err *e)
+int store_api_key_create(struct store *st, const struct store_actor *actor,
+			 const char *tenant_id, enum access_role role, const char *key_hash,
+			 const char *prefix, struct store_api_key *out, struct err *e)
 {
 	const char *params[] = {tenant_id, access_role_name(role), key_hash, prefix};
 	PGresult *res;
-	int rc = store_exec(st,
+	int rc = store_exec_as(st, actor,
 			    "INSERT INTO api_keys (tenant_id, role, key_hash, prefix) "
 			    "VALUES ($1, $2, $3, $4) RETURNING " KEY_COLS,
 			    4, params, &res, e);
@@ -93,12 +93,12 @@ int store_api_key_list(struct store *st, const char *tenant_id, const char *afte
 	return E_OK;
 }
 
-int store_api_key_revoke(struct store *st, const char *tenant_id, const char *key_id,
-			 struct err *e)
+int store_api_key_revoke(struct store *st, const struct store_actor *actor,
+			 const char *tenant_id, const char *key_id, struct err *e)
 {
 	const char *params[] = {tenant_id, key_id};
 	PGresult *res;
-	int rc = store_exec(st,
+	int rc = store_exec_as(st, actor,
 			    "UPDATE api_keys SET revoked_at = now() WHERE tenant_id = $1 AND "
 			    "id = $2::uuid AND revoked_at IS NULL",
 			    2, params, &res, e);

@@ -30,6 +30,18 @@ int store_conn_exec(PGconn *conn, const char *sql, int nparams, const char *cons
 int store_exec(struct store *st, const char *sql, int nparams, const char *const *params,
 	       PGresult **res, struct err *e);
 
+/*
+ * Opens a transaction on a borrowed connection, tagged with the actor for the audit trigger.
+ * Finish with store_tx_end(): commit when rc is E_OK, else roll back; the connection goes back
+ * to the pool either way and rc (or the commit's failure) is returned.
+ */
+PGconn *store_tx_begin(struct store *st, const struct store_actor *actor, struct err *e);
+int store_tx_end(struct store *st, PGconn *conn, int rc, struct err *e);
+
+/* Runs one statement in its own audited transaction. */
+int store_exec_as(struct store *st, const struct store_actor *actor, const char *sql,
+		  int nparams, const char *const *params, PGresult **res, struct err *e);
+
 /* Copies a text column into dst (cut to cap); empty for NULL. */
 void store_copy(char *dst, size_t cap, const PGresult *res, int row, int col);
 

@@ -12,12 +12,13 @@ static void tenant_row(const PGresult *res, int row, struct store_tenant *t)
 	store_copy(t->created_at, sizeof(t->created_at), res, row, 2);
 }
 
-static int tenant_one(struct store *st, const char *sql, const char *param,
-		      struct store_tenant *out, struct err *e)
+static int tenant_one(struct store *st, const struct store_actor *actor, const char *sql,
+		      const char *param, struct store_tenant *out, struct err *e)
 {
 	PGresult *res;
 	const char *params[] = {param};
-	int rc = store_exec(st, sql, 1, params, &res, e);
+	int rc = actor ? store_exec_as(st, actor, sql, 1, params, &res, e)
+		       : store_exec(st, sql, 1, params, &res, e);
 	if (rc)
 		return rc;
 	if (PQntuples(res) == 0)
@@ -28,10 +29,10 @@ static int tenant_one(struct store *st, const char *sql, const char *param,
 	return rc;
 }
 
-int store_tenant_create(struct store *st, const char *name, struct store_tenant *out,
-			struct err *e)
+int store_tenant_create(struct store *st, const struct store_actor *actor, const char *name,
+			struct store_tenant *out, struct err *e)
 {
-	int rc = tenant_one(st, "INSERT INTO tenants (name) VALUES ($1) RETURNING " TENANT_COLS,
+	int rc = tenant_one(st, actor, "INSERT INTO tenants (name) VALUES ($1) RETURNING " TENANT_COLS,
 			    name, out, e);
 	if (rc == E_CONFLICT)
 		err_set(e, E_CONFLICT, "a tenant with this name exists");
@@ -40,14 +41,16 @@ int store_tenant_create(struct store *st, const char *name, struct store_tenant 
 
 int store_tenant_get(struct store *st, const char *id, struct store_tenant *out, struct err *e)
 {
-	return tenant_one(st, "SELECT " TENANT_COLS " FROM tenants WHERE id = $1", id, out, e);
+	return tenant_one(st, NULL, "SELECT " TENANT_COLS " FROM tenants WHERE id = $1", id, out,
+			  e);
 }
 
 int store_tenant_get_by_name(struct store *st, const char *name, struct store_tenant *out,
 			     struct err *e)
 {
-	return tenant_one(st, "SELECT " TENANT_COLS " FROM tenants WHERE lower(name) = lower($1)",
-			  name, out, e);
+	return tenant_one(st, NULL,
+			  "SELECT " TENANT_COLS " FROM tenants WHERE lower(name) = lower($1)", name,
+			  out, e);
 }
 
 int store_tenant_list(struct store *st, const char *after_id, int limit,

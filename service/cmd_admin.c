@@ -60,7 +60,7 @@ int cmd_keys_create(const struct config *cfg, const char *tenant, const char *ro
 		rc = store_tenant_get_by_name(st, tenant, &t, &e);
 		if (rc == E_NOTFOUND) {
 			/* The first key of a platform needs a tenant to belong to. */
-			rc = store_tenant_create(st, tenant, &t, &e);
+			rc = store_tenant_create(st, NULL, tenant, &t, &e);
 			if (rc == E_CONFLICT)
 				rc = store_tenant_get_by_name(st, tenant, &t, &e);
 		}
@@ -70,7 +70,7 @@ int cmd_keys_create(const struct config *cfg, const char *tenant, const char *ro
 	if (!rc) {
 		memcpy(prefix, key, API_KEY_PREFIX_LEN);
 		prefix[API_KEY_PREFIX_LEN] = '\0';
-		rc = store_api_key_create(st, t.id, role, hash, prefix, &k, &e);
+		rc = store_api_key_create(st, NULL, t.id, role, hash, prefix, &k, &e);
 	}
 	store_close(st);
 	if (rc) {

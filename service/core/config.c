@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -169,11 +170,14 @@ static int listen_valid(const char *s)
 	long port;
 	if (parse_long(colon + 1, &port) || port < 0 || port > 65535)
 		return 0;
-	for (const char *p = s; p < colon; p++) {
-		if (!isdigit((unsigned char)*p) && *p != '.')
-			return 0;
-	}
-	return 1;
+	char host[INET_ADDRSTRLEN];
+	size_t hlen = (size_t)(colon - s);
+	if (hlen >= sizeof(host))
+		return 0;
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	struct in_addr addr;
+	return inet_pton(AF_INET, host, &addr) == 1;
 }
 
 static void entry_apply(struct config *cfg, const struct config_entry *ce, const char *val,
@@ -226,7 +230,8 @@ static void kafka_props_load(struct config *cfg, char *const *envp, struct errs 
 			continue;
 		const char *eq = strchr(*p, '=');
 		if (!eq || eq == *p + plen) {
-			errs_add(es, "%s: names no librdkafka property", *p);
+			/* Never echo the value: it may be a secret. */
+			errs_add(es, "%s: names no librdkafka property", KAFKA_X_PREFIX);
 			continue;
 		}
 		struct config_kv *grown =

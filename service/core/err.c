@@ -39,6 +39,8 @@ const char *err_code_name(enum err_code code)
 		return "not_found";
 	case E_CONFLICT:
 		return "conflict";
+	case E_PRECONDITION:
+		return "precondition_failed";
 	case E_UNAUTH:
 		return "unauthenticated";
 	case E_FORBIDDEN:

@@ -15,6 +15,7 @@ enum err_code {
 	E_INVAL,
 	E_NOTFOUND,
 	E_CONFLICT,
+	E_PRECONDITION, /* a condition of the request (If-Match) no longer holds */
 	E_UNAUTH,
 	E_FORBIDDEN,
 	E_RATELIMIT,

@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define API_KEY_TAG "gwsk_"
@@ -44,22 +45,35 @@ int crypto_sha256_hex(const void *data, size_t len, char out[65])
 	return 0;
 }
 
+static void to_url_alphabet(char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '+')
+			s[i] = '-';
+		else if (s[i] == '/')
+			s[i] = '_';
+	}
+}
+
 int crypto_base64url_encode(const void *data, size_t len, char *out, size_t cap)
 {
-	size_t need = 4 * ((len + 2) / 3) + 1;
+	static const size_t tail_chars[] = {0, 2, 3};
+	size_t whole = len / 3;
+	size_t need = whole * 4 + tail_chars[len % 3] + 1;
 	if (cap < need || len > (size_t)INT32_MAX / 2)
 		return -1;
-	int n = EVP_EncodeBlock((unsigned char *)out, data, (int)len);
-	while (n > 0 && out[n - 1] == '=')
-		n--;
-	out[n] = '\0';
-	for (int i = 0; i < n; i++) {
-		if (out[i] == '+')
-			out[i] = '-';
-		else if (out[i] == '/')
-			out[i] = '_';
+	/* Whole groups go straight into out; the padded tail goes through a scratch buffer. */
+	if (whole)
+		EVP_EncodeBlock((unsigned char *)out, data, (int)(whole * 3));
+	if (len % 3) {
+		char tail[8];
+		EVP_EncodeBlock((unsigned char *)tail, (const unsigned char *)data + whole * 3,
+				(int)(len % 3));
+		memcpy(out + whole * 4, tail, tail_chars[len % 3]);
 	}
-	return n;
+	out[need - 1] = '\0';
+	to_url_alphabet(out, need - 1);
+	return (int)(need - 1);
 }
 
 int crypto_base64url_decode(const char *text, unsigned char *out, size_t cap)
@@ -67,31 +81,39 @@ int crypto_base64url_decode(const char *text, unsigned char *out, size_t cap)
 	size_t n = strlen(text);
 	while (n > 0 && text[n - 1] == '=')
 		n--;
-	if (n % 4 == 1 || n > 4096)
+	if (n % 4 == 1 || n > (size_t)INT32_MAX / 2)
 		return -1;
-	char std[4100];
+	if (n == 0)
+		return 0;
+	size_t padded = (n + 3) / 4 * 4;
+	size_t decoded = n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
+	if (decoded > cap)
+		return -1;
+	char *std = malloc(padded + 1);
+	unsigned char *tmp = malloc(padded / 4 * 3 + 1);
+	int rc = -1;
+	if (!std || !tmp)
+		goto out;
 	for (size_t i = 0; i < n; i++) {
 		char c = text[i];
 		if (c == '-')
 			c = '+';
 		else if (c == '_')
 			c = '/';
-		else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
-			return -1;
+		else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			   (c >= '0' && c <= '9')))
+			goto out;
 		std[i] = c;
 	}
-	size_t padded = (n + 3) / 4 * 4;
-	for (size_t i = n; i < padded; i++)
-		std[i] = '=';
-	size_t decoded = padded / 4 * 3 - (padded - n);
-	if (decoded > cap || padded == 0)
-		return padded == 0 ? 0 : -1;
-	unsigned char tmp[3076];
-	int got = EVP_DecodeBlock(tmp, (const unsigned char *)std, (int)padded);
-	if (got < 0)
-		return -1;
+	memset(std + n, '=', padded - n);
+	if (EVP_DecodeBlock(tmp, (const unsigned char *)std, (int)padded) < 0)
+		goto out;
 	memcpy(out, tmp, decoded);
-	return (int)decoded;
+	rc = (int)decoded;
+out:
+	free(std);
+	free(tmp);
+	return rc;
 }
 
 void crypto_wipe(void *buf, size_t n)

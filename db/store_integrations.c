@@ -1,0 +1,323 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_integrations.h"
+#include "store_internal.h"
+
+#define INTEGRATION_COLS                                                                          \
+	"id, name, status, group_management, coalesce(default_domain, ''), "                      \
+	"coalesce(import_filter, ''), lockout_action, password_expiry_action, "                   \
+	"deletion_guard_max_count, deletion_guard_max_percent, deleted_in_google_action, "        \
+	"provision_without_password, import_enabled, import_interval_minutes, import_mode, "       \
+	"coalesce(google_customer_id, ''), coalesce(google_primary_domain, ''), version, "        \
+	SQL_TIME("created_at") ", " SQL_TIME("updated_at") ", " SQL_TIME("deactivated_at")
+
+static bool bool_at(const PGresult *res, int row, int col)
+{
+	return strcmp(PQgetvalue(res, row, col), "t") == 0;
+}
+
+static void integration_row(const PGresult *res, int row, struct store_integration *it)
+{
+	store_copy(it->id, sizeof(it->id), res, row, 0);
+	store_copy(it->name, sizeof(it->name), res, row, 1);
+	store_copy(it->status, sizeof(it->status), res, row, 2);
+	it->group_management = bool_at(res, row, 3);
+	store_copy(it->default_domain, sizeof(it->default_domain), res, row, 4);
+	store_copy(it->import_filter, sizeof(it->import_filter), res, row, 5);
+	store_copy(it->lockout_action, sizeof(it->lockout_action), res, row, 6);
+	store_copy(it->password_expiry_action, sizeof(it->password_expiry_action), res, row, 7);
+	it->deletion_guard_max_count = atoi(PQgetvalue(res, row, 8));
+	it->deletion_guard_max_percent = atoi(PQgetvalue(res, row, 9));
+	store_copy(it->deleted_in_google_action, sizeof(it->deleted_in_google_action), res, row, 10);
+	it->provision_without_password = bool_at(res, row, 11);
+	it->import_enabled = bool_at(res, row, 12);
+	it->import_interval_minutes = atoi(PQgetvalue(res, row, 13));
+	store_copy(it->import_mode, sizeof(it->import_mode), res, row, 14);
+	store_copy(it->google_customer_id, sizeof(it->google_customer_id), res, row, 15);
+	store_copy(it->google_primary_domain, sizeof(it->google_primary_domain), res, row, 16);
+	it->version = strtoll(PQgetvalue(res, row, 17), NULL, 10);
+	store_copy(it->created_at, sizeof(it->created_at), res, row, 18);
+	store_copy(it->updated_at, sizeof(it->updated_at), res, row, 19);
+	store_copy(it->deactivated_at, sizeof(it->deactivated_at), res, row, 20);
+}
+
+/* Text forms of the settings, in the order $3..$14 of the statements below. */
+struct settings_text {
+	char gm[2], count[16], percent[16], pwnp[2], imp_en[2], interval[16];
+};
+
+static void settings_params(const struct store_integration *it, struct settings_text *t,
+			    const char **p)
+{
+	snprintf(t->gm, sizeof(t->gm), "%s", it->group_management ? "t" : "f");
+	snprintf(t->count, sizeof(t->count), "%d", it->deletion_guard_max_count);
+	snprintf(t->percent, sizeof(t->percent), "%d", it->deletion_guard_max_percent);
+	snprintf(t->pwnp, sizeof(t->pwnp), "%s", it->provision_without_password ? "t" : "f");
+	snprintf(t->imp_en, sizeof(t->imp_en), "%s", it->import_enabled ? "t" : "f");
+	snprintf(t->interval, sizeof(t->interval), "%d", it->import_interval_minutes);
+	p[0] = it->name;
+	p[1] = t->gm;
+	p[2] = it->default_domain[0] ? it->default_domain : NULL;
+	p[3] = it->import_filter[0] ? it->import_filter : NULL;
+	p[4] = it->lockout_action;
+	p[5] = it->password_expiry_action;
+	p[6] = t->count;
+	p[7] = t->percent;
+	p[8] = it->deleted_in_google_action;
+	p[9] = t->pwnp;
+	p[10] = t->imp_en;
+	p[11] = t->interval;
+	p[12] = it->import_mode;
+}
+
+static int name_conflict(int rc, const char *name, struct err *e)
+{
+	if (rc == E_CONFLICT)
+		return err_set(e, E_CONFLICT, "an integration named \"%.200s\" exists", name);
+	return rc;
+}
+
+int store_integration_create(struct store *st, const struct store_actor *actor,
+			     const char *tenant_id, const char *const *default_rules,
+			     struct store_integration *it, struct err *e)
+{
+	struct settings_text t;
+	const char *p[15];
+	p[0] = tenant_id;
+	settings_params(it, &t, p + 1);
+	PGconn *conn = store_tx_begin(st, actor, e);
+	if (!conn)
+		return e ? e->code : E_UNAVAIL;
+	PGresult *res = NULL;
+	int rc = store_conn_exec(
+		conn,
+		"INSERT INTO integrations (tenant_id, name, group_management, default_domain, "
+		"import_filter, lockout_action, password_expiry_action, deletion_guard_max_count, "
+		"deletion_guard_max_percent, deleted_in_google_action, provision_without_password, "
+		"import_enabled, import_interval_minutes, import_mode) VALUES ($1, $2, $3, $4, $5, "
+		"$6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING " INTEGRATION_COLS,
+		14, p, &res, e);
+	if (!rc)
+		integration_row(res, 0, it);
+	PQclear(res);
+	for (const char *const *a = default_rules; !rc && a && *a; a++) {
+		const char *rp[] = {tenant_id, it->id, *a};
+		rc = store_conn_exec(conn,
+				     "INSERT INTO attribute_rules (tenant_id, integration_id, "
+				     "attribute, direction) VALUES ($1, $2, $3, 'export')",
+				     3, rp, &res, e);
+		PQclear(res);
+	}
+	return name_conflict(store_tx_end(st, conn, rc, e), it->name, e);
+}
+
+int store_integration_get(struct store *st, const char *tenant_id, const char *id,
+			  struct store_integration *out, struct err *e)
+{
+	const char *p[] = {tenant_id, id};
+	PGresult *res;
+	int rc = store_exec(st,
+			    "SELECT " INTEGRATION_COLS
+			    " FROM integrations WHERE tenant_id = $1 AND id = $2::uuid",
+			    2, p, &res, e);
+	if (rc)
+		return rc;
+	if (PQntuples(res) == 0)
+		rc = err_set(e, E_NOTFOUND, "no such integration");
+	else
+		integration_row(res, 0, out);
+	PQclear(res);
+	return rc;
+}
+
+int store_integration_list(struct store *st, const char *tenant_id, const char *after_id,
+			   int limit, struct store_integration **out, size_t *n, struct err *e)
+{
+	*out = NULL;
+	*n = 0;
+	char lim[16];
+	snprintf(lim, sizeof(lim), "%d", limit);
+	const char *p[] = {tenant_id, after_id, lim};
+	PGresult *res;
+	int rc = store_exec(st,
+			    "SELECT " INTEGRATION_COLS " FROM integrations WHERE tenant_id = $1 AND "
+			    "($2::uuid IS NULL OR id > $2::uuid) ORDER BY id LIMIT $3",
+			    3, p, &res, e);
+	if (rc)
+		return rc;
+	int rows = PQntuples(res);
+	if (rows) {
+		*out = calloc((size_t)rows, sizeof(**out));
+		if (!*out) {
+			PQclear(res);
+			return err_set(e, E_NOMEM, "integration list");
+		}
+	}
+	for (int i = 0; i < rows; i++)
+		integration_row(res, i, &(*out)[i]);
+	*n = (size_t)rows;
+	PQclear(res);
+	return E_OK;
+}
+
+/*
+ * Locks the integration row for the rest of the transaction and checks its version. Fills *status
+ * (may be NULL) with the current status.
+ */
+static int lock_integration(PGconn *conn, const char *tenant_id, const char *id,
+			    int64_t if_version, char status[32], struct err *e)
+{
+	const char *p[] = {tenant_id, id};
+	PGresult *res;
+	int rc = store_conn_exec(conn,
+				 "SELECT version, status FROM integrations WHERE tenant_id = $1 AND "
+				 "id = $2::uuid FOR UPDATE",
+				 2, p, &res, e);
+	if (rc)
+		return rc;
+	if (PQntuples(res) == 0)
+		rc = err_set(e, E_NOTFOUND, "no such integration");
+	else if (if_version >= 0 && strtoll(PQgetvalue(res, 0, 0), NULL, 10) != if_version)
+		rc = err_set(e, E_PRECONDITION, "the integration changed since that ETag; read it "
+						"again");
+	else if (status)
+		store_copy(status, 32, res, 0, 1);
+	PQclear(res);
+	return rc;
+}
+
+int store_integration_update(struct store *st, const struct store_actor *actor,
+			     const char *tenant_id, struct store_integration *it, struct err *e)
+{
+	PGconn *conn = store_tx_begin(st, actor, e);
+	if (!conn)
+		return e ? e->code : E_UNAVAIL;
+	PGresult *res = NULL;
+	int rc = lock_integration(conn, tenant_id, it->id, it->version, NULL, e);
+	if (!rc && it->default_domain[0]) {
+		const char *dp[] = {it->id, it->default_domain};
+		rc = store_conn_exec(conn,
+				     "SELECT 1 FROM integration_domains WHERE integration_id = $1 "
+				     "AND domain = $2",
+				     2, dp, &res, e);
+		if (!rc && PQntuples(res) == 0)
+			rc = err_set(e, E_INVAL, "default_domain must be one of the integration's "
+						 "domains");
+		PQclear(res);
+		res = NULL;
+	}
+	if (!rc) {
+		struct settings_text t;
+		const char *p[15];
+		p[0] = tenant_id;
+		p[1] = it->id;
+		settings_params(it, &t, p + 2);
+		rc = store_conn_exec(
+			conn,
+			"UPDATE integrations SET name = $3, group_management = $4, "
+			"default_domain = $5, import_filter = $6, lockout_action = $7, "
+			"password_expiry_action = $8, deletion_guard_max_count = $9, "
+			"deletion_guard_max_percent = $10, deleted_in_google_action = $11, "
+			"provision_without_password = $12, import_enabled = $13, "
+			"import_interval_minutes = $14, import_mode = $15, version = version + 1, "
+			"updated_at = now() WHERE tenant_id = $1 AND id = $2::uuid RETURNING "
+			INTEGRATION_COLS,
+			15, p, &res, e);
+		if (!rc)
+			integration_row(res, 0, it);
+		PQclear(res);
+	}
+	return name_conflict(store_tx_end(st, conn, rc, e), it->name, e);
+}
+
+int store_integration_delete(struct store *st, const struct store_actor *actor,
+			     const char *tenant_id, const char *id, int64_t if_version,
+			     struct err *e)
+{
+	PGconn *conn = store_tx_begin(st, actor, e);
+	if (!conn)
+		return e ? e->code : E_UNAVAIL;
+	char status[32];
+	int rc = lock_integration(conn, tenant_id, id, if_version, status, e);
+	if (!rc && strcmp(status, "pending_authorization") != 0 &&
+	    strcmp(status, "deactivated") != 0)
+		rc = err_set(e, E_CONFLICT,
+			     "an integration that is %s cannot be deleted; deactivate it first",
+			     status);
+	if (!rc) {
+		const char *p[] = {tenant_id, id};
+		PGresult *res;
+		rc = store_conn_exec(conn,
+				     "DELETE FROM integrations WHERE tenant_id = $1 AND id = $2::uuid",
+				     2, p, &res, e);
+		PQclear(res);
+	}
+	return store_tx_end(st, conn, rc, e);
+}
+
+static int set_status(PGconn *conn, const char *tenant_id, const char *id, const char *status,
+		      struct store_integration *out, struct err *e)
+{
+	const char *p[] = {tenant_id, id, status};
+	PGresult *res;
+	int rc = store_conn_exec(conn,
+				 "UPDATE integrations SET status = $3, deactivated_at = CASE WHEN $3 "
+				 "= 'deactivated' THEN now() END, version = version + 1, updated_at = "
+				 "now() WHERE tenant_id = $1 AND id = $2::uuid RETURNING "
+				 INTEGRATION_COLS,
+				 3, p, &res, e);
+	if (!rc)
+		integration_row(res, 0, out);
+	PQclear(res);
+	return rc;
+}
+
+int store_integration_deactivate(struct store *st, const struct store_actor *actor,
+				 const char *tenant_id, const char *id, int64_t if_version,
+				 struct store_integration *out, int *unbound, struct err *e)
+{
+	if (unbound)
+		*unbound = 0;
+	PGconn *conn = store_tx_begin(st, actor, e);
+	if (!conn)
+		return e ? e->code : E_UNAVAIL;
+	char status[32];
+	int rc = lock_integration(conn, tenant_id, id, if_version, status, e);
+	if (!rc && strcmp(status, "deactivated") != 0)
+		rc = set_status(conn, tenant_id, id, "deactivated", out, e);
+	else if (!rc)
+		rc = err_set(e, E_CONFLICT, "the integration is deactivated already");
+	static const char *const unbind[] = {
+		"DELETE FROM user_bindings WHERE tenant_id = $1 AND integration_id = $2::uuid",
+		"DELETE FROM group_bindings WHERE tenant_id = $1 AND integration_id = $2::uuid",
+	};
+	for (size_t i = 0; !rc && i < 2; i++) {
+		const char *p[] = {tenant_id, id};
+		PGresult *res;
+		rc = store_conn_exec(conn, unbind[i], 2, p, &res, e);
+		if (!rc && unbound)
+			*unbound += atoi(PQcmdTuples(res));
+		PQclear(res);
+	}
+	return store_tx_end(st, conn, rc, e);
+}
+
+int store_integration_reactivate(struct store *st, const struct store_actor *actor,
+				 const char *tenant_id, const char *id, int64_t if_version,
+				 struct store_integration *out, struct err *e)
+{
+	PGconn *conn = store_tx_begin(st, actor, e);
+	if (!conn)
+		return e ? e->code : E_UNAVAIL;
+	char status[32];
+	int rc = lock_integration(conn, tenant_id, id, if_version, status, e);
+	if (!rc && strcmp(status, "deactivated") != 0)
+		rc = err_set(e, E_CONFLICT, "only a deactivated integration can be reactivated; it "
+					    "is %s",
+			     status);
+	if (!rc)
+		rc = set_status(conn, tenant_id, id, "pending_authorization", out, e);
+	return store_tx_end(st, conn, rc, e);
+}

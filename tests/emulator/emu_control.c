@@ -1,0 +1,965 @@
+/* SPDX-License-Identifier: MIT */
+/* gws-emulator control API under /_emulator/ (Google never uses that path) and state files. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <json-c/json.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "emu.h"
+#include "emu_int.h"
+
+static void ctl_json(struct emu_resp *rs, int status, const char *json)
+{
+	rs->status = status;
+	buf_reset(&rs->body);
+	snprintf(rs->ctype, sizeof(rs->ctype), "application/json");
+	buf_adds(&rs->body, json);
+}
+
+static void ctl_err(struct emu_resp *rs, int status, const char *msg)
+{
+	rs->status = status;
+	buf_reset(&rs->body);
+	snprintf(rs->ctype, sizeof(rs->ctype), "application/json");
+	buf_adds(&rs->body, "{\"error\":");
+	buf_add_jstr(&rs->body, msg);
+	buf_adds(&rs->body, "}");
+}
+
+static const char *jstr(struct json_object *jo, const char *k)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(jo, k, &v) || json_object_is_type(v, json_type_null))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static bool jhas(struct json_object *jo, const char *k, struct json_object **v)
+{
+	return json_object_object_get_ex(jo, k, v) && !json_object_is_type(*v, json_type_null);
+}
+
+static unsigned privs_parse(struct json_object *v)
+{
+	unsigned p = 0;
+
+	for (size_t i = 0; i < json_object_array_length(v); i++) {
+		const char *s = json_object_get_string(json_object_array_get_idx(v, i));
+
+		if (!strcasecmp(s, "users"))
+			p |= PRIV_USERS;
+		else if (!strcasecmp(s, "groups"))
+			p |= PRIV_GROUPS;
+		else if (!strcasecmp(s, "domains"))
+			p |= PRIV_DOMAINS;
+		else if (!strcasecmp(s, "customer"))
+			p |= PRIV_CUSTOMER;
+	}
+	return p;
+}
+
+/* ---------------------------------------------------------------- config */
+
+int emu_config_apply(struct emu *em, struct json_object *jo, char *err, size_t errlen)
+{
+	struct json_object *v;
+
+	if (jhas(jo, "create412Ms", &v))
+		em->create_412_ms = json_object_get_int(v);
+	if (jhas(jo, "deleteStatus", &v)) {
+		int s = json_object_get_int(v);
+
+		if (s != 200 && s != 204) {
+			snprintf(err, errlen, "deleteStatus must be 200 or 204");
+			return -1;
+		}
+		em->delete_status = s;
+	}
+	if (jhas(jo, "consent", &v)) {
+		const char *c = json_object_get_string(v);
+
+		if (strcmp(c, "allow") && strcmp(c, "access_denied") &&
+		    strcmp(c, "admin_policy_enforced")) {
+			snprintf(err, errlen,
+				 "consent must be allow, access_denied or admin_policy_enforced");
+			return -1;
+		}
+		str_set(&em->consent, c);
+	}
+	if (jhas(jo, "consentUser", &v)) {
+		struct emu_user *u = emu_user_find(em, json_object_get_string(v));
+
+		if (!u) {
+			snprintf(err, errlen, "consentUser: no such user");
+			return -1;
+		}
+		str_set(&em->consent_user, u->id);
+	}
+	if (jhas(jo, "apiAccess", &v))
+		em->api_access = json_object_get_boolean(v);
+	if (jhas(jo, "sdkDisabled", &v))
+		em->sdk_disabled = json_object_get_boolean(v);
+	if (jhas(jo, "projectNumber", &v))
+		str_set(&em->project_number, json_object_get_string(v));
+	if (jhas(jo, "tokenTtlS", &v))
+		em->token_ttl_s = json_object_get_int(v);
+	if (jhas(jo, "refreshTtlS", &v))
+		em->refresh_ttl_s = json_object_get_int(v);
+	if (jhas(jo, "codeTtlS", &v))
+		em->code_ttl_s = json_object_get_int(v);
+	if (jhas(jo, "jwtSkewS", &v))
+		em->jwt_skew_s = json_object_get_int(v);
+	if (jhas(jo, "quotaPerMinute", &v))
+		em->quota_per_minute = json_object_get_int(v);
+	if (jhas(jo, "concurrency", &v))
+		em->concurrency = json_object_get_int(v);
+	return 0;
+}
+
+static void config_write(struct emu *em, struct jw *w)
+{
+	struct emu_user *cu = em->consent_user ? emu_user_by_id(em, em->consent_user) : NULL;
+
+	jw_obj(w);
+	jw_k(w, "create412Ms");
+	jw_int(w, em->create_412_ms);
+	jw_k(w, "deleteStatus");
+	jw_int(w, em->delete_status);
+	jw_k(w, "consent");
+	jw_str(w, em->consent);
+	if (cu) {
+		jw_k(w, "consentUser");
+		jw_str(w, cu->email);
+	}
+	jw_k(w, "apiAccess");
+	jw_bool(w, em->api_access);
+	jw_k(w, "sdkDisabled");
+	jw_bool(w, em->sdk_disabled);
+	jw_k(w, "projectNumber");
+	jw_str(w, em->project_number);
+	jw_k(w, "tokenTtlS");
+	jw_int(w, em->token_ttl_s);
+	jw_k(w, "refreshTtlS");
+	jw_int(w, em->refresh_ttl_s);
+	jw_k(w, "codeTtlS");
+	jw_int(w, em->code_ttl_s);
+	jw_k(w, "jwtSkewS");
+	jw_int(w, em->jwt_skew_s);
+	jw_k(w, "quotaPerMinute");
+	jw_int(w, em->quota_per_minute);
+	jw_k(w, "concurrency");
+	jw_int(w, em->concurrency);
+	jw_end(w);
+}
+
+/* ---------------------------------------------------------------- state */
+
+static int client_add(struct emu *em, struct json_object *jo, char *err, size_t errlen)
+{
+	const char *id = jstr(jo, "client_id"), *sec = jstr(jo, "client_secret");
+	struct json_object *v;
+
+	if (!id || !sec) {
+		snprintf(err, errlen, "client_id and client_secret are required");
+		return -1;
+	}
+	struct emu_client *c = xcalloc(1, sizeof(*c));
+
+	c->id = xstrdup(id);
+	c->secret = xstrdup(sec);
+	if (jhas(jo, "redirect_uris", &v))
+		for (size_t i = 0; i < json_object_array_length(v); i++)
+			strv_add(&c->redirect_uris,
+				 json_object_get_string(json_object_array_get_idx(v, i)));
+	em->clients = xrealloc(em->clients, (em->n_clients + 1) * sizeof(*em->clients));
+	em->clients[em->n_clients++] = c;
+	return 0;
+}
+
+static void resp_msg(struct emu_resp *rs, char *err, size_t errlen)
+{
+	struct json_object *jo = json_tokener_parse(rs->body.p ? rs->body.p : "");
+	struct json_object *e, *m;
+
+	if (json_object_object_get_ex(jo, "error", &e) && json_object_object_get_ex(e, "message", &m))
+		snprintf(err, errlen, "%d %s", rs->status, json_object_get_string(m));
+	else
+		snprintf(err, errlen, "status %d", rs->status);
+	json_object_put(jo);
+}
+
+static int user_load(struct emu *em, struct json_object *uj, char *err, size_t errlen)
+{
+	const char *email = jstr(uj, "primaryEmail");
+	struct emu_user *u = email ? emu_user_find(em, email) : NULL;
+	struct json_object *copy = NULL, *v;
+	static const char *const extra[] = { "privileges", "deleted", "isAdmin", "id" };
+
+	if (!u) {
+		struct emu_resp rs;
+
+		json_object_deep_copy(uj, &copy, NULL);
+		for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++)
+			json_object_object_del(copy, extra[i]);
+		emu_resp_init(&rs);
+		u = emu_user_create_json(em, copy, false, &rs);
+		json_object_put(copy);
+		if (!u) {
+			resp_msg(&rs, err, errlen);
+			emu_resp_cleanup(&rs);
+			return -1;
+		}
+		emu_resp_cleanup(&rs);
+		const char *id = jstr(uj, "id");
+
+		if (id && !map_get(&em->users, id) && strlen(id) < sizeof(u->id)) {
+			map_del(&em->users, u->id);
+			snprintf(u->id, sizeof(u->id), "%s", id);
+			map_put(&em->users, u->id, u);
+		}
+	}
+	if (jhas(uj, "isAdmin", &v))
+		u->is_admin = json_object_get_boolean(v);
+	if (jhas(uj, "privileges", &v))
+		u->privs = privs_parse(v);
+	if (jhas(uj, "deleted", &v) && json_object_get_boolean(v) && !u->deleted)
+		emu_user_delete(em, u);
+	return 0;
+}
+
+static int group_load(struct emu *em, struct json_object *gj, char *err, size_t errlen)
+{
+	struct json_object *copy = NULL, *v;
+	struct emu_resp rs;
+	int rc = 0;
+
+	json_object_deep_copy(gj, &copy, NULL);
+	json_object_object_del(copy, "members");
+	json_object_object_del(copy, "settings");
+	emu_resp_init(&rs);
+	struct emu_group *g = emu_group_create_json(em, copy, &rs);
+
+	json_object_put(copy);
+	if (!g) {
+		resp_msg(&rs, err, errlen);
+		emu_resp_cleanup(&rs);
+		return -1;
+	}
+	if (jhas(gj, "settings", &v))
+		json_object_deep_copy(v, &g->settings, NULL);
+	if (jhas(gj, "members", &v)) {
+		for (size_t i = 0; i < json_object_array_length(v) && rc == 0; i++) {
+			buf_reset(&rs.body);
+			if (!emu_member_insert_json(em, g, json_object_array_get_idx(v, i), &rs)) {
+				resp_msg(&rs, err, errlen);
+				rc = -1;
+			}
+		}
+	}
+	emu_resp_cleanup(&rs);
+	return rc;
+}
+
+int emu_state_load(struct emu *em, struct json_object *jo, char *err, size_t errlen)
+{
+	struct json_object *v, *c;
+
+	if (!json_object_is_type(jo, json_type_object)) {
+		snprintf(err, errlen, "state must be a JSON object");
+		return -1;
+	}
+	if (jhas(jo, "customer", &c)) {
+		const char *id = jstr(c, "id");
+
+		if (id)
+			snprintf(em->customer_id, sizeof(em->customer_id), "%s", id);
+	}
+	if (jhas(jo, "domains", &v)) {
+		for (size_t i = 0; i < json_object_array_length(v); i++) {
+			struct json_object *d = json_object_array_get_idx(v, i), *b;
+			const char *name = jstr(d, "domainName");
+
+			if (!name) {
+				snprintf(err, errlen, "domains[%zu]: domainName is required", i);
+				return -1;
+			}
+			struct emu_domain *dm = emu_domain_add(
+				em, name, !jhas(d, "verified", &b) || json_object_get_boolean(b));
+
+			if (jhas(d, "isPrimary", &b) && json_object_get_boolean(b)) {
+				for (size_t k = 0; k < em->n_domains; k++)
+					em->domains[k].primary = false;
+				dm = emu_domain_find(em, name);
+				dm->primary = true;
+			}
+		}
+	}
+	if (jhas(jo, "orgUnits", &v))
+		for (size_t i = 0; i < json_object_array_length(v); i++) {
+			const char *p = json_object_get_string(json_object_array_get_idx(v, i));
+
+			if (!valid_ou_path(p)) {
+				snprintf(err, errlen, "orgUnits[%zu]: invalid path", i);
+				return -1;
+			}
+			if (!emu_ou_exists(em, p))
+				strv_add(&em->ous, p);
+		}
+	if (jhas(jo, "users", &v))
+		for (size_t i = 0; i < json_object_array_length(v); i++)
+			if (user_load(em, json_object_array_get_idx(v, i), err, errlen))
+				return -1;
+	if (jhas(jo, "groups", &v))
+		for (size_t i = 0; i < json_object_array_length(v); i++)
+			if (group_load(em, json_object_array_get_idx(v, i), err, errlen))
+				return -1;
+	if (jhas(jo, "serviceAccounts", &v))
+		for (size_t i = 0; i < json_object_array_length(v); i++)
+			if (emu_sa_register(em, json_object_array_get_idx(v, i), err, errlen))
+				return -1;
+	if (jhas(jo, "oauthClients", &v))
+		for (size_t i = 0; i < json_object_array_length(v); i++)
+			if (client_add(em, json_object_array_get_idx(v, i), err, errlen))
+				return -1;
+	if (jhas(jo, "config", &v) && emu_config_apply(em, v, err, errlen))
+		return -1;
+	return 0;
+}
+
+static void user_state(struct emu *em, struct jw *w, struct emu_user *u)
+{
+	emu_user_render(em, w, u, 2, NULL);
+	/* reopen the object to add the fields the API never shows */
+	w->b->len--;
+	w->depth++;
+	w->has[w->depth] = true;
+	w->typ[w->depth] = '{';
+	w->m[w->depth] = NULL;
+	w->mall[w->depth] = true;
+	if (u->password) {
+		jw_k(w, "password");
+		jw_str(w, u->password);
+	}
+	if (u->privs) {
+		jw_k(w, "privileges");
+		jw_arr(w);
+		if (u->privs & PRIV_USERS)
+			jw_str(w, "users");
+		if (u->privs & PRIV_GROUPS)
+			jw_str(w, "groups");
+		if (u->privs & PRIV_DOMAINS)
+			jw_str(w, "domains");
+		if (u->privs & PRIV_CUSTOMER)
+			jw_str(w, "customer");
+		jw_end(w);
+	}
+	if (u->deleted) {
+		jw_k(w, "deleted");
+		jw_bool(w, true);
+	}
+	jw_end(w);
+}
+
+void emu_state_write(struct emu *em, struct buf *out)
+{
+	struct jw w;
+
+	jw_init(&w, out, NULL);
+	jw_obj(&w);
+	jw_k(&w, "customer");
+	jw_obj(&w);
+	jw_k(&w, "id");
+	jw_str(&w, em->customer_id);
+	jw_k(&w, "domain");
+	jw_str(&w, emu_primary_domain(em));
+	jw_end(&w);
+	jw_k(&w, "domains");
+	jw_arr(&w);
+	for (size_t i = 0; i < em->n_domains; i++) {
+		jw_obj(&w);
+		jw_k(&w, "domainName");
+		jw_str(&w, em->domains[i].name);
+		jw_k(&w, "verified");
+		jw_bool(&w, em->domains[i].verified);
+		jw_k(&w, "isPrimary");
+		jw_bool(&w, em->domains[i].primary);
+		jw_end(&w);
+	}
+	jw_end(&w);
+	jw_k(&w, "orgUnits");
+	jw_arr(&w);
+	for (size_t i = 0; i < em->ous.n; i++)
+		jw_str(&w, em->ous.v[i]);
+	jw_end(&w);
+	jw_k(&w, "users");
+	jw_arr(&w);
+	struct emu_sorted *s = emu_users_sorted(em, ORD_EMAIL);
+
+	for (size_t i = 0; i < s->n; i++)
+		user_state(em, &w, s->v[i]);
+	for (size_t i = 0; i < em->n_deleted; i++)
+		user_state(em, &w, em->deleted[i]);
+	jw_end(&w);
+	jw_k(&w, "groups");
+	jw_arr(&w);
+	size_t ng;
+	struct emu_group **gv = emu_groups_sorted(em, &ng);
+
+	for (size_t i = 0; i < ng; i++) {
+		struct emu_group *g = gv[i];
+
+		jw_obj(&w);
+		jw_k(&w, "id");
+		jw_str(&w, g->id);
+		jw_k(&w, "email");
+		jw_str(&w, g->email);
+		jw_k(&w, "name");
+		jw_str(&w, g->name);
+		jw_k(&w, "description");
+		jw_str(&w, g->description);
+		jw_k(&w, "members");
+		jw_arr(&w);
+		for (size_t k = 0; k < g->n_mem; k++) {
+			struct emu_member *m = g->mem[k];
+			const char *e = emu_member_email(em, m);
+
+			jw_obj(&w);
+			if (m->type == MT_CUSTOMER) {
+				jw_k(&w, "id");
+				jw_str(&w, m->id);
+			} else {
+				jw_k(&w, "email");
+				jw_str(&w, e ? e : "");
+			}
+			jw_k(&w, "role");
+			jw_str(&w, emu_role_name(m->role));
+			jw_k(&w, "type");
+			jw_str(&w, emu_mtype_name(m->type));
+			jw_end(&w);
+		}
+		jw_end(&w);
+		if (g->settings) {
+			jw_k(&w, "settings");
+			jw_json(&w, g->settings);
+		}
+		jw_end(&w);
+	}
+	jw_end(&w);
+	jw_k(&w, "serviceAccounts");
+	jw_arr(&w);
+	for (size_t i = 0; i < em->n_sas; i++) {
+		struct emu_sa *sa = em->sas[i];
+		BIO *bio = BIO_new(BIO_s_mem());
+		char *pem = NULL;
+
+		jw_obj(&w);
+		jw_k(&w, "client_email");
+		jw_str(&w, sa->email);
+		jw_k(&w, "client_id");
+		jw_str(&w, sa->client_id);
+		jw_k(&w, "private_key_id");
+		jw_str(&w, sa->key_id);
+		if (bio && PEM_write_bio_PUBKEY(bio, (EVP_PKEY *)sa->pub)) {
+			long n = BIO_get_mem_data(bio, &pem);
+			char *z = xstrndup(pem, (size_t)n);
+
+			jw_k(&w, "public_key");
+			jw_str(&w, z);
+			free(z);
+		}
+		BIO_free(bio);
+		jw_k(&w, "scopes");
+		jw_arr(&w);
+		for (size_t k = 0; k < sa->scopes.n; k++)
+			jw_str(&w, sa->scopes.v[k]);
+		jw_end(&w);
+		jw_k(&w, "adminRole");
+		jw_bool(&w, sa->admin_role);
+		jw_end(&w);
+	}
+	jw_end(&w);
+	jw_k(&w, "oauthClients");
+	jw_arr(&w);
+	for (size_t i = 0; i < em->n_clients; i++) {
+		jw_obj(&w);
+		jw_k(&w, "client_id");
+		jw_str(&w, em->clients[i]->id);
+		jw_k(&w, "client_secret");
+		jw_str(&w, em->clients[i]->secret);
+		jw_k(&w, "redirect_uris");
+		jw_arr(&w);
+		for (size_t k = 0; k < em->clients[i]->redirect_uris.n; k++)
+			jw_str(&w, em->clients[i]->redirect_uris.v[k]);
+		jw_end(&w);
+		jw_end(&w);
+	}
+	jw_end(&w);
+	jw_k(&w, "config");
+	config_write(em, &w);
+	jw_end(&w);
+}
+
+/* ---------------------------------------------------------------- control handlers */
+
+static void ctl_faults(struct emu *em, struct emu_req *rq, struct emu_resp *rs,
+		       struct json_object *jo)
+{
+	struct json_object *v;
+
+	if (!strcmp(rq->method, "DELETE")) {
+		const char *id = rq->path + strlen("/_emulator/faults");
+
+		if (*id == '/') {
+			int fid = atoi(id + 1);
+
+			for (size_t i = 0; i < em->n_faults; i++) {
+				if (em->faults[i]->id != fid)
+					continue;
+				emu_fault_free(em->faults[i]);
+				memmove(&em->faults[i], &em->faults[i + 1],
+					(em->n_faults - i - 1) * sizeof(*em->faults));
+				em->n_faults--;
+				ctl_json(rs, 200, "{}");
+				return;
+			}
+			ctl_err(rs, 404, "no such fault");
+			return;
+		}
+		for (size_t i = 0; i < em->n_faults; i++)
+			emu_fault_free(em->faults[i]);
+		em->n_faults = 0;
+		ctl_json(rs, 200, "{}");
+		return;
+	}
+	if (!strcmp(rq->method, "GET")) {
+		struct jw w;
+
+		rs->status = 200;
+		jw_init(&w, &rs->body, NULL);
+		jw_obj(&w);
+		jw_k(&w, "faults");
+		jw_arr(&w);
+		for (size_t i = 0; i < em->n_faults; i++) {
+			struct emu_fault *f = em->faults[i];
+
+			jw_obj(&w);
+			jw_k(&w, "id");
+			jw_int(&w, f->id);
+			jw_k(&w, "status");
+			jw_int(&w, f->status);
+			jw_k(&w, "seen");
+			jw_int(&w, f->seen);
+			jw_k(&w, "times");
+			jw_int(&w, f->times);
+			jw_end(&w);
+		}
+		jw_end(&w);
+		jw_end(&w);
+		return;
+	}
+	struct emu_fault *f = xcalloc(1, sizeof(*f));
+
+	f->times = -1;
+	if (jstr(jo, "method"))
+		f->method = xstrdup(jstr(jo, "method"));
+	if (jstr(jo, "path"))
+		f->path = xstrdup(jstr(jo, "path"));
+	if (jstr(jo, "route"))
+		f->route = xstrdup(jstr(jo, "route"));
+	if (jstr(jo, "reason"))
+		f->reason = xstrdup(jstr(jo, "reason"));
+	if (jstr(jo, "message"))
+		f->message = xstrdup(jstr(jo, "message"));
+	if (jhas(jo, "status", &v))
+		f->status = json_object_get_int(v);
+	if (jhas(jo, "html", &v))
+		f->html = json_object_get_boolean(v);
+	if (f->html && !f->status)
+		f->status = 502;
+	if (jhas(jo, "probability", &v))
+		f->probability = json_object_get_double(v);
+	if (jhas(jo, "every", &v))
+		f->every = json_object_get_int(v);
+	if (jhas(jo, "times", &v))
+		f->times = json_object_get_int(v);
+	if (jhas(jo, "latencyMs", &v))
+		f->latency_ms = json_object_get_int(v);
+	if ((f->status && (f->status < 100 || f->status > 599)) || (!f->status && !f->latency_ms)) {
+		emu_fault_free(f);
+		ctl_err(rs, 400, "a fault needs a status (100-599) or latencyMs");
+		return;
+	}
+	f->id = em->next_fault_id++;
+	em->faults = xrealloc(em->faults, (em->n_faults + 1) * sizeof(*em->faults));
+	em->faults[em->n_faults++] = f;
+	rs->status = 200;
+	buf_addf(&rs->body, "{\"id\":%d}", f->id);
+}
+
+static void ctl_requests(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
+{
+	if (!strcmp(rq->method, "DELETE")) {
+		emu_log_free(em);
+		ctl_json(rs, 200, "{}");
+		return;
+	}
+	char *since_s = emu_qp(rq, "since");
+	unsigned long long since = since_s ? strtoull(since_s, NULL, 10) : 0;
+	struct jw w;
+
+	free(since_s);
+	rs->status = 200;
+	jw_init(&w, &rs->body, NULL);
+	jw_obj(&w);
+	jw_k(&w, "lastSeq");
+	jw_int(&w, (long long)em->log_seq);
+	jw_k(&w, "requests");
+	jw_arr(&w);
+	size_t first = (em->log_head + EMU_LOG_MAX - em->log_n) % EMU_LOG_MAX;
+
+	for (size_t i = 0; i < em->log_n; i++) {
+		struct emu_logent *e = &em->log[(first + i) % EMU_LOG_MAX];
+		char t[32];
+
+		if (e->seq <= since)
+			continue;
+		jw_obj(&w);
+		jw_k(&w, "seq");
+		jw_int(&w, (long long)e->seq);
+		jw_k(&w, "time");
+		fmt_time(t, e->ts_ms);
+		jw_str(&w, t);
+		jw_k(&w, "method");
+		jw_str(&w, e->method);
+		jw_k(&w, "path");
+		jw_str(&w, e->path);
+		jw_k(&w, "query");
+		jw_str(&w, e->query ? e->query : "");
+		jw_k(&w, "body");
+		jw_str(&w, e->body ? e->body : "");
+		jw_k(&w, "route");
+		jw_str(&w, e->route);
+		jw_k(&w, "status");
+		jw_int(&w, e->status);
+		jw_k(&w, "durMs");
+		jw_int(&w, e->dur_ms);
+		jw_k(&w, "batchPart");
+		jw_bool(&w, e->batch_part);
+		jw_end(&w);
+	}
+	jw_end(&w);
+	jw_end(&w);
+}
+
+static void ctl_tokens(struct emu *em, struct emu_req *rq, struct emu_resp *rs,
+		       struct json_object *jo)
+{
+	struct json_object *v;
+
+	if (!strcmp(rq->path, "/_emulator/tokens/revoke")) {
+		const char *kind = jstr(jo, "kind");
+		const char *subj = jstr(jo, "subject");
+		struct emu_user *u = subj ? emu_user_find(em, subj) : NULL;
+		int n = 0;
+
+		if (!kind)
+			kind = "refresh";
+		for (size_t i = 0; i < em->tokens.cap; i++) {
+			if (!map_live(&em->tokens, i))
+				continue;
+			struct emu_token *t = em->tokens.e[i].val;
+
+			if (subj && (!u || !t->subject_id || strcmp(t->subject_id, u->id)))
+				continue;
+			if (!strcmp(kind, "all") || (t->is_refresh == !strcmp(kind, "refresh"))) {
+				t->revoked = true;
+				n++;
+			}
+		}
+		rs->status = 200;
+		buf_addf(&rs->body, "{\"revoked\":%d}", n);
+		return;
+	}
+	const char *subj = jstr(jo, "subject");
+	struct emu_user *u = NULL;
+	struct buf sc;
+
+	if (subj) {
+		u = emu_user_find(em, subj);
+		if (!u) {
+			ctl_err(rs, 400, "subject: no such user");
+			return;
+		}
+	}
+	buf_init(&sc);
+	if (jhas(jo, "scopes", &v) && json_object_is_type(v, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(v); i++) {
+			if (i)
+				buf_adds(&sc, " ");
+			buf_adds(&sc, json_object_get_string(json_object_array_get_idx(v, i)));
+		}
+	} else if (jhas(jo, "scopes", &v)) {
+		buf_adds(&sc, json_object_get_string(v));
+	} else {
+		buf_adds(&sc, "https://www.googleapis.com/auth/admin.directory.user "
+			      "https://www.googleapis.com/auth/admin.directory.group "
+			      "https://www.googleapis.com/auth/admin.directory.group.member "
+			      "https://www.googleapis.com/auth/admin.directory.domain.readonly "
+			      "https://www.googleapis.com/auth/admin.directory.customer.readonly "
+			      "https://www.googleapis.com/auth/apps.groups.settings");
+	}
+	int ttl = jhas(jo, "ttlS", &v) ? json_object_get_int(v) : em->token_ttl_s;
+	struct emu_token *t = emu_token_mint(em, u ? u->id : NULL, "emulator-control", sc.p, false,
+					     ttl);
+
+	t->admin_role = jhas(jo, "adminRole", &v) && json_object_get_boolean(v);
+	rs->status = 200;
+	buf_adds(&rs->body, "{\"access_token\":");
+	buf_add_jstr(&rs->body, t->token);
+	buf_addf(&rs->body, ",\"expires_in\":%d,\"scope\":", ttl);
+	buf_add_jstr(&rs->body, t->scope);
+	buf_adds(&rs->body, ",\"token_type\":\"Bearer\"}");
+	buf_cleanup(&sc);
+}
+
+static void ctl_admins(struct emu *em, struct emu_resp *rs, struct json_object *jo)
+{
+	const char *email = jstr(jo, "email");
+	struct json_object *v;
+	struct emu_user *u;
+
+	if (!email) {
+		ctl_err(rs, 400, "email is required");
+		return;
+	}
+	u = emu_user_find(em, email);
+	if (!u) {
+		struct json_object *uj = json_object_new_object(), *name = json_object_new_object();
+		struct emu_resp urs;
+
+		json_object_object_add(uj, "primaryEmail", json_object_new_string(email));
+		json_object_object_add(name, "givenName",
+				       json_object_new_string(jstr(jo, "givenName") ? jstr(jo, "givenName")
+										     : "Delegated"));
+		json_object_object_add(name, "familyName",
+				       json_object_new_string(jstr(jo, "familyName") ? jstr(jo, "familyName")
+										      : "Admin"));
+		json_object_object_add(uj, "name", name);
+		json_object_object_add(uj, "password", json_object_new_string("emulator-password"));
+		emu_resp_init(&urs);
+		u = emu_user_create_json(em, uj, true, &urs);
+		json_object_put(uj);
+		if (!u) {
+			char err[300];
+
+			resp_msg(&urs, err, sizeof(err));
+			emu_resp_cleanup(&urs);
+			ctl_err(rs, 400, err);
+			return;
+		}
+		emu_resp_cleanup(&urs);
+		u->created_ms -= 86400000LL;
+	}
+	if (jhas(jo, "privileges", &v)) {
+		u->is_admin = false;
+		u->privs = privs_parse(v);
+	} else if (jhas(jo, "isAdmin", &v) && !json_object_get_boolean(v)) {
+		u->is_admin = false;
+		u->privs = 0;
+	} else {
+		u->is_admin = true;
+	}
+	emu_user_touch(em, u);
+	rs->status = 200;
+	buf_adds(&rs->body, "{\"id\":");
+	buf_add_jstr(&rs->body, u->id);
+	buf_adds(&rs->body, ",\"primaryEmail\":");
+	buf_add_jstr(&rs->body, u->email);
+	buf_adds(&rs->body, "}");
+}
+
+static bool is(const struct emu_req *rq, const char *method, const char *path)
+{
+	return !strcmp(rq->path, path) && (!method || !strcmp(rq->method, method));
+}
+
+void emu_control(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
+{
+	struct json_object *jo = NULL, *v;
+	char err[512] = "";
+	const char *p = rq->path;
+
+	snprintf(rs->ctype, sizeof(rs->ctype), "application/json");
+	rs->status = 200;
+	if (strcmp(rq->method, "GET") && strcmp(rq->method, "DELETE")) {
+		struct json_tokener *tk = json_tokener_new_ex(64);
+
+		jo = rq->body_len ? json_tokener_parse_ex(tk, rq->body, (int)rq->body_len)
+				  : json_object_new_object();
+		json_tokener_free(tk);
+		if (!json_object_is_type(jo, json_type_object)) {
+			json_object_put(jo);
+			ctl_err(rs, 400, "body must be a JSON object");
+			return;
+		}
+	}
+	if (is(rq, "GET", "/_emulator/health")) {
+		ctl_json(rs, 200, "{\"ok\":true}");
+	} else if (is(rq, "GET", "/_emulator/info")) {
+		struct jw w;
+		char admin[300];
+
+		jw_init(&w, &rs->body, NULL);
+		jw_obj(&w);
+		jw_k(&w, "baseUrl");
+		jw_str(&w, em->base_url);
+		jw_k(&w, "customerId");
+		jw_str(&w, em->customer_id);
+		jw_k(&w, "domain");
+		jw_str(&w, emu_primary_domain(em));
+		snprintf(admin, sizeof(admin), "admin@%s", emu_primary_domain(em));
+		jw_k(&w, "adminEmail");
+		jw_str(&w, admin);
+		jw_k(&w, "tokenUri");
+		snprintf(admin, sizeof(admin), "%s/token", em->base_url);
+		jw_str(&w, admin);
+		jw_k(&w, "users");
+		jw_int(&w, (long long)(em->users.n - em->n_deleted));
+		jw_k(&w, "groups");
+		jw_int(&w, (long long)em->groups.n);
+		jw_end(&w);
+	} else if (is(rq, "POST", "/_emulator/reset")) {
+		emu_reset(em, jstr(jo, "domain"));
+		ctl_json(rs, 200, "{}");
+	} else if (is(rq, "POST", "/_emulator/seed")) {
+		long nu = jhas(jo, "users", &v) ? json_object_get_int64(v) : 0;
+		long ng = jhas(jo, "groups", &v) ? json_object_get_int64(v) : 0;
+		long mpg = jhas(jo, "membersPerGroup", &v) ? json_object_get_int64(v) : 0;
+		int ae = jhas(jo, "aliasesEvery", &v) ? json_object_get_int(v) : 10;
+		const char *dom = jstr(jo, "domain");
+		long long t0 = now_ms();
+
+		if (nu < 0 || nu > 2000000 || ng < 0 || ng > 100000 || mpg < 0) {
+			ctl_err(rs, 400, "out of range");
+		} else if (dom && !emu_domain_find(em, dom)) {
+			ctl_err(rs, 400, "domain is not one of the customer's domains");
+		} else {
+			long made = emu_seed(em, nu, ng, mpg, ae, dom);
+
+			buf_addf(&rs->body, "{\"users\":%ld,\"groups\":%ld,\"ms\":%lld}", made, ng,
+				 now_ms() - t0);
+		}
+	} else if (is(rq, "POST", "/_emulator/domains")) {
+		const char *d = jstr(jo, "domainName");
+
+		if (!d || !strchr(d, '.')) {
+			ctl_err(rs, 400, "domainName is required");
+		} else {
+			emu_domain_add(em, d, !jhas(jo, "verified", &v) || json_object_get_boolean(v));
+			ctl_json(rs, 200, "{}");
+		}
+	} else if (is(rq, "POST", "/_emulator/orgunits")) {
+		const char *ou = jstr(jo, "orgUnitPath");
+
+		if (!ou || !valid_ou_path(ou)) {
+			ctl_err(rs, 400, "orgUnitPath must be an absolute path");
+		} else {
+			if (!emu_ou_exists(em, ou))
+				strv_add(&em->ous, ou);
+			ctl_json(rs, 200, "{}");
+		}
+	} else if (is(rq, "POST", "/_emulator/admins")) {
+		ctl_admins(em, rs, jo);
+	} else if (is(rq, "POST", "/_emulator/service-accounts")) {
+		if (emu_sa_register(em, jo, err, sizeof(err))) {
+			ctl_err(rs, 400, err);
+		} else {
+			buf_adds(&rs->body, "{\"client_email\":");
+			buf_add_jstr(&rs->body, em->sas[em->n_sas - 1]->email);
+			buf_adds(&rs->body, "}");
+		}
+	} else if (is(rq, "POST", "/_emulator/oauth-clients")) {
+		if (client_add(em, jo, err, sizeof(err)))
+			ctl_err(rs, 400, err);
+		else
+			ctl_json(rs, 200, "{}");
+	} else if (is(rq, "POST", "/_emulator/tokens") ||
+		   is(rq, "POST", "/_emulator/tokens/revoke")) {
+		ctl_tokens(em, rq, rs, jo);
+	} else if (str_has_prefix(p, "/_emulator/faults")) {
+		ctl_faults(em, rq, rs, jo);
+	} else if (is(rq, NULL, "/_emulator/quota") || is(rq, NULL, "/_emulator/config")) {
+		if (jo && emu_config_apply(em, jo, err, sizeof(err))) {
+			ctl_err(rs, 400, err);
+		} else {
+			struct jw w;
+
+			if (jhas(jo, "perMinute", &v))
+				em->quota_per_minute = json_object_get_int(v);
+			rs->status = 200;
+			buf_reset(&rs->body);
+			jw_init(&w, &rs->body, NULL);
+			config_write(em, &w);
+		}
+	} else if (is(rq, NULL, "/_emulator/requests")) {
+		ctl_requests(em, rq, rs);
+	} else if (is(rq, "GET", "/_emulator/counters")) {
+		struct jw w;
+
+		jw_init(&w, &rs->body, NULL);
+		jw_obj(&w);
+		jw_k(&w, "counters");
+		jw_obj(&w);
+		for (size_t i = 0; i < em->counters.cap; i++) {
+			if (!map_live(&em->counters, i))
+				continue;
+			jw_k(&w, em->counters.e[i].key);
+			jw_int(&w, *(long long *)em->counters.e[i].val);
+		}
+		jw_end(&w);
+		jw_end(&w);
+	} else if (is(rq, "DELETE", "/_emulator/counters")) {
+		for (size_t i = 0; i < em->counters.cap; i++)
+			if (map_live(&em->counters, i))
+				free(em->counters.e[i].val);
+		map_cleanup(&em->counters);
+		ctl_json(rs, 200, "{}");
+	} else if (is(rq, "GET", "/_emulator/state")) {
+		emu_state_write(em, &rs->body);
+	} else if (is(rq, "PUT", "/_emulator/state") || is(rq, "POST", "/_emulator/state")) {
+		if (emu_state_load(em, jo, err, sizeof(err)))
+			ctl_err(rs, 400, err);
+		else
+			ctl_json(rs, 200, "{}");
+	} else if (is(rq, "GET", "/_emulator/routes")) {
+		size_t n;
+		const struct emu_route *r = emu_routes(&n);
+		struct jw w;
+
+		jw_init(&w, &rs->body, NULL);
+		jw_obj(&w);
+		jw_k(&w, "routes");
+		jw_arr(&w);
+		for (size_t i = 0; i < n; i++) {
+			jw_obj(&w);
+			jw_k(&w, "method");
+			jw_str(&w, r[i].method);
+			jw_k(&w, "path");
+			jw_str(&w, r[i].pattern);
+			jw_k(&w, "name");
+			jw_str(&w, r[i].name);
+			jw_end(&w);
+		}
+		jw_end(&w);
+		jw_end(&w);
+	} else {
+		ctl_err(rs, 404, "unknown control call");
+	}
+	json_object_put(jo);
+}

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/* gws-emulator: helpers shared by the handler files. */
+#ifndef EMU_INT_H
+#define EMU_INT_H
+
+#include "emu.h"
+
+/* Checks a new address: syntax (400 invalid_msg), domain (403), namespace (409). self may own it. */
+int emu_check_new_address(struct emu *em, const char *email, const char *invalid_msg,
+			  const void *self, struct emu_resp *rs);
+/* maxResults: 400 out of range unless clamp (then capped at max). */
+int emu_parse_max(struct emu_req *rq, struct emu_resp *rs, int def, int max, bool clamp,
+		  int *out);
+/* customer= / domain= checks; *domain_out is the lower-cased domain (owned) or NULL. */
+int emu_check_customer_domain(struct emu *em, struct emu_req *rq, struct emu_resp *rs,
+			      bool required, char **domain_out);
+void emu_list_etag(struct emu *em, const char *what, char out[64]);
+void emu_alias_render(struct emu *em, struct jw *w, const char *id, const char *primary,
+		      const char *alias, unsigned long long gen);
+void emu_aliases_render(struct emu *em, struct emu_req *rq, struct emu_resp *rs, const char *id,
+			const char *primary, const struct strv *aliases, unsigned long long gen);
+char *emu_alias_body(struct emu *em, struct emu_req *rq, struct emu_resp *rs);
+/* Creates a user from a User body (validated); NULL with rs set on error. */
+struct emu_user *emu_user_create_json(struct emu *em, struct json_object *jo, bool need_pw,
+				      struct emu_resp *rs);
+/* Creates a group from a Group body; NULL with rs set on error. */
+struct emu_group *emu_group_create_json(struct emu *em, struct json_object *jo,
+					struct emu_resp *rs);
+/* Adds a member from a Member body; NULL with rs set on error. */
+struct emu_member *emu_member_insert_json(struct emu *em, struct emu_group *g,
+					  struct json_object *jo, struct emu_resp *rs);
+/* Applies a control/config object (see README); returns -1 with err on a bad value. */
+int emu_config_apply(struct emu *em, struct json_object *jo, char *err, size_t errlen);
+/* Writes the state as JSON (same format --state loads). */
+void emu_state_write(struct emu *em, struct buf *out);
+
+#endif /* EMU_INT_H */
