@@ -6,6 +6,7 @@
 
 #include "api_internal.h"
 #include "crypto.h"
+#include "log.h"
 
 #define CURSOR_TAG "c1:"
 
@@ -72,6 +73,12 @@ void api_reply_error(struct api_response *rs, int status, const char *slug, cons
 
 void api_reply_err(struct api_response *rs, const struct err *e)
 {
+	if (e->code != E_NOTFOUND && e->code != E_CONFLICT && e->code != E_INVAL &&
+	    e->code != E_PRECONDITION)
+		log_write(LOG_ERROR, "api", "request_failed", e->msg,
+			  (struct log_field[]){LOG_STR("err", err_code_name(e->code)),
+					       LOG_STR("reason", e->reason)},
+			  2);
 	switch (e->code) {
 	case E_NOTFOUND:
 		api_reply_error(rs, 404, "not-found", "Not found", "%s", e->msg);
@@ -109,6 +116,34 @@ static int content_type_is_json(const char *ct)
 	       (n == 24 && strncasecmp(ct, "application/merge-patch+json", 24) == 0);
 }
 
+/*
+ * json-c keeps a string's length but C code reads strings up to the first NUL, so "a\u0000b"
+ * would be seen as "a". Such strings are refused with the pointer of the first one.
+ */
+static int find_nul_string(json_object *jo, char *ptr, size_t cap)
+{
+	size_t base = strlen(ptr);
+	if (json_object_is_type(jo, json_type_string))
+		return strlen(json_object_get_string(jo)) != (size_t)json_object_get_string_len(jo);
+	if (json_object_is_type(jo, json_type_object)) {
+		json_object_object_foreach(jo, key, val)
+		{
+			snprintf(ptr + base, cap - base, "/%s", key);
+			if (find_nul_string(val, ptr, cap))
+				return 1;
+		}
+	} else if (json_object_is_type(jo, json_type_array)) {
+		size_t n = json_object_array_length(jo);
+		for (size_t i = 0; i < n; i++) {
+			snprintf(ptr + base, cap - base, "/%zu", i);
+			if (find_nul_string(json_object_array_get_idx(jo, i), ptr, cap))
+				return 1;
+		}
+	}
+	ptr[base] = '\0';
+	return 0;
+}
+
 json_object *api_body_object(struct api_request *rq, struct api_response *rs)
 {
 	if (!content_type_is_json(rq->content_type)) {
@@ -143,6 +178,17 @@ json_object *api_body_object(struct api_request *rq, struct api_response *rs)
 				"the body must be a JSON object");
 		json_object_put(jo);
 		jo = NULL;
+	} else {
+		char ptr[256] = "";
+		if (find_nul_string(jo, ptr, sizeof(ptr))) {
+			struct problem p;
+			problem_set(&p, 400, "validation", "Invalid request",
+				    "a string contains a NUL character");
+			problem_add_error(&p, ptr, "must not contain control characters");
+			api_reply_problem(rs, &p, NULL);
+			json_object_put(jo);
+			jo = NULL;
+		}
 	}
 	json_tokener_free(tok);
 	return jerr == json_tokener_success ? jo : NULL;

@@ -2,6 +2,7 @@
 
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 
 /* Decodes one UTF-8 sequence; returns its length or 0 when it is not valid UTF-8. */
 static size_t utf8_next(const unsigned char *s, uint32_t *cp)
@@ -69,5 +70,181 @@ const char *validate_name(const char *s, size_t max_chars)
 		return max_chars == 255 ? "must be at most 255 characters" : "is too long";
 	if (!visible)
 		return "must not be only white space";
+	return NULL;
+}
+
+/* ---- the directory replica (users and groups) ---- */
+
+int validate_directory_id(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n < 1 || n > VALIDATE_DIRECTORY_ID_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == ':' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+static int is_alnum_ascii(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+const char *validate_email(const char *s)
+{
+	if (!s || !*s)
+		return "must not be empty";
+	size_t n = strlen(s);
+	if (n > VALIDATE_EMAIL_MAX)
+		return "must be at most 254 characters";
+	const char *at = strchr(s, '@');
+	if (!at || strchr(at + 1, '@'))
+		return "must be an email address with one @";
+	size_t local = (size_t)(at - s);
+	if (local == 0)
+		return "must have a local part before the @";
+	if (local > 64)
+		return "must have a local part of at most 64 characters";
+	for (size_t i = 0; i < local; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '.') {
+			if (i == 0 || i + 1 == local || s[i + 1] == '.')
+				return "must not have a period at the start or end of the local part, "
+				       "or two in a row";
+		} else if (!is_alnum_ascii(c) && !strchr("!#$%&'*+/=?^_`{|}~-", c)) {
+			return "must have a local part of letters, digits and !#$%&'*+/=?^_`{|}~.-";
+		}
+	}
+	const char *d = at + 1;
+	if (!*d)
+		return "must have a domain after the @";
+	int labels = 0;
+	while (*d) {
+		size_t len = strcspn(d, ".");
+		if (len == 0 || len > 63)
+			return "must have a domain of labels of 1 to 63 characters separated by periods";
+		int digits_only = 1;
+		for (size_t i = 0; i < len; i++) {
+			unsigned char c = (unsigned char)d[i];
+			if (!is_alnum_ascii(c) && c != '-')
+				return "must have a domain of letters, digits, hyphens and periods";
+			if (!(c >= '0' && c <= '9'))
+				digits_only = 0;
+		}
+		if (d[0] == '-' || d[len - 1] == '-')
+			return "must not have a domain label that starts or ends with a hyphen";
+		labels++;
+		d += len;
+		if (*d == '.') {
+			d++;
+			if (!*d)
+				return "must not end with a period";
+		} else if (digits_only) {
+			return "must have a domain whose last label is not all digits";
+		}
+	}
+	if (labels < 2)
+		return "must have a domain with at least two labels (example.com)";
+	return NULL;
+}
+
+const char *validate_google_email(const char *s)
+{
+	const char *why = validate_email(s);
+	if (why)
+		return why;
+	size_t local = strcspn(s, "@");
+	for (size_t i = 0; i < local; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!is_alnum_ascii(c) && !strchr("-_'.", c))
+			return "must have a local part of only letters, digits, -, _, ' and . "
+			       "(Google's username rules)";
+	}
+	if ((local == 5 && strncasecmp(s, "abuse", 5) == 0) ||
+	    (local == 10 && strncasecmp(s, "postmaster", 10) == 0))
+		return "must not use a local part Google reserves (abuse, postmaster)";
+	return NULL;
+}
+
+/* Valid UTF-8, no control characters; counts characters and visible ones. */
+static const char *text_scan(const char *s, int multiline, size_t *chars, int *visible)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	*chars = 0;
+	*visible = 0;
+	while (*p) {
+		uint32_t cp;
+		size_t len = utf8_next(p, &cp);
+		if (!len)
+			return "must be valid UTF-8";
+		int allowed_ctl = multiline && (cp == '\n' || cp == '\r' || cp == '\t');
+		if (!allowed_ctl && (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f)))
+			return "must not contain control characters";
+		if ((cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) == 0xfffe)
+			return "must not contain invalid characters";
+		if (!is_space(cp))
+			*visible = 1;
+		(*chars)++;
+		p += len;
+	}
+	return NULL;
+}
+
+const char *validate_person_name(const char *s)
+{
+	if (!s || !*s)
+		return "must not be empty";
+	size_t chars;
+	int visible;
+	const char *why = text_scan(s, 0, &chars, &visible);
+	if (why)
+		return why;
+	if (chars > VALIDATE_PERSON_NAME_MAX)
+		return "must be at most 60 characters (Google's limit)";
+	if (!visible)
+		return "must not be only white space";
+	if (strpbrk(s, "<>="))
+		return "must not contain <, > or = (Google's name rules)";
+	return NULL;
+}
+
+const char *validate_text(const char *s, size_t max_chars, int multiline)
+{
+	if (!s || !*s)
+		return "must not be empty";
+	size_t chars;
+	int visible;
+	const char *why = text_scan(s, multiline, &chars, &visible);
+	if (why)
+		return why;
+	if (chars > max_chars)
+		return max_chars == 255 ? "must be at most 255 characters"
+		       : max_chars == 1024 ? "must be at most 1024 characters"
+		       : max_chars == 4096 ? "must be at most 4096 characters"
+					   : "is too long";
+	if (!visible)
+		return "must not be only white space";
+	return NULL;
+}
+
+const char *validate_phone(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n < 3 || n > 64)
+		return "must be 3 to 64 characters";
+	int digits = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c >= '0' && c <= '9')
+			digits++;
+		else if (!strchr(" +-().", c))
+			return "must contain only digits, spaces and + - ( ) .";
+	}
+	if (!digits)
+		return "must contain a digit";
 	return NULL;
 }

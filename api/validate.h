@@ -13,4 +13,42 @@
  */
 const char *validate_name(const char *s, size_t max_chars);
 
+/* ---- the directory replica (users and groups) ---- */
+
+#define VALIDATE_DIRECTORY_ID_MAX 128
+#define VALIDATE_EMAIL_MAX 254
+#define VALIDATE_PERSON_NAME_MAX 60
+
+/* An id the platform chose for a user or group: 1..128 of [A-Za-z0-9._:-]. 1 when valid. */
+int validate_directory_id(const char *s);
+
+/*
+ * An email address (RFC 5321 without quoted local parts): at most 254 characters, one '@', a
+ * dot-atom local part of at most 64 characters, a domain of at least two LDH labels (each 1..63,
+ * no leading or trailing '-') whose last label is not all digits. ASCII only.
+ */
+const char *validate_email(const char *s);
+
+/*
+ * An address Google can use as a user's or group's primaryEmail (API-NOTES.md §8): a valid
+ * email whose local part has only a-z, 0-9, '-', '_', '\'' and '.' (either case; Google lowers
+ * it), no leading, trailing or consecutive periods, and is not "abuse" or "postmaster".
+ */
+const char *validate_google_email(const char *s);
+
+/*
+ * A given or family name as Google accepts it: valid UTF-8, 1..60 characters, not only white
+ * space, no control characters and none of '<', '>', '='.
+ */
+const char *validate_person_name(const char *s);
+
+/*
+ * Free text of an optional attribute: valid UTF-8, 1..max_chars characters, no control
+ * characters (line feed, carriage return and tab allowed when multiline is not 0).
+ */
+const char *validate_text(const char *s, size_t max_chars, int multiline);
+
+/* A phone number: 3..64 characters of digits, ' ', '+', '-', '(', ')', '.', with a digit. */
+const char *validate_phone(const char *s);
+
 #endif

@@ -212,13 +212,16 @@ int store_attribute_rules_replace(struct store *st, const struct store_actor *ac
 		PQclear(res);
 	}
 	static const char *const steps[] = {
-		"DELETE FROM attribute_rules r WHERE r.integration_id = $2::uuid AND NOT EXISTS "
+		"DELETE FROM attribute_rules r WHERE r.tenant_id = $1::uuid AND r.integration_id = "
+		"$2::uuid AND NOT EXISTS "
 		"(SELECT 1 FROM wanted_rules w WHERE w.attribute = r.attribute)",
 		"UPDATE attribute_rules r SET direction = w.direction FROM wanted_rules w WHERE "
-		"r.integration_id = $2::uuid AND r.attribute = w.attribute AND r.direction <> "
+		"r.tenant_id = $1::uuid AND r.integration_id = $2::uuid AND r.attribute = "
+		"w.attribute AND r.direction <> "
 		"w.direction",
 		"INSERT INTO attribute_rules (tenant_id, integration_id, attribute, direction) "
-		"SELECT $1, $2::uuid, attribute, direction FROM wanted_rules ON CONFLICT DO NOTHING",
+		"SELECT $1::uuid, $2::uuid, attribute, direction FROM wanted_rules ON CONFLICT DO "
+		"NOTHING",
 		"UPDATE integrations SET version = version + 1, updated_at = now() WHERE tenant_id = "
 		"$1 AND id = $2::uuid RETURNING version",
 	};

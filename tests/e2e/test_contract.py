@@ -45,3 +45,12 @@ def test_answers_have_documented_fields(api, operator_key):
     problem = api.get("/v1/tenants/nope", key=operator_key).json()
     assert set(problem) <= set(schemas["Problem"]["properties"])
     assert set(schemas["Problem"]["required"]) <= set(problem)
+
+
+def test_openapi_document_is_valid():
+    tools = h.need_env("GWSYNC_PYTOOLS")
+    proc = subprocess.run([os.path.join(tools, "bin", "openapi-spec-validator"),
+                           os.path.join(h.SOURCE_DIR, "openapi.yaml")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "OK" in proc.stdout

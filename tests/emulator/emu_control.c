@@ -224,6 +224,15 @@ static int user_load(struct emu *em, struct json_object *uj, char *err, size_t e
 			map_put(&em->users, u->id, u);
 		}
 	}
+	if (jhas(uj, "aliases", &v) && json_object_is_type(v, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(v); i++) {
+			char *a = str_lower(xstrdup(json_object_get_string(json_object_array_get_idx(v, i))));
+
+			if (!map_get(&em->emails, a) && valid_email(a))
+				emu_user_alias_add(em, u, a);
+			free(a);
+		}
+	}
 	if (jhas(uj, "isAdmin", &v))
 		u->is_admin = json_object_get_boolean(v);
 	if (jhas(uj, "privileges", &v))

@@ -220,6 +220,14 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "keygen"))
 		return keygen_main(argc, argv);
+	/* block the signals before anything else (CivetWeb's threads inherit the mask) */
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
@@ -278,14 +286,6 @@ int main(int argc, char **argv)
 			goto out;
 	}
 
-	/* block the signals before CivetWeb starts its threads; main waits for them */
-	sigset_t set;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
 
 	const char *opts[] = { "listening_ports", listen, "num_threads", threads,
 			       "enable_keep_alive", "yes", "request_timeout_ms", "60000",

@@ -221,3 +221,24 @@ def services(*args):
     """Runs deploy/local/services (stop/start kafka in readiness tests)."""
     subprocess.run([need_env("GWSYNC_TEST_SERVICES"), *args], check=True, timeout=180,
                    stdout=subprocess.DEVNULL)
+
+
+_SPEC = None
+
+
+def openapi_spec():
+    global _SPEC
+    if _SPEC is None:
+        import yaml
+        with open(os.path.join(SOURCE_DIR, "openapi.yaml"), encoding="utf-8") as f:
+            _SPEC = yaml.safe_load(f)
+    return _SPEC
+
+
+def assert_schema(instance, schema_name):
+    """Validates a response body against components.schemas[schema_name] of openapi.yaml."""
+    import jsonschema
+    spec = openapi_spec()
+    root = {"$ref": f"#/components/schemas/{schema_name}", "components": spec["components"]}
+    jsonschema.Draft202012Validator(root).validate(instance)
+    return instance

@@ -1,0 +1,235 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers_integrations.h"
+
+/* Platform ids: 1–128 of [A-Za-z0-9._:-]; anything else cannot name a user or group. */
+static int platform_id_valid(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n == 0 || n > 128)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == ':' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+static void binding_put(struct api_request *rq, struct api_response *rs, bool is_group)
+{
+	const char *id = integration_path_id(rq, rs);
+	if (!id)
+		return;
+	const char *member = router_param(&rq->params, is_group ? "group_id" : "user_id");
+	if (!platform_id_valid(member)) {
+		api_reply_error(rs, 404, "not-found", "Not found",
+				is_group ? "no such group" : "no such user");
+		return;
+	}
+	bool created = false;
+	char created_at[STORE_TIME_LEN] = "";
+	struct err e = {0};
+	struct store_actor actor = api_actor(rq, "bind");
+	if (store_binding_put(rq->ctx->st, &actor, rq->who.tenant_id, id, is_group, member,
+			      &created, created_at, &e)) {
+		api_reply_err(rs, &e);
+		return;
+	}
+	json_object *jo = json_object_new_object();
+	api_json_put_str(jo, "integration_id", id);
+	api_json_put_str(jo, is_group ? "group_id" : "user_id", member);
+	api_json_put_str(jo, "created_at", created_at);
+	api_reply_json(rs, created ? 201 : 200, jo);
+}
+
+static void binding_delete(struct api_request *rq, struct api_response *rs, bool is_group)
+{
+	const char *id = integration_path_id(rq, rs);
+	if (!id)
+		return;
+	const char *member = router_param(&rq->params, is_group ? "group_id" : "user_id");
+	struct err e = {0};
+	struct store_actor actor = api_actor(rq, "unbind");
+	if (!platform_id_valid(member)) {
+		api_reply_error(rs, 404, "not-found", "Not found", "no such binding");
+		return;
+	}
+	if (store_binding_delete(rq->ctx->st, &actor, rq->who.tenant_id, id, is_group, member,
+				 &e)) {
+		api_reply_err(rs, &e);
+		return;
+	}
+	rs->status = 204;
+}
+
+void handle_user_binding_put(struct api_request *rq, struct api_response *rs)
+{
+	binding_put(rq, rs, false);
+}
+
+void handle_user_binding_delete(struct api_request *rq, struct api_response *rs)
+{
+	binding_delete(rq, rs, false);
+}
+
+void handle_group_binding_put(struct api_request *rq, struct api_response *rs)
+{
+	binding_put(rq, rs, true);
+}
+
+void handle_group_binding_delete(struct api_request *rq, struct api_response *rs)
+{
+	binding_delete(rq, rs, true);
+}
+
+void handle_bound_groups_list(struct api_request *rq, struct api_response *rs)
+{
+	const char *id = integration_path_id(rq, rs);
+	int limit;
+	char after[API_CURSOR_MAX];
+	if (!id || api_page_params(rq, rs, &limit, after))
+		return;
+	struct store_bound_group *gs = NULL;
+	size_t n = 0;
+	struct err e = {0};
+	if (store_bound_groups_list(rq->ctx->st, rq->who.tenant_id, id, after[0] ? after : NULL,
+				    limit + 1, &gs, &n, &e)) {
+		api_reply_err(rs, &e);
+		return;
+	}
+	json_object *jo = json_object_new_object();
+	json_object *items = json_object_new_array();
+	for (size_t i = 0; i < n && i < (size_t)limit; i++) {
+		json_object *g = json_object_new_object();
+		api_json_put_str(g, "group_id", gs[i].group_id);
+		api_json_put_str(g, "name", gs[i].name);
+		if (gs[i].email[0])
+			api_json_put_str(g, "email", gs[i].email);
+		else
+			json_object_object_add(g, "email", NULL);
+		api_json_put_str(g, "bound_at", gs[i].created_at);
+		json_object_array_add(items, g);
+	}
+	api_json_put(jo, "items", items);
+	if (n > (size_t)limit) {
+		char cursor[API_CURSOR_MAX * 2];
+		api_cursor_encode(gs[limit - 1].group_id, cursor, sizeof(cursor));
+		api_json_put_str(jo, "next_cursor", cursor);
+	}
+	free(gs);
+	api_reply_json(rs, 200, jo);
+}
+
+static const char *const link_statuses[] = {"pending", "linked",  "provisioned",
+					     "synced",	"failed",  "conflict",
+					     "skipped", "suspended", "deleted_in_google"};
+
+static json_object *bound_user_json(const char *integration_id, const struct store_bound_user *u)
+{
+	json_object *jo = json_object_new_object();
+	api_json_put_str(jo, "user_id", u->user_id);
+	api_json_put_str(jo, "email", u->email);
+	api_json_put_str(jo, "first_name", u->first_name);
+	api_json_put_str(jo, "last_name", u->last_name);
+	api_json_put_str(jo, "state", u->state);
+
+	/* How the user is bound, and the binding to remove for each way. */
+	json_object *via = json_object_new_array();
+	char path[512];
+	if (u->direct) {
+		json_object *b = json_object_new_object();
+		api_json_put_str(b, "type", "direct");
+		snprintf(path, sizeof(path), "/v1/integrations/%s/users/%s", integration_id,
+			 u->user_id);
+		api_json_put_str(b, "unbind_path", path);
+		json_object_array_add(via, b);
+	}
+	char groups[sizeof(u->groups)];
+	snprintf(groups, sizeof(groups), "%s", u->groups);
+	char *save = NULL;
+	for (char *g = strtok_r(groups, ",", &save); g; g = strtok_r(NULL, ",", &save)) {
+		json_object *b = json_object_new_object();
+		api_json_put_str(b, "type", "group");
+		api_json_put_str(b, "group_id", g);
+		snprintf(path, sizeof(path), "/v1/integrations/%s/groups/%s", integration_id, g);
+		api_json_put_str(b, "unbind_path", path);
+		json_object_array_add(via, b);
+	}
+	api_json_put(jo, "bound_via", via);
+
+	json_object *link = json_object_new_object();
+	api_json_put_str(link, "status", u->status);
+	if (u->google_id[0])
+		api_json_put_str(link, "google_id", u->google_id);
+	else
+		json_object_object_add(link, "google_id", NULL);
+	if (u->primary_email[0])
+		api_json_put_str(link, "primary_email", u->primary_email);
+	else
+		json_object_object_add(link, "primary_email", NULL);
+	if (u->last_error_reason[0] || u->last_error_message[0]) {
+		json_object *err = json_object_new_object();
+		api_json_put_str(err, "reason", u->last_error_reason);
+		api_json_put_str(err, "message", u->last_error_message);
+		api_json_put(link, "last_error", err);
+	} else {
+		json_object_object_add(link, "last_error", NULL);
+	}
+	if (u->last_synced_at[0])
+		api_json_put_str(link, "last_synced_at", u->last_synced_at);
+	else
+		json_object_object_add(link, "last_synced_at", NULL);
+	api_json_put(jo, "link", link);
+	return jo;
+}
+
+void handle_bound_users_list(struct api_request *rq, struct api_response *rs)
+{
+	const char *id = integration_path_id(rq, rs);
+	int limit;
+	char after[API_CURSOR_MAX];
+	if (!id || api_page_params(rq, rs, &limit, after))
+		return;
+	char status[32];
+	const char *status_filter = NULL;
+	if (api_query_get(rq, "status", status, sizeof(status))) {
+		for (size_t i = 0; i < sizeof(link_statuses) / sizeof(link_statuses[0]); i++) {
+			if (strcmp(status, link_statuses[i]) == 0)
+				status_filter = link_statuses[i];
+		}
+		if (!status_filter) {
+			struct problem p;
+			problem_set(&p, 400, "validation", "Invalid request",
+				    "query parameter status is invalid");
+			problem_add_error(&p, "/query/status",
+					  "must be one of pending, linked, provisioned, synced, "
+					  "failed, conflict, skipped, suspended, deleted_in_google");
+			api_reply_problem(rs, &p, NULL);
+			return;
+		}
+	}
+	struct store_bound_user *us = NULL;
+	size_t n = 0;
+	struct err e = {0};
+	if (store_bound_users_list(rq->ctx->st, rq->who.tenant_id, id, status_filter,
+				   after[0] ? after : NULL, limit + 1, &us, &n, &e)) {
+		api_reply_err(rs, &e);
+		return;
+	}
+	json_object *jo = json_object_new_object();
+	json_object *items = json_object_new_array();
+	for (size_t i = 0; i < n && i < (size_t)limit; i++)
+		json_object_array_add(items, bound_user_json(id, &us[i]));
+	api_json_put(jo, "items", items);
+	if (n > (size_t)limit) {
+		char cursor[API_CURSOR_MAX * 2];
+		api_cursor_encode(us[limit - 1].user_id, cursor, sizeof(cursor));
+		api_json_put_str(jo, "next_cursor", cursor);
+	}
+	free(us);
+	api_reply_json(rs, 200, jo);
+}

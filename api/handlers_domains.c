@@ -1,0 +1,268 @@
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attributes.h"
+#include "handlers_integrations.h"
+
+/* DNS name rules: 2+ labels of 1–63 [a-z0-9-] not starting or ending with '-', ≤ 253 total. */
+static const char *domain_invalid(const char *d)
+{
+	size_t n = strlen(d);
+	if (n == 0)
+		return "must not be empty";
+	if (n > STORE_DOMAIN_MAX)
+		return "must be at most 253 characters";
+	size_t label = 0, labels = 1;
+	for (size_t i = 0; i < n; i++) {
+		char c = d[i];
+		if (c == '.') {
+			if (label == 0 || d[i - 1] == '-')
+				return "must be a domain name such as example.com";
+			label = 0;
+			labels++;
+			continue;
+		}
+		if (!(islower((unsigned char)c) || isdigit((unsigned char)c) || c == '-'))
+			return "must be a domain name such as example.com";
+		if (label == 0 && c == '-')
+			return "must be a domain name such as example.com";
+		if (++label > 63)
+			return "labels must be at most 63 characters";
+	}
+	if (label == 0 || d[n - 1] == '-' || labels < 2)
+		return "must be a domain name such as example.com";
+	return NULL;
+}
+
+static json_object *domain_json(const struct store_domain *d)
+{
+	json_object *jo = json_object_new_object();
+	api_json_put_str(jo, "domain", d->domain);
+	if (d->verified < 0)
+		json_object_object_add(jo, "verified", NULL);
+	else
+		api_json_put(jo, "verified", json_object_new_boolean(d->verified));
+	api_json_put(jo, "default", json_object_new_boolean(d->is_default));
+	api_json_put_str(jo, "created_at", d->created_at);
+	return jo;
+}
+
+void handle_domains_list(struct api_request *rq, struct api_response *rs)
+{
+	const char *id = integration_path_id(rq, rs);
+	if (!id)
+		return;
+	struct store_domain *ds = NULL;
+	size_t n = 0;
+	struct err e = {0};
+	if (store_domain_list(rq->ctx->st, rq->who.tenant_id, id, &ds, &n, &e)) {
+		api_reply_err(rs, &e);
+		return;
+	}
+	json_object *jo = json_object_new_object();
+	json_object *items = json_object_new_array();
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(items, domain_json(&ds[i]));
+	api_json_put(jo, "items", items);
+	free(ds);
+	api_reply_json(rs, 200, jo);
+}
+
+void handle_domains_add(struct api_request *rq, struct api_response *rs)
+{
+	const char *id = integration_path_id(rq, rs);
+	if (!id)
+		return;
+	json_object *body = api_body_object(rq, rs);
+	if (!body)
+		return;
+	struct problem p;
+	problem_set(&p, 400, "validation", "Invalid request", "the domain is not valid");
+	static const char *const allowed[] = {"domain", NULL};
+	api_body_only(body, allowed, &p);
+	json_object *v = NULL;
+	char domain[STORE_DOMAIN_MAX + 2] = "";
+	if (!json_object_object_get_ex(body, "domain", &v)) {
+		problem_add_error(&p, "/domain", "is required");
+	} else if (!json_object_is_type(v, json_type_string)) {
+		problem_add_error(&p, "/domain", "must be a string");
+	} else {
+		const char *s = json_object_get_string(v);
+		size_t n = strlen(s);
+		if (n > STORE_DOMAIN_MAX) {
+			problem_add_error(&p, "/domain", "must be at most 253 characters");
+		} else {
+			for (size_t i = 0; i <= n; i++)
+				domain[i] = (char)tolower((unsigned char)s[i]);
+			const char *why = domain_invalid(domain);
+			if (why)
+				problem_add_error(&p, "/domain", "%s", why);
+		}
+	}
+	json_object_put(body);
+	if (p.n_errors) {
+		api_reply_problem(rs, &p, NULL);
+		return;
+	}
+	struct store_domain d;
+	struct err e = {0};
+	struct store_actor actor = api_actor(rq, NULL);
+	if (store_domain_add(rq->ctx->st, &actor, rq->who.tenant_id, id, domain, &d, &e)) {
+		api_reply_err(rs, &e);
+		return;
+	}
+	snprintf(rs->location, sizeof(rs->location), "/v1/integrations/%s/domains/%s", id,
+		 d.domain);
+	api_reply_json(rs, 201, domain_json(&d));
+}
+
+void handle_domains_remove(struct api_request *rq, struct api_response *rs)
+{
+	const char *id = integration_path_id(rq, rs);
+	if (!id)
+		return;
+	char domain[ROUTER_PARAM_MAX];
+	snprintf(domain, sizeof(domain), "%s", router_param(&rq->params, "domain"));
+	for (char *c = domain; *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	struct err e = {0};
+	struct store_actor actor = api_actor(rq, NULL);
+	if (store_domain_remove(rq->ctx->st, &actor, rq->who.tenant_id, id, domain, &e)) {
+		api_reply_err(rs, &e);
+		return;
+	}
+	rs->status = 204;
+}
+
+/* ---- attribute rules ---- */
+
+static const char *direction_of(const struct attribute_def *def,
+				const struct store_attribute_rule *rules, size_t n)
+{
+	if (def->always)
+		return "both";
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(rules[i].attribute, def->name) == 0)
+			return rules[i].direction;
+	}
+	return "excluded";
+}
+
+static void reply_rules(struct api_response *rs, const struct store_attribute_rule *rules,
+			size_t n, int64_t version)
+{
+	json_object *jo = json_object_new_object();
+	json_object *items = json_object_new_array();
+	for (size_t i = 0; i < attribute_catalogue_count; i++) {
+		const struct attribute_def *def = &attribute_catalogue[i];
+		json_object *r = json_object_new_object();
+		api_json_put_str(r, "attribute", def->name);
+		api_json_put_str(r, "google_field", def->google_field);
+		api_json_put_str(r, "direction", direction_of(def, rules, n));
+		api_json_put(r, "always_synced", json_object_new_boolean(def->always));
+		json_object *allowed = json_object_new_array();
+		if (def->always) {
+			json_object_array_add(allowed, json_object_new_string("both"));
+		} else {
+			if (def->allowed & ATTR_IMPORT)
+				json_object_array_add(allowed, json_object_new_string("import"));
+			if (def->allowed & ATTR_EXPORT)
+				json_object_array_add(allowed, json_object_new_string("export"));
+			json_object_array_add(allowed, json_object_new_string("excluded"));
+		}
+		api_json_put(r, "allowed", allowed);
+		json_object_array_add(items, r);
+	}
+	api_json_put(jo, "rules", items);
+	api_set_etag(rs, version);
+	api_reply_json(rs, 200, jo);
+}
+
+void handle_attribute_rules_get(struct api_request *rq, struct api_response *rs)
+{
+	const char *id = integration_path_id(rq, rs);
+	if (!id)
+		return;
+	struct store_attribute_rule *rules = NULL;
+	size_t n = 0;
+	int64_t version = 0;
+	struct err e = {0};
+	if (store_attribute_rules_get(rq->ctx->st, rq->who.tenant_id, id, &rules, &n, &version,
+				      &e)) {
+		api_reply_err(rs, &e);
+		return;
+	}
+	reply_rules(rs, rules, n, version);
+	free(rules);
+}
+
+/*
+ * Body: {"rules": {"<attribute>": "import" | "export" | "excluded", ...}}. Attributes left out are
+ * excluded; the always-synced ones may only be given as "both".
+ */
+void handle_attribute_rules_put(struct api_request *rq, struct api_response *rs)
+{
+	const char *id = integration_path_id(rq, rs);
+	int64_t if_version;
+	if (!id || api_if_match(rq, rs, &if_version))
+		return;
+	json_object *body = api_body_object(rq, rs);
+	if (!body)
+		return;
+	struct problem p;
+	problem_set(&p, 400, "validation", "Invalid request", "the attribute rules are not valid");
+	static const char *const allowed[] = {"rules", NULL};
+	api_body_only(body, allowed, &p);
+	json_object *map = NULL;
+	struct store_attribute_rule rules[64];
+	size_t n = 0;
+	if (!json_object_object_get_ex(body, "rules", &map)) {
+		problem_add_error(&p, "/rules", "is required");
+	} else if (!json_object_is_type(map, json_type_object)) {
+		problem_add_error(&p, "/rules", "must be an object of attribute: direction");
+	} else {
+		json_object_object_foreach(map, key, val)
+		{
+			char ptr[128];
+			snprintf(ptr, sizeof(ptr), "/rules/%s", key);
+			const struct attribute_def *def = attribute_find(key);
+			const char *dir = json_object_is_type(val, json_type_string)
+						  ? json_object_get_string(val)
+						  : "";
+			if (!def) {
+				problem_add_error(&p, ptr, "unknown attribute");
+			} else if (def->always) {
+				if (strcmp(dir, "both") != 0)
+					problem_add_error(&p, ptr, "is always synced and cannot be "
+								   "changed");
+			} else if (strcmp(dir, "excluded") == 0) {
+				continue;
+			} else if ((strcmp(dir, "import") == 0 && (def->allowed & ATTR_IMPORT)) ||
+				   (strcmp(dir, "export") == 0 && (def->allowed & ATTR_EXPORT))) {
+				snprintf(rules[n].attribute, sizeof(rules[n].attribute), "%s", key);
+				snprintf(rules[n].direction, sizeof(rules[n].direction), "%s", dir);
+				n++;
+			} else if (def->allowed == ATTR_EXPORT) {
+				problem_add_error(&p, ptr, "can only be export or excluded");
+			} else {
+				problem_add_error(&p, ptr, "must be import, export or excluded");
+			}
+		}
+	}
+	json_object_put(body);
+	if (p.n_errors) {
+		api_reply_problem(rs, &p, NULL);
+		return;
+	}
+	int64_t version = 0;
+	struct err e = {0};
+	struct store_actor actor = api_actor(rq, NULL);
+	if (store_attribute_rules_replace(rq->ctx->st, &actor, rq->who.tenant_id, id, rules, n,
+					  if_version, &version, &e)) {
+		api_reply_err(rs, &e);
+		return;
+	}
+	reply_rules(rs, rules, n, version);
+}
