@@ -13,6 +13,7 @@
 
 #include "access.h"
 #include "api.h"
+#include "auth_cache.h"
 #include "metrics.h"
 #include "problem.h"
 #include "router.h"
@@ -22,6 +23,7 @@ struct api_ctx {
 	struct store *st;
 	struct bus_producer *bp;
 	struct api_metrics *metrics;
+	struct auth_cache *auth_cache;
 	const char *const *metrics_route_names; /* "GET /v1/tenants" per route */
 };
 
@@ -61,7 +63,10 @@ struct api_response {
 typedef void (*api_handler_fn)(struct api_request *rq, struct api_response *rs);
 
 enum api_route_flag {
-	/* The answer carries a secret shown once, so it cannot be stored for Idempotency-Key replays. */
+	/*
+	 * The request or the answer carries a secret (a password, a key shown once): nothing of it
+	 * may be kept for Idempotency-Key replays, so the header is refused there.
+	 */
 	ROUTE_NO_REPLAY = 1,
 };
 

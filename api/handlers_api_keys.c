@@ -48,6 +48,7 @@ void handle_api_keys_revoke(struct api_request *rq, struct api_response *rs)
 		api_reply_err(rs, &e);
 		return;
 	}
+	auth_cache_forget_key(rq->ctx->auth_cache, id);
 	log_write(LOG_INFO, "api", "api_key_revoked", NULL,
 		  (struct log_field[]){LOG_STR("key_id", id)}, 1);
 	rs->status = 204;

@@ -76,9 +76,19 @@ static void send_response(struct mg_connection *conn, const struct api_request *
 	if (close_after)
 		n += snprintf(head + n, sizeof(head) - (size_t)n, "Connection: close\r\n");
 	n += snprintf(head + n, sizeof(head) - (size_t)n, "\r\n");
+	size_t body = strcmp(rq->method, "HEAD") != 0 ? rs->len : 0;
+	/* One write for head and body: two small writes meet Nagle and delayed ACKs (40 ms). */
+	char *whole = body ? malloc((size_t)n + body) : NULL;
+	if (whole) {
+		memcpy(whole, head, (size_t)n);
+		memcpy(whole + n, rs->body, body);
+		mg_write(conn, whole, (size_t)n + body);
+		free(whole);
+		return;
+	}
 	mg_write(conn, head, (size_t)n);
-	if (rs->len && strcmp(rq->method, "HEAD") != 0)
-		mg_write(conn, rs->body, rs->len);
+	if (body)
+		mg_write(conn, rs->body, body);
 }
 
 /* Reads the whole body, at most max bytes. Returns 0, 1 when larger than max, -1 on I/O error. */
@@ -136,7 +146,7 @@ static int read_body(struct mg_connection *conn, long long content_length, size_
  */
 static void drain_body(struct mg_connection *conn, size_t max)
 {
-	char scratch[16384];
+	char scratch[4096];
 	size_t dropped = 0;
 	while (dropped < max) {
 		int r = mg_read(conn, scratch, sizeof(scratch));
@@ -171,7 +181,11 @@ static int authenticate(struct mg_connection *conn, struct api_request *rq,
 		api_reply_error(rs, 500, "internal", "Internal error", "hashing failed");
 		return -1;
 	}
-	int rc = store_api_key_authenticate(rq->ctx->st, hash, &k, &e);
+	int rc = auth_cache_get(rq->ctx->auth_cache, hash, &k)
+			 ? E_OK
+			 : store_api_key_authenticate(rq->ctx->st, hash, &k, &e);
+	if (rc == E_OK)
+		auth_cache_put(rq->ctx->auth_cache, hash, &k);
 	if (rc == E_NOTFOUND) {
 		rs->www_authenticate = true;
 		api_reply_error(rs, 401, "unauthorized", "Unauthorized",
@@ -223,8 +237,8 @@ static void run_handler(const struct api_route *r, struct api_request *rq,
 	}
 	if (r->flags & ROUTE_NO_REPLAY) {
 		api_reply_error(rs, 400, "idempotency-unsupported", "Idempotency-Key not supported",
-				"this answer carries a secret shown once, so it cannot be replayed; "
-				"send the request without Idempotency-Key");
+				"this request or its answer carries a secret, which is never kept "
+				"for replays; send it without Idempotency-Key (it is safe to repeat)");
 		return;
 	}
 	if (!idempotency_key_valid(key)) {
@@ -245,6 +259,7 @@ static void run_handler(const struct api_route *r, struct api_request *rq,
 	int n = snprintf(material, cap, "%s?%s\n", rq->path, rq->query ? rq->query : "");
 	memcpy(material + n, rq->body, rq->body_len);
 	int hashed = crypto_sha256_hex(material, (size_t)n + rq->body_len, hash);
+	crypto_wipe(material, (size_t)n + rq->body_len);
 	free(material);
 	if (hashed) {
 		api_reply_error(rs, 500, "internal", "Internal error", "hashing failed");
@@ -377,6 +392,9 @@ respond:
 	log_write(rs.status >= 500 ? LOG_WARN : LOG_INFO, "http", "http_request", NULL, fields,
 		  sizeof(fields) / sizeof(fields[0]));
 	log_ctx_clear();
+	/* A body may have held a password: wipe it before the allocator reuses the memory. */
+	if (body)
+		crypto_wipe(body, rq.body_len);
 	free(body);
 	free(rs.body);
 	atomic_fetch_sub(&srv->inflight, 1);
@@ -400,9 +418,11 @@ int api_server_start(const struct api_deps *deps, struct api_server **out, struc
 	srv->ctx.st = deps->st;
 	srv->ctx.bp = deps->bp;
 	srv->ctx.metrics = api_metrics_new(api_routes_count);
+	srv->ctx.auth_cache = auth_cache_new(deps->cfg->auth_cache_ttl_ms);
 	srv->route_names = calloc(api_routes_count, sizeof(*srv->route_names));
 	srv->route_name_ptrs = calloc(api_routes_count, sizeof(*srv->route_name_ptrs));
-	if (!srv->ctx.metrics || !srv->route_names || !srv->route_name_ptrs) {
+	if (!srv->ctx.metrics || !srv->ctx.auth_cache || !srv->route_names ||
+	    !srv->route_name_ptrs) {
 		api_server_stop(srv);
 		return err_set(e, E_NOMEM, "api server");
 	}
@@ -428,6 +448,8 @@ int api_server_start(const struct api_deps *deps, struct api_server **out, struc
 				 "5000",
 				 "linger_timeout_ms",
 				 "1000",
+				 "tcp_nodelay",
+				 "1",
 				 NULL};
 	struct mg_callbacks cb = {0};
 	cb.begin_request = begin_request;
@@ -464,6 +486,7 @@ void api_server_stop(struct api_server *srv)
 	if (srv->mg)
 		mg_stop(srv->mg);
 	api_metrics_free(srv->ctx.metrics);
+	auth_cache_free(srv->ctx.auth_cache);
 	free(srv->route_names);
 	free(srv->route_name_ptrs);
 	free(srv);

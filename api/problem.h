@@ -11,18 +11,19 @@
 #include <stddef.h>
 
 #define PROBLEM_TYPE_PREFIX "urn:gwsync:problem:"
-#define PROBLEM_MAX_ERRORS 32
+/* Kept small: problems live on CivetWeb's worker stacks, which are only ~100 KiB. */
+#define PROBLEM_MAX_ERRORS 12
 
 struct problem_error {
-	char pointer[128];
-	char detail[256];
+	char pointer[96];
+	char detail[160];
 };
 
 struct problem {
 	int status;
 	const char *slug;  /* static string */
 	const char *title; /* static string */
-	char detail[512];
+	char detail[384];
 	size_t n_errors;
 	struct problem_error errors[PROBLEM_MAX_ERRORS];
 };

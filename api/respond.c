@@ -113,7 +113,7 @@ static int content_type_is_json(const char *ct)
 		ct++;
 	size_t n = strcspn(ct, "; ");
 	return (n == 16 && strncasecmp(ct, "application/json", 16) == 0) ||
-	       (n == 24 && strncasecmp(ct, "application/merge-patch+json", 24) == 0);
+	       (n == 28 && strncasecmp(ct, "application/merge-patch+json", 28) == 0);
 }
 
 /*

@@ -1,5 +1,6 @@
 /* Every route of the API. openapi.yaml describes exactly these (a test compares both ways). */
 #include "api_internal.h"
+#include "handlers_directory.h"
 #include "handlers_integrations.h"
 
 const struct api_route api_routes[] = {
@@ -49,6 +50,24 @@ const struct api_route api_routes[] = {
 	 ACCESS_EDITOR, 0},
 	{{"DELETE", "/v1/integrations/{integration_id}/groups/{group_id}"},
 	 handle_group_binding_delete, ACCESS_EDITOR, 0},
+
+	/* the directory replica: users, passwords, groups and members */
+	{{"GET", "/v1/users"}, handle_users_list, ACCESS_READER, 0},
+	{{"GET", "/v1/users/{user_id}"}, handle_users_get, ACCESS_READER, 0},
+	{{"PUT", "/v1/users/{user_id}"}, handle_users_put, ACCESS_EDITOR, 0},
+	{{"PATCH", "/v1/users/{user_id}"}, handle_users_patch, ACCESS_EDITOR, 0},
+	{{"DELETE", "/v1/users/{user_id}"}, handle_users_delete, ACCESS_EDITOR, 0},
+	{{"POST", "/v1/users/{user_id}/password"}, handle_users_password, ACCESS_EDITOR,
+	 ROUTE_NO_REPLAY},
+	{{"GET", "/v1/groups"}, handle_groups_list, ACCESS_READER, 0},
+	{{"GET", "/v1/groups/{group_id}"}, handle_groups_get, ACCESS_READER, 0},
+	{{"PUT", "/v1/groups/{group_id}"}, handle_groups_put, ACCESS_EDITOR, 0},
+	{{"DELETE", "/v1/groups/{group_id}"}, handle_groups_delete, ACCESS_EDITOR, 0},
+	{{"GET", "/v1/groups/{group_id}/members"}, handle_group_members_list, ACCESS_READER, 0},
+	{{"PUT", "/v1/groups/{group_id}/members/{user_id}"}, handle_group_members_put,
+	 ACCESS_EDITOR, 0},
+	{{"DELETE", "/v1/groups/{group_id}/members/{user_id}"}, handle_group_members_delete,
+	 ACCESS_EDITOR, 0},
 };
 
 const size_t api_routes_count = sizeof(api_routes) / sizeof(api_routes[0]);

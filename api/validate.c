@@ -113,8 +113,8 @@ const char *validate_email(const char *s)
 		unsigned char c = (unsigned char)s[i];
 		if (c == '.') {
 			if (i == 0 || i + 1 == local || s[i + 1] == '.')
-				return "must not have a period at the start or end of the local part, "
-				       "or two in a row";
+				return "must not have a period at the start or end of the "
+				       "local part, or two in a row";
 		} else if (!is_alnum_ascii(c) && !strchr("!#$%&'*+/=?^_`{|}~-", c)) {
 			return "must have a local part of letters, digits and !#$%&'*+/=?^_`{|}~.-";
 		}
@@ -126,7 +126,8 @@ const char *validate_email(const char *s)
 	while (*d) {
 		size_t len = strcspn(d, ".");
 		if (len == 0 || len > 63)
-			return "must have a domain of labels of 1 to 63 characters separated by periods";
+			return "must have a domain of labels of 1 to 63 characters separated "
+			       "by periods";
 		int digits_only = 1;
 		for (size_t i = 0; i < len; i++) {
 			unsigned char c = (unsigned char)d[i];

@@ -43,8 +43,8 @@ struct store_user {
 	char location[STORE_USER_ATTR_MAX * 4 + 1];
 	char *addresses_json;
 	char *phones_json;
-	bool password_set;		 /* a hash is stored (the hash itself is never read) */
-	char password_hash_function[8];	 /* crypt | SHA-1 | MD5; "" when none */
+	bool password_set;		      /* a hash is stored (the hash itself is never read) */
+	char password_hash_function[8];	      /* crypt | SHA-1 | MD5; "" when none */
 	char password_set_at[STORE_TIME_LEN]; /* "" when never */
 	int64_t version;
 	char created_at[STORE_TIME_LEN];
@@ -101,16 +101,16 @@ int store_user_update(struct store *st, const struct store_actor *actor, const c
 		      struct store_user *out, struct err *e);
 
 /* Reads one user; E_NOTFOUND when the tenant has none with that id. */
-int store_user_get(struct store *st, const char *tenant_id, const char *id,
-		   struct store_user *out, struct err *e);
+int store_user_get(struct store *st, const char *tenant_id, const char *id, struct store_user *out,
+		   struct err *e);
 
 /*
  * A page of users ordered by id after after_id (NULL: first page), optionally only those whose
  * email equals email ignoring case and those in state (NULL: any). free with store_users_free().
  */
-int store_user_list(struct store *st, const char *tenant_id, const char *email,
-		    const char *state, const char *after_id, int limit, struct store_user **out,
-		    size_t *n, struct err *e);
+int store_user_list(struct store *st, const char *tenant_id, const char *email, const char *state,
+		    const char *after_id, int limit, struct store_user **out, size_t *n,
+		    struct err *e);
 
 /*
  * Deletes a user, with its group memberships and bindings. Users it managed lose their manager

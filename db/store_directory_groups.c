@@ -189,7 +189,8 @@ int store_group_delete(struct store *st, const struct store_actor *actor, const 
 		const char *params[] = {tenant_id, id};
 		PGresult *res;
 		rc = store_conn_exec(conn,
-				     "DELETE FROM directory_groups WHERE tenant_id = $1 AND id = $2",
+				     "DELETE FROM directory_groups WHERE tenant_id = $1 AND "
+				     "id = $2",
 				     2, params, &res, e);
 		PQclear(res);
 	}
@@ -269,8 +270,8 @@ int store_member_delete(struct store *st, const struct store_actor *actor, const
 	if (if_version > 1) {
 		/* No membership has that version: 412 when it exists, else 404. */
 		rc = store_exec(st,
-				"SELECT 1 FROM group_members WHERE tenant_id = $1 AND group_id = $2 "
-				"AND user_id = $3",
+				"SELECT 1 FROM group_members WHERE tenant_id = $1 AND "
+				"group_id = $2 AND user_id = $3",
 				3, params, &res, e);
 		if (rc)
 			return rc;
@@ -307,7 +308,8 @@ int store_member_list(struct store *st, const char *tenant_id, const char *group
 			    "SELECT g.id, m.user_id, u.email, " SQL_TIME("m.created_at") " "
 			    "FROM directory_groups g LEFT JOIN LATERAL (SELECT gm.user_id, "
 			    "gm.created_at FROM group_members gm WHERE gm.tenant_id = g.tenant_id "
-			    "AND gm.group_id = g.id AND ($3::text IS NULL OR gm.user_id > $3::text) "
+			    "AND gm.group_id = g.id AND ($3::text IS NULL OR "
+			    "gm.user_id > $3::text) "
 			    "ORDER BY gm.user_id LIMIT $4) m ON true LEFT JOIN directory_users u "
 			    "ON u.tenant_id = g.tenant_id AND u.id = m.user_id "
 			    "WHERE g.tenant_id = $1 AND g.id = $2 ORDER BY m.user_id",

@@ -145,8 +145,8 @@ static const char user_insert_sql[] =
 	"ON CONFLICT (tenant_id, id) DO UPDATE SET (" USER_SET_COLS ") = (" USER_SET_VALUES "), "
 	"version = u.version + CASE WHEN (u.email, u.first_name, u.last_name, u.state, "
 	"u.alternate_email, u.manager_id, u.cost_center, u.department, u.employee_type, "
-	"u.job_title, u.employee_id, u.company, u.location, u.addresses, u.phones) IS DISTINCT FROM "
-	"(" USER_SET_VALUES ") THEN 1 ELSE 0 END, "
+	"u.job_title, u.employee_id, u.company, u.location, u.addresses, u.phones) "
+	"IS DISTINCT FROM (" USER_SET_VALUES ") THEN 1 ELSE 0 END, "
 	"updated_at = CASE WHEN (u.email, u.first_name, u.last_name, u.state, u.alternate_email, "
 	"u.manager_id, u.cost_center, u.department, u.employee_type, u.job_title, u.employee_id, "
 	"u.company, u.location, u.addresses, u.phones) IS DISTINCT FROM (" USER_SET_VALUES ") "
@@ -187,7 +187,8 @@ static int user_update(struct store *st, const struct store_actor *actor, const 
 		int64_t v;
 		rc = user_version(conn, tenant_id, id, false, &v, e);
 		if (rc == E_NOTFOUND && missing_is_precondition)
-			rc = err_set(e, E_PRECONDITION, "no such user; If-Match needs an existing one");
+			rc = err_set(e, E_PRECONDITION,
+				     "no such user; If-Match needs an existing one");
 		else if (rc == E_OK)
 			rc = err_set(e, E_PRECONDITION,
 				     "the user changed since that ETag; read it again");

@@ -51,6 +51,7 @@ struct config {
 	int http_request_timeout_ms;
 	int json_max_depth;
 	int readyz_timeout_ms;
+	int auth_cache_ttl_ms;
 
 	int shutdown_timeout_s;
 	enum log_level log_level;

@@ -27,8 +27,7 @@ const char *password_clear_check(const char *pw, size_t len)
 	return NULL;
 }
 
-int password_hash_sha512(const char *pw, size_t len, char out[PASSWORD_HASH_MAX + 1],
-			 struct err *e)
+int password_hash_sha512(const char *pw, size_t len, char out[PASSWORD_HASH_MAX + 1], struct err *e)
 {
 	out[0] = '\0';
 	if (len > PASSWORD_CLEAR_MAX || memchr(pw, '\0', len))

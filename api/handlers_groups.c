@@ -1,0 +1,260 @@
+/* Directory groups and their members. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers_directory.h"
+#include "validate.h"
+
+static json_object *group_json(const struct store_group *g)
+{
+	json_object *jo = json_object_new_object();
+	api_json_put_str(jo, "id", g->id);
+	api_json_put_str(jo, "name", g->name);
+	if (g->description && g->description[0])
+		api_json_put_str(jo, "description", g->description);
+	else
+		json_object_object_add(jo, "description", NULL);
+	if (g->email[0])
+		api_json_put_str(jo, "email", g->email);
+	else
+		json_object_object_add(jo, "email", NULL);
+	api_json_put_str(jo, "created_at", g->created_at);
+	api_json_put_str(jo, "updated_at", g->updated_at);
+	return jo;
+}
+
+static json_object *member_json(const struct store_member *m)
+{
+	json_object *jo = json_object_new_object();
+	api_json_put_str(jo, "group_id", m->group_id);
+	api_json_put_str(jo, "user_id", m->user_id);
+	api_json_put_str(jo, "email", m->email);
+	api_json_put_str(jo, "created_at", m->created_at);
+	return jo;
+}
+
+/* A member of the body that may be a string or null; 0 absent, 1 present. */
+static int string_member(json_object *body, const char *key, const char **s, struct problem *p)
+{
+	json_object *v = NULL;
+	*s = NULL;
+	if (!json_object_object_get_ex(body, key, &v))
+		return 0;
+	if (v && !json_object_is_type(v, json_type_string)) {
+		char ptr[64];
+		snprintf(ptr, sizeof(ptr), "/%s", key);
+		problem_add_error(p, ptr, "must be a string");
+		return 1;
+	}
+	*s = v ? json_object_get_string(v) : NULL;
+	return 1;
+}
+
+void handle_groups_put(struct api_request *rq, struct api_response *rs)
+{
+	const char *id = directory_path_id(rq, rs, "group_id", "group", true);
+	int64_t if_version;
+	if (!id || directory_if_match(rq, rs, &if_version))
+		return;
+	json_object *body = api_body_object(rq, rs);
+	if (!body)
+		return;
+	struct problem p;
+	problem_set(&p, 400, "validation", "Invalid request", "the group is not valid");
+	static const char *const allowed[] = {"name", "description", "email", NULL};
+	static const char *const readonly[] = {"id", "created_at", "updated_at", NULL};
+	json_object_object_foreach(body, key, val)
+	{
+		(void)val;
+		int known = 0, ro = 0;
+		for (const char *const *a = allowed; *a; a++)
+			known |= strcmp(*a, key) == 0;
+		for (const char *const *a = readonly; *a; a++)
+			ro |= strcmp(*a, key) == 0;
+		if (known)
+			continue;
+		char ptr[128];
+		snprintf(ptr, sizeof(ptr), "/%s", key);
+		problem_add_error(&p, ptr, ro ? "is read-only" : "unknown field");
+	}
+
+	struct store_group_input in = {0};
+	json_object *name_v = NULL;
+	if (!string_member(body, "name", &in.name, &p))
+		problem_add_error(&p, "/name", "is required");
+	else if (json_object_object_get_ex(body, "name", &name_v) && !name_v)
+		problem_add_error(&p, "/name", "is required and cannot be null");
+	else if (in.name)
+		directory_check_text(&p, "/name", in.name, STORE_GROUP_NAME_MAX, 0);
+	string_member(body, "description", &in.description, &p);
+	if (in.description && !*in.description)
+		in.description = NULL;
+	if (in.description)
+		directory_check_text(&p, "/description", in.description, STORE_GROUP_DESC_MAX, 1);
+	string_member(body, "email", &in.email, &p);
+	if (in.email && !*in.email)
+		in.email = NULL;
+	const char *why = in.email ? validate_google_email(in.email) : NULL;
+	if (why)
+		problem_add_error(&p, "/email", "%s", why);
+	if (p.n_errors) {
+		api_reply_problem(rs, &p, NULL);
+		json_object_put(body);
+		return;
+	}
+	struct store_group g;
+	struct err e = {0};
+	bool created = false;
+	struct store_actor actor = api_actor(rq, NULL);
+	int rc = store_group_put(rq->ctx->st, &actor, rq->who.tenant_id, id, &in, if_version, &g,
+				 &created, &e);
+	json_object_put(body);
+	if (rc) {
+		directory_reply_err(rs, &e);
+		return;
+	}
+	if (created)
+		snprintf(rs->location, sizeof(rs->location), "/v1/groups/%s", id);
+	api_set_etag(rs, g.version);
+	api_reply_json(rs, created ? 201 : 200, group_json(&g));
+	store_group_cleanup(&g);
+}
+
+void handle_groups_get(struct api_request *rq, struct api_response *rs)
+{
+	const char *id = directory_path_id(rq, rs, "group_id", "group", false);
+	if (!id)
+		return;
+	struct store_group g;
+	struct err e = {0};
+	if (store_group_get(rq->ctx->st, rq->who.tenant_id, id, &g, &e)) {
+		api_reply_err(rs, &e);
+		return;
+	}
+	api_set_etag(rs, g.version);
+	api_reply_json(rs, 200, group_json(&g));
+	store_group_cleanup(&g);
+}
+
+void handle_groups_list(struct api_request *rq, struct api_response *rs)
+{
+	int limit;
+	char after[API_CURSOR_MAX];
+	if (api_page_params(rq, rs, &limit, after))
+		return;
+	if (after[0] && !validate_directory_id(after)) {
+		api_cursor_invalid(rs);
+		return;
+	}
+	struct store_group *gs = NULL;
+	size_t n = 0;
+	struct err e = {0};
+	if (store_group_list(rq->ctx->st, rq->who.tenant_id, after[0] ? after : NULL, limit + 1,
+			     &gs, &n, &e)) {
+		api_reply_err(rs, &e);
+		return;
+	}
+	json_object *jo = json_object_new_object();
+	json_object *items = json_object_new_array();
+	for (size_t i = 0; i < n && i < (size_t)limit; i++)
+		json_object_array_add(items, group_json(&gs[i]));
+	api_json_put(jo, "items", items);
+	if (n > (size_t)limit) {
+		char cursor[API_CURSOR_MAX * 2];
+		api_cursor_encode(gs[limit - 1].id, cursor, sizeof(cursor));
+		api_json_put_str(jo, "next_cursor", cursor);
+	}
+	store_groups_free(gs, n);
+	api_reply_json(rs, 200, jo);
+}
+
+void handle_groups_delete(struct api_request *rq, struct api_response *rs)
+{
+	const char *id = directory_path_id(rq, rs, "group_id", "group", false);
+	int64_t if_version;
+	if (!id || directory_if_match(rq, rs, &if_version))
+		return;
+	struct err e = {0};
+	struct store_actor actor = api_actor(rq, NULL);
+	if (store_group_delete(rq->ctx->st, &actor, rq->who.tenant_id, id, if_version, &e)) {
+		api_reply_err(rs, &e);
+		return;
+	}
+	rs->status = 204;
+	rs->content_type = "application/json";
+}
+
+/* ---- members: immutable, so their ETag is always "1" ---- */
+
+void handle_group_members_put(struct api_request *rq, struct api_response *rs)
+{
+	const char *gid = directory_path_id(rq, rs, "group_id", "group", false);
+	const char *uid = gid ? directory_path_id(rq, rs, "user_id", "user", false) : NULL;
+	if (!uid)
+		return;
+	struct store_member m;
+	struct err e = {0};
+	bool created = false;
+	struct store_actor actor = api_actor(rq, NULL);
+	if (store_member_put(rq->ctx->st, &actor, rq->who.tenant_id, gid, uid, &m, &created, &e)) {
+		api_reply_err(rs, &e);
+		return;
+	}
+	if (created)
+		snprintf(rs->location, sizeof(rs->location), "/v1/groups/%s/members/%s", gid, uid);
+	api_set_etag(rs, 1);
+	api_reply_json(rs, created ? 201 : 200, member_json(&m));
+}
+
+void handle_group_members_delete(struct api_request *rq, struct api_response *rs)
+{
+	const char *gid = directory_path_id(rq, rs, "group_id", "group", false);
+	const char *uid = gid ? directory_path_id(rq, rs, "user_id", "user", false) : NULL;
+	int64_t if_version;
+	if (!uid || directory_if_match(rq, rs, &if_version))
+		return;
+	struct err e = {0};
+	struct store_actor actor = api_actor(rq, NULL);
+	if (store_member_delete(rq->ctx->st, &actor, rq->who.tenant_id, gid, uid, if_version, &e)) {
+		api_reply_err(rs, &e);
+		return;
+	}
+	rs->status = 204;
+	rs->content_type = "application/json";
+}
+
+void handle_group_members_list(struct api_request *rq, struct api_response *rs)
+{
+	const char *gid = directory_path_id(rq, rs, "group_id", "group", false);
+	if (!gid)
+		return;
+	int limit;
+	char after[API_CURSOR_MAX];
+	if (api_page_params(rq, rs, &limit, after))
+		return;
+	if (after[0] && !validate_directory_id(after)) {
+		api_cursor_invalid(rs);
+		return;
+	}
+	struct store_member *ms = NULL;
+	size_t n = 0;
+	struct err e = {0};
+	if (store_member_list(rq->ctx->st, rq->who.tenant_id, gid, after[0] ? after : NULL,
+			      limit + 1, &ms, &n, &e)) {
+		api_reply_err(rs, &e);
+		return;
+	}
+	json_object *jo = json_object_new_object();
+	json_object *items = json_object_new_array();
+	for (size_t i = 0; i < n && i < (size_t)limit; i++)
+		json_object_array_add(items, member_json(&ms[i]));
+	api_json_put(jo, "items", items);
+	if (n > (size_t)limit) {
+		char cursor[API_CURSOR_MAX * 2];
+		api_cursor_encode(ms[limit - 1].user_id, cursor, sizeof(cursor));
+		api_json_put_str(jo, "next_cursor", cursor);
+	}
+	free(ms);
+	api_reply_json(rs, 200, jo);
+}

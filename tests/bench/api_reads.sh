@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Benchmark of the API's reads (issue 4): with 10,000 directory users and 100 integrations in one
+# tenant, wrk at 64 connections against GET /v1/integrations/{id}, GET /v1/users?limit=100 and
+# /healthz (the bare-handler baseline), in the same run. Prints requests/s and p99 for each and the
+# ratio to the baseline. Figures only; nothing is asserted.
+#
+#   tests/bench/api_reads.sh [seconds-per-url (default 10)] [build dir (default build)]
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+SECONDS_PER_URL="${1:-10}"
+BUILD="${2:-$ROOT/build}"
+cd "$ROOT"
+export GWSYNC_RUN_DIR="$ROOT/.run/bench-$$"
+SERVICES="$ROOT/deploy/local/services"
+API_PID=""
+cleanup() {
+	[[ -n "$API_PID" ]] && kill "$API_PID" 2>/dev/null && wait "$API_PID" 2>/dev/null
+	"$SERVICES" stop --purge >/dev/null
+}
+trap cleanup EXIT
+command -v wrk >/dev/null || { echo "wrk is missing: run deploy/local/deps" >&2; exit 1; }
+[[ -x "$BUILD/gwsync" ]] || { echo "build $BUILD/gwsync first" >&2; exit 1; }
+
+"$SERVICES" start >/dev/null
+eval "$("$SERVICES" env)"
+"$BUILD/gwsync" migrate >/dev/null
+KEY="$("$BUILD/gwsync" keys create --tenant bench --role reader 2>/dev/null)"
+psql -q "$GWSYNC_DATABASE_URL" <<'SQL'
+INSERT INTO directory_users (tenant_id, id, email, first_name, last_name, state, job_title, department,
+	phones, addresses)
+SELECT t.id, 'user-' || lpad(i::text, 5, '0'), 'user' || i || '@example.com', 'First' || i, 'Last' || i,
+	'active', 'Engineer', 'R&D', '[{"type":"work","value":"+1 555 0100"}]',
+	'[{"type":"work","locality":"Berlin","country":"DE"}]'
+FROM tenants t, generate_series(1, 10000) i WHERE t.name = 'bench';
+INSERT INTO integrations (tenant_id, name)
+SELECT t.id, 'Integration ' || i FROM tenants t, generate_series(1, 100) i WHERE t.name = 'bench';
+ANALYZE;
+SQL
+INTEGRATION="$(psql -Atq "$GWSYNC_DATABASE_URL" -c "SELECT id FROM integrations ORDER BY id LIMIT 1 OFFSET 50")"
+
+PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+GWSYNC_HTTP_LISTEN="127.0.0.1:$PORT" GWSYNC_LOG_LEVEL="${GWSYNC_LOG_LEVEL:-warn}" "$BUILD/gwsync" api >/dev/null &
+API_PID=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+BASE="http://127.0.0.1:$PORT"
+curl -fs -H "Authorization: Bearer $KEY" "$BASE/v1/users?limit=100" >/dev/null ||
+	{ echo "GET /v1/users failed" >&2; exit 1; }
+
+declare -A RPS P99
+run() {
+	local name="$1" url="$2" out
+	shift 2
+	out="$(wrk -t2 -c64 -d"${SECONDS_PER_URL}s" --latency "$@" "$url")"
+	RPS[$name]="$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")"
+	P99[$name]="$(awk '$1 == "99%" {print $2}' <<<"$out")"
+	if grep -q "Non-2xx" <<<"$out"; then echo "$name: non-2xx answers!" >&2; grep "Non-2xx" <<<"$out" >&2; fi
+}
+# Warm the pool and caches once.
+wrk -t2 -c64 -d2s -H "Authorization: Bearer $KEY" "$BASE/v1/integrations/$INTEGRATION" >/dev/null
+run healthz "$BASE/healthz"
+run integration "$BASE/v1/integrations/$INTEGRATION" -H "Authorization: Bearer $KEY"
+run users "$BASE/v1/users?limit=100" -H "Authorization: Bearer $KEY"
+
+printf '%-36s %12s %10s %10s\n' "route (64 connections, ${SECONDS_PER_URL}s)" "requests/s" "p99" "vs base"
+for name in healthz integration users; do
+	ratio="$(awk -v a="${RPS[$name]}" -v b="${RPS[healthz]}" 'BEGIN {printf "%.0f%%", 100 * a / b}')"
+	printf '%-36s %12s %10s %10s\n' "$name" "${RPS[$name]}" "${P99[$name]}" "$ratio"
+done
