@@ -107,7 +107,7 @@ static void test_defaults_applied(void **state)
 	assert_null(cfg.kafka_props);
 	assert_int_equal(cfg.n_kafka_props, 0);
 	assert_string_equal(cfg.http_listen, "127.0.0.1:8080");
-	assert_int_equal(cfg.http_threads, 16);
+	assert_int_equal(cfg.http_threads, 64);
 	assert_int_equal(cfg.http_max_body_bytes, 1048576);
 	assert_int_equal(cfg.http_request_timeout_ms, 30000);
 	assert_int_equal(cfg.json_max_depth, 32);
