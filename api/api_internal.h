@@ -119,6 +119,13 @@ int api_page_params(const struct api_request *rq, struct api_response *rs, int *
 /* Answers 400 for a cursor that does not come from this list; always returns -1. */
 int api_cursor_invalid(struct api_response *rs);
 
+/*
+ * Answers 200 {"items": items, "next_cursor": ...}, taking items. Lists fetch limit + 1 rows;
+ * when the extra one came back, next_after is the sort key of the last item shown and the cursor
+ * points after it; NULL on the last page.
+ */
+void api_reply_page(struct api_response *rs, json_object *items, const char *next_after);
+
 /* Opaque cursor for the page after the item with this sort key. */
 void api_cursor_encode(const char *key, char *out, size_t cap);
 

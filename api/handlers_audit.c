@@ -43,17 +43,12 @@ void handle_audit_list(struct api_request *rq, struct api_response *rs)
 		api_reply_err(rs, &e);
 		return;
 	}
-	json_object *jo = json_object_new_object();
 	json_object *items = json_object_new_array();
 	for (size_t i = 0; i < n && i < (size_t)limit; i++)
 		json_object_array_add(items, audit_json(&ev[i]));
-	api_json_put(jo, "items", items);
-	if (n > (size_t)limit) {
-		char key[24], cursor[128];
+	char key[24] = "";
+	if (n > (size_t)limit)
 		snprintf(key, sizeof(key), "%lld", (long long)ev[limit - 1].id);
-		api_cursor_encode(key, cursor, sizeof(cursor));
-		api_json_put_str(jo, "next_cursor", cursor);
-	}
+	api_reply_page(rs, items, key[0] ? key : NULL);
 	store_audit_events_free(ev, n);
-	api_reply_json(rs, 200, jo);
 }

@@ -101,7 +101,6 @@ void handle_bound_groups_list(struct api_request *rq, struct api_response *rs)
 		api_reply_err(rs, &e);
 		return;
 	}
-	json_object *jo = json_object_new_object();
 	json_object *items = json_object_new_array();
 	for (size_t i = 0; i < n && i < (size_t)limit; i++) {
 		json_object *g = json_object_new_object();
@@ -114,14 +113,8 @@ void handle_bound_groups_list(struct api_request *rq, struct api_response *rs)
 		api_json_put_str(g, "bound_at", gs[i].created_at);
 		json_object_array_add(items, g);
 	}
-	api_json_put(jo, "items", items);
-	if (n > (size_t)limit) {
-		char cursor[API_CURSOR_MAX * 2];
-		api_cursor_encode(gs[limit - 1].group_id, cursor, sizeof(cursor));
-		api_json_put_str(jo, "next_cursor", cursor);
-	}
+	api_reply_page(rs, items, n > (size_t)limit ? gs[limit - 1].group_id : NULL);
 	free(gs);
-	api_reply_json(rs, 200, jo);
 }
 
 static const char *const link_statuses[] = {"pending", "linked",  "provisioned",
@@ -220,16 +213,9 @@ void handle_bound_users_list(struct api_request *rq, struct api_response *rs)
 		api_reply_err(rs, &e);
 		return;
 	}
-	json_object *jo = json_object_new_object();
 	json_object *items = json_object_new_array();
 	for (size_t i = 0; i < n && i < (size_t)limit; i++)
 		json_object_array_add(items, bound_user_json(id, &us[i]));
-	api_json_put(jo, "items", items);
-	if (n > (size_t)limit) {
-		char cursor[API_CURSOR_MAX * 2];
-		api_cursor_encode(us[limit - 1].user_id, cursor, sizeof(cursor));
-		api_json_put_str(jo, "next_cursor", cursor);
-	}
+	api_reply_page(rs, items, n > (size_t)limit ? us[limit - 1].user_id : NULL);
 	free(us);
-	api_reply_json(rs, 200, jo);
 }

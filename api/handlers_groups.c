@@ -155,18 +155,11 @@ void handle_groups_list(struct api_request *rq, struct api_response *rs)
 		api_reply_err(rs, &e);
 		return;
 	}
-	json_object *jo = json_object_new_object();
 	json_object *items = json_object_new_array();
 	for (size_t i = 0; i < n && i < (size_t)limit; i++)
 		json_object_array_add(items, group_json(&gs[i]));
-	api_json_put(jo, "items", items);
-	if (n > (size_t)limit) {
-		char cursor[API_CURSOR_MAX * 2];
-		api_cursor_encode(gs[limit - 1].id, cursor, sizeof(cursor));
-		api_json_put_str(jo, "next_cursor", cursor);
-	}
+	api_reply_page(rs, items, n > (size_t)limit ? gs[limit - 1].id : NULL);
 	store_groups_free(gs, n);
-	api_reply_json(rs, 200, jo);
 }
 
 void handle_groups_delete(struct api_request *rq, struct api_response *rs)
@@ -245,16 +238,9 @@ void handle_group_members_list(struct api_request *rq, struct api_response *rs)
 		api_reply_err(rs, &e);
 		return;
 	}
-	json_object *jo = json_object_new_object();
 	json_object *items = json_object_new_array();
 	for (size_t i = 0; i < n && i < (size_t)limit; i++)
 		json_object_array_add(items, member_json(&ms[i]));
-	api_json_put(jo, "items", items);
-	if (n > (size_t)limit) {
-		char cursor[API_CURSOR_MAX * 2];
-		api_cursor_encode(ms[limit - 1].user_id, cursor, sizeof(cursor));
-		api_json_put_str(jo, "next_cursor", cursor);
-	}
+	api_reply_page(rs, items, n > (size_t)limit ? ms[limit - 1].user_id : NULL);
 	free(ms);
-	api_reply_json(rs, 200, jo);
 }

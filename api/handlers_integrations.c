@@ -338,18 +338,11 @@ void handle_integrations_list(struct api_request *rq, struct api_response *rs)
 		api_reply_err(rs, &e);
 		return;
 	}
-	json_object *jo = json_object_new_object();
 	json_object *items = json_object_new_array();
 	for (size_t i = 0; i < n && i < (size_t)limit; i++)
 		json_object_array_add(items, integration_json(&list[i]));
-	api_json_put(jo, "items", items);
-	if (n > (size_t)limit) {
-		char cursor[128];
-		api_cursor_encode(list[limit - 1].id, cursor, sizeof(cursor));
-		api_json_put_str(jo, "next_cursor", cursor);
-	}
+	api_reply_page(rs, items, n > (size_t)limit ? list[limit - 1].id : NULL);
 	free(list);
-	api_reply_json(rs, 200, jo);
 }
 
 void handle_integrations_get(struct api_request *rq, struct api_response *rs)

@@ -85,18 +85,11 @@ void handle_tenants_list(struct api_request *rq, struct api_response *rs)
 		api_reply_err(rs, &e);
 		return;
 	}
-	json_object *jo = json_object_new_object();
 	json_object *items = json_object_new_array();
 	for (size_t i = 0; i < n && i < (size_t)limit; i++)
 		json_object_array_add(items, tenant_json(&ts[i]));
-	api_json_put(jo, "items", items);
-	if (n > (size_t)limit) {
-		char cursor[128];
-		api_cursor_encode(ts[limit - 1].id, cursor, sizeof(cursor));
-		api_json_put_str(jo, "next_cursor", cursor);
-	}
+	api_reply_page(rs, items, n > (size_t)limit ? ts[limit - 1].id : NULL);
 	free(ts);
-	api_reply_json(rs, 200, jo);
 }
 
 /* Looks up the {tenant_id} of the path; answers 404 itself when there is none. */

@@ -274,6 +274,18 @@ void api_cursor_encode(const char *key, char *out, size_t cap)
 		out[0] = '\0';
 }
 
+void api_reply_page(struct api_response *rs, json_object *items, const char *next_after)
+{
+	json_object *jo = json_object_new_object();
+	api_json_put(jo, "items", items);
+	if (next_after) {
+		char cursor[API_CURSOR_MAX * 2];
+		api_cursor_encode(next_after, cursor, sizeof(cursor));
+		api_json_put_str(jo, "next_cursor", cursor);
+	}
+	api_reply_json(rs, 200, jo);
+}
+
 int api_cursor_invalid(struct api_response *rs)
 {
 	struct problem p;
