@@ -7,7 +7,17 @@
 #include <string.h>
 #include <time.h>
 
+#include <libpq-events.h>
+
 #include "log.h"
+
+struct pool_waiter {
+	pthread_cond_t cv;
+	PGconn *handed; /* a connection given to this waiter */
+	bool may_open;	/* a slot given to this waiter: it opens a new connection */
+	bool done;
+	struct pool_waiter *next;
+};
 
 struct store {
 	char *url;
@@ -17,12 +27,13 @@ struct store {
 	int acquire_timeout_ms;
 
 	pthread_mutex_t mu;
-	pthread_cond_t freed;
 	int size;
 	int open;
 	int in_use;
 	PGconn **idle; /* stack of idle connections, capacity size */
 	int n_idle;
+	/* Requests waiting for a connection, served first come first served. */
+	struct pool_waiter *wait_head, *wait_tail;
 	uint64_t waits, timeouts, conn_errors;
 };
 
@@ -48,11 +59,6 @@ int store_open(const struct store_options *opt, struct store **out, struct err *
 	st->acquire_timeout_ms = opt->acquire_timeout_ms;
 	st->size = opt->pool_size;
 	pthread_mutex_init(&st->mu, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&st->freed, &ca);
-	pthread_condattr_destroy(&ca);
 	*out = st;
 	return E_OK;
 }
@@ -63,7 +69,6 @@ void store_close(struct store *st)
 		return;
 	for (int i = 0; i < st->n_idle; i++)
 		PQfinish(st->idle[i]);
-	pthread_cond_destroy(&st->freed);
 	pthread_mutex_destroy(&st->mu);
 	memset(st->url, 0, strlen(st->url));
 	free(st->url);
@@ -95,6 +100,85 @@ static void store_notice(void *arg, const char *message)
 	log_write(LOG_DEBUG, "db", "pg_notice", msg, NULL, 0);
 }
 
+/*
+ * Statements prepared on one connection: every SQL text the store runs is prepared once per
+ * connection and then executed by name, which saves PostgreSQL the parse and plan of each call.
+ * Kept as libpq instance data, so it lives and dies with its PGconn.
+ */
+struct prepared_set {
+	size_t n, cap;
+	struct prepared {
+		uint64_t hash;
+		char *sql;
+	} *items;
+};
+
+static int prepared_event(PGEventId id, void *info, void *pass)
+{
+	(void)pass;
+	if (id == PGEVT_CONNDESTROY) {
+		PGEventConnDestroy *ev = info;
+		struct prepared_set *ps = PQinstanceData(ev->conn, prepared_event);
+		if (ps) {
+			for (size_t i = 0; i < ps->n; i++)
+				free(ps->items[i].sql);
+			free(ps->items);
+			free(ps);
+		}
+	}
+	return 1;
+}
+
+static uint64_t sql_hash(const char *sql)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+	for (const unsigned char *p = (const unsigned char *)sql; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	return h;
+}
+
+/*
+ * Runs sql as a prepared statement (preparing it on first use). Returns the result, or NULL when
+ * it could not be prepared for lack of memory (the caller then runs it unprepared).
+ */
+static PGresult *exec_prepared(PGconn *conn, const char *sql, int nparams,
+			       const char *const *params)
+{
+	struct prepared_set *ps = PQinstanceData(conn, prepared_event);
+	if (!ps)
+		return NULL;
+	uint64_t h = sql_hash(sql);
+	size_t i = 0;
+	while (i < ps->n && !(ps->items[i].hash == h && strcmp(ps->items[i].sql, sql) == 0))
+		i++;
+	char name[24];
+	snprintf(name, sizeof(name), "g%zu", i);
+	if (i == ps->n) {
+		if (ps->n == ps->cap) {
+			size_t cap = ps->cap ? ps->cap * 2 : 32;
+			struct prepared *grown = realloc(ps->items, cap * sizeof(*grown));
+			if (!grown)
+				return NULL;
+			ps->items = grown;
+			ps->cap = cap;
+		}
+		char *copy = strdup(sql);
+		if (!copy)
+			return NULL;
+		PGresult *pr = PQprepare(conn, name, sql, nparams, NULL);
+		if (!pr || PQresultStatus(pr) != PGRES_COMMAND_OK) {
+			/* The statement's own error (unknown table…): report it as its result. */
+			free(copy);
+			return pr;
+		}
+		PQclear(pr);
+		ps->items[ps->n].hash = h;
+		ps->items[ps->n].sql = copy;
+		ps->n++;
+	}
+	return PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0);
+}
+
 static PGconn *conn_open(struct store *st, struct err *e)
 {
 	const char *keys[] = {"dbname", "connect_timeout", "application_name", "options",
@@ -119,53 +203,119 @@ static PGconn *conn_open(struct store *st, struct err *e)
 		return NULL;
 	}
 	PQsetNoticeProcessor(conn, store_notice, NULL);
+	struct prepared_set *ps = calloc(1, sizeof(*ps));
+	if (ps && PQregisterEventProc(conn, prepared_event, "gwsync-prepared", NULL) &&
+	    PQsetInstanceData(conn, prepared_event, ps))
+		ps = NULL; /* now owned by conn */
+	free(ps);
 	return conn;
+}
+
+/* Takes the first waiter off the queue; NULL when none. Called with st->mu held. */
+static struct pool_waiter *waiter_pop(struct store *st)
+{
+	struct pool_waiter *w = st->wait_head;
+	if (w) {
+		st->wait_head = w->next;
+		if (!st->wait_head)
+			st->wait_tail = NULL;
+	}
+	return w;
+}
+
+static void waiter_remove(struct store *st, struct pool_waiter *w)
+{
+	struct pool_waiter **pp = &st->wait_head, *prev = NULL;
+	while (*pp && *pp != w) {
+		prev = *pp;
+		pp = &(*pp)->next;
+	}
+	if (*pp) {
+		*pp = w->next;
+		if (st->wait_tail == w)
+			st->wait_tail = prev;
+	}
+}
+
+/* Hands a connection, or a slot to open one (conn NULL), to the first waiter. st->mu held. */
+static bool hand_over(struct store *st, PGconn *conn)
+{
+	struct pool_waiter *w = waiter_pop(st);
+	if (!w)
+		return false;
+	w->handed = conn;
+	w->may_open = conn == NULL;
+	w->done = true;
+	st->in_use++;
+	if (!conn)
+		st->open++;
+	pthread_cond_signal(&w->cv);
+	return true;
 }
 
 PGconn *store_conn_acquire(struct store *st, struct err *e)
 {
-	struct timespec deadline;
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += st->acquire_timeout_ms / 1000;
-	deadline.tv_nsec += (long)(st->acquire_timeout_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
-
+	PGconn *conn = NULL;
+	bool may_open = false;
 	pthread_mutex_lock(&st->mu);
-	int waited = 0;
-	while (st->n_idle == 0 && st->open >= st->size) {
-		if (!waited) {
-			st->waits++;
-			waited = 1;
+	if (!st->wait_head && st->n_idle > 0) {
+		conn = st->idle[--st->n_idle];
+		st->in_use++;
+	} else if (!st->wait_head && st->open < st->size) {
+		/* Reserve a slot, then connect without holding the lock. */
+		st->open++;
+		st->in_use++;
+		may_open = true;
+	} else {
+		struct timespec deadline;
+		clock_gettime(CLOCK_MONOTONIC, &deadline);
+		deadline.tv_sec += st->acquire_timeout_ms / 1000;
+		deadline.tv_nsec += (long)(st->acquire_timeout_ms % 1000) * 1000000L;
+		if (deadline.tv_nsec >= 1000000000L) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000L;
 		}
-		int rc = pthread_cond_timedwait(&st->freed, &st->mu, &deadline);
-		if (rc == ETIMEDOUT && st->n_idle == 0 && st->open >= st->size) {
+		struct pool_waiter w = {0};
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&w.cv, &ca);
+		pthread_condattr_destroy(&ca);
+		if (st->wait_tail)
+			st->wait_tail->next = &w;
+		else
+			st->wait_head = &w;
+		st->wait_tail = &w;
+		st->waits++;
+		while (!w.done) {
+			if (pthread_cond_timedwait(&w.cv, &st->mu, &deadline) == ETIMEDOUT && !w.done)
+				break;
+		}
+		if (!w.done) {
+			waiter_remove(st, &w);
 			st->timeouts++;
+		}
+		pthread_cond_destroy(&w.cv);
+		conn = w.handed;
+		may_open = w.may_open;
+		if (!w.done) {
 			pthread_mutex_unlock(&st->mu);
 			err_set(e, E_UNAVAIL, "all %d database connections are busy", st->size);
 			return NULL;
 		}
 	}
-	if (st->n_idle > 0) {
-		PGconn *conn = st->idle[--st->n_idle];
-		st->in_use++;
-		pthread_mutex_unlock(&st->mu);
-		return conn;
-	}
-	/* Reserve a slot, then connect without holding the lock. */
-	st->open++;
-	st->in_use++;
 	pthread_mutex_unlock(&st->mu);
+	if (!may_open)
+		return conn;
 
-	PGconn *conn = conn_open(st, e);
+	conn = conn_open(st, e);
 	if (!conn) {
 		pthread_mutex_lock(&st->mu);
 		st->open--;
 		st->in_use--;
 		st->conn_errors++;
-		pthread_cond_signal(&st->freed);
+		/* Let the next waiter try its own connection (the database may be back). */
+		hand_over(st, NULL);
 		pthread_mutex_unlock(&st->mu);
 	}
 	return conn;
@@ -180,11 +330,10 @@ void store_conn_release(struct store *st, PGconn *conn)
 		PQfinish(conn);
 	pthread_mutex_lock(&st->mu);
 	st->in_use--;
-	if (healthy)
-		st->idle[st->n_idle++] = conn;
-	else
+	if (!healthy)
 		st->open--;
-	pthread_cond_signal(&st->freed);
+	if (!hand_over(st, healthy ? conn : NULL) && healthy)
+		st->idle[st->n_idle++] = conn;
 	pthread_mutex_unlock(&st->mu);
 }
 
@@ -211,7 +360,9 @@ int store_conn_exec(PGconn *conn, const char *sql, int nparams, const char *cons
 		    PGresult **res, struct err *e)
 {
 	*res = NULL;
-	PGresult *r = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	PGresult *r = exec_prepared(conn, sql, nparams, params);
+	if (!r)
+		r = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
 	ExecStatusType status = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 	if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
 		*res = r;

@@ -51,6 +51,7 @@ run() {
 	local name="$1" url="$2" out
 	shift 2
 	out="$(wrk -t2 -c64 -d"${SECONDS_PER_URL}s" --latency "$@" "$url")"
+	[[ -z "${BENCH_VERBOSE:-}" ]] || printf '== %s\n%s\n' "$name" "$out" >&2
 	RPS[$name]="$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")"
 	P99[$name]="$(awk '$1 == "99%" {print $2}' <<<"$out")"
 	if grep -q "Non-2xx" <<<"$out"; then echo "$name: non-2xx answers!" >&2; grep "Non-2xx" <<<"$out" >&2; fi

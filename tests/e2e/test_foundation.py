@@ -354,3 +354,24 @@ def test_readiness_follows_kafka(api):
     while api.get("/readyz").status_code != 200:
         assert time.monotonic() < deadline, "readiness did not recover after Kafka returned"
         time.sleep(0.5)
+
+
+def test_requests_share_a_small_pool_in_turn(db, operator_key):
+    """Many concurrent requests over one database connection all get answered (FIFO hand-over)."""
+    from concurrent.futures import ThreadPoolExecutor
+    import requests as rq
+    server = h.Api(db, GWSYNC_DB_POOL_SIZE=1, GWSYNC_AUTH_CACHE_TTL_MS=0)
+    try:
+        def one(i):
+            r = rq.get(server.url("/v1/tenants"), headers={"Authorization": f"Bearer {operator_key}"}, timeout=30)
+            return r.status_code
+        with ThreadPoolExecutor(max_workers=24) as pool:
+            codes = list(pool.map(one, range(200)))
+        assert codes == [200] * 200
+        text = server.get("/metrics").text
+        assert 'gwsync_db_pool_connections{state="max"} 1' in text
+        waits = int(re.search(r"gwsync_db_pool_waits_total (\d+)", text).group(1))
+        assert waits > 0, "the test did not make requests wait for the connection"
+    finally:
+        status, _ = server.stop()
+    h.assert_clean_exit(status, server.process)
