@@ -84,3 +84,10 @@ int cmd_keys_create(const struct config *cfg, const char *tenant, const char *ro
 	crypto_wipe(key, sizeof(key));
 	return 0;
 }
+
+int cmd_keys_rotate_secret(const struct config *cfg)
+{
+	(void)cfg;
+	fprintf(stderr, "gwsync keys rotate-secret: no stored secrets yet\n");
+	return 0;
+}
