@@ -10,6 +10,7 @@
 
 #include "bus.h"
 #include "config.h"
+#include "connect.h"
 #include "err.h"
 #include "store.h"
 
@@ -19,6 +20,7 @@ struct api_deps {
 	const struct config *cfg;
 	struct store *st;
 	struct bus_producer *bp;
+	struct connect *conn; /* Google authorization and clients */
 };
 
 int api_server_start(const struct api_deps *deps, struct api_server **out, struct err *e);

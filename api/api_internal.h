@@ -22,6 +22,7 @@ struct api_ctx {
 	const struct config *cfg;
 	struct store *st;
 	struct bus_producer *bp;
+	struct connect *conn;
 	struct api_metrics *metrics;
 	struct auth_cache *auth_cache;
 	const char *const *metrics_route_names; /* "GET /v1/tenants" per route */
@@ -56,6 +57,7 @@ struct api_response {
 	char location[512];
 	char etag[40];
 	char allow[128];
+	char *redirect; /* malloc'd; set with status 302: sent as Location (may be long) */
 	bool www_authenticate;
 	bool replayed; /* answered from the Idempotency-Key store */
 };
@@ -162,5 +164,9 @@ void handle_tenant_keys_create(struct api_request *rq, struct api_response *rs);
 void handle_api_keys_list(struct api_request *rq, struct api_response *rs);
 void handle_api_keys_revoke(struct api_request *rq, struct api_response *rs);
 void handle_audit_list(struct api_request *rq, struct api_response *rs);
+void handle_authorization_post(struct api_request *rq, struct api_response *rs);
+void handle_authorization_get(struct api_request *rq, struct api_response *rs);
+void handle_authorization_verify(struct api_request *rq, struct api_response *rs);
+void handle_oauth_callback(struct api_request *rq, struct api_response *rs);
 
 #endif

@@ -89,8 +89,12 @@ void handle_metrics(struct api_request *rq, struct api_response *rs)
 	store_pool_stats_get(rq->ctx->st, &pool);
 	bus_producer_stats_get(rq->ctx->bp, &bus);
 	size_t len = 0;
+	struct google_metrics *google = calloc(1, sizeof(*google));
+	if (google && rq->ctx->conn)
+		connect_metrics(rq->ctx->conn, google);
 	char *text = api_metrics_render(rq->ctx->metrics, rq->ctx->metrics_route_names, &pool,
-					&bus, &len);
+					&bus, google, &len);
+	free(google);
 	if (!text) {
 		api_reply_error(rs, 500, "internal", "Internal error", "out of memory");
 		return;

@@ -17,7 +17,7 @@ const char *integration_path_id(struct api_request *rq, struct api_response *rs)
 	return id;
 }
 
-static json_object *integration_json(const struct store_integration *it)
+json_object *api_integration_json(const struct store_integration *it)
 {
 	json_object *jo = json_object_new_object();
 	api_json_put_str(jo, "id", it->id);
@@ -71,7 +71,7 @@ static void reply_integration(struct api_response *rs, int status,
 			      const struct store_integration *it)
 {
 	api_set_etag(rs, it->version);
-	api_reply_json(rs, status, integration_json(it));
+	api_reply_json(rs, status, api_integration_json(it));
 }
 
 /* ---- settings: typed members with one error each ---- */
@@ -340,7 +340,7 @@ void handle_integrations_list(struct api_request *rq, struct api_response *rs)
 	}
 	json_object *items = json_object_new_array();
 	for (size_t i = 0; i < n && i < (size_t)limit; i++)
-		json_object_array_add(items, integration_json(&list[i]));
+		json_object_array_add(items, api_integration_json(&list[i]));
 	api_reply_page(rs, items, n > (size_t)limit ? list[limit - 1].id : NULL);
 	free(list);
 }

@@ -64,6 +64,8 @@ static void send_response(struct mg_connection *conn, const struct api_request *
 			 rq->req_id);
 	if (rs->location[0])
 		n += snprintf(head + n, sizeof(head) - (size_t)n, "Location: %s\r\n", rs->location);
+	if (rs->redirect && strlen(rs->redirect) < sizeof(head) - (size_t)n - 256)
+		n += snprintf(head + n, sizeof(head) - (size_t)n, "Location: %s\r\n", rs->redirect);
 	if (rs->etag[0])
 		n += snprintf(head + n, sizeof(head) - (size_t)n, "ETag: %s\r\n", rs->etag);
 	if (rs->replayed)
@@ -397,6 +399,7 @@ respond:
 		crypto_wipe(body, rq.body_len);
 	free(body);
 	free(rs.body);
+	free(rs.redirect);
 	atomic_fetch_sub(&srv->inflight, 1);
 	return rs.status;
 }
@@ -417,6 +420,7 @@ int api_server_start(const struct api_deps *deps, struct api_server **out, struc
 	srv->ctx.cfg = deps->cfg;
 	srv->ctx.st = deps->st;
 	srv->ctx.bp = deps->bp;
+	srv->ctx.conn = deps->conn;
 	srv->ctx.metrics = api_metrics_new(api_routes_count);
 	srv->ctx.auth_cache = auth_cache_new(deps->cfg->auth_cache_ttl_ms);
 	srv->route_names = calloc(api_routes_count, sizeof(*srv->route_names));

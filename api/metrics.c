@@ -108,9 +108,67 @@ static void text_add(struct text *t, const char *fmt, ...)
 	}
 }
 
+/* The Google client's counters (service/google: google_client_metrics, summed per process). */
+static void google_render(struct text *t, const struct google_metrics *g)
+{
+	static const char *const methods[GOOGLE_METHOD_N] = {"GET", "POST", "PUT", "PATCH",
+							     "DELETE"};
+	text_add(t, "# HELP gwsync_google_requests_total HTTP attempts to Google by method and "
+		    "outcome.\n# TYPE gwsync_google_requests_total counter\n");
+	for (int m = 0; m < GOOGLE_METHOD_N; m++)
+		for (int o = 0; o < GOOGLE_OUTCOME_N; o++)
+			if (g->requests[m][o])
+				text_add(t,
+					 "gwsync_google_requests_total{method=\"%s\",outcome=\"%s\"} "
+					 "%llu\n",
+					 methods[m], google_outcome_name((enum google_outcome)o),
+					 g->requests[m][o]);
+	text_add(t,
+		 "# HELP gwsync_google_calls_total Google calls (each with its retries) by result.\n"
+		 "# TYPE gwsync_google_calls_total counter\n"
+		 "gwsync_google_calls_total{result=\"ok\"} %llu\n"
+		 "gwsync_google_calls_total{result=\"failed\"} %llu\n"
+		 "# HELP gwsync_google_retries_total Attempts after the first.\n"
+		 "# TYPE gwsync_google_retries_total counter\n"
+		 "gwsync_google_retries_total %llu\n"
+		 "# HELP gwsync_google_token_refreshes_total Token refreshes forced by a 401.\n"
+		 "# TYPE gwsync_google_token_refreshes_total counter\n"
+		 "gwsync_google_token_refreshes_total %llu\n"
+		 "# HELP gwsync_google_ratelimit_waits_total Calls the token bucket made wait.\n"
+		 "# TYPE gwsync_google_ratelimit_waits_total counter\n"
+		 "gwsync_google_ratelimit_waits_total %llu\n"
+		 "# HELP gwsync_google_ratelimit_wait_seconds_total Time spent waiting for the "
+		 "bucket.\n"
+		 "# TYPE gwsync_google_ratelimit_wait_seconds_total counter\n"
+		 "gwsync_google_ratelimit_wait_seconds_total %.3f\n"
+		 "# HELP gwsync_google_ratelimit_cuts_total Rate-limit answers that slowed the "
+		 "bucket.\n"
+		 "# TYPE gwsync_google_ratelimit_cuts_total counter\n"
+		 "gwsync_google_ratelimit_cuts_total %llu\n"
+		 "# HELP gwsync_google_batch_parts_total Calls sent inside batches.\n"
+		 "# TYPE gwsync_google_batch_parts_total counter\n"
+		 "gwsync_google_batch_parts_total %llu\n",
+		 g->calls - g->calls_failed, g->calls_failed, g->retries, g->token_refreshes,
+		 g->ratelimit_waits, (double)g->ratelimit_wait_ms / 1000.0, g->ratelimit_cuts,
+		 g->batch_parts);
+	text_add(t, "# HELP gwsync_google_request_duration_seconds Time of one HTTP attempt to "
+		    "Google.\n# TYPE gwsync_google_request_duration_seconds histogram\n");
+	unsigned long long cum = 0;
+	for (int b = 0; b < GOOGLE_LATENCY_BUCKETS - 1; b++) {
+		cum += g->latency_buckets[b];
+		text_add(t, "gwsync_google_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+			 (double)google_latency_bounds_ms[b] / 1000.0, cum);
+	}
+	text_add(t,
+		 "gwsync_google_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+		 "gwsync_google_request_duration_seconds_sum %.3f\n"
+		 "gwsync_google_request_duration_seconds_count %llu\n",
+		 g->latency_count, (double)g->latency_sum_ms / 1000.0, g->latency_count);
+}
+
 char *api_metrics_render(struct api_metrics *m, const char *const *route_names,
 			 const struct store_pool_stats *pool, const struct bus_producer_stats *bus,
-			 size_t *len)
+			 const struct google_metrics *google, size_t *len)
 {
 	struct text t = {malloc(16384), 0, 16384, 0};
 	if (!t.buf)
@@ -192,6 +250,9 @@ char *api_metrics_render(struct api_metrics *m, const char *const *route_names,
 		 "# TYPE gwsync_kafka_producer_brokers_down gauge\n"
 		 "gwsync_kafka_producer_brokers_down %d\n",
 		 (long long)bus->queued, bus->all_brokers_down);
+
+	if (google)
+		google_render(&t, google);
 
 	if (t.failed) {
 		free(t.buf);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "bus.h"
+#include "google_client.h"
 #include "store.h"
 
 struct api_metrics;
@@ -23,10 +24,11 @@ void api_metrics_observe(struct api_metrics *m, size_t route, int status, double
 
 /*
  * Renders the Prometheus text exposition. route_names gives each route's label
- * ("GET /v1/tenants"). Returns a malloc'd string (caller frees), or NULL when out of memory.
+ * ("GET /v1/tenants"); google holds the counters of every Google client of the process (may be
+ * NULL). Returns a malloc'd string (caller frees), or NULL when out of memory.
  */
 char *api_metrics_render(struct api_metrics *m, const char *const *route_names,
 			 const struct store_pool_stats *pool, const struct bus_producer_stats *bus,
-			 size_t *len);
+			 const struct google_metrics *google, size_t *len);
 
 #endif

@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "connect.h"
 #include "crypto.h"
 #include "log.h"
 #include "roles.h"
@@ -83,4 +84,36 @@ int cmd_keys_create(const struct config *cfg, const char *tenant, const char *ro
 	fflush(stdout);
 	crypto_wipe(key, sizeof(key));
 	return 0;
+}
+
+int cmd_keys_rotate_secret(const struct config *cfg)
+{
+	if (!cfg->secret_key) {
+		fprintf(stderr, "gwsync keys rotate-secret: GWSYNC_SECRET_KEY is required (the new "
+				"key), with GWSYNC_SECRET_KEYS_PREVIOUS holding the old ones\n");
+		return 78;
+	}
+	struct err e = {0};
+	struct store *st = NULL;
+	struct connect *conn = NULL;
+	int resealed = 0, failed = 0;
+	int rc = open_store(cfg, "gwsync-keys", &st, &e);
+	if (!rc)
+		rc = connect_new(cfg, st, &conn, &e);
+	if (!rc)
+		rc = connect_rotate_secrets(conn, &resealed, &failed, &e);
+	connect_free(conn);
+	store_close(st);
+	if (rc) {
+		fprintf(stderr, "gwsync keys rotate-secret: %s\n", e.msg);
+		return 1;
+	}
+	log_write(failed ? LOG_ERROR : LOG_INFO, "keys", "secrets_resealed", NULL,
+		  (struct log_field[]){LOG_NUM("resealed", resealed), LOG_NUM("failed", failed)},
+		  2);
+	fprintf(stderr,
+		"re-sealed %d stored secret%s under the current key; %d could not be opened%s\n",
+		resealed, resealed == 1 ? "" : "s", failed,
+		failed ? " (add the key that sealed them to GWSYNC_SECRET_KEYS_PREVIOUS)" : "");
+	return failed ? 1 : 0;
 }

@@ -13,6 +13,7 @@
 
 #include "api.h"
 #include "config.h"
+#include "httpc.h"
 #include "log.h"
 #include "roles.h"
 
@@ -32,6 +33,7 @@ static const char usage_main[] =
 	"  migrate                          bring the database schema up to date\n"
 	"  keys create --tenant NAME --role reader|editor|operator\n"
 	"                                   create an API key (printed once on stdout)\n"
+	"  keys rotate-secret               re-seal stored Google credentials under GWSYNC_SECRET_KEY\n"
 	"  config check [--role ROLE]       validate the environment and print it, secrets redacted\n"
 	"  config doc                       print the table of environment variables (Markdown)\n"
 	"  routes                           print the API's routes\n"
@@ -56,10 +58,14 @@ static const struct command_help helps[] = {
 	{"migrate", "usage: gwsync migrate\n\nApplies the database migrations this build carries, "
 		    "in order, under an advisory lock\n(concurrent migrators wait for each other). "
 		    "A no-op when the schema is current.\nNeeds GWSYNC_DATABASE_URL.\n"},
-	{"keys", "usage: gwsync keys create --tenant NAME --role reader|editor|operator\n\n"
-		 "Creates an API key for the tenant NAME (creating the tenant when it does not "
+	{"keys", "usage: gwsync keys create --tenant NAME --role reader|editor|operator\n"
+		 "       gwsync keys rotate-secret\n\n"
+		 "create makes an API key for the tenant NAME (creating the tenant when it does not "
 		 "exist).\nThe key is printed once on stdout; only its SHA-256 is stored.\n"
-		 "Needs GWSYNC_DATABASE_URL.\n"},
+		 "rotate-secret re-seals every stored Google credential and pending OAuth state that "
+		 "is not\nsealed under the kid of GWSYNC_SECRET_KEY; GWSYNC_SECRET_KEYS_PREVIOUS must "
+		 "hold the keys\nthat sealed them. Prints the counts; exits 1 when any could not be "
+		 "opened.\nNeeds GWSYNC_DATABASE_URL (and the secret keys for rotate-secret).\n"},
 	{"config", "usage: gwsync config check [--role api|worker|migrate|keys]\n"
 		   "       gwsync config doc\n\n"
 		   "check validates every GWSYNC_* variable the roles need (all roles by default), "
@@ -143,6 +149,7 @@ static int run_role(const char *cmd, int argc, char **argv)
 	unsigned roles;
 	const char *log_role = cmd;
 	const char *tenant = NULL, *key_role = NULL, *check_role = NULL;
+	int rotate = 0;
 
 	if (strcmp(cmd, "api") == 0) {
 		roles = CONFIG_ROLE_API;
@@ -151,11 +158,14 @@ static int run_role(const char *cmd, int argc, char **argv)
 	} else if (strcmp(cmd, "migrate") == 0) {
 		roles = CONFIG_ROLE_MIGRATE;
 	} else if (strcmp(cmd, "keys") == 0) {
-		if (argc < 3 || strcmp(argv[2], "create") != 0) {
-			fprintf(stderr, "gwsync keys: expected 'create'\n%s", helps[3].text);
+		if (argc == 3 && strcmp(argv[2], "rotate-secret") == 0) {
+			rotate = 1;
+		} else if (argc < 3 || strcmp(argv[2], "create") != 0) {
+			fprintf(stderr, "gwsync keys: expected 'create' or 'rotate-secret'\n%s",
+				helps[3].text);
 			return EXIT_USAGE;
 		}
-		for (int i = 3; i < argc; i++) {
+		for (int i = 3; !rotate && i < argc; i++) {
 			if (strcmp(argv[i], "--tenant") == 0 && i + 1 < argc)
 				tenant = argv[++i];
 			else if (strcmp(argv[i], "--role") == 0 && i + 1 < argc)
@@ -166,7 +176,7 @@ static int run_role(const char *cmd, int argc, char **argv)
 				return EXIT_USAGE;
 			}
 		}
-		if (!tenant || !key_role) {
+		if (!rotate && (!tenant || !key_role)) {
 			fprintf(stderr, "gwsync keys create: --tenant and --role are required\n");
 			return EXIT_USAGE;
 		}
@@ -215,6 +225,8 @@ static int run_role(const char *cmd, int argc, char **argv)
 		status = role_worker_run(&cfg);
 	else if (strcmp(cmd, "migrate") == 0)
 		status = cmd_migrate(&cfg);
+	else if (rotate)
+		status = cmd_keys_rotate_secret(&cfg);
 	else
 		status = cmd_keys_create(&cfg, tenant, key_role);
 	config_cleanup(&cfg);
@@ -250,5 +262,12 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	return run_role(cmd, argc, argv);
+	/* libcurl's global state, once, before any thread exists. */
+	if (httpc_global_init()) {
+		fprintf(stderr, "gwsync: the HTTP client library failed to initialise\n");
+		return 1;
+	}
+	int status = run_role(cmd, argc, argv);
+	httpc_global_cleanup();
+	return status;
 }

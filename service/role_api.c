@@ -3,6 +3,7 @@
 
 #include "api.h"
 #include "bus.h"
+#include "connect.h"
 #include "log.h"
 #include "roles.h"
 #include "store.h"
@@ -13,6 +14,7 @@ int role_api_run(const struct config *cfg)
 	struct store *st = NULL;
 	struct bus_producer *bp = NULL;
 	struct api_server *srv = NULL;
+	struct connect *conn = NULL;
 	int status = 1;
 
 	struct store_options so = {
@@ -23,9 +25,10 @@ int role_api_run(const struct config *cfg)
 		.statement_timeout_ms = cfg->db_statement_timeout_ms,
 		.application_name = "gwsync-api",
 	};
-	if (store_open(&so, &st, &e) || bus_producer_new(cfg, &bp, &e))
+	if (store_open(&so, &st, &e) || connect_new(cfg, st, &conn, &e) ||
+	    bus_producer_new(cfg, &bp, &e))
 		goto out;
-	struct api_deps deps = {.cfg = cfg, .st = st, .bp = bp};
+	struct api_deps deps = {.cfg = cfg, .st = st, .bp = bp, .conn = conn};
 	if (api_server_start(&deps, &srv, &e))
 		goto out;
 	log_write(LOG_INFO, "api", "api_listening", NULL,
@@ -51,6 +54,7 @@ out:
 	/* Stops accepting, then waits for the requests in flight. */
 	api_server_stop(srv);
 	bus_producer_free(bp, 5000);
+	connect_free(conn);
 	store_close(st);
 	log_write(LOG_INFO, "api", "stopped", NULL, NULL, 0);
 	return status;

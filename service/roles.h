@@ -12,6 +12,7 @@ int role_api_run(const struct config *cfg);
 int role_worker_run(const struct config *cfg);
 int cmd_migrate(const struct config *cfg);
 int cmd_keys_create(const struct config *cfg, const char *tenant, const char *role);
+int cmd_keys_rotate_secret(const struct config *cfg);
 
 /*
  * Starts a detached thread that ends the process with exit status 1 after seconds, so a stop that

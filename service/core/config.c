@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum config_type { T_STR, T_INT, T_LISTEN, T_LOGLEVEL };
+enum config_type { T_STR, T_INT, T_LISTEN, T_LOGLEVEL, T_BOOL };
 
 enum config_flag {
 	F_SECRET = 1, /* redacted when printed; may come from NAME_FILE */
@@ -34,6 +34,7 @@ struct config_entry {
 #define WORKER CONFIG_ROLE_WORKER
 #define DB_ROLES (CONFIG_ROLE_API | CONFIG_ROLE_WORKER | CONFIG_ROLE_MIGRATE | CONFIG_ROLE_KEYS)
 #define BUS_ROLES (CONFIG_ROLE_API | CONFIG_ROLE_WORKER)
+#define KEYS CONFIG_ROLE_KEYS
 
 static const struct config_entry config_table[] = {
 	{"GWSYNC_DATABASE_URL", T_STR, OFF(database_url), NULL, 0, 0, DB_ROLES, DB_ROLES, F_SECRET,
@@ -79,6 +80,52 @@ static const struct config_entry config_table[] = {
 	 "Upper bound for a graceful stop after SIGTERM; then the process exits anyway."},
 	{"GWSYNC_LOG_LEVEL", T_LOGLEVEL, OFF(log_level), "info", 0, 0, 0, ALL, 0,
 	 "Lowest level logged: debug, info, warn or error."},
+	{"GWSYNC_SECRET_KEY", T_STR, OFF(secret_key), NULL, 0, 0, BUS_ROLES, BUS_ROLES | KEYS,
+	 F_SECRET,
+	 "Key that seals stored Google credentials (AES-256-GCM): `kid:base64(32 bytes)`, kid "
+	 "1-32 of `[A-Za-z0-9_-]`. Also as GWSYNC_SECRET_KEY_FILE. Rotate with `gwsync keys "
+	 "rotate-secret`."},
+	{"GWSYNC_SECRET_KEYS_PREVIOUS", T_STR, OFF(secret_keys_previous), NULL, 0, 0, 0,
+	 BUS_ROLES | KEYS, F_SECRET,
+	 "Earlier sealing keys, comma-separated `kid:base64`, that may still open stored "
+	 "secrets (during a rotation). Also as GWSYNC_SECRET_KEYS_PREVIOUS_FILE."},
+	{"GWSYNC_GOOGLE_API_URL", T_STR, OFF(google_api_url), "https://admin.googleapis.com", 0, 0,
+	 0, BUS_ROLES, 0, "Base URL of Google's Admin SDK (the emulator's URL in tests)."},
+	{"GWSYNC_GOOGLE_TOKEN_URL", T_STR, OFF(google_token_url),
+	 "https://oauth2.googleapis.com/token", 0, 0, 0, BUS_ROLES, 0,
+	 "Google's OAuth token endpoint (also the audience of service-account assertions)."},
+	{"GWSYNC_GOOGLE_AUTH_URL", T_STR, OFF(google_auth_url),
+	 "https://accounts.google.com/o/oauth2/v2/auth", 0, 0, 0, API, 0,
+	 "Google's consent page (authorization-code flow)."},
+	{"GWSYNC_GOOGLE_ALLOW_HTTP", T_BOOL, OFF(google_allow_http), "false", 0, 0, 0, BUS_ROLES, 0,
+	 "Allow plain http:// Google URLs (the emulator); TLS is verified otherwise."},
+	{"GWSYNC_GOOGLE_CONNECT_TIMEOUT_MS", T_INT, OFF(google_connect_timeout_ms), "5000", 100,
+	 60000, 0, BUS_ROLES, 0, "Time to connect to Google."},
+	{"GWSYNC_GOOGLE_TIMEOUT_MS", T_INT, OFF(google_timeout_ms), "30000", 500, 600000, 0,
+	 BUS_ROLES, 0, "Time one HTTP exchange with Google may take."},
+	{"GWSYNC_GOOGLE_QPM", T_INT, OFF(google_qpm), "2300", 1, 100000, 0, BUS_ROLES, 0,
+	 "Directory API calls per minute per integration (token bucket; Google allows 2,400). "
+	 "Halved when Google reports rate limits, recovering gradually."},
+	{"GWSYNC_GOOGLE_RETRY_MAX_ATTEMPTS", T_INT, OFF(google_retry_max_attempts), "7", 1, 20, 0,
+	 BUS_ROLES, 0, "Attempts per Google call (the first and the retries) for transient errors."},
+	{"GWSYNC_GOOGLE_RETRY_BASE_MS", T_INT, OFF(google_retry_base_ms), "1000", 1, 60000, 0,
+	 BUS_ROLES, 0, "First backoff before retrying a Google call; doubles each retry, jittered."},
+	{"GWSYNC_GOOGLE_RETRY_CAP_MS", T_INT, OFF(google_retry_cap_ms), "32000", 1, 600000, 0,
+	 BUS_ROLES, 0, "Longest backoff between two attempts."},
+	{"GWSYNC_GOOGLE_RETRY_MAX_TOTAL_MS", T_INT, OFF(google_retry_max_total_ms), "120000", 10,
+	 3600000, 0, BUS_ROLES, 0, "Upper bound of the time one Google call may spend retrying."},
+	{"GWSYNC_GOOGLE_OAUTH_CLIENT_ID", T_STR, OFF(google_oauth_client_id), NULL, 0, 0, 0,
+	 BUS_ROLES, 0,
+	 "OAuth web client id for \"Authorize sync\" (consent flow); unset turns that flow off."},
+	{"GWSYNC_GOOGLE_OAUTH_CLIENT_SECRET", T_STR, OFF(google_oauth_client_secret), NULL, 0, 0,
+	 0, BUS_ROLES, F_SECRET,
+	 "Secret of that OAuth client. Also as GWSYNC_GOOGLE_OAUTH_CLIENT_SECRET_FILE."},
+	{"GWSYNC_OAUTH_REDIRECT_URL", T_STR, OFF(oauth_redirect_url), NULL, 0, 0, 0, API, 0,
+	 "Public URL of gwsync's `GET /v1/oauth/callback`, registered as the client's redirect "
+	 "URI; needed for the consent flow."},
+	{"GWSYNC_OAUTH_RETURN_URL", T_STR, OFF(oauth_return_url), NULL, 0, 0, 0, API, 0,
+	 "Where the callback redirects the admin's browser, with `integration_id`, `outcome` and "
+	 "`problem` in the query; unset: the callback answers JSON."},
 };
 
 #define KAFKA_X_PREFIX "GWSYNC_KAFKA_X_"
@@ -213,6 +260,14 @@ static void entry_apply(struct config *cfg, const struct config_entry *ce, const
 			return;
 		}
 		*(int *)(base + ce->offset) = (int)v;
+		return;
+	case T_BOOL:
+		if (!strcmp(val, "true") || !strcmp(val, "1") || !strcmp(val, "yes"))
+			*(int *)(base + ce->offset) = 1;
+		else if (!strcmp(val, "false") || !strcmp(val, "0") || !strcmp(val, "no"))
+			*(int *)(base + ce->offset) = 0;
+		else
+			errs_add(es, "%s: \"%s\" is not true or false", ce->name, val);
 		return;
 	case T_LOGLEVEL:
 		if (log_level_parse(val, &lvl)) {
@@ -356,6 +411,9 @@ void config_print(const struct config *cfg, FILE *out)
 		case T_INT:
 			fprintf(out, "%s=%d\n", ce->name, *(const int *)field);
 			break;
+		case T_BOOL:
+			fprintf(out, "%s=%s\n", ce->name, *(const int *)field ? "true" : "false");
+			break;
 		case T_LOGLEVEL:
 			fprintf(out, "%s=%s\n", ce->name,
 				level_names[*(const enum log_level *)field]);
@@ -394,8 +452,10 @@ void config_doc_markdown(FILE *out)
 		char def[64];
 		if (ce->def)
 			snprintf(def, sizeof(def), "`%s`", ce->def);
-		else
+		else if (ce->required_by)
 			snprintf(def, sizeof(def), "required");
+		else
+			snprintf(def, sizeof(def), "unset");
 		char range[64] = "";
 		if (ce->type == T_INT)
 			snprintf(range, sizeof(range), " Range %ld–%ld.", ce->min, ce->max);

@@ -55,6 +55,25 @@ struct config {
 
 	int shutdown_timeout_s;
 	enum log_level log_level;
+
+	/* Secrets at rest and Google (issue 5). */
+	char *secret_key;	    /* "kid:base64(32 bytes)"; SECRET */
+	char *secret_keys_previous; /* comma-separated "kid:base64", may be NULL; SECRET */
+	char *google_api_url;
+	char *google_token_url;
+	char *google_auth_url;
+	int google_allow_http;
+	int google_connect_timeout_ms;
+	int google_timeout_ms;
+	int google_qpm;
+	int google_retry_max_attempts;
+	int google_retry_base_ms;
+	int google_retry_cap_ms;
+	int google_retry_max_total_ms;
+	char *google_oauth_client_id;	  /* may be NULL: consent flow off */
+	char *google_oauth_client_secret; /* SECRET, may be NULL */
+	char *oauth_redirect_url;	  /* public URL of GET /v1/oauth/callback; may be NULL */
+	char *oauth_return_url;		  /* where the callback sends the browser; may be NULL */
 };
 
 /*

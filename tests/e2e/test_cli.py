@@ -21,9 +21,10 @@ def test_every_config_problem_reported_at_once():
                               GWSYNC_HTTP_LISTEN="localhost"))
     assert p.returncode == 78
     for expected in ("GWSYNC_DATABASE_URL: required", "GWSYNC_KAFKA_BROKERS: required",
+                     "GWSYNC_SECRET_KEY: required",
                      "GWSYNC_HTTP_THREADS", "GWSYNC_LOG_LEVEL", "GWSYNC_HTTP_LISTEN"):
         assert expected in p.stderr, p.stderr
-    assert "5 configuration problems" in p.stderr
+    assert "6 configuration problems" in p.stderr
 
 
 def test_migrate_needs_no_kafka_but_worker_does():
@@ -39,8 +40,14 @@ def test_config_check_redacts_secrets(tmp_path):
     p = gw(["config", "check"], clean_env(GWSYNC_DATABASE_URL_FILE=str(secret_file),
                                           GWSYNC_KAFKA_BROKERS="127.0.0.1:9",
                                           GWSYNC_KAFKA_X_SASL_PASSWORD="kafkasecret",
-                                          GWSYNC_KAFKA_X_SOCKET_TIMEOUT_MS="5000"))
+                                          GWSYNC_KAFKA_X_SOCKET_TIMEOUT_MS="5000",
+                                          GWSYNC_SECRET_KEY=h.TEST_SECRET_KEY,
+                                          GWSYNC_GOOGLE_OAUTH_CLIENT_SECRET="oauthsecret42"))
     assert p.returncode == 0, p.stderr
+    assert h.TEST_SECRET_KEY.split(":")[1] not in p.stdout + p.stderr
+    assert "oauthsecret42" not in p.stdout + p.stderr
+    assert "GWSYNC_SECRET_KEY=<redacted>" in p.stdout
+    assert "GWSYNC_GOOGLE_OAUTH_CLIENT_SECRET=<redacted>" in p.stdout
     assert "hunter2secret" not in p.stdout + p.stderr
     assert "kafkasecret" not in p.stdout + p.stderr
     assert "GWSYNC_DATABASE_URL=<redacted>" in p.stdout

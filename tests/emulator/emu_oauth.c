@@ -598,6 +598,14 @@ void emu_token_endpoint(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 
 	if (!gt) {
 		oauth_err(rs, 400, "unsupported_grant_type", "Invalid grant_type: ");
+	} else if (!strcmp(em->consent, "admin_policy_enforced") &&
+		   (!strcmp(gt, "urn:ietf:params:oauth:grant-type:jwt-bearer") ||
+		    !strcmp(gt, "refresh_token"))) {
+		/* The organization blocks the app: token calls fail too (FlowCrypt #1409). */
+		oauth_err(rs, 400, "admin_policy_enforced",
+			  "Access to your account data is restricted by policies within your "
+			  "organization. Please contact the administrator of your organization "
+			  "for more information.");
 	} else if (!strcmp(gt, "urn:ietf:params:oauth:grant-type:jwt-bearer")) {
 		char *a = form_get(rq->body, "assertion");
 

@@ -60,12 +60,17 @@ def drop_database(name):
         conn.close()
 
 
+# A fixed sealing key for tests ("kid:base64(32 bytes)"); tests of rotation pass their own.
+TEST_SECRET_KEY = "test1:" + __import__("base64").b64encode(bytes(range(32))).decode()
+
+
 def base_env(db_name, **extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith("GWSYNC_") or k.startswith("GWSYNC_TEST_")}
     env.update({
         "GWSYNC_DATABASE_URL": database_url(db_name),
         "GWSYNC_KAFKA_BROKERS": need_env("GWSYNC_KAFKA_BROKERS"),
         "GWSYNC_LOG_LEVEL": "debug",
+        "GWSYNC_SECRET_KEY": TEST_SECRET_KEY,
     })
     # Sanitizer builds: leaks and UB end the process with a non-zero status the tests check.
     env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=66")
@@ -166,7 +171,7 @@ class Api:
     """`gwsync api` on a free port, with a requests session bound to it."""
 
     def __init__(self, db_name, **extra_env):
-        env = base_env(db_name, GWSYNC_HTTP_LISTEN="127.0.0.1:0", **extra_env)
+        env = base_env(db_name, **{"GWSYNC_HTTP_LISTEN": "127.0.0.1:0", **extra_env})
         self.process = Process(["api"], env)
         rec = self.process.wait_event("api_listening", timeout=30)
         self.port = rec["port"]

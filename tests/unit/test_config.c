@@ -16,6 +16,7 @@
 #include "config.h"
 
 #define DB_URL "postgres://gwsync:hunter2-db@db.example:5432/gwsync"
+#define SK_ENV "GWSYNC_SECRET_KEY=k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 #define ERRS_CAP 4096
 
 /* Number of '\n'-terminated lines in s. */
@@ -55,7 +56,7 @@ static int errs_has(const char *errs, const char *name, const char *word)
 /* Loads with one extra "NAME=value" on top of a complete API environment. */
 static int load_api_with(struct config *cfg, const char *extra, char *errs, size_t cap)
 {
-	char *envp[] = {"GWSYNC_DATABASE_URL=" DB_URL, "GWSYNC_KAFKA_BROKERS=kafka:9092",
+	char *envp[] = {"GWSYNC_DATABASE_URL=" DB_URL, SK_ENV, "GWSYNC_KAFKA_BROKERS=kafka:9092",
 			(char *)extra, NULL};
 	return config_load(cfg, CONFIG_ROLE_API, envp, errs, cap);
 }
@@ -89,7 +90,7 @@ static void test_defaults_applied(void **state)
 	(void)state;
 	struct config cfg;
 	char errs[ERRS_CAP];
-	char *envp[] = {"GWSYNC_DATABASE_URL=" DB_URL, "GWSYNC_KAFKA_BROKERS=kafka:9092", NULL};
+	char *envp[] = {"GWSYNC_DATABASE_URL=" DB_URL, SK_ENV, "GWSYNC_KAFKA_BROKERS=kafka:9092", NULL};
 
 	assert_int_equal(config_load(&cfg, CONFIG_ROLE_ALL, envp, errs, sizeof(errs)), 0);
 	assert_string_equal(errs, "");
@@ -123,7 +124,7 @@ static void test_values_override_defaults(void **state)
 	struct config cfg;
 	char errs[ERRS_CAP];
 	char *envp[] = {
-		"GWSYNC_DATABASE_URL=" DB_URL,
+		"GWSYNC_DATABASE_URL=" DB_URL, SK_ENV,
 		"GWSYNC_KAFKA_BROKERS=a:1,b:2",
 		"GWSYNC_DB_POOL_SIZE=4",
 		"GWSYNC_DB_CONNECT_TIMEOUT_S=60",
@@ -178,11 +179,12 @@ static void test_required_by_role(void **state)
 	struct config cfg;
 	char errs[ERRS_CAP];
 	char *empty[] = {NULL};
-	char *db_only[] = {"GWSYNC_DATABASE_URL=" DB_URL, NULL};
+	char *db_only[] = {"GWSYNC_DATABASE_URL=" DB_URL, SK_ENV, NULL};
 
-	/* API needs the database and the brokers. */
-	assert_int_equal(config_load(&cfg, CONFIG_ROLE_API, empty, errs, sizeof(errs)), 2);
-	assert_int_equal(count_lines(errs), 2);
+	/* API needs the database, the brokers and the sealing key. */
+	assert_int_equal(config_load(&cfg, CONFIG_ROLE_API, empty, errs, sizeof(errs)), 3);
+	assert_int_equal(count_lines(errs), 3);
+	assert_true(errs_has(errs, "GWSYNC_SECRET_KEY", "required"));
 	assert_true(errs_has(errs, "GWSYNC_DATABASE_URL", "required"));
 	assert_true(errs_has(errs, "GWSYNC_KAFKA_BROKERS", "required"));
 	config_cleanup(&cfg);
@@ -225,7 +227,7 @@ static void test_empty_value_is_error(void **state)
 	(void)state;
 	struct config cfg;
 	char errs[ERRS_CAP];
-	char *envp[] = {"GWSYNC_DATABASE_URL=" DB_URL, "GWSYNC_KAFKA_BROKERS=", NULL};
+	char *envp[] = {"GWSYNC_DATABASE_URL=" DB_URL, SK_ENV, "GWSYNC_KAFKA_BROKERS=", NULL};
 
 	assert_int_equal(config_load(&cfg, CONFIG_ROLE_API, envp, errs, sizeof(errs)), 1);
 	assert_true(errs_has(errs, "GWSYNC_KAFKA_BROKERS", NULL));
@@ -238,7 +240,7 @@ static void test_every_problem_reported(void **state)
 	struct config cfg;
 	char errs[ERRS_CAP];
 	char *envp[] = {
-		"GWSYNC_DATABASE_URL=" DB_URL,
+		"GWSYNC_DATABASE_URL=" DB_URL, SK_ENV,
 		"GWSYNC_DB_POOL_SIZE=0",
 		"GWSYNC_HTTP_THREADS=many",
 		"GWSYNC_LOG_LEVEL=loud",
@@ -261,6 +263,46 @@ static void test_every_problem_reported(void **state)
 	config_cleanup(&cfg);
 }
 
+static void test_secret_key_and_google_settings(void **state)
+{
+	(void)state;
+	struct config cfg;
+	char errs[ERRS_CAP];
+	char *keys_only[] = {"GWSYNC_DATABASE_URL=" DB_URL, NULL};
+	char *envp[] = {"GWSYNC_DATABASE_URL=" DB_URL, SK_ENV, "GWSYNC_KAFKA_BROKERS=k:1",
+			"GWSYNC_SECRET_KEYS_PREVIOUS=k0:c2VjcmV0LXByZXZpb3VzLWtleS0zMi1ieXRlcyEhIQ",
+			"GWSYNC_GOOGLE_ALLOW_HTTP=true", "GWSYNC_GOOGLE_QPM=120",
+			"GWSYNC_GOOGLE_OAUTH_CLIENT_SECRET=oauth-sec-Hq3", NULL};
+	char *bad_bool[] = {"GWSYNC_DATABASE_URL=" DB_URL, SK_ENV, "GWSYNC_KAFKA_BROKERS=k:1",
+			    "GWSYNC_GOOGLE_ALLOW_HTTP=maybe", NULL};
+
+	/* keys create does not need the sealing key; rotate-secret checks it itself. */
+	assert_int_equal(config_load(&cfg, CONFIG_ROLE_KEYS, keys_only, errs, sizeof(errs)), 0);
+	assert_null(cfg.secret_key);
+	config_cleanup(&cfg);
+
+	assert_int_equal(config_load(&cfg, CONFIG_ROLE_API, envp, errs, sizeof(errs)), 0);
+	assert_int_equal(cfg.google_allow_http, 1);
+	assert_int_equal(cfg.google_qpm, 120);
+	assert_int_equal(cfg.google_retry_max_attempts, 7);
+	assert_string_equal(cfg.google_api_url, "https://admin.googleapis.com");
+	assert_null(cfg.google_oauth_client_id);
+	char *text = print_to_string(&cfg);
+	assert_non_null(strstr(text, "GWSYNC_SECRET_KEY=<redacted>\n"));
+	assert_non_null(strstr(text, "GWSYNC_SECRET_KEYS_PREVIOUS=<redacted>\n"));
+	assert_non_null(strstr(text, "GWSYNC_GOOGLE_OAUTH_CLIENT_SECRET=<redacted>\n"));
+	assert_non_null(strstr(text, "GWSYNC_GOOGLE_ALLOW_HTTP=true\n"));
+	assert_null(strstr(text, "AAECAwQF"));
+	assert_null(strstr(text, "c2VjcmV0"));
+	assert_null(strstr(text, "oauth-sec-Hq3"));
+	free(text);
+	config_cleanup(&cfg);
+
+	assert_int_equal(config_load(&cfg, CONFIG_ROLE_API, bad_bool, errs, sizeof(errs)), 1);
+	assert_true(errs_has(errs, "GWSYNC_GOOGLE_ALLOW_HTTP", "maybe"));
+	config_cleanup(&cfg);
+}
+
 static void test_errs_cut_to_cap(void **state)
 {
 	(void)state;
@@ -275,13 +317,13 @@ static void test_errs_cut_to_cap(void **state)
 
 	memset(errs, 'Q', sizeof(errs));
 	/* The count stays right even when the text does not fit. */
-	assert_int_equal(config_load(&cfg, CONFIG_ROLE_API, envp, errs, sizeof(errs)), 5);
+	assert_int_equal(config_load(&cfg, CONFIG_ROLE_API, envp, errs, sizeof(errs)), 6);
 	assert_non_null(memchr(errs, '\0', sizeof(errs)));
 	assert_true(strncmp(errs, "GWSYNC_", 7) == 0);
 	config_cleanup(&cfg);
 
 	/* No buffer at all: only the count. */
-	assert_int_equal(config_load(&cfg, CONFIG_ROLE_API, envp, NULL, 0), 5);
+	assert_int_equal(config_load(&cfg, CONFIG_ROLE_API, envp, NULL, 0), 6);
 	config_cleanup(&cfg);
 }
 
@@ -489,7 +531,7 @@ static void test_database_url_file(void **state)
 	config_cleanup(&cfg);
 
 	/* Both the variable and the file: an error, even though either alone would do. */
-	char *both[] = {"GWSYNC_DATABASE_URL=" DB_URL, env, NULL};
+	char *both[] = {"GWSYNC_DATABASE_URL=" DB_URL, SK_ENV, env, NULL};
 	assert_int_equal(config_load(&cfg, CONFIG_ROLE_MIGRATE, both, errs, sizeof(errs)), 1);
 	assert_int_equal(count_lines(errs), 1);
 	assert_true(errs_has(errs, "GWSYNC_DATABASE_URL", "GWSYNC_DATABASE_URL_FILE"));
@@ -527,7 +569,7 @@ static void test_kafka_passthrough(void **state)
 	struct config cfg;
 	char errs[ERRS_CAP];
 	char *envp[] = {
-		"GWSYNC_DATABASE_URL=" DB_URL,	   "GWSYNC_KAFKA_X_SOCKET_TIMEOUT_MS=5000",
+		"GWSYNC_DATABASE_URL=" DB_URL, SK_ENV,	   "GWSYNC_KAFKA_X_SOCKET_TIMEOUT_MS=5000",
 		"GWSYNC_KAFKA_BROKERS=kafka:9092", "GWSYNC_KAFKA_X_SECURITY_PROTOCOL=SASL_SSL",
 		"GWSYNC_KAFKA_X_CLIENT_ID=a=b",	   NULL,
 	};
@@ -542,7 +584,7 @@ static void test_kafka_passthrough(void **state)
 	config_cleanup(&cfg);
 
 	/* A pass-through variable without a property name is a problem. */
-	char *noname[] = {"GWSYNC_DATABASE_URL=" DB_URL, "GWSYNC_KAFKA_BROKERS=kafka:9092",
+	char *noname[] = {"GWSYNC_DATABASE_URL=" DB_URL, SK_ENV, "GWSYNC_KAFKA_BROKERS=kafka:9092",
 			  "GWSYNC_KAFKA_X_=1", NULL};
 	assert_int_equal(config_load(&cfg, CONFIG_ROLE_API, noname, errs, sizeof(errs)), 1);
 	assert_int_equal(cfg.n_kafka_props, 0);
@@ -554,7 +596,7 @@ static void test_cleanup_zeroes(void **state)
 	(void)state;
 	struct config cfg, zero;
 	char errs[ERRS_CAP];
-	char *envp[] = {"GWSYNC_DATABASE_URL=" DB_URL, "GWSYNC_KAFKA_BROKERS=kafka:9092",
+	char *envp[] = {"GWSYNC_DATABASE_URL=" DB_URL, SK_ENV, "GWSYNC_KAFKA_BROKERS=kafka:9092",
 			"GWSYNC_KAFKA_X_LINGER_MS=5", NULL};
 
 	memset(&zero, 0, sizeof(zero));
@@ -572,7 +614,7 @@ static void test_print_redacts_secrets(void **state)
 	struct config cfg;
 	char errs[ERRS_CAP];
 	char *envp[] = {
-		"GWSYNC_DATABASE_URL=" DB_URL,
+		"GWSYNC_DATABASE_URL=" DB_URL, SK_ENV,
 		"GWSYNC_KAFKA_BROKERS=kafka:9092",
 		"GWSYNC_KAFKA_X_SASL_PASSWORD=pw-Zq81",
 		"GWSYNC_KAFKA_X_SSL_KEY_PASSWORD=pw-Kt52",
@@ -628,7 +670,7 @@ static void test_doc_lists_every_printed_name(void **state)
 	(void)state;
 	struct config cfg;
 	char errs[ERRS_CAP];
-	char *envp[] = {"GWSYNC_DATABASE_URL=" DB_URL, "GWSYNC_KAFKA_BROKERS=kafka:9092", NULL};
+	char *envp[] = {"GWSYNC_DATABASE_URL=" DB_URL, SK_ENV, "GWSYNC_KAFKA_BROKERS=kafka:9092", NULL};
 
 	assert_int_equal(config_load(&cfg, CONFIG_ROLE_ALL, envp, errs, sizeof(errs)), 0);
 	char *text = print_to_string(&cfg);
@@ -683,6 +725,7 @@ int main(void)
 		cmocka_unit_test(test_kafka_passthrough),
 		cmocka_unit_test(test_cleanup_zeroes),
 		cmocka_unit_test(test_print_redacts_secrets),
+		cmocka_unit_test(test_secret_key_and_google_settings),
 		cmocka_unit_test(test_print_redacts_url_from_file),
 		cmocka_unit_test(test_doc_lists_every_printed_name),
 	};

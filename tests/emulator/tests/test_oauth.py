@@ -232,6 +232,12 @@ def test_consent_refusals(emu):
     emu.ctl("PUT", "config", {"consent": "admin_policy_enforced"})
     r, _ = authorize(emu)
     assert r.status_code == 400 and "admin_policy_enforced" in r.text
+    # the token endpoint refuses the app's grants as well
+    k = emu.ctl("POST", "tokens", {})  # control API mints regardless
+    assert k["access_token"]
+    oerr(emu.http.post(emu.url + "/token", data={"grant_type": "refresh_token", "refresh_token": "1//x",
+                                                  "client_id": CLIENT["client_id"], "client_secret": "sec"}),
+         400, "admin_policy_enforced")
     emu.ctl("PUT", "config", {"consent": "allow"})
     r, _ = authorize(emu, redirect_uri="http://evil/cb")
     assert r.status_code == 400 and "redirect_uri_mismatch" in r.text
