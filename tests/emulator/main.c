@@ -289,7 +289,9 @@ int main(int argc, char **argv)
 
 	const char *opts[] = { "listening_ports", listen, "num_threads", threads,
 			       "enable_keep_alive", "yes", "request_timeout_ms", "60000",
-			       "keep_alive_timeout_ms", "60000", NULL };
+			       "keep_alive_timeout_ms", "60000",
+			       /* header and body go out in separate writes: no Nagle delay */
+			       "tcp_nodelay", "1", NULL };
 	struct mg_callbacks cb;
 
 	memset(&cb, 0, sizeof(cb));
