@@ -95,7 +95,7 @@ static void store_notice(void *arg, const char *message)
 	log_write(LOG_DEBUG, "db", "pg_notice", msg, NULL, 0);
 }
 
-static PGconn *conn_open(struct store *st, struct err *e)
+PGconn *store_conn_open(struct store *st, struct err *e)
 {
 	const char *keys[] = {"dbname", "connect_timeout", "application_name", "options",
 			      "keepalives", "keepalives_idle", "keepalives_interval",
@@ -159,7 +159,7 @@ PGconn *store_conn_acquire(struct store *st, struct err *e)
 	st->in_use++;
 	pthread_mutex_unlock(&st->mu);
 
-	PGconn *conn = conn_open(st, e);
+	PGconn *conn = store_conn_open(st, e);
 	if (!conn) {
 		pthread_mutex_lock(&st->mu);
 		st->open--;

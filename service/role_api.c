@@ -5,7 +5,13 @@
 #include "bus.h"
 #include "log.h"
 #include "roles.h"
+#include "sched_tasks.h"
 #include "store.h"
+
+static void relay_metrics(void *arg, char *buf, size_t cap)
+{
+	relay_metrics_render(arg, buf, cap);
+}
 
 int role_api_run(const struct config *cfg)
 {
@@ -13,6 +19,8 @@ int role_api_run(const struct config *cfg)
 	struct store *st = NULL;
 	struct bus_producer *bp = NULL;
 	struct api_server *srv = NULL;
+	struct relay *relay = NULL;
+	struct scheduler *sched = NULL;
 	int status = 1;
 
 	struct store_options so = {
@@ -23,9 +31,14 @@ int role_api_run(const struct config *cfg)
 		.statement_timeout_ms = cfg->db_statement_timeout_ms,
 		.application_name = "gwsync-api",
 	};
-	if (store_open(&so, &st, &e) || bus_producer_new(cfg, &bp, &e))
+	if (store_open(&so, &st, &e) || bus_producer_new(cfg, &bp, &e) ||
+	    relay_start(cfg, st, bp, &relay, &e) || scheduler_start(cfg, st, &sched, &e))
 		goto out;
-	struct api_deps deps = {.cfg = cfg, .st = st, .bp = bp};
+	struct api_deps deps = {.cfg = cfg,
+				.st = st,
+				.bp = bp,
+				.metrics_extra = relay_metrics,
+				.metrics_arg = relay};
 	if (api_server_start(&deps, &srv, &e))
 		goto out;
 	log_write(LOG_INFO, "api", "api_listening", NULL,
@@ -50,6 +63,8 @@ out:
 		log_write(LOG_ERROR, "api", "api_failed", e.msg, NULL, 0);
 	/* Stops accepting, then waits for the requests in flight. */
 	api_server_stop(srv);
+	scheduler_stop(sched);
+	relay_stop(relay);
 	bus_producer_free(bp, 5000);
 	store_close(st);
 	log_write(LOG_INFO, "api", "stopped", NULL, NULL, 0);
