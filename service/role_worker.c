@@ -302,6 +302,10 @@ typedef int (*message_fn)(struct worker *w, const struct bus_message *msg);
 static void consume_one(struct worker *w, struct bus_consumer *c, struct bus_message *msg,
 			message_fn fn)
 {
+	log_write(LOG_DEBUG, "worker", "message_received", NULL,
+		  (struct log_field[]){LOG_STR("topic", msg->topic), LOG_NUM("partition", msg->partition),
+				       LOG_NUM("offset", msg->offset), LOG_NUM("bytes", msg->len)},
+		  4);
 	int backoff = 100;
 	while (fn(w, msg) != 0) {
 		if (atomic_load(&w->stop))
@@ -335,6 +339,12 @@ static void *events_main(void *arg)
 		consume_one(et->w, et->c, &msg, event_message);
 		bus_message_release(&msg);
 	}
+	/*
+	 * Leave the group from here, at the same time as the jobs consumer leaves from the main
+	 * thread: a member that stopped polling would hold the other's leave in a rebalance.
+	 */
+	bus_consumer_close(et->c);
+	et->c = NULL;
 	return NULL;
 }
 
@@ -446,12 +456,13 @@ out:
 	while (w.running > 0)
 		pthread_cond_wait(&w.changed, &w.mu);
 	pthread_mutex_unlock(&w.mu);
+	bus_consumer_close(jobs);
 	if (events_started)
 		pthread_join(events_t, NULL);
+	else
+		bus_consumer_close(events);
 	if (heartbeat_started)
 		pthread_join(heartbeat_t, NULL);
-	bus_consumer_close(jobs);
-	bus_consumer_close(events);
 	store_close(w.st);
 	pthread_cond_destroy(&w.changed);
 	pthread_mutex_destroy(&w.mu);

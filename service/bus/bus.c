@@ -256,8 +256,14 @@ int bus_consumer_new(const struct config *cfg, const char *const *topics, size_t
 		     struct bus_consumer **out, struct err *e)
 {
 	*out = NULL;
+	/*
+	 * At least once: an offset is stored only after its message was handled
+	 * (bus_consumer_commit) and librdkafka commits the stored offsets every second and on close.
+	 */
 	const char *const extra[] = {"client.id", "gwsync-worker", "group.id", cfg->kafka_group,
-				     "enable.auto.commit", "false", "auto.offset.reset",
+				     "enable.auto.offset.store", "false", "auto.commit.interval.ms",
+				     "1000",
+				     "enable.auto.commit", "true", "auto.offset.reset",
 				     "earliest", NULL};
 	rd_kafka_conf_t *conf = conf_build(cfg, extra, e);
 	if (!conf)
@@ -326,7 +332,9 @@ void bus_message_release(struct bus_message *msg)
 
 int bus_consumer_commit(struct bus_consumer *c, const struct bus_message *msg, struct err *e)
 {
-	rd_kafka_resp_err_t err = rd_kafka_commit_message(c->rk, msg->internal, 0);
+	(void)c;
+	const rd_kafka_message_t *m = msg->internal;
+	rd_kafka_resp_err_t err = rd_kafka_offset_store(m->rkt, m->partition, m->offset);
 	if (err)
 		return err_set(e, E_UNAVAIL, "kafka commit: %s", rd_kafka_err2str(err));
 	return E_OK;

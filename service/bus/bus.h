@@ -75,7 +75,11 @@ int bus_consumer_poll(struct bus_consumer *c, int timeout_ms, struct bus_message
 		      struct err *e);
 void bus_message_release(struct bus_message *msg);
 
-/* Commits the offset after msg synchronously. */
+/*
+ * Marks msg handled: its offset is stored and committed by librdkafka within a second and on
+ * close. Nothing is committed that was not marked; a crash before the commit only means the
+ * message is seen again, which every handler tolerates.
+ */
 int bus_consumer_commit(struct bus_consumer *c, const struct bus_message *msg, struct err *e);
 
 /* Leaves the group (revoking partitions) and frees; c may be NULL. */
