@@ -21,6 +21,9 @@ struct api_deps {
 	struct store *st;
 	struct bus_producer *bp;
 	struct connect *conn; /* Google authorization and clients */
+	/* Optional: appends more Prometheus text (the relay's) to buf, NUL-terminated. */
+	void (*metrics_extra)(void *arg, char *buf, size_t cap);
+	void *metrics_arg;
 };
 
 int api_server_start(const struct api_deps *deps, struct api_server **out, struct err *e);

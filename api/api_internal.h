@@ -26,6 +26,8 @@ struct api_ctx {
 	struct api_metrics *metrics;
 	struct auth_cache *auth_cache;
 	const char *const *metrics_route_names; /* "GET /v1/tenants" per route */
+	void (*metrics_extra)(void *arg, char *buf, size_t cap);
+	void *metrics_arg;
 };
 
 struct api_principal {
@@ -168,5 +170,10 @@ void handle_authorization_post(struct api_request *rq, struct api_response *rs);
 void handle_authorization_get(struct api_request *rq, struct api_response *rs);
 void handle_authorization_verify(struct api_request *rq, struct api_response *rs);
 void handle_oauth_callback(struct api_request *rq, struct api_response *rs);
+void handle_jobs_create(struct api_request *rq, struct api_response *rs);
+void handle_jobs_list(struct api_request *rq, struct api_response *rs);
+void handle_jobs_get(struct api_request *rq, struct api_response *rs);
+void handle_jobs_items(struct api_request *rq, struct api_response *rs);
+void handle_jobs_cancel(struct api_request *rq, struct api_response *rs);
 
 #endif

@@ -4,6 +4,7 @@
 
 #include "api_internal.h"
 #include "log.h"
+#include "store_jobs.h"
 
 void handle_healthz(struct api_request *rq, struct api_response *rs)
 {
@@ -99,6 +100,30 @@ void handle_metrics(struct api_request *rq, struct api_response *rs)
 		api_reply_error(rs, 500, "internal", "Internal error", "out of memory");
 		return;
 	}
+	/* The outbox backlog is what PostgreSQL holds, shared by every replica. */
+	size_t cap = len + 8192;
+	char *grown = realloc(text, cap);
+	if (!grown) {
+		free(text);
+		api_reply_error(rs, 500, "internal", "Internal error", "out of memory");
+		return;
+	}
+	text = grown;
+	int64_t rows = 0;
+	double oldest = 0;
+	struct err e = {0};
+	if (store_outbox_backlog(rq->ctx->st, &rows, &oldest, &e) == E_OK)
+		snprintf(text + len, cap - len,
+			 "# HELP gwsync_outbox_backlog_rows Outbox rows waiting to be published.\n"
+			 "# TYPE gwsync_outbox_backlog_rows gauge\n"
+			 "gwsync_outbox_backlog_rows %lld\n"
+			 "# HELP gwsync_outbox_oldest_age_seconds Age of the oldest waiting row.\n"
+			 "# TYPE gwsync_outbox_oldest_age_seconds gauge\n"
+			 "gwsync_outbox_oldest_age_seconds %.3f\n",
+			 (long long)rows, oldest);
+	if (rq->ctx->metrics_extra)
+		rq->ctx->metrics_extra(rq->ctx->metrics_arg, text, cap);
+	len = strlen(text);
 	rs->status = 200;
 	rs->body = text;
 	rs->len = len;

@@ -421,6 +421,8 @@ int api_server_start(const struct api_deps *deps, struct api_server **out, struc
 	srv->ctx.st = deps->st;
 	srv->ctx.bp = deps->bp;
 	srv->ctx.conn = deps->conn;
+	srv->ctx.metrics_extra = deps->metrics_extra;
+	srv->ctx.metrics_arg = deps->metrics_arg;
 	srv->ctx.metrics = api_metrics_new(api_routes_count);
 	srv->ctx.auth_cache = auth_cache_new(deps->cfg->auth_cache_ttl_ms);
 	srv->route_names = calloc(api_routes_count, sizeof(*srv->route_names));

@@ -58,6 +58,13 @@ const struct api_route api_routes[] = {
 	{{"DELETE", "/v1/integrations/{integration_id}/groups/{group_id}"},
 	 handle_group_binding_delete, ACCESS_EDITOR, 0},
 
+	/* jobs */
+	{{"POST", "/v1/integrations/{integration_id}/jobs"}, handle_jobs_create, ACCESS_EDITOR, 0},
+	{{"GET", "/v1/integrations/{integration_id}/jobs"}, handle_jobs_list, ACCESS_READER, 0},
+	{{"GET", "/v1/jobs/{job_id}"}, handle_jobs_get, ACCESS_READER, 0},
+	{{"GET", "/v1/jobs/{job_id}/items"}, handle_jobs_items, ACCESS_READER, 0},
+	{{"POST", "/v1/jobs/{job_id}/cancel"}, handle_jobs_cancel, ACCESS_EDITOR, 0},
+
 	/* the directory replica: users, passwords, groups and members */
 	{{"GET", "/v1/users"}, handle_users_list, ACCESS_READER, 0},
 	{{"GET", "/v1/users/{user_id}"}, handle_users_get, ACCESS_READER, 0},

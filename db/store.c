@@ -179,7 +179,7 @@ static PGresult *exec_prepared(PGconn *conn, const char *sql, int nparams,
 	return PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0);
 }
 
-static PGconn *conn_open(struct store *st, struct err *e)
+PGconn *store_conn_open(struct store *st, struct err *e)
 {
 	const char *keys[] = {"dbname", "connect_timeout", "application_name", "options",
 			      "keepalives", "keepalives_idle", "keepalives_interval",
@@ -308,7 +308,7 @@ PGconn *store_conn_acquire(struct store *st, struct err *e)
 	if (!may_open)
 		return conn;
 
-	conn = conn_open(st, e);
+	conn = store_conn_open(st, e);
 	if (!conn) {
 		pthread_mutex_lock(&st->mu);
 		st->open--;

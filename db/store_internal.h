@@ -13,6 +13,9 @@
 /* Borrows a connection (opening one if needed); NULL with E_UNAVAIL when none can be had. */
 PGconn *store_conn_acquire(struct store *st, struct err *e);
 
+/* Opens a connection outside the pool (a LISTENer); the caller PQfinish()es it. */
+PGconn *store_conn_open(struct store *st, struct err *e);
+
 /* Gives a connection back; a connection that is no longer healthy is closed. */
 void store_conn_release(struct store *st, PGconn *conn);
 

@@ -6,7 +6,13 @@
 #include "connect.h"
 #include "log.h"
 #include "roles.h"
+#include "sched_tasks.h"
 #include "store.h"
+
+static void relay_metrics(void *arg, char *buf, size_t cap)
+{
+	relay_metrics_render(arg, buf, cap);
+}
 
 int role_api_run(const struct config *cfg)
 {
@@ -15,6 +21,8 @@ int role_api_run(const struct config *cfg)
 	struct bus_producer *bp = NULL;
 	struct api_server *srv = NULL;
 	struct connect *conn = NULL;
+	struct relay *relay = NULL;
+	struct scheduler *sched = NULL;
 	int status = 1;
 
 	struct store_options so = {
@@ -26,9 +34,15 @@ int role_api_run(const struct config *cfg)
 		.application_name = "gwsync-api",
 	};
 	if (store_open(&so, &st, &e) || connect_new(cfg, st, &conn, &e) ||
-	    bus_producer_new(cfg, &bp, &e))
+	    bus_producer_new(cfg, &bp, &e) || relay_start(cfg, st, bp, &relay, &e) ||
+	    scheduler_start(cfg, st, &sched, &e))
 		goto out;
-	struct api_deps deps = {.cfg = cfg, .st = st, .bp = bp, .conn = conn};
+	struct api_deps deps = {.cfg = cfg,
+				.st = st,
+				.bp = bp,
+				.conn = conn,
+				.metrics_extra = relay_metrics,
+				.metrics_arg = relay};
 	if (api_server_start(&deps, &srv, &e))
 		goto out;
 	log_write(LOG_INFO, "api", "api_listening", NULL,
@@ -53,6 +67,8 @@ out:
 		log_write(LOG_ERROR, "api", "api_failed", e.msg, NULL, 0);
 	/* Stops accepting, then waits for the requests in flight. */
 	api_server_stop(srv);
+	scheduler_stop(sched);
+	relay_stop(relay);
 	bus_producer_free(bp, 5000);
 	connect_free(conn);
 	store_close(st);

@@ -1,10 +1,12 @@
 #include "bus.h"
 
+#include <json-c/json.h>
 #include <librdkafka/rdkafka.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -35,6 +37,16 @@ static void producer_error_cb(rd_kafka_t *rk, int err, const char *reason, void 
 	log_write(LOG_WARN, "kafka", "kafka_error", reason,
 		  (struct log_field[]){LOG_STR("err", rd_kafka_err2name((rd_kafka_resp_err_t)err))},
 		  1);
+}
+
+/* Delivery report: the message's opaque points at an atomic_int of the waiting batch. */
+static void producer_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	(void)rk;
+	(void)opaque;
+	atomic_int *state = m->_private;
+	if (state)
+		atomic_store(state, m->err ? -1 : 1);
 }
 
 static void consumer_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -81,14 +93,20 @@ int bus_producer_new(const struct config *cfg, struct bus_producer **out, struct
 	struct bus_producer *p = calloc(1, sizeof(*p));
 	if (!p)
 		return err_set(e, E_NOMEM, "producer");
+	/*
+	 * Undelivered messages give up after message.timeout.ms: the outbox still holds them and
+	 * the relay sends them again, so nothing piles up in librdkafka during an outage.
+	 */
 	static const char *const extra[] = {"client.id", "gwsync", "enable.idempotence", "true",
-					    "acks", "all", NULL};
+					    "acks", "all", "linger.ms", "2",
+					    "message.timeout.ms", "10000", NULL};
 	rd_kafka_conf_t *conf = conf_build(cfg, extra, e);
 	if (!conf) {
 		free(p);
 		return e ? e->code : E_INVAL;
 	}
 	rd_kafka_conf_set_error_cb(conf, producer_error_cb);
+	rd_kafka_conf_set_dr_msg_cb(conf, producer_dr_cb);
 	rd_kafka_conf_set_opaque(conf, p);
 	char why[256];
 	p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
@@ -139,12 +157,113 @@ void bus_producer_stats_get(struct bus_producer *p, struct bus_producer_stats *o
 	out->all_brokers_down = atomic_load(&p->all_brokers_down);
 }
 
+static rd_kafka_headers_t *headers_from_json(const char *text)
+{
+	if (!text || !*text || strcmp(text, "{}") == 0)
+		return NULL;
+	json_object *jo = json_tokener_parse(text);
+	if (!jo || !json_object_is_type(jo, json_type_object)) {
+		json_object_put(jo);
+		return NULL;
+	}
+	rd_kafka_headers_t *h = rd_kafka_headers_new((size_t)json_object_object_length(jo));
+	json_object_object_foreach(jo, key, val)
+	{
+		const char *v = json_object_get_string(val);
+		rd_kafka_header_add(h, key, -1, v, -1);
+	}
+	json_object_put(jo);
+	return h;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int bus_producer_send_batch(struct bus_producer *p, struct bus_out *msgs, size_t n,
+			    int timeout_ms, struct err *e)
+{
+	atomic_int *state = calloc(n ? n : 1, sizeof(*state));
+	if (!state)
+		return err_set(e, E_NOMEM, "send batch");
+	size_t pending = 0;
+	rd_kafka_resp_err_t first = RD_KAFKA_RESP_ERR_NO_ERROR;
+	for (size_t i = 0; i < n; i++) {
+		msgs[i].delivered = 0;
+		rd_kafka_headers_t *h = headers_from_json(msgs[i].headers_json);
+		rd_kafka_resp_err_t err;
+		for (int tries = 0;; tries++) {
+			err = rd_kafka_producev(
+				p->rk, RD_KAFKA_V_TOPIC(msgs[i].topic),
+				RD_KAFKA_V_KEY(msgs[i].key, strlen(msgs[i].key)),
+				RD_KAFKA_V_VALUE((void *)msgs[i].payload, msgs[i].len),
+				RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+				RD_KAFKA_V_OPAQUE(&state[i]), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+			if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || tries > 50)
+				break;
+			rd_kafka_poll(p->rk, 20);
+		}
+		if (err) {
+			rd_kafka_headers_destroy(h); /* not taken on failure */
+			atomic_store(&state[i], -1);
+			if (!first)
+				first = err;
+			continue;
+		}
+		h = NULL; /* now owned by the message */
+		pending++;
+	}
+	int64_t deadline = now_ms() + timeout_ms;
+	size_t done = 0;
+	while (pending) {
+		done = 0;
+		for (size_t i = 0; i < n; i++)
+			done += atomic_load(&state[i]) != 0;
+		if (done == n)
+			break;
+		int64_t left = deadline - now_ms();
+		if (left <= 0)
+			break;
+		rd_kafka_poll(p->rk, left < 50 ? (int)left : 50);
+	}
+	if (done < n && pending) {
+		/* Give up what is still queued; the caller resends from the outbox. */
+		rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+		rd_kafka_poll(p->rk, 0);
+	}
+	size_t ok = 0;
+	for (size_t i = 0; i < n; i++) {
+		msgs[i].delivered = atomic_load(&state[i]) == 1;
+		ok += (size_t)msgs[i].delivered;
+	}
+	/* Reports of purged messages still point at state: wait until librdkafka let go. */
+	while (rd_kafka_outq_len(p->rk) > 0 && now_ms() < deadline + 5000)
+		rd_kafka_poll(p->rk, 10);
+	if (rd_kafka_outq_len(p->rk) == 0)
+		free(state);
+	else /* a report may still arrive: keeping a few bytes beats writing freed memory */
+		log_write(LOG_WARN, "kafka", "producer_queue_stuck", NULL, NULL, 0);
+	if (ok == n)
+		return E_OK;
+	return err_set(e, E_UNAVAIL, "kafka: %zu of %zu messages not delivered%s%s", n - ok, n,
+		       first ? ": " : "", first ? rd_kafka_err2str(first) : "");
+}
+
 int bus_consumer_new(const struct config *cfg, const char *const *topics, size_t n,
 		     struct bus_consumer **out, struct err *e)
 {
 	*out = NULL;
+	/*
+	 * At least once: an offset is stored only after its message was handled
+	 * (bus_consumer_commit) and librdkafka commits the stored offsets every second and on close.
+	 */
 	const char *const extra[] = {"client.id", "gwsync-worker", "group.id", cfg->kafka_group,
-				     "enable.auto.commit", "false", "auto.offset.reset",
+				     "enable.auto.offset.store", "false", "auto.commit.interval.ms",
+				     "1000",
+				     "enable.auto.commit", "true", "auto.offset.reset",
 				     "earliest", NULL};
 	rd_kafka_conf_t *conf = conf_build(cfg, extra, e);
 	if (!conf)
@@ -213,7 +332,9 @@ void bus_message_release(struct bus_message *msg)
 
 int bus_consumer_commit(struct bus_consumer *c, const struct bus_message *msg, struct err *e)
 {
-	rd_kafka_resp_err_t err = rd_kafka_commit_message(c->rk, msg->internal, 0);
+	(void)c;
+	const rd_kafka_message_t *m = msg->internal;
+	rd_kafka_resp_err_t err = rd_kafka_offset_store(m->rkt, m->partition, m->offset);
 	if (err)
 		return err_set(e, E_UNAVAIL, "kafka commit: %s", rd_kafka_err2str(err));
 	return E_OK;

@@ -31,6 +31,24 @@ struct bus_producer_stats {
 };
 void bus_producer_stats_get(struct bus_producer *p, struct bus_producer_stats *out);
 
+/* One message for bus_producer_send_batch(); fields borrowed for the call. */
+struct bus_out {
+	const char *topic;
+	const char *key;
+	const void *payload;
+	size_t len;
+	const char *headers_json; /* JSON object of string values, or NULL */
+	int delivered;		  /* out: 1 when the broker acknowledged it (acks=all) */
+};
+
+/*
+ * Produces n messages and waits (at most timeout_ms) for their delivery reports; sets each
+ * message's delivered. E_OK when all were delivered, E_UNAVAIL when some were not (they are given
+ * up, never left queued: the caller sends them again later). Any thread may call it.
+ */
+int bus_producer_send_batch(struct bus_producer *p, struct bus_out *msgs, size_t n,
+			    int timeout_ms, struct err *e);
+
 struct bus_consumer;
 
 /* Joins cfg's consumer group and subscribes to the n topics (names copied). Offsets are committed only by bus_consumer_commit(). */
@@ -57,10 +75,46 @@ int bus_consumer_poll(struct bus_consumer *c, int timeout_ms, struct bus_message
 		      struct err *e);
 void bus_message_release(struct bus_message *msg);
 
-/* Commits the offset after msg synchronously. */
+/*
+ * Marks msg handled: its offset is stored and committed by librdkafka within a second and on
+ * close. Nothing is committed that was not marked; a crash before the commit only means the
+ * message is seen again, which every handler tolerates.
+ */
 int bus_consumer_commit(struct bus_consumer *c, const struct bus_message *msg, struct err *e);
 
 /* Leaves the group (revoking partitions) and frees; c may be NULL. */
 void bus_consumer_close(struct bus_consumer *c);
+
+/* ---- envelopes (bus_envelope.c) ---- */
+
+#define BUS_ID_MAX 36
+
+/* Reads a jobs message ({"job_id": uuid, ...}) into job_id; E_INVAL when it names no job. */
+int bus_job_message_parse(const char *payload, size_t len, char job_id[BUS_ID_MAX + 1],
+			  struct err *e);
+
+/*
+ * A directory event (CloudEvents 1.0, structured JSON mode) decoded and checked. Every string is
+ * owned (bus_dir_event_cleanup() frees them); NULL when the event does not carry it.
+ */
+struct bus_dir_event {
+	char *id, *source, *type, *tenant, *subject, *time;
+	/* data: users (id, email, names, state, optional attributes) */
+	char *user_id, *email, *first_name, *last_name, *state;
+	char *alternate_email, *manager_id, *cost_center, *department, *employee_type, *job_title,
+		*employee_id, *company, *location;
+	char *addresses_json, *phones_json;
+	/* data: groups and bindings */
+	char *group_id, *group_name, *group_description, *group_email, *integration_id;
+};
+
+/*
+ * Decodes payload into *ev. On E_INVAL e->reason is a stable slug (malformed_json,
+ * not_a_cloudevent, unsupported_specversion, unknown_type, invalid_data, password_not_allowed,
+ * unknown_content_type) and e->msg says what is wrong; the event belongs in the dead-letter topic.
+ * *ev must be cleaned up in every case.
+ */
+int bus_dir_event_decode(const char *payload, size_t len, struct bus_dir_event *ev, struct err *e);
+void bus_dir_event_cleanup(struct bus_dir_event *ev);
 
 #endif

@@ -53,6 +53,17 @@ struct config {
 	int readyz_timeout_ms;
 	int auth_cache_ttl_ms;
 
+	int worker_concurrency;
+	int job_lease_ms;
+	int job_max_attempts;
+	int job_reannounce_s;
+	int job_test_runners;
+	int scheduler_interval_ms;
+	int outbox_poll_ms;
+	int outbox_batch;
+	int outbox_retention_h;
+	int processed_events_retention_h;
+
 	int shutdown_timeout_s;
 	enum log_level log_level;
 

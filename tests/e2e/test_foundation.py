@@ -319,8 +319,10 @@ def test_worker_consumes_and_stops_cleanly(db):
             subprocess.run(["kcat", "-P", "-b", os.environ["GWSYNC_KAFKA_BROKERS"], "-t", "gwsync.jobs",
                             "-k", "integration-1"], input=marker.encode(), check=True, timeout=30)
             try:
+                # The topic carries real announcements too: look for the probe's size.
                 rec = worker.wait_for(lambda r: r.get("event") == "message_received"
-                                      and r.get("topic") == "gwsync.jobs", timeout=5)
+                                      and r.get("topic") == "gwsync.jobs"
+                                      and r.get("bytes") == len(marker), timeout=5)
                 break
             except AssertionError:
                 if time.monotonic() > deadline:

@@ -1,0 +1,341 @@
+/* Jobs: queue one on an integration, read, list, page through items, cancel. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers_integrations.h"
+#include "log.h"
+#include "store_jobs.h"
+
+static const char *const job_types[] = {"export_users", "import_users",		"sync_groups",
+					"full_sync",	"verify_authorization", NULL};
+static const char *const job_statuses[] = {"queued",	"running",   "succeeded",
+					   "partially_failed", "failed", "cancelled",
+					   "awaiting_approval", NULL};
+
+static bool in_list(const char *s, const char *const *list)
+{
+	for (; *list; list++) {
+		if (strcmp(*list, s) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void put_str_or_null(json_object *jo, const char *key, const char *s)
+{
+	if (s && *s)
+		api_json_put_str(jo, key, s);
+	else
+		json_object_object_add(jo, key, NULL);
+}
+
+static json_object *job_json(const struct store_job *j)
+{
+	json_object *jo = json_object_new_object();
+	api_json_put_str(jo, "id", j->id);
+	api_json_put_str(jo, "integration_id", j->integration_id);
+	api_json_put_str(jo, "type", j->type);
+	json_object *params = json_tokener_parse(j->parameters_json ? j->parameters_json : "{}");
+	api_json_put(jo, "parameters", params ? params : json_object_new_object());
+	api_json_put(jo, "dry_run", json_object_new_boolean(j->dry_run));
+	api_json_put_str(jo, "status", j->status);
+	api_json_put_str(jo, "trigger", j->trigger);
+	api_json_put(jo, "cancel_requested", json_object_new_boolean(j->cancel_requested));
+	api_json_put(jo, "attempts", json_object_new_int(j->attempts));
+	json_object *pr = json_object_new_object();
+	api_json_put(pr, "done", json_object_new_int(j->progress_done));
+	if (j->progress_total >= 0)
+		api_json_put(pr, "total", json_object_new_int(j->progress_total));
+	else
+		json_object_object_add(pr, "total", NULL);
+	api_json_put(jo, "progress", pr);
+	json_object *c = json_object_new_object();
+	for (int k = 0; k < JOB_NCOUNT; k++)
+		api_json_put(c, store_job_outcomes[k], json_object_new_int(j->counts[k]));
+	api_json_put(jo, "counts", c);
+	put_str_or_null(jo, "error", j->error);
+	put_str_or_null(jo, "requested_by", j->requested_by);
+	put_str_or_null(jo, "worker", j->lease_owner);
+	put_str_or_null(jo, "lease_expires_at", j->lease_expires_at);
+	api_json_put_str(jo, "created_at", j->created_at);
+	api_json_put_str(jo, "updated_at", j->updated_at);
+	put_str_or_null(jo, "started_at", j->started_at);
+	put_str_or_null(jo, "finished_at", j->finished_at);
+	return jo;
+}
+
+static const char *job_path_id(struct api_request *rq, struct api_response *rs)
+{
+	const char *id = router_param(&rq->params, "job_id");
+	if (!id || !api_is_uuid(id)) {
+		api_reply_error(rs, 404, "not-found", "Not found", "no such job");
+		return NULL;
+	}
+	return id;
+}
+
+/* Checks the test runner's parameters so a typo fails at the API, not in the worker. */
+static void test_sleep_params(json_object *params, struct problem *p)
+{
+	static const struct {
+		const char *key;
+		int max;
+	} ints[] = {{"items", 100000}, {"duration_ms", 3600000}, {"fail_every", 100000}};
+	json_object_object_foreach(params, key, val)
+	{
+		bool known = strcmp(key, "error") == 0;
+		for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+			if (strcmp(ints[i].key, key) != 0)
+				continue;
+			known = true;
+			int64_t v = json_object_is_type(val, json_type_int) ? json_object_get_int64(val)
+									    : -1;
+			if (v < 0 || v > ints[i].max) {
+				char ptr[64];
+				snprintf(ptr, sizeof(ptr), "/parameters/%s", key);
+				problem_add_error(p, ptr, "must be an integer from 0 to %d",
+						  ints[i].max);
+			}
+		}
+		if (strcmp(key, "error") == 0 && !json_object_is_type(val, json_type_string))
+			problem_add_error(p, "/parameters/error", "must be a string");
+		if (!known) {
+			char ptr[128];
+			snprintf(ptr, sizeof(ptr), "/parameters/%.100s", key);
+			problem_add_error(p, ptr, "unknown field");
+		}
+	}
+}
+
+void handle_jobs_create(struct api_request *rq, struct api_response *rs)
+{
+	const char *integration_id = integration_path_id(rq, rs);
+	if (!integration_id)
+		return;
+	json_object *body = api_body_object(rq, rs);
+	if (!body)
+		return;
+	struct problem p;
+	problem_set(&p, 400, "validation", "Invalid request", "the job is not valid");
+	static const char *const allowed[] = {"type", "parameters", "dry_run", NULL};
+	api_body_only(body, allowed, &p);
+	json_object *v = NULL;
+	const char *type = NULL;
+	bool test_ok = rq->ctx->cfg->job_test_runners != 0;
+	if (!json_object_object_get_ex(body, "type", &v) || !v)
+		problem_add_error(&p, "/type", "is required");
+	else if (!json_object_is_type(v, json_type_string) ||
+		 !(in_list(json_object_get_string(v), job_types) ||
+		   (test_ok && strcmp(json_object_get_string(v), "test_sleep") == 0)))
+		problem_add_error(&p, "/type",
+				  "must be one of export_users, import_users, sync_groups, "
+				  "full_sync, verify_authorization");
+	else
+		type = json_object_get_string(v);
+	const char *params = "{}";
+	json_object *pv = NULL;
+	if (json_object_object_get_ex(body, "parameters", &pv) && pv) {
+		if (!json_object_is_type(pv, json_type_object))
+			problem_add_error(&p, "/parameters", "must be an object");
+		else {
+			params = json_object_to_json_string_ext(pv, JSON_C_TO_STRING_PLAIN);
+			if (type && strcmp(type, "test_sleep") == 0)
+				test_sleep_params(pv, &p);
+		}
+	}
+	bool dry_run = false;
+	json_object *dv = NULL;
+	if (json_object_object_get_ex(body, "dry_run", &dv)) {
+		if (!dv || !json_object_is_type(dv, json_type_boolean))
+			problem_add_error(&p, "/dry_run", "must be true or false");
+		else
+			dry_run = json_object_get_boolean(dv);
+	}
+	if (p.n_errors) {
+		api_reply_problem(rs, &p, NULL);
+		json_object_put(body);
+		return;
+	}
+	struct store_job job;
+	memset(&job, 0, sizeof(job));
+	struct err e = {0};
+	int rc = store_job_create(rq->ctx->st, rq->who.tenant_id, integration_id, type, params,
+				  dry_run, rq->who.key_id,
+				  strcmp(type, "verify_authorization") == 0, &job, &e);
+	json_object_put(body);
+	if (rc == E_CONFLICT && strcmp(e.reason, "integration_not_active") == 0) {
+		api_reply_error(rs, 409, "integration-not-active", "Integration not active", "%s",
+				e.msg);
+		return;
+	}
+	if (rc) {
+		api_reply_err(rs, &e);
+		return;
+	}
+	log_write(LOG_INFO, "api", "job_queued", NULL,
+		  (struct log_field[]){LOG_STR("job_id", job.id), LOG_STR("type", job.type)}, 2);
+	snprintf(rs->location, sizeof(rs->location), "/v1/jobs/%s", job.id);
+	api_reply_json(rs, 202, job_json(&job));
+	store_job_cleanup(&job);
+}
+
+void handle_jobs_get(struct api_request *rq, struct api_response *rs)
+{
+	const char *id = job_path_id(rq, rs);
+	if (!id)
+		return;
+	struct store_job job;
+	struct err e = {0};
+	if (store_job_get(rq->ctx->st, rq->who.tenant_id, id, &job, &e)) {
+		api_reply_err(rs, &e);
+		return;
+	}
+	api_reply_json(rs, 200, job_json(&job));
+	store_job_cleanup(&job);
+}
+
+static int64_t cursor_seq(const char *after, struct api_response *rs)
+{
+	if (!after[0])
+		return 0;
+	char *end;
+	long long v = strtoll(after, &end, 10);
+	if (*end || v <= 0) {
+		api_cursor_invalid(rs);
+		return -1;
+	}
+	return v;
+}
+
+void handle_jobs_list(struct api_request *rq, struct api_response *rs)
+{
+	const char *integration_id = integration_path_id(rq, rs);
+	int limit;
+	char after[API_CURSOR_MAX];
+	if (!integration_id || api_page_params(rq, rs, &limit, after))
+		return;
+	int64_t before = cursor_seq(after, rs);
+	if (before < 0)
+		return;
+	char status[32] = "", type[32] = "";
+	int has_status = api_query_get(rq, "status", status, sizeof(status));
+	int has_type = api_query_get(rq, "type", type, sizeof(type));
+	if ((has_status && !in_list(status, job_statuses)) ||
+	    (has_type && !in_list(type, job_types) && strcmp(type, "test_sleep") != 0)) {
+		struct problem p;
+		problem_set(&p, 400, "validation", "Invalid request", "a filter is invalid");
+		if (has_status && !in_list(status, job_statuses))
+			problem_add_error(&p, "/query/status", "is not a job status");
+		if (has_type && !in_list(type, job_types) && strcmp(type, "test_sleep") != 0)
+			problem_add_error(&p, "/query/type", "is not a job type");
+		api_reply_problem(rs, &p, NULL);
+		return;
+	}
+	struct store_job *list = NULL;
+	size_t n = 0;
+	struct err e = {0};
+	if (store_job_list(rq->ctx->st, rq->who.tenant_id, integration_id,
+			   has_status ? status : NULL, has_type ? type : NULL, before, limit + 1,
+			   &list, &n, &e)) {
+		api_reply_err(rs, &e);
+		return;
+	}
+	json_object *jo = json_object_new_object();
+	json_object *items = json_object_new_array();
+	for (size_t i = 0; i < n && i < (size_t)limit; i++)
+		json_object_array_add(items, job_json(&list[i]));
+	api_json_put(jo, "items", items);
+	if (n > (size_t)limit) {
+		char key[32], cursor[128];
+		snprintf(key, sizeof(key), "%lld", (long long)list[limit - 1].seq);
+		api_cursor_encode(key, cursor, sizeof(cursor));
+		api_json_put_str(jo, "next_cursor", cursor);
+	}
+	store_jobs_free(list, n);
+	api_reply_json(rs, 200, jo);
+}
+
+void handle_jobs_items(struct api_request *rq, struct api_response *rs)
+{
+	const char *id = job_path_id(rq, rs);
+	int limit;
+	char after[API_CURSOR_MAX];
+	if (!id || api_page_params(rq, rs, &limit, after))
+		return;
+	int64_t after_seq = cursor_seq(after, rs);
+	if (after_seq < 0)
+		return;
+	char outcome[32] = "";
+	int has_outcome = api_query_get(rq, "outcome", outcome, sizeof(outcome));
+	bool ok = !has_outcome;
+	for (int k = 0; !ok && k < JOB_NCOUNT; k++)
+		ok = strcmp(outcome, store_job_outcomes[k]) == 0;
+	if (!ok) {
+		struct problem p;
+		problem_set(&p, 400, "validation", "Invalid request", "a filter is invalid");
+		problem_add_error(&p, "/query/outcome",
+				  "must be created, updated, unchanged, skipped or failed");
+		api_reply_problem(rs, &p, NULL);
+		return;
+	}
+	struct store_job_item *list = NULL;
+	size_t n = 0;
+	struct err e = {0};
+	if (store_job_items_list(rq->ctx->st, rq->who.tenant_id, id, has_outcome ? outcome : NULL,
+				 after_seq, limit + 1, &list, &n, &e)) {
+		api_reply_err(rs, &e);
+		return;
+	}
+	json_object *jo = json_object_new_object();
+	json_object *items = json_object_new_array();
+	for (size_t i = 0; i < n && i < (size_t)limit; i++) {
+		json_object *it = json_object_new_object();
+		api_json_put_str(it, "object_type", list[i].object_type);
+		api_json_put_str(it, "object_id", list[i].object_id);
+		api_json_put_str(it, "outcome", list[i].outcome);
+		json_object *d = list[i].detail_json ? json_tokener_parse(list[i].detail_json) : NULL;
+		if (d)
+			api_json_put(it, "detail", d);
+		else
+			json_object_object_add(it, "detail", NULL);
+		if (list[i].error_reason[0] || list[i].error_message[0]) {
+			json_object *er = json_object_new_object();
+			api_json_put_str(er, "reason", list[i].error_reason);
+			api_json_put_str(er, "message", list[i].error_message);
+			api_json_put(it, "error", er);
+		} else {
+			json_object_object_add(it, "error", NULL);
+		}
+		api_json_put_str(it, "created_at", list[i].created_at);
+		json_object_array_add(items, it);
+	}
+	api_json_put(jo, "items", items);
+	if (n > (size_t)limit) {
+		char key[32], cursor[128];
+		snprintf(key, sizeof(key), "%lld", (long long)list[limit - 1].seq);
+		api_cursor_encode(key, cursor, sizeof(cursor));
+		api_json_put_str(jo, "next_cursor", cursor);
+	}
+	store_job_items_free(list, n);
+	api_reply_json(rs, 200, jo);
+}
+
+void handle_jobs_cancel(struct api_request *rq, struct api_response *rs)
+{
+	const char *id = job_path_id(rq, rs);
+	if (!id)
+		return;
+	struct store_job job;
+	struct err e = {0};
+	if (store_job_cancel(rq->ctx->st, rq->who.tenant_id, id, &job, &e)) {
+		api_reply_err(rs, &e);
+		return;
+	}
+	log_write(LOG_INFO, "api", "job_cancel_requested", NULL,
+		  (struct log_field[]){LOG_STR("job_id", job.id), LOG_STR("status", job.status)},
+		  2);
+	/* 200: cancelled now; 202: the running job stops at its next checkpoint. */
+	api_reply_json(rs, strcmp(job.status, "cancelled") == 0 ? 200 : 202, job_json(&job));
+	store_job_cleanup(&job);
+}

@@ -1,0 +1,414 @@
+/* Jobs and job items: queueing, reading, cancelling, and the worker's claim/lease/finish. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_internal.h"
+#include "store_jobs.h"
+
+const char *const store_job_outcomes[JOB_NCOUNT] = {"created", "updated", "unchanged", "skipped",
+						    "failed"};
+
+#define JOB_COLS                                                                                   \
+	"j.id, j.seq, j.tenant_id, j.integration_id, j.type, j.parameters::text, j.dry_run, "       \
+	"j.status, j.trigger, j.cancel_requested, j.attempts, coalesce(j.lease_owner, ''), "        \
+	SQL_TIME("j.lease_expires_at") ", j.progress_done, coalesce(j.progress_total, -1), "       \
+	"j.created_count, j.updated_count, j.unchanged_count, j.skipped_count, j.failed_count, "    \
+	"coalesce(j.error, ''), coalesce(j.requested_by::text, ''), " SQL_TIME("j.created_at")      \
+	", " SQL_TIME("j.updated_at") ", " SQL_TIME("j.started_at") ", " SQL_TIME("j.finished_at")
+#define JOB_NCOLS 26
+
+void store_job_cleanup(struct store_job *j)
+{
+	if (!j)
+		return;
+	free(j->parameters_json);
+	j->parameters_json = NULL;
+}
+
+void store_jobs_free(struct store_job *jobs, size_t n)
+{
+	for (size_t i = 0; jobs && i < n; i++)
+		store_job_cleanup(&jobs[i]);
+	free(jobs);
+}
+
+static int job_row(const PGresult *res, int row, int c, struct store_job *j, struct err *e)
+{
+	memset(j, 0, sizeof(*j));
+	store_copy(j->id, sizeof(j->id), res, row, c + 0);
+	j->seq = strtoll(PQgetvalue(res, row, c + 1), NULL, 10);
+	store_copy(j->tenant_id, sizeof(j->tenant_id), res, row, c + 2);
+	store_copy(j->integration_id, sizeof(j->integration_id), res, row, c + 3);
+	store_copy(j->type, sizeof(j->type), res, row, c + 4);
+	j->parameters_json = strdup(PQgetvalue(res, row, c + 5));
+	if (!j->parameters_json)
+		return err_set(e, E_NOMEM, "job row");
+	j->dry_run = PQgetvalue(res, row, c + 6)[0] == 't';
+	store_copy(j->status, sizeof(j->status), res, row, c + 7);
+	store_copy(j->trigger, sizeof(j->trigger), res, row, c + 8);
+	j->cancel_requested = PQgetvalue(res, row, c + 9)[0] == 't';
+	j->attempts = atoi(PQgetvalue(res, row, c + 10));
+	store_copy(j->lease_owner, sizeof(j->lease_owner), res, row, c + 11);
+	store_copy(j->lease_expires_at, sizeof(j->lease_expires_at), res, row, c + 12);
+	j->progress_done = atoi(PQgetvalue(res, row, c + 13));
+	j->progress_total = atoi(PQgetvalue(res, row, c + 14));
+	for (int k = 0; k < JOB_NCOUNT; k++)
+		j->counts[k] = atoi(PQgetvalue(res, row, c + 15 + k));
+	store_copy(j->error, sizeof(j->error), res, row, c + 20);
+	store_copy(j->requested_by, sizeof(j->requested_by), res, row, c + 21);
+	store_copy(j->created_at, sizeof(j->created_at), res, row, c + 22);
+	store_copy(j->updated_at, sizeof(j->updated_at), res, row, c + 23);
+	store_copy(j->started_at, sizeof(j->started_at), res, row, c + 24);
+	store_copy(j->finished_at, sizeof(j->finished_at), res, row, c + 25);
+	return E_OK;
+}
+
+int store_job_create(struct store *st, const char *tenant_id, const char *integration_id,
+		     const char *type, const char *parameters_json, bool dry_run,
+		     const char *requested_by, bool allow_inactive, struct store_job *out,
+		     struct err *e)
+{
+	const char *p[] = {tenant_id,
+			   integration_id,
+			   type,
+			   parameters_json ? parameters_json : "{}",
+			   dry_run ? "t" : "f",
+			   requested_by,
+			   allow_inactive ? "t" : "f"};
+	PGresult *res;
+	/* One round trip: check the integration and queue the job (its trigger writes the outbox). */
+	int rc = store_exec(st,
+			    "WITH i AS (SELECT id, status FROM integrations WHERE tenant_id = $1 "
+			    "AND id = $2::uuid), j AS (INSERT INTO jobs (tenant_id, integration_id, "
+			    "type, parameters, dry_run, requested_by) SELECT $1, i.id, $3, $4::jsonb, "
+			    "$5::boolean, $6::uuid FROM i WHERE i.status = 'active' OR $7::boolean "
+			    "RETURNING *) SELECT i.status, " JOB_COLS " FROM i LEFT JOIN j ON true",
+			    7, p, &res, e);
+	if (rc)
+		return rc;
+	if (PQntuples(res) == 0)
+		rc = err_set(e, E_NOTFOUND, "no such integration");
+	else if (PQgetisnull(res, 0, 1)) {
+		rc = err_set(e, E_CONFLICT,
+			     "the integration is %s; jobs run only on an active integration",
+			     PQgetvalue(res, 0, 0));
+		if (e)
+			snprintf(e->reason, sizeof(e->reason), "integration_not_active");
+	} else
+		rc = job_row(res, 0, 1, out, e);
+	PQclear(res);
+	return rc;
+}
+
+static int job_one(PGresult *res, struct store_job *out, struct err *e)
+{
+	int rc = PQntuples(res) == 0 ? err_set(e, E_NOTFOUND, "no such job")
+				     : job_row(res, 0, 0, out, e);
+	PQclear(res);
+	return rc;
+}
+
+int store_job_get(struct store *st, const char *tenant_id, const char *id, struct store_job *out,
+		  struct err *e)
+{
+	const char *p[] = {tenant_id, id};
+	PGresult *res;
+	int rc = store_exec(st,
+			    "SELECT " JOB_COLS " FROM jobs j WHERE j.tenant_id = $1 AND j.id = $2::uuid",
+			    2, p, &res, e);
+	return rc ? rc : job_one(res, out, e);
+}
+
+int store_job_list(struct store *st, const char *tenant_id, const char *integration_id,
+		   const char *status, const char *type, int64_t before_seq, int limit,
+		   struct store_job **out, size_t *n, struct err *e)
+{
+	*out = NULL;
+	*n = 0;
+	char before[24], lim[16];
+	snprintf(before, sizeof(before), "%lld", (long long)before_seq);
+	snprintf(lim, sizeof(lim), "%d", limit);
+	const char *p[] = {tenant_id, integration_id, status, type, before, lim};
+	PGresult *res;
+	int rc = store_exec(st,
+			    "SELECT " JOB_COLS " FROM integrations i LEFT JOIN jobs j ON "
+			    "j.integration_id = i.id AND j.tenant_id = i.tenant_id AND ($3::text IS "
+			    "NULL OR j.status = $3) AND ($4::text IS NULL OR j.type = $4) AND ($5 = 0 "
+			    "OR j.seq < $5) WHERE i.tenant_id = $1 AND i.id = $2::uuid ORDER BY j.seq "
+			    "DESC NULLS LAST LIMIT $6",
+			    6, p, &res, e);
+	if (rc)
+		return rc;
+	int rows = PQntuples(res);
+	if (rows == 0) {
+		PQclear(res);
+		return err_set(e, E_NOTFOUND, "no such integration");
+	}
+	if (PQgetisnull(res, 0, 0)) {
+		PQclear(res);
+		return E_OK;
+	}
+	*out = calloc((size_t)rows, sizeof(**out));
+	if (!*out) {
+		PQclear(res);
+		return err_set(e, E_NOMEM, "job list");
+	}
+	for (int i = 0; !rc && i < rows; i++) {
+		rc = job_row(res, i, 0, &(*out)[i], e);
+		*n = (size_t)i + 1;
+	}
+	PQclear(res);
+	if (rc) {
+		store_jobs_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
+int store_job_cancel(struct store *st, const char *tenant_id, const char *id,
+		     struct store_job *out, struct err *e)
+{
+	const char *p[] = {tenant_id, id};
+	PGresult *res;
+	int rc = store_exec(
+		st,
+		"WITH c AS (UPDATE jobs SET status = CASE WHEN status = 'running' THEN status ELSE "
+		"'cancelled' END, cancel_requested = true, finished_at = CASE WHEN status = "
+		"'running' THEN NULL ELSE now() END, updated_at = now() WHERE tenant_id = $1 AND id = "
+		"$2::uuid AND status IN ('queued', 'running', 'awaiting_approval') RETURNING id) "
+		"SELECT (SELECT count(*) FROM c), status FROM jobs WHERE tenant_id = $1 AND id = "
+		"$2::uuid",
+		2, p, &res, e);
+	if (rc)
+		return rc;
+	if (PQntuples(res) == 0)
+		rc = err_set(e, E_NOTFOUND, "no such job");
+	else if (strcmp(PQgetvalue(res, 0, 0), "0") == 0)
+		rc = err_set(e, E_CONFLICT, "the job has finished (%s); there is nothing to cancel",
+			     PQgetvalue(res, 0, 1));
+	PQclear(res);
+	return rc ? rc : store_job_get(st, tenant_id, id, out, e);
+}
+
+void store_job_items_free(struct store_job_item *items, size_t n)
+{
+	for (size_t i = 0; items && i < n; i++)
+		free(items[i].detail_json);
+	free(items);
+}
+
+int store_job_items_list(struct store *st, const char *tenant_id, const char *job_id,
+			 const char *outcome, int64_t after_seq, int limit,
+			 struct store_job_item **out, size_t *n, struct err *e)
+{
+	*out = NULL;
+	*n = 0;
+	char after[24], lim[16];
+	snprintf(after, sizeof(after), "%lld", (long long)after_seq);
+	snprintf(lim, sizeof(lim), "%d", limit);
+	const char *p[] = {tenant_id, job_id, outcome, after, lim};
+	PGresult *res;
+	int rc = store_exec(st,
+			    "SELECT ji.seq, ji.object_type, ji.object_id, ji.outcome, "
+			    "ji.detail::text, ji.error_reason, ji.error_message, " SQL_TIME(
+				    "ji.created_at") " FROM jobs j LEFT JOIN job_items ji ON ji.job_id "
+						     "= j.id AND ($3::text IS NULL OR ji.outcome = "
+						     "$3) AND ji.seq > $4 WHERE j.tenant_id = $1 AND "
+						     "j.id = $2::uuid ORDER BY ji.seq LIMIT $5",
+			    5, p, &res, e);
+	if (rc)
+		return rc;
+	int rows = PQntuples(res);
+	if (rows == 0) {
+		PQclear(res);
+		return err_set(e, E_NOTFOUND, "no such job");
+	}
+	if (PQgetisnull(res, 0, 0)) {
+		PQclear(res);
+		return E_OK;
+	}
+	*out = calloc((size_t)rows, sizeof(**out));
+	if (!*out) {
+		PQclear(res);
+		return err_set(e, E_NOMEM, "job items");
+	}
+	for (int i = 0; i < rows; i++) {
+		struct store_job_item *it = &(*out)[i];
+		it->seq = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		store_copy(it->object_type, sizeof(it->object_type), res, i, 1);
+		store_copy(it->object_id, sizeof(it->object_id), res, i, 2);
+		store_copy(it->outcome, sizeof(it->outcome), res, i, 3);
+		it->detail_json = PQgetisnull(res, i, 4) ? NULL : strdup(PQgetvalue(res, i, 4));
+		store_copy(it->error_reason, sizeof(it->error_reason), res, i, 5);
+		store_copy(it->error_message, sizeof(it->error_message), res, i, 6);
+		store_copy(it->created_at, sizeof(it->created_at), res, i, 7);
+	}
+	*n = (size_t)rows;
+	PQclear(res);
+	return E_OK;
+}
+
+/* ---- worker ---- */
+
+int store_job_claim(struct store *st, const char *id, const char *owner, int lease_ms,
+		    enum store_claim *result, struct store_job *out, struct err *e)
+{
+	char lease[16];
+	snprintf(lease, sizeof(lease), "%d", lease_ms);
+	const char *p[] = {id, owner, lease};
+	PGresult *res;
+	*result = STORE_CLAIM_GONE;
+	/* The NOT EXISTS spares most conflicts; the unique index settles the races it misses. */
+	int rc = store_exec(st,
+			    "UPDATE jobs j SET status = 'running', lease_owner = $2, "
+			    "lease_expires_at = clock_timestamp() + $3 * interval '1 millisecond', "
+			    "attempts = attempts + 1, started_at = coalesce(started_at, now()), "
+			    "updated_at = now() WHERE j.id = $1::uuid AND j.status = 'queued' AND NOT "
+			    "j.cancel_requested AND NOT EXISTS (SELECT 1 FROM jobs r WHERE "
+			    "r.integration_id = j.integration_id AND r.status = 'running') "
+			    "RETURNING " JOB_COLS,
+			    3, p, &res, e);
+	if (rc == E_CONFLICT) {
+		*result = STORE_CLAIM_BUSY;
+		err_clear(e);
+		return E_OK;
+	}
+	if (rc)
+		return rc;
+	if (PQntuples(res) == 1) {
+		*result = STORE_CLAIMED;
+		return job_one(res, out, e);
+	}
+	PQclear(res);
+	rc = store_exec(st,
+			"SELECT j.status, j.cancel_requested, EXISTS (SELECT 1 FROM jobs r WHERE "
+			"r.integration_id = j.integration_id AND r.status = 'running') FROM jobs j "
+			"WHERE j.id = $1::uuid",
+			1, p, &res, e);
+	if (rc)
+		return rc;
+	if (PQntuples(res) == 1) {
+		bool queued = strcmp(PQgetvalue(res, 0, 0), "queued") == 0;
+		bool cancel = PQgetvalue(res, 0, 1)[0] == 't';
+		bool busy = PQgetvalue(res, 0, 2)[0] == 't';
+		*result = queued && !cancel && busy ? STORE_CLAIM_BUSY : STORE_CLAIM_DONE;
+	}
+	PQclear(res);
+	return E_OK;
+}
+
+int store_job_progress(struct store *st, const char *id, const char *owner, int lease_ms,
+		       int done, int total, bool *cancel, struct err *e)
+{
+	char lease[16], d[16], t[16];
+	snprintf(lease, sizeof(lease), "%d", lease_ms);
+	snprintf(d, sizeof(d), "%d", done);
+	snprintf(t, sizeof(t), "%d", total);
+	const char *p[] = {id, owner, lease, d, total >= 0 ? t : NULL};
+	PGresult *res;
+	int rc = store_exec(st,
+			    "UPDATE jobs SET progress_done = $4, progress_total = coalesce($5::int, "
+			    "progress_total), lease_expires_at = clock_timestamp() + $3 * interval "
+			    "'1 millisecond', updated_at = now() WHERE id = $1::uuid AND lease_owner "
+			    "= $2 AND status = 'running' RETURNING cancel_requested",
+			    5, p, &res, e);
+	if (rc)
+		return rc;
+	if (PQntuples(res) == 0)
+		rc = err_set(e, E_NOTFOUND, "the job's lease was lost");
+	else
+		*cancel = PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	return rc;
+}
+
+int store_job_leases_extend(struct store *st, const char *owner, int lease_ms, int *n,
+			    struct err *e)
+{
+	char lease[16];
+	snprintf(lease, sizeof(lease), "%d", lease_ms);
+	const char *p[] = {owner, lease};
+	PGresult *res;
+	int rc = store_exec(st,
+			    "UPDATE jobs SET lease_expires_at = clock_timestamp() + $2 * interval "
+			    "'1 millisecond' WHERE lease_owner = $1 AND status = 'running'",
+			    2, p, &res, e);
+	if (!rc && n)
+		*n = atoi(PQcmdTuples(res));
+	PQclear(res);
+	return rc;
+}
+
+int store_job_item_add(struct store *st, const char *id, const char *owner,
+		       const char *object_type, const char *object_id, enum store_job_count outcome,
+		       const char *error_reason, const char *error_message, struct err *e)
+{
+	static const char *const sql[JOB_NCOUNT] = {
+#define ITEM_SQL(col)                                                                              \
+	"WITH j AS (UPDATE jobs SET " col " = " col " + 1, updated_at = now() WHERE id = $1::uuid "   \
+	"AND lease_owner = $2 AND status = 'running' RETURNING id, tenant_id) INSERT INTO "         \
+	"job_items (job_id, tenant_id, object_type, object_id, outcome, error_reason, "             \
+	"error_message) SELECT id, tenant_id, $3, $4, $5, $6, $7 FROM j"
+		ITEM_SQL("created_count"),   ITEM_SQL("updated_count"), ITEM_SQL("unchanged_count"),
+		ITEM_SQL("skipped_count"), ITEM_SQL("failed_count"),
+#undef ITEM_SQL
+	};
+	const char *p[] = {id,		 owner,	       object_type, object_id, store_job_outcomes[outcome],
+			   error_reason, error_message};
+	PGresult *res;
+	int rc = store_exec(st, sql[outcome], 7, p, &res, e);
+	if (!rc && strcmp(PQcmdTuples(res), "0") == 0)
+		rc = err_set(e, E_NOTFOUND, "the job's lease was lost");
+	PQclear(res);
+	return rc;
+}
+
+int store_job_finish(struct store *st, const char *id, const char *owner, const char *status,
+		     const char *error, struct err *e)
+{
+	const char *p[] = {id, owner, status, error};
+	PGresult *res;
+	int rc = store_exec(st,
+			    "UPDATE jobs SET status = $3, error = $4, finished_at = now(), "
+			    "updated_at = now(), lease_owner = NULL, lease_expires_at = NULL WHERE id "
+			    "= $1::uuid AND lease_owner = $2 AND status = 'running'",
+			    4, p, &res, e);
+	if (!rc && strcmp(PQcmdTuples(res), "0") == 0)
+		rc = err_set(e, E_NOTFOUND, "the job's lease was lost");
+	PQclear(res);
+	return rc;
+}
+
+int store_job_release(struct store *st, const char *id, const char *owner, struct err *e)
+{
+	const char *p[] = {id, owner};
+	PGresult *res;
+	int rc = store_exec(st,
+			    "UPDATE jobs SET status = 'queued', attempts = greatest(attempts - 1, 0), "
+			    "lease_owner = NULL, lease_expires_at = NULL, updated_at = now() WHERE id "
+			    "= $1::uuid AND lease_owner = $2 AND status = 'running'",
+			    2, p, &res, e);
+	if (!rc && strcmp(PQcmdTuples(res), "0") == 0)
+		rc = err_set(e, E_NOTFOUND, "the job's lease was lost");
+	PQclear(res);
+	return rc;
+}
+
+int store_job_param(struct store *st, const struct store_job *j, const char *key, char *buf,
+		    size_t cap, struct err *e)
+{
+	buf[0] = '\0';
+	const char *p[] = {j->parameters_json, key};
+	PGresult *res;
+	int rc = store_exec(st, "SELECT $1::jsonb ->> $2", 2, p, &res, e);
+	if (rc)
+		return rc;
+	if (PQgetisnull(res, 0, 0))
+		rc = E_NOTFOUND;
+	else
+		store_copy(buf, cap, res, 0, 0);
+	PQclear(res);
+	return rc;
+}

@@ -1,0 +1,256 @@
+/*
+ * Jobs, their per-object outcomes, the transactional outbox and the scheduler's periodic work.
+ * Part of the store (see store.h for threading and error mapping).
+ *
+ * A job is queued in the transaction that asks for it; a trigger writes its announcement to the
+ * outbox in that same transaction, and its gws.job.finished event when it ends. Workers claim a
+ * job with a lease (owner + expiry) they extend while running; every later write of the run names
+ * the owner, so a worker whose lease was taken over can no longer change the job (E_NOTFOUND).
+ * At most one job per integration is running (a partial unique index).
+ */
+#ifndef GWSYNC_DB_STORE_JOBS_H
+#define GWSYNC_DB_STORE_JOBS_H
+
+#include "store.h"
+#include "store_directory.h"
+
+#define STORE_JOB_TYPE_MAX 32
+#define STORE_JOB_OWNER_MAX 128
+
+enum store_job_count { JOB_CREATED, JOB_UPDATED, JOB_UNCHANGED, JOB_SKIPPED, JOB_FAILED, JOB_NCOUNT };
+
+/* Names of the counts/outcomes in enum order ("created", ...). */
+extern const char *const store_job_outcomes[JOB_NCOUNT];
+
+struct store_job {
+	char id[STORE_ID_LEN + 1];
+	int64_t seq;
+	char tenant_id[STORE_ID_LEN + 1];
+	char integration_id[STORE_ID_LEN + 1];
+	char type[STORE_JOB_TYPE_MAX];
+	char *parameters_json; /* malloc'd JSON object text; store_job_cleanup() frees it */
+	bool dry_run;
+	char status[24];
+	char trigger[24];
+	bool cancel_requested;
+	int attempts;
+	char lease_owner[STORE_JOB_OWNER_MAX];
+	char lease_expires_at[STORE_TIME_LEN];
+	int progress_done;
+	int progress_total; /* -1 while unknown */
+	int counts[JOB_NCOUNT];
+	char error[512];
+	char requested_by[STORE_ID_LEN + 1]; /* "" for the scheduler and directory events */
+	char created_at[STORE_TIME_LEN];
+	char updated_at[STORE_TIME_LEN];
+	char started_at[STORE_TIME_LEN];
+	char finished_at[STORE_TIME_LEN];
+};
+
+void store_job_cleanup(struct store_job *j);
+void store_jobs_free(struct store_job *jobs, size_t n);
+
+/*
+ * Queues a job of the tenant's integration (parameters_json: a JSON object text, NULL for {}).
+ * E_NOTFOUND when the tenant has no such integration; E_CONFLICT with e->reason
+ * "integration_not_active" (and the status in the message) when it is not active and
+ * allow_inactive is false. requested_by is the API key id (NULL: the system).
+ */
+int store_job_create(struct store *st, const char *tenant_id, const char *integration_id,
+		     const char *type, const char *parameters_json, bool dry_run,
+		     const char *requested_by, bool allow_inactive, struct store_job *out,
+		     struct err *e);
+
+/* One job of the tenant; E_NOTFOUND. */
+int store_job_get(struct store *st, const char *tenant_id, const char *id, struct store_job *out,
+		  struct err *e);
+
+/*
+ * A page of an integration's jobs, newest first, with seq < before_seq (0: from the newest),
+ * optionally only of status / type (NULL: any). E_NOTFOUND when the integration does not exist.
+ * Free with store_jobs_free().
+ */
+int store_job_list(struct store *st, const char *tenant_id, const char *integration_id,
+		   const char *status, const char *type, int64_t before_seq, int limit,
+		   struct store_job **out, size_t *n, struct err *e);
+
+/*
+ * Cancels: a queued job ends as cancelled at once; a running one is asked to stop (its worker
+ * ends it as cancelled between batches). E_CONFLICT when it has finished already.
+ */
+int store_job_cancel(struct store *st, const char *tenant_id, const char *id,
+		     struct store_job *out, struct err *e);
+
+struct store_job_item {
+	int64_t seq;
+	char object_type[16];
+	char object_id[256];
+	char outcome[16];
+	char *detail_json; /* malloc'd or NULL */
+	char error_reason[64];
+	char error_message[512];
+	char created_at[STORE_TIME_LEN];
+};
+void store_job_items_free(struct store_job_item *items, size_t n);
+
+/* A page of a job's items by seq after after_seq, optionally of one outcome. E_NOTFOUND job. */
+int store_job_items_list(struct store *st, const char *tenant_id, const char *job_id,
+			 const char *outcome, int64_t after_seq, int limit,
+			 struct store_job_item **out, size_t *n, struct err *e);
+
+/*
+ * Reads parameter key of the job's parameters as text into buf ("" and E_NOTFOUND when absent).
+ * PostgreSQL reads the JSON, so this module needs no JSON library.
+ */
+int store_job_param(struct store *st, const struct store_job *j, const char *key, char *buf,
+		    size_t cap, struct err *e);
+
+/* ---- the worker's side ---- */
+
+enum store_claim {
+	STORE_CLAIMED,	  /* *out is the running job, leased to owner */
+	STORE_CLAIM_BUSY, /* another job of the integration is running; this one stays queued */
+	STORE_CLAIM_DONE, /* not queued (running elsewhere, finished, cancelled) */
+	STORE_CLAIM_GONE, /* no such job (another database, or deleted) */
+};
+
+/* Claims a queued job for owner with a lease of lease_ms. */
+int store_job_claim(struct store *st, const char *id, const char *owner, int lease_ms,
+		    enum store_claim *result, struct store_job *out, struct err *e);
+
+/*
+ * Records progress and extends the lease. *cancel tells whether a cancel was asked for.
+ * E_NOTFOUND when owner no longer holds the job (lease taken over).
+ */
+int store_job_progress(struct store *st, const char *id, const char *owner, int lease_ms,
+		       int done, int total, bool *cancel, struct err *e);
+
+/* Extends every lease owner holds; *n gets how many. */
+int store_job_leases_extend(struct store *st, const char *owner, int lease_ms, int *n,
+			    struct err *e);
+
+/* Records one object's outcome and counts it. E_NOTFOUND when owner lost the job. */
+int store_job_item_add(struct store *st, const char *id, const char *owner,
+		       const char *object_type, const char *object_id, enum store_job_count outcome,
+		       const char *error_reason, const char *error_message, struct err *e);
+
+/*
+ * Ends a run: status succeeded | partially_failed | failed | cancelled, error NULL or a message.
+ * E_NOTFOUND when owner no longer holds the job (someone else will finish it).
+ */
+int store_job_finish(struct store *st, const char *id, const char *owner, const char *status,
+		     const char *error, struct err *e);
+
+/* Gives a running job back (status queued, the attempt not counted): graceful shutdown. */
+int store_job_release(struct store *st, const char *id, const char *owner, struct err *e);
+
+/* ---- outbox ---- */
+
+struct store_outbox_row {
+	int64_t id;
+	char stream[8];
+	char *key;
+	unsigned char *payload;
+	size_t payload_len;
+	char *headers_json; /* JSON object text */
+	bool delivered;	    /* set by the caller before store_outbox_batch_end() */
+};
+
+struct store_outbox_batch {
+	struct store_outbox_row *rows;
+	size_t n;
+	void *internal;
+};
+
+/*
+ * Locks up to limit unpublished rows, oldest first, skipping rows another relay holds. The
+ * connection stays in a transaction until store_outbox_batch_end(), which marks the delivered
+ * rows published, commits and frees the batch. *lag_ms (may be NULL) gets the largest
+ * creation-to-publication delay of the rows marked, in milliseconds.
+ */
+int store_outbox_batch_begin(struct store *st, int limit, struct store_outbox_batch *b,
+			     struct err *e);
+int store_outbox_batch_end(struct store *st, struct store_outbox_batch *b, double *lag_ms,
+			   struct err *e);
+
+/*
+ * Adds one row outside any other transaction (the dead-letter copy of a directory event):
+ * stream "jobs" | "events" | "dlq", payload of len bytes, headers_json a JSON object of string
+ * values (NULL: none).
+ */
+int store_outbox_add(struct store *st, const char *stream, const char *key, const void *payload,
+		     size_t len, const char *headers_json, struct err *e);
+
+/* Rows waiting and the age of the oldest, in seconds (0 when none). */
+int store_outbox_backlog(struct store *st, int64_t *rows, double *oldest_s, struct err *e);
+
+/*
+ * A dedicated connection LISTENing on the outbox channel. wait returns 1 when notified within
+ * timeout_ms, 0 on timeout; it reconnects by itself (returning 1 after a reconnect, since
+ * notifications may have been missed). One thread uses a listener.
+ */
+struct store_listener;
+int store_listener_new(struct store *st, struct store_listener **out, struct err *e);
+int store_listener_wait(struct store_listener *l, int timeout_ms);
+void store_listener_free(struct store_listener *l);
+
+/* ---- scheduler ---- */
+
+struct store_sched_options {
+	int max_attempts;	  /* expired leases beyond this fail the job */
+	int reannounce_s;	  /* queued jobs not announced for this long are announced again */
+	int outbox_retention_h;	  /* published outbox rows older than this are deleted */
+	int processed_retention_h; /* processed event ids older than this are deleted */
+};
+
+struct store_sched_result {
+	bool ran; /* false when another replica held the tick */
+	int requeued, failed, reannounced, imports_queued;
+	int64_t outbox_pruned, events_pruned;
+};
+
+/*
+ * One tick of the periodic work, in one transaction, on at most one replica at a time
+ * (pg_try_advisory_xact_lock): expired leases back to queued (or failed past max_attempts), due
+ * scheduled imports queued, stale queued jobs re-announced, old rows pruned.
+ */
+int store_sched_tick(struct store *st, const struct store_sched_options *o,
+		     struct store_sched_result *r, struct err *e);
+
+/* ---- directory events ---- */
+
+enum store_event_outcome {
+	STORE_EVENT_APPLIED,
+	STORE_EVENT_DUPLICATE,	    /* the id was applied before */
+	STORE_EVENT_UNKNOWN_TENANT, /* gwsync does not serve this tenant: ignored */
+};
+
+/*
+ * A directory event decoded by the bus, ready to apply. Strings are borrowed for the call;
+ * which ones are set depends on kind (see service/bus/README.md).
+ */
+struct store_dir_event {
+	const char *source;
+	const char *id;
+	const char *tenant_id;
+	const char *kind; /* "user.created", ... */
+	const char *user_id;
+	const char *group_id;
+	const char *integration_id;
+	const struct store_user_input *user; /* user.created / user.updated */
+	const char *state;		      /* user.state_changed */
+	const char *group_name;		      /* group.created / group.updated */
+	const char *group_description;
+	const char *group_email;
+};
+
+/*
+ * Applies one event in one transaction: records its id (a duplicate changes nothing), changes
+ * the directory replica and queues the export work it implies for every affected active
+ * integration (coalescing into a still-queued job). E_INVAL for data that cannot be applied
+ * (the message says why; the event belongs in the dead-letter topic).
+ */
+int store_dir_event_apply(struct store *st, const struct store_dir_event *ev,
+			  enum store_event_outcome *outcome, struct err *e);
+
+#endif

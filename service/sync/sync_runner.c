@@ -1,0 +1,96 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "sync_runner.h"
+
+enum sync_stop sync_job_checkpoint(struct sync_job *j, int done, int total)
+{
+	if (j->stop)
+		return j->stop;
+	bool cancel = false;
+	struct err e = {0};
+	int rc = store_job_progress(j->st, j->job->id, j->owner, j->lease_ms, done, total, &cancel,
+				    &e);
+	if (rc == E_NOTFOUND)
+		j->stop = SYNC_LOST;
+	else if (!rc && cancel)
+		j->stop = SYNC_CANCELLED;
+	else if (atomic_load(j->shutdown))
+		j->stop = SYNC_SHUTDOWN;
+	if (rc && rc != E_NOTFOUND)
+		log_write(LOG_WARN, "sync", "checkpoint_failed", e.msg, NULL, 0);
+	return j->stop;
+}
+
+int sync_job_item(struct sync_job *j, const char *object_type, const char *object_id,
+		  enum store_job_count outcome, const char *error_reason, const char *error_message,
+		  struct err *e)
+{
+	int rc = store_job_item_add(j->st, j->job->id, j->owner, object_type, object_id, outcome,
+				    error_reason, error_message, e);
+	if (!rc)
+		j->counts[outcome]++;
+	else if (rc == E_NOTFOUND)
+		j->stop = SYNC_LOST;
+	return rc;
+}
+
+/*
+ * test_sleep: a runner for tests only. parameters: items (count, default 5), duration_ms (whole
+ * run, default 1000), fail_every (every n-th item fails, 0: none), error (fail the job with this
+ * message). Works in batches of one item, so progress, cancellation, crashes and shutdown can be
+ * observed between items.
+ */
+static int run_test_sleep(struct sync_job *j, struct err *e)
+{
+	int items = 5, duration_ms = 1000, fail_every = 0;
+	char error[256] = "", v[32];
+	if (!store_job_param(j->st, j->job, "items", v, sizeof(v), NULL))
+		items = atoi(v);
+	if (!store_job_param(j->st, j->job, "duration_ms", v, sizeof(v), NULL))
+		duration_ms = atoi(v);
+	if (!store_job_param(j->st, j->job, "fail_every", v, sizeof(v), NULL))
+		fail_every = atoi(v);
+	store_job_param(j->st, j->job, "error", error, sizeof(error), NULL);
+	if (sync_job_checkpoint(j, 0, items))
+		return E_OK;
+	for (int i = 0; i < items; i++) {
+		long step = items ? duration_ms / items : 0;
+		struct timespec ts = {step / 1000, (step % 1000) * 1000000L};
+		nanosleep(&ts, NULL);
+		char id[32];
+		snprintf(id, sizeof(id), "item-%d", i + 1);
+		bool fail = fail_every > 0 && (i + 1) % fail_every == 0;
+		struct err ie = {0};
+		sync_job_item(j, "test", id, fail ? JOB_FAILED : JOB_CREATED,
+			      fail ? "test_failure" : NULL, fail ? "failed on purpose" : NULL, &ie);
+		if (sync_job_checkpoint(j, i + 1, items))
+			return E_OK;
+	}
+	if (error[0])
+		return err_set(e, E_UPSTREAM, "%s", error);
+	return E_OK;
+}
+
+static const struct sync_runner runners[] = {
+	{"verify_authorization", NULL, false,
+	 "verify_authorization is not available in this build: it needs the Google client of the "
+	 "authorization work"},
+	{"export_users", NULL, false, "export_users has no runner in this build yet (sync engine)"},
+	{"import_users", NULL, false, "import_users has no runner in this build yet (sync engine)"},
+	{"sync_groups", NULL, false, "sync_groups has no runner in this build yet (sync engine)"},
+	{"full_sync", NULL, false, "full_sync has no runner in this build yet (sync engine)"},
+	{"test_sleep", run_test_sleep, true, NULL},
+};
+
+const struct sync_runner *sync_runner_find(const char *type, bool test_runners)
+{
+	for (size_t i = 0; i < sizeof(runners) / sizeof(runners[0]); i++) {
+		if (strcmp(runners[i].type, type) == 0 && (!runners[i].test_only || test_runners))
+			return &runners[i];
+	}
+	return NULL;
+}

@@ -1,0 +1,59 @@
+/*
+ * sync_runner — the registry of job runners by type and what a runner may do while it runs.
+ *
+ * A runner runs on a worker thread with a struct sync_job (borrowed for the call). It works in
+ * batches and calls sync_job_checkpoint() between them: that records progress, renews the lease
+ * and tells it to stop (cancellation, shutdown, lost lease). It records each object's outcome with
+ * sync_job_item(). It returns E_OK when it got through (items may have failed) or an error that
+ * fails the whole job (e->msg becomes the job's error). The worker finishes the job afterwards.
+ */
+#ifndef GWSYNC_SYNC_RUNNER_H
+#define GWSYNC_SYNC_RUNNER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "err.h"
+#include "store_jobs.h"
+
+enum sync_stop {
+	SYNC_GO = 0,
+	SYNC_CANCELLED, /* a cancel was asked for: end as cancelled */
+	SYNC_SHUTDOWN,	/* the worker stops: give the job back */
+	SYNC_LOST,	/* the lease went to someone else: touch nothing more */
+};
+
+struct sync_job {
+	struct store *st;
+	const struct store_job *job; /* as claimed */
+	const char *owner;	     /* lease owner (this worker) */
+	int lease_ms;
+	atomic_int *shutdown; /* set by the worker when it stops */
+	enum sync_stop stop;  /* why the run stopped early, set by checkpoint */
+	int counts[JOB_NCOUNT];
+};
+
+/*
+ * Records progress (total -1: unknown) and renews the lease; returns SYNC_GO to go on, or why to
+ * stop (also kept in j->stop). A database error is not a reason to stop (the lease covers it).
+ */
+enum sync_stop sync_job_checkpoint(struct sync_job *j, int done, int total);
+
+/* Records one object's outcome (error_* NULL unless failed or skipped). */
+int sync_job_item(struct sync_job *j, const char *object_type, const char *object_id,
+		  enum store_job_count outcome, const char *error_reason, const char *error_message,
+		  struct err *e);
+
+typedef int (*sync_runner_fn)(struct sync_job *j, struct err *e);
+
+struct sync_runner {
+	const char *type;
+	sync_runner_fn run; /* NULL: the type exists but this build cannot run it */
+	bool test_only;	    /* registered only with GWSYNC_JOB_TEST_RUNNERS=1 */
+	const char *missing; /* why run is NULL */
+};
+
+/* The runner of type, or NULL when there is none (test-only ones only when test_runners). */
+const struct sync_runner *sync_runner_find(const char *type, bool test_runners);
+
+#endif

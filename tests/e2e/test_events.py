@@ -1,0 +1,189 @@
+"""Directory events in (CloudEvents on gwsync.directory-events) and gwsync's events out."""
+import json
+import os
+import subprocess
+import time
+import uuid
+
+import gwsync_harness as h
+from test_jobs import Pipeline, FAST, sql, pipe  # noqa: F401  (fixture)
+
+BROKERS = os.environ.get("GWSYNC_KAFKA_BROKERS", "")
+
+
+def tenant_id(db):
+    return sql(db, "SELECT id::text FROM tenants WHERE name = 'acme'")[0][0]
+
+
+def event(tenant, type_, data, event_id=None):
+    return {
+        "specversion": "1.0", "id": event_id or str(uuid.uuid4()), "source": "/platform/directory",
+        "type": type_, "time": "2026-01-01T00:00:00Z", "subject": data.get("id"),
+        "datacontenttype": "application/json", "tenant": tenant, "data": data,
+    }
+
+
+def produce(messages, topic="gwsync.directory-events"):
+    """messages: (key, payload) pairs; payload dict or raw text. One kcat call for all."""
+    lines = []
+    for key, payload in messages:
+        text = payload if isinstance(payload, str) else json.dumps(payload)
+        assert "\n" not in text and "\t" not in key
+        lines.append(f"{key}\t{text}")
+    subprocess.run(["kcat", "-P", "-b", BROKERS, "-t", topic, "-K", "\t"],
+                   input=("\n".join(lines) + "\n").encode(), check=True, timeout=60)
+
+
+def consume_all(topic, fmt="%h\t%s\n"):
+    out = subprocess.run(["kcat", "-C", "-b", BROKERS, "-t", topic, "-o", "beginning", "-e", "-q",
+                          "-f", fmt], capture_output=True, timeout=120, check=True)
+    return out.stdout.decode("utf-8", "replace")
+
+
+def wait_until(pred, timeout=30, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"{what} not reached within {timeout}s"
+        time.sleep(0.1)
+
+
+def make_users(pipe, n, prefix):
+    for i in range(n):
+        r = pipe.api.request("PUT", f"/v1/users/{prefix}{i}", key=pipe.editor,
+                             json={"email": f"{prefix}{i}@example.com", "first_name": "U",
+                                   "last_name": str(i), "state": "active"})
+        assert r.status_code in (200, 201), r.text
+
+
+def test_burst_of_100_events_coalesces_into_one_export_job(pipe):
+    w = pipe.worker()
+    iid = pipe.integration()
+    tid = tenant_id(pipe.db)
+    # Keep the integration busy so the export job stays queued while the burst arrives.
+    blocker = pipe.job(iid, items=200, duration_ms=60000)
+    pipe.wait_status(blocker["id"], {"running"})
+    make_users(pipe, 100, "burst")
+    produce([(iid, event(tid, "user.bound", {"id": f"burst{i}", "integration_id": iid})) for i in range(100)])
+    rows = wait_until(lambda: (lambda r: r if r and len(r[0][1]) == 100 else None)(
+        sql(pipe.db, "SELECT id::text, parameters -> 'user_ids', status, trigger FROM jobs "
+                     "WHERE type = 'export_users'")), timeout=60, what="100 users in the export job")
+    assert len(rows) == 1, rows
+    _, user_ids, status, trigger = rows[0]
+    assert status == "queued" and trigger == "directory_event"
+    assert sorted(user_ids) == sorted(f"burst{i}" for i in range(100))
+    assert sql(pipe.db, "SELECT count(*) FROM user_bindings WHERE integration_id = %s", (iid,))[0][0] == 100
+    applied = [r for r in w.records if r.get("event") == "event_processed" and r.get("msg") == "applied"]
+    assert len(applied) >= 100
+    pipe.api.post(f"/v1/jobs/{blocker['id']}/cancel", key=pipe.editor)
+    pipe.wait_status(blocker["id"], {"cancelled"})
+
+
+def test_duplicate_event_is_applied_once(pipe):
+    w = pipe.worker()
+    tid = tenant_id(pipe.db)
+    eid = str(uuid.uuid4())
+    first = event(tid, "user.created", {"id": "dup1", "email": "dup1@example.com", "first_name": "First",
+                                        "last_name": "L", "state": "active"}, eid)
+    again = event(tid, "user.created", {"id": "dup1", "email": "dup1@example.com", "first_name": "Second",
+                                        "last_name": "L", "state": "active"}, eid)
+    produce([("dup1", first), ("dup1", again)])
+    w.wait_for(lambda r: r.get("event") == "event_processed" and r.get("msg") == "duplicate"
+               and r.get("id") == eid, timeout=60)
+    user = pipe.api.get("/v1/users/dup1", key=pipe.editor).json()
+    assert user["first_name"] == "First", user
+    assert sql(pipe.db, "SELECT version FROM directory_users WHERE id = 'dup1'")[0][0] == 1
+    assert sql(pipe.db, "SELECT count(*) FROM processed_events WHERE id = %s", (eid,))[0][0] == 1
+
+
+def test_malformed_event_goes_to_dlq_and_next_is_applied(pipe):
+    w = pipe.worker()
+    tid = tenant_id(pipe.db)
+    marker = uuid.uuid4().hex
+    good = event(tid, "user.created", {"id": "after-bad", "email": "after@example.com", "state": "staged"})
+    unknown = event(tid, "user.teleported", {"id": "x"})
+    unknown["id"] = "unknown-" + marker
+    secret = event(tid, "user.updated", {"id": "p1", "email": "p1@example.com", "state": "active",
+                                         "password": "hunter2!!"})
+    secret["id"] = "secret-" + marker
+    produce([("k1", "{not json " + marker), ("k1", unknown), ("k1", secret), ("k1", good)])
+    w.wait_for(lambda r: r.get("event") == "event_processed" and r.get("id") == good["id"], timeout=60)
+    assert pipe.api.get("/v1/users/after-bad", key=pipe.editor).json()["state"] == "staged"
+    assert pipe.api.get("/v1/users/p1", key=pipe.editor).status_code == 404
+
+    def dlq_reasons():
+        found = {}
+        for line in consume_all("gwsync.directory-events.dlq").splitlines():
+            if marker in line:
+                headers, _, payload = line.partition("\t")
+                hdrs = dict(kv.split("=", 1) for kv in headers.split(",") if "=" in kv)
+                found[payload[:40]] = hdrs
+        return found if len(found) == 3 else None
+    found = wait_until(dlq_reasons, timeout=60, what="three dead letters")
+    reasons = sorted(hd["gwsync-dlq-reason"] for hd in found.values())
+    assert reasons == ["malformed_json", "password_not_allowed", "unknown_type"], found
+    assert all(hd["gwsync-dlq-topic"] == "gwsync.directory-events" for hd in found.values())
+    assert "hunter2" not in w.all_output()
+
+
+def test_directory_events_change_the_replica(pipe):
+    w = pipe.worker()
+    iid = pipe.integration()
+    tid = tenant_id(pipe.db)
+    evs = [
+        event(tid, "user.created", {"id": "u1", "email": "u1@example.com", "first_name": "A", "state": "active"}),
+        event(tid, "group.created", {"id": "g1", "name": "Team", "email": "team@example.com"}),
+        event(tid, "group.bound", {"id": "g1", "integration_id": iid}),
+        event(tid, "group.member_added", {"id": "g1", "user_id": "u1"}),
+        event(tid, "user.state_changed", {"id": "u1", "state": "suspended"}),
+        event(tid, "user.locked", {"id": "u1"}),
+    ]
+    produce([("u1", e) for e in evs])
+    last = evs[-1]["id"]
+    w.wait_for(lambda r: r.get("event") == "event_processed" and r.get("id") == last, timeout=60)
+    assert pipe.api.get("/v1/users/u1", key=pipe.editor).json()["state"] == "suspended"
+    members = pipe.api.get("/v1/groups/g1/members", key=pipe.editor).json()["items"]
+    assert [m["user_id"] for m in members] == ["u1"]
+    jobs = dict(sql(pipe.db, "SELECT type, parameters::text FROM jobs WHERE integration_id = %s", (iid,)))
+    assert '"u1"' in jobs["export_users"] and '"g1"' in jobs["sync_groups"]
+    produce([("u1", event(tid, "user.deleted", {"id": "u1"}))])
+    wait_until(lambda: pipe.api.get("/v1/users/u1", key=pipe.editor).status_code == 404, what="user deleted")
+
+
+def test_published_events_parse_as_cloudevents(pipe):
+    pipe.worker()
+    iid = pipe.integration()  # the status change to active is an event too
+    tid = tenant_id(pipe.db)
+    job = pipe.job(iid, items=1, duration_ms=10)
+    pipe.wait_status(job["id"], {"succeeded"})
+
+    def mine():
+        evs = []
+        for line in consume_all("gwsync.events", "%s\n").splitlines():
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            if ev.get("tenant") == tid:
+                evs.append(ev)
+        types = {e["type"] for e in evs}
+        return evs if {"gws.job.finished", "gws.integration.status_changed"} <= types else None
+    evs = wait_until(mine, timeout=60, what="gwsync events on Kafka")
+    for ev in evs:
+        assert ev["specversion"] == "1.0" and ev["source"] == "gwsync"
+        assert ev["datacontenttype"] == "application/json"
+        for attr in ("id", "type", "time", "subject", "tenant", "integration", "data"):
+            assert ev.get(attr), (attr, ev)
+        assert ev["integration"] == iid
+        assert "secret" not in json.dumps(ev)
+    fin = next(e for e in evs if e["type"] == "gws.job.finished")
+    assert fin["subject"] == job["id"] and fin["data"]["status"] == "succeeded"
+    assert fin["data"]["counts"]["created"] == 1
+    st = next(e for e in evs if e["type"] == "gws.integration.status_changed")
+    assert st["data"]["previous_status"] == "pending_authorization" and st["data"]["status"] == "active"
+    # The jobs topic carries only the job's name.
+    announcements = [json.loads(l) for l in consume_all("gwsync.jobs", "%s\n").splitlines()
+                     if job["id"] in l]
+    assert announcements and set(announcements[0]) == {"job_id", "integration_id", "tenant_id"}
