@@ -78,6 +78,7 @@ int store_migrations_latest_applied(struct store *st, int *version, struct err *
 #define STORE_ID_LEN 36
 #define STORE_NAME_MAX 255
 #define STORE_TIME_LEN 32
+#define STORE_EMAIL_MAX 254 /* characters of an email address (ASCII) */
 
 struct store_tenant {
 	char id[STORE_ID_LEN + 1];

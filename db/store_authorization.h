@@ -13,7 +13,6 @@
 #include "store.h"
 #include "store_integrations.h"
 
-#define STORE_EMAIL_MAX 320
 #define STORE_SCOPES_MAX 1024
 
 struct store_credential {

@@ -15,7 +15,6 @@
 #include "store.h"
 
 #define STORE_DIR_ID_MAX 128	  /* characters of a user or group id (ASCII) */
-#define STORE_EMAIL_MAX 254	  /* characters of an email address (ASCII) */
 #define STORE_PERSON_NAME_MAX 60  /* characters of a first or last name (Google's limit) */
 #define STORE_USER_ATTR_MAX 255	  /* characters of each optional text attribute */
 #define STORE_GROUP_NAME_MAX 73	  /* characters of a group name (Google's limit) */

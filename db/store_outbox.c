@@ -332,10 +332,5 @@ int store_sched_tick(struct store *st, const struct store_sched_options *o,
 	if (!rc)
 		r->events_pruned = strtoll(PQcmdTuples(res), NULL, 10);
 	PQclear(res);
-
-	/*
-	 * Hook: integrations unused for 180 days become reauthorization_required. Added with the
-	 * authorization work (it owns last_used_at); it belongs here, inside the same lock.
-	 */
 	return store_tx_end(st, conn, rc, e);
 }

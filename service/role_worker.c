@@ -24,6 +24,7 @@
 struct worker {
 	const struct config *cfg;
 	struct store *st;
+	struct connect *conn;
 	char owner[STORE_JOB_OWNER_MAX];
 	atomic_int stop;
 	pthread_mutex_t mu;
@@ -114,6 +115,7 @@ static void *run_main(void *arg)
 	log_ctx_set_integration(r->job.integration_id);
 	log_ctx_set_job(r->job.id);
 	struct sync_job sj = {.st = w->st,
+			      .conn = w->conn,
 			      .job = &r->job,
 			      .owner = w->owner,
 			      .lease_ms = w->cfg->job_lease_ms,
@@ -394,7 +396,8 @@ int role_worker_run(const struct config *cfg)
 	};
 	const char *jt[] = {cfg->topic_jobs};
 	const char *evt[] = {cfg->topic_directory_events};
-	if (store_open(&so, &w.st, &e) || bus_consumer_new(cfg, jt, 1, &jobs, &e) ||
+	if (store_open(&so, &w.st, &e) || connect_new(cfg, w.st, &w.conn, &e) ||
+	    bus_consumer_new(cfg, jt, 1, &jobs, &e) ||
 	    bus_consumer_new(cfg, evt, 1, &events, &e)) {
 		log_write(LOG_ERROR, "worker", "worker_failed", e.msg, NULL, 0);
 		goto out;
@@ -463,6 +466,7 @@ out:
 		bus_consumer_close(events);
 	if (heartbeat_started)
 		pthread_join(heartbeat_t, NULL);
+	connect_free(w.conn);
 	store_close(w.st);
 	pthread_cond_destroy(&w.changed);
 	pthread_mutex_destroy(&w.mu);

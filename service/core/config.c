@@ -87,6 +87,10 @@ static const struct config_entry config_table[] = {
 	 "A job still queued this long after its last announcement is announced on Kafka again."},
 	{"GWSYNC_JOB_TEST_RUNNERS", T_INT, OFF(job_test_runners), "0", 0, 1, 0, BUS_ROLES, 0,
 	 "1 enables the test-only job type test_sleep (API and worker). Never in production."},
+	{"GWSYNC_REAUTHORIZE_AFTER_DAYS", T_INT, OFF(reauthorize_after_days), "180", 1, 3650, 0,
+	 API, 0,
+	 "An active integration whose credential has not been used for this many days needs "
+	 "authorizing again (the scheduler checks once a minute)."},
 	{"GWSYNC_SCHEDULER_INTERVAL_MS", T_INT, OFF(scheduler_interval_ms), "5000", 100, 600000, 0,
 	 API, 0,
 	 "Period of the scheduler (expired leases, scheduled imports, re-announcements, pruning); "

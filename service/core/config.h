@@ -59,6 +59,7 @@ struct config {
 	int job_reannounce_s;
 	int job_test_runners;
 	int scheduler_interval_ms;
+	int reauthorize_after_days;
 	int outbox_poll_ms;
 	int outbox_batch;
 	int outbox_retention_h;

@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "sched_tasks.h"
+#include "store_authorization.h"
 #include "store_jobs.h"
 
 struct scheduler {
@@ -24,6 +25,7 @@ static void *scheduler_main(void *arg)
 		.processed_retention_h = s->cfg->processed_events_retention_h,
 	};
 	int failing = 0;
+	time_t stale_checked = 0;
 	while (!atomic_load(&s->stop)) {
 		struct store_sched_result r;
 		struct err e = {0};
@@ -46,6 +48,20 @@ static void *scheduler_main(void *arg)
 						  LOG_NUM("outbox_pruned", r.outbox_pruned),
 						  LOG_NUM("events_pruned", r.events_pruned)},
 					  6);
+		}
+		/* Idempotent, so every replica may run it; once a minute is plenty for "180 days". */
+		if (time(NULL) - stale_checked >= 60) {
+			int n = 0;
+			struct err se = {0};
+			if (store_integrations_mark_stale(s->st, s->cfg->reauthorize_after_days, &n,
+							  &se))
+				log_write(LOG_WARN, "sched", "stale_check_failed", se.msg, NULL, 0);
+			else
+				stale_checked = time(NULL);
+			if (n)
+				log_write(LOG_INFO, "sched", "integrations_unused", NULL,
+					  (struct log_field[]){LOG_NUM("reauthorization_required", n)},
+					  1);
 		}
 		for (int left = s->cfg->scheduler_interval_ms; left > 0 && !atomic_load(&s->stop);
 		     left -= 50) {

@@ -75,10 +75,37 @@ static int run_test_sleep(struct sync_job *j, struct err *e)
 	return E_OK;
 }
 
+/*
+ * verify_authorization: re-runs the privilege probe with the stored credential (what
+ * POST .../authorization/verify does synchronously). One item: the integration, updated when the
+ * probe found everything, failed with Google's reason otherwise.
+ */
+static int run_verify_authorization(struct sync_job *j, struct err *e)
+{
+	if (sync_job_checkpoint(j, 0, 1))
+		return E_OK;
+	struct store_actor actor = {.key_id = j->job->requested_by[0] ? j->job->requested_by : NULL,
+				    .action = "verify"};
+	struct connect_outcome o = {0};
+	int rc = connect_verify(j->conn, &actor, j->job->tenant_id, j->job->integration_id, &o);
+	struct err ie = {0};
+	if (rc == E_OK && o.failure == CONNECT_OK)
+		sync_job_item(j, "integration", j->job->integration_id, JOB_UPDATED, NULL, NULL, &ie);
+	else
+		sync_job_item(j, "integration", j->job->integration_id, JOB_FAILED,
+			      o.e.reason[0] ? o.e.reason : err_code_name(o.e.code),
+			      o.e.msg[0] ? o.e.msg : "verification failed", &ie);
+	if (rc && o.failure == CONNECT_STORE)
+		err_set(e, o.e.code, "%s", o.e.msg);
+	else
+		rc = E_OK;
+	connect_outcome_cleanup(&o);
+	sync_job_checkpoint(j, 1, 1);
+	return rc;
+}
+
 static const struct sync_runner runners[] = {
-	{"verify_authorization", NULL, false,
-	 "verify_authorization is not available in this build: it needs the Google client of the "
-	 "authorization work"},
+	{"verify_authorization", run_verify_authorization, false, NULL},
 	{"export_users", NULL, false, "export_users has no runner in this build yet (sync engine)"},
 	{"import_users", NULL, false, "import_users has no runner in this build yet (sync engine)"},
 	{"sync_groups", NULL, false, "sync_groups has no runner in this build yet (sync engine)"},

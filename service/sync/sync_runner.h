@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "connect.h"
 #include "err.h"
 #include "store_jobs.h"
 
@@ -25,6 +26,7 @@ enum sync_stop {
 
 struct sync_job {
 	struct store *st;
+	struct connect *conn; /* Google authorization and clients (borrowed) */
 	const struct store_job *job; /* as claimed */
 	const char *owner;	     /* lease owner (this worker) */
 	int lease_ms;

@@ -539,3 +539,72 @@ def test_bad_secret_key_refused_at_start(db):
               check=False, timeout=30)
     assert p.returncode != 0 and "GWSYNC_SECRET_KEY" in p.stdout + p.stderr
     assert "Zm9vYmFy" not in p.stdout + p.stderr
+
+
+def test_verify_authorization_job_runs_in_the_worker(ctx):
+    """The verify_authorization job type re-runs the probe on a worker, as the verify route does."""
+    import time
+    api = ctx.start()
+    emu = ctx.emu
+    iid = new_integration(api, ctx.key)
+    assert authorize_sa(api, ctx.key, iid, ctx.sa["a"]).status_code == 200
+    env = h.base_env(ctx.db, **google_env(ctx.emu.url, free_port()),
+                     GWSYNC_KAFKA_GROUP="verify-" + os.urandom(4).hex())
+    worker = h.Process(["worker"], env)
+    try:
+        worker.wait_event("worker_started")
+
+        def run_job():
+            r = api.post(f"/v1/integrations/{iid}/jobs", key=ctx.key, json={"type": "verify_authorization"})
+            assert r.status_code == 202, r.text
+            jid = r.json()["id"]
+            deadline = time.monotonic() + 60
+            while True:
+                job = api.get(f"/v1/jobs/{jid}", key=ctx.key).json()
+                if job["status"] not in ("queued", "running"):
+                    return job
+                assert time.monotonic() < deadline, job
+                time.sleep(0.2)
+
+        job = run_job()
+        assert job["status"] == "succeeded", job
+        assert job["counts"]["updated"] == 1 and job["progress"] == {"done": 1, "total": 1}
+        # The admin loses a privilege: the job names what is missing, and so does the authorization.
+        emu.ctl("POST", "admins", {"email": "admin@example.com", "privileges": ["users", "customer"],
+                                   "isAdmin": False})
+        job = run_job()
+        assert job["status"] == "partially_failed", job
+        items = api.get(f"/v1/jobs/{job['id']}/items", key=ctx.key).json()["items"]
+        assert items[0]["object_id"] == iid and items[0]["outcome"] == "failed"
+        assert "Groups Admin" in items[0]["error"]["message"]
+        last = api.get(f"/v1/integrations/{iid}/authorization", key=ctx.key).json()["last_error"]
+        assert last["reason"] == "missing_privileges" and "Groups Admin" in last["message"]
+    finally:
+        status, _ = worker.stop()
+    h.assert_clean_exit(status, worker)
+    for s in ctx.secrets():
+        assert s not in worker.all_output()
+
+
+def test_scheduler_marks_long_unused_integrations(ctx):
+    """An integration whose credential was not used for the configured days needs authorizing again."""
+    import time
+    api = ctx.start()
+    iid = new_integration(api, ctx.key)
+    other = new_integration(api, ctx.key, name="Recently used")
+    assert authorize_sa(api, ctx.key, iid, ctx.sa["a"]).status_code == 200
+    sql(ctx.db, "UPDATE integration_credentials SET last_used_at = now() - interval '200 days', "
+                "authorized_at = now() - interval '200 days' WHERE integration_id = %s", iid)
+    api.stop()
+    # A fresh api process: its scheduler checks at once, then once a minute.
+    api2 = ctx.start(GWSYNC_REAUTHORIZE_AFTER_DAYS="180")
+    deadline = time.monotonic() + 30
+    while api2.get(f"/v1/integrations/{iid}", key=ctx.key).json()["status"] != "reauthorization_required":
+        assert time.monotonic() < deadline, "the scheduler did not mark the unused integration"
+        time.sleep(0.3)
+    assert api2.get(f"/v1/integrations/{other}", key=ctx.key).json()["status"] == "pending_authorization"
+    last = api2.get(f"/v1/integrations/{iid}/authorization", key=ctx.key).json()["last_error"]
+    assert last["reason"] == "unused"
+    # Authorizing again brings it back.
+    assert authorize_sa(api2, ctx.key, iid, ctx.sa["a"]).status_code == 200
+    assert api2.get(f"/v1/integrations/{iid}", key=ctx.key).json()["status"] == "active"

@@ -128,10 +128,11 @@ def test_job_lifecycle_through_rest(pipe):
     assert [j["id"] for j in listed] == [bad["id"], job["id"]]
     only = pipe.api.get(f"/v1/integrations/{iid}/jobs?status=failed&limit=1", key=pipe.editor).json()
     assert [j["id"] for j in only["items"]] == [bad["id"]]
-    # verify_authorization is registered but needs the Google client of the authorization work.
+    # verify_authorization without a stored credential: the one item fails and says why
+    # (the run against Google is in test_authorization.py).
     v = pipe.job(iid, "verify_authorization")
-    v = pipe.wait_status(v["id"], {"failed", "succeeded"})
-    assert v["status"] == "failed" and "not available in this build" in v["error"]
+    v = pipe.wait_status(v["id"], {"failed", "succeeded", "partially_failed"})
+    assert v["status"] == "partially_failed" and v["counts"]["failed"] == 1, v
 
 
 def test_job_validation_and_refusals(pipe):
