@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 
-import psycopg2
 
 import gwsync_harness as h
 
@@ -12,14 +11,7 @@ TOOL = os.path.join(os.environ.get("GWSYNC_TEST_TOOLS", "build"), "store_tool")
 
 
 def sql(db, statement, *args):
-    conn = psycopg2.connect(h.database_url(db))
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(statement, args)
-            return cur.fetchall() if cur.description else None
-    finally:
-        conn.close()
+    return h.sql(db, statement, *args)
 
 
 def tool(db, *args):

@@ -12,7 +12,6 @@ import subprocess
 import tempfile
 import urllib.parse
 
-import psycopg2
 import pytest
 import requests
 
@@ -121,14 +120,7 @@ def google_env(emu_url, port, GWSYNC_GOOGLE_OAUTH_CLIENT_ID=CLIENT_ID, **extra):
 
 
 def sql(db, statement, *args):
-    conn = psycopg2.connect(h.database_url(db))
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(statement, args)
-            return cur.fetchall() if cur.description else None
-    finally:
-        conn.close()
+    return h.sql(db, statement, *args)
 
 
 def dump_tables(db):

@@ -61,14 +61,7 @@ def assert_error(r, pointer, detail=None):
 
 
 def sql(db, statement, *args):
-    conn = psycopg2.connect(h.database_url(db))
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(statement, args)
-            return cur.fetchall() if cur.description else None
-    finally:
-        conn.close()
+    return h.sql(db, statement, *args)
 
 
 def dump_database(db):

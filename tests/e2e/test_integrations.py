@@ -1,7 +1,6 @@
 """Integrations, domains, attribute rules, bindings and audit through the real binary."""
 import re
 
-import psycopg2
 
 import gwsync_harness as h
 
@@ -9,14 +8,7 @@ UUID0 = "00000000-0000-0000-0000-000000000000"
 
 
 def sql(db, statement, *args):
-    conn = psycopg2.connect(h.database_url(db))
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(statement, args)
-            return cur.fetchall() if cur.description else None
-    finally:
-        conn.close()
+    return h.sql(db, statement, *args)
 
 
 def tenant_id(db, name):

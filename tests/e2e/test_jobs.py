@@ -11,7 +11,6 @@ import subprocess
 import time
 import uuid
 
-import psycopg2
 import pytest
 
 import gwsync_harness as h
@@ -26,14 +25,7 @@ FAST = {
 
 
 def sql(db, query, args=()):
-    conn = psycopg2.connect(h.database_url(db))
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(query, args)
-            return cur.fetchall() if cur.description else None
-    finally:
-        conn.close()
+    return h.sql(db, query, *args)
 
 
 class Pipeline:

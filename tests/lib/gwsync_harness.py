@@ -64,6 +64,18 @@ def drop_database(name):
 TEST_SECRET_KEY = "test1:" + __import__("base64").b64encode(bytes(range(32))).decode()
 
 
+def sql(db_name, statement, *args):
+    """Runs one statement in the test database (autocommit); returns its rows, or None."""
+    conn = psycopg2.connect(database_url(db_name))
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement, args)
+            return cur.fetchall() if cur.description else None
+    finally:
+        conn.close()
+
+
 def base_env(db_name, **extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith("GWSYNC_") or k.startswith("GWSYNC_TEST_")}
     env.update({
