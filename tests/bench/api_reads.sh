@@ -10,6 +10,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 SECONDS_PER_URL="${1:-10}"
 BUILD="${2:-$ROOT/build}"
 cd "$ROOT"
+# gwsync needs a sealing key for stored Google credentials; a throw-away one serves here.
+export GWSYNC_SECRET_KEY="${GWSYNC_SECRET_KEY:-bench:$(head -c 32 /dev/urandom | base64)}"
 export GWSYNC_RUN_DIR="$ROOT/.run/bench-$$"
 SERVICES="$ROOT/deploy/local/services"
 API_PID=""
