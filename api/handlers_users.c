@@ -194,26 +194,41 @@ static const struct address_field {
 };
 
 /*
+ * The part addresses and phones share: null stands for none ("[]" in *out); otherwise the value
+ * must be an array of at most max items. Returns the item count, or -1 when *out is settled
+ * (null) or the value was refused (error added to p).
+ */
+static long repeated_begin(json_object *v, const char *pointer, size_t max, struct problem *p,
+			   char **out)
+{
+	*out = NULL;
+	if (!v) {
+		*out = strdup("[]");
+		return -1;
+	}
+	if (!json_object_is_type(v, json_type_array)) {
+		problem_add_error(p, pointer, "must be an array (or null)");
+		return -1;
+	}
+	size_t n = json_object_array_length(v);
+	if (n > max) {
+		problem_add_error(p, pointer, "must have at most %zu items", max);
+		return -1;
+	}
+	return (long)n;
+}
+
+/*
  * Checks addresses or phones (an array, or null for none) and renders the canonical JSON text
  * the store keeps: only known members, empty strings dropped. *out is malloc'd (caller frees)
  * or NULL when invalid.
  */
 static void check_addresses(json_object *v, struct problem *p, char **out)
 {
-	*out = NULL;
-	if (!v) {
-		*out = strdup("[]");
+	long count = repeated_begin(v, "/addresses", ADDRESSES_MAX, p, out);
+	if (count < 0)
 		return;
-	}
-	if (!json_object_is_type(v, json_type_array)) {
-		problem_add_error(p, "/addresses", "must be an array (or null)");
-		return;
-	}
-	size_t n = json_object_array_length(v);
-	if (n > ADDRESSES_MAX) {
-		problem_add_error(p, "/addresses", "must have at most %d items", ADDRESSES_MAX);
-		return;
-	}
+	size_t n = (size_t)count;
 	size_t errors = p->n_errors;
 	json_object *arr = json_object_new_array();
 	for (size_t i = 0; i < n; i++) {
@@ -269,20 +284,10 @@ static void check_addresses(json_object *v, struct problem *p, char **out)
 
 static void check_phones(json_object *v, struct problem *p, char **out)
 {
-	*out = NULL;
-	if (!v) {
-		*out = strdup("[]");
+	long count = repeated_begin(v, "/phones", PHONES_MAX, p, out);
+	if (count < 0)
 		return;
-	}
-	if (!json_object_is_type(v, json_type_array)) {
-		problem_add_error(p, "/phones", "must be an array (or null)");
-		return;
-	}
-	size_t n = json_object_array_length(v);
-	if (n > PHONES_MAX) {
-		problem_add_error(p, "/phones", "must have at most %d items", PHONES_MAX);
-		return;
-	}
+	size_t n = (size_t)count;
 	size_t errors = p->n_errors;
 	json_object *arr = json_object_new_array();
 	for (size_t i = 0; i < n; i++) {
