@@ -16,6 +16,7 @@
 #include "auth_cache.h"
 #include "metrics.h"
 #include "problem.h"
+#include "read_cache.h"
 #include "router.h"
 
 struct api_ctx {
@@ -25,6 +26,7 @@ struct api_ctx {
 	struct connect *conn;
 	struct api_metrics *metrics;
 	struct auth_cache *auth_cache;
+	struct read_cache *read_cache;
 	const char *const *metrics_route_names; /* "GET /v1/tenants" per route */
 	void (*metrics_extra)(void *arg, char *buf, size_t cap);
 	void *metrics_arg;
@@ -72,6 +74,11 @@ enum api_route_flag {
 	 * may be kept for Idempotency-Key replays, so the header is refused there.
 	 */
 	ROUTE_NO_REPLAY = 1,
+	/*
+	 * A GET whose answer is made only of the tables that announce their changes (see
+	 * read_cache.h): answered from the read cache while it is fresh.
+	 */
+	ROUTE_CACHED = 2,
 };
 
 struct api_route {

@@ -121,6 +121,27 @@ void handle_metrics(struct api_request *rq, struct api_response *rs)
 			 "# TYPE gwsync_outbox_oldest_age_seconds gauge\n"
 			 "gwsync_outbox_oldest_age_seconds %.3f\n",
 			 (long long)rows, oldest);
+	struct read_cache_stats rc;
+	read_cache_stats_get(rq->ctx->read_cache, &rc);
+	len = strlen(text);
+	snprintf(text + len, cap - len,
+		 "# HELP gwsync_read_cache_requests_total Cacheable reads, by outcome.\n"
+		 "# TYPE gwsync_read_cache_requests_total counter\n"
+		 "gwsync_read_cache_requests_total{outcome=\"hit\"} %llu\n"
+		 "gwsync_read_cache_requests_total{outcome=\"miss\"} %llu\n"
+		 "# HELP gwsync_read_cache_invalidations_total Tenant changes that dropped answers.\n"
+		 "# TYPE gwsync_read_cache_invalidations_total counter\n"
+		 "gwsync_read_cache_invalidations_total %llu\n"
+		 "# HELP gwsync_read_cache_evictions_total Answers dropped to stay within memory.\n"
+		 "# TYPE gwsync_read_cache_evictions_total counter\n"
+		 "gwsync_read_cache_evictions_total %llu\n"
+		 "# HELP gwsync_read_cache_bytes Memory held by cached answers.\n"
+		 "# TYPE gwsync_read_cache_bytes gauge\n"
+		 "gwsync_read_cache_bytes %zu\n"
+		 "# HELP gwsync_read_cache_listening 1 while change notifications arrive.\n"
+		 "# TYPE gwsync_read_cache_listening gauge\n"
+		 "gwsync_read_cache_listening %d\n",
+		 rc.hits, rc.misses, rc.invalidations, rc.evictions, rc.bytes, rc.listening ? 1 : 0);
 	if (rq->ctx->metrics_extra)
 		rq->ctx->metrics_extra(rq->ctx->metrics_arg, text, cap);
 	len = strlen(text);

@@ -306,6 +306,41 @@ static void run_handler(const struct api_route *r, struct api_request *rq,
 		log_write(LOG_WARN, "api", "idempotency_store_failed", e.msg, NULL, 0);
 }
 
+#define CACHE_KEY_MAX 2048
+
+/*
+ * Runs the route, through the read cache for the cacheable GETs. Any other request of a tenant
+ * drops the tenant's cached answers once it has run: what it changed is committed by then, so the
+ * caller's next read sees it.
+ */
+static void serve(const struct api_route *r, struct api_request *rq, struct api_response *rs)
+{
+	struct read_cache *cache = rq->ctx->read_cache;
+	const char *tenant = rq->who.tenant_id;
+	char key[CACHE_KEY_MAX];
+	int n = snprintf(key, sizeof(key), "%s?%s", rq->path, rq->query ? rq->query : "");
+	if (!(r->flags & ROUTE_CACHED) || !tenant[0] || n < 0 || (size_t)n >= sizeof(key)) {
+		run_handler(r, rq, rs);
+		if (tenant[0] && strcmp(rq->method, "GET") != 0)
+			read_cache_invalidate(cache, tenant);
+		return;
+	}
+	struct read_cache_answer a;
+	if (read_cache_get(cache, tenant, key, &a)) {
+		rs->status = 200;
+		rs->body = a.body;
+		rs->len = a.len;
+		rs->content_type = "application/json";
+		memcpy(rs->etag, a.etag, sizeof(rs->etag));
+		return;
+	}
+	struct read_cache_ticket t = read_cache_ticket(cache, tenant);
+	run_handler(r, rq, rs);
+	if (rs->status == 200 && rs->body && rs->content_type &&
+	    strcmp(rs->content_type, "application/json") == 0)
+		read_cache_put(cache, &t, tenant, key, rs->body, rs->len, rs->etag);
+}
+
 static int begin_request(struct mg_connection *conn)
 {
 	double t0 = now_s();
@@ -373,7 +408,7 @@ static int begin_request(struct mg_connection *conn)
 			rq.body = body;
 			if (r->min_role == ACCESS_NONE ||
 			    authenticate(conn, &rq, &rs, r->min_role) == 0)
-				run_handler(r, &rq, &rs);
+				serve(r, &rq, &rs);
 		}
 	}
 respond:
@@ -425,9 +460,11 @@ int api_server_start(const struct api_deps *deps, struct api_server **out, struc
 	srv->ctx.metrics_arg = deps->metrics_arg;
 	srv->ctx.metrics = api_metrics_new(api_routes_count);
 	srv->ctx.auth_cache = auth_cache_new(deps->cfg->auth_cache_ttl_ms);
+	srv->ctx.read_cache = read_cache_new((size_t)deps->cfg->read_cache_mb << 20,
+					     deps->cfg->read_cache_max_age_ms);
 	srv->route_names = calloc(api_routes_count, sizeof(*srv->route_names));
 	srv->route_name_ptrs = calloc(api_routes_count, sizeof(*srv->route_name_ptrs));
-	if (!srv->ctx.metrics || !srv->ctx.auth_cache || !srv->route_names ||
+	if (!srv->ctx.metrics || !srv->ctx.auth_cache || !srv->ctx.read_cache || !srv->route_names ||
 	    !srv->route_name_ptrs) {
 		api_server_stop(srv);
 		return err_set(e, E_NOMEM, "api server");
@@ -438,6 +475,10 @@ int api_server_start(const struct api_deps *deps, struct api_server **out, struc
 		srv->route_name_ptrs[i] = srv->route_names[i];
 	}
 	srv->ctx.metrics_route_names = srv->route_name_ptrs;
+	if (deps->st && read_cache_start(srv->ctx.read_cache, deps->st, e)) {
+		api_server_stop(srv);
+		return e->code;
+	}
 
 	char threads[16], timeout[16];
 	snprintf(threads, sizeof(threads), "%d", deps->cfg->http_threads);
@@ -493,6 +534,7 @@ void api_server_stop(struct api_server *srv)
 		mg_stop(srv->mg);
 	api_metrics_free(srv->ctx.metrics);
 	auth_cache_free(srv->ctx.auth_cache);
+	read_cache_free(srv->ctx.read_cache);
 	free(srv->route_names);
 	free(srv->route_name_ptrs);
 	free(srv);

@@ -184,16 +184,6 @@ int store_outbox_add(struct store *st, const char *stream, const char *key, cons
 /* Rows waiting and the age of the oldest, in seconds (0 when none). */
 int store_outbox_backlog(struct store *st, int64_t *rows, double *oldest_s, struct err *e);
 
-/*
- * A dedicated connection LISTENing on the outbox channel. wait returns 1 when notified within
- * timeout_ms, 0 on timeout; it reconnects by itself (returning 1 after a reconnect, since
- * notifications may have been missed). One thread uses a listener.
- */
-struct store_listener;
-int store_listener_new(struct store *st, struct store_listener **out, struct err *e);
-int store_listener_wait(struct store_listener *l, int timeout_ms);
-void store_listener_free(struct store_listener *l);
-
 /* ---- scheduler ---- */
 
 struct store_sched_options {

@@ -1,9 +1,7 @@
-/* The transactional outbox (relay side), its LISTEN connection, and the scheduler's tick. */
-#include <poll.h>
+/* The transactional outbox (relay side) and the scheduler's tick. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "log.h"
 #include "store_internal.h"
@@ -152,83 +150,6 @@ int store_outbox_backlog(struct store *st, int64_t *rows, double *oldest_s, stru
 	*oldest_s = strtod(PQgetvalue(res, 0, 1), NULL);
 	PQclear(res);
 	return E_OK;
-}
-
-/* ---- listener ---- */
-
-struct store_listener {
-	struct store *st;
-	PGconn *conn;
-};
-
-static int listener_connect(struct store_listener *l)
-{
-	struct err e = {0};
-	l->conn = store_conn_open(l->st, &e);
-	if (!l->conn)
-		return -1;
-	PGresult *res;
-	if (store_conn_exec(l->conn, "LISTEN gwsync_outbox", 0, NULL, &res, &e)) {
-		PQfinish(l->conn);
-		l->conn = NULL;
-		return -1;
-	}
-	PQclear(res);
-	return 0;
-}
-
-int store_listener_new(struct store *st, struct store_listener **out, struct err *e)
-{
-	*out = calloc(1, sizeof(**out));
-	if (!*out)
-		return err_set(e, E_NOMEM, "listener");
-	(*out)->st = st;
-	listener_connect(*out); /* the database may be down: wait() retries */
-	return E_OK;
-}
-
-static int drain(PGconn *conn)
-{
-	int got = 0;
-	PGnotify *n;
-	while ((n = PQnotifies(conn)) != NULL) {
-		got = 1;
-		PQfreemem(n);
-	}
-	return got;
-}
-
-int store_listener_wait(struct store_listener *l, int timeout_ms)
-{
-	if (!l->conn) {
-		struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
-		nanosleep(&ts, NULL);
-		return listener_connect(l) == 0;
-	}
-	if (!PQconsumeInput(l->conn) || PQstatus(l->conn) != CONNECTION_OK)
-		goto lost;
-	if (drain(l->conn))
-		return 1;
-	struct pollfd pfd = {.fd = PQsocket(l->conn), .events = POLLIN};
-	int n = poll(&pfd, 1, timeout_ms);
-	if (n <= 0)
-		return 0;
-	if (!PQconsumeInput(l->conn) || PQstatus(l->conn) != CONNECTION_OK)
-		goto lost;
-	return drain(l->conn) ? 1 : 0;
-lost:
-	PQfinish(l->conn);
-	l->conn = NULL;
-	return 0;
-}
-
-void store_listener_free(struct store_listener *l)
-{
-	if (!l)
-		return;
-	if (l->conn)
-		PQfinish(l->conn);
-	free(l);
 }
 
 /* ---- scheduler ---- */

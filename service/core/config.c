@@ -74,6 +74,11 @@ static const struct config_entry config_table[] = {
 	{"GWSYNC_AUTH_CACHE_TTL_MS", T_INT, OFF(auth_cache_ttl_ms), "5000", 0, 60000, 0, API, 0,
 	 "How long a replica trusts an API key it has checked; a key revoked through another "
 	 "replica still works there for up to this long. 0 checks every request."},
+	{"GWSYNC_READ_CACHE_MB", T_INT, OFF(read_cache_mb), "64", 0, 65536, 0, API, 0,
+	 "Memory for answers of the integration and directory GET routes kept per replica; changes "
+	 "reach every replica through PostgreSQL notifications. 0 reads the database every time."},
+	{"GWSYNC_READ_CACHE_MAX_AGE_MS", T_INT, OFF(read_cache_max_age_ms), "10000", 0, 600000, 0,
+	 API, 0, "Longest a cached answer is served, even when no change was announced."},
 	{"GWSYNC_READYZ_TIMEOUT_MS", T_INT, OFF(readyz_timeout_ms), "1500", 100, 30000, 0, API, 0,
 	 "Time each readiness check (database, Kafka) may take."},
 	{"GWSYNC_WORKER_CONCURRENCY", T_INT, OFF(worker_concurrency), "4", 1, 256, 0, WORKER, 0,

@@ -52,6 +52,8 @@ struct config {
 	int json_max_depth;
 	int readyz_timeout_ms;
 	int auth_cache_ttl_ms;
+	int read_cache_mb;
+	int read_cache_max_age_ms;
 
 	int worker_concurrency;
 	int job_lease_ms;

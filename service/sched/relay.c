@@ -9,6 +9,7 @@
 #include "log.h"
 #include "sched_tasks.h"
 #include "store_jobs.h"
+#include "store_listen.h"
 
 static const double lag_buckets_ms[] = {5, 10, 25, 50, 100, 200, 500, 1000, 5000, 30000};
 #define N_LAG (sizeof(lag_buckets_ms) / sizeof(lag_buckets_ms[0]))
@@ -113,9 +114,9 @@ static int relay_once(struct relay *r)
 static void *relay_main(void *arg)
 {
 	struct relay *r = arg;
-	struct store_listener *l = NULL;
+	struct store_listen *l = NULL;
 	struct err e = {0};
-	if (store_listener_new(r->st, &l, &e))
+	if (store_listen_open(r->st, "gwsync_outbox", &l, &e))
 		log_write(LOG_WARN, "relay", "listen_failed", e.msg, NULL, 0);
 	int failures = 0;
 	while (!atomic_load(&r->stop)) {
@@ -132,11 +133,12 @@ static void *relay_main(void *arg)
 		}
 		failures = 0;
 		if (l)
-			store_listener_wait(l, r->cfg->outbox_poll_ms < 200 ? r->cfg->outbox_poll_ms : 200);
+			store_listen_wait(l, r->cfg->outbox_poll_ms < 200 ? r->cfg->outbox_poll_ms : 200,
+					  NULL, NULL);
 		else
 			sleep_ms(r, r->cfg->outbox_poll_ms);
 	}
-	store_listener_free(l);
+	store_listen_free(l);
 	return NULL;
 }
 

@@ -2,7 +2,9 @@
 # Benchmark of the API's reads (issue 4): with 10,000 directory users and 100 integrations in one
 # tenant, wrk at 64 connections against GET /v1/integrations/{id}, GET /v1/users?limit=100 and
 # /healthz (the bare-handler baseline), in the same run. Prints requests/s and p99 for each and the
-# ratio to the baseline. Figures only; nothing is asserted.
+# ratio to the baseline. The resource reads run twice: through the read cache (the default) and
+# against a second API process with GWSYNC_READ_CACHE_MB=0, so every request reaches PostgreSQL.
+# Figures only; nothing is asserted.
 #
 #   tests/bench/api_reads.sh [seconds-per-url (default 10)] [build dir (default build)]
 set -euo pipefail
@@ -14,9 +16,10 @@ cd "$ROOT"
 export GWSYNC_SECRET_KEY="${GWSYNC_SECRET_KEY:-bench:$(head -c 32 /dev/urandom | base64)}"
 export GWSYNC_RUN_DIR="$ROOT/.run/bench-$$"
 SERVICES="$ROOT/deploy/local/services"
-API_PID=""
+API_PID="" UNCACHED_PID=""
 cleanup() {
 	[[ -n "$API_PID" ]] && kill "$API_PID" 2>/dev/null && wait "$API_PID" 2>/dev/null
+	[[ -n "$UNCACHED_PID" ]] && kill "$UNCACHED_PID" 2>/dev/null && wait "$UNCACHED_PID" 2>/dev/null
 	"$SERVICES" stop --purge >/dev/null
 }
 trap cleanup EXIT
@@ -43,8 +46,15 @@ INTEGRATION="$(psql -Atq "$GWSYNC_DATABASE_URL" -c "SELECT id FROM integrations 
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 GWSYNC_HTTP_LISTEN="127.0.0.1:$PORT" GWSYNC_LOG_LEVEL="${GWSYNC_LOG_LEVEL:-warn}" "$BUILD/gwsync" api >/dev/null &
 API_PID=$!
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+UNCACHED_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+GWSYNC_HTTP_LISTEN="127.0.0.1:$UNCACHED_PORT" GWSYNC_READ_CACHE_MB=0 \
+	GWSYNC_LOG_LEVEL="${GWSYNC_LOG_LEVEL:-warn}" "$BUILD/gwsync" api >/dev/null &
+UNCACHED_PID=$!
+for port in "$PORT" "$UNCACHED_PORT"; do
+	for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+done
 BASE="http://127.0.0.1:$PORT"
+UNCACHED="http://127.0.0.1:$UNCACHED_PORT"
 curl -fs -H "Authorization: Bearer $KEY" "$BASE/v1/users?limit=100" >/dev/null ||
 	{ echo "GET /v1/users failed" >&2; exit 1; }
 
@@ -63,9 +73,12 @@ wrk -t2 -c64 -d2s -H "Authorization: Bearer $KEY" "$BASE/v1/integrations/$INTEGR
 run healthz "$BASE/healthz"
 run integration "$BASE/v1/integrations/$INTEGRATION" -H "Authorization: Bearer $KEY"
 run users "$BASE/v1/users?limit=100" -H "Authorization: Bearer $KEY"
+wrk -t2 -c64 -d2s -H "Authorization: Bearer $KEY" "$UNCACHED/v1/integrations/$INTEGRATION" >/dev/null
+run integration_uncached "$UNCACHED/v1/integrations/$INTEGRATION" -H "Authorization: Bearer $KEY"
+run users_uncached "$UNCACHED/v1/users?limit=100" -H "Authorization: Bearer $KEY"
 
 printf '%-36s %12s %10s %10s\n' "route (64 connections, ${SECONDS_PER_URL}s)" "requests/s" "p99" "vs base"
-for name in healthz integration users; do
+for name in healthz integration users integration_uncached users_uncached; do
 	ratio="$(awk -v a="${RPS[$name]}" -v b="${RPS[healthz]}" 'BEGIN {printf "%.0f%%", 100 * a / b}')"
 	printf '%-36s %12s %10s %10s\n' "$name" "${RPS[$name]}" "${P99[$name]}" "$ratio"
 done

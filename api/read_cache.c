@@ -1,0 +1,298 @@
+#include "read_cache.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "store_listen.h"
+
+#define BUCKETS 4096
+#define STRIPES 64
+/* Tenants share a generation when their names hash alike: a change then drops both (harmless). */
+#define GENERATIONS 4096
+#define LISTEN_WAIT_MS 200
+
+struct entry {
+	struct entry *next;
+	uint64_t hash;
+	uint64_t epoch, generation;
+	long long born_ms;
+	size_t len, size;
+	char etag[40];
+	char *key;  /* tenant, '\n', the caller's key: points into data */
+	char *body; /* points into data */
+	char data[];
+};
+
+struct read_cache {
+	size_t max_bytes;
+	int max_age_ms;
+	pthread_mutex_t stripe[STRIPES];
+	struct entry *bucket[BUCKETS];
+	atomic_size_t bytes, entries, evict_hand;
+	atomic_uint_least64_t epoch;
+	atomic_uint_least64_t generation[GENERATIONS];
+	atomic_bool listening;
+	atomic_ullong hits, misses, stores, evictions, invalidations;
+
+	struct store *st;
+	pthread_t thread;
+	bool started;
+	atomic_bool stop;
+};
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* FNV-1a over a, a separator and b (b may be NULL). */
+static uint64_t hash_of(const char *a, const char *b)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (const char *p = a; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	h = (h ^ '\n') * 1099511628211ULL;
+	for (const char *p = b; p && *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	return h;
+}
+
+static atomic_uint_least64_t *generation_of(struct read_cache *c, const char *tenant_id)
+{
+	return &c->generation[hash_of(tenant_id, NULL) % GENERATIONS];
+}
+
+struct read_cache *read_cache_new(size_t max_bytes, int max_age_ms)
+{
+	struct read_cache *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->max_bytes = max_bytes;
+	c->max_age_ms = max_age_ms;
+	for (size_t i = 0; i < STRIPES; i++)
+		pthread_mutex_init(&c->stripe[i], NULL);
+	return c;
+}
+
+static void entry_unlink_free(struct read_cache *c, struct entry **link)
+{
+	struct entry *victim = *link;
+	*link = victim->next;
+	atomic_fetch_sub(&c->bytes, victim->size);
+	atomic_fetch_sub(&c->entries, 1);
+	free(victim);
+}
+
+static void on_change(void *arg, const char *tenant_id)
+{
+	read_cache_invalidate(arg, tenant_id);
+}
+
+static void *listen_main(void *arg)
+{
+	struct read_cache *c = arg;
+	struct store_listen *l = NULL;
+	struct err e = {0};
+	if (store_listen_open(c->st, "gwsync_changes", &l, &e)) {
+		log_write(LOG_ERROR, "api", "read_cache_listen_failed", e.msg, NULL, 0);
+		return NULL;
+	}
+	unsigned long seen = 0;
+	while (!atomic_load(&c->stop)) {
+		if (store_listen_session(l) != seen) {
+			seen = store_listen_session(l);
+			read_cache_set_listening(c, true);
+		}
+		store_listen_wait(l, LISTEN_WAIT_MS, on_change, c);
+		if (!store_listen_up(l) && atomic_load(&c->listening)) {
+			log_write(LOG_WARN, "api", "read_cache_paused",
+				  "lost the database notifications; reads go to the database", NULL, 0);
+			read_cache_set_listening(c, false);
+		}
+	}
+	store_listen_free(l);
+	return NULL;
+}
+
+int read_cache_start(struct read_cache *c, struct store *st, struct err *e)
+{
+	if (c->max_bytes == 0)
+		return E_OK;
+	c->st = st;
+	if (pthread_create(&c->thread, NULL, listen_main, c))
+		return err_set(e, E_INTERNAL, "read cache thread");
+	c->started = true;
+	return E_OK;
+}
+
+void read_cache_free(struct read_cache *c)
+{
+	if (!c)
+		return;
+	if (c->started) {
+		atomic_store(&c->stop, true);
+		pthread_join(c->thread, NULL);
+	}
+	for (size_t i = 0; i < BUCKETS; i++) {
+		while (c->bucket[i])
+			entry_unlink_free(c, &c->bucket[i]);
+	}
+	for (size_t i = 0; i < STRIPES; i++)
+		pthread_mutex_destroy(&c->stripe[i]);
+	free(c);
+}
+
+void read_cache_set_listening(struct read_cache *c, bool listening)
+{
+	/* A new epoch first: nothing stored before this moment is trusted again. */
+	atomic_fetch_add(&c->epoch, 1);
+	atomic_store(&c->listening, listening);
+}
+
+static bool fresh(struct read_cache *c, const struct entry *en, const char *tenant_id)
+{
+	return atomic_load(&c->listening) && en->epoch == atomic_load(&c->epoch) &&
+	       en->generation == atomic_load(generation_of(c, tenant_id)) &&
+	       now_ms() - en->born_ms <= c->max_age_ms;
+}
+
+static struct entry **find(struct read_cache *c, uint64_t h, const char *tenant_id,
+			   const char *key)
+{
+	size_t tl = strlen(tenant_id);
+	struct entry **link = &c->bucket[h % BUCKETS];
+	for (; *link; link = &(*link)->next) {
+		const struct entry *en = *link;
+		if (en->hash == h && strncmp(en->key, tenant_id, tl) == 0 && en->key[tl] == '\n' &&
+		    strcmp(en->key + tl + 1, key) == 0)
+			return link;
+	}
+	return NULL;
+}
+
+bool read_cache_get(struct read_cache *c, const char *tenant_id, const char *key,
+		    struct read_cache_answer *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (c->max_bytes == 0 || !atomic_load(&c->listening)) {
+		atomic_fetch_add(&c->misses, 1);
+		return false;
+	}
+	uint64_t h = hash_of(tenant_id, key);
+	pthread_mutex_t *mu = &c->stripe[h % BUCKETS % STRIPES];
+	pthread_mutex_lock(mu);
+	struct entry **link = find(c, h, tenant_id, key);
+	if (link && fresh(c, *link, tenant_id)) {
+		out->body = malloc((*link)->len + 1);
+		if (out->body) {
+			memcpy(out->body, (*link)->body, (*link)->len + 1);
+			out->len = (*link)->len;
+			memcpy(out->etag, (*link)->etag, sizeof(out->etag));
+		}
+	} else if (link) {
+		entry_unlink_free(c, link);
+	}
+	pthread_mutex_unlock(mu);
+	atomic_fetch_add(out->body ? &c->hits : &c->misses, 1);
+	return out->body != NULL;
+}
+
+struct read_cache_ticket read_cache_ticket(struct read_cache *c, const char *tenant_id)
+{
+	struct read_cache_ticket t = {0};
+	t.usable = c->max_bytes > 0 && atomic_load(&c->listening);
+	t.epoch = atomic_load(&c->epoch);
+	t.generation = atomic_load(generation_of(c, tenant_id));
+	t.taken_ms = now_ms();
+	return t;
+}
+
+/*
+ * Drops whole buckets, round the table, until the cache is back under seven eighths of its
+ * bound (so that the next answers fit without evicting again at once).
+ */
+static void evict(struct read_cache *c)
+{
+	size_t target = c->max_bytes / 8 * 7;
+	for (size_t n = 0; n < BUCKETS && atomic_load(&c->bytes) > target; n++) {
+		size_t b = atomic_fetch_add(&c->evict_hand, 1) % BUCKETS;
+		pthread_mutex_t *mu = &c->stripe[b % STRIPES];
+		pthread_mutex_lock(mu);
+		while (c->bucket[b]) {
+			entry_unlink_free(c, &c->bucket[b]);
+			atomic_fetch_add(&c->evictions, 1);
+		}
+		pthread_mutex_unlock(mu);
+	}
+}
+
+void read_cache_put(struct read_cache *c, const struct read_cache_ticket *t,
+		    const char *tenant_id, const char *key, const char *body, size_t len,
+		    const char *etag)
+{
+	/* Stale already (a change came in while the answer was made): keep nothing. */
+	if (!t->usable || t->epoch != atomic_load(&c->epoch) ||
+	    t->generation != atomic_load(generation_of(c, tenant_id)))
+		return;
+	size_t tl = strlen(tenant_id), kl = strlen(key);
+	size_t size = sizeof(struct entry) + tl + 1 + kl + 1 + len + 1;
+	if (size > c->max_bytes / 16)
+		return; /* one answer may not crowd out the rest */
+	struct entry *en = malloc(size);
+	if (!en)
+		return;
+	en->hash = hash_of(tenant_id, key);
+	en->epoch = t->epoch;
+	en->generation = t->generation;
+	en->born_ms = t->taken_ms;
+	en->len = len;
+	en->size = size;
+	snprintf(en->etag, sizeof(en->etag), "%s", etag ? etag : "");
+	en->key = en->data;
+	memcpy(en->key, tenant_id, tl);
+	en->key[tl] = '\n';
+	memcpy(en->key + tl + 1, key, kl + 1);
+	en->body = en->key + tl + 1 + kl + 1;
+	memcpy(en->body, body, len);
+	en->body[len] = '\0';
+
+	pthread_mutex_t *mu = &c->stripe[en->hash % BUCKETS % STRIPES];
+	pthread_mutex_lock(mu);
+	struct entry **link = find(c, en->hash, tenant_id, key);
+	if (link)
+		entry_unlink_free(c, link);
+	struct entry **head = &c->bucket[en->hash % BUCKETS];
+	en->next = *head;
+	*head = en;
+	atomic_fetch_add(&c->bytes, size);
+	atomic_fetch_add(&c->entries, 1);
+	pthread_mutex_unlock(mu);
+	atomic_fetch_add(&c->stores, 1);
+	if (atomic_load(&c->bytes) > c->max_bytes)
+		evict(c);
+}
+
+void read_cache_invalidate(struct read_cache *c, const char *tenant_id)
+{
+	atomic_fetch_add(generation_of(c, tenant_id), 1);
+	atomic_fetch_add(&c->invalidations, 1);
+}
+
+void read_cache_stats_get(struct read_cache *c, struct read_cache_stats *out)
+{
+	out->hits = atomic_load(&c->hits);
+	out->misses = atomic_load(&c->misses);
+	out->stores = atomic_load(&c->stores);
+	out->evictions = atomic_load(&c->evictions);
+	out->invalidations = atomic_load(&c->invalidations);
+	out->bytes = atomic_load(&c->bytes);
+	out->entries = atomic_load(&c->entries);
+	out->listening = atomic_load(&c->listening);
+}

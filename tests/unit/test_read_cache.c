@@ -1,0 +1,183 @@
+/*
+ * Unit tests of api/read_cache.h without a database: an answer is served only while the cache
+ * listens, in the epoch and generation its ticket saw, within its age; tenants are apart; memory
+ * stays within the bound.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "read_cache.h"
+
+#define A "0b6b8a52-5a38-4c1e-9a4e-3f1d2c7e8a01"
+#define B "9f0e7d6c-1b2a-4394-8576-a1b2c3d4e5f6"
+
+static void put(struct read_cache *c, const char *tenant, const char *key, const char *body)
+{
+	struct read_cache_ticket t = read_cache_ticket(c, tenant);
+	read_cache_put(c, &t, tenant, key, body, strlen(body), "\"v1\"");
+}
+
+/* The body served for (tenant, key), or NULL; the caller frees it. */
+static char *get(struct read_cache *c, const char *tenant, const char *key)
+{
+	struct read_cache_answer a;
+	if (!read_cache_get(c, tenant, key, &a))
+		return NULL;
+	assert_int_equal(a.len, strlen(a.body));
+	return a.body;
+}
+
+static void assert_serves(struct read_cache *c, const char *tenant, const char *key,
+			  const char *want)
+{
+	char *got = get(c, tenant, key);
+	if (!want) {
+		assert_null(got);
+		return;
+	}
+	assert_non_null(got);
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static struct read_cache *listening_cache(size_t max_bytes, int max_age_ms)
+{
+	struct read_cache *c = read_cache_new(max_bytes, max_age_ms);
+	assert_non_null(c);
+	read_cache_set_listening(c, true);
+	return c;
+}
+
+static void serves_a_copy_with_its_etag(void **state)
+{
+	(void)state;
+	struct read_cache *c = listening_cache(1 << 20, 60000);
+	put(c, A, "/v1/users?", "[1]");
+	struct read_cache_answer a;
+	assert_true(read_cache_get(c, A, "/v1/users?", &a));
+	assert_string_equal(a.body, "[1]");
+	assert_string_equal(a.etag, "\"v1\"");
+	free(a.body);
+	put(c, A, "/v1/users?", "[2]"); /* the same key again replaces the answer */
+	assert_serves(c, A, "/v1/users?", "[2]");
+	assert_serves(c, A, "/v1/users?limit=1", NULL);
+	struct read_cache_stats s;
+	read_cache_stats_get(c, &s);
+	assert_int_equal(s.entries, 1);
+	assert_int_equal(s.hits, 2);
+	assert_int_equal(s.misses, 1);
+	read_cache_free(c);
+}
+
+static void nothing_before_listening_or_when_off(void **state)
+{
+	(void)state;
+	struct read_cache *c = read_cache_new(1 << 20, 60000);
+	put(c, A, "k", "x");
+	assert_serves(c, A, "k", NULL);
+	read_cache_set_listening(c, true);
+	put(c, A, "k", "x");
+	assert_serves(c, A, "k", "x");
+	read_cache_set_listening(c, false); /* the notifications stopped: serve nothing */
+	assert_serves(c, A, "k", NULL);
+	put(c, A, "k", "y");
+	read_cache_set_listening(c, true); /* back, but what was kept before is not trusted */
+	assert_serves(c, A, "k", NULL);
+	read_cache_free(c);
+
+	c = read_cache_new(0, 60000);
+	read_cache_set_listening(c, true);
+	put(c, A, "k", "x");
+	assert_serves(c, A, "k", NULL);
+	read_cache_free(c);
+}
+
+static void a_change_drops_only_its_tenant(void **state)
+{
+	(void)state;
+	struct read_cache *c = listening_cache(1 << 20, 60000);
+	put(c, A, "k", "a");
+	put(c, B, "k", "b");
+	assert_serves(c, B, "k", "b");
+	read_cache_invalidate(c, A);
+	assert_serves(c, A, "k", NULL);
+	assert_serves(c, B, "k", "b");
+	read_cache_free(c);
+}
+
+static void an_answer_read_before_a_change_is_not_kept(void **state)
+{
+	(void)state;
+	struct read_cache *c = listening_cache(1 << 20, 60000);
+	struct read_cache_ticket t = read_cache_ticket(c, A);
+	read_cache_invalidate(c, A); /* committed while the answer was being made */
+	read_cache_put(c, &t, A, "k", "old", 3, "");
+	assert_serves(c, A, "k", NULL);
+
+	t = read_cache_ticket(c, A);
+	read_cache_set_listening(c, true); /* a reconnection in between */
+	read_cache_put(c, &t, A, "k", "old", 3, "");
+	assert_serves(c, A, "k", NULL);
+	read_cache_free(c);
+}
+
+static void answers_age_out(void **state)
+{
+	(void)state;
+	struct read_cache *c = listening_cache(1 << 20, 50);
+	put(c, A, "k", "x");
+	assert_serves(c, A, "k", "x");
+	struct timespec ts = {0, 80 * 1000000L};
+	nanosleep(&ts, NULL);
+	assert_serves(c, A, "k", NULL);
+	read_cache_free(c);
+}
+
+static void memory_stays_within_the_bound(void **state)
+{
+	(void)state;
+	size_t max = 64 * 1024;
+	struct read_cache *c = listening_cache(max, 60000);
+	char body[2048];
+	memset(body, 'x', sizeof(body) - 1);
+	body[sizeof(body) - 1] = '\0';
+	for (int i = 0; i < 500; i++) {
+		char key[32];
+		snprintf(key, sizeof(key), "/v1/users/u%d?", i);
+		put(c, A, key, body);
+		struct read_cache_stats s;
+		read_cache_stats_get(c, &s);
+		assert_true(s.bytes <= max);
+	}
+	char big[8192];
+	memset(big, 'y', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	put(c, A, "big", big); /* more than a sixteenth of the bound: never kept */
+	assert_serves(c, A, "big", NULL);
+	struct read_cache_stats s;
+	read_cache_stats_get(c, &s);
+	assert_true(s.evictions > 0);
+	assert_true(s.entries > 0 && s.bytes > max / 2);
+	read_cache_free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(serves_a_copy_with_its_etag),
+		cmocka_unit_test(nothing_before_listening_or_when_off),
+		cmocka_unit_test(a_change_drops_only_its_tenant),
+		cmocka_unit_test(an_answer_read_before_a_change_is_not_kept),
+		cmocka_unit_test(answers_age_out),
+		cmocka_unit_test(memory_stays_within_the_bound),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
