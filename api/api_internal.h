@@ -57,6 +57,7 @@ struct api_response {
 	int status;
 	char *body; /* malloc'd; freed by http.c */
 	size_t len;
+	const struct read_cache_answer *cached; /* instead of body: a read cache reference */
 	const char *content_type;
 	char location[512];
 	char etag[40];

@@ -17,6 +17,8 @@
 #define LISTEN_WAIT_MS 200
 
 struct entry {
+	struct read_cache_answer answer; /* first: read_cache_release() gets back to the entry */
+	atomic_int refs;		 /* the table's one, and one per answer handed out */
 	struct entry *next;
 	uint64_t hash;
 	uint64_t epoch, generation;
@@ -81,13 +83,20 @@ struct read_cache *read_cache_new(size_t max_bytes, int max_age_ms)
 	return c;
 }
 
+void read_cache_release(const struct read_cache_answer *a)
+{
+	struct entry *en = (struct entry *)a;
+	if (en && atomic_fetch_sub(&en->refs, 1) == 1)
+		free(en);
+}
+
 static void entry_unlink_free(struct read_cache *c, struct entry **link)
 {
 	struct entry *victim = *link;
 	*link = victim->next;
 	atomic_fetch_sub(&c->bytes, victim->size);
 	atomic_fetch_sub(&c->entries, 1);
-	free(victim);
+	read_cache_release(&victim->answer);
 }
 
 static void on_change(void *arg, const char *tenant_id)
@@ -177,31 +186,27 @@ static struct entry **find(struct read_cache *c, uint64_t h, const char *tenant_
 	return NULL;
 }
 
-bool read_cache_get(struct read_cache *c, const char *tenant_id, const char *key,
-		    struct read_cache_answer *out)
+const struct read_cache_answer *read_cache_get(struct read_cache *c, const char *tenant_id,
+					       const char *key)
 {
-	memset(out, 0, sizeof(*out));
 	if (c->max_bytes == 0 || !atomic_load(&c->listening)) {
 		atomic_fetch_add(&c->misses, 1);
-		return false;
+		return NULL;
 	}
 	uint64_t h = hash_of(tenant_id, key);
 	pthread_mutex_t *mu = &c->stripe[h % BUCKETS % STRIPES];
+	struct entry *hit = NULL;
 	pthread_mutex_lock(mu);
 	struct entry **link = find(c, h, tenant_id, key);
 	if (link && fresh(c, *link, tenant_id)) {
-		out->body = malloc((*link)->len + 1);
-		if (out->body) {
-			memcpy(out->body, (*link)->body, (*link)->len + 1);
-			out->len = (*link)->len;
-			memcpy(out->etag, (*link)->etag, sizeof(out->etag));
-		}
+		hit = *link;
+		atomic_fetch_add(&hit->refs, 1);
 	} else if (link) {
 		entry_unlink_free(c, link);
 	}
 	pthread_mutex_unlock(mu);
-	atomic_fetch_add(out->body ? &c->hits : &c->misses, 1);
-	return out->body != NULL;
+	atomic_fetch_add(hit ? &c->hits : &c->misses, 1);
+	return hit ? &hit->answer : NULL;
 }
 
 struct read_cache_ticket read_cache_ticket(struct read_cache *c, const char *tenant_id)
@@ -262,6 +267,10 @@ void read_cache_put(struct read_cache *c, const struct read_cache_ticket *t,
 	en->body = en->key + tl + 1 + kl + 1;
 	memcpy(en->body, body, len);
 	en->body[len] = '\0';
+	en->answer.body = en->body;
+	en->answer.len = len;
+	en->answer.etag = en->etag;
+	atomic_init(&en->refs, 1);
 
 	pthread_mutex_t *mu = &c->stripe[en->hash % BUCKETS % STRIPES];
 	pthread_mutex_lock(mu);

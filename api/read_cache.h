@@ -14,7 +14,8 @@
  * commits in between makes the ticket stale, so a racing read can never store old data as new.
  *
  * Thread-safe. Memory is bounded by max_bytes (older entries are evicted). Owned by the API
- * server: read_cache_new/_free; read_cache_get returns a malloc'd copy the caller frees.
+ * server: read_cache_new/_free; read_cache_get hands out a counted reference, so an answer is
+ * written to the socket without copying and outlives its eviction until released.
  */
 #ifndef GWSYNC_API_READ_CACHE_H
 #define GWSYNC_API_READ_CACHE_H
@@ -34,10 +35,11 @@ struct read_cache_ticket {
 	bool usable; /* false while the cache is off or not listening */
 };
 
+/* A cached answer, shared: valid until read_cache_release(), even if dropped meanwhile. */
 struct read_cache_answer {
-	char *body; /* malloc'd */
+	const char *body; /* NUL-terminated */
 	size_t len;
-	char etag[40];
+	const char *etag;
 };
 
 struct read_cache_stats {
@@ -58,9 +60,13 @@ int read_cache_start(struct read_cache *c, struct store *st, struct err *e);
 /* Stops the thread (if started) and frees everything. */
 void read_cache_free(struct read_cache *c);
 
-/* Copies the fresh answer for (tenant_id, key) into *out; false when there is none. */
-bool read_cache_get(struct read_cache *c, const char *tenant_id, const char *key,
-		    struct read_cache_answer *out);
+/*
+ * The fresh answer for (tenant_id, key), or NULL when there is none. A non-NULL answer is the
+ * caller's reference: give it back with read_cache_release().
+ */
+const struct read_cache_answer *read_cache_get(struct read_cache *c, const char *tenant_id,
+					       const char *key);
+void read_cache_release(const struct read_cache_answer *a);
 
 /* Take before reading the data an answer is made of. */
 struct read_cache_ticket read_cache_ticket(struct read_cache *c, const char *tenant_id);
