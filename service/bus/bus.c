@@ -2,6 +2,7 @@
 
 #include <json-c/json.h>
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,9 +11,15 @@
 
 #include "log.h"
 
+#define BUS_PRODUCER_TOPICS_MAX 8
+
 struct bus_producer {
 	rd_kafka_t *rk;
 	atomic_int all_brokers_down;
+	/* Topic handles held for the producer's life (bus_producer_prepare): known topics. */
+	pthread_mutex_t topics_mu;
+	rd_kafka_topic_t *topics[BUS_PRODUCER_TOPICS_MAX];
+	size_t n_topics;
 };
 
 struct bus_consumer {
@@ -93,6 +100,7 @@ int bus_producer_new(const struct config *cfg, struct bus_producer **out, struct
 	struct bus_producer *p = calloc(1, sizeof(*p));
 	if (!p)
 		return err_set(e, E_NOMEM, "producer");
+	pthread_mutex_init(&p->topics_mu, NULL);
 	/*
 	 * Undelivered messages give up after message.timeout.ms: the outbox still holds them and
 	 * the relay sends them again, so nothing piles up in librdkafka during an outage.
@@ -102,6 +110,7 @@ int bus_producer_new(const struct config *cfg, struct bus_producer **out, struct
 					    "message.timeout.ms", "10000", NULL};
 	rd_kafka_conf_t *conf = conf_build(cfg, extra, e);
 	if (!conf) {
+		pthread_mutex_destroy(&p->topics_mu);
 		free(p);
 		return e ? e->code : E_INVAL;
 	}
@@ -112,6 +121,7 @@ int bus_producer_new(const struct config *cfg, struct bus_producer **out, struct
 	p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
 	if (!p->rk) {
 		rd_kafka_conf_destroy(conf);
+		pthread_mutex_destroy(&p->topics_mu);
 		free(p);
 		return err_set(e, E_INVAL, "kafka producer: %s", why);
 	}
@@ -125,8 +135,56 @@ void bus_producer_free(struct bus_producer *p, int timeout_ms)
 	if (!p)
 		return;
 	rd_kafka_flush(p->rk, timeout_ms);
+	for (size_t i = 0; i < p->n_topics; i++)
+		rd_kafka_topic_destroy(p->topics[i]);
 	rd_kafka_destroy(p->rk);
+	pthread_mutex_destroy(&p->topics_mu);
 	free(p);
+}
+
+int bus_producer_prepare(struct bus_producer *p, const char *const *topics, size_t n,
+			 int timeout_ms, struct err *e)
+{
+	int rc = E_OK;
+	pthread_mutex_lock(&p->topics_mu);
+	for (size_t i = 0; !rc && i < n; i++) {
+		size_t j = 0;
+		while (j < p->n_topics && strcmp(rd_kafka_topic_name(p->topics[j]), topics[i]) != 0)
+			j++;
+		if (j < p->n_topics)
+			continue;
+		if (p->n_topics == BUS_PRODUCER_TOPICS_MAX) {
+			rc = err_set(e, E_INVAL, "kafka: more than %d topics",
+				     BUS_PRODUCER_TOPICS_MAX);
+			break;
+		}
+		rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->rk, topics[i], NULL);
+		if (!rkt)
+			rc = err_set(e, E_INTERNAL, "kafka topic handle %s", topics[i]);
+		else
+			p->topics[p->n_topics++] = rkt;
+	}
+	pthread_mutex_unlock(&p->topics_mu);
+	if (rc)
+		return rc;
+	/*
+	 * One request for every locally known topic: the answer fills the partitions and leaders
+	 * of the handles above, so the first message to a topic goes out at once instead of waiting
+	 * for librdkafka's periodic scan of unknown topics (up to a second).
+	 */
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_resp_err_t err = rd_kafka_metadata(p->rk, 0, NULL, &md, timeout_ms);
+	if (err)
+		return err_set(e, E_UNAVAIL, "kafka unreachable: %s", rd_kafka_err2str(err));
+	for (int i = 0; !rc && i < md->topic_cnt; i++) {
+		if (md->topics[i].err)
+			rc = err_set(e, E_NOTFOUND, "kafka topic %s: %s", md->topics[i].topic,
+				     rd_kafka_err2str(md->topics[i].err));
+	}
+	if (!rc)
+		atomic_store(&p->all_brokers_down, 0);
+	rd_kafka_metadata_destroy(md);
+	return rc;
 }
 
 int bus_producer_check(struct bus_producer *p, const char *topic, int timeout_ms, struct err *e)

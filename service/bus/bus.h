@@ -25,6 +25,18 @@ void bus_producer_free(struct bus_producer *p, int timeout_ms);
 /* Asks a broker for the metadata of topic within timeout_ms: E_OK when it answers and the topic exists. */
 int bus_producer_check(struct bus_producer *p, const char *topic, int timeout_ms, struct err *e);
 
+/*
+ * Makes the n topics known to the producer for its whole life (their handles are kept; the names
+ * are copied) and asks a broker for their metadata, waiting at most timeout_ms. librdkafka learns
+ * a topic first named by a message only on its next periodic scan (up to a second later), and
+ * that message waits for it; after this call the first message to each topic goes out at once.
+ * E_OK when the broker answered for all of them; E_UNAVAIL when no broker answered in time;
+ * E_NOTFOUND for a missing topic. On failure the handles are still kept, so librdkafka keeps
+ * asking by itself and sending works as before. Any thread may call it (at most 8 topics).
+ */
+int bus_producer_prepare(struct bus_producer *p, const char *const *topics, size_t n,
+			 int timeout_ms, struct err *e);
+
 struct bus_producer_stats {
 	int64_t queued;		/* messages waiting in librdkafka's queues */
 	int all_brokers_down;	/* 1 after librdkafka said so, until a broker answers again */

@@ -54,11 +54,19 @@ static void observe_lag(struct relay *r, double lag_ms)
 	atomic_fetch_add(&r->lag_sum_us, (unsigned long long)(lag_ms * 1000));
 }
 
+static long long mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 /* One batch: 1 when a full batch went out (look again at once), 0 when idle, -1 on failure. */
 static int relay_once(struct relay *r)
 {
 	struct err e = {0};
 	struct store_outbox_batch b;
+	long long t0 = mono_us();
 	int rc = store_outbox_batch_begin(r->st, r->cfg->outbox_batch, &b, &e);
 	if (rc) {
 		log_write(LOG_WARN, "relay", "outbox_read_failed", e.msg, NULL, 0);
@@ -80,7 +88,9 @@ static int relay_once(struct relay *r)
 		msgs[i].len = b.rows[i].payload_len;
 		msgs[i].headers_json = b.rows[i].headers_json;
 	}
+	long long t1 = mono_us();
 	int send_rc = bus_producer_send_batch(r->bp, msgs, b.n, 12000, &e);
+	long long t2 = mono_us();
 	size_t ok = 0;
 	for (size_t i = 0; i < b.n; i++) {
 		b.rows[i].delivered = msgs[i].delivered != 0;
@@ -98,12 +108,15 @@ static int relay_once(struct relay *r)
 		log_write(LOG_WARN, "relay", "outbox_mark_failed", e.msg, NULL, 0);
 		return -1;
 	}
+	long long t3 = mono_us();
 	atomic_fetch_add(&r->published, ok);
 	if (ok)
 		observe_lag(r, lag);
 	log_write(LOG_DEBUG, "relay", "outbox_published", NULL,
-		  (struct log_field[]){LOG_NUM("rows", ok), LOG_NUM("max_lag_ms", (long long)lag)},
-		  2);
+		  (struct log_field[]){LOG_NUM("rows", ok), LOG_NUM("max_lag_ms", (long long)lag),
+				       LOG_NUM("read_us", t1 - t0), LOG_NUM("send_us", t2 - t1),
+				       LOG_NUM("mark_us", t3 - t2)},
+		  5);
 	if (send_rc) {
 		atomic_fetch_add(&r->failed_batches, 1);
 		return -1;
@@ -118,6 +131,17 @@ static void *relay_main(void *arg)
 	struct err e = {0};
 	if (store_listen_open(r->st, "gwsync_outbox", &l, &e))
 		log_write(LOG_WARN, "relay", "listen_failed", e.msg, NULL, 0);
+	/*
+	 * Learn the relay's topics before the first row: otherwise the first message of each
+	 * topic (a burst's first job, the first job.finished event) waits up to a second for
+	 * librdkafka's scan of unknown topics, and every row behind it waits too. Bounded: with
+	 * Kafka away the rows wait anyway, and librdkafka keeps asking by itself.
+	 */
+	const char *topics[] = {r->cfg->topic_jobs, r->cfg->topic_events,
+				r->cfg->topic_directory_events_dlq};
+	err_clear(&e);
+	if (bus_producer_prepare(r->bp, topics, sizeof(topics) / sizeof(topics[0]), 2000, &e))
+		log_write(LOG_WARN, "relay", "topics_prepare_failed", e.msg, NULL, 0);
 	int failures = 0;
 	while (!atomic_load(&r->stop)) {
 		int got = relay_once(r);

@@ -276,6 +276,36 @@ def test_replayed_message_never_reruns_a_finished_job(pipe):
     assert j["status"] == "succeeded" and j["attempts"] == 1
 
 
+def test_first_rows_after_start_are_relayed_promptly(db):
+    """Rows written right after the api starts are published at once, on every topic.
+
+    librdkafka learns a topic first named by a message only on its periodic scan of unknown
+    topics (once a second), and the message (and the relay's whole batch) waited for it: the
+    first job and the first gwsync event after each start lagged up to a second.
+    """
+    editor = h.create_key(db, "acme", "editor")
+    api = h.Api(db, **FAST)
+    try:
+        r = api.post("/v1/integrations", key=editor, json={"name": "Warm"})
+        assert r.status_code == 201, r.text
+        iid = r.json()["id"]
+        sql(db, "UPDATE integrations SET status = 'active' WHERE id = %s", (iid,))  # events stream
+        r = api.post(f"/v1/integrations/{iid}/jobs", key=editor, json={"type": "full_sync"})
+        assert r.status_code == 202, r.text  # jobs stream
+        sql(db, "INSERT INTO outbox (stream, key, payload) VALUES ('dlq', %s, 'relay start test')", (iid,))
+        deadline = time.monotonic() + 30
+        while sql(db, "SELECT count(*) FROM outbox WHERE published_at IS NULL")[0][0]:
+            assert time.monotonic() < deadline, "outbox not relayed"
+            time.sleep(0.05)
+        lags = dict(sql(db, "SELECT stream, max(extract(epoch FROM published_at - created_at) * 1000) "
+                            "FROM outbox GROUP BY stream"))
+        assert set(lags) == {"jobs", "events", "dlq"}, lags
+        assert all(ms < 400 for ms in lags.values()), lags
+    finally:
+        status, _ = api.stop()
+        h.assert_clean_exit(status, api.process)
+
+
 def test_metrics_show_outbox(pipe):
     iid = pipe.integration()
     pipe.job(iid, items=1, duration_ms=1)
