@@ -14,23 +14,14 @@ BEGIN
 	RETURN NULL;
 END $$;
 
-CREATE TRIGGER integrations_changed AFTER INSERT OR UPDATE OR DELETE ON integrations
-	FOR EACH ROW EXECUTE FUNCTION gwsync_notify_change();
-CREATE TRIGGER integration_domains_changed AFTER INSERT OR UPDATE OR DELETE ON integration_domains
-	FOR EACH ROW EXECUTE FUNCTION gwsync_notify_change();
-CREATE TRIGGER attribute_rules_changed AFTER INSERT OR UPDATE OR DELETE ON attribute_rules
-	FOR EACH ROW EXECUTE FUNCTION gwsync_notify_change();
-CREATE TRIGGER directory_users_changed AFTER INSERT OR UPDATE OR DELETE ON directory_users
-	FOR EACH ROW EXECUTE FUNCTION gwsync_notify_change();
-CREATE TRIGGER directory_groups_changed AFTER INSERT OR UPDATE OR DELETE ON directory_groups
-	FOR EACH ROW EXECUTE FUNCTION gwsync_notify_change();
-CREATE TRIGGER group_members_changed AFTER INSERT OR UPDATE OR DELETE ON group_members
-	FOR EACH ROW EXECUTE FUNCTION gwsync_notify_change();
-CREATE TRIGGER user_bindings_changed AFTER INSERT OR UPDATE OR DELETE ON user_bindings
-	FOR EACH ROW EXECUTE FUNCTION gwsync_notify_change();
-CREATE TRIGGER group_bindings_changed AFTER INSERT OR UPDATE OR DELETE ON group_bindings
-	FOR EACH ROW EXECUTE FUNCTION gwsync_notify_change();
-CREATE TRIGGER user_links_changed AFTER INSERT OR UPDATE OR DELETE ON user_links
-	FOR EACH ROW EXECUTE FUNCTION gwsync_notify_change();
-CREATE TRIGGER group_links_changed AFTER INSERT OR UPDATE OR DELETE ON group_links
-	FOR EACH ROW EXECUTE FUNCTION gwsync_notify_change();
+DO $$
+DECLARE
+	t text;
+BEGIN
+	FOREACH t IN ARRAY ARRAY['integrations', 'integration_domains', 'attribute_rules',
+		'directory_users', 'directory_groups', 'group_members', 'user_bindings', 'group_bindings',
+		'user_links', 'group_links'] LOOP
+		EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE ON %I '
+			'FOR EACH ROW EXECUTE FUNCTION gwsync_notify_change()', t || '_changed', t);
+	END LOOP;
+END $$;
