@@ -129,6 +129,10 @@ void handle_metrics(struct api_request *rq, struct api_response *rs)
 		 "# TYPE gwsync_read_cache_requests_total counter\n"
 		 "gwsync_read_cache_requests_total{outcome=\"hit\"} %llu\n"
 		 "gwsync_read_cache_requests_total{outcome=\"miss\"} %llu\n"
+		 "# HELP gwsync_read_cache_coalesced_total Misses answered by another request's "
+		 "read of the same key (counted as hits too).\n"
+		 "# TYPE gwsync_read_cache_coalesced_total counter\n"
+		 "gwsync_read_cache_coalesced_total %llu\n"
 		 "# HELP gwsync_read_cache_invalidations_total Tenant changes that dropped answers.\n"
 		 "# TYPE gwsync_read_cache_invalidations_total counter\n"
 		 "gwsync_read_cache_invalidations_total %llu\n"
@@ -141,7 +145,7 @@ void handle_metrics(struct api_request *rq, struct api_response *rs)
 		 "# HELP gwsync_read_cache_listening 1 while change notifications arrive.\n"
 		 "# TYPE gwsync_read_cache_listening gauge\n"
 		 "gwsync_read_cache_listening %d\n",
-		 rc.hits, rc.misses, rc.invalidations, rc.evictions, rc.bytes, rc.listening ? 1 : 0);
+		 rc.hits, rc.misses, rc.coalesced, rc.invalidations, rc.evictions, rc.bytes, rc.listening ? 1 : 0);
 	if (rq->ctx->metrics_extra)
 		rq->ctx->metrics_extra(rq->ctx->metrics_arg, text, cap);
 	len = strlen(text);

@@ -16,7 +16,6 @@
 #include "log.h"
 
 #define ROUTE_NAME_MAX 96
-#define SINGLE_WRITE_MAX 16384
 
 struct api_server {
 	struct mg_context *mg;
@@ -82,10 +81,10 @@ static void send_response(struct mg_connection *conn, const struct api_request *
 	size_t body = strcmp(rq->method, "HEAD") != 0 ? rs->len : 0;
 	const char *content = rs->cached ? rs->cached->body : rs->body;
 	/*
-	 * Small answers go out in one write with their head (one segment, one syscall); large ones
-	 * in two rather than copying them (TCP_NODELAY keeps the second from waiting for an ACK).
+	 * One write for head and body, even when that means copying a large cached answer: a head
+	 * sent apart wakes the client once more per answer, which costs more than the copy.
 	 */
-	char *whole = body && body <= SINGLE_WRITE_MAX ? malloc((size_t)n + body) : NULL;
+	char *whole = body ? malloc((size_t)n + body) : NULL;
 	if (whole) {
 		memcpy(whole, head, (size_t)n);
 		memcpy(whole + n, content, body);
@@ -330,7 +329,8 @@ static void serve(const struct api_route *r, struct api_request *rq, struct api_
 			read_cache_invalidate(cache, tenant);
 		return;
 	}
-	rs->cached = read_cache_get(cache, tenant, key);
+	struct read_cache_ticket t;
+	rs->cached = read_cache_get(cache, tenant, key, &t);
 	if (rs->cached) {
 		rs->status = 200;
 		rs->len = rs->cached->len;
@@ -338,11 +338,10 @@ static void serve(const struct api_route *r, struct api_request *rq, struct api_
 		snprintf(rs->etag, sizeof(rs->etag), "%s", rs->cached->etag);
 		return;
 	}
-	struct read_cache_ticket t = read_cache_ticket(cache, tenant);
 	run_handler(r, rq, rs);
-	if (rs->status == 200 && rs->body && rs->content_type &&
-	    strcmp(rs->content_type, "application/json") == 0)
-		read_cache_put(cache, &t, tenant, key, rs->body, rs->len, rs->etag);
+	bool keep = rs->status == 200 && rs->body && rs->content_type &&
+		    strcmp(rs->content_type, "application/json") == 0;
+	read_cache_put(cache, &t, tenant, key, keep ? rs->body : NULL, rs->len, rs->etag);
 }
 
 static int begin_request(struct mg_connection *conn)

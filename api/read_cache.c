@@ -15,6 +15,8 @@
 /* Tenants share a generation when their names hash alike: a change then drops both (harmless). */
 #define GENERATIONS 4096
 #define LISTEN_WAIT_MS 200
+/* How long a miss waits for another request filling the same key before asking itself. */
+#define FILL_WAIT_MS 1000
 
 struct entry {
 	struct read_cache_answer answer; /* first: read_cache_release() gets back to the entry */
@@ -30,16 +32,31 @@ struct entry {
 	char data[];
 };
 
+/* A key being read from the database by one request, for the others that miss it meanwhile. */
+struct read_cache_fill {
+	struct read_cache_fill *next;
+	uint64_t hash;
+	int waiters; /* the last one out frees a finished fill */
+	bool done;
+	char key[]; /* tenant, '\n', the caller's key */
+};
+
+struct stripe {
+	pthread_mutex_t mu;
+	pthread_cond_t filled;
+	struct read_cache_fill *fills;
+};
+
 struct read_cache {
 	size_t max_bytes;
 	int max_age_ms;
-	pthread_mutex_t stripe[STRIPES];
+	struct stripe stripe[STRIPES];
 	struct entry *bucket[BUCKETS];
 	atomic_size_t bytes, entries, evict_hand;
 	atomic_uint_least64_t epoch;
 	atomic_uint_least64_t generation[GENERATIONS];
 	atomic_bool listening;
-	atomic_ullong hits, misses, stores, evictions, invalidations;
+	atomic_ullong hits, misses, coalesced, stores, evictions, invalidations;
 
 	struct store *st;
 	pthread_t thread;
@@ -78,8 +95,14 @@ struct read_cache *read_cache_new(size_t max_bytes, int max_age_ms)
 		return NULL;
 	c->max_bytes = max_bytes;
 	c->max_age_ms = max_age_ms;
-	for (size_t i = 0; i < STRIPES; i++)
-		pthread_mutex_init(&c->stripe[i], NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	for (size_t i = 0; i < STRIPES; i++) {
+		pthread_mutex_init(&c->stripe[i].mu, NULL);
+		pthread_cond_init(&c->stripe[i].filled, &ca);
+	}
+	pthread_condattr_destroy(&ca);
 	return c;
 }
 
@@ -153,8 +176,10 @@ void read_cache_free(struct read_cache *c)
 		while (c->bucket[i])
 			entry_unlink_free(c, &c->bucket[i]);
 	}
-	for (size_t i = 0; i < STRIPES; i++)
-		pthread_mutex_destroy(&c->stripe[i]);
+	for (size_t i = 0; i < STRIPES; i++) {
+		pthread_mutex_destroy(&c->stripe[i].mu);
+		pthread_cond_destroy(&c->stripe[i].filled);
+	}
 	free(c);
 }
 
@@ -172,44 +197,41 @@ static bool fresh(struct read_cache *c, const struct entry *en, const char *tena
 	       now_ms() - en->born_ms <= c->max_age_ms;
 }
 
+/* Whether full ("tenant\nkey") names the pair. */
+static bool same_key(const char *full, const char *tenant_id, size_t tl, const char *key)
+{
+	return strncmp(full, tenant_id, tl) == 0 && full[tl] == '\n' && strcmp(full + tl + 1, key) == 0;
+}
+
 static struct entry **find(struct read_cache *c, uint64_t h, const char *tenant_id,
 			   const char *key)
 {
 	size_t tl = strlen(tenant_id);
 	struct entry **link = &c->bucket[h % BUCKETS];
 	for (; *link; link = &(*link)->next) {
-		const struct entry *en = *link;
-		if (en->hash == h && strncmp(en->key, tenant_id, tl) == 0 && en->key[tl] == '\n' &&
-		    strcmp(en->key + tl + 1, key) == 0)
+		if ((*link)->hash == h && same_key((*link)->key, tenant_id, tl, key))
 			return link;
 	}
 	return NULL;
 }
 
-const struct read_cache_answer *read_cache_get(struct read_cache *c, const char *tenant_id,
-					       const char *key)
+static struct read_cache_fill *find_fill(struct stripe *sp, uint64_t h, const char *tenant_id,
+					 const char *key)
 {
-	if (c->max_bytes == 0 || !atomic_load(&c->listening)) {
-		atomic_fetch_add(&c->misses, 1);
-		return NULL;
+	size_t tl = strlen(tenant_id);
+	for (struct read_cache_fill *f = sp->fills; f; f = f->next) {
+		if (f->hash == h && same_key(f->key, tenant_id, tl, key))
+			return f;
 	}
-	uint64_t h = hash_of(tenant_id, key);
-	pthread_mutex_t *mu = &c->stripe[h % BUCKETS % STRIPES];
-	struct entry *hit = NULL;
-	pthread_mutex_lock(mu);
-	struct entry **link = find(c, h, tenant_id, key);
-	if (link && fresh(c, *link, tenant_id)) {
-		hit = *link;
-		atomic_fetch_add(&hit->refs, 1);
-	} else if (link) {
-		entry_unlink_free(c, link);
-	}
-	pthread_mutex_unlock(mu);
-	atomic_fetch_add(hit ? &c->hits : &c->misses, 1);
-	return hit ? &hit->answer : NULL;
+	return NULL;
 }
 
-struct read_cache_ticket read_cache_ticket(struct read_cache *c, const char *tenant_id)
+static struct stripe *stripe_of(struct read_cache *c, uint64_t h)
+{
+	return &c->stripe[h % BUCKETS % STRIPES];
+}
+
+static struct read_cache_ticket ticket_now(struct read_cache *c, const char *tenant_id)
 {
 	struct read_cache_ticket t = {0};
 	t.usable = c->max_bytes > 0 && atomic_load(&c->listening);
@@ -217,6 +239,98 @@ struct read_cache_ticket read_cache_ticket(struct read_cache *c, const char *ten
 	t.generation = atomic_load(generation_of(c, tenant_id));
 	t.taken_ms = now_ms();
 	return t;
+}
+
+/* The fresh entry for the key, referenced for the caller; stale ones are dropped. Lock held. */
+static struct entry *lookup(struct read_cache *c, uint64_t h, const char *tenant_id,
+			    const char *key)
+{
+	struct entry **link = find(c, h, tenant_id, key);
+	if (link && fresh(c, *link, tenant_id)) {
+		atomic_fetch_add(&(*link)->refs, 1);
+		return *link;
+	}
+	if (link)
+		entry_unlink_free(c, link);
+	return NULL;
+}
+
+/* Waits, lock held, until f is done or FILL_WAIT_MS passed; frees f when last out. */
+static void wait_for_fill(struct stripe *sp, struct read_cache_fill *f)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += FILL_WAIT_MS / 1000;
+	until.tv_nsec += (long)(FILL_WAIT_MS % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	f->waiters++;
+	while (!f->done && pthread_cond_timedwait(&sp->filled, &sp->mu, &until) == 0)
+		;
+	f->waiters--;
+	if (f->done && f->waiters == 0)
+		free(f);
+}
+
+const struct read_cache_answer *read_cache_get(struct read_cache *c, const char *tenant_id,
+					       const char *key, struct read_cache_ticket *t)
+{
+	*t = ticket_now(c, tenant_id);
+	if (!t->usable) {
+		atomic_fetch_add(&c->misses, 1);
+		return NULL;
+	}
+	uint64_t h = hash_of(tenant_id, key);
+	struct stripe *sp = stripe_of(c, h);
+	pthread_mutex_lock(&sp->mu);
+	struct entry *hit = lookup(c, h, tenant_id, key);
+	if (!hit) {
+		struct read_cache_fill *f = find_fill(sp, h, tenant_id, key);
+		if (f) {
+			/* Someone asks the database already: take that answer when it comes. */
+			wait_for_fill(sp, f);
+			hit = lookup(c, h, tenant_id, key);
+			if (hit)
+				atomic_fetch_add(&c->coalesced, 1);
+		} else {
+			size_t tl = strlen(tenant_id), kl = strlen(key);
+			f = calloc(1, sizeof(*f) + tl + 1 + kl + 1);
+			if (f) {
+				f->hash = h;
+				memcpy(f->key, tenant_id, tl);
+				f->key[tl] = '\n';
+				memcpy(f->key + tl + 1, key, kl + 1);
+				f->next = sp->fills;
+				sp->fills = f;
+				t->fill = f;
+			}
+		}
+	}
+	pthread_mutex_unlock(&sp->mu);
+	atomic_fetch_add(hit ? &c->hits : &c->misses, 1);
+	return hit ? &hit->answer : NULL;
+}
+
+/* Wakes the waiters of the caller's fill. */
+static void fill_done(struct read_cache *c, struct read_cache_fill *f)
+{
+	struct stripe *sp = stripe_of(c, f->hash);
+	pthread_mutex_lock(&sp->mu);
+	for (struct read_cache_fill **link = &sp->fills; *link; link = &(*link)->next) {
+		if (*link == f) {
+			*link = f->next;
+			break;
+		}
+	}
+	f->done = true;
+	bool waited = f->waiters > 0;
+	if (waited)
+		pthread_cond_broadcast(&sp->filled);
+	pthread_mutex_unlock(&sp->mu);
+	if (!waited)
+		free(f);
 }
 
 /*
@@ -228,7 +342,7 @@ static void evict(struct read_cache *c)
 	size_t target = c->max_bytes / 8 * 7;
 	for (size_t n = 0; n < BUCKETS && atomic_load(&c->bytes) > target; n++) {
 		size_t b = atomic_fetch_add(&c->evict_hand, 1) % BUCKETS;
-		pthread_mutex_t *mu = &c->stripe[b % STRIPES];
+		pthread_mutex_t *mu = &c->stripe[b % STRIPES].mu;
 		pthread_mutex_lock(mu);
 		while (c->bucket[b]) {
 			entry_unlink_free(c, &c->bucket[b]);
@@ -238,11 +352,11 @@ static void evict(struct read_cache *c)
 	}
 }
 
-void read_cache_put(struct read_cache *c, const struct read_cache_ticket *t,
-		    const char *tenant_id, const char *key, const char *body, size_t len,
-		    const char *etag)
+/* Stores a copy of the answer unless the ticket is stale (a change came in meanwhile). */
+static void store_answer(struct read_cache *c, const struct read_cache_ticket *t,
+			 const char *tenant_id, const char *key, const char *body, size_t len,
+			 const char *etag)
 {
-	/* Stale already (a change came in while the answer was made): keep nothing. */
 	if (!t->usable || t->epoch != atomic_load(&c->epoch) ||
 	    t->generation != atomic_load(generation_of(c, tenant_id)))
 		return;
@@ -272,7 +386,7 @@ void read_cache_put(struct read_cache *c, const struct read_cache_ticket *t,
 	en->answer.etag = en->etag;
 	atomic_init(&en->refs, 1);
 
-	pthread_mutex_t *mu = &c->stripe[en->hash % BUCKETS % STRIPES];
+	pthread_mutex_t *mu = &stripe_of(c, en->hash)->mu;
 	pthread_mutex_lock(mu);
 	struct entry **link = find(c, en->hash, tenant_id, key);
 	if (link)
@@ -288,6 +402,16 @@ void read_cache_put(struct read_cache *c, const struct read_cache_ticket *t,
 		evict(c);
 }
 
+void read_cache_put(struct read_cache *c, const struct read_cache_ticket *t,
+		    const char *tenant_id, const char *key, const char *body, size_t len,
+		    const char *etag)
+{
+	if (body)
+		store_answer(c, t, tenant_id, key, body, len, etag);
+	if (t->fill)
+		fill_done(c, t->fill);
+}
+
 void read_cache_invalidate(struct read_cache *c, const char *tenant_id)
 {
 	atomic_fetch_add(generation_of(c, tenant_id), 1);
@@ -298,6 +422,7 @@ void read_cache_stats_get(struct read_cache *c, struct read_cache_stats *out)
 {
 	out->hits = atomic_load(&c->hits);
 	out->misses = atomic_load(&c->misses);
+	out->coalesced = atomic_load(&c->coalesced);
 	out->stores = atomic_load(&c->stores);
 	out->evictions = atomic_load(&c->evictions);
 	out->invalidations = atomic_load(&c->invalidations);

@@ -10,8 +10,11 @@
  * While the LISTEN connection is down nothing is served, and everything is dropped when it comes
  * back (notifications may have been lost). An answer is also never older than max_age_ms.
  *
- * Take a ticket before reading from the database and store the answer with it: a change that
- * commits in between makes the ticket stale, so a racing read can never store old data as new.
+ * A miss hands the caller a ticket, taken before it reads the database, and the caller stores its
+ * answer with that ticket: a change that commits in between makes the ticket stale, so a racing
+ * read can never store old data as new. Misses on one key coalesce: the first caller fills it,
+ * the others wait (briefly) for that answer instead of all asking PostgreSQL the same question at
+ * once — as happens to a hot answer when its tenant changes or it ages out.
  *
  * Thread-safe. Memory is bounded by max_bytes (older entries are evicted). Owned by the API
  * server: read_cache_new/_free; read_cache_get hands out a counted reference, so an answer is
@@ -29,10 +32,14 @@
 
 struct read_cache;
 
+struct read_cache_fill;
+
+/* What a miss hands out; give it back with read_cache_put() (exactly once). */
 struct read_cache_ticket {
 	uint64_t epoch, generation;
 	long long taken_ms;
-	bool usable; /* false while the cache is off or not listening */
+	bool usable;		     /* false while the cache is off or not listening */
+	struct read_cache_fill *fill; /* set when this caller fills the key for others */
 };
 
 /* A cached answer, shared: valid until read_cache_release(), even if dropped meanwhile. */
@@ -43,7 +50,7 @@ struct read_cache_answer {
 };
 
 struct read_cache_stats {
-	unsigned long long hits, misses, stores, evictions, invalidations;
+	unsigned long long hits, misses, coalesced, stores, evictions, invalidations;
 	size_t bytes, entries;
 	bool listening;
 };
@@ -61,17 +68,17 @@ int read_cache_start(struct read_cache *c, struct store *st, struct err *e);
 void read_cache_free(struct read_cache *c);
 
 /*
- * The fresh answer for (tenant_id, key), or NULL when there is none. A non-NULL answer is the
- * caller's reference: give it back with read_cache_release().
+ * The fresh answer for (tenant_id, key): a reference to give back with read_cache_release(). NULL
+ * on a miss, with *t set: read the database, then call read_cache_put() with it.
  */
 const struct read_cache_answer *read_cache_get(struct read_cache *c, const char *tenant_id,
-					       const char *key);
+					       const char *key, struct read_cache_ticket *t);
 void read_cache_release(const struct read_cache_answer *a);
 
-/* Take before reading the data an answer is made of. */
-struct read_cache_ticket read_cache_ticket(struct read_cache *c, const char *tenant_id);
-
-/* Keeps a copy of an answer made from data read after the ticket was taken. */
+/*
+ * Ends a miss: keeps a copy of the answer (body NULL: nothing to keep, e.g. an error) unless the
+ * ticket went stale, and wakes the requests that waited for it.
+ */
 void read_cache_put(struct read_cache *c, const struct read_cache_ticket *t,
 		    const char *tenant_id, const char *key, const char *body, size_t len,
 		    const char *etag);

@@ -6,10 +6,12 @@
 # against a second API process with GWSYNC_READ_CACHE_MB=0, so every request reaches PostgreSQL.
 # Figures only; nothing is asserted.
 #
-#   tests/bench/api_reads.sh [seconds-per-url (default 10)] [build dir (default build)]
+#   tests/bench/api_reads.sh [seconds per route and round (default 5)] [build dir (default build)]
+#   ROUNDS=n (default 3): the routes are measured in n interleaved rounds; medians are reported.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-SECONDS_PER_URL="${1:-10}"
+SECONDS_PER_URL="${1:-5}"
+ROUNDS="${ROUNDS:-3}"
 BUILD="${2:-$ROOT/build}"
 cd "$ROOT"
 # gwsync needs a sealing key for stored Google credentials; a throw-away one serves here.
@@ -58,27 +60,39 @@ UNCACHED="http://127.0.0.1:$UNCACHED_PORT"
 curl -fs -H "Authorization: Bearer $KEY" "$BASE/v1/users?limit=100" >/dev/null ||
 	{ echo "GET /v1/users failed" >&2; exit 1; }
 
+# wrk's p99 in milliseconds ("850.00us", "12.3ms", "1.2s").
+p99_ms() { awk '$1 == "99%" {v = $2; f = 1; if (v ~ /us$/) f = 0.001; else if (v ~ /ms$/) f = 1;
+	else if (v ~ /s$/) f = 1000; sub(/[a-z]+$/, "", v); printf "%.2f", v * f}'; }
+median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+
 declare -A RPS P99
 run() {
 	local name="$1" url="$2" out
 	shift 2
 	out="$(wrk -t2 -c64 -d"${SECONDS_PER_URL}s" --latency "$@" "$url")"
 	[[ -z "${BENCH_VERBOSE:-}" ]] || printf '== %s\n%s\n' "$name" "$out" >&2
-	RPS[$name]="$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")"
-	P99[$name]="$(awk '$1 == "99%" {print $2}' <<<"$out")"
+	RPS[$name]+="$(awk '/^Requests\/sec:/ {print $2}' <<<"$out") "
+	P99[$name]+="$(p99_ms <<<"$out") "
 	if grep -q "Non-2xx" <<<"$out"; then echo "$name: non-2xx answers!" >&2; grep "Non-2xx" <<<"$out" >&2; fi
 }
 # Warm the pool and caches once.
 wrk -t2 -c64 -d2s -H "Authorization: Bearer $KEY" "$BASE/v1/integrations/$INTEGRATION" >/dev/null
-run healthz "$BASE/healthz"
-run integration "$BASE/v1/integrations/$INTEGRATION" -H "Authorization: Bearer $KEY"
-run users "$BASE/v1/users?limit=100" -H "Authorization: Bearer $KEY"
 wrk -t2 -c64 -d2s -H "Authorization: Bearer $KEY" "$UNCACHED/v1/integrations/$INTEGRATION" >/dev/null
-run integration_uncached "$UNCACHED/v1/integrations/$INTEGRATION" -H "Authorization: Bearer $KEY"
-run users_uncached "$UNCACHED/v1/users?limit=100" -H "Authorization: Bearer $KEY"
-
-printf '%-36s %12s %10s %10s\n' "route (64 connections, ${SECONDS_PER_URL}s)" "requests/s" "p99" "vs base"
-for name in healthz integration users integration_uncached users_uncached; do
-	ratio="$(awk -v a="${RPS[$name]}" -v b="${RPS[healthz]}" 'BEGIN {printf "%.0f%%", 100 * a / b}')"
-	printf '%-36s %12s %10s %10s\n' "$name" "${RPS[$name]}" "${P99[$name]}" "$ratio"
+# Rounds interleave the routes, so a slow spell of the machine does not land on one route only.
+for _ in $(seq "$ROUNDS"); do
+	run healthz "$BASE/healthz"
+	run integration "$BASE/v1/integrations/$INTEGRATION" -H "Authorization: Bearer $KEY"
+	run users "$BASE/v1/users?limit=100" -H "Authorization: Bearer $KEY"
+	run integration_uncached "$UNCACHED/v1/integrations/$INTEGRATION" -H "Authorization: Bearer $KEY"
+	run users_uncached "$UNCACHED/v1/users?limit=100" -H "Authorization: Bearer $KEY"
 done
+
+printf '%-22s %-30s %12s %10s %8s\n' "route" "requests/s of each round" "median" "p99 (ms)" "vs base"
+base="$(tr ' ' '\n' <<<"${RPS[healthz]}" | grep . | median)"
+for name in healthz integration users integration_uncached users_uncached; do
+	rps="$(tr ' ' '\n' <<<"${RPS[$name]}" | grep . | median)"
+	p99="$(tr ' ' '\n' <<<"${P99[$name]}" | grep . | median)"
+	ratio="$(awk -v a="$rps" -v b="$base" 'BEGIN {printf "%.0f%%", 100 * a / b}')"
+	printf '%-22s %-30s %12.0f %10s %8s\n' "$name" "$(printf '%.0f ' ${RPS[$name]})" "$rps" "$p99" "$ratio"
+done
+echo "(64 connections, wrk -t2, ${SECONDS_PER_URL}s per route per round, $ROUNDS rounds; p99 and requests/s are medians over the rounds)"
