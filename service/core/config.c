@@ -40,7 +40,8 @@ static const struct config_entry config_table[] = {
 	{"GWSYNC_DATABASE_URL", T_STR, OFF(database_url), NULL, 0, 0, DB_ROLES, DB_ROLES, F_SECRET,
 	 "PostgreSQL connection URI (libpq syntax). Also as GWSYNC_DATABASE_URL_FILE."},
 	{"GWSYNC_DB_POOL_SIZE", T_INT, OFF(db_pool_size), "16", 1, 512, 0, DB_ROLES, 0,
-	 "Database connections per process."},
+	 "Database connections per process. More than a few per PostgreSQL core only queue inside "
+	 "PostgreSQL and lengthen the slowest requests."},
 	{"GWSYNC_DB_CONNECT_TIMEOUT_S", T_INT, OFF(db_connect_timeout_s), "3", 1, 60, 0, DB_ROLES, 0,
 	 "Seconds to wait for a new database connection."},
 	{"GWSYNC_DB_ACQUIRE_TIMEOUT_MS", T_INT, OFF(db_acquire_timeout_ms), "2000", 10, 60000, 0,
