@@ -5,6 +5,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
+
 #define AUTH_CACHE_SLOTS 1024 /* direct-mapped by hash prefix; a collision just evicts */
 
 struct slot {
@@ -18,13 +20,6 @@ struct auth_cache {
 	int ttl_ms;
 	struct slot slots[AUTH_CACHE_SLOTS];
 };
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static size_t slot_of(const char *key_hash)
 {
@@ -60,7 +55,7 @@ bool auth_cache_get(struct auth_cache *c, const char *key_hash, struct store_api
 	struct slot *s = &c->slots[slot_of(key_hash)];
 	bool hit = false;
 	pthread_mutex_lock(&c->mu);
-	if (s->expires_ms > now_ms() && strcmp(s->key_hash, key_hash) == 0) {
+	if (s->expires_ms > clock_monotonic_ms() && strcmp(s->key_hash, key_hash) == 0) {
 		*out = s->key;
 		hit = true;
 	}
@@ -77,7 +72,7 @@ void auth_cache_put(struct auth_cache *c, const char *key_hash, const struct sto
 	memcpy(s->key_hash, key_hash, sizeof(s->key_hash));
 	s->key_hash[64] = '\0';
 	s->key = *k;
-	s->expires_ms = now_ms() + c->ttl_ms;
+	s->expires_ms = clock_monotonic_ms() + c->ttl_ms;
 	pthread_mutex_unlock(&c->mu);
 }
 

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "api_internal.h"
+#include "clock.h"
 #include "crypto.h"
 #include "log.h"
 
@@ -26,13 +27,6 @@ struct api_server {
 	const char **route_name_ptrs;
 	int port;
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Accepts a caller's request id when it is short and plain, so it can be logged safely. */
 static int req_id_acceptable(const char *s)
@@ -322,8 +316,10 @@ static void serve(const struct api_route *r, struct api_request *rq, struct api_
 	struct read_cache *cache = rq->ctx->read_cache;
 	const char *tenant = rq->who.tenant_id;
 	char key[CACHE_KEY_MAX];
-	int n = snprintf(key, sizeof(key), "%s?%s", rq->path, rq->query ? rq->query : "");
-	if (!(r->flags & ROUTE_CACHED) || !tenant[0] || n < 0 || (size_t)n >= sizeof(key)) {
+	int n = 0;
+	if (!(r->flags & ROUTE_CACHED) || !tenant[0] ||
+	    (n = snprintf(key, sizeof(key), "%s?%s", rq->path, rq->query ? rq->query : "")) < 0 ||
+	    (size_t)n >= sizeof(key)) {
 		run_handler(r, rq, rs);
 		if (tenant[0] && strcmp(rq->method, "GET") != 0)
 			read_cache_invalidate(cache, tenant);
@@ -346,7 +342,7 @@ static void serve(const struct api_route *r, struct api_request *rq, struct api_
 
 static int begin_request(struct mg_connection *conn)
 {
-	double t0 = now_s();
+	double t0 = (double)clock_monotonic_us() / 1e6;
 	const struct mg_request_info *ri = mg_get_request_info(conn);
 	struct api_server *srv = ri->user_data;
 
@@ -420,7 +416,7 @@ respond:
 
 	send_response(conn, &rq, &rs, close_after);
 
-	double dur = now_s() - t0;
+	double dur = (double)clock_monotonic_us() / 1e6 - t0;
 	api_metrics_observe(srv->ctx.metrics, route, rs.status, dur);
 	struct log_field fields[] = {
 		LOG_STR("method", rq.method),

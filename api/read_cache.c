@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "store_listen.h"
 
@@ -56,20 +57,13 @@ struct read_cache {
 	atomic_uint_least64_t epoch;
 	atomic_uint_least64_t generation[GENERATIONS];
 	atomic_bool listening;
-	atomic_ullong hits, misses, coalesced, stores, evictions, invalidations;
+	atomic_ullong hits, misses, coalesced, evictions, invalidations;
 
 	struct store *st;
 	pthread_t thread;
 	bool started;
 	atomic_bool stop;
 };
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* FNV-1a over a, a separator and b (b may be NULL). */
 static uint64_t hash_of(const char *a, const char *b)
@@ -194,7 +188,16 @@ static bool fresh(struct read_cache *c, const struct entry *en, const char *tena
 {
 	return atomic_load(&c->listening) && en->epoch == atomic_load(&c->epoch) &&
 	       en->generation == atomic_load(generation_of(c, tenant_id)) &&
-	       now_ms() - en->born_ms <= c->max_age_ms;
+	       clock_monotonic_ms() - en->born_ms <= c->max_age_ms;
+}
+
+/* Writes "tenant\nkey" into dst (room for tl + 1 + kl + 1); returns the byte after it. */
+static char *write_key(char *dst, const char *tenant_id, size_t tl, const char *key, size_t kl)
+{
+	memcpy(dst, tenant_id, tl);
+	dst[tl] = '\n';
+	memcpy(dst + tl + 1, key, kl + 1);
+	return dst + tl + 1 + kl + 1;
 }
 
 /* Whether full ("tenant\nkey") names the pair. */
@@ -237,7 +240,7 @@ static struct read_cache_ticket ticket_now(struct read_cache *c, const char *ten
 	t.usable = c->max_bytes > 0 && atomic_load(&c->listening);
 	t.epoch = atomic_load(&c->epoch);
 	t.generation = atomic_load(generation_of(c, tenant_id));
-	t.taken_ms = now_ms();
+	t.taken_ms = clock_monotonic_ms();
 	return t;
 }
 
@@ -299,9 +302,7 @@ const struct read_cache_answer *read_cache_get(struct read_cache *c, const char 
 			f = calloc(1, sizeof(*f) + tl + 1 + kl + 1);
 			if (f) {
 				f->hash = h;
-				memcpy(f->key, tenant_id, tl);
-				f->key[tl] = '\n';
-				memcpy(f->key + tl + 1, key, kl + 1);
+				write_key(f->key, tenant_id, tl, key, kl);
 				f->next = sp->fills;
 				sp->fills = f;
 				t->fill = f;
@@ -375,10 +376,7 @@ static void store_answer(struct read_cache *c, const struct read_cache_ticket *t
 	en->size = size;
 	snprintf(en->etag, sizeof(en->etag), "%s", etag ? etag : "");
 	en->key = en->data;
-	memcpy(en->key, tenant_id, tl);
-	en->key[tl] = '\n';
-	memcpy(en->key + tl + 1, key, kl + 1);
-	en->body = en->key + tl + 1 + kl + 1;
+	en->body = write_key(en->key, tenant_id, tl, key, kl);
 	memcpy(en->body, body, len);
 	en->body[len] = '\0';
 	en->answer.body = en->body;
@@ -397,7 +395,6 @@ static void store_answer(struct read_cache *c, const struct read_cache_ticket *t
 	atomic_fetch_add(&c->bytes, size);
 	atomic_fetch_add(&c->entries, 1);
 	pthread_mutex_unlock(mu);
-	atomic_fetch_add(&c->stores, 1);
 	if (atomic_load(&c->bytes) > c->max_bytes)
 		evict(c);
 }
@@ -423,7 +420,6 @@ void read_cache_stats_get(struct read_cache *c, struct read_cache_stats *out)
 	out->hits = atomic_load(&c->hits);
 	out->misses = atomic_load(&c->misses);
 	out->coalesced = atomic_load(&c->coalesced);
-	out->stores = atomic_load(&c->stores);
 	out->evictions = atomic_load(&c->evictions);
 	out->invalidations = atomic_load(&c->invalidations);
 	out->bytes = atomic_load(&c->bytes);

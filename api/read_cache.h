@@ -50,7 +50,7 @@ struct read_cache_answer {
 };
 
 struct read_cache_stats {
-	unsigned long long hits, misses, coalesced, stores, evictions, invalidations;
+	unsigned long long hits, misses, coalesced, evictions, invalidations;
 	size_t bytes, entries;
 	bool listening;
 };

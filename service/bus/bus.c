@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 
 #define BUS_PRODUCER_TOPICS_MAX 8
@@ -234,13 +235,6 @@ static rd_kafka_headers_t *headers_from_json(const char *text)
 	return h;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int bus_producer_send_batch(struct bus_producer *p, struct bus_out *msgs, size_t n,
 			    int timeout_ms, struct err *e)
 {
@@ -274,7 +268,7 @@ int bus_producer_send_batch(struct bus_producer *p, struct bus_out *msgs, size_t
 		h = NULL; /* now owned by the message */
 		pending++;
 	}
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = clock_monotonic_ms() + timeout_ms;
 	size_t done = 0;
 	while (pending) {
 		done = 0;
@@ -282,7 +276,7 @@ int bus_producer_send_batch(struct bus_producer *p, struct bus_out *msgs, size_t
 			done += atomic_load(&state[i]) != 0;
 		if (done == n)
 			break;
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - clock_monotonic_ms();
 		if (left <= 0)
 			break;
 		rd_kafka_poll(p->rk, left < 50 ? (int)left : 50);
@@ -298,7 +292,7 @@ int bus_producer_send_batch(struct bus_producer *p, struct bus_out *msgs, size_t
 		ok += (size_t)msgs[i].delivered;
 	}
 	/* Reports of purged messages still point at state: wait until librdkafka let go. */
-	while (rd_kafka_outq_len(p->rk) > 0 && now_ms() < deadline + 5000)
+	while (rd_kafka_outq_len(p->rk) > 0 && clock_monotonic_ms() < deadline + 5000)
 		rd_kafka_poll(p->rk, 10);
 	if (rd_kafka_outq_len(p->rk) == 0)
 		free(state);

@@ -11,6 +11,7 @@
 #include "crypto.h"
 #include "google_directory.h"
 #include "jwt.h"
+#include "clock.h"
 #include "log.h"
 #include "oauth.h"
 #include "store_authorization.h"
@@ -49,13 +50,6 @@ static const char *const priv_names[CONNECT_PRIV_N] = {"User Management Admin", 
 const char *connect_priv_name(int i)
 {
 	return i >= 0 && i < CONNECT_PRIV_N ? priv_names[i] : "?";
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static char *dup_or_null(const char *s)
@@ -243,7 +237,7 @@ static int entry_new(struct connect *c, const char *integration_id, struct oauth
 	snprintf(en->integration_id, sizeof(en->integration_id), "%s", integration_id);
 	en->c = c;
 	en->tokens = tokens;
-	atomic_store(&en->last_touch_ms, now_ms());
+	atomic_store(&en->last_touch_ms, clock_monotonic_ms());
 	struct google_client_options go = c->go;
 	go.token = entry_token;
 	go.token_ctx = en;
@@ -408,7 +402,7 @@ struct google_client *connect_handle_client(struct connect_handle *h)
 void connect_handle_used(struct connect_handle *h)
 {
 	struct entry *en = (struct entry *)h;
-	long long now = now_ms();
+	long long now = clock_monotonic_ms();
 	long long last = atomic_load(&en->last_touch_ms);
 	if (now - last < TOUCH_INTERVAL_MS ||
 	    !atomic_compare_exchange_strong(&en->last_touch_ms, &last, now))

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "clock.h"
+
 struct google_ratelimit {
 	pthread_mutex_t mu;
 	struct google_ratelimit_options o; /* resolved */
@@ -21,9 +23,7 @@ struct google_ratelimit {
 long long google_clock_monotonic_ms(void *ctx)
 {
 	(void)ctx;
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return clock_monotonic_ms();
 }
 
 void google_sleep_ms(void *ctx, long ms)

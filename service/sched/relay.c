@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "sched_tasks.h"
 #include "store_jobs.h"
@@ -54,19 +55,12 @@ static void observe_lag(struct relay *r, double lag_ms)
 	atomic_fetch_add(&r->lag_sum_us, (unsigned long long)(lag_ms * 1000));
 }
 
-static long long mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* One batch: 1 when a full batch went out (look again at once), 0 when idle, -1 on failure. */
 static int relay_once(struct relay *r)
 {
 	struct err e = {0};
 	struct store_outbox_batch b;
-	long long t0 = mono_us();
+	long long t0 = clock_monotonic_us();
 	int rc = store_outbox_batch_begin(r->st, r->cfg->outbox_batch, &b, &e);
 	if (rc) {
 		log_write(LOG_WARN, "relay", "outbox_read_failed", e.msg, NULL, 0);
@@ -88,9 +82,9 @@ static int relay_once(struct relay *r)
 		msgs[i].len = b.rows[i].payload_len;
 		msgs[i].headers_json = b.rows[i].headers_json;
 	}
-	long long t1 = mono_us();
+	long long t1 = clock_monotonic_us();
 	int send_rc = bus_producer_send_batch(r->bp, msgs, b.n, 12000, &e);
-	long long t2 = mono_us();
+	long long t2 = clock_monotonic_us();
 	size_t ok = 0;
 	for (size_t i = 0; i < b.n; i++) {
 		b.rows[i].delivered = msgs[i].delivered != 0;
@@ -108,7 +102,7 @@ static int relay_once(struct relay *r)
 		log_write(LOG_WARN, "relay", "outbox_mark_failed", e.msg, NULL, 0);
 		return -1;
 	}
-	long long t3 = mono_us();
+	long long t3 = clock_monotonic_us();
 	atomic_fetch_add(&r->published, ok);
 	if (ok)
 		observe_lag(r, lag);
