@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "runner_export.h"
 #include "sync_runner.h"
 
 enum sync_stop sync_job_checkpoint(struct sync_job *j, int done, int total)
@@ -106,10 +107,10 @@ static int run_verify_authorization(struct sync_job *j, struct err *e)
 
 static const struct sync_runner runners[] = {
 	{"verify_authorization", run_verify_authorization, false, NULL},
-	{"export_users", NULL, false, "export_users has no runner in this build yet (sync engine)"},
+	{"export_users", export_users_run, false, NULL},
 	{"import_users", NULL, false, "import_users has no runner in this build yet (sync engine)"},
 	{"sync_groups", NULL, false, "sync_groups has no runner in this build yet (sync engine)"},
-	{"full_sync", NULL, false, "full_sync has no runner in this build yet (sync engine)"},
+	{"full_sync", full_sync_run, false, NULL},
 	{"test_sleep", run_test_sleep, true, NULL},
 };
 

@@ -1,0 +1,528 @@
+#include "apply_users.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto.h"
+#include "google_batch.h"
+#include "google_users.h"
+#include "log.h"
+#include "store_export.h"
+#include "store_integrations.h"
+
+#define WRITE_BATCH 50
+
+/* What one entry's outcome writes: the link, its event and the job item. */
+struct outcome {
+	struct store_link_write w;
+	enum store_job_count count;
+	const char *item_reason, *item_message;
+	char *hashes;	  /* owned */
+	char *event_data; /* owned */
+	char reason[64], message[512];
+	char google_id[64];
+	bool write_link;
+};
+
+static char *text_of(struct json_object *o)
+{
+	return o ? strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) : NULL;
+}
+
+static const char *jstr(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static char *event_data(const struct plan_user *u, const char *google_id, const char *primary,
+			const struct plan_entry *en, const char *reason, const char *message)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "user_id", json_object_new_string(u->user_id));
+	json_object_object_add(o, "google_id", google_id && google_id[0]
+						       ? json_object_new_string(google_id)
+						       : NULL);
+	json_object_object_add(o, "primary_email",
+			       primary && primary[0] ? json_object_new_string(primary) : NULL);
+	struct json_object *fields = json_object_new_array();
+	for (size_t i = 0; en && i < en->n_changes; i++)
+		json_object_array_add(fields, json_object_new_string(en->changes[i].field));
+	json_object_object_add(o, "fields", fields);
+	if (reason)
+		json_object_object_add(o, "reason", json_object_new_string(reason));
+	if (message)
+		json_object_object_add(o, "message", json_object_new_string(message));
+	char *t = text_of(o);
+	json_object_put(o);
+	return t;
+}
+
+/* Whether the link already records what this entry would record (no write needed). */
+static bool link_current(const struct plan_user *u, const struct plan_entry *en,
+			 const char *status)
+{
+	if (strcmp(u->link_status, status))
+		return false;
+	if (!en->hashes)
+		return true;
+	bool same = u->field_hashes != NULL;
+	json_object_object_foreach(en->hashes, k, v)
+	{
+		struct json_object *h;
+		if (!same)
+			break;
+		same = json_object_object_get_ex(u->field_hashes, k, &h) &&
+		       !strcmp(json_object_get_string(h), json_object_get_string(v));
+	}
+	return same;
+}
+
+static bool body_suspends(const struct plan_entry *en)
+{
+	struct json_object *v;
+	return en->body && json_object_object_get_ex(en->body, "suspended", &v) &&
+	       json_object_get_boolean(v);
+}
+
+static const char *event_for(enum plan_op op)
+{
+	switch (op) {
+	case PLAN_LINK: return "gws.user.linked";
+	case PLAN_CREATE: return "gws.user.provisioned";
+	case PLAN_SUSPEND: return "gws.user.suspended";
+	case PLAN_UNSUSPEND: return "gws.user.unsuspended";
+	case PLAN_DELETED_IN_GOOGLE: return "gws.user.deleted_in_google";
+	case PLAN_CONFLICT: return "gws.user.conflict";
+	case PLAN_FAIL: return "gws.user.failed";
+	default: return "gws.user.updated";
+	}
+}
+
+/* A failure of one user: link status, event, failed item. */
+static void set_failed(struct outcome *o, const struct plan_user *u, const struct plan_entry *en,
+		       const char *status, const char *reason, const char *message,
+		       enum store_job_count count, const char *event)
+{
+	snprintf(o->reason, sizeof(o->reason), "%s", reason ? reason : "failed");
+	snprintf(o->message, sizeof(o->message), "%s", message ? message : "");
+	o->w = (struct store_link_write){.user_id = u->user_id,
+					 .status = status,
+					 .error_reason = o->reason,
+					 .error_message = o->message,
+					 .event_type = event};
+	o->event_data = event_data(u, en->google_id, en->primary_email, NULL, o->reason,
+				   o->message);
+	o->w.event_data_json = o->event_data;
+	o->count = count;
+	o->item_reason = o->reason;
+	o->item_message = o->message;
+	o->write_link = true;
+}
+
+/* A success: the link records the Google id, what was written and the password's digest. */
+static void set_done(struct outcome *o, const struct plan_user *u, const struct plan_entry *en,
+		     const char *google_id, const char *origin, enum store_job_count count)
+{
+	snprintf(o->google_id, sizeof(o->google_id), "%s", google_id ? google_id : "");
+	o->hashes = text_of(en->hashes);
+	bool suspended = body_suspends(en) ||
+			 (en->op == PLAN_NONE && !strcmp(u->link_status, "suspended"));
+	o->w = (struct store_link_write){
+		.user_id = u->user_id,
+		.google_id = o->google_id[0] ? o->google_id : NULL,
+		.primary_email = en->primary_email,
+		.status = suspended ? "suspended" : "synced",
+		.origin = origin,
+		.field_hashes_json = o->hashes,
+		.password_digest = en->send_password	? u->password_digest
+				   : en->random_password ? "random"
+							 : NULL,
+		.synced = true,
+		.event_type = en->op == PLAN_NONE ? NULL : event_for(en->op),
+	};
+	if (en->op != PLAN_NONE) {
+		o->event_data = event_data(u, o->google_id, en->primary_email, en, NULL, NULL);
+		o->w.event_data_json = o->event_data;
+	}
+	o->count = count;
+	o->write_link = true;
+}
+
+/* The request body of a write: the plan's body plus the password, when one is sent. */
+static char *write_body(const struct export_user *x, const struct plan_entry *en)
+{
+	struct json_object *b = en->body;
+	char random[33] = "";
+	if (en->send_password && x->hash) {
+		json_object_object_add(b, "password", json_object_new_string(x->hash));
+		json_object_object_add(b, "hashFunction", json_object_new_string(x->hash_function));
+	} else if (en->random_password) {
+		if (crypto_random_hex(random, 16))
+			return NULL;
+		json_object_object_add(b, "password", json_object_new_string(random));
+	}
+	char *t = text_of(b);
+	json_object_object_del(b, "password");
+	json_object_object_del(b, "hashFunction");
+	crypto_wipe(random, sizeof(random));
+	return t;
+}
+
+static void wipe_free(char *s)
+{
+	if (s) {
+		crypto_wipe(s, strlen(s));
+		free(s);
+	}
+}
+
+/* After a 409 on a create: take the address over when a user holds it. */
+static void create_conflict(struct apply_ctx *ac, const struct plan_user *u,
+			    const struct plan_entry *en, struct outcome *o)
+{
+	char path[1024];
+	struct err ge = {0};
+	char *body = NULL;
+	int status = 0;
+	if (!google_user_path(en->primary_email, "?fields=id,primaryEmail", path, sizeof(path)) &&
+	    !connect_call(ac->h, "GET", path, NULL, &status, &body, NULL, &ge)) {
+		struct json_object *g = json_tokener_parse(body);
+		const char *id = jstr(g, "id");
+		if (id) {
+			struct plan_entry linked = *en;
+			linked.op = PLAN_LINK;
+			set_done(o, u, &linked, id, "linked", JOB_UPDATED);
+			o->w.password_digest = NULL;
+			/* attributes follow on the next run: the link has no hashes yet */
+			free(o->hashes);
+			o->hashes = NULL;
+			o->w.field_hashes_json = NULL;
+			o->w.status = "synced";
+		}
+		if (g)
+			json_object_put(g);
+		free(body);
+		if (id)
+			return;
+	}
+	free(body);
+	set_failed(o, u, en, "conflict", "address_in_use",
+		   "the address belongs to a group or to another user's alias", JOB_FAILED,
+		   "gws.user.conflict");
+}
+
+/* After a 409 on a rename: Google may have applied it anyway; re-read by id. */
+static bool rename_applied(struct apply_ctx *ac, const struct plan_entry *en)
+{
+	char path[1024];
+	struct err ge = {0};
+	char *body = NULL;
+	if (google_user_path(en->google_id, "?fields=id,primaryEmail", path, sizeof(path)) ||
+	    connect_call(ac->h, "GET", path, NULL, NULL, &body, NULL, &ge))
+		return false;
+	struct json_object *g = json_tokener_parse(body);
+	const char *pe = jstr(g, "primaryEmail");
+	bool ok = pe && en->primary_email && !strcasecmp(pe, en->primary_email);
+	if (g)
+		json_object_put(g);
+	free(body);
+	return ok;
+}
+
+/* Classifies one part's answer into the user's outcome. */
+static void part_outcome(struct apply_ctx *ac, const struct export_user *x,
+			 const struct plan_entry *en, const struct google_batch_item *it,
+			 struct outcome *o)
+{
+	const struct plan_user *u = &x->pu;
+	if (it->e.code == E_OK) {
+		if (en->op == PLAN_CREATE) {
+			struct json_object *g = it->resp_body ? json_tokener_parse(it->resp_body) : NULL;
+			set_done(o, u, en, jstr(g, "id"), "provisioned", JOB_CREATED);
+			if (g)
+				json_object_put(g);
+		} else {
+			set_done(o, u, en, en->google_id, en->op == PLAN_LINK ? "linked" : NULL,
+				 JOB_UPDATED);
+		}
+		return;
+	}
+	int st = it->status;
+	if (en->op == PLAN_CREATE && st == 409) {
+		create_conflict(ac, u, en, o);
+		return;
+	}
+	if (en->op == PLAN_RENAME && st == 409 && rename_applied(ac, en)) {
+		set_done(o, u, en, en->google_id, NULL, JOB_UPDATED);
+		return;
+	}
+	if (en->op != PLAN_CREATE && (st == 404 || (st == 412 && strstr(it->e.msg, "deleted")))) {
+		set_failed(o, u, en, "deleted_in_google", "deleted_in_google",
+			   st == 404 ? "the linked Google user no longer exists" : it->e.msg,
+			   JOB_SKIPPED, "gws.user.deleted_in_google");
+		return;
+	}
+	set_failed(o, u, en, "failed", it->e.reason[0] ? it->e.reason : err_code_name(it->e.code),
+		   it->e.msg, JOB_FAILED, "gws.user.failed");
+}
+
+static void outcome_clear(struct outcome *o)
+{
+	free(o->hashes);
+	free(o->event_data);
+	memset(o, 0, sizeof(*o));
+}
+
+/* Writes the links of outcomes[0..n) and records their items. */
+static int record(struct apply_ctx *ac, struct outcome *os, const struct plan_entry *const *ens,
+		  size_t n, struct err *e)
+{
+	struct sync_job *j = ac->j;
+	struct store_link_write *w = calloc(n ? n : 1, sizeof(*w));
+	if (!w)
+		return err_set(e, E_NOMEM, "links");
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (os[i].write_link)
+			w[k++] = os[i].w;
+	int rc = k ? store_links_write(j->st, j->job->tenant_id, j->job->integration_id,
+				       j->job->id, j->owner, w, k, e)
+		   : E_OK;
+	free(w);
+	if (rc == E_NOTFOUND) {
+		j->stop = SYNC_LOST;
+		return E_OK;
+	}
+	for (size_t i = 0; !rc && i < n; i++) {
+		struct err ie = {0};
+		const struct plan_user *u = &ac->scope->users[ens[i]->user].pu;
+		if (sync_job_item(j, "user", u->user_id, os[i].count, os[i].item_reason,
+				  os[i].item_message, &ie) == E_NOTFOUND)
+			break;
+	}
+	return rc;
+}
+
+/* Runs the Google writes of one batch of entries and records every outcome. */
+static int run_batch(struct apply_ctx *ac, const struct plan_entry *const *ens, size_t n,
+		     int *suspensions, struct err *e)
+{
+	struct sync_job *j = ac->j;
+	struct outcome *os = calloc(n, sizeof(*os));
+	struct google_batch_item *items = calloc(n, sizeof(*items));
+	char **paths = calloc(n, sizeof(*paths)), **bodies = calloc(n, sizeof(*bodies));
+	size_t *slot = calloc(n, sizeof(*slot));
+	int rc = E_OK;
+	if (!os || !items || !paths || !bodies || !slot) {
+		rc = err_set(e, E_NOMEM, "batch");
+		goto out;
+	}
+	size_t m = 0;
+	for (size_t i = 0; !rc && i < n; i++) {
+		const struct plan_entry *en = ens[i];
+		const struct export_user *x = &ac->scope->users[en->user];
+		const struct plan_user *u = &x->pu;
+		/* The Google id (takeover) or the intent (create) is recorded before the write. */
+		struct store_link_write pre = {.user_id = u->user_id,
+					       .primary_email = en->primary_email};
+		if (en->op == PLAN_LINK) {
+			pre.google_id = en->google_id;
+			pre.status = "synced";
+			pre.origin = "linked";
+		} else if (en->op == PLAN_CREATE) {
+			pre.status = "creating";
+			pre.origin = "provisioned";
+		}
+		if (pre.status) {
+			struct err le = {0};
+			int lrc = store_links_write(j->st, j->job->tenant_id, j->job->integration_id,
+						    j->job->id, j->owner, &pre, 1, &le);
+			if (lrc == E_CONFLICT) {
+				set_failed(&os[i], u, en, "conflict", "linked_to_another_user",
+					   "the matching Google user is linked to another directory user",
+					   JOB_FAILED, "gws.user.conflict");
+				os[i].w.google_id = NULL;
+				continue;
+			}
+			if (lrc == E_NOTFOUND) {
+				j->stop = SYNC_LOST;
+				goto out;
+			}
+			if (lrc) {
+				rc = err_set(e, lrc, "%s", le.msg);
+				goto out;
+			}
+		}
+		bool writes = json_object_object_length(en->body) > 0 || en->send_password ||
+			      en->random_password;
+		if (!writes) { /* a takeover with nothing to change */
+			set_done(&os[i], u, en, en->google_id, "linked", JOB_UPDATED);
+			continue;
+		}
+		paths[i] = malloc(1024);
+		if (!paths[i] || (en->op == PLAN_CREATE
+					  ? snprintf(paths[i], 1024, "%s", GOOGLE_USERS_PATH) < 0
+					  : google_user_path(en->google_id, NULL, paths[i], 1024))) {
+			set_failed(&os[i], u, en, "failed", "internal", "request path", JOB_FAILED,
+				   "gws.user.failed");
+			continue;
+		}
+		if (!(bodies[i] = write_body(x, en))) {
+			rc = err_set(e, E_NOMEM, "body");
+			goto out;
+		}
+		items[m] = (struct google_batch_item){
+			.method = en->op == PLAN_CREATE ? "POST" : "PUT",
+			.path = paths[i],
+			.body = bodies[i],
+		};
+		slot[m++] = i;
+	}
+	if (m) {
+		rc = google_batch(connect_handle_client(ac->h), items, m, e);
+		if (rc)
+			goto out;
+		connect_handle_used(ac->h);
+		for (size_t k = 0; k < m; k++) {
+			size_t i = slot[k];
+			part_outcome(ac, &ac->scope->users[ens[i]->user], ens[i], &items[k], &os[i]);
+			if (items[k].e.code == E_OK && ens[i]->guarded)
+				(*suspensions)++;
+		}
+	}
+	rc = record(ac, os, ens, n, e);
+out:
+	for (size_t i = 0; i < n; i++) {
+		if (os)
+			outcome_clear(&os[i]);
+		if (paths)
+			free(paths[i]);
+		if (bodies)
+			wipe_free(bodies[i]);
+	}
+	if (items)
+		google_batch_items_cleanup(items, n);
+	free(os);
+	free(items);
+	free(paths);
+	free(bodies);
+	free(slot);
+	return rc;
+}
+
+/* Outcomes that need no Google call: unchanged, skipped, conflicts, failures, deleted. */
+static void local_outcome(const struct plan_user *u, const struct plan_entry *en,
+			  struct outcome *o)
+{
+	switch (en->op) {
+	case PLAN_NONE:
+		if (u->google_id[0] && strcmp(u->link_status, "released") &&
+		    !link_current(u, en, strcmp(u->link_status, "suspended") ? "synced"
+									      : "suspended"))
+			set_done(o, u, en, u->google_id, NULL, JOB_UNCHANGED);
+		o->count = JOB_UNCHANGED;
+		break;
+	case PLAN_SKIP:
+		if (strcmp(u->link_status, "skipped") || !u->google_id[0])
+			set_failed(o, u, en, u->google_id[0] ? u->link_status : "skipped",
+				   en->reason, en->message, JOB_SKIPPED, NULL);
+		snprintf(o->reason, sizeof(o->reason), "%s", en->reason ? en->reason : "skipped");
+		snprintf(o->message, sizeof(o->message), "%s", en->message ? en->message : "");
+		o->item_reason = o->reason;
+		o->item_message = o->message;
+		o->count = JOB_SKIPPED;
+		break;
+	case PLAN_CONFLICT:
+		set_failed(o, u, en, "conflict", en->reason, en->message, JOB_FAILED,
+			   "gws.user.conflict");
+		break;
+	case PLAN_FAIL:
+		set_failed(o, u, en, u->google_id[0] && !strcmp(en->reason, "adminCannotUnsuspend")
+					     ? u->link_status
+					     : "failed",
+			   en->reason, en->message, JOB_FAILED, "gws.user.failed");
+		break;
+	case PLAN_DELETED_IN_GOOGLE:
+		set_failed(o, u, en, "deleted_in_google", en->reason, en->message, JOB_SKIPPED,
+			   "gws.user.deleted_in_google");
+		break;
+	default:
+		break;
+	}
+}
+
+static bool needs_google(enum plan_op op)
+{
+	return op == PLAN_LINK || op == PLAN_CREATE || op == PLAN_RENAME || op == PLAN_SUSPEND ||
+	       op == PLAN_UNSUSPEND || op == PLAN_UPDATE || op == PLAN_SET_PASSWORD;
+}
+
+int apply_users(struct apply_ctx *ac, const struct plan *p, struct err *e)
+{
+	struct sync_job *j = ac->j;
+	const struct plan_entry *batch[WRITE_BATCH];
+	size_t nb = 0;
+	int suspensions = 0, rc = E_OK;
+	/* Local outcomes first, in chunks (no Google call). */
+	enum { LOCAL = 500 };
+	struct outcome *os = calloc(LOCAL, sizeof(*os));
+	const struct plan_entry **lens = calloc(LOCAL, sizeof(*lens));
+	if (!os || !lens) {
+		free(os);
+		free(lens);
+		return err_set(e, E_NOMEM, "apply");
+	}
+	size_t nl = 0;
+	for (size_t i = 0; !rc && i <= p->n && !j->stop; i++) {
+		if (i < p->n && !needs_google(p->entries[i].op)) {
+			lens[nl] = &p->entries[i];
+			local_outcome(&ac->scope->users[p->entries[i].user].pu, lens[nl], &os[nl]);
+			nl++;
+		}
+		if (nl && (nl == LOCAL || i == p->n)) {
+			rc = record(ac, os, lens, nl, e);
+			for (size_t k = 0; k < nl; k++)
+				outcome_clear(&os[k]);
+			nl = 0;
+		}
+	}
+	free(os);
+	free(lens);
+	int done = 0, total = (int)p->n;
+	for (size_t i = 0; !rc && i <= p->n && !j->stop; i++) {
+		if (i < p->n && needs_google(p->entries[i].op))
+			batch[nb++] = &p->entries[i];
+		if (nb && (nb == WRITE_BATCH || i == p->n)) {
+			rc = run_batch(ac, batch, nb, &suspensions, e);
+			nb = 0;
+			if (rc || j->stop)
+				break;
+			struct store_integration it;
+			struct err ie = {0};
+			if (!store_integration_get(j->st, j->job->tenant_id, j->job->integration_id, &it,
+						   &ie) &&
+			    strcmp(it.status, "active")) {
+				rc = err_set(e, E_CONFLICT, "the integration became %s during the run",
+					     it.status);
+				break;
+			}
+		}
+		done = (int)i;
+		if (i % 200 == 0 && sync_job_checkpoint(j, done, total))
+			break;
+	}
+	if (suspensions) {
+		struct err ge = {0};
+		if (store_guard_record(j->st, j->job->tenant_id, j->job->integration_id, suspensions,
+				       &ge))
+			log_write(LOG_WARN, "sync", "guard_record_failed", ge.msg, NULL, 0);
+	}
+	if (!rc && !j->stop)
+		sync_job_checkpoint(j, total, total);
+	return rc;
+}

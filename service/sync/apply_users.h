@@ -1,0 +1,30 @@
+/*
+ * apply_users — executes a user export plan; decides nothing (the planner did).
+ *
+ * Writes go through the batch endpoint (WRITE_BATCH parts a request) with the client's rate
+ * limit and retries. Crash safety: a takeover's link (Google id) is recorded before the write and
+ * a create is recorded as intended (link status `creating`) before it is sent, so a re-run looks
+ * the address up instead of creating twice; a 409 "Entity already exists" on a create is taken
+ * over when a users.get by the address finds a user. Each outcome is written to the user's link
+ * with its gws.user.* event in one transaction, and recorded as a job item (object type "user").
+ * Between batches: a checkpoint (progress, lease, cancel) and a look at the integration's status.
+ *
+ * Errors that stop the run: a batch that fails as a whole (after the client's retries), auth
+ * errors, store errors; e says why. A part's error is that user's item.
+ * Threads: the job's thread. The password hash goes into one request body that is wiped after.
+ */
+#ifndef GWSYNC_SYNC_APPLY_USERS_H
+#define GWSYNC_SYNC_APPLY_USERS_H
+
+#include "connect.h"
+#include "runner_export.h"
+
+struct apply_ctx {
+	struct sync_job *j;
+	struct connect_handle *h;
+	struct export_scope *scope; /* the users the plan's entries index */
+};
+
+int apply_users(struct apply_ctx *ac, const struct plan *p, struct err *e);
+
+#endif

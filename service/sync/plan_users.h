@@ -1,0 +1,185 @@
+/*
+ * plan_users — the user export planner: what gwsync wants Google to hold for each directory user
+ * in an integration's scope, compared with what Google holds (or, in a targeted run, with what
+ * gwsync last wrote), as one operation per user. Pure: no I/O, no clock, no randomness; the
+ * runner gathers the inputs, the applier executes the output (DESIGN.md §2, §4; issue "User export
+ * engine").
+ *
+ * Rules (DESIGN.md §4, Appendix A; API-NOTES §8, §16):
+ * - primaryEmail: the email when its domain is allowed, else local-part@default_domain, else skip
+ *   `domain_not_configured`; lower-cased as Google stores it.
+ * - Google's rules before any call: names 1–60 characters without < > =; the local part 1–64 of
+ *   a-z 0-9 - _ ' . without a leading, trailing or double period, not abuse/postmaster.
+ * - Matching (unlinked users) tries the original then the rewritten address; the runner resolves
+ *   each to a Google user (primary or alias). Two directory users on one Google user, two wanting
+ *   one primaryEmail, the two addresses on different Google users, or a Google user linked to
+ *   another directory user: `conflict`, never written.
+ * - Only exported attributes (plus email and names) are compared; typed arrays are rebuilt whole:
+ *   entries of the types gwsync manages replaced, Google's other entries sent back unchanged.
+ * - suspended: true for a deleted, unbound, suspended user (and locked / password-expired ones
+ *   when the integration's action is suspend); false for an active bound one; untouched for
+ *   staged ones. Super admins and the authorizing admin never get suspended or a new password;
+ *   under a delegated (non-super) admin, admins get no write at all (`protected_admin`).
+ *
+ * Ownership: inputs are borrowed. plan_users_run() fills a struct plan whose ops own their
+ * strings and JSON; plan_free() releases them. Thread-safe (no shared state).
+ */
+#ifndef GWSYNC_SYNC_PLAN_USERS_H
+#define GWSYNC_SYNC_PLAN_USERS_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum plan_op {
+	PLAN_NONE,	/* nothing to write: unchanged */
+	PLAN_LINK,	/* take over a matched Google user (and write what differs) */
+	PLAN_CREATE,	/* provision a new Google user */
+	PLAN_RENAME,	/* update whose changes include primaryEmail */
+	PLAN_SUSPEND,	/* update that sets suspended: true */
+	PLAN_UNSUSPEND, /* update that sets suspended: false */
+	PLAN_UPDATE,	/* update of attributes */
+	PLAN_SET_PASSWORD, /* update of the password alone */
+	PLAN_SKIP,	/* waits, with a reason (staged, awaiting_password, ...) */
+	PLAN_CONFLICT,	/* never written, with a reason */
+	PLAN_FAIL,	/* breaks a Google rule or cannot be done, with a reason */
+	PLAN_DELETED_IN_GOOGLE, /* the linked Google user is gone: mark the link */
+	PLAN_OP_N
+};
+
+/* "none", "link", "create", "rename", ... */
+const char *plan_op_name(enum plan_op op);
+
+/* What the runner learnt from Google about one user (by id or by address). */
+enum plan_gstate {
+	PLAN_G_UNKNOWN,	  /* not read */
+	PLAN_G_FOUND,	  /* g is the resource */
+	PLAN_G_NOT_FOUND, /* 404 */
+	PLAN_G_DELETED,	  /* 412 "User is deleted." */
+};
+
+struct plan_settings {
+	const char *const *domains; /* allowed (verified) domains, lower-case */
+	size_t n_domains;
+	const char *default_domain; /* NULL or "" when none */
+	unsigned export_mask;	    /* PLAN_ATTR_* bits set to export */
+	bool provision_without_password;
+	bool lockout_suspend;	     /* lockout_action = suspend */
+	bool password_expiry_suspend; /* password_expiry_action = suspend */
+	bool recreate_deleted;	     /* deleted_in_google_action = recreate */
+	bool integration_active;     /* unbinding suspends only while active */
+	const char *admin_email;     /* the authorizing admin (protected), lower-case or NULL */
+	bool delegated_admin;	     /* authorized as a non-super admin: admins get no write */
+	bool full;		     /* full reconcile: compare with Google; else with link hashes */
+};
+
+/* Attributes a rule can export (DESIGN Appendix A). */
+enum plan_attr {
+	PLAN_ATTR_PASSWORD = 1u << 0,
+	PLAN_ATTR_STATE = 1u << 1,
+	PLAN_ATTR_MANAGER = 1u << 2,
+	PLAN_ATTR_ALTERNATE_EMAIL = 1u << 3,
+	PLAN_ATTR_COST_CENTER = 1u << 4,
+	PLAN_ATTR_DEPARTMENT = 1u << 5,
+	PLAN_ATTR_EMPLOYEE_TYPE = 1u << 6,
+	PLAN_ATTR_JOB_TITLE = 1u << 7,
+	PLAN_ATTR_EMPLOYEE_ID = 1u << 8,
+	PLAN_ATTR_HOME_ADDRESSES = 1u << 9,
+	PLAN_ATTR_WORK_ADDRESSES = 1u << 10,
+	PLAN_ATTR_OTHER_ADDRESSES = 1u << 11,
+	PLAN_ATTR_HOME_PHONES = 1u << 12,
+	PLAN_ATTR_MOBILE_PHONES = 1u << 13,
+	PLAN_ATTR_OTHER_PHONES = 1u << 14,
+	PLAN_ATTR_WORK_PHONES = 1u << 15,
+	PLAN_ATTR_WORK_FAX_PHONES = 1u << 16,
+	PLAN_ATTR_WORK_MOBILE_PHONES = 1u << 17,
+};
+
+/* The bit of a rule name ("job_title" → PLAN_ATTR_JOB_TITLE), 0 when it is not exportable. */
+unsigned plan_attr_bit(const char *rule_name);
+
+/*
+ * One user of the scope. Directory strings are never NULL ("" for null); addresses_json and
+ * phones_json are the replica's JSON array texts. password_digest identifies the stored hash
+ * (the runner's digest of function and hash; "" when none); the hash itself never enters the
+ * planner. field_hashes is the link's {field: digest} object (NULL: none).
+ */
+struct plan_user {
+	const char *user_id;
+	bool exists, in_scope;
+	int64_t version;
+	const char *email, *first_name, *last_name, *state;
+	const char *alternate_email, *cost_center, *department, *employee_type, *job_title,
+		*employee_id;
+	const char *addresses_json, *phones_json;
+	const char *manager_email; /* the manager's linked primaryEmail; NULL: none or not linked */
+	bool has_manager;	   /* the directory names a manager (linked or not) */
+	const char *password_digest;
+	bool locked, password_expired;
+	/* link ("" when none) */
+	const char *google_id, *link_status, *link_primary_email, *link_password_digest;
+	struct json_object *field_hashes;
+	/* Google */
+	enum plan_gstate g_state;	/* of the linked id */
+	struct json_object *g;		/* the linked user's resource when FOUND */
+	enum plan_gstate m_state[2];	/* lookups of the original [0] and rewritten [1] address */
+	struct json_object *m[2];	/* their resources when FOUND */
+	bool g_linked_elsewhere;	/* the matched Google id is linked to another user */
+};
+
+struct plan_change {
+	char *field;  /* Google field name: "name.givenName", "phones", "password", ... */
+	char *before; /* JSON text, NULL when unknown (targeted run) */
+	char *after;  /* JSON text; NULL for the password (only "changed") */
+};
+
+struct plan_entry {
+	enum plan_op op;
+	size_t user; /* index into the input */
+	char *reason;	     /* NULL or a reason code */
+	char *message;	     /* NULL or a human text naming the rule */
+	char *google_id;     /* the Google user written or linked (NULL for a create) */
+	char *primary_email; /* the desired primaryEmail (NULL when none) */
+	struct plan_change *changes;
+	size_t n_changes;
+	struct json_object *body; /* users.insert / users.update body without the password */
+	bool send_password;	  /* the applier adds password + hashFunction from the replica */
+	bool random_password;	  /* create without a hash: random password, change at next login */
+	bool clear_change_at_login; /* a real password follows a random one */
+	bool guarded;		  /* counts against the deletion guard (suspension) */
+	bool protected_check;	  /* needs a fresh read of the user before writing (done by runner) */
+	struct json_object *hashes; /* {field: digest} of what the link records after success */
+};
+
+struct plan {
+	struct plan_entry *entries; /* one per input user, in execution order */
+	size_t n;
+	int counts[PLAN_OP_N];
+};
+
+/*
+ * Whether a targeted run must read the user's Google resource before planning: unlinked users
+ * (address lookups), users whose managed typed arrays changed since the last write (the rebuild
+ * needs Google's other entries), and users who would get a suspension or password write
+ * (protected-admin check from a fresh read). Pure.
+ */
+bool plan_user_needs_read(const struct plan_settings *s, const struct plan_user *u);
+
+/* The desired primaryEmail of u into out (cap ≥ 256), or false with *reason set. Pure. */
+bool plan_primary_email(const struct plan_settings *s, const char *email, char *out, size_t cap,
+			const char **reason);
+
+/*
+ * Plans every user of users[0..n). Returns 0, or -1 when out of memory (*p then empty).
+ * Entries come in execution order: renames, updates, links, creates, suspensions, then the rest.
+ */
+int plan_users_run(const struct plan_settings *s, const struct plan_user *users, size_t n,
+		   struct plan *p);
+
+void plan_free(struct plan *p);
+
+/* The change list of e as a JSON array text ([{field, before, after}], password "changed"). */
+char *plan_changes_json(const struct plan_entry *e);
+
+#endif

@@ -1,0 +1,711 @@
+/*
+ * export_users and full_sync: read the scope and what Google holds, plan (plan_users), guard,
+ * store the plan, then apply it (apply_users). See runner_export.h.
+ */
+#include "runner_export.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "apply_users.h"
+#include "crypto.h"
+#include "google_batch.h"
+#include "google_users.h"
+#include "log.h"
+#include "plan_users.h"
+#include "store_authorization.h"
+#include "store_export.h"
+#include "store_integrations.h"
+
+#define GUARD_WINDOW_S 3600
+#define GUARD_MIN_LINKED 50
+#define READ_BATCH 500
+
+/* ------------------------------------------------------------------ the scope, copied */
+
+static void xfree_str(const char *s)
+{
+	free((void *)(uintptr_t)s);
+}
+
+static void user_free(struct export_user *x)
+{
+	struct plan_user *u = &x->pu;
+	const char *strs[] = {u->user_id, u->email, u->first_name, u->last_name, u->state,
+			      u->alternate_email, u->cost_center, u->department, u->employee_type,
+			      u->job_title, u->employee_id, u->addresses_json, u->phones_json,
+			      u->password_digest, u->google_id, u->link_status,
+			      u->link_primary_email, u->link_password_digest, x->manager_id,
+			      x->link_origin};
+	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+		xfree_str(strs[i]);
+	if (x->hash) {
+		crypto_wipe(x->hash, strlen(x->hash));
+		free(x->hash);
+	}
+	free(x->hash_function);
+	if (u->field_hashes)
+		json_object_put(u->field_hashes);
+	if (u->g)
+		json_object_put(u->g);
+	for (int i = 0; i < 2; i++)
+		if (u->m[i])
+			json_object_put(u->m[i]);
+}
+
+void export_scope_free(struct export_scope *sc)
+{
+	for (size_t i = 0; i < sc->n; i++)
+		user_free(&sc->users[i]);
+	free(sc->users);
+	memset(sc, 0, sizeof(*sc));
+}
+
+static int scope_row(void *ctx, const struct store_export_row *r, struct err *e)
+{
+	struct export_scope *sc = ctx;
+	if (sc->n == sc->cap) {
+		size_t cap = sc->cap ? sc->cap * 2 : 256;
+		struct export_user *nu = realloc(sc->users, cap * sizeof(*nu));
+		if (!nu)
+			return err_set(e, E_NOMEM, "scope");
+		sc->users = nu;
+		sc->cap = cap;
+	}
+	struct export_user *x = &sc->users[sc->n];
+	memset(x, 0, sizeof(*x));
+	struct plan_user *u = &x->pu;
+	bool ok = true;
+#define DUP(dst, src)                                                                          \
+	do {                                                                                   \
+		(dst) = strdup((src) ? (src) : "");                                            \
+		ok = ok && (dst);                                                              \
+	} while (0)
+	DUP(u->user_id, r->user_id);
+	DUP(u->email, r->email);
+	DUP(u->first_name, r->first_name);
+	DUP(u->last_name, r->last_name);
+	DUP(u->state, r->state);
+	DUP(u->alternate_email, r->alternate_email);
+	DUP(u->cost_center, r->cost_center);
+	DUP(u->department, r->department);
+	DUP(u->employee_type, r->employee_type);
+	DUP(u->job_title, r->job_title);
+	DUP(u->employee_id, r->employee_id);
+	DUP(u->addresses_json, r->addresses_json[0] ? r->addresses_json : "[]");
+	DUP(u->phones_json, r->phones_json[0] ? r->phones_json : "[]");
+	DUP(u->google_id, r->google_id);
+	DUP(u->link_status, r->link_status);
+	DUP(u->link_primary_email, r->link_primary_email);
+	DUP(u->link_password_digest, r->password_digest);
+	DUP(x->manager_id, r->manager_id);
+	DUP(x->link_origin, r->link_origin);
+#undef DUP
+	char digest[65] = "";
+	if (ok && r->password_hash[0]) {
+		x->hash = strdup(r->password_hash);
+		x->hash_function = strdup(r->password_hash_function);
+		ok = x->hash && x->hash_function;
+		/* The digest names the hash without being it: function and hash, hashed. */
+		size_t l = strlen(r->password_hash) + strlen(r->password_hash_function) + 2;
+		char *buf = ok ? malloc(l) : NULL;
+		if (buf) {
+			snprintf(buf, l, "%s:%s", r->password_hash_function, r->password_hash);
+			ok = crypto_sha256_hex(buf, l - 1, digest) == 0;
+			crypto_wipe(buf, l);
+			free(buf);
+		} else {
+			ok = false;
+		}
+	}
+	u->password_digest = strdup(digest);
+	ok = ok && u->password_digest;
+	u->exists = r->exists;
+	u->in_scope = r->in_scope;
+	u->version = r->version;
+	u->locked = r->locked;
+	u->password_expired = r->password_expired;
+	u->has_manager = r->manager_id[0] != 0;
+	if (ok && r->field_hashes_json[0])
+		u->field_hashes = json_tokener_parse(r->field_hashes_json);
+	sc->n++; /* counted even when incomplete, so user_free() releases it */
+	return ok ? E_OK : err_set(e, E_NOMEM, "scope");
+}
+
+static int cmp_user_id(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct export_user *)elem)->pu.user_id);
+}
+
+/* The manager's linked primaryEmail, for every user with a manager in the scope. */
+static void resolve_managers(struct export_scope *sc)
+{
+	for (size_t i = 0; i < sc->n; i++) {
+		struct export_user *x = &sc->users[i];
+		if (!x->manager_id[0])
+			continue;
+		struct export_user *m = bsearch(x->manager_id, sc->users, sc->n, sizeof(*sc->users),
+						cmp_user_id);
+		if (m && m->pu.google_id[0] && strcmp(m->pu.link_status, "released") &&
+		    m->pu.link_primary_email[0])
+			x->pu.manager_email = m->pu.link_primary_email;
+	}
+}
+
+/* ------------------------------------------------------------------ what Google holds */
+
+struct gentry {
+	const char *key; /* lower-case address or id (owned by the object or the index) */
+	struct json_object *user;
+};
+
+struct gindex {
+	struct gentry *v;
+	size_t n, cap;
+	char **owned; /* lower-cased keys */
+	size_t n_owned;
+	struct json_object *all; /* array holding every user (one reference each) */
+};
+
+static int gindex_add(struct gindex *gi, const char *key, bool copy_lower,
+		      struct json_object *user)
+{
+	if (!key || !key[0])
+		return 0;
+	if (gi->n == gi->cap) {
+		size_t cap = gi->cap ? gi->cap * 2 : 1024;
+		void *nv = realloc(gi->v, cap * sizeof(*gi->v));
+		if (!nv)
+			return -1;
+		gi->v = nv;
+		gi->cap = cap;
+	}
+	if (copy_lower) {
+		char *k = strdup(key);
+		char **no = realloc(gi->owned, (gi->n_owned + 1) * sizeof(*no));
+		if (!k || !no) {
+			free(k);
+			if (no)
+				gi->owned = no;
+			return -1;
+		}
+		for (char *c = k; *c; c++)
+			*c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
+		gi->owned = no;
+		gi->owned[gi->n_owned++] = k;
+		key = k;
+	}
+	gi->v[gi->n].key = key;
+	gi->v[gi->n].user = user;
+	gi->n++;
+	return 0;
+}
+
+static const char *jstr(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static int gindex_user(void *ctx, struct json_object *user, struct err *e)
+{
+	struct gindex *gi = ctx;
+	json_object_array_add(gi->all, json_object_get(user));
+	int rc = gindex_add(gi, jstr(user, "id"), false, user) ||
+		 gindex_add(gi, jstr(user, "primaryEmail"), true, user);
+	const char *keys[] = {"aliases", "nonEditableAliases"};
+	for (int k = 0; k < 2 && !rc; k++) {
+		struct json_object *arr;
+		if (!json_object_object_get_ex(user, keys[k], &arr) ||
+		    !json_object_is_type(arr, json_type_array))
+			continue;
+		for (size_t i = 0; i < json_object_array_length(arr) && !rc; i++)
+			rc = gindex_add(gi, json_object_get_string(json_object_array_get_idx(arr, i)),
+					true, user);
+	}
+	return rc ? err_set(e, E_NOMEM, "google index") : E_OK;
+}
+
+static int cmp_gkey(const void *a, const void *b)
+{
+	return strcmp(((const struct gentry *)a)->key, ((const struct gentry *)b)->key);
+}
+
+static struct json_object *gindex_find(const struct gindex *gi, const char *key)
+{
+	if (!gi->n || !key[0])
+		return NULL;
+	char lk[320];
+	snprintf(lk, sizeof(lk), "%s", key);
+	for (char *c = lk; *c; c++)
+		*c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
+	struct gentry k = {lk, NULL};
+	const struct gentry *hit = bsearch(&k, gi->v, gi->n, sizeof(*gi->v), cmp_gkey);
+	return hit ? hit->user : NULL;
+}
+
+static void gindex_free(struct gindex *gi)
+{
+	for (size_t i = 0; i < gi->n_owned; i++)
+		free(gi->owned[i]);
+	free(gi->owned);
+	free(gi->v);
+	if (gi->all)
+		json_object_put(gi->all);
+	memset(gi, 0, sizeof(*gi));
+}
+
+/* Classifies a users.get answer: found (resource), 404, 412 "User is deleted.", or an error. */
+static enum plan_gstate get_state(int code, int status, const struct err *pe)
+{
+	if (code == E_OK)
+		return PLAN_G_FOUND;
+	if (status == 404)
+		return PLAN_G_NOT_FOUND;
+	if (status == 412 && strstr(pe->msg, "deleted"))
+		return PLAN_G_DELETED;
+	return PLAN_G_UNKNOWN;
+}
+
+struct read_req {
+	struct export_user *x;
+	int slot; /* -1: the link's id, 0/1: the original / rewritten address */
+	char path[1024];
+};
+
+/*
+ * Reads by key through the batch endpoint: linked ids, or addresses of unlinked users. A part
+ * that fails for another reason leaves the state unknown (the user then waits for a later run).
+ */
+static int read_users(struct google_client *gc, struct read_req *rq, size_t n, struct err *e)
+{
+	for (size_t off = 0; off < n; off += READ_BATCH) {
+		size_t m = n - off < READ_BATCH ? n - off : READ_BATCH;
+		struct google_batch_item *items = calloc(m, sizeof(*items));
+		if (!items)
+			return err_set(e, E_NOMEM, "batch");
+		for (size_t i = 0; i < m; i++) {
+			items[i].method = "GET";
+			items[i].path = rq[off + i].path;
+		}
+		int rc = google_batch(gc, items, m, e);
+		for (size_t i = 0; !rc && i < m; i++) {
+			struct read_req *r = &rq[off + i];
+			struct google_batch_item *it = &items[i];
+			enum plan_gstate st = get_state(it->e.code, it->status, &it->e);
+			struct json_object *jo = NULL;
+			if (st == PLAN_G_FOUND) {
+				jo = it->resp_body ? json_tokener_parse(it->resp_body) : NULL;
+				if (!jo)
+					st = PLAN_G_UNKNOWN;
+			}
+			if (r->slot < 0) {
+				r->x->pu.g_state = st;
+				r->x->pu.g = jo;
+			} else {
+				r->x->pu.m_state[r->slot] = st;
+				r->x->pu.m[r->slot] = jo;
+			}
+		}
+		google_batch_items_cleanup(items, m);
+		free(items);
+		if (rc)
+			return rc;
+	}
+	return E_OK;
+}
+
+static int add_read(struct read_req **rq, size_t *n, size_t *cap, struct export_user *x, int slot,
+		    const char *key, struct err *e)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 64;
+		struct read_req *nr = realloc(*rq, c * sizeof(*nr));
+		if (!nr)
+			return err_set(e, E_NOMEM, "reads");
+		*rq = nr;
+		*cap = c;
+	}
+	struct read_req *r = &(*rq)[*n];
+	r->x = x;
+	r->slot = slot;
+	if (google_user_path(key, "?fields=" GOOGLE_USER_FIELDS, r->path, sizeof(r->path)))
+		return E_OK; /* a key too long for a path cannot exist in Google */
+	(*n)++;
+	return E_OK;
+}
+
+/* Full reconcile: one listing, then reads by id of linked users it lacks. */
+static int gather_full(struct google_client *gc, const struct plan_settings *ps,
+		       struct export_scope *sc, struct err *e)
+{
+	struct gindex gi = {0};
+	gi.all = json_object_new_array();
+	if (!gi.all)
+		return err_set(e, E_NOMEM, "google index");
+	int rc = google_users_list_all(gc, gindex_user, &gi, e);
+	if (!rc)
+		qsort(gi.v, gi.n, sizeof(*gi.v), cmp_gkey);
+	struct read_req *rq = NULL;
+	size_t nr = 0, cap = 0;
+	for (size_t i = 0; !rc && i < sc->n; i++) {
+		struct export_user *x = &sc->users[i];
+		struct plan_user *u = &x->pu;
+		bool linked = u->google_id[0] && strcmp(u->link_status, "released");
+		if (linked) {
+			struct json_object *g = gindex_find(&gi, u->google_id);
+			if (g) {
+				u->g = json_object_get(g);
+				u->g_state = PLAN_G_FOUND;
+			} else {
+				/* A complete listing lacks it: confirm by id before calling it gone. */
+				rc = add_read(&rq, &nr, &cap, x, -1, u->google_id, e);
+			}
+			continue;
+		}
+		if (!u->exists || !u->in_scope)
+			continue;
+		char rewritten[320];
+		const char *why;
+		const char *keys[2] = {u->email, NULL};
+		if (plan_primary_email(ps, u->email, rewritten, sizeof(rewritten), &why) &&
+		    strcasecmp(rewritten, u->email))
+			keys[1] = rewritten;
+		for (int k = 0; k < 2; k++) {
+			if (!keys[k])
+				continue;
+			struct json_object *g = gindex_find(&gi, keys[k]);
+			u->m_state[k] = g ? PLAN_G_FOUND : PLAN_G_NOT_FOUND;
+			u->m[k] = g ? json_object_get(g) : NULL;
+		}
+	}
+	if (!rc && nr)
+		rc = read_users(gc, rq, nr, e);
+	free(rq);
+	gindex_free(&gi);
+	return rc;
+}
+
+/* Targeted run: reads only the users the planner needs to see (plan_user_needs_read). */
+static int gather_targeted(struct google_client *gc, const struct plan_settings *ps,
+			   struct export_scope *sc, struct err *e)
+{
+	struct read_req *rq = NULL;
+	size_t nr = 0, cap = 0;
+	int rc = E_OK;
+	for (size_t i = 0; !rc && i < sc->n; i++) {
+		struct export_user *x = &sc->users[i];
+		struct plan_user *u = &x->pu;
+		if (!plan_user_needs_read(ps, u))
+			continue;
+		if (u->google_id[0] && strcmp(u->link_status, "released")) {
+			rc = add_read(&rq, &nr, &cap, x, -1, u->google_id, e);
+			continue;
+		}
+		char rewritten[320];
+		const char *why;
+		u->m_state[0] = u->m_state[1] = PLAN_G_NOT_FOUND;
+		rc = add_read(&rq, &nr, &cap, x, 0, u->email, e);
+		if (!rc && plan_primary_email(ps, u->email, rewritten, sizeof(rewritten), &why) &&
+		    strcasecmp(rewritten, u->email))
+			rc = add_read(&rq, &nr, &cap, x, 1, rewritten, e);
+	}
+	if (!rc && nr)
+		rc = read_users(gc, rq, nr, e);
+	free(rq);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ settings */
+
+static int load_settings(struct sync_job *j, struct plan_settings *ps, char ***domains,
+			 char admin_email[320], struct store_integration *it, struct err *e)
+{
+	const char *tid = j->job->tenant_id, *iid = j->job->integration_id;
+	int rc = store_integration_get(j->st, tid, iid, it, e);
+	if (rc)
+		return rc;
+	struct store_domain *d = NULL;
+	size_t nd = 0;
+	if ((rc = store_domain_list(j->st, tid, iid, &d, &nd, e)))
+		return rc;
+	*domains = calloc(nd + 1, sizeof(char *));
+	size_t k = 0;
+	for (size_t i = 0; *domains && i < nd; i++)
+		if (d[i].verified != 0) /* refused by Google: never written to */
+			(*domains)[k++] = strdup(d[i].domain);
+	free(d);
+	if (!*domains)
+		return err_set(e, E_NOMEM, "domains");
+	struct store_attribute_rule *rules = NULL;
+	size_t nrules = 0;
+	if ((rc = store_attribute_rules_get(j->st, tid, iid, &rules, &nrules, NULL, e)))
+		return rc;
+	unsigned mask = 0;
+	for (size_t i = 0; i < nrules; i++)
+		if (!strcmp(rules[i].direction, "export"))
+			mask |= plan_attr_bit(rules[i].attribute);
+	free(rules);
+	struct store_credential cred;
+	memset(&cred, 0, sizeof(cred));
+	admin_email[0] = 0;
+	struct err ce = {0};
+	if (!store_credential_get(j->st, tid, iid, &cred, &ce)) {
+		snprintf(admin_email, 320, "%s", cred.admin_email);
+		for (char *c = admin_email; *c; c++)
+			*c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
+	}
+	store_credential_cleanup(&cred);
+	*ps = (struct plan_settings){
+		.domains = (const char *const *)*domains,
+		.n_domains = k,
+		.default_domain = it->default_domain,
+		.export_mask = mask,
+		.provision_without_password = it->provision_without_password,
+		.lockout_suspend = !strcmp(it->lockout_action, "suspend"),
+		.password_expiry_suspend = !strcmp(it->password_expiry_action, "suspend"),
+		.recreate_deleted = !strcmp(it->deleted_in_google_action, "recreate"),
+		.integration_active = !strcmp(it->status, "active"),
+		.admin_email = admin_email[0] ? admin_email : NULL,
+	};
+	return E_OK;
+}
+
+static void free_domains(char **d)
+{
+	for (size_t i = 0; d && d[i]; i++)
+		free(d[i]);
+	free(d);
+}
+
+/* parameters.user_ids as a NULL-terminated array (owned), NULL when absent: a full run. */
+static int target_ids(struct sync_job *j, char ***ids, size_t *n, struct err *e)
+{
+	*ids = NULL;
+	*n = 0;
+	struct json_object *params = j->job->parameters_json
+					     ? json_tokener_parse(j->job->parameters_json)
+					     : NULL, *arr;
+	if (params && json_object_object_get_ex(params, "user_ids", &arr) &&
+	    json_object_is_type(arr, json_type_array)) {
+		size_t m = json_object_array_length(arr);
+		*ids = calloc(m + 1, sizeof(char *));
+		if (!*ids) {
+			json_object_put(params);
+			return err_set(e, E_NOMEM, "user_ids");
+		}
+		for (size_t i = 0; i < m; i++) {
+			const char *s = json_object_get_string(json_object_array_get_idx(arr, i));
+			if (s && ((*ids)[*n] = strdup(s)))
+				(*n)++;
+		}
+	}
+	if (params)
+		json_object_put(params);
+	return E_OK;
+}
+
+static bool param_true(struct sync_job *j, const char *key)
+{
+	char v[16] = "";
+	return !store_job_param(j->st, j->job, key, v, sizeof(v), NULL) && !strcmp(v, "true");
+}
+
+/* ------------------------------------------------------------------ plan storage */
+
+static char *summary_json(const struct plan *p, const struct export_user *users)
+{
+	(void)users;
+	struct json_object *o = json_object_new_object(), *reasons = json_object_new_object();
+	for (int op = 0; op < PLAN_OP_N; op++)
+		json_object_object_add(o, plan_op_name((enum plan_op)op),
+				       json_object_new_int(p->counts[op]));
+	for (size_t i = 0; i < p->n; i++) {
+		const struct plan_entry *en = &p->entries[i];
+		if (!en->reason)
+			continue;
+		struct json_object *c;
+		int v = json_object_object_get_ex(reasons, en->reason, &c) ? json_object_get_int(c) : 0;
+		json_object_object_add(reasons, en->reason, json_object_new_int(v + 1));
+	}
+	json_object_object_add(o, "reasons", reasons);
+	char *t = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	return t;
+}
+
+static int store_plan(struct sync_job *j, const struct plan *p, const struct export_user *users,
+		      struct err *e)
+{
+	enum { CHUNK = 500 };
+	struct store_plan_entry buf[CHUNK];
+	char *changes[CHUNK];
+	size_t k = 0;
+	int rc = E_OK;
+	for (size_t i = 0; !rc && i <= p->n; i++) {
+		if (i < p->n && p->entries[i].op != PLAN_NONE) {
+			const struct plan_entry *en = &p->entries[i];
+			const struct plan_user *u = &users[en->user].pu;
+			changes[k] = plan_changes_json(en);
+			if (!changes[k]) {
+				rc = err_set(e, E_NOMEM, "plan");
+				break;
+			}
+			buf[k] = (struct store_plan_entry){
+				.op = plan_op_name(en->op),
+				.user_id = u->user_id,
+				.google_id = en->google_id ? en->google_id : "",
+				.primary_email = en->primary_email ? en->primary_email : "",
+				.reason = en->reason ? en->reason : "",
+				.changes_json = changes[k],
+				.user_version = u->version,
+			};
+			k++;
+		}
+		if (k && (k == CHUNK || i == p->n)) {
+			rc = store_plan_append(j->st, j->job->id, j->owner, buf, k, e);
+			for (size_t m = 0; m < k; m++)
+				free(changes[m]);
+			k = 0;
+		}
+	}
+	for (size_t m = 0; m < k; m++)
+		free(changes[m]);
+	if (rc)
+		return rc;
+	char *sum = summary_json(p, users);
+	if (!sum)
+		return err_set(e, E_NOMEM, "plan summary");
+	rc = store_plan_summary_set(j->st, j->job->id, j->owner, sum, e);
+	free(sum);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ the runner */
+
+/*
+ * Deletion guard: would this job's suspensions, with the integration's recent ones, pass
+ * max_count or max_percent of the linked users (when more than GUARD_MIN_LINKED are linked)?
+ */
+static int guard_trips(struct sync_job *j, const struct store_integration *it, int planned,
+		       bool *trips, struct err *e)
+{
+	int recent = 0, linked = 0;
+	*trips = false;
+	if (planned == 0)
+		return E_OK;
+	int rc = store_guard_counts(j->st, j->job->integration_id, GUARD_WINDOW_S, &recent, &linked,
+				    e);
+	if (rc)
+		return rc;
+	int total = recent + planned;
+	*trips = total > it->deletion_guard_max_count ||
+		 (linked > GUARD_MIN_LINKED &&
+		  (long)total * 100 > (long)it->deletion_guard_max_percent * linked);
+	return E_OK;
+}
+
+int export_users_run(struct sync_job *j, struct err *e)
+{
+	struct plan_settings ps;
+	char **domains = NULL, **ids = NULL, admin_email[320];
+	size_t n_ids = 0;
+	struct store_integration it;
+	struct export_scope sc = {0};
+	struct plan plan = {0};
+	struct connect_handle *h = NULL;
+	int rc = load_settings(j, &ps, &domains, admin_email, &it, e);
+	if (!rc && strcmp(it.status, "active"))
+		rc = err_set(e, E_CONFLICT, "the integration is %s, not active", it.status);
+	if (!rc)
+		rc = target_ids(j, &ids, &n_ids, e);
+	if (rc)
+		goto out;
+	bool targeted = ids != NULL;
+	ps.full = !targeted;
+	if (targeted && n_ids == 0)
+		goto out; /* nothing asked for */
+	if (sync_job_checkpoint(j, 0, -1))
+		goto out;
+	rc = store_export_scope(j->st, j->job->tenant_id, j->job->integration_id,
+				(const char *const *)ids, n_ids, scope_row, &sc, e);
+	if (rc)
+		goto out;
+	resolve_managers(&sc);
+	rc = connect_client_acquire(j->conn, j->job->tenant_id, j->job->integration_id, &h, e);
+	if (rc)
+		goto out;
+	struct google_client *gc = connect_handle_client(h);
+	rc = targeted ? gather_targeted(gc, &ps, &sc, e) : gather_full(gc, &ps, &sc, e);
+	if (rc)
+		goto out;
+	connect_handle_used(h);
+	struct plan_user *pu = calloc(sc.n ? sc.n : 1, sizeof(*pu));
+	if (!pu) {
+		rc = err_set(e, E_NOMEM, "plan");
+		goto out;
+	}
+	for (size_t i = 0; i < sc.n; i++)
+		pu[i] = sc.users[i].pu;
+	int prc = plan_users_run(&ps, pu, sc.n, &plan);
+	free(pu);
+	if (prc) {
+		rc = err_set(e, E_NOMEM, "plan");
+		goto out;
+	}
+	log_write(LOG_INFO, "sync", "export_planned", NULL,
+		  (struct log_field[]){LOG_NUM("users", (long long)sc.n),
+				       LOG_NUM("creates", plan.counts[PLAN_CREATE]),
+				       LOG_NUM("links", plan.counts[PLAN_LINK]),
+				       LOG_NUM("updates", plan.counts[PLAN_UPDATE] +
+							  plan.counts[PLAN_RENAME] +
+							  plan.counts[PLAN_SET_PASSWORD] +
+							  plan.counts[PLAN_UNSUSPEND]),
+				       LOG_NUM("suspensions", plan.counts[PLAN_SUSPEND]),
+				       LOG_NUM("dry_run", j->job->dry_run)},
+		  6);
+	if ((rc = store_plan(j, &plan, sc.users, e)))
+		goto out;
+	if (j->job->dry_run) {
+		sync_job_checkpoint(j, (int)sc.n, (int)sc.n);
+		goto out;
+	}
+	bool trips = false;
+	if (!param_true(j, "approved") &&
+	    (rc = guard_trips(j, &it, plan.counts[PLAN_SUSPEND], &trips, e)))
+		goto out;
+	if (trips) {
+		if (!(rc = store_job_await_approval(j->st, j->job->id, j->owner, e)))
+			j->stop = SYNC_LOST; /* the job waits: the worker must not finish it */
+		log_write(LOG_WARN, "sync", "deletion_guard", "job awaits approval",
+			  (struct log_field[]){LOG_NUM("suspensions", plan.counts[PLAN_SUSPEND])},
+			  1);
+		goto out;
+	}
+	struct apply_ctx ac = {.j = j, .h = h, .scope = &sc};
+	rc = apply_users(&ac, &plan, e);
+out:
+	plan_free(&plan);
+	if (h)
+		connect_client_release(j->conn, h);
+	export_scope_free(&sc);
+	free_domains(domains);
+	for (size_t i = 0; ids && i < n_ids; i++)
+		free(ids[i]);
+	free(ids);
+	return rc;
+}
+
+int full_sync_run(struct sync_job *j, struct err *e)
+{
+	int rc = export_users_run(j, e);
+	if (rc || j->stop)
+		return rc;
+	/* Group management joins here once the groups runner exists (issue 13). */
+	return E_OK;
+}

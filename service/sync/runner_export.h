@@ -1,0 +1,41 @@
+/*
+ * runner_export — the export_users and full_sync job runners (issue "User export engine").
+ *
+ * A run: the integration's settings, rules, domains and admin; the users of its scope
+ * (parameters.user_ids: those only, a targeted run; else everyone, a full reconcile) with their
+ * links; what Google holds (full: one users.list by customer plus a users.get by id for each
+ * linked user the listing lacks; targeted: users.get by id or address, batched, only for the users
+ * the planner must see); the plan (stored with its summary); the deletion guard; then the applier.
+ * A dry run stops after storing the plan. Errors that stop the run (E_UNAUTH, E_CONFLICT for an
+ * integration that is not active, store errors) come back in e; one user's failure is its item.
+ *
+ * Threads: a worker job thread, one run per job. The scope owns every string it holds; the
+ * password hash is wiped when freed.
+ */
+#ifndef GWSYNC_SYNC_RUNNER_EXPORT_H
+#define GWSYNC_SYNC_RUNNER_EXPORT_H
+
+#include "plan_users.h"
+#include "sync_runner.h"
+
+struct export_user {
+	struct plan_user pu; /* strings owned (strdup) */
+	char *hash;	     /* the replica's password hash; wiped on free; never logged */
+	char *hash_function;
+	char *manager_id;
+	char *link_origin;
+};
+
+struct export_scope {
+	struct export_user *users; /* ordered by user id */
+	size_t n, cap;
+};
+
+void export_scope_free(struct export_scope *sc);
+
+int export_users_run(struct sync_job *j, struct err *e);
+
+/* The export, then (once it exists) the groups runner when group management is on. */
+int full_sync_run(struct sync_job *j, struct err *e);
+
+#endif
