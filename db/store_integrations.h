@@ -70,7 +70,8 @@ int store_integration_delete(struct store *st, const struct store_actor *actor,
 
 /*
  * Deactivate: status deactivated and every user and group binding of the integration removed
- * (Google untouched). Reactivate: from deactivated back to pending_authorization; E_CONFLICT from
+ * (Google untouched) and every user link released (kept with its Google id, never written until
+ * matched again). Reactivate: from deactivated back to pending_authorization; E_CONFLICT from
  * any other status. *out gets the result; *unbound (deactivate only, may be NULL) counts bindings
  * removed.
  */
