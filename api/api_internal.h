@@ -183,5 +183,7 @@ void handle_jobs_list(struct api_request *rq, struct api_response *rs);
 void handle_jobs_get(struct api_request *rq, struct api_response *rs);
 void handle_jobs_items(struct api_request *rq, struct api_response *rs);
 void handle_jobs_cancel(struct api_request *rq, struct api_response *rs);
+void handle_jobs_plan(struct api_request *rq, struct api_response *rs);
+void handle_jobs_approve(struct api_request *rq, struct api_response *rs);
 
 #endif

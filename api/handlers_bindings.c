@@ -117,9 +117,9 @@ void handle_bound_groups_list(struct api_request *rq, struct api_response *rs)
 	free(gs);
 }
 
-static const char *const link_statuses[] = {"pending", "linked",  "provisioned",
-					     "synced",	"failed",  "conflict",
-					     "skipped", "suspended", "deleted_in_google"};
+static const char *const link_statuses[] = {
+	"pending", "creating",	"linked",    "provisioned",	  "synced",  "failed",
+	"conflict", "skipped", "suspended", "deleted_in_google", "released"};
 
 static json_object *bound_user_json(const char *integration_id, const struct store_bound_user *u)
 {
@@ -176,6 +176,10 @@ static json_object *bound_user_json(const char *integration_id, const struct sto
 		api_json_put_str(link, "last_synced_at", u->last_synced_at);
 	else
 		json_object_object_add(link, "last_synced_at", NULL);
+	if (u->origin[0])
+		api_json_put_str(link, "origin", u->origin);
+	else
+		json_object_object_add(link, "origin", NULL);
 	api_json_put(jo, "link", link);
 	return jo;
 }
@@ -199,8 +203,9 @@ void handle_bound_users_list(struct api_request *rq, struct api_response *rs)
 			problem_set(&p, 400, "validation", "Invalid request",
 				    "query parameter status is invalid");
 			problem_add_error(&p, "/query/status",
-					  "must be one of pending, linked, provisioned, synced, "
-					  "failed, conflict, skipped, suspended, deleted_in_google");
+					  "must be one of pending, creating, linked, provisioned, "
+					  "synced, failed, conflict, skipped, suspended, "
+					  "deleted_in_google, released");
 			api_reply_problem(rs, &p, NULL);
 			return;
 		}
@@ -218,4 +223,27 @@ void handle_bound_users_list(struct api_request *rq, struct api_response *rs)
 		json_object_array_add(items, bound_user_json(id, &us[i]));
 	api_reply_page(rs, items, n > (size_t)limit ? us[limit - 1].user_id : NULL);
 	free(us);
+}
+
+void handle_bound_user_get(struct api_request *rq, struct api_response *rs)
+{
+	const char *id = integration_path_id(rq, rs);
+	if (!id)
+		return;
+	const char *user_id = router_param(&rq->params, "user_id");
+	if (!platform_id_valid(user_id)) {
+		api_reply_error(rs, 404, "not-found", "Not found", "no such user");
+		return;
+	}
+	struct store_bound_user *u = malloc(sizeof(*u));
+	if (!u) {
+		api_reply_error(rs, 500, "internal", "Internal error", "out of memory");
+		return;
+	}
+	struct err e = {0};
+	if (store_bound_user_get(rq->ctx->st, rq->who.tenant_id, id, user_id, u, &e))
+		api_reply_err(rs, &e);
+	else
+		api_reply_json(rs, 200, bound_user_json(id, u));
+	free(u);
 }

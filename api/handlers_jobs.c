@@ -5,6 +5,7 @@
 
 #include "handlers_integrations.h"
 #include "log.h"
+#include "store_export.h"
 #include "store_jobs.h"
 
 static const char *const job_types[] = {"export_users", "import_users",		"sync_groups",
@@ -62,6 +63,11 @@ static json_object *job_json(const struct store_job *j)
 	api_json_put_str(jo, "updated_at", j->updated_at);
 	put_str_or_null(jo, "started_at", j->started_at);
 	put_str_or_null(jo, "finished_at", j->finished_at);
+	json_object *summary = j->plan_summary_json ? json_tokener_parse(j->plan_summary_json) : NULL;
+	if (summary)
+		api_json_put(jo, "plan_summary", summary);
+	else
+		json_object_object_add(jo, "plan_summary", NULL);
 	return jo;
 }
 
@@ -337,5 +343,72 @@ void handle_jobs_cancel(struct api_request *rq, struct api_response *rs)
 		  2);
 	/* 200: cancelled now; 202: the running job stops at its next checkpoint. */
 	api_reply_json(rs, strcmp(job.status, "cancelled") == 0 ? 200 : 202, job_json(&job));
+	store_job_cleanup(&job);
+}
+
+void handle_jobs_plan(struct api_request *rq, struct api_response *rs)
+{
+	const char *id = job_path_id(rq, rs);
+	int limit;
+	char after[API_CURSOR_MAX];
+	if (!id || api_page_params(rq, rs, &limit, after))
+		return;
+	int64_t after_seq = cursor_seq(after, rs);
+	if (after_seq < 0)
+		return;
+	char *text = NULL;
+	size_t n = 0;
+	struct err e = {0};
+	if (store_plan_page(rq->ctx->st, rq->who.tenant_id, id, after_seq, limit + 1, &text, &n,
+			    &e)) {
+		api_reply_err(rs, &e);
+		return;
+	}
+	json_object *all = json_tokener_parse(text);
+	free(text);
+	if (!all || !json_object_is_type(all, json_type_array)) {
+		json_object_put(all);
+		api_reply_error(rs, 500, "internal", "Internal error", "the stored plan is unreadable");
+		return;
+	}
+	/* The store's page has one entry more than asked for when more follow. */
+	json_object *items = json_object_new_array();
+	size_t len = json_object_array_length(all);
+	for (size_t i = 0; i < len && i < (size_t)limit; i++)
+		json_object_array_add(items, json_object_get(json_object_array_get_idx(all, i)));
+	char key[32] = "";
+	if (len > (size_t)limit) {
+		json_object *seq = NULL;
+		json_object_object_get_ex(json_object_array_get_idx(all, (size_t)limit - 1), "seq",
+					  &seq);
+		snprintf(key, sizeof(key), "%lld", (long long)json_object_get_int64(seq));
+	}
+	json_object_put(all);
+	api_reply_page(rs, items, key[0] ? key : NULL);
+}
+
+void handle_jobs_approve(struct api_request *rq, struct api_response *rs)
+{
+	const char *id = job_path_id(rq, rs);
+	if (!id)
+		return;
+	struct store_job job;
+	bool created = false;
+	struct err e = {0};
+	struct store_actor actor = api_actor(rq, "approve");
+	int rc = store_job_approve(rq->ctx->st, &actor, rq->who.tenant_id, id, &job, &created, &e);
+	if (rc == E_CONFLICT && strcmp(e.reason, "integration_not_active") == 0) {
+		api_reply_error(rs, 409, "integration-not-active", "Integration not active", "%s",
+				e.msg);
+		return;
+	}
+	if (rc) {
+		api_reply_err(rs, &e);
+		return;
+	}
+	log_write(LOG_INFO, "api", "job_approved", NULL,
+		  (struct log_field[]){LOG_STR("job_id", id), LOG_STR("queued_job_id", job.id)}, 2);
+	snprintf(rs->location, sizeof(rs->location), "/v1/jobs/%s", job.id);
+	api_reply_json(rs, 202, job_json(&job));
 	store_job_cleanup(&job);
 }

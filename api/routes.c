@@ -47,6 +47,8 @@ const struct api_route api_routes[] = {
 	 ACCESS_EDITOR, 0},
 	{{"GET", "/v1/integrations/{integration_id}/users"}, handle_bound_users_list,
 	 ACCESS_READER, ROUTE_CACHED},
+	{{"GET", "/v1/integrations/{integration_id}/users/{user_id}"}, handle_bound_user_get,
+	 ACCESS_READER, ROUTE_CACHED},
 	{{"PUT", "/v1/integrations/{integration_id}/users/{user_id}"}, handle_user_binding_put,
 	 ACCESS_EDITOR, 0},
 	{{"DELETE", "/v1/integrations/{integration_id}/users/{user_id}"},
@@ -63,7 +65,9 @@ const struct api_route api_routes[] = {
 	{{"GET", "/v1/integrations/{integration_id}/jobs"}, handle_jobs_list, ACCESS_READER, 0},
 	{{"GET", "/v1/jobs/{job_id}"}, handle_jobs_get, ACCESS_READER, 0},
 	{{"GET", "/v1/jobs/{job_id}/items"}, handle_jobs_items, ACCESS_READER, 0},
+	{{"GET", "/v1/jobs/{job_id}/plan"}, handle_jobs_plan, ACCESS_READER, 0},
 	{{"POST", "/v1/jobs/{job_id}/cancel"}, handle_jobs_cancel, ACCESS_EDITOR, 0},
+	{{"POST", "/v1/jobs/{job_id}/approve"}, handle_jobs_approve, ACCESS_EDITOR, 0},
 
 	/* the directory replica: users, passwords, groups and members */
 	{{"GET", "/v1/users"}, handle_users_list, ACCESS_READER, ROUTE_CACHED},

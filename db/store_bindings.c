@@ -349,6 +349,43 @@ int store_bound_groups_list(struct store *st, const char *tenant_id, const char 
 	return store_tx_end(st, conn, rc, e);
 }
 
+/* Columns of a bound user with its link; k is the user id, a the effective bindings. */
+#define BOUND_USER_COLS                                                                            \
+	" SELECT k.id, coalesce(u.email, l.primary_email, ''), coalesce(u.first_name, ''), "      \
+	" coalesce(u.last_name, ''), coalesce(u.state, 'deleted'), coalesce(a.direct, false), "   \
+	" coalesce(a.groups, ''), coalesce(l.status, 'pending'), l.google_id, l.primary_email, "  \
+	" l.last_error_reason, l.last_error_message, " SQL_TIME("l.last_synced_at") ", l.origin"
+
+/* Effective bindings in integration $2 of the users the two conditions select. */
+#define BOUND_EFFECTIVE(user_cond, member_cond)                                                                 \
+	"WITH eff AS ("                                                                            \
+	" SELECT user_id, NULL::text AS group_id FROM user_bindings"                               \
+	"  WHERE tenant_id = $1 AND integration_id = $2::uuid AND " user_cond                      \
+	" UNION ALL"                                                                               \
+	" SELECT m.user_id, gb.group_id FROM group_bindings gb JOIN group_members m"               \
+	"  ON m.tenant_id = gb.tenant_id AND m.group_id = gb.group_id"                             \
+	"  WHERE gb.tenant_id = $1 AND gb.integration_id = $2::uuid AND " member_cond "),"         \
+	" agg AS (SELECT user_id, bool_or(group_id IS NULL) AS direct,"                            \
+	"  string_agg(group_id, ',' ORDER BY group_id) AS groups FROM eff GROUP BY user_id)"
+
+static void bound_user_row(const PGresult *res, int i, struct store_bound_user *u)
+{
+	store_copy(u->user_id, sizeof(u->user_id), res, i, 0);
+	store_copy(u->email, sizeof(u->email), res, i, 1);
+	store_copy(u->first_name, sizeof(u->first_name), res, i, 2);
+	store_copy(u->last_name, sizeof(u->last_name), res, i, 3);
+	store_copy(u->state, sizeof(u->state), res, i, 4);
+	u->direct = strcmp(PQgetvalue(res, i, 5), "t") == 0;
+	store_copy(u->groups, sizeof(u->groups), res, i, 6);
+	store_copy(u->status, sizeof(u->status), res, i, 7);
+	store_copy(u->google_id, sizeof(u->google_id), res, i, 8);
+	store_copy(u->primary_email, sizeof(u->primary_email), res, i, 9);
+	store_copy(u->last_error_reason, sizeof(u->last_error_reason), res, i, 10);
+	store_copy(u->last_error_message, sizeof(u->last_error_message), res, i, 11);
+	store_copy(u->last_synced_at, sizeof(u->last_synced_at), res, i, 12);
+	store_copy(u->origin, sizeof(u->origin), res, i, 13);
+}
+
 int store_bound_users_list(struct store *st, const char *tenant_id, const char *integration_id,
 			   const char *status, const char *after_id, int limit,
 			   struct store_bound_user **out, size_t *n, struct err *e)
@@ -367,21 +404,10 @@ int store_bound_users_list(struct store *st, const char *tenant_id, const char *
 	if (!rc)
 		rc = store_conn_exec(
 			conn,
-			"WITH eff AS ("
-			" SELECT user_id, NULL::text AS group_id FROM user_bindings"
-			"  WHERE tenant_id = $1 AND integration_id = $2::uuid"
-			" UNION ALL"
-			" SELECT m.user_id, gb.group_id FROM group_bindings gb JOIN group_members m"
-			"  ON m.tenant_id = gb.tenant_id AND m.group_id = gb.group_id"
-			"  WHERE gb.tenant_id = $1 AND gb.integration_id = $2::uuid),"
-			" agg AS (SELECT user_id, bool_or(group_id IS NULL) AS direct,"
-			"  string_agg(group_id, ',' ORDER BY group_id) AS groups FROM eff"
-			"  WHERE $3::text IS NULL OR user_id > $3 GROUP BY user_id)"
-			" SELECT u.id, u.email, u.first_name, u.last_name, u.state, a.direct,"
-			"  coalesce(a.groups, ''), coalesce(l.status, 'pending'), l.google_id,"
-			"  l.primary_email, l.last_error_reason, l.last_error_message, "
-			SQL_TIME("l.last_synced_at")
+			BOUND_EFFECTIVE("($3::text IS NULL OR user_id > $3)",
+					"($3::text IS NULL OR m.user_id > $3)") BOUND_USER_COLS
 			" FROM agg a JOIN directory_users u ON u.tenant_id = $1 AND u.id = a.user_id"
+			" CROSS JOIN LATERAL (SELECT u.id) k"
 			" LEFT JOIN user_links l ON l.integration_id = $2::uuid AND l.user_id = u.id"
 			" WHERE $4::text IS NULL OR coalesce(l.status, 'pending') = $4"
 			" ORDER BY u.id LIMIT $5",
@@ -392,24 +418,40 @@ int store_bound_users_list(struct store *st, const char *tenant_id, const char *
 		if (!*out)
 			rc = err_set(e, E_NOMEM, "bound users");
 	}
-	for (int i = 0; !rc && i < rows; i++) {
-		struct store_bound_user *u = &(*out)[i];
-		store_copy(u->user_id, sizeof(u->user_id), res, i, 0);
-		store_copy(u->email, sizeof(u->email), res, i, 1);
-		store_copy(u->first_name, sizeof(u->first_name), res, i, 2);
-		store_copy(u->last_name, sizeof(u->last_name), res, i, 3);
-		store_copy(u->state, sizeof(u->state), res, i, 4);
-		u->direct = strcmp(PQgetvalue(res, i, 5), "t") == 0;
-		store_copy(u->groups, sizeof(u->groups), res, i, 6);
-		store_copy(u->status, sizeof(u->status), res, i, 7);
-		store_copy(u->google_id, sizeof(u->google_id), res, i, 8);
-		store_copy(u->primary_email, sizeof(u->primary_email), res, i, 9);
-		store_copy(u->last_error_reason, sizeof(u->last_error_reason), res, i, 10);
-		store_copy(u->last_error_message, sizeof(u->last_error_message), res, i, 11);
-		store_copy(u->last_synced_at, sizeof(u->last_synced_at), res, i, 12);
-	}
+	for (int i = 0; !rc && i < rows; i++)
+		bound_user_row(res, i, &(*out)[i]);
 	if (!rc)
 		*n = (size_t)rows;
+	PQclear(res);
+	return store_tx_end(st, conn, rc, e);
+}
+
+int store_bound_user_get(struct store *st, const char *tenant_id, const char *integration_id,
+			 const char *user_id, struct store_bound_user *out, struct err *e)
+{
+	memset(out, 0, sizeof(*out));
+	int rc;
+	PGconn *conn = begin_for(st, NULL, tenant_id, integration_id, false, NULL, NULL, NULL, &rc,
+				 e);
+	if (!conn)
+		return rc;
+	const char *p[] = {tenant_id, integration_id, user_id};
+	PGresult *res = NULL;
+	if (!rc)
+		rc = store_conn_exec(
+			conn,
+			BOUND_EFFECTIVE("user_id = $3", "m.user_id = $3") BOUND_USER_COLS
+			" FROM (SELECT $3::text AS id) k"
+			" LEFT JOIN agg a ON a.user_id = k.id"
+			" LEFT JOIN directory_users u ON u.tenant_id = $1 AND u.id = k.id"
+			" LEFT JOIN user_links l ON l.tenant_id = $1 AND l.integration_id = $2::uuid"
+			"  AND l.user_id = k.id"
+			" WHERE a.user_id IS NOT NULL OR l.user_id IS NOT NULL",
+			3, p, &res, e);
+	if (!rc && PQntuples(res) == 0)
+		rc = err_set(e, E_NOTFOUND, "the user is neither bound nor linked here");
+	else if (!rc)
+		bound_user_row(res, 0, out);
 	PQclear(res);
 	return store_tx_end(st, conn, rc, e);
 }

@@ -301,6 +301,9 @@ int store_integration_deactivate(struct store *st, const struct store_actor *act
 			*unbound += atoi(PQcmdTuples(res));
 		PQclear(res);
 	}
+	/* Released links are kept (the Google id), never written: reactivation matches again. */
+	if (!rc)
+		rc = store_links_release_in(conn, tenant_id, id, NULL, e);
 	return store_tx_end(st, conn, rc, e);
 }
 

@@ -70,7 +70,8 @@ int store_integration_delete(struct store *st, const struct store_actor *actor,
 
 /*
  * Deactivate: status deactivated and every user and group binding of the integration removed
- * (Google untouched). Reactivate: from deactivated back to pending_authorization; E_CONFLICT from
+ * (Google untouched) and every user link released (kept with its Google id, never written until
+ * matched again). Reactivate: from deactivated back to pending_authorization; E_CONFLICT from
  * any other status. *out gets the result; *unbound (deactivate only, may be NULL) counts bindings
  * removed.
  */
@@ -157,11 +158,21 @@ struct store_bound_user {
 	char last_error_reason[64];
 	char last_error_message[512];
 	char last_synced_at[STORE_TIME_LEN];
+	char origin[16]; /* linked | provisioned | imported; "" when unknown or no link */
 };
 
 /* Page of bound users ordered by user id; status filters on link status (NULL: all). */
 int store_bound_users_list(struct store *st, const char *tenant_id, const char *integration_id,
 			   const char *status, const char *after_id, int limit,
 			   struct store_bound_user **out, size_t *n, struct err *e);
+
+/*
+ * One user of the integration, bound or not, with its link: E_NOTFOUND when the integration does
+ * not exist or the user is neither bound nor linked (a link of any status, released included).
+ * A user deleted from the directory but still linked has state "deleted", the link's address as
+ * email and empty names.
+ */
+int store_bound_user_get(struct store *st, const char *tenant_id, const char *integration_id,
+			 const char *user_id, struct store_bound_user *out, struct err *e);
 
 #endif

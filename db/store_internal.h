@@ -48,6 +48,13 @@ int store_exec_as(struct store *st, const struct store_actor *actor, const char 
 /* Copies a text column into dst (cut to cap); empty for NULL. */
 void store_copy(char *dst, size_t cap, const PGresult *res, int row, int col);
 
+/*
+ * Marks every link of the integration released (deactivation), in the caller's transaction on
+ * conn; *n (may be NULL) gets how many. store_export.c.
+ */
+int store_links_release_in(PGconn *conn, const char *tenant_id, const char *integration_id,
+			   int *n, struct err *e);
+
 /* Compiled-in migrations (generated from db/migrations/NNNN_name.sql at build time). */
 struct store_migration {
 	int version;

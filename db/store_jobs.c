@@ -15,8 +15,9 @@ const char *const store_job_outcomes[JOB_NCOUNT] = {"created", "updated", "uncha
 	SQL_TIME("j.lease_expires_at") ", j.progress_done, coalesce(j.progress_total, -1), "       \
 	"j.created_count, j.updated_count, j.unchanged_count, j.skipped_count, j.failed_count, "    \
 	"coalesce(j.error, ''), coalesce(j.requested_by::text, ''), " SQL_TIME("j.created_at")      \
-	", " SQL_TIME("j.updated_at") ", " SQL_TIME("j.started_at") ", " SQL_TIME("j.finished_at")
-#define JOB_NCOLS 26
+	", " SQL_TIME("j.updated_at") ", " SQL_TIME("j.started_at") ", " SQL_TIME("j.finished_at") \
+	", j.plan_summary::text"
+#define JOB_NCOLS 27
 
 void store_job_cleanup(struct store_job *j)
 {
@@ -24,6 +25,8 @@ void store_job_cleanup(struct store_job *j)
 		return;
 	free(j->parameters_json);
 	j->parameters_json = NULL;
+	free(j->plan_summary_json);
+	j->plan_summary_json = NULL;
 }
 
 void store_jobs_free(struct store_job *jobs, size_t n)
@@ -61,6 +64,13 @@ static int job_row(const PGresult *res, int row, int c, struct store_job *j, str
 	store_copy(j->updated_at, sizeof(j->updated_at), res, row, c + 23);
 	store_copy(j->started_at, sizeof(j->started_at), res, row, c + 24);
 	store_copy(j->finished_at, sizeof(j->finished_at), res, row, c + 25);
+	if (!PQgetisnull(res, row, c + 26)) {
+		j->plan_summary_json = strdup(PQgetvalue(res, row, c + 26));
+		if (!j->plan_summary_json) {
+			store_job_cleanup(j);
+			return err_set(e, E_NOMEM, "job row");
+		}
+	}
 	return E_OK;
 }
 
@@ -190,6 +200,76 @@ int store_job_cancel(struct store *st, const char *tenant_id, const char *id,
 			     PQgetvalue(res, 0, 1));
 	PQclear(res);
 	return rc ? rc : store_job_get(st, tenant_id, id, out, e);
+}
+
+int store_job_approve(struct store *st, const struct store_actor *actor, const char *tenant_id,
+		      const char *id, struct store_job *out, bool *created, struct err *e)
+{
+	*created = false;
+	memset(out, 0, sizeof(*out));
+	PGconn *conn = store_tx_begin(st, actor, e);
+	if (!conn)
+		return e ? e->code : E_UNAVAIL;
+	const char *p[] = {tenant_id, id, actor ? actor->key_id : NULL};
+	PGresult *res = NULL;
+	int rc = store_conn_exec(conn,
+				 "SELECT j.status, j.dry_run, i.status FROM jobs j JOIN integrations i "
+				 "ON i.id = j.integration_id WHERE j.tenant_id = $1 AND j.id = $2::uuid "
+				 "FOR UPDATE OF j",
+				 2, p, &res, e);
+	char status[24] = "", istatus[32] = "";
+	bool dry_run = false;
+	if (!rc && PQntuples(res) == 0)
+		rc = err_set(e, E_NOTFOUND, "no such job");
+	if (!rc) {
+		store_copy(status, sizeof(status), res, 0, 0);
+		dry_run = PQgetvalue(res, 0, 1)[0] == 't';
+		store_copy(istatus, sizeof(istatus), res, 0, 2);
+	}
+	PQclear(res);
+	res = NULL;
+	bool finished_dry_run =
+		dry_run && (!strcmp(status, "succeeded") || !strcmp(status, "partially_failed"));
+	if (!rc && strcmp(status, "awaiting_approval") != 0 && !finished_dry_run)
+		rc = err_set(e, E_CONFLICT,
+			     "only a job awaiting approval or a finished dry run can be approved; "
+			     "this one is %s%s",
+			     status, dry_run ? " (dry run)" : "");
+	if (!rc && strcmp(istatus, "active") != 0) {
+		rc = err_set(e, E_CONFLICT,
+			     "the integration is %s; jobs run only on an active integration",
+			     istatus);
+		if (e)
+			snprintf(e->reason, sizeof(e->reason), "integration_not_active");
+	}
+	/*
+	 * Awaiting approval: queued again (its trigger announces it), no longer extended by
+	 * directory events — what was approved is what runs. A dry run: a new job applies it.
+	 */
+	if (!rc && !finished_dry_run)
+		rc = store_conn_exec(conn,
+				     "UPDATE jobs j SET status = 'queued', parameters = j.parameters "
+				     "|| '{\"approved\": true}', coalesce_key = NULL, updated_at = now() "
+				     "WHERE j.tenant_id = $1 AND j.id = $2::uuid RETURNING " JOB_COLS,
+				     2, p, &res, e);
+	else if (!rc)
+		rc = store_conn_exec(conn,
+				     "INSERT INTO jobs AS j (tenant_id, integration_id, type, "
+				     "parameters, dry_run, requested_by) SELECT d.tenant_id, "
+				     "d.integration_id, d.type, d.parameters || jsonb_build_object("
+				     "'approved', true, 'approved_plan', d.id::text), false, $3::uuid "
+				     "FROM jobs d WHERE d.tenant_id = $1 AND d.id = $2::uuid RETURNING "
+				     JOB_COLS,
+				     3, p, &res, e);
+	if (!rc)
+		rc = job_row(res, 0, 0, out, e);
+	if (!rc)
+		*created = finished_dry_run;
+	PQclear(res);
+	rc = store_tx_end(st, conn, rc, e);
+	if (rc)
+		store_job_cleanup(out);
+	return rc;
 }
 
 void store_job_items_free(struct store_job_item *items, size_t n)

@@ -45,6 +45,7 @@ struct store_job {
 	char updated_at[STORE_TIME_LEN];
 	char started_at[STORE_TIME_LEN];
 	char finished_at[STORE_TIME_LEN];
+	char *plan_summary_json; /* malloc'd JSON object text, or NULL before a plan was made */
 };
 
 void store_job_cleanup(struct store_job *j);
@@ -80,6 +81,17 @@ int store_job_list(struct store *st, const char *tenant_id, const char *integrat
  */
 int store_job_cancel(struct store *st, const char *tenant_id, const char *id,
 		     struct store_job *out, struct err *e);
+
+/*
+ * Approves: a job awaiting approval (the deletion guard stopped it) is queued again with
+ * parameters.approved = true and no longer coalesces; a finished (succeeded/partially_failed)
+ * dry run queues a new job of its type and parameters plus approved = true and approved_plan =
+ * its id, requested by actor. *out gets the queued job, *created whether it is a new one.
+ * E_NOTFOUND; E_CONFLICT for any other job, or (reason "integration_not_active") when the
+ * integration is not active.
+ */
+int store_job_approve(struct store *st, const struct store_actor *actor, const char *tenant_id,
+		      const char *id, struct store_job *out, bool *created, struct err *e);
 
 struct store_job_item {
 	int64_t seq;

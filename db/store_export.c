@@ -1,0 +1,470 @@
+/*
+ * The export engine's side of the store (store_export.h): the scope walk, links, plans and the
+ * deletion guard's window. Password hashes are read by the scope walk only and never appear in
+ * an error message.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_export.h"
+#include "store_internal.h"
+
+/* Rows per FETCH of the scope walk: bounded memory however large the scope. */
+#define SCOPE_FETCH "FETCH 500 FROM export_scope"
+
+/*
+ * The users of an integration's scope with their links, as one cursor: the users bound directly
+ * or through a bound group, and (full join) the links of the integration, of which released
+ * ones count only for users in scope. $3: only these user ids (NULL: everyone).
+ */
+#define SCOPE_SQL                                                                                  \
+	"DECLARE export_scope NO SCROLL CURSOR FOR "                                               \
+	"WITH s AS (SELECT user_id, bool_or(direct) AS direct FROM ("                              \
+	" SELECT user_id, true AS direct FROM user_bindings WHERE tenant_id = $1::uuid AND "       \
+	"  integration_id = $2::uuid AND ($3::text[] IS NULL OR user_id = ANY ($3::text[]))"       \
+	" UNION ALL SELECT gm.user_id, false FROM group_bindings gb JOIN group_members gm ON "      \
+	"  gm.tenant_id = gb.tenant_id AND gm.group_id = gb.group_id WHERE gb.tenant_id = "        \
+	"  $1::uuid AND gb.integration_id = $2::uuid AND ($3::text[] IS NULL OR gm.user_id = "     \
+	"  ANY ($3::text[]))) b GROUP BY user_id),"                                                \
+	" l AS (SELECT * FROM user_links WHERE tenant_id = $1::uuid AND integration_id = $2::uuid " \
+	"  AND ($3::text[] IS NULL OR user_id = ANY ($3::text[])))"                                \
+	" SELECT coalesce(s.user_id, l.user_id), u.id IS NOT NULL, s.user_id IS NOT NULL, "        \
+	" coalesce(s.direct, false), coalesce(u.version, 0), u.email, u.first_name, u.last_name, "  \
+	" u.state, u.alternate_email, u.manager_id, u.cost_center, u.department, "                 \
+	" u.employee_type, u.job_title, u.employee_id, coalesce(u.addresses, '[]')::text, "        \
+	" coalesce(u.phones, '[]')::text, u.password_hash, u.password_hash_function, "             \
+	" u.locked_at IS NOT NULL, u.password_expired_at IS NOT NULL, l.google_id, "               \
+	" l.primary_email, l.status, l.origin, coalesce(l.field_hashes, '{}')::text, "             \
+	" l.password_digest, l.last_error_reason"                                                  \
+	" FROM s FULL JOIN l ON l.user_id = s.user_id"                                             \
+	" LEFT JOIN directory_users u ON u.tenant_id = $1::uuid AND u.id = coalesce(s.user_id, "   \
+	"  l.user_id)"                                                                             \
+	" WHERE s.user_id IS NOT NULL OR l.status <> 'released'"                                   \
+	" ORDER BY 1"
+
+/* A PostgreSQL array literal of ids ({"a","b"}), malloc'd; NULL on allocation failure. */
+static char *text_array(const char *const *ids, size_t n)
+{
+	size_t cap = 3;
+	for (size_t i = 0; i < n; i++)
+		cap += 2 * strlen(ids[i] ? ids[i] : "") + 3;
+	char *out = malloc(cap);
+	if (!out)
+		return NULL;
+	size_t k = 0;
+	out[k++] = '{';
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			out[k++] = ',';
+		out[k++] = '"';
+		for (const char *c = ids[i] ? ids[i] : ""; *c; c++) {
+			if (*c == '"' || *c == '\\')
+				out[k++] = '\\';
+			out[k++] = *c;
+		}
+		out[k++] = '"';
+	}
+	out[k++] = '}';
+	out[k] = '\0';
+	return out;
+}
+
+static int integration_check(PGconn *conn, const char *tenant_id, const char *integration_id,
+			     struct err *e)
+{
+	const char *p[] = {tenant_id, integration_id};
+	PGresult *res;
+	int rc = store_conn_exec(conn,
+				 "SELECT 1 FROM integrations WHERE tenant_id = $1::uuid AND id = "
+				 "$2::uuid",
+				 2, p, &res, e);
+	if (!rc && PQntuples(res) == 0)
+		rc = err_set(e, E_NOTFOUND, "no such integration");
+	PQclear(res);
+	return rc;
+}
+
+static void scope_row(const PGresult *res, int i, struct store_export_row *r)
+{
+	int c = 0;
+	r->user_id = PQgetvalue(res, i, c++);
+	r->exists = PQgetvalue(res, i, c++)[0] == 't';
+	r->in_scope = PQgetvalue(res, i, c++)[0] == 't';
+	r->bound_direct = PQgetvalue(res, i, c++)[0] == 't';
+	r->version = strtoll(PQgetvalue(res, i, c++), NULL, 10);
+	r->email = PQgetvalue(res, i, c++);
+	r->first_name = PQgetvalue(res, i, c++);
+	r->last_name = PQgetvalue(res, i, c++);
+	r->state = PQgetvalue(res, i, c++);
+	r->alternate_email = PQgetvalue(res, i, c++);
+	r->manager_id = PQgetvalue(res, i, c++);
+	r->cost_center = PQgetvalue(res, i, c++);
+	r->department = PQgetvalue(res, i, c++);
+	r->employee_type = PQgetvalue(res, i, c++);
+	r->job_title = PQgetvalue(res, i, c++);
+	r->employee_id = PQgetvalue(res, i, c++);
+	r->addresses_json = PQgetvalue(res, i, c++);
+	r->phones_json = PQgetvalue(res, i, c++);
+	r->password_hash = PQgetvalue(res, i, c++);
+	r->password_hash_function = PQgetvalue(res, i, c++);
+	r->locked = PQgetvalue(res, i, c++)[0] == 't';
+	r->password_expired = PQgetvalue(res, i, c++)[0] == 't';
+	r->google_id = PQgetvalue(res, i, c++);
+	r->link_primary_email = PQgetvalue(res, i, c++);
+	r->link_status = PQgetvalue(res, i, c++);
+	r->link_origin = PQgetvalue(res, i, c++);
+	r->field_hashes_json = PQgetvalue(res, i, c++);
+	r->password_digest = PQgetvalue(res, i, c++);
+	r->link_error_reason = PQgetvalue(res, i, c++);
+}
+
+/*
+ * One cursor in one read transaction: a single snapshot, linear cost however large the scope,
+ * and at most one FETCH of rows in memory. Each FETCH is its own statement, so the statement
+ * timeout bounds a fetch, not the walk. The connection stays borrowed for the walk; fn may use
+ * the store (it gets another connection).
+ */
+int store_export_scope(struct store *st, const char *tenant_id, const char *integration_id,
+		       const char *const *user_ids, size_t n_ids, store_export_row_fn fn, void *ctx,
+		       struct err *e)
+{
+	char *ids = NULL;
+	if (n_ids > 0) {
+		ids = text_array(user_ids, n_ids);
+		if (!ids)
+			return err_set(e, E_NOMEM, "export scope ids");
+	}
+	PGconn *conn = store_tx_begin(st, NULL, e);
+	if (!conn) {
+		free(ids);
+		return e ? e->code : E_UNAVAIL;
+	}
+	PGresult *res = NULL;
+	int rc = integration_check(conn, tenant_id, integration_id, e);
+	if (!rc) {
+		const char *p[] = {tenant_id, integration_id, ids};
+		/* Not through the prepared-statement cache: DECLARE is not preparable by name. */
+		res = PQexecParams(conn, SCOPE_SQL, 3, NULL, p, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			rc = err_set(e, PQstatus(conn) == CONNECTION_OK ? E_INTERNAL : E_UNAVAIL,
+				     "export scope: %s", PQresultErrorMessage(res));
+			char *nl = e ? strchr(e->msg, '\n') : NULL;
+			if (nl)
+				*nl = '\0';
+		}
+		PQclear(res);
+		res = NULL;
+	}
+	while (!rc) {
+		rc = store_conn_exec(conn, SCOPE_FETCH, 0, NULL, &res, e);
+		if (rc)
+			break;
+		int rows = PQntuples(res);
+		for (int i = 0; !rc && i < rows; i++) {
+			struct store_export_row row;
+			scope_row(res, i, &row);
+			rc = fn(ctx, &row, e);
+		}
+		PQclear(res);
+		res = NULL;
+		if (rows == 0)
+			break;
+	}
+	free(ids);
+	/* Read only: a commit or a rollback ends it alike; fn's code is what the caller wants. */
+	int end = store_tx_end(st, conn, rc, rc ? NULL : e);
+	return rc ? rc : end;
+}
+
+/* ---- links ---- */
+
+/*
+ * Holds the job for the caller's transaction while owner runs it: a lease takeover waits for
+ * the commit, so no write lands after another worker took the job.
+ */
+static int lease_hold(PGconn *conn, const char *job_id, const char *owner, const char *tenant_id,
+		      const char *integration_id, struct err *e)
+{
+	const char *p[] = {job_id, owner, tenant_id, integration_id};
+	PGresult *res;
+	int rc = store_conn_exec(conn,
+				 "SELECT 1 FROM jobs WHERE id = $1::uuid AND lease_owner = $2 AND "
+				 "status = 'running' AND ($3::uuid IS NULL OR tenant_id = $3::uuid) "
+				 "AND ($4::uuid IS NULL OR integration_id = $4::uuid) FOR SHARE",
+				 4, p, &res, e);
+	if (!rc && PQntuples(res) == 0)
+		rc = err_set(e, E_NOTFOUND, "the job's lease was lost");
+	PQclear(res);
+	return rc;
+}
+
+static int exec_in(PGconn *conn, const char *sql, int n, const char *const *p, int *rows,
+		   struct err *e)
+{
+	PGresult *res;
+	int rc = store_conn_exec(conn, sql, n, p, &res, e);
+	if (!rc && rows)
+		*rows = atoi(PQcmdTuples(res));
+	PQclear(res);
+	return rc;
+}
+
+/*
+ * NULL keeps a column, "" clears it (origin, google_id, primary_email, password_digest);
+ * field hashes merge key by key. The event row goes with the link row in one statement.
+ */
+#define LINK_UPSERT_SQL                                                                            \
+	"WITH l AS (INSERT INTO user_links (tenant_id, integration_id, user_id, google_id, "       \
+	"primary_email, status, origin, field_hashes, password_digest, last_error_reason, "        \
+	"last_error_message, last_synced_at, updated_at) VALUES ($1::uuid, $2::uuid, $3, "         \
+	"nullif($4, ''), nullif($5, ''), $6, nullif($7, ''), coalesce($8::jsonb, '{}'), "          \
+	"nullif($9, ''), $10, $11, CASE WHEN $12::boolean THEN now() END, now()) ON CONFLICT "     \
+	"(integration_id, user_id) DO UPDATE SET google_id = CASE WHEN $4 IS NULL THEN "           \
+	"user_links.google_id ELSE nullif($4, '') END, primary_email = CASE WHEN $5 IS NULL THEN " \
+	"user_links.primary_email ELSE nullif($5, '') END, status = $6, origin = CASE WHEN $7 IS " \
+	"NULL THEN user_links.origin ELSE nullif($7, '') END, field_hashes = "                     \
+	"user_links.field_hashes || coalesce($8::jsonb, '{}'), password_digest = CASE WHEN $9 IS " \
+	"NULL THEN user_links.password_digest ELSE nullif($9, '') END, last_error_reason = $10, "  \
+	"last_error_message = $11, last_synced_at = CASE WHEN $12::boolean THEN now() ELSE "       \
+	"user_links.last_synced_at END, updated_at = now() WHERE user_links.tenant_id = $1::uuid " \
+	"RETURNING 1) INSERT INTO outbox (stream, key, payload) SELECT 'events', $2::text, "       \
+	"gwsync_cloudevent($13, $1::uuid, $2::uuid, $3, coalesce($14::jsonb, '{}')) FROM l WHERE " \
+	"$13 IS NOT NULL"
+
+int store_links_write(struct store *st, const char *tenant_id, const char *integration_id,
+		      const char *job_id, const char *owner, const struct store_link_write *w,
+		      size_t n, struct err *e)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!w[i].user_id || !w[i].user_id[0] || !w[i].status || !w[i].status[0])
+			return err_set(e, E_INVAL, "link write %zu: user_id and status are required",
+				       i);
+		if (w[i].field_hashes_json && w[i].field_hashes_json[0] != '{')
+			return err_set(e, E_INVAL, "link write %zu: field hashes must be an object",
+				       i);
+	}
+	PGconn *conn = store_tx_begin(st, NULL, e);
+	if (!conn)
+		return e ? e->code : E_UNAVAIL;
+	int rc = lease_hold(conn, job_id, owner, tenant_id, integration_id, e);
+	for (size_t i = 0; !rc && i < n; i++) {
+		const struct store_link_write *x = &w[i];
+		/* A released link (deactivation) gives its Google id up to whoever matches it now. */
+		if (x->google_id && x->google_id[0]) {
+			const char *rp[] = {tenant_id, integration_id, x->user_id, x->google_id};
+			rc = exec_in(conn,
+				     "UPDATE user_links SET google_id = NULL, updated_at = now() WHERE "
+				     "tenant_id = $1::uuid AND integration_id = $2::uuid AND google_id "
+				     "= $4 AND user_id <> $3 AND status = 'released'",
+				     4, rp, NULL, e);
+			if (rc)
+				break;
+		}
+		const char *p[] = {tenant_id,
+				   integration_id,
+				   x->user_id,
+				   x->google_id,
+				   x->primary_email,
+				   x->status,
+				   x->origin,
+				   x->field_hashes_json,
+				   x->password_digest,
+				   x->error_reason,
+				   x->error_message,
+				   x->synced ? "t" : "f",
+				   x->event_type,
+				   x->event_data_json};
+		rc = exec_in(conn, LINK_UPSERT_SQL, 14, p, NULL, e);
+		if (rc == E_CONFLICT)
+			err_set(e, E_CONFLICT, "Google user %.64s is linked to another user already",
+				x->google_id ? x->google_id : "");
+		else if (rc == E_INVAL)
+			err_set(e, E_INVAL, "link of %.128s: invalid status, origin or JSON",
+				x->user_id);
+	}
+	return store_tx_end(st, conn, rc, e);
+}
+
+int store_links_release_in(PGconn *conn, const char *tenant_id, const char *integration_id,
+			   int *n, struct err *e)
+{
+	const char *p[] = {tenant_id, integration_id};
+	return exec_in(conn,
+		       "UPDATE user_links SET status = 'released', updated_at = now() WHERE "
+		       "tenant_id = $1::uuid AND integration_id = $2::uuid AND status <> 'released'",
+		       2, p, n, e);
+}
+
+int store_links_release(struct store *st, const char *tenant_id, const char *integration_id,
+			int *n, struct err *e)
+{
+	int count = 0;
+	PGconn *conn = store_tx_begin(st, NULL, e);
+	if (!conn)
+		return e ? e->code : E_UNAVAIL;
+	int rc = integration_check(conn, tenant_id, integration_id, e);
+	if (!rc)
+		rc = store_links_release_in(conn, tenant_id, integration_id, &count, e);
+	rc = store_tx_end(st, conn, rc, e);
+	if (n)
+		*n = rc ? 0 : count;
+	return rc;
+}
+
+/* ---- plans ---- */
+
+int store_plan_append(struct store *st, const char *job_id, const char *owner,
+		      const struct store_plan_entry *entries, size_t n, struct err *e)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!entries[i].op || !entries[i].op[0] || !entries[i].user_id)
+			return err_set(e, E_INVAL, "plan entry %zu: op and user_id are required", i);
+	}
+	PGconn *conn = store_tx_begin(st, NULL, e);
+	if (!conn)
+		return e ? e->code : E_UNAVAIL;
+	int rc = lease_hold(conn, job_id, owner, NULL, NULL, e);
+	for (size_t i = 0; !rc && i < n; i++) {
+		const struct store_plan_entry *x = &entries[i];
+		char seq[24], version[24];
+		snprintf(seq, sizeof(seq), "%lld", (long long)x->seq);
+		snprintf(version, sizeof(version), "%lld", (long long)x->user_version);
+		const char *p[] = {job_id,
+				   seq,
+				   x->op,
+				   x->user_id,
+				   x->google_id,
+				   x->primary_email,
+				   x->reason,
+				   x->changes_json && x->changes_json[0] ? x->changes_json : "[]",
+				   version};
+		/* seq <= 0: the next one; a seq stored before is replaced (a resumed run). */
+		rc = exec_in(conn,
+			     "INSERT INTO job_plan_entries (job_id, seq, tenant_id, op, user_id, "
+			     "google_id, primary_email, reason, changes, user_version) SELECT j.id, "
+			     "CASE WHEN $2::bigint > 0 THEN $2::bigint ELSE (SELECT coalesce(max(seq), "
+			     "0) + 1 FROM job_plan_entries WHERE job_id = j.id) END, j.tenant_id, $3, "
+			     "$4, nullif($5, ''), nullif($6, ''), nullif($7, ''), $8::jsonb, $9 FROM "
+			     "jobs j WHERE j.id = $1::uuid ON CONFLICT (job_id, seq) DO UPDATE SET op = "
+			     "EXCLUDED.op, user_id = EXCLUDED.user_id, google_id = EXCLUDED.google_id, "
+			     "primary_email = EXCLUDED.primary_email, reason = EXCLUDED.reason, "
+			     "changes = EXCLUDED.changes, user_version = EXCLUDED.user_version",
+			     9, p, NULL, e);
+		if (rc == E_INVAL)
+			err_set(e, E_INVAL, "plan entry %zu: changes must be a JSON array", i);
+	}
+	return store_tx_end(st, conn, rc, e);
+}
+
+int store_plan_summary_set(struct store *st, const char *job_id, const char *owner,
+			   const char *summary_json, struct err *e)
+{
+	const char *p[] = {job_id, owner, summary_json ? summary_json : "{}"};
+	PGresult *res;
+	int rc = store_exec(st,
+			    "UPDATE jobs SET plan_summary = $3::jsonb, updated_at = now() WHERE id = "
+			    "$1::uuid AND lease_owner = $2 AND status = 'running'",
+			    3, p, &res, e);
+	if (!rc && strcmp(PQcmdTuples(res), "0") == 0)
+		rc = err_set(e, E_NOTFOUND, "the job's lease was lost");
+	PQclear(res);
+	return rc;
+}
+
+int store_plan_page(struct store *st, const char *tenant_id, const char *job_id,
+		    int64_t after_seq, int limit, char **items_json, size_t *n, struct err *e)
+{
+	*items_json = NULL;
+	*n = 0;
+	char after[24], lim[16];
+	snprintf(after, sizeof(after), "%lld", (long long)after_seq);
+	snprintf(lim, sizeof(lim), "%d", limit);
+	const char *p[] = {tenant_id, job_id, after, lim};
+	PGresult *res;
+	int rc = store_exec(
+		st,
+		"SELECT coalesce(jsonb_agg(jsonb_build_object('seq', e.seq, 'op', e.op, 'user_id', "
+		"e.user_id, 'google_id', e.google_id, 'primary_email', e.primary_email, 'reason', "
+		"e.reason, 'changes', e.changes) ORDER BY e.seq) FILTER (WHERE e.seq IS NOT NULL), "
+		"'[]')::text, count(e.seq) FROM jobs j LEFT JOIN LATERAL (SELECT * FROM "
+		"job_plan_entries x WHERE x.job_id = j.id AND x.seq > $3 ORDER BY x.seq LIMIT $4) e "
+		"ON true WHERE j.tenant_id = $1::uuid AND j.id = $2::uuid GROUP BY j.id",
+		4, p, &res, e);
+	if (rc)
+		return rc;
+	if (PQntuples(res) == 0) {
+		rc = err_set(e, E_NOTFOUND, "no such job");
+	} else {
+		*items_json = strdup(PQgetvalue(res, 0, 0));
+		if (!*items_json)
+			rc = err_set(e, E_NOMEM, "plan page");
+		else
+			*n = (size_t)strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* ---- deletion guard ---- */
+
+int store_guard_counts(struct store *st, const char *integration_id, int window_s, int *recent,
+		       int *linked, struct err *e)
+{
+	*recent = 0;
+	*linked = 0;
+	char window[16];
+	snprintf(window, sizeof(window), "%d", window_s);
+	const char *p[] = {integration_id, window};
+	PGresult *res;
+	int rc = store_exec(st,
+			    "SELECT (SELECT coalesce(sum(count), 0) FROM deletion_guard_writes WHERE "
+			    "integration_id = $1::uuid AND applied_at > now() - $2 * interval '1 "
+			    "second'), (SELECT count(*) FROM user_links WHERE integration_id = "
+			    "$1::uuid AND status <> 'released')",
+			    2, p, &res, e);
+	if (rc)
+		return rc;
+	*recent = atoi(PQgetvalue(res, 0, 0));
+	*linked = atoi(PQgetvalue(res, 0, 1));
+	PQclear(res);
+	return E_OK;
+}
+
+int store_guard_record(struct store *st, const char *tenant_id, const char *integration_id, int n,
+		       struct err *e)
+{
+	if (n <= 0)
+		return E_OK;
+	char count[16];
+	snprintf(count, sizeof(count), "%d", n);
+	const char *p[] = {tenant_id, integration_id, count};
+	PGresult *res;
+	int rc = store_exec(st,
+			    "WITH old AS (DELETE FROM deletion_guard_writes WHERE integration_id = "
+			    "$2::uuid AND applied_at < now() - interval '7 days') INSERT INTO "
+			    "deletion_guard_writes (tenant_id, integration_id, count) SELECT "
+			    "tenant_id, id, $3::int FROM integrations WHERE tenant_id = $1::uuid AND "
+			    "id = $2::uuid",
+			    3, p, &res, e);
+	if (!rc && strcmp(PQcmdTuples(res), "0") == 0)
+		rc = err_set(e, E_NOTFOUND, "no such integration");
+	PQclear(res);
+	return rc;
+}
+
+int store_job_await_approval(struct store *st, const char *job_id, const char *owner,
+			     struct err *e)
+{
+	const char *p[] = {job_id, owner};
+	PGresult *res;
+	int rc = store_exec(st,
+			    "UPDATE jobs SET status = 'awaiting_approval', lease_owner = NULL, "
+			    "lease_expires_at = NULL, updated_at = now() WHERE id = $1::uuid AND "
+			    "lease_owner = $2 AND status = 'running'",
+			    2, p, &res, e);
+	if (!rc && strcmp(PQcmdTuples(res), "0") == 0)
+		rc = err_set(e, E_NOTFOUND, "the job's lease was lost");
+	PQclear(res);
+	return rc;
+}
