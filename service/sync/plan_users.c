@@ -428,8 +428,13 @@ static bool want_suspended(const struct plan_settings *s, const struct plan_user
 	*managed = (s->export_mask & PLAN_ATTR_STATE) != 0;
 	if (!*managed)
 		return false;
-	if (!u->exists || !u->in_scope)
+	if (!u->exists)
 		return true;
+	if (!u->in_scope) {
+		/* An explicit unbind suspends only while the integration is active. */
+		*managed = s->integration_active;
+		return *managed;
+	}
 	if (!strcmp(u->state, "staged")) {
 		*managed = false;
 		return false;
@@ -581,8 +586,8 @@ bool plan_user_needs_read(const struct plan_settings *s, const struct plan_user 
 	for (int f = 0; f < F_N && !need; f++) {
 		if (!field_differs(u, &d, (enum field_id)f))
 			continue;
-		need = field_is_array((enum field_id)f) ||
-		       (f == F_SUSPENDED && d.suspend_want) || f == F_GIVEN || f == F_FAMILY;
+		need = field_is_array((enum field_id)f) || (f == F_SUSPENDED && d.suspend_want) ||
+		       s->delegated_admin;
 	}
 	desired_free(&d);
 	return need || password_due(s, u);
@@ -734,8 +739,14 @@ static int set_reason(struct plan_entry *e, enum plan_op op, const char *reason,
  * The write for a user whose Google resource is g (NULL in a targeted run where nothing needs
  * it): fills changes, body and hashes; for_create builds an insert body instead.
  */
+static bool google_suspended_itself(struct json_object *g)
+{
+	const char *why = jstr(g, "suspensionReason");
+	return g && jbool(g, "suspended") && why && why[0] && strcmp(why, "ADMIN") != 0;
+}
+
 static int plan_write(const struct plan_settings *s, const struct plan_user *u,
-		      struct json_object *g, bool for_create, struct plan_entry *e)
+		      struct json_object *g, bool for_create, bool takeover, struct plan_entry *e)
 {
 	struct desired d;
 	if (desired_compute(s, u, for_create ? NULL : g, &d))
@@ -765,6 +776,10 @@ static int plan_write(const struct plan_settings *s, const struct plan_user *u,
 		if (f == F_SUSPENDED && d.suspend_want && (super || authorizer)) {
 			json_object_object_del(e->hashes, field_names[f]);
 			continue; /* protected: never suspended */
+		}
+		if (f == F_SUSPENDED && !d.suspend_want && takeover && google_suspended_itself(g)) {
+			json_object_object_del(e->hashes, field_names[f]);
+			continue; /* a takeover never lifts Google's own suspension */
 		}
 		if (!for_create && add_change(e, field_names[f], d.have[f], d.want[f]))
 			goto oom;
@@ -859,6 +874,16 @@ static enum plan_op classify(const struct plan_entry *e)
 	return e->n_changes ? PLAN_UPDATE : PLAN_NONE;
 }
 
+/* Whether e writes suspended: false (whatever its op: a rename can carry it). */
+static bool lifts_suspension(const struct plan_entry *e)
+{
+	for (size_t i = 0; i < e->n_changes; i++)
+		if (!strcmp(e->changes[i].field, "suspended") && e->changes[i].after &&
+		    !strcmp(e->changes[i].after, "false"))
+			return true;
+	return false;
+}
+
 /* Google's rules for what would be written; returns 1 when e was set to a failure or skip. */
 static int check_rules(const struct plan_settings *s, const struct plan_user *u,
 		       struct plan_entry *e, int *rc)
@@ -905,13 +930,13 @@ static int plan_create(const struct plan_settings *s, const struct plan_user *u,
 	bool managed;
 	if (!strcmp(u->state, "staged"))
 		return set_reason(e, PLAN_SKIP, "staged", "staged users are provisioned when activated");
-	if (want_suspended(s, u, &managed) && managed)
+	if (strcmp(u->state, "active") != 0 || (want_suspended(s, u, &managed) && managed))
 		return set_reason(e, PLAN_SKIP, "not_active",
 				  "only active users are provisioned");
 	if (!u->password_digest[0] && !s->provision_without_password)
 		return set_reason(e, PLAN_SKIP, "awaiting_password",
 				  "provisioned once a password arrives");
-	if (plan_write(s, u, NULL, true, e))
+	if (plan_write(s, u, NULL, true, false, e))
 		return -1;
 	e->op = PLAN_CREATE;
 	return 0;
@@ -952,7 +977,7 @@ static int plan_one(const struct plan_settings *s, const struct plan_user *u, si
 		if (is_protected_delegated(s, g))
 			return set_reason(e, PLAN_SKIP, "protected_admin",
 					  "an admin user; the integration's admin may not change it");
-		if (plan_write(s, u, g, false, e))
+		if (plan_write(s, u, g, false, false, e))
 			return -1;
 		e->op = classify(e);
 		e->guarded = e->op == PLAN_SUSPEND;
@@ -964,12 +989,9 @@ static int plan_one(const struct plan_settings *s, const struct plan_user *u, si
 				return set_reason(e, PLAN_SKIP, "protected_admin",
 						  "super admins and the authorizing admin are never suspended");
 		}
-		if ((e->op == PLAN_UNSUSPEND) && g) {
-			const char *why = jstr(g, "suspensionReason");
-			if (why && why[0] && strcmp(why, "ADMIN") != 0)
-				return set_reason(e, PLAN_FAIL, "adminCannotUnsuspend",
-						  "Google suspended this user itself; an admin must lift it");
-		}
+		if (lifts_suspension(e) && google_suspended_itself(g))
+			return set_reason(e, PLAN_FAIL, "adminCannotUnsuspend",
+					  "Google suspended this user itself; an admin must lift it");
 		return 0;
 	}
 	if (!wanted)
@@ -997,7 +1019,7 @@ static int plan_one(const struct plan_settings *s, const struct plan_user *u, si
 	if (is_protected_delegated(s, mg))
 		return set_reason(e, PLAN_SKIP, "protected_admin",
 				  "an admin user; the integration's admin may not change it");
-	if (plan_write(s, u, mg, false, e))
+	if (plan_write(s, u, mg, false, true, e))
 		return -1;
 	/* A takeover never lifts Google's own suspension (suspensionReason not ADMIN). */
 	e->op = PLAN_LINK;

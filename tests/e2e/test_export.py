@@ -1,0 +1,290 @@
+"""The user export engine end to end: REST → PostgreSQL → Kafka → worker → gws-emulator.
+
+Each test gets its own database, api and worker, an integration authorized with a service
+account against the module's emulator (reset per test), and checks Google's side through the
+emulator's state and request log. Google calls are counted from that log.
+"""
+import json
+import os
+import time
+
+import pytest
+
+import gwsync_harness as h
+from test_authorization import (  # noqa: F401 (fixtures)
+    Ctx, authorize_sa, emu, free_port, google_env, new_integration, sa_keys)
+
+SECRET = "correct horse battery staple"
+# SHA-512 crypt of SECRET is made by the API; an LDAP {SHA} digest the platform may send:
+SHA_HEX = "2d6a3fb2c4d35e1dbcf8b4eddcd5e3da06f3a4a4"
+
+
+class Export:
+    def __init__(self, ctx):
+        self.ctx, self.emu, self.db = ctx, ctx.emu, ctx.db
+        self.api = ctx.start()
+        self.key = ctx.key
+        self.iid = new_integration(self.api, self.key, domains=("example.com",))
+        env = h.base_env(self.db, **google_env(self.emu.url, free_port()),
+                         GWSYNC_KAFKA_GROUP="export-" + os.urandom(4).hex())
+        self.worker = h.Process(["worker"], env)
+        self.worker.wait_event("worker_started")
+
+    def authorize(self):
+        r = authorize_sa(self.api, self.key, self.iid, self.ctx.sa["a"])
+        assert r.status_code == 200 and r.json()["integration"]["status"] == "active", r.text
+
+    def user(self, uid, email, first="Ann", last="Example", state="active", **more):
+        body = {"email": email, "first_name": first, "last_name": last, "state": state, **more}
+        r = self.api.request("PUT", f"/v1/users/{uid}", self.key, json=body)
+        assert r.status_code in (200, 201), r.text
+        r = self.api.request("PUT", f"/v1/integrations/{self.iid}/users/{uid}", self.key)
+        assert r.status_code in (200, 201, 204), r.text
+
+    def password(self, uid, **body):
+        r = self.api.post(f"/v1/users/{uid}/password", key=self.key, json=body or {"password": SECRET})
+        assert r.status_code in (200, 204), r.text
+
+    def rules(self, **rules):
+        r = self.api.request("PUT", f"/v1/integrations/{self.iid}/attribute-rules", self.key,
+                             json={"rules": rules})
+        assert r.status_code == 200, r.text
+
+    def job(self, type_="export_users", dry_run=False, **params):
+        body = {"type": type_, "parameters": params}
+        if dry_run:
+            body["dry_run"] = True
+        r = self.api.post(f"/v1/integrations/{self.iid}/jobs", key=self.key, json=body)
+        assert r.status_code == 202, r.text
+        return self.wait(r.json()["id"])
+
+    def wait(self, jid, until=("queued", "running")):
+        deadline = time.monotonic() + 90
+        while True:
+            job = self.api.get(f"/v1/jobs/{jid}", key=self.key).json()
+            if job["status"] not in until:
+                return job
+            assert time.monotonic() < deadline, job
+            time.sleep(0.1)
+
+    def idle(self):
+        """Waits until no job of the integration is queued or running (REST changes queue some)."""
+        deadline = time.monotonic() + 90
+        while True:
+            jobs = self.api.get(f"/v1/integrations/{self.iid}/jobs?limit=100", key=self.key).json()["items"]
+            if all(j["status"] not in ("queued", "running") for j in jobs):
+                return
+            assert time.monotonic() < deadline, jobs
+            time.sleep(0.2)
+
+    def link(self, uid):
+        r = self.api.get(f"/v1/integrations/{self.iid}/users/{uid}", key=self.key)
+        assert r.status_code == 200, r.text
+        return r.json()["link"]
+
+    def items(self, jid):
+        return {i["object_id"]: i for i in
+                self.api.get(f"/v1/jobs/{jid}/items?limit=100", key=self.key).json()["items"]}
+
+    def google(self):
+        users = self.emu.ctl("GET", "state")["users"]
+        return {u["primaryEmail"]: u for u in users}
+
+    def seq(self):
+        reqs = self.emu.requests_since()
+        return reqs[-1]["seq"] if reqs else 0
+
+    def writes_since(self, seq):
+        return [r for r in self.emu.requests_since(seq)
+                if r["method"] in ("POST", "PUT", "PATCH", "DELETE") and "/users" in r["path"]
+                and r.get("route", "").startswith("directory.users")]
+
+    def close(self):
+        status, _ = self.worker.stop()
+        h.assert_clean_exit(status, self.worker)
+        for s in self.ctx.secrets() + [SECRET]:
+            assert s not in self.worker.all_output()
+
+
+@pytest.fixture
+def pending(db, emu, sa_keys):
+    """An integration not yet authorized (nothing is queued for it), with a worker."""
+    emu.ctl("POST", "reset", {})
+    emu.ctl("POST", "service-accounts", sa_keys["a"])
+    c = Ctx(db, emu, sa_keys)
+    c.key = h.create_key(db, "acme", "editor")
+    e = Export(c)
+    yield e
+    e.close()
+    for api in c.apis:
+        if api.process.proc.poll() is None:
+            status, _ = api.stop()
+            h.assert_clean_exit(status, api.process)
+
+
+@pytest.fixture
+def ex(pending):
+    """An authorized integration: REST changes queue export work for it."""
+    pending.authorize()
+    return pending
+
+
+def google_call(emu, method, path, body=None):
+    """A Directory API call as the emulator's super admin (a token minted by the control API)."""
+    import requests
+    tok = emu.ctl("POST", "tokens", {"subject": "admin@example.com"})["access_token"]
+    r = requests.request(method, emu.url + path, headers={"Authorization": "Bearer " + tok},
+                         json=body, timeout=30)
+    assert r.status_code < 300, r.text
+    return r
+
+
+def seed_google(emu, users):
+    emu.ctl("PUT", "state", {"users": users})
+
+
+def gu(email, first="Old", last="Name", **more):
+    return {"primaryEmail": email, "name": {"givenName": first, "familyName": last},
+            "password": "initial-password-1", **more}
+
+
+def test_takeover_provision_skip_and_noop_rerun(ex):
+    seed_google(ex.emu, [gu("alice@example.com"), gu("robert@example.com", aliases=["bob@example.com"])])
+    ex.user("alice", "Alice@Example.com", "Alice", "Smith")
+    ex.user("bob", "bob@example.com", "Bob", "Jones")
+    ex.user("carol", "carol@example.com", "Carol", "King")
+    ex.password("carol")
+    ex.user("dave", "dave@example.com", state="staged")
+    ex.user("erin", "erin@example.com")
+    ex.user("frank", "frank@example.com")
+    # a name Google refuses (61 characters): the replica may hold what the platform holds
+    h.sql(ex.db, "UPDATE directory_users SET first_name = %s WHERE id = 'frank'", "F" * 61)
+    ex.user("gina", "gina@elsewhere.test")
+    ex.idle()
+    job = ex.job()
+    assert job["status"] == "partially_failed", job
+    links = {u: ex.link(u) for u in ("alice", "bob", "carol", "dave", "erin", "frank", "gina")}
+    assert links["alice"]["status"] == "synced" and links["alice"]["origin"] == "linked"
+    assert links["bob"]["status"] == "synced" and links["bob"]["origin"] == "linked"
+    assert links["carol"]["status"] == "synced" and links["carol"]["origin"] == "provisioned"
+    assert links["dave"]["status"] == "skipped" and links["dave"]["last_error"]["reason"] == "staged"
+    assert links["erin"]["last_error"]["reason"] == "awaiting_password"
+    assert links["frank"]["status"] == "failed" and links["frank"]["last_error"]["reason"] == "invalid_name"
+    assert "60" in links["frank"]["last_error"]["message"]
+    assert links["gina"]["last_error"]["reason"] == "domain_not_configured"
+    items = ex.items(job["id"])
+    assert items["frank"]["outcome"] == "failed" and items["dave"]["outcome"] == "skipped"
+    g = ex.google()
+    assert g["alice@example.com"]["name"] == {"givenName": "Alice", "familyName": "Smith"} or \
+        g["alice@example.com"]["name"]["givenName"] == "Alice"
+    # taken over by its alias, then renamed to the directory's email (the old address stays an alias)
+    assert g["bob@example.com"]["name"]["givenName"] == "Bob"
+    assert "robert@example.com" in g["bob@example.com"].get("aliases", [])
+    assert "carol@example.com" in g and g["carol@example.com"].get("hashFunction") == "crypt"
+    assert "dave@example.com" not in g and "erin@example.com" not in g
+    # links by Google id
+    links = dict(h.sql(ex.db, "SELECT user_id, google_id FROM user_links WHERE google_id IS NOT NULL"))
+    assert links["bob"] == g["bob@example.com"]["id"] and links["carol"] == g["carol@example.com"]["id"]
+    # a second full run over unchanged users writes nothing
+    seq = ex.seq()
+    job = ex.job()
+    assert job["status"] == "partially_failed" and job["counts"]["created"] == 0, job
+    assert ex.writes_since(seq) == []
+    reqs = ex.emu.requests_since(seq)
+    assert not any("query=" in (r.get("query") or "") for r in reqs)
+
+
+def test_one_changed_field_is_one_update_carrying_it_alone(ex):
+    ex.rules(job_title="export", password="export", state="export")
+    seed_google(ex.emu, [gu("alice@example.com", "Alice", "Smith")])
+    ex.user("alice", "alice@example.com", "Alice", "Smith", job_title="Engineer")
+    ex.idle()
+    assert ex.job()["status"] == "succeeded"
+    seq = ex.seq()
+    r = ex.api.request("PATCH", "/v1/users/alice", ex.key, json={"job_title": "Staff Engineer"})
+    assert r.status_code == 200, r.text
+    ex.idle()
+    job = ex.job(user_ids=["alice"])
+    assert job["status"] == "succeeded", job
+    writes = ex.writes_since(seq)
+    assert len(writes) == 1, writes
+    body = json.loads(writes[0]["body"])
+    assert set(body) == {"organizations"}, body
+    assert body["organizations"][0]["title"] == "Staff Engineer"
+    assert ex.google()["alice@example.com"]["organizations"][0]["title"] == "Staff Engineer"
+
+
+def test_phones_rebuilt_keeping_other_types(ex):
+    ex.rules(mobile_phones="export", work_phones="export", password="export", state="export")
+    seed_google(ex.emu, [gu("pat@example.com", "Pat", "Lee", phones=[
+        {"type": "mobile", "value": "+1 555 0100"}, {"type": "work", "value": "+1 555 0101"},
+        {"type": "home", "value": "+1 555 0102"}])])
+    ex.user("pat", "pat@example.com", "Pat", "Lee", phones=[{"type": "mobile", "value": "+1 555 0100"},
+                                                          {"type": "work", "value": "+1 555 0101"}])
+    ex.idle()
+    seq = ex.seq()
+    assert ex.job()["status"] == "succeeded"
+    assert ex.writes_since(seq) == []  # takeover with equal data: nothing to write
+    seq = ex.seq()
+    r = ex.api.request("PATCH", "/v1/users/pat", ex.key, json={"phones": []})
+    assert r.status_code == 200, r.text
+    ex.idle()  # the change queued a targeted export: a read (the array is rebuilt) and a write
+    assert ex.job()["status"] == "succeeded"
+    writes = ex.writes_since(seq)
+    assert len(writes) == 1 and json.loads(writes[0]["body"]) == {"phones": [{"type": "home", "value": "+1 555 0102"}]}
+    seq = ex.seq()
+    assert ex.job()["status"] == "succeeded"
+    assert ex.writes_since(seq) == []
+
+
+def test_suspension_unbind_protected_admin_and_deleted_in_google(ex):
+    seed_google(ex.emu, [gu("sam@example.com", "Sam", "Ray"), gu("gone@example.com", "Go", "Ne")])
+    ex.user("sam", "sam@example.com", "Sam", "Ray")
+    ex.user("boss", "admin@example.com", "Ad", "Min")  # the authorizing super admin
+    ex.user("gone", "gone@example.com", "Go", "Ne")
+    ex.idle()
+    assert ex.job()["status"] == "succeeded"
+    g = ex.google()
+    gone_id = g["gone@example.com"]["id"]
+    # sam suspended in the directory, the admin too (protected), gone deleted in Google
+    for uid in ("sam", "boss"):
+        r = ex.api.request("PATCH", f"/v1/users/{uid}", ex.key, json={"state": "suspended"})
+        assert r.status_code == 200, r.text
+    google_call(ex.emu, "DELETE", "/admin/directory/v1/users/" + gone_id)
+    ex.idle()
+    job = ex.job()
+    items = ex.items(job["id"])
+    g = ex.google()
+    assert g["sam@example.com"]["suspended"] is True
+    assert g["admin@example.com"].get("suspended") is not True
+    assert items["boss"]["outcome"] == "skipped" and items["boss"]["error"]["reason"] == "protected_admin"
+    assert items["gone"]["outcome"] == "skipped"
+    link = h.sql(ex.db, "SELECT status FROM user_links WHERE user_id = 'gone'")
+    assert link == [("deleted_in_google",)], link
+    gone = ex.google().get("gone@example.com")
+    assert gone is None or gone.get("deleted"), gone  # never re-created
+    assert len([u for u in ex.emu.ctl("GET", "state")["users"]
+                if u["primaryEmail"] == "gone@example.com"]) <= 1
+    assert gone_id
+
+
+def test_dry_run_writes_nothing_and_stores_the_plan(pending):
+    ex = pending
+    seed_google(ex.emu, [gu("alice@example.com")])
+    ex.user("alice", "alice@example.com", "Alice", "Smith")
+    ex.user("carol", "carol@example.com", "Carol", "King")
+    ex.password("carol")
+    ex.authorize()
+    ex.idle()
+    seq = ex.seq()
+    job = ex.job(dry_run=True)
+    assert job["status"] == "succeeded", job
+    assert ex.writes_since(seq) == []
+    plan = ex.api.get(f"/v1/jobs/{job['id']}/plan", key=ex.key)
+    assert plan.status_code == 200, plan.text
+    ops = {e["user_id"]: e for e in plan.json()["items"]}
+    assert ops["alice"]["op"] == "link" and ops["carol"]["op"] == "create"
+    assert any(c["field"] == "name.givenName" and c["after"] == "Alice" and c["before"] == "Old"
+               for c in ops["alice"]["changes"])
+    assert SECRET not in plan.text and "$6$" not in plan.text
+    assert job["plan_summary"]["create"] == 1 and job["plan_summary"]["link"] == 1

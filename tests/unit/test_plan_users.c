@@ -1,0 +1,1180 @@
+/*
+ * Unit tests of service/sync/plan_users.h: every rule of the user export planner (DESIGN.md §4,
+ * issue 12 "Behaviour"), one small input each, with Google's resource written as JSON text.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "crypto.h"
+#include "plan_users.h"
+
+/* ------------------------------------------------------------------ fixtures */
+
+static struct json_object *pool[64];
+static size_t n_pool;
+static struct plan P;
+
+/* Parses JSON text; the object lives until the test's teardown. */
+static struct json_object *J(const char *text)
+{
+	struct json_object *jo = json_tokener_parse(text);
+	assert_non_null(jo);
+	assert_true(n_pool < sizeof(pool) / sizeof(pool[0]));
+	pool[n_pool++] = jo;
+	return jo;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < n_pool; i++)
+		json_object_put(pool[i]);
+	n_pool = 0;
+	plan_free(&P);
+	return 0;
+}
+
+static const char *const DOMAINS[] = {"example.com"};
+
+static struct plan_settings settings(void)
+{
+	return (struct plan_settings){
+		.domains = DOMAINS,
+		.n_domains = 1,
+		.default_domain = NULL,
+		.export_mask = PLAN_ATTR_PASSWORD | PLAN_ATTR_STATE,
+		.integration_active = true,
+		.full = true,
+	};
+}
+
+/* An active, in-scope, unlinked user with a password, nothing found in Google. */
+static struct plan_user user(void)
+{
+	return (struct plan_user){
+		.user_id = "u1",
+		.exists = true,
+		.in_scope = true,
+		.version = 1,
+		.email = "liz@example.com",
+		.first_name = "Liz",
+		.last_name = "Lemon",
+		.state = "active",
+		.alternate_email = "",
+		.cost_center = "",
+		.department = "",
+		.employee_type = "",
+		.job_title = "",
+		.employee_id = "",
+		.addresses_json = "[]",
+		.phones_json = "[]",
+		.password_digest = "pwdigest-1",
+		.google_id = "",
+		.link_status = "",
+		.link_primary_email = "",
+		.link_password_digest = "",
+		.m_state = {PLAN_G_NOT_FOUND, PLAN_G_NOT_FOUND},
+	};
+}
+
+#define G_LIZ                                                                                  \
+	"{\"id\":\"g1\",\"primaryEmail\":\"liz@example.com\","                                \
+	"\"name\":{\"givenName\":\"Liz\",\"familyName\":\"Lemon\",\"fullName\":\"Liz Lemon\"},"     \
+	"\"suspended\":false,\"isAdmin\":false"
+
+/* The user linked to g1, whose Google resource (full reconcile) is g_text. */
+static struct plan_user linked(const char *g_text)
+{
+	struct plan_user u = user();
+	u.google_id = "g1";
+	u.link_status = "synced";
+	u.link_primary_email = "liz@example.com";
+	u.link_password_digest = "pwdigest-1";
+	u.g_state = PLAN_G_FOUND;
+	u.g = g_text ? J(g_text) : NULL;
+	if (!g_text)
+		u.g_state = PLAN_G_UNKNOWN;
+	return u;
+}
+
+static const struct plan_entry *plan_n(const struct plan_settings *s, const struct plan_user *u,
+				       size_t n)
+{
+	plan_free(&P);
+	assert_int_equal(plan_users_run(s, u, n, &P), 0);
+	assert_int_equal(P.n, n);
+	return &P.entries[0];
+}
+
+static const struct plan_entry *plan1(const struct plan_settings *s, const struct plan_user *u)
+{
+	return plan_n(s, u, 1);
+}
+
+/* The entry of input user idx. */
+static const struct plan_entry *entry_of(size_t idx)
+{
+	size_t i = 0;
+	while (i < P.n && P.entries[i].user != idx)
+		i++;
+	assert_true(i < P.n);
+	return &P.entries[i];
+}
+
+static bool json_text_equal(const char *got, const char *want)
+{
+	if (!got || !want)
+		return got == want;
+	struct json_object *a = json_tokener_parse(got), *b = json_tokener_parse(want);
+	bool eq = a && b && json_object_equal(a, b);
+	json_object_put(a);
+	json_object_put(b);
+	return eq;
+}
+
+static void check_op(const struct plan_entry *e, enum plan_op op, const char *reason)
+{
+	if (e->op != op)
+		fail_msg("op %s (reason %s: %s), want %s", plan_op_name(e->op),
+			 e->reason ? e->reason : "-", e->message ? e->message : "-",
+			 plan_op_name(op));
+	if (reason)
+		assert_string_equal(e->reason ? e->reason : "(null)", reason);
+	else if (op != PLAN_NONE && op != PLAN_SKIP && op != PLAN_FAIL && op != PLAN_CONFLICT)
+		assert_null(e->reason);
+}
+
+/* want NULL: no body at all; else the body equals that JSON. */
+static void check_body(const struct plan_entry *e, const char *want)
+{
+	if (!want) {
+		assert_null(e->body);
+		return;
+	}
+	assert_non_null(e->body);
+	const char *got = json_object_to_json_string_ext(e->body, JSON_C_TO_STRING_PLAIN);
+	if (!json_text_equal(got, want))
+		fail_msg("body %s, want %s", got, want);
+}
+
+static void check_change(const struct plan_entry *e, size_t i, const char *field,
+			 const char *before, const char *after)
+{
+	assert_true(i < e->n_changes);
+	const struct plan_change *c = &e->changes[i];
+	assert_string_equal(c->field, field);
+	if (!json_text_equal(c->before, before))
+		fail_msg("%s before %s, want %s", field, c->before ? c->before : "NULL",
+			 before ? before : "NULL");
+	if (!json_text_equal(c->after, after))
+		fail_msg("%s after %s, want %s", field, c->after ? c->after : "NULL",
+			 after ? after : "NULL");
+}
+
+static void check_flags(const struct plan_entry *e, bool send_password, bool random_password,
+			bool clear_change_at_login, bool guarded)
+{
+	assert_int_equal(e->send_password, send_password);
+	assert_int_equal(e->random_password, random_password);
+	assert_int_equal(e->clear_change_at_login, clear_change_at_login);
+	assert_int_equal(e->guarded, guarded);
+}
+
+/* {field: sha256(canonical JSON text)} as a link records it. */
+static struct json_object *hashes(const char *const *kv)
+{
+	struct json_object *jo = J("{}");
+	for (; kv[0]; kv += 2) {
+		char dg[65];
+		assert_int_equal(crypto_sha256_hex(kv[1], strlen(kv[1]), dg), 0);
+		json_object_object_add(jo, kv[0], json_object_new_string(dg));
+	}
+	return jo;
+}
+
+/* ------------------------------------------------------------------ addresses */
+
+static void test_primary_email(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	char out[256];
+	const char *reason;
+	assert_true(plan_primary_email(&s, "Liz.Lemon@Example.COM", out, sizeof(out), &reason));
+	assert_string_equal(out, "liz.lemon@example.com");
+	assert_null(reason);
+
+	assert_false(plan_primary_email(&s, "liz@other.org", out, sizeof(out), &reason));
+	assert_string_equal(reason, "domain_not_configured");
+
+	s.default_domain = "example.com";
+	assert_true(plan_primary_email(&s, "Liz@Other.org", out, sizeof(out), &reason));
+	assert_string_equal(out, "liz@example.com");
+
+	assert_false(plan_primary_email(&s, "no-at-sign", out, sizeof(out), &reason));
+	assert_string_equal(reason, "invalid_email");
+}
+
+static void test_allowed_domain_keeps_email(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	struct plan_user u = user();
+	u.email = "Liz@EXAMPLE.com";
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_CREATE, NULL);
+	assert_string_equal(e->primary_email, "liz@example.com");
+	check_body(e, "{\"primaryEmail\":\"liz@example.com\","
+		      "\"name\":{\"givenName\":\"Liz\",\"familyName\":\"Lemon\"}}");
+}
+
+static void test_default_domain_rewrite(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	s.default_domain = "example.com";
+	struct plan_user u = user();
+	u.email = "Liz@Partner.org";
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_CREATE, NULL);
+	assert_string_equal(e->primary_email, "liz@example.com");
+	check_body(e, "{\"primaryEmail\":\"liz@example.com\","
+		      "\"name\":{\"givenName\":\"Liz\",\"familyName\":\"Lemon\"}}");
+}
+
+static void test_no_default_domain_skips(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	struct plan_user u = user();
+	u.email = "liz@partner.org";
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_SKIP, "domain_not_configured");
+	check_body(e, NULL);
+	check_flags(e, false, false, false, false);
+	assert_int_equal(P.counts[PLAN_SKIP], 1);
+}
+
+/* ------------------------------------------------------------------ Google's rules */
+
+static void test_username_rules(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	char long65[80], long64[80];
+	memset(long65, 'a', 65);
+	strcpy(long65 + 65, "@example.com");
+	memset(long64, 'a', 64);
+	strcpy(long64 + 64, "@example.com");
+	const char *bad[] = {"abuse@example.com", "Postmaster@example.com", "liz..lemon@example.com",
+			     ".liz@example.com",  "liz.@example.com",	    "liz+x@example.com",
+			     long65};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct plan_user u = user();
+		u.email = bad[i];
+		const struct plan_entry *e = plan1(&s, &u);
+		check_op(e, PLAN_FAIL, "invalid_username");
+		assert_non_null(e->message);
+		check_body(e, NULL);
+		assert_false(e->send_password);
+	}
+	const char *good[] = {long64, "liz.lemon@example.com", "o'neil_x-y@example.com",
+			      "abuser@example.com"};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		struct plan_user u = user();
+		u.email = good[i];
+		check_op(plan1(&s, &u), PLAN_CREATE, NULL);
+	}
+}
+
+static void test_name_rules(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	char n61[62], n60u[200];
+	memset(n61, 'x', 61);
+	n61[61] = 0;
+	n60u[0] = 0;
+	for (int i = 0; i < 60; i++)
+		strcat(n60u, "\xc3\xa9"); /* é: 60 characters, 120 bytes */
+
+	struct plan_user u = user();
+	u.first_name = n61;
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_FAIL, "invalid_name");
+	assert_non_null(strstr(e->message, "first name"));
+	check_body(e, NULL);
+
+	u = user();
+	u.last_name = "<b>Lemon</b>";
+	e = plan1(&s, &u);
+	check_op(e, PLAN_FAIL, "invalid_name");
+	assert_non_null(strstr(e->message, "last name"));
+
+	u = user();
+	u.last_name = "a=b";
+	check_op(plan1(&s, &u), PLAN_FAIL, "invalid_name");
+
+	u = user();
+	u.first_name = "";
+	check_op(plan1(&s, &u), PLAN_FAIL, "invalid_name");
+
+	u = user();
+	u.first_name = n60u;
+	e = plan1(&s, &u);
+	check_op(e, PLAN_CREATE, NULL);
+	assert_string_equal(
+		json_object_get_string(json_object_object_get(json_object_object_get(e->body,
+										      "name"),
+							      "givenName")),
+		n60u);
+
+	/* A rule violation on a linked user: a failure, never a write. */
+	u = linked(G_LIZ "}");
+	u.first_name = n61;
+	e = plan1(&s, &u);
+	check_op(e, PLAN_FAIL, "invalid_name");
+	check_body(e, NULL);
+}
+
+/* ------------------------------------------------------------------ takeover and conflicts */
+
+static void test_takeover_by_primary(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	struct plan_user u = user();
+	u.m_state[0] = PLAN_G_FOUND;
+	u.m[0] = J("{\"id\":\"g1\",\"primaryEmail\":\"liz@example.com\","
+		   "\"name\":{\"givenName\":\"Elizabeth\",\"familyName\":\"Lemon\"},"
+		   "\"suspended\":false}");
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_LINK, NULL);
+	assert_string_equal(e->google_id, "g1");
+	assert_string_equal(e->primary_email, "liz@example.com");
+	assert_int_equal(e->n_changes, 2);
+	check_change(e, 0, "name.givenName", "\"Elizabeth\"", "\"Liz\"");
+	check_change(e, 1, "password", NULL, NULL);
+	check_body(e, "{\"name\":{\"givenName\":\"Liz\",\"familyName\":\"Lemon\"}}");
+	check_flags(e, true, false, false, false);
+}
+
+static void test_takeover_by_alias(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	s.default_domain = "example.com";
+	struct plan_user u = user();
+	u.email = "liz@partner.org";
+	u.password_digest = "";
+	s.provision_without_password = false;
+	u.m_state[1] = PLAN_G_FOUND; /* the rewritten liz@example.com is an alias of g7 */
+	u.m[1] = J("{\"id\":\"g7\",\"primaryEmail\":\"elizabeth@example.com\","
+		   "\"aliases\":[\"liz@example.com\"],"
+		   "\"name\":{\"givenName\":\"Liz\",\"familyName\":\"Lemon\"},\"suspended\":false}");
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_LINK, NULL);
+	assert_string_equal(e->google_id, "g7");
+	assert_int_equal(e->n_changes, 1);
+	check_change(e, 0, "primaryEmail", "\"elizabeth@example.com\"", "\"liz@example.com\"");
+	check_body(e, "{\"primaryEmail\":\"liz@example.com\"}");
+	check_flags(e, false, false, false, false);
+}
+
+static void test_takeover_same_user_both_addresses(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	s.default_domain = "example.com";
+	struct plan_user u = user();
+	u.email = "liz@partner.org";
+	u.m_state[0] = u.m_state[1] = PLAN_G_FOUND;
+	u.m[0] = J(G_LIZ "}");
+	u.m[1] = J(G_LIZ "}");
+	check_op(plan1(&s, &u), PLAN_LINK, NULL);
+}
+
+static void test_ambiguous_match(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	s.default_domain = "example.com";
+	struct plan_user u = user();
+	u.email = "liz@partner.org";
+	u.m_state[0] = u.m_state[1] = PLAN_G_FOUND;
+	u.m[0] = J("{\"id\":\"g1\",\"primaryEmail\":\"liz@partner.org\"}");
+	u.m[1] = J("{\"id\":\"g2\",\"primaryEmail\":\"liz@example.com\"}");
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_CONFLICT, "ambiguous_match");
+	check_body(e, NULL);
+	check_flags(e, false, false, false, false);
+	assert_int_equal(P.counts[PLAN_CONFLICT], 1);
+}
+
+static void test_two_users_one_google_user(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	struct plan_user u[2] = {user(), user()};
+	u[1].user_id = "u2";
+	u[1].email = "lizzy@example.com"; /* an alias of g1 */
+	u[0].m_state[0] = u[1].m_state[0] = PLAN_G_FOUND;
+	u[0].m[0] = J(G_LIZ ",\"aliases\":[\"lizzy@example.com\"]}");
+	u[1].m[0] = J(G_LIZ ",\"aliases\":[\"lizzy@example.com\"]}");
+	plan_n(&s, u, 2);
+	for (size_t i = 0; i < 2; i++) {
+		const struct plan_entry *e = entry_of(i);
+		check_op(e, PLAN_CONFLICT, "several_directory_users");
+		check_body(e, NULL);
+		check_flags(e, false, false, false, false);
+	}
+	assert_int_equal(P.counts[PLAN_CONFLICT], 2);
+}
+
+static void test_two_users_one_primary_email(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	s.default_domain = "example.com";
+	struct plan_user u[3] = {user(), user(), user()};
+	u[1].user_id = "u2";
+	u[1].email = "LIZ@partner.org"; /* rewritten to liz@example.com */
+	u[2].user_id = "u3";
+	u[2].email = "jack@example.com";
+	plan_n(&s, u, 3);
+	for (size_t i = 0; i < 2; i++) {
+		const struct plan_entry *e = entry_of(i);
+		check_op(e, PLAN_CONFLICT, "duplicate_primary_email");
+		check_body(e, NULL);
+		check_flags(e, false, false, false, false);
+	}
+	check_op(entry_of(2), PLAN_CREATE, NULL);
+}
+
+static void test_linked_to_another_user(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	/* The runner knows the match is linked elsewhere. */
+	struct plan_user u = user();
+	u.m_state[0] = PLAN_G_FOUND;
+	u.m[0] = J(G_LIZ "}");
+	u.g_linked_elsewhere = true;
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_CONFLICT, "linked_to_another_user");
+	check_body(e, NULL);
+	check_flags(e, false, false, false, false);
+
+	/* The other directory user is in the same plan. */
+	struct plan_user v[2] = {user(), linked(G_LIZ ",\"aliases\":[\"lizzy@example.com\"]}")};
+	v[0].email = "lizzy@example.com";
+	v[0].m_state[0] = PLAN_G_FOUND;
+	v[0].m[0] = v[1].g;
+	v[1].user_id = "u2";
+	plan_n(&s, v, 2);
+	check_op(entry_of(0), PLAN_CONFLICT, "linked_to_another_user");
+	check_body(entry_of(0), NULL);
+	check_op(entry_of(1), PLAN_NONE, NULL);
+}
+
+/* ------------------------------------------------------------------ provisioning */
+
+static void test_create_with_password(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	s.export_mask |= PLAN_ATTR_JOB_TITLE | PLAN_ATTR_MOBILE_PHONES;
+	struct plan_user u = user();
+	u.job_title = "Producer";
+	u.phones_json = "[{\"type\":\"mobile\",\"value\":\"+1 555 0100\"},"
+			"{\"type\":\"home\",\"value\":\"+1 555 0199\"}]";
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_CREATE, NULL);
+	assert_null(e->google_id);
+	assert_int_equal(e->n_changes, 0);
+	check_body(e, "{\"primaryEmail\":\"liz@example.com\","
+		      "\"name\":{\"givenName\":\"Liz\",\"familyName\":\"Lemon\"},"
+		      "\"organizations\":[{\"primary\":true,\"title\":\"Producer\"}],"
+		      "\"phones\":[{\"type\":\"mobile\",\"value\":\"+1 555 0100\"}]}");
+	check_flags(e, true, false, false, false);
+	assert_non_null(e->hashes);
+	assert_int_equal(P.counts[PLAN_CREATE], 1);
+}
+
+static void test_create_awaits_password(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	struct plan_user u = user();
+	u.password_digest = "";
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_SKIP, "awaiting_password");
+	check_body(e, NULL);
+	check_flags(e, false, false, false, false);
+}
+
+static void test_create_without_password(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	s.provision_without_password = true;
+	struct plan_user u = user();
+	u.password_digest = "";
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_CREATE, NULL);
+	check_body(e, "{\"primaryEmail\":\"liz@example.com\","
+		      "\"name\":{\"givenName\":\"Liz\",\"familyName\":\"Lemon\"},"
+		      "\"changePasswordAtNextLogin\":true}");
+	check_flags(e, false, true, false, false);
+}
+
+static void test_create_staged_waits(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	s.provision_without_password = true;
+	struct plan_user u = user();
+	u.state = "staged";
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_SKIP, "staged");
+	check_body(e, NULL);
+	check_flags(e, false, false, false, false);
+}
+
+/* Only active users are provisioned, whether or not the state rule is exported. */
+static void test_create_only_active(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	struct plan_user u = user();
+	u.state = "suspended";
+	check_op(plan1(&s, &u), PLAN_SKIP, "not_active");
+	s.export_mask &= ~(unsigned)PLAN_ATTR_STATE;
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_SKIP, "not_active");
+	check_body(e, NULL);
+}
+
+/* ------------------------------------------------------------------ changes (full reconcile) */
+
+static void test_full_unchanged(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	s.export_mask |= PLAN_ATTR_JOB_TITLE | PLAN_ATTR_WORK_PHONES | PLAN_ATTR_EMPLOYEE_ID |
+			 PLAN_ATTR_ALTERNATE_EMAIL | PLAN_ATTR_HOME_ADDRESSES;
+	struct plan_user u = linked(
+		G_LIZ ",\"organizations\":[{\"title\":\"Producer\",\"primary\":true,\"name\":\"NBC\"}],"
+		      "\"phones\":[{\"type\":\"home\",\"value\":\"1\"},{\"type\":\"work\",\"value\":\"2\","
+		      "\"primary\":true}],"
+		      "\"externalIds\":[{\"type\":\"organization\",\"value\":\"E7\"}],"
+		      "\"emails\":[{\"address\":\"liz@example.com\",\"primary\":true},"
+		      "{\"address\":\"liz@home.org\",\"type\":\"other\"}],"
+		      "\"addresses\":[{\"type\":\"home\",\"streetAddress\":\"30 Rock\","
+		      "\"locality\":\"NYC\",\"formatted\":\"30 Rock NYC\"}]}");
+	u.job_title = "Producer";
+	u.phones_json = "[{\"type\":\"work\",\"value\":\"2\"}]";
+	u.employee_id = "E7";
+	u.alternate_email = "liz@home.org";
+	u.addresses_json = "[{\"type\":\"home\",\"street_address\":\"30 Rock\",\"locality\":\"NYC\","
+			   "\"formatted\":\"30 Rock NYC\"}]";
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_NONE, NULL);
+	assert_int_equal(e->n_changes, 0);
+	assert_int_equal(json_object_object_length(e->body), 0);
+	check_flags(e, false, false, false, false);
+	assert_int_equal(P.counts[PLAN_NONE], 1);
+}
+
+static void test_one_scalar_change(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	s.export_mask |= PLAN_ATTR_JOB_TITLE | PLAN_ATTR_DEPARTMENT;
+	struct plan_user u = linked(
+		G_LIZ ",\"organizations\":[{\"name\":\"Old Co\"},{\"title\":\"Writer\","
+		      "\"department\":\"TGS\",\"primary\":true,\"name\":\"NBC\"}]}");
+	u.job_title = "Producer";
+	u.department = "TGS";
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_UPDATE, NULL);
+	assert_string_equal(e->google_id, "g1");
+	assert_int_equal(e->n_changes, 1);
+	check_change(e, 0, "organizations.title", "\"Writer\"", "\"Producer\"");
+	check_body(e, "{\"organizations\":[{\"name\":\"Old Co\"},{\"title\":\"Producer\","
+		      "\"department\":\"TGS\",\"primary\":true,\"name\":\"NBC\"}]}");
+	check_flags(e, false, false, false, false);
+}
+
+/* The field case of issue 12: phones mobile, work and home; rules export mobile and work. */
+static void test_phones_rebuilt_whole(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	s.export_mask |= PLAN_ATTR_MOBILE_PHONES | PLAN_ATTR_WORK_PHONES;
+	struct plan_user u = linked(G_LIZ ",\"phones\":[{\"type\":\"mobile\",\"value\":\"+1 111\"},"
+					  "{\"type\":\"work\",\"value\":\"+1 222\",\"primary\":true},"
+					  "{\"type\":\"home\",\"value\":\"+1 333\"}]}");
+	u.phones_json = "[]";
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_UPDATE, NULL);
+	assert_int_equal(e->n_changes, 1);
+	check_change(e, 0, "phones",
+		     "[{\"type\":\"mobile\",\"value\":\"+1 111\"},{\"type\":\"work\",\"value\":\"+1 222\"}]",
+		     "[]");
+	check_body(e, "{\"phones\":[{\"type\":\"home\",\"value\":\"+1 333\"}]}");
+
+	/* With home absent too: the emptied array is sent as []. */
+	u = linked(G_LIZ ",\"phones\":[{\"type\":\"mobile\",\"value\":\"+1 111\"},"
+			 "{\"type\":\"work\",\"value\":\"+1 222\"}]}");
+	e = plan1(&s, &u);
+	check_op(e, PLAN_UPDATE, NULL);
+	check_body(e, "{\"phones\":[]}");
+
+	/* A re-plan against what the write left: nothing. */
+	u = linked(G_LIZ ",\"phones\":[{\"type\":\"home\",\"value\":\"+1 333\"}]}");
+	e = plan1(&s, &u);
+	check_op(e, PLAN_NONE, NULL);
+	assert_int_equal(e->n_changes, 0);
+
+	/* A new work phone replaces Google's work entries, home kept. */
+	u = linked(G_LIZ ",\"phones\":[{\"type\":\"home\",\"value\":\"+1 333\"},"
+			 "{\"type\":\"work\",\"value\":\"+1 222\"}]}");
+	u.phones_json = "[{\"type\":\"work\",\"value\":\"+1 444\"}]";
+	e = plan1(&s, &u);
+	check_op(e, PLAN_UPDATE, NULL);
+	check_body(e, "{\"phones\":[{\"type\":\"home\",\"value\":\"+1 333\"},"
+		      "{\"type\":\"work\",\"value\":\"+1 444\"}]}");
+}
+
+static void test_rename(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	struct plan_user u = linked("{\"id\":\"g1\",\"primaryEmail\":\"liz.lemon@example.com\","
+				    "\"name\":{\"givenName\":\"Liz\",\"familyName\":\"Lemon\"},"
+				    "\"suspended\":false}");
+	u.link_primary_email = "liz.lemon@example.com";
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_RENAME, NULL);
+	assert_string_equal(e->google_id, "g1");
+	assert_int_equal(e->n_changes, 1);
+	check_change(e, 0, "primaryEmail", "\"liz.lemon@example.com\"", "\"liz@example.com\"");
+	check_body(e, "{\"primaryEmail\":\"liz@example.com\"}");
+	check_flags(e, false, false, false, false);
+}
+
+/* ------------------------------------------------------------------ suspension */
+
+static void test_suspend_directory_suspended(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	struct plan_user u = linked(G_LIZ "}");
+	u.state = "suspended";
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_SUSPEND, NULL);
+	assert_int_equal(e->n_changes, 1);
+	check_change(e, 0, "suspended", "false", "true");
+	check_body(e, "{\"suspended\":true}");
+	check_flags(e, false, false, false, true);
+	assert_int_equal(P.counts[PLAN_SUSPEND], 1);
+}
+
+static void test_suspend_unbound_and_deleted(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	struct plan_user u = linked(G_LIZ "}");
+	u.in_scope = false;
+	u.first_name = ""; /* Google's rules are not checked for a suspension */
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_SUSPEND, NULL);
+	check_body(e, "{\"suspended\":true}");
+	check_flags(e, false, false, false, true);
+
+	u = linked(G_LIZ "}");
+	u.exists = false;
+	u.password_digest = "pwdigest-2"; /* no password for a deleted user */
+	e = plan1(&s, &u);
+	check_op(e, PLAN_SUSPEND, NULL);
+	assert_int_equal(e->n_changes, 1);
+	check_body(e, "{\"suspended\":true}");
+	check_flags(e, false, false, false, true);
+
+	/* Already suspended: nothing. */
+	u = linked(G_LIZ ",\"suspended\":true}");
+	u.exists = false;
+	check_op(plan1(&s, &u), PLAN_NONE, NULL);
+}
+
+/* Unbinding suspends only while the integration is active. */
+static void test_unbound_inactive_integration(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	s.integration_active = false;
+	struct plan_user u = linked(G_LIZ "}");
+	u.in_scope = false;
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_NONE, NULL);
+	check_flags(e, false, false, false, false);
+}
+
+static void test_lockout_and_expiry(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	struct plan_user u = linked(G_LIZ "}");
+	u.locked = true;
+	check_op(plan1(&s, &u), PLAN_NONE, NULL); /* maintain */
+	s.lockout_suspend = true;
+	check_op(plan1(&s, &u), PLAN_SUSPEND, NULL);
+	u = linked(G_LIZ "}");
+	u.password_expired = true;
+	check_op(plan1(&s, &u), PLAN_NONE, NULL);
+	s.password_expiry_suspend = true;
+	check_op(plan1(&s, &u), PLAN_SUSPEND, NULL);
+}
+
+static void test_staged_linked_no_state_write(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	struct plan_user u = linked(G_LIZ ",\"suspended\":true}");
+	u.state = "staged";
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_NONE, NULL);
+	assert_null(json_object_object_get(e->body, "suspended"));
+
+	u = linked("{\"id\":\"g1\",\"primaryEmail\":\"liz@example.com\","
+		   "\"name\":{\"givenName\":\"L\",\"familyName\":\"Lemon\"},\"suspended\":true}");
+	u.state = "staged";
+	e = plan1(&s, &u);
+	check_op(e, PLAN_UPDATE, NULL);
+	assert_int_equal(e->n_changes, 1);
+	check_body(e, "{\"name\":{\"givenName\":\"Liz\",\"familyName\":\"Lemon\"}}");
+}
+
+static void test_super_admin_protected(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	struct plan_user u = linked(G_LIZ ",\"isAdmin\":true}");
+	u.state = "suspended";
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_SKIP, "protected_admin");
+	check_flags(e, false, false, false, false);
+	assert_int_equal(e->n_changes, 0);
+
+	/* Another change goes ahead without the suspension; a new password never. */
+	u = linked("{\"id\":\"g1\",\"primaryEmail\":\"liz@example.com\",\"isAdmin\":true,"
+		   "\"name\":{\"givenName\":\"L\",\"familyName\":\"Lemon\"},\"suspended\":false}");
+	u.state = "suspended";
+	u.password_digest = "pwdigest-2";
+	e = plan1(&s, &u);
+	check_op(e, PLAN_UPDATE, NULL);
+	assert_int_equal(e->n_changes, 1);
+	check_change(e, 0, "name.givenName", "\"L\"", "\"Liz\"");
+	check_body(e, "{\"name\":{\"givenName\":\"Liz\",\"familyName\":\"Lemon\"}}");
+	check_flags(e, false, false, false, false);
+	assert_null(json_object_object_get(e->hashes, "suspended"));
+
+	/* Deleted from the directory: still not suspended. */
+	u = linked(G_LIZ ",\"isAdmin\":true}");
+	u.exists = false;
+	e = plan1(&s, &u);
+	check_op(e, PLAN_SKIP, "protected_admin");
+	assert_int_equal(e->n_changes, 0);
+
+	/* Password alone: none. */
+	u = linked(G_LIZ ",\"isAdmin\":true}");
+	u.password_digest = "pwdigest-2";
+	e = plan1(&s, &u);
+	assert_int_not_equal(e->op, PLAN_SET_PASSWORD);
+	assert_false(e->send_password);
+}
+
+static void test_authorizing_admin_protected(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	s.admin_email = "liz@example.com";
+	struct plan_user u = linked(G_LIZ "}");
+	u.state = "suspended";
+	u.password_digest = "pwdigest-2";
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_SKIP, "protected_admin");
+	check_flags(e, false, false, false, false);
+
+	/* Matched through an alias. */
+	s.admin_email = "boss@example.com";
+	u = linked(G_LIZ ",\"aliases\":[\"Boss@example.com\"]}");
+	u.in_scope = false;
+	check_op(plan1(&s, &u), PLAN_SKIP, "protected_admin");
+}
+
+static void test_delegated_admin(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	s.delegated_admin = true;
+	struct plan_user u = linked("{\"id\":\"g1\",\"primaryEmail\":\"liz@example.com\","
+				    "\"isAdmin\":true,\"name\":{\"givenName\":\"L\","
+				    "\"familyName\":\"Lemon\"},\"suspended\":false}");
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_SKIP, "protected_admin");
+	check_body(e, NULL);
+	check_flags(e, false, false, false, false);
+
+	u = linked(G_LIZ ",\"isDelegatedAdmin\":true}");
+	u.state = "suspended";
+	check_op(plan1(&s, &u), PLAN_SKIP, "protected_admin");
+
+	/* A takeover of an admin. */
+	u = user();
+	u.m_state[0] = PLAN_G_FOUND;
+	u.m[0] = J(G_LIZ ",\"isAdmin\":true}");
+	check_op(plan1(&s, &u), PLAN_SKIP, "protected_admin");
+
+	/* Non-admins are written as usual. */
+	u = linked(G_LIZ "}");
+	u.state = "suspended";
+	check_op(plan1(&s, &u), PLAN_SUSPEND, NULL);
+}
+
+static void test_unsuspend(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	struct plan_user u = linked(G_LIZ ",\"suspended\":true,\"suspensionReason\":\"ADMIN\"}");
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_UNSUSPEND, NULL);
+	check_change(e, 0, "suspended", "true", "false");
+	check_body(e, "{\"suspended\":false}");
+	check_flags(e, false, false, false, false);
+
+	u = linked(G_LIZ ",\"suspended\":true,\"suspensionReason\":\"ABUSE\"}");
+	e = plan1(&s, &u);
+	check_op(e, PLAN_FAIL, "adminCannotUnsuspend");
+	assert_false(e->send_password);
+
+	/* Also when the unsuspension rides on a rename. */
+	u = linked("{\"id\":\"g1\",\"primaryEmail\":\"old@example.com\","
+		   "\"name\":{\"givenName\":\"Liz\",\"familyName\":\"Lemon\"},"
+		   "\"suspended\":true,\"suspensionReason\":\"ABUSE\"}");
+	e = plan1(&s, &u);
+	check_op(e, PLAN_FAIL, "adminCannotUnsuspend");
+}
+
+/* A takeover never lifts Google's own suspension. */
+static void test_takeover_keeps_google_suspension(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	struct plan_user u = user();
+	u.password_digest = "";
+	u.m_state[0] = PLAN_G_FOUND;
+	u.m[0] = J(G_LIZ ",\"suspended\":true,\"suspensionReason\":\"ABUSE\"}");
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_LINK, NULL);
+	assert_int_equal(e->n_changes, 0);
+	assert_null(json_object_object_get(e->body, "suspended"));
+	assert_null(json_object_object_get(e->hashes, "suspended"));
+
+	/* An admin's suspension is lifted by the takeover. */
+	u.m[0] = J(G_LIZ ",\"suspended\":true,\"suspensionReason\":\"ADMIN\"}");
+	e = plan1(&s, &u);
+	check_op(e, PLAN_LINK, NULL);
+	check_body(e, "{\"suspended\":false}");
+}
+
+/* ------------------------------------------------------------------ deleted in Google */
+
+static void test_deleted_in_google(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	struct plan_user u = linked(NULL);
+	u.g_state = PLAN_G_NOT_FOUND;
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_DELETED_IN_GOOGLE, "notFound");
+	assert_string_equal(plan_op_name(e->op), "mark_deleted_in_google");
+	assert_string_equal(e->google_id, "g1");
+	check_body(e, NULL);
+	check_flags(e, false, false, false, false);
+
+	u.g_state = PLAN_G_DELETED;
+	e = plan1(&s, &u);
+	check_op(e, PLAN_DELETED_IN_GOOGLE, "user_deleted");
+	check_body(e, NULL);
+
+	/* Already marked and still gone: nothing. */
+	u.link_status = "deleted_in_google";
+	e = plan1(&s, &u);
+	check_op(e, PLAN_NONE, NULL);
+	check_flags(e, false, false, false, false);
+
+	/* recreate: a new Google user. */
+	s.recreate_deleted = true;
+	e = plan1(&s, &u);
+	check_op(e, PLAN_CREATE, NULL);
+	assert_null(e->google_id);
+	check_body(e, "{\"primaryEmail\":\"liz@example.com\","
+		      "\"name\":{\"givenName\":\"Liz\",\"familyName\":\"Lemon\"}}");
+	check_flags(e, true, false, false, false);
+
+	/* ...but not for a user who left the scope. */
+	u.in_scope = false;
+	check_op(plan1(&s, &u), PLAN_NONE, NULL);
+}
+
+/* ------------------------------------------------------------------ password */
+
+static void test_set_password(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	struct plan_user u = linked(G_LIZ "}");
+	u.password_digest = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8";
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_SET_PASSWORD, NULL);
+	assert_int_equal(e->n_changes, 1);
+	check_change(e, 0, "password", NULL, NULL);
+	check_flags(e, true, false, false, false);
+	char *t = plan_changes_json(e);
+	assert_non_null(t);
+	assert_true(json_text_equal(t, "[{\"field\":\"password\",\"changed\":true}]"));
+	assert_null(strstr(t, u.password_digest));
+	free(t);
+	assert_null(strstr(json_object_to_json_string(e->body), u.password_digest));
+	assert_null(strstr(json_object_to_json_string(e->hashes), u.password_digest));
+	check_body(e, "{}");
+
+	/* Password not exported: nothing. */
+	s.export_mask &= ~(unsigned)PLAN_ATTR_PASSWORD;
+	check_op(plan1(&s, &u), PLAN_NONE, NULL);
+}
+
+static void test_password_after_random(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	struct plan_user u = linked(G_LIZ "}");
+	u.link_password_digest = "random";
+	u.password_digest = "pwdigest-2";
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_SET_PASSWORD, NULL);
+	check_body(e, "{\"changePasswordAtNextLogin\":false}");
+	check_flags(e, true, false, true, false);
+}
+
+/* ------------------------------------------------------------------ targeted runs */
+
+static const char *const LIZ_HASHES[] = {
+	"primaryEmail", "\"liz@example.com\"", "name.givenName", "\"Liz\"",
+	"name.familyName", "\"Lemon\"", "suspended", "false", NULL,
+};
+
+static void test_targeted_unchanged(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	s.full = false;
+	struct plan_user u = linked(NULL);
+	u.field_hashes = hashes(LIZ_HASHES);
+	assert_false(plan_user_needs_read(&s, &u));
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_NONE, NULL);
+	assert_int_equal(e->n_changes, 0);
+	check_flags(e, false, false, false, false);
+	/* What a write would record equals what the link holds. */
+	assert_true(json_object_equal(e->hashes, u.field_hashes));
+
+	/* The hashes a full reconcile records make a later targeted run a no-op. */
+	s.full = true;
+	u = linked(G_LIZ "}");
+	e = plan1(&s, &u);
+	check_op(e, PLAN_NONE, NULL);
+	struct plan_user t = linked(NULL);
+	t.field_hashes = json_object_get(e->hashes);
+	pool[n_pool++] = t.field_hashes;
+	s.full = false;
+	assert_false(plan_user_needs_read(&s, &t));
+	check_op(plan1(&s, &t), PLAN_NONE, NULL);
+}
+
+static void test_targeted_scalar_change(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	s.full = false;
+	struct plan_user u = linked(NULL);
+	u.field_hashes = hashes(LIZ_HASHES);
+	u.first_name = "Elizabeth";
+	assert_false(plan_user_needs_read(&s, &u));
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_UPDATE, NULL);
+	assert_int_equal(e->n_changes, 1);
+	check_change(e, 0, "name.givenName", NULL, "\"Elizabeth\"");
+	check_body(e, "{\"name\":{\"givenName\":\"Elizabeth\",\"familyName\":\"Lemon\"}}");
+
+	/* An email change: a rename without a read. */
+	u = linked(NULL);
+	u.field_hashes = hashes(LIZ_HASHES);
+	u.email = "elizabeth@example.com";
+	assert_false(plan_user_needs_read(&s, &u));
+	e = plan1(&s, &u);
+	check_op(e, PLAN_RENAME, NULL);
+	check_body(e, "{\"primaryEmail\":\"elizabeth@example.com\"}");
+
+	/* A suspension or a password needs the protected-admin check from a fresh read. */
+	u = linked(NULL);
+	u.field_hashes = hashes(LIZ_HASHES);
+	u.state = "suspended";
+	assert_true(plan_user_needs_read(&s, &u));
+	u = linked(NULL);
+	u.field_hashes = hashes(LIZ_HASHES);
+	u.password_digest = "pwdigest-2";
+	assert_true(plan_user_needs_read(&s, &u));
+
+	/* Unlinked users are looked up by address. */
+	u = user();
+	assert_true(plan_user_needs_read(&s, &u));
+}
+
+static void test_targeted_phone_change_needs_read(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	s.full = false;
+	s.export_mask |= PLAN_ATTR_WORK_PHONES;
+	const char *const kv[] = {"primaryEmail",
+				  "\"liz@example.com\"",
+				  "name.givenName",
+				  "\"Liz\"",
+				  "name.familyName",
+				  "\"Lemon\"",
+				  "suspended",
+				  "false",
+				  "phones",
+				  "[{\"type\":\"work\",\"value\":\"+1 222\"}]",
+				  NULL};
+	struct plan_user u = linked(NULL);
+	u.field_hashes = hashes(kv);
+	u.phones_json = "[{\"type\":\"work\",\"value\":\"+1 222\"},{\"type\":\"home\",\"value\":\"9\"}]";
+	assert_false(plan_user_needs_read(&s, &u)); /* home is not exported */
+	u.phones_json = "[{\"type\":\"work\",\"value\":\"+1 999\"}]";
+	assert_true(plan_user_needs_read(&s, &u));
+
+	/* Once read, the rebuild keeps Google's other entries. */
+	u.g_state = PLAN_G_FOUND;
+	u.g = J(G_LIZ ",\"phones\":[{\"type\":\"work\",\"value\":\"+1 222\"},"
+		      "{\"type\":\"home\",\"value\":\"+1 333\"}]}");
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_UPDATE, NULL);
+	assert_int_equal(e->n_changes, 1);
+	check_change(e, 0, "phones", "[{\"type\":\"work\",\"value\":\"+1 222\"}]",
+		     "[{\"type\":\"work\",\"value\":\"+1 999\"}]");
+	check_body(e, "{\"phones\":[{\"type\":\"home\",\"value\":\"+1 333\"},"
+		      "{\"type\":\"work\",\"value\":\"+1 999\"}]}");
+}
+
+/* ------------------------------------------------------------------ order */
+
+static void test_execution_order(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	struct plan_user u[6];
+	u[0] = linked(G_LIZ "}");
+	u[0].user_id = "suspend";
+	u[0].state = "suspended";
+	u[1] = user();
+	u[1].user_id = "create";
+	u[1].email = "jack@example.com";
+	u[2] = user();
+	u[2].user_id = "link";
+	u[2].email = "kenneth@example.com";
+	u[2].m_state[0] = PLAN_G_FOUND;
+	u[2].m[0] = J("{\"id\":\"g3\",\"primaryEmail\":\"kenneth@example.com\","
+		      "\"name\":{\"givenName\":\"Liz\",\"familyName\":\"Lemon\"}}");
+	u[3] = linked("{\"id\":\"g4\",\"primaryEmail\":\"tracy@example.com\","
+		      "\"name\":{\"givenName\":\"T\",\"familyName\":\"Lemon\"},\"suspended\":false}");
+	u[3].user_id = "update";
+	u[3].google_id = "g4";
+	u[3].email = "tracy@example.com";
+	u[4] = linked("{\"id\":\"g5\",\"primaryEmail\":\"jenna.old@example.com\","
+		      "\"name\":{\"givenName\":\"Liz\",\"familyName\":\"Lemon\"},\"suspended\":false}");
+	u[4].user_id = "rename";
+	u[4].google_id = "g5";
+	u[4].email = "jenna@example.com";
+	u[5] = user();
+	u[5].user_id = "skip";
+	u[5].email = "pete@example.com";
+	u[5].password_digest = "";
+	plan_n(&s, u, 6);
+	const enum plan_op want[] = {PLAN_RENAME, PLAN_UPDATE, PLAN_LINK,
+				     PLAN_CREATE, PLAN_SUSPEND, PLAN_SKIP};
+	const size_t user_idx[] = {4, 3, 2, 1, 0, 5};
+	for (size_t i = 0; i < 6; i++) {
+		check_op(&P.entries[i], want[i], NULL);
+		assert_int_equal(P.entries[i].user, user_idx[i]);
+	}
+	assert_int_equal(P.counts[PLAN_RENAME] + P.counts[PLAN_UPDATE] + P.counts[PLAN_LINK] +
+				 P.counts[PLAN_CREATE] + P.counts[PLAN_SUSPEND] + P.counts[PLAN_SKIP],
+			 6);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_primary_email, teardown),
+		cmocka_unit_test_teardown(test_allowed_domain_keeps_email, teardown),
+		cmocka_unit_test_teardown(test_default_domain_rewrite, teardown),
+		cmocka_unit_test_teardown(test_no_default_domain_skips, teardown),
+		cmocka_unit_test_teardown(test_username_rules, teardown),
+		cmocka_unit_test_teardown(test_name_rules, teardown),
+		cmocka_unit_test_teardown(test_takeover_by_primary, teardown),
+		cmocka_unit_test_teardown(test_takeover_by_alias, teardown),
+		cmocka_unit_test_teardown(test_takeover_same_user_both_addresses, teardown),
+		cmocka_unit_test_teardown(test_ambiguous_match, teardown),
+		cmocka_unit_test_teardown(test_two_users_one_google_user, teardown),
+		cmocka_unit_test_teardown(test_two_users_one_primary_email, teardown),
+		cmocka_unit_test_teardown(test_linked_to_another_user, teardown),
+		cmocka_unit_test_teardown(test_create_with_password, teardown),
+		cmocka_unit_test_teardown(test_create_awaits_password, teardown),
+		cmocka_unit_test_teardown(test_create_without_password, teardown),
+		cmocka_unit_test_teardown(test_create_staged_waits, teardown),
+		cmocka_unit_test_teardown(test_create_only_active, teardown),
+		cmocka_unit_test_teardown(test_full_unchanged, teardown),
+		cmocka_unit_test_teardown(test_one_scalar_change, teardown),
+		cmocka_unit_test_teardown(test_phones_rebuilt_whole, teardown),
+		cmocka_unit_test_teardown(test_rename, teardown),
+		cmocka_unit_test_teardown(test_suspend_directory_suspended, teardown),
+		cmocka_unit_test_teardown(test_suspend_unbound_and_deleted, teardown),
+		cmocka_unit_test_teardown(test_unbound_inactive_integration, teardown),
+		cmocka_unit_test_teardown(test_lockout_and_expiry, teardown),
+		cmocka_unit_test_teardown(test_staged_linked_no_state_write, teardown),
+		cmocka_unit_test_teardown(test_super_admin_protected, teardown),
+		cmocka_unit_test_teardown(test_authorizing_admin_protected, teardown),
+		cmocka_unit_test_teardown(test_delegated_admin, teardown),
+		cmocka_unit_test_teardown(test_unsuspend, teardown),
+		cmocka_unit_test_teardown(test_takeover_keeps_google_suspension, teardown),
+		cmocka_unit_test_teardown(test_deleted_in_google, teardown),
+		cmocka_unit_test_teardown(test_set_password, teardown),
+		cmocka_unit_test_teardown(test_password_after_random, teardown),
+		cmocka_unit_test_teardown(test_targeted_unchanged, teardown),
+		cmocka_unit_test_teardown(test_targeted_scalar_change, teardown),
+		cmocka_unit_test_teardown(test_targeted_phone_change_needs_read, teardown),
+		cmocka_unit_test_teardown(test_execution_order, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
