@@ -1,6 +1,7 @@
 #include "password.h"
 
 #include <crypt.h>
+#include <openssl/evp.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,6 +125,30 @@ static const char *hex_check(const char *h, size_t len, size_t want, char *out)
 	return NULL;
 }
 
+/*
+ * An LDAP "{SHA}" / "{MD5}" value is the base64 of the raw digest (RFC 2307 userPassword);
+ * Google wants the digest as hex (API-NOTES §16). Writes the hex digits into out.
+ */
+static const char *ldap_digest(const char *b64, size_t len, size_t digest_len, char *out)
+{
+	unsigned char raw[64];
+	if (len == 0 || len % 4 || len > 4 * ((sizeof(raw) + 2) / 3))
+		return "is not the base64 of a digest";
+	char text[96];
+	memcpy(text, b64, len);
+	text[len] = 0;
+	int n = EVP_DecodeBlock(raw, (const unsigned char *)text, (int)len);
+	if (n < 0)
+		return "is not valid base64";
+	size_t pad = (len >= 1 && b64[len - 1] == '=') + (len >= 2 && b64[len - 2] == '=');
+	if ((size_t)n - pad != digest_len)
+		return digest_len == 20 ? "is not the base64 of a 20-byte SHA-1 digest"
+					: "is not the base64 of a 16-byte MD5 digest";
+	for (size_t i = 0; i < digest_len; i++)
+		snprintf(out + 2 * i, 3, "%02x", raw[i]);
+	return NULL;
+}
+
 const char *password_hash_normalize(const char *hash, size_t len, const char *function,
 				    char out[PASSWORD_HASH_MAX + 1])
 {
@@ -131,6 +156,10 @@ const char *password_hash_normalize(const char *hash, size_t len, const char *fu
 	const char *why;
 	if (len > PASSWORD_HASH_MAX)
 		return "is too long";
+	if (strcmp(function, "SHA-1") == 0 && len > 5 && strncmp(hash, "{SHA}", 5) == 0)
+		return ldap_digest(hash + 5, len - 5, 20, out);
+	if (strcmp(function, "MD5") == 0 && len > 5 && strncmp(hash, "{MD5}", 5) == 0)
+		return ldap_digest(hash + 5, len - 5, 16, out);
 	if (strcmp(function, "SHA-1") == 0)
 		return hex_check(hash, len, 40, out);
 	if (strcmp(function, "MD5") == 0)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "crypto.h"
 
@@ -88,6 +89,8 @@ static const struct {
 #define ORG_BITS                                                                               \
 	(PLAN_ATTR_JOB_TITLE | PLAN_ATTR_DEPARTMENT | PLAN_ATTR_COST_CENTER |                  \
 	 PLAN_ATTR_EMPLOYEE_TYPE)
+
+static void drop_write(struct plan_entry *e);
 
 /* ------------------------------------------------------------------ small helpers */
 
@@ -735,16 +738,18 @@ static int set_reason(struct plan_entry *e, enum plan_op op, const char *reason,
 	return (reason && !e->reason) || (message && !e->message) ? -1 : 0;
 }
 
-/*
- * The write for a user whose Google resource is g (NULL in a targeted run where nothing needs
- * it): fills changes, body and hashes; for_create builds an insert body instead.
- */
+/* Google suspended g itself (suspensionReason not ADMIN): only an admin may lift it. */
 static bool google_suspended_itself(struct json_object *g)
 {
 	const char *why = jstr(g, "suspensionReason");
 	return g && jbool(g, "suspended") && why && why[0] && strcmp(why, "ADMIN") != 0;
 }
 
+/*
+ * The write for a user whose Google resource is g (NULL in a targeted run where nothing needs
+ * it): fills changes, body and hashes; for_create builds an insert body instead; a takeover
+ * leaves Google's own suspension in place.
+ */
 static int plan_write(const struct plan_settings *s, const struct plan_user *u,
 		      struct json_object *g, bool for_create, bool takeover, struct plan_entry *e)
 {
@@ -989,9 +994,11 @@ static int plan_one(const struct plan_settings *s, const struct plan_user *u, si
 				return set_reason(e, PLAN_SKIP, "protected_admin",
 						  "super admins and the authorizing admin are never suspended");
 		}
-		if (lifts_suspension(e) && google_suspended_itself(g))
+		if (lifts_suspension(e) && google_suspended_itself(g)) {
+			drop_write(e);
 			return set_reason(e, PLAN_FAIL, "adminCannotUnsuspend",
 					  "Google suspended this user itself; an admin must lift it");
+		}
 		return 0;
 	}
 	if (!wanted)
@@ -1047,17 +1054,32 @@ static bool writes_user(enum plan_op op)
 	       op == PLAN_NONE;
 }
 
+/* Forgets the write an entry had planned (it became a skip, failure or conflict). */
 static void drop_write(struct plan_entry *e)
 {
 	if (e->body)
 		json_object_put(e->body);
-	e->body = NULL;
+	if (e->hashes)
+		json_object_put(e->hashes);
+	e->body = e->hashes = NULL;
+	for (size_t i = 0; i < e->n_changes; i++) {
+		free(e->changes[i].field);
+		free(e->changes[i].before);
+		free(e->changes[i].after);
+	}
+	free(e->changes);
+	e->changes = NULL;
+	e->n_changes = 0;
 	e->send_password = e->random_password = e->clear_change_at_login = e->guarded = false;
 }
 
-/* Marks every entry whose key occurs more than once (among entries that want it) a conflict. */
-static int conflict_duplicates(struct plan *p, struct keyed *k, size_t nk, const char *reason,
-			       const char *message)
+/*
+ * Marks every entry whose key occurs more than once (among entries that want it) a conflict,
+ * except owner (when given): the user already linked under that address keeps it, so a newcomer
+ * never breaks an account that works.
+ */
+static int conflict_duplicates(struct plan *p, const struct plan_user *users, struct keyed *k,
+			       size_t nk, bool by_primary, const char *reason, const char *message)
 {
 	qsort(k, nk, sizeof(*k), cmp_keyed);
 	for (size_t i = 0; i < nk;) {
@@ -1066,6 +1088,10 @@ static int conflict_duplicates(struct plan *p, struct keyed *k, size_t nk, const
 			j++;
 		for (size_t m = i; j - i > 1 && m < j; m++) {
 			struct plan_entry *e = &p->entries[k[m].entry];
+			const struct plan_user *u = &users[e->user];
+			if (by_primary && u->google_id[0] && strcmp(u->link_status, "released") &&
+			    !strcasecmp(u->link_primary_email, k[m].key))
+				continue;
 			drop_write(e);
 			if (set_reason(e, PLAN_CONFLICT, reason, message))
 				return -1;
@@ -1088,7 +1114,7 @@ static int cross_checks(const struct plan_settings *s, const struct plan_user *u
 		if (writes_user(e->op) && e->primary_email)
 			k[nk++] = (struct keyed){e->primary_email, i};
 	}
-	int rc = conflict_duplicates(p, k, nk, "duplicate_primary_email",
+	int rc = conflict_duplicates(p, users, k, nk, true, "duplicate_primary_email",
 				     "another directory user wants the same Google address");
 	nk = 0;
 	for (size_t i = 0; !rc && i < p->n; i++) {
@@ -1097,7 +1123,7 @@ static int cross_checks(const struct plan_settings *s, const struct plan_user *u
 			k[nk++] = (struct keyed){e->google_id, i};
 	}
 	if (!rc)
-		rc = conflict_duplicates(p, k, nk, "several_directory_users",
+		rc = conflict_duplicates(p, users, k, nk, false, "several_directory_users",
 					 "several directory users match this Google user");
 	/* A takeover of a Google user another directory user is linked to. */
 	for (size_t i = 0; !rc && i < p->n; i++) {

@@ -161,8 +161,9 @@ struct plan {
 /*
  * Whether a targeted run must read the user's Google resource before planning: unlinked users
  * (address lookups), users whose managed typed arrays changed since the last write (the rebuild
- * needs Google's other entries), and users who would get a suspension or password write
- * (protected-admin check from a fresh read). Pure.
+ * needs Google's other entries), users who would get a suspension or password write
+ * (protected-admin check from a fresh read), and under a delegated admin every user with a write
+ * (admins get none). Scalars (primaryEmail, names, unsuspension) need no read. Pure.
  */
 bool plan_user_needs_read(const struct plan_settings *s, const struct plan_user *u);
 

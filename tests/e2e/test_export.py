@@ -6,6 +6,7 @@ emulator's state and request log. Google calls are counted from that log.
 """
 import json
 import os
+import signal
 import time
 
 import pytest
@@ -19,16 +20,32 @@ SECRET = "correct horse battery staple"
 SHA_HEX = "2d6a3fb2c4d35e1dbcf8b4eddcd5e3da06f3a4a4"
 
 
+# Short leases and a quick scheduler, so a killed worker's job moves on in seconds.
+FAST = {"GWSYNC_JOB_LEASE_MS": "2000", "GWSYNC_SCHEDULER_INTERVAL_MS": "300",
+        "GWSYNC_JOB_REANNOUNCE_S": "3", "GWSYNC_OUTBOX_POLL_MS": "200"}
+
+
 class Export:
     def __init__(self, ctx):
         self.ctx, self.emu, self.db = ctx, ctx.emu, ctx.db
-        self.api = ctx.start()
+        self.api = ctx.start(**FAST)
         self.key = ctx.key
         self.iid = new_integration(self.api, self.key, domains=("example.com",))
-        env = h.base_env(self.db, **google_env(self.emu.url, free_port()),
-                         GWSYNC_KAFKA_GROUP="export-" + os.urandom(4).hex())
-        self.worker = h.Process(["worker"], env)
-        self.worker.wait_event("worker_started")
+        self.group = "export-" + os.urandom(4).hex()
+        self.workers = []
+        self.worker = self.start_worker()
+
+    def start_worker(self):
+        env = h.base_env(self.db, **google_env(self.emu.url, free_port()), **FAST,
+                         GWSYNC_KAFKA_GROUP=self.group)
+        w = h.Process(["worker"], env)
+        w.wait_event("worker_started")
+        self.workers.append(w)
+        return w
+
+    def settings(self, **settings):
+        r = self.api.request("PATCH", f"/v1/integrations/{self.iid}", self.key, json={"settings": settings})
+        assert r.status_code == 200, r.text
 
     def authorize(self):
         r = authorize_sa(self.api, self.key, self.iid, self.ctx.sa["a"])
@@ -100,10 +117,12 @@ class Export:
                 and r.get("route", "").startswith("directory.users")]
 
     def close(self):
-        status, _ = self.worker.stop()
-        h.assert_clean_exit(status, self.worker)
-        for s in self.ctx.secrets() + [SECRET]:
-            assert s not in self.worker.all_output()
+        for w in self.workers:
+            if w.proc.poll() is None:
+                status, _ = w.stop()
+                h.assert_clean_exit(status, w)
+            for s in self.ctx.secrets() + [SECRET]:
+                assert s not in w.all_output()
 
 
 @pytest.fixture
@@ -288,3 +307,116 @@ def test_dry_run_writes_nothing_and_stores_the_plan(pending):
                for c in ops["alice"]["changes"])
     assert SECRET not in plan.text and "$6$" not in plan.text
     assert job["plan_summary"]["create"] == 1 and job["plan_summary"]["link"] == 1
+
+
+def test_dry_run_approved_applies_the_plan(pending):
+    ex = pending
+    seed_google(ex.emu, [gu("alice@example.com")])
+    ex.user("alice", "alice@example.com", "Alice", "Smith")
+    ex.user("carol", "carol@example.com", "Carol", "King")
+    ex.password("carol")
+    ex.authorize()
+    dry = ex.job(dry_run=True)
+    assert dry["status"] == "succeeded" and "carol@example.com" not in ex.google()
+    r = ex.api.post(f"/v1/jobs/{dry['id']}/approve", key=ex.key)
+    assert r.status_code == 202, r.text
+    job = ex.wait(r.json()["id"])
+    assert job["status"] == "succeeded" and job["dry_run"] is False, job
+    assert job["counts"]["created"] == 1 and job["counts"]["updated"] == 1, job
+    g = ex.google()
+    assert g["alice@example.com"]["name"]["givenName"] == "Alice" and "carol@example.com" in g
+
+
+def test_deletion_guard_waits_for_approval(ex):
+    seed_google(ex.emu, [gu("sam@example.com", "Sam", "Ray")])
+    ex.user("sam", "sam@example.com", "Sam", "Ray")
+    ex.idle()
+    assert ex.link("sam")["status"] == "synced"
+    ex.settings(deletion_guard={"max_count": 0, "max_percent": 100})
+    ex.idle()
+    r = ex.api.request("PATCH", "/v1/users/sam", ex.key, json={"state": "suspended"})
+    assert r.status_code == 200, r.text
+    deadline = time.monotonic() + 60
+    while True:
+        jobs = ex.api.get(f"/v1/integrations/{ex.iid}/jobs?status=awaiting_approval", key=ex.key).json()["items"]
+        if jobs:
+            break
+        assert time.monotonic() < deadline, "no job waits for approval"
+        time.sleep(0.2)
+    waiting = jobs[0]
+    plan = ex.api.get(f"/v1/jobs/{waiting['id']}/plan", key=ex.key).json()["items"]
+    assert [e["op"] for e in plan] == ["suspend"] and plan[0]["user_id"] == "sam"
+    assert ex.google()["sam@example.com"].get("suspended") is not True
+    r = ex.api.post(f"/v1/jobs/{waiting['id']}/approve", key=ex.key)
+    assert r.status_code in (200, 202), r.text
+    job = ex.wait(waiting["id"], until=("queued", "running", "awaiting_approval"))
+    assert job["status"] == "succeeded", job
+    assert ex.google()["sam@example.com"]["suspended"] is True
+    assert ex.link("sam")["status"] == "suspended"
+
+
+def test_deactivate_reactivate_suspends_nobody(ex):
+    seed_google(ex.emu, [gu("alice@example.com", "Alice", "Smith")])
+    ex.user("alice", "alice@example.com", "Alice", "Smith")
+    ex.idle()
+    gid = ex.link("alice")["google_id"]
+    assert ex.api.post(f"/v1/integrations/{ex.iid}/deactivate", key=ex.key).status_code == 200
+    assert ex.api.post(f"/v1/integrations/{ex.iid}/reactivate", key=ex.key).status_code == 200
+    ex.authorize()
+    seq = ex.seq()
+    assert ex.job()["status"] == "succeeded"
+    assert ex.writes_since(seq) == []
+    assert ex.google()["alice@example.com"].get("suspended") is not True
+    r = ex.api.request("PUT", f"/v1/integrations/{ex.iid}/users/alice", ex.key)
+    assert r.status_code in (200, 201, 204), r.text
+    ex.idle()
+    link = ex.link("alice")
+    assert link["status"] == "synced" and link["google_id"] == gid, link
+    assert ex.google()["alice@example.com"].get("suspended") is not True
+
+
+def test_transient_google_errors_converge_in_one_run(pending):
+    ex = pending
+    for i in range(200):
+        ex.user(f"u{i:03d}", f"user{i:03d}@example.com", "User", f"N{i:03d}")
+        ex.password(f"u{i:03d}", hash="{SHA}" + __import__("base64").b64encode(bytes.fromhex(SHA_HEX)).decode(),
+                    hash_function="SHA-1") if i % 2 else ex.password(f"u{i:03d}")
+    ex.authorize()
+    ex.emu.ctl("POST", "faults", {"route": "directory.users.insert", "status": 503, "probability": 0.2})
+    ex.emu.ctl("POST", "faults", {"route": "directory.users.insert", "status": 429, "probability": 0.05})
+    job = ex.job()
+    assert job["status"] == "succeeded", job
+    assert job["counts"]["created"] == 200 and job["counts"]["failed"] == 0, job
+    users = [u for u in ex.emu.ctl("GET", "state")["users"] if u["primaryEmail"].startswith("user")]
+    assert len(users) == 200 and len({u["primaryEmail"] for u in users}) == 200
+
+
+def test_worker_killed_while_provisioning_creates_nobody_twice(pending):
+    ex = pending
+    n = 600
+    for i in range(n):
+        ex.user(f"k{i:04d}", f"kill{i:04d}@example.com", "Kill", f"N{i:04d}")
+        ex.password(f"k{i:04d}")
+    ex.authorize()
+    ex.emu.ctl("POST", "faults", {"route": "directory.users.insert", "latencyMs": 15})
+    r = ex.api.post(f"/v1/integrations/{ex.iid}/jobs", key=ex.key, json={"type": "export_users"})
+    assert r.status_code == 202, r.text
+    jid = r.json()["id"]
+    deadline = time.monotonic() + 60
+    while ex.emu.ctl("GET", "counters")["counters"].get("directory.users.insert", 0) < 100:
+        assert time.monotonic() < deadline, "provisioning did not start"
+        time.sleep(0.05)
+    ex.worker.proc.send_signal(signal.SIGKILL)
+    ex.worker.proc.wait()
+    ex.emu.ctl("DELETE", "faults")
+    ex.start_worker()
+    job = ex.wait(jid)
+    assert job["status"] in ("succeeded", "partially_failed"), job
+    if job["counts"]["failed"]:
+        job = ex.job()  # whatever was in flight converges on the next run
+    users = [u["primaryEmail"] for u in ex.emu.ctl("GET", "state")["users"]
+             if u["primaryEmail"].startswith("kill")]
+    assert len(users) == n and len(set(users)) == n
+    linked = h.sql(ex.db, "SELECT count(DISTINCT google_id) FROM user_links WHERE user_id LIKE 'k%%' "
+                          "AND status = 'synced'")
+    assert linked == [(n,)], linked

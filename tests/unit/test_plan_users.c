@@ -86,7 +86,8 @@ static struct plan_user user(void)
 
 #define G_LIZ                                                                                  \
 	"{\"id\":\"g1\",\"primaryEmail\":\"liz@example.com\","                                \
-	"\"name\":{\"givenName\":\"Liz\",\"familyName\":\"Lemon\",\"fullName\":\"Liz Lemon\"},"     \
+	"\"name\":{\"givenName\":\"Liz\",\"familyName\":\"Lemon\","                          \
+	"\"fullName\":\"Liz Lemon\"},"                                                        \
 	"\"suspended\":false,\"isAdmin\":false"
 
 /* The user linked to g1, whose Google resource (full reconcile) is g_text. */
@@ -273,9 +274,9 @@ static void test_username_rules(void **state)
 	strcpy(long65 + 65, "@example.com");
 	memset(long64, 'a', 64);
 	strcpy(long64 + 64, "@example.com");
-	const char *bad[] = {"abuse@example.com", "Postmaster@example.com", "liz..lemon@example.com",
-			     ".liz@example.com",  "liz.@example.com",	    "liz+x@example.com",
-			     long65};
+	const char *bad[] = {"abuse@example.com", "Postmaster@example.com",
+			     "liz..lemon@example.com", ".liz@example.com", "liz.@example.com",
+			     "liz+x@example.com", long65};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct plan_user u = user();
 		u.email = bad[i];
@@ -378,7 +379,8 @@ static void test_takeover_by_alias(void **state)
 	u.m_state[1] = PLAN_G_FOUND; /* the rewritten liz@example.com is an alias of g7 */
 	u.m[1] = J("{\"id\":\"g7\",\"primaryEmail\":\"elizabeth@example.com\","
 		   "\"aliases\":[\"liz@example.com\"],"
-		   "\"name\":{\"givenName\":\"Liz\",\"familyName\":\"Lemon\"},\"suspended\":false}");
+		   "\"name\":{\"givenName\":\"Liz\",\"familyName\":\"Lemon\"},"
+		   "\"suspended\":false}");
 	const struct plan_entry *e = plan1(&s, &u);
 	check_op(e, PLAN_LINK, NULL);
 	assert_string_equal(e->google_id, "g7");
@@ -571,8 +573,10 @@ static void test_full_unchanged(void **state)
 	s.export_mask |= PLAN_ATTR_JOB_TITLE | PLAN_ATTR_WORK_PHONES | PLAN_ATTR_EMPLOYEE_ID |
 			 PLAN_ATTR_ALTERNATE_EMAIL | PLAN_ATTR_HOME_ADDRESSES;
 	struct plan_user u = linked(
-		G_LIZ ",\"organizations\":[{\"title\":\"Producer\",\"primary\":true,\"name\":\"NBC\"}],"
-		      "\"phones\":[{\"type\":\"home\",\"value\":\"1\"},{\"type\":\"work\",\"value\":\"2\","
+		G_LIZ ",\"organizations\":[{\"title\":\"Producer\",\"primary\":true,"
+		      "\"name\":\"NBC\"}],"
+		      "\"phones\":[{\"type\":\"home\",\"value\":\"1\"},"
+		      "{\"type\":\"work\",\"value\":\"2\","
 		      "\"primary\":true}],"
 		      "\"externalIds\":[{\"type\":\"organization\",\"value\":\"E7\"}],"
 		      "\"emails\":[{\"address\":\"liz@example.com\",\"primary\":true},"
@@ -583,7 +587,8 @@ static void test_full_unchanged(void **state)
 	u.phones_json = "[{\"type\":\"work\",\"value\":\"2\"}]";
 	u.employee_id = "E7";
 	u.alternate_email = "liz@home.org";
-	u.addresses_json = "[{\"type\":\"home\",\"street_address\":\"30 Rock\",\"locality\":\"NYC\","
+	u.addresses_json = "[{\"type\":\"home\",\"street_address\":\"30 Rock\","
+			   "\"locality\":\"NYC\","
 			   "\"formatted\":\"30 Rock NYC\"}]";
 	const struct plan_entry *e = plan1(&s, &u);
 	check_op(e, PLAN_NONE, NULL);
@@ -619,15 +624,18 @@ static void test_phones_rebuilt_whole(void **state)
 	(void)state;
 	struct plan_settings s = settings();
 	s.export_mask |= PLAN_ATTR_MOBILE_PHONES | PLAN_ATTR_WORK_PHONES;
-	struct plan_user u = linked(G_LIZ ",\"phones\":[{\"type\":\"mobile\",\"value\":\"+1 111\"},"
-					  "{\"type\":\"work\",\"value\":\"+1 222\",\"primary\":true},"
+	struct plan_user u = linked(G_LIZ ",\"phones\":["
+					  "{\"type\":\"mobile\",\"value\":\"+1 111\"},"
+					  "{\"type\":\"work\",\"value\":\"+1 222\","
+					  "\"primary\":true},"
 					  "{\"type\":\"home\",\"value\":\"+1 333\"}]}");
 	u.phones_json = "[]";
 	const struct plan_entry *e = plan1(&s, &u);
 	check_op(e, PLAN_UPDATE, NULL);
 	assert_int_equal(e->n_changes, 1);
 	check_change(e, 0, "phones",
-		     "[{\"type\":\"mobile\",\"value\":\"+1 111\"},{\"type\":\"work\",\"value\":\"+1 222\"}]",
+		     "[{\"type\":\"mobile\",\"value\":\"+1 111\"},"
+		     "{\"type\":\"work\",\"value\":\"+1 222\"}]",
 		     "[]");
 	check_body(e, "{\"phones\":[{\"type\":\"home\",\"value\":\"+1 333\"}]}");
 
@@ -1069,7 +1077,8 @@ static void test_targeted_phone_change_needs_read(void **state)
 				  NULL};
 	struct plan_user u = linked(NULL);
 	u.field_hashes = hashes(kv);
-	u.phones_json = "[{\"type\":\"work\",\"value\":\"+1 222\"},{\"type\":\"home\",\"value\":\"9\"}]";
+	u.phones_json = "[{\"type\":\"work\",\"value\":\"+1 222\"},"
+			"{\"type\":\"home\",\"value\":\"9\"}]";
 	assert_false(plan_user_needs_read(&s, &u)); /* home is not exported */
 	u.phones_json = "[{\"type\":\"work\",\"value\":\"+1 999\"}]";
 	assert_true(plan_user_needs_read(&s, &u));
@@ -1085,6 +1094,111 @@ static void test_targeted_phone_change_needs_read(void **state)
 		     "[{\"type\":\"work\",\"value\":\"+1 999\"}]");
 	check_body(e, "{\"phones\":[{\"type\":\"home\",\"value\":\"+1 333\"},"
 		      "{\"type\":\"work\",\"value\":\"+1 999\"}]}");
+}
+
+/* ------------------------------------------------------------------ other typed arrays */
+
+static void test_manager_alternate_email_employee_id(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	s.export_mask |= PLAN_ATTR_MANAGER | PLAN_ATTR_ALTERNATE_EMAIL | PLAN_ATTR_EMPLOYEE_ID;
+	struct plan_user u = linked(
+		G_LIZ ",\"relations\":[{\"value\":\"pete@example.com\",\"type\":\"manager\"},"
+		      "{\"value\":\"jack@example.com\",\"type\":\"dotted_line_manager\"}],"
+		      "\"emails\":[{\"address\":\"liz@example.com\",\"primary\":true},"
+		      "{\"address\":\"liz@old.org\",\"type\":\"other\"},"
+		      "{\"address\":\"liz@work.org\",\"type\":\"work\"}],"
+		      "\"externalIds\":[{\"value\":\"E1\",\"type\":\"organization\"},"
+		      "{\"value\":\"X\",\"type\":\"account\"}]}");
+	u.has_manager = true;
+	u.manager_email = "jack@example.com";
+	u.alternate_email = "liz@new.org";
+	u.employee_id = "";
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_UPDATE, NULL);
+	assert_int_equal(e->n_changes, 3);
+	check_change(e, 0, "externalIds", "[{\"value\":\"E1\",\"type\":\"organization\"}]", "[]");
+	check_change(e, 1, "emails", "[{\"address\":\"liz@old.org\",\"type\":\"other\"}]",
+		     "[{\"address\":\"liz@new.org\",\"type\":\"other\"}]");
+	check_change(e, 2, "relations", "[{\"value\":\"pete@example.com\",\"type\":\"manager\"}]",
+		     "[{\"value\":\"jack@example.com\",\"type\":\"manager\"}]");
+	check_body(e, "{\"externalIds\":[{\"value\":\"X\",\"type\":\"account\"}],"
+		      "\"emails\":[{\"address\":\"liz@example.com\",\"primary\":true},"
+		      "{\"address\":\"liz@work.org\",\"type\":\"work\"},"
+		      "{\"address\":\"liz@new.org\",\"type\":\"other\"}],"
+		      "\"relations\":[{\"value\":\"jack@example.com\","
+		      "\"type\":\"dotted_line_manager\"},"
+		      "{\"value\":\"jack@example.com\",\"type\":\"manager\"}]}");
+
+	/* A manager who is not linked yet: the relation is left alone. */
+	u = linked(G_LIZ ",\"relations\":[{\"value\":\"pete@example.com\",\"type\":\"manager\"}]}");
+	u.has_manager = true;
+	u.manager_email = NULL;
+	s.export_mask = PLAN_ATTR_PASSWORD | PLAN_ATTR_STATE | PLAN_ATTR_MANAGER;
+	check_op(plan1(&s, &u), PLAN_NONE, NULL);
+	/* No manager any more: the relation goes. */
+	u.has_manager = false;
+	e = plan1(&s, &u);
+	check_op(e, PLAN_UPDATE, NULL);
+	check_body(e, "{\"relations\":[]}");
+}
+
+/* Deactivation released the link: no suspension; the next run matches again by address. */
+static void test_released_link(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	struct plan_user u = linked(G_LIZ "}");
+	u.link_status = "released";
+	u.in_scope = false;
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_NONE, NULL);
+	check_flags(e, false, false, false, false);
+
+	u = linked(NULL);
+	u.link_status = "released";
+	u.m_state[0] = PLAN_G_FOUND;
+	u.m[0] = J(G_LIZ "}");
+	e = plan1(&s, &u);
+	check_op(e, PLAN_LINK, NULL);
+	assert_string_equal(e->google_id, "g1");
+	check_flags(e, false, false, false, false); /* the link's password digest still holds */
+}
+
+/* A password with another change: one update that also sends the password. */
+static void test_update_with_password(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	struct plan_user u = linked(G_LIZ "}");
+	u.last_name = "Lemon-Hornberger";
+	u.password_digest = "pwdigest-2";
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_UPDATE, NULL);
+	assert_int_equal(e->n_changes, 2);
+	check_change(e, 0, "name.familyName", "\"Lemon\"", "\"Lemon-Hornberger\"");
+	check_change(e, 1, "password", NULL, NULL);
+	check_body(e, "{\"name\":{\"givenName\":\"Liz\",\"familyName\":\"Lemon-Hornberger\"}}");
+	check_flags(e, true, false, false, false);
+	char *t = plan_changes_json(e);
+	assert_non_null(t);
+	assert_true(json_text_equal(t, "[{\"field\":\"name.familyName\",\"before\":\"Lemon\","
+				       "\"after\":\"Lemon-Hornberger\"},"
+				       "{\"field\":\"password\",\"changed\":true}]"));
+	assert_null(strstr(t, "pwdigest"));
+	free(t);
+}
+
+static void test_names_and_bits(void **state)
+{
+	(void)state;
+	assert_string_equal(plan_op_name(PLAN_NONE), "none");
+	assert_string_equal(plan_op_name(PLAN_SET_PASSWORD), "set_password");
+	assert_string_equal(plan_op_name(PLAN_OP_N), "?");
+	assert_int_equal(plan_attr_bit("job_title"), PLAN_ATTR_JOB_TITLE);
+	assert_int_equal(plan_attr_bit("work_mobile_phones"), PLAN_ATTR_WORK_MOBILE_PHONES);
+	assert_int_equal(plan_attr_bit("company"), 0);
 }
 
 /* ------------------------------------------------------------------ order */
@@ -1107,12 +1221,14 @@ static void test_execution_order(void **state)
 	u[2].m[0] = J("{\"id\":\"g3\",\"primaryEmail\":\"kenneth@example.com\","
 		      "\"name\":{\"givenName\":\"Liz\",\"familyName\":\"Lemon\"}}");
 	u[3] = linked("{\"id\":\"g4\",\"primaryEmail\":\"tracy@example.com\","
-		      "\"name\":{\"givenName\":\"T\",\"familyName\":\"Lemon\"},\"suspended\":false}");
+		      "\"name\":{\"givenName\":\"T\",\"familyName\":\"Lemon\"},"
+		      "\"suspended\":false}");
 	u[3].user_id = "update";
 	u[3].google_id = "g4";
 	u[3].email = "tracy@example.com";
 	u[4] = linked("{\"id\":\"g5\",\"primaryEmail\":\"jenna.old@example.com\","
-		      "\"name\":{\"givenName\":\"Liz\",\"familyName\":\"Lemon\"},\"suspended\":false}");
+		      "\"name\":{\"givenName\":\"Liz\",\"familyName\":\"Lemon\"},"
+		      "\"suspended\":false}");
 	u[4].user_id = "rename";
 	u[4].google_id = "g5";
 	u[4].email = "jenna@example.com";
@@ -1128,9 +1244,12 @@ static void test_execution_order(void **state)
 		check_op(&P.entries[i], want[i], NULL);
 		assert_int_equal(P.entries[i].user, user_idx[i]);
 	}
-	assert_int_equal(P.counts[PLAN_RENAME] + P.counts[PLAN_UPDATE] + P.counts[PLAN_LINK] +
-				 P.counts[PLAN_CREATE] + P.counts[PLAN_SUSPEND] + P.counts[PLAN_SKIP],
-			 6);
+	int total = 0;
+	for (int op = 0; op < PLAN_OP_N; op++)
+		total += P.counts[op];
+	assert_int_equal(total, 6);
+	assert_int_equal(P.counts[PLAN_RENAME], 1);
+	assert_int_equal(P.counts[PLAN_SUSPEND], 1);
 }
 
 int main(void)
@@ -1174,6 +1293,10 @@ int main(void)
 		cmocka_unit_test_teardown(test_targeted_unchanged, teardown),
 		cmocka_unit_test_teardown(test_targeted_scalar_change, teardown),
 		cmocka_unit_test_teardown(test_targeted_phone_change_needs_read, teardown),
+		cmocka_unit_test_teardown(test_manager_alternate_email_employee_id, teardown),
+		cmocka_unit_test_teardown(test_released_link, teardown),
+		cmocka_unit_test_teardown(test_update_with_password, teardown),
+		cmocka_unit_test_teardown(test_names_and_bits, teardown),
 		cmocka_unit_test_teardown(test_execution_order, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
