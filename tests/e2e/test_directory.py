@@ -558,6 +558,11 @@ def test_password_hash_forms(api, keys, db):
         ("crypt", GOOD_CRYPT, GOOD_CRYPT),
         ("SHA-1", "6ADFB183A4A2C94A2F92DAB5ADE762A47889A5A1", "6adfb183a4a2c94a2f92dab5ade762a47889a5a1"),
         ("MD5", "fc5e038d38a57032085441e7fe7010b0", "fc5e038d38a57032085441e7fe7010b0"),
+        # LDAP forms (RFC 2307): base64 of the digest, stored as the lower-case hex Google wants
+        ("SHA-1", "{SHA}at+xg6SiyUovktq1redipHiJpaE=", "6adfb183a4a2c94a2f92dab5ade762a47889a5a1"),
+        ("MD5", "{MD5}/F4DjTilcDIIVEHn/nAQsA==", "fc5e038d38a57032085441e7fe7010b0"),
+        # SHA-512 crypt without a rounds prefix (5,000 rounds) is kept as it is
+        ("crypt", crypt.crypt("helloworld", "$6$saltsalt"), crypt.crypt("helloworld", "$6$saltsalt")),
     ]
     for function, given, kept in accepted:
         r = api.post("/v1/users/u-1/password", key=ed, json={"hash": given, "hash_function": function})
@@ -565,6 +570,11 @@ def test_password_hash_forms(api, keys, db):
         assert given not in r.text
         assert sql(db, "SELECT password_hash, password_hash_function FROM directory_users")[0] == (kept, function)
     rejected = [
+        ({"hash": "{SHA}/F4DjTilcDIIVEHn/nAQsA==", "hash_function": "SHA-1"}, "/hash",
+         "is not the base64 of a 20-byte SHA-1 digest"),
+        ({"hash": "{MD5}not*base64!!!!!!", "hash_function": "MD5"}, "/hash", "is not valid base64"),
+        ({"hash": "$6$rounds=656000$saltsalt$" + "a" * 86, "hash_function": "crypt"}, "/hash",
+         "must use from 1000 to 10000 rounds (Google's maximum is 10000)"),
         ({"hash": "$6$rounds=10001$saltsalt$" + "a" * 86, "hash_function": "crypt"}, "/hash",
          "must use from 1000 to 10000 rounds (Google's maximum is 10000)"),
         ({"hash": "$6$rounds=99$saltsalt$" + "a" * 86, "hash_function": "crypt"}, "/hash",

@@ -58,6 +58,16 @@ class Export:
         r = self.api.request("PUT", f"/v1/integrations/{self.iid}/users/{uid}", self.key)
         assert r.status_code in (200, 201, 204), r.text
 
+    def bulk_users(self, prefix, email_prefix, n):
+        """n active users bound directly, with an SHA-1 password hash, written in one statement."""
+        h.sql(self.db, "INSERT INTO directory_users (tenant_id, id, email, first_name, last_name, state, "
+                       "password_hash, password_hash_function) SELECT i.tenant_id, %s || lpad(g::text, 4, '0'), "
+                       "%s || lpad(g::text, 4, '0') || '@example.com', 'Bulk', 'N' || g, 'active', %s, 'SHA-1' "
+                       "FROM integrations i, generate_series(0, %s - 1) g WHERE i.id = %s",
+              prefix, email_prefix, SHA_HEX, n, self.iid)
+        h.sql(self.db, "INSERT INTO user_bindings (tenant_id, integration_id, user_id) SELECT tenant_id, %s, id "
+                       "FROM directory_users WHERE id LIKE %s", self.iid, prefix + "%")
+
     def password(self, uid, **body):
         r = self.api.post(f"/v1/users/{uid}/password", key=self.key, json=body or {"password": SECRET})
         assert r.status_code in (200, 204), r.text
@@ -377,10 +387,7 @@ def test_deactivate_reactivate_suspends_nobody(ex):
 
 def test_transient_google_errors_converge_in_one_run(pending):
     ex = pending
-    for i in range(200):
-        ex.user(f"u{i:03d}", f"user{i:03d}@example.com", "User", f"N{i:03d}")
-        ex.password(f"u{i:03d}", hash="{SHA}" + __import__("base64").b64encode(bytes.fromhex(SHA_HEX)).decode(),
-                    hash_function="SHA-1") if i % 2 else ex.password(f"u{i:03d}")
+    ex.bulk_users("u", "user", 200)
     ex.authorize()
     ex.emu.ctl("POST", "faults", {"route": "directory.users.insert", "status": 503, "probability": 0.2})
     ex.emu.ctl("POST", "faults", {"route": "directory.users.insert", "status": 429, "probability": 0.05})
@@ -394,9 +401,7 @@ def test_transient_google_errors_converge_in_one_run(pending):
 def test_worker_killed_while_provisioning_creates_nobody_twice(pending):
     ex = pending
     n = 600
-    for i in range(n):
-        ex.user(f"k{i:04d}", f"kill{i:04d}@example.com", "Kill", f"N{i:04d}")
-        ex.password(f"k{i:04d}")
+    ex.bulk_users("k", "kill", n)
     ex.authorize()
     ex.emu.ctl("POST", "faults", {"route": "directory.users.insert", "latencyMs": 15})
     r = ex.api.post(f"/v1/integrations/{ex.iid}/jobs", key=ex.key, json={"type": "export_users"})
