@@ -125,9 +125,10 @@ static json_object *bound_user_json(const char *integration_id, const struct sto
 {
 	json_object *jo = json_object_new_object();
 	api_json_put_str(jo, "user_id", u->user_id);
-	api_json_put_str(jo, "email", u->email);
-	api_json_put_str(jo, "first_name", u->first_name);
-	api_json_put_str(jo, "last_name", u->last_name);
+	/* Empty for a user deleted from the directory (still linked): kept as "". */
+	api_json_put(jo, "email", json_object_new_string(u->email));
+	api_json_put(jo, "first_name", json_object_new_string(u->first_name));
+	api_json_put(jo, "last_name", json_object_new_string(u->last_name));
 	api_json_put_str(jo, "state", u->state);
 
 	/* How the user is bound, and the binding to remove for each way. */

@@ -141,6 +141,20 @@ BEGIN
 	RETURN NULL;
 END $$;
 
+-- A deleted group takes its members and bindings with it by cascade, and the triggers of rows
+-- deleted by a cascade fire only after both are gone: queue its members before.
+CREATE FUNCTION gwsync_export_on_group_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF coalesce(current_setting('gwsync.actor_key_id', true), '') <> '' THEN
+		PERFORM gwsync_export_queue(OLD.tenant_id, gb.integration_id, ARRAY(SELECT user_id
+			FROM group_members WHERE tenant_id = OLD.tenant_id AND group_id = OLD.id))
+		FROM group_bindings gb WHERE gb.tenant_id = OLD.tenant_id AND gb.group_id = OLD.id;
+	END IF;
+	RETURN OLD;
+END $$;
+
+CREATE TRIGGER directory_groups_export BEFORE DELETE ON directory_groups
+	FOR EACH ROW EXECUTE FUNCTION gwsync_export_on_group_delete();
 CREATE TRIGGER directory_users_export AFTER UPDATE ON directory_users
 	FOR EACH ROW EXECUTE FUNCTION gwsync_export_on_change();
 CREATE TRIGGER user_bindings_export AFTER INSERT OR DELETE ON user_bindings

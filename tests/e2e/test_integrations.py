@@ -193,7 +193,7 @@ def test_bindings_and_bound_users(api, db):
     assert users["u2"]["bound_via"] == [{"type": "group", "group_id": "g1", "unbind_path": f"{base}/groups/g1"}]
     assert users["u3"]["bound_via"] == [{"type": "direct", "unbind_path": f"{base}/users/u3"}]
     assert users["u1"]["link"] == {"status": "pending", "google_id": None, "primary_email": None,
-                                   "last_error": None, "last_synced_at": None}
+                                   "last_error": None, "last_synced_at": None, "origin": None}
     # Link status filter reads what the sync engine wrote.
     sql(db, "INSERT INTO user_links (tenant_id, integration_id, user_id, google_id, primary_email, status, "
             "last_error_reason, last_error_message, last_synced_at) VALUES (%s, %s, 'u2', '1001', 'u2@example.com', "
