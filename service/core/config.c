@@ -52,6 +52,16 @@ static const struct config_entry config_table[] = {
 	 "Kafka bootstrap servers, host:port[,host:port...]."},
 	{"GWSYNC_KAFKA_GROUP", T_STR, OFF(kafka_group), "gwsync-workers", 0, 0, 0, WORKER, 0,
 	 "Consumer group of the worker role."},
+	{"GWSYNC_KAFKA_SESSION_TIMEOUT_MS", T_INT, OFF(kafka_session_timeout_ms), "8000", 1000,
+	 300000, 0, WORKER, 0,
+	 "How long the group waits for a silent worker before giving its partitions to the others "
+	 "(librdkafka session.timeout.ms): after a crash, the worker's jobs move on after "
+	 "GWSYNC_JOB_LEASE_MS and at most this long. The broker's group.min.session.timeout.ms and "
+	 "group.max.session.timeout.ms bound it (6000 and 1800000 by default)."},
+	{"GWSYNC_KAFKA_HEARTBEAT_MS", T_INT, OFF(kafka_heartbeat_ms), "2500", 100, 100000, 0, WORKER,
+	 0,
+	 "How often a worker tells the group it is alive (librdkafka heartbeat.interval.ms); at most "
+	 "a third of GWSYNC_KAFKA_SESSION_TIMEOUT_MS."},
 	{"GWSYNC_KAFKA_TOPIC_JOBS", T_STR, OFF(topic_jobs), "gwsync.jobs", 0, 0, 0, BUS_ROLES, 0,
 	 "Topic that announces queued jobs."},
 	{"GWSYNC_KAFKA_TOPIC_DIRECTORY_EVENTS", T_STR, OFF(topic_directory_events),
@@ -394,6 +404,12 @@ int config_load(struct config *cfg, unsigned roles, char *const *envp, char *err
 		}
 	}
 	kafka_props_load(cfg, envp, &es);
+	if (cfg->kafka_heartbeat_ms > 0 && cfg->kafka_session_timeout_ms > 0 &&
+	    cfg->kafka_heartbeat_ms * 3 > cfg->kafka_session_timeout_ms)
+		errs_add(&es,
+			 "GWSYNC_KAFKA_HEARTBEAT_MS: %d is more than a third of "
+			 "GWSYNC_KAFKA_SESSION_TIMEOUT_MS (%d)",
+			 cfg->kafka_heartbeat_ms, cfg->kafka_session_timeout_ms);
 	return es.count;
 }
 

@@ -405,6 +405,32 @@ static void test_int_bounds_other_entries(void **state)
 	}
 }
 
+/* The consumer's group session: defaults that move a dead worker's jobs on within ~10 s. */
+static void test_kafka_session(void **state)
+{
+	(void)state;
+	struct config cfg;
+	char errs[ERRS_CAP];
+	assert_int_equal(load_api_with(&cfg, NULL, errs, sizeof(errs)), 0);
+	assert_true(cfg.kafka_session_timeout_ms >= 6000 && cfg.kafka_session_timeout_ms <= 10000);
+	assert_true(cfg.kafka_heartbeat_ms * 3 <= cfg.kafka_session_timeout_ms);
+	config_cleanup(&cfg);
+	assert_int_equal(load_api_with(&cfg, "GWSYNC_KAFKA_SESSION_TIMEOUT_MS=30000", errs,
+				       sizeof(errs)),
+			 0);
+	assert_int_equal(cfg.kafka_session_timeout_ms, 30000);
+	config_cleanup(&cfg);
+	/* A heartbeat of more than a third of the session would let one lost beat end it. */
+	assert_int_equal(load_api_with(&cfg, "GWSYNC_KAFKA_HEARTBEAT_MS=3000", errs, sizeof(errs)),
+			 1);
+	assert_true(errs_has(errs, "GWSYNC_KAFKA_HEARTBEAT_MS", "third"));
+	config_cleanup(&cfg);
+	assert_int_equal(load_api_with(&cfg, "GWSYNC_KAFKA_SESSION_TIMEOUT_MS=999", errs,
+				       sizeof(errs)),
+			 1);
+	config_cleanup(&cfg);
+}
+
 static void test_listen_address(void **state)
 {
 	(void)state;
@@ -718,6 +744,7 @@ int main(void)
 		cmocka_unit_test(test_errs_cut_to_cap),
 		cmocka_unit_test(test_int_bounds_and_malformed),
 		cmocka_unit_test(test_int_bounds_other_entries),
+		cmocka_unit_test(test_kafka_session),
 		cmocka_unit_test(test_listen_address),
 		cmocka_unit_test(test_listen_address_not_ipv4),
 		cmocka_unit_test(test_log_level),
