@@ -114,9 +114,9 @@ int store_job_get(struct store *st, const char *tenant_id, const char *id, struc
 {
 	const char *p[] = {tenant_id, id};
 	PGresult *res;
-	int rc = store_exec(st,
-			    "SELECT " JOB_COLS " FROM jobs j WHERE j.tenant_id = $1 AND j.id = $2::uuid",
-			    2, p, &res, e);
+	int rc = store_exec_read(st,
+				 "SELECT " JOB_COLS " FROM jobs j WHERE j.tenant_id = $1 AND j.id = $2::uuid",
+				 2, p, &res, e);
 	return rc ? rc : job_one(res, out, e);
 }
 
@@ -131,13 +131,13 @@ int store_job_list(struct store *st, const char *tenant_id, const char *integrat
 	snprintf(lim, sizeof(lim), "%d", limit);
 	const char *p[] = {tenant_id, integration_id, status, type, before, lim};
 	PGresult *res;
-	int rc = store_exec(st,
-			    "SELECT " JOB_COLS " FROM integrations i LEFT JOIN jobs j ON "
-			    "j.integration_id = i.id AND j.tenant_id = i.tenant_id AND ($3::text IS "
-			    "NULL OR j.status = $3) AND ($4::text IS NULL OR j.type = $4) AND ($5 = 0 "
-			    "OR j.seq < $5) WHERE i.tenant_id = $1 AND i.id = $2::uuid ORDER BY j.seq "
-			    "DESC NULLS LAST LIMIT $6",
-			    6, p, &res, e);
+	int rc = store_exec_read(st,
+				 "SELECT " JOB_COLS " FROM integrations i LEFT JOIN jobs j ON "
+				 "j.integration_id = i.id AND j.tenant_id = i.tenant_id AND ($3::text IS "
+				 "NULL OR j.status = $3) AND ($4::text IS NULL OR j.type = $4) AND ($5 = 0 "
+				 "OR j.seq < $5) WHERE i.tenant_id = $1 AND i.id = $2::uuid ORDER BY j.seq "
+				 "DESC NULLS LAST LIMIT $6",
+				 6, p, &res, e);
 	if (rc)
 		return rc;
 	int rows = PQntuples(res);
@@ -210,14 +210,14 @@ int store_job_items_list(struct store *st, const char *tenant_id, const char *jo
 	snprintf(lim, sizeof(lim), "%d", limit);
 	const char *p[] = {tenant_id, job_id, outcome, after, lim};
 	PGresult *res;
-	int rc = store_exec(st,
-			    "SELECT ji.seq, ji.object_type, ji.object_id, ji.outcome, "
-			    "ji.detail::text, ji.error_reason, ji.error_message, " SQL_TIME(
-				    "ji.created_at") " FROM jobs j LEFT JOIN job_items ji ON ji.job_id "
-						     "= j.id AND ($3::text IS NULL OR ji.outcome = "
-						     "$3) AND ji.seq > $4 WHERE j.tenant_id = $1 AND "
-						     "j.id = $2::uuid ORDER BY ji.seq LIMIT $5",
-			    5, p, &res, e);
+	int rc = store_exec_read(st,
+				 "SELECT ji.seq, ji.object_type, ji.object_id, ji.outcome, "
+				 "ji.detail::text, ji.error_reason, ji.error_message, " SQL_TIME(
+					 "ji.created_at") " FROM jobs j LEFT JOIN job_items ji ON ji.job_id "
+							  "= j.id AND ($3::text IS NULL OR ji.outcome = "
+							  "$3) AND ji.seq > $4 WHERE j.tenant_id = $1 AND "
+							  "j.id = $2::uuid ORDER BY ji.seq LIMIT $5",
+				 5, p, &res, e);
 	if (rc)
 		return rc;
 	int rows = PQntuples(res);
@@ -282,11 +282,11 @@ int store_job_claim(struct store *st, const char *id, const char *owner, int lea
 		return job_one(res, out, e);
 	}
 	PQclear(res);
-	rc = store_exec(st,
-			"SELECT j.status, j.cancel_requested, EXISTS (SELECT 1 FROM jobs r WHERE "
-			"r.integration_id = j.integration_id AND r.status = 'running') FROM jobs j "
-			"WHERE j.id = $1::uuid",
-			1, p, &res, e);
+	rc = store_exec_read(st,
+			     "SELECT j.status, j.cancel_requested, EXISTS (SELECT 1 FROM jobs r WHERE "
+			     "r.integration_id = j.integration_id AND r.status = 'running') FROM jobs j "
+			     "WHERE j.id = $1::uuid",
+			     1, p, &res, e);
 	if (rc)
 		return rc;
 	if (PQntuples(res) == 1) {
@@ -395,10 +395,10 @@ int store_job_done_load(struct store *st, const char *id, const char *object_typ
 	const char *p[] = {id, object_type};
 	PGresult *res;
 	/* Byte order, so that store_job_done_has() can search with strcmp. */
-	int rc = store_exec(st,
-			    "SELECT object_id FROM job_items WHERE job_id = $1::uuid AND object_type "
-			    "= $2 AND outcome <> 'failed' ORDER BY object_id COLLATE \"C\"",
-			    2, p, &res, e);
+	int rc = store_exec_read(st,
+				 "SELECT object_id FROM job_items WHERE job_id = $1::uuid AND object_type "
+				 "= $2 AND outcome <> 'failed' ORDER BY object_id COLLATE \"C\"",
+				 2, p, &res, e);
 	if (rc)
 		return rc;
 	int rows = PQntuples(res);
@@ -467,7 +467,7 @@ int store_job_param(struct store *st, const struct store_job *j, const char *key
 	buf[0] = '\0';
 	const char *p[] = {j->parameters_json, key};
 	PGresult *res;
-	int rc = store_exec(st, "SELECT $1::jsonb ->> $2", 2, p, &res, e);
+	int rc = store_exec_read(st, "SELECT $1::jsonb ->> $2", 2, p, &res, e);
 	if (rc)
 		return rc;
 	if (PQgetisnull(res, 0, 0))
