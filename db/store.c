@@ -71,7 +71,8 @@ void store_close(struct store *st)
 	for (int i = 0; i < st->n_idle; i++)
 		PQfinish(st->idle[i]);
 	pthread_mutex_destroy(&st->mu);
-	memset(st->url, 0, strlen(st->url));
+	/* The URL may carry the database password. */
+	explicit_bzero(st->url, strlen(st->url));
 	free(st->url);
 	free(st->idle);
 	free(st);
