@@ -6,6 +6,13 @@
 #include "handlers_directory.h"
 #include "validate.h"
 
+/* Adds why (a validate_* verdict) for pointer unless it is NULL. */
+static void add_if(struct problem *p, const char *pointer, const char *why)
+{
+	if (why)
+		problem_add_error(p, pointer, "%s", why);
+}
+
 static json_object *group_json(const struct store_group *g)
 {
 	json_object *jo = json_object_new_object();
@@ -86,18 +93,17 @@ void handle_groups_put(struct api_request *rq, struct api_response *rs)
 	else if (json_object_object_get_ex(body, "name", &name_v) && !name_v)
 		problem_add_error(&p, "/name", "is required and cannot be null");
 	else if (in.name)
-		directory_check_text(&p, "/name", in.name, STORE_GROUP_NAME_MAX, 0);
+		add_if(&p, "/name", validate_group_field("name", in.name));
 	string_member(body, "description", &in.description, &p);
 	if (in.description && !*in.description)
 		in.description = NULL;
 	if (in.description)
-		directory_check_text(&p, "/description", in.description, STORE_GROUP_DESC_MAX, 1);
+		add_if(&p, "/description", validate_group_field("description", in.description));
 	string_member(body, "email", &in.email, &p);
 	if (in.email && !*in.email)
 		in.email = NULL;
-	const char *why = in.email ? validate_google_email(in.email) : NULL;
-	if (why)
-		problem_add_error(&p, "/email", "%s", why);
+	if (in.email)
+		add_if(&p, "/email", validate_group_field("email", in.email));
 	if (p.n_errors) {
 		api_reply_problem(rs, &p, NULL);
 		json_object_put(body);

@@ -429,13 +429,13 @@ static void user_body_parse(json_object *body, bool patch, const char *self_id,
 
 	in->email = required_string(body, "email", patch, &ub->has_email, p);
 	if (in->email)
-		add_if(p, "/email", validate_google_email(in->email));
+		add_if(p, "/email", validate_user_field("email", in->email));
 	in->first_name = required_string(body, "first_name", patch, &ub->has_first, p);
 	if (in->first_name)
-		add_if(p, "/first_name", validate_person_name(in->first_name));
+		add_if(p, "/first_name", validate_user_field("first_name", in->first_name));
 	in->last_name = required_string(body, "last_name", patch, &ub->has_last, p);
 	if (in->last_name)
-		add_if(p, "/last_name", validate_person_name(in->last_name));
+		add_if(p, "/last_name", validate_user_field("last_name", in->last_name));
 
 	json_object *v;
 	ub->has_state = member_get(body, "state", &v);
@@ -450,7 +450,7 @@ static void user_body_parse(json_object *body, bool patch, const char *self_id,
 
 	in->alternate_email = optional_string(body, "alternate_email", &ub->has_alt, p);
 	if (in->alternate_email)
-		add_if(p, "/alternate_email", validate_email(in->alternate_email));
+		add_if(p, "/alternate_email", validate_user_field("alternate_email", in->alternate_email));
 	in->manager_id = optional_string(body, "manager_id", &ub->has_manager, p);
 	if (in->manager_id && !validate_directory_id(in->manager_id))
 		problem_add_error(p, "/manager_id",
@@ -464,7 +464,7 @@ static void user_body_parse(json_object *body, bool patch, const char *self_id,
 		char ptr[64];
 		snprintf(ptr, sizeof(ptr), "/%s", user_attrs[i].name);
 		if (s)
-			directory_check_text(p, ptr, s, STORE_USER_ATTR_MAX, 0);
+			add_if(p, ptr, validate_user_field(user_attrs[i].name, s));
 		*(const char **)((char *)in + user_attrs[i].in_off) = s;
 	}
 

@@ -1,6 +1,7 @@
 #include "store_internal.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,7 +71,8 @@ void store_close(struct store *st)
 	for (int i = 0; i < st->n_idle; i++)
 		PQfinish(st->idle[i]);
 	pthread_mutex_destroy(&st->mu);
-	memset(st->url, 0, strlen(st->url));
+	/* The URL may carry the database password. */
+	explicit_bzero(st->url, strlen(st->url));
 	free(st->url);
 	free(st->idle);
 	free(st);
@@ -139,10 +141,11 @@ static uint64_t sql_hash(const char *sql)
 
 /*
  * Runs sql as a prepared statement (preparing it on first use). Returns the result, or NULL when
- * it could not be prepared for lack of memory (the caller then runs it unprepared).
+ * it could not be prepared for lack of memory (the caller then runs it unprepared). *sent is set
+ * once the statement itself goes to the server (a failed prepare has not run it).
  */
 static PGresult *exec_prepared(PGconn *conn, const char *sql, int nparams,
-			       const char *const *params)
+			       const char *const *params, bool *sent)
 {
 	struct prepared_set *ps = PQinstanceData(conn, prepared_event);
 	if (!ps)
@@ -176,6 +179,7 @@ static PGresult *exec_prepared(PGconn *conn, const char *sql, int nparams,
 		ps->items[ps->n].sql = copy;
 		ps->n++;
 	}
+	*sent = true;
 	return PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0);
 }
 
@@ -209,6 +213,31 @@ PGconn *store_conn_open(struct store *st, struct err *e)
 		ps = NULL; /* now owned by conn */
 	free(ps);
 	return conn;
+}
+
+/*
+ * Whether an idle connection is still usable, found out without sending anything. A backend that
+ * ended while its connection sat in the pool (server restart, pg_terminate_backend) has sent its
+ * last error and closed the socket: the socket is readable, and reading it shows the end.
+ */
+static bool conn_alive(PGconn *conn)
+{
+	for (int i = 0; i < 8; i++) {
+		if (PQstatus(conn) != CONNECTION_OK)
+			return false;
+		struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
+		if (pfd.fd < 0)
+			return false;
+		if (poll(&pfd, 1, 0) <= 0)
+			return true; /* nothing waiting: alive as far as can be known */
+		if (!PQconsumeInput(conn))
+			return false;
+		/* Notifications nobody listens for on a pooled connection: drop them. */
+		PGnotify *n;
+		while ((n = PQnotifies(conn)) != NULL)
+			PQfreemem(n);
+	}
+	return PQstatus(conn) == CONNECTION_OK;
 }
 
 /* Takes the first waiter off the queue; NULL when none. Called with st->mu held. */
@@ -305,6 +334,14 @@ PGconn *store_conn_acquire(struct store *st, struct err *e)
 		}
 	}
 	pthread_mutex_unlock(&st->mu);
+	if (conn && !conn_alive(conn)) {
+		/* Its backend ended while it sat idle; nothing was sent on it. Reuse its slot. */
+		log_write(LOG_INFO, "db", "db_conn_replaced", "a pooled connection had been closed",
+			  NULL, 0);
+		PQfinish(conn);
+		conn = NULL;
+		may_open = true;
+	}
 	if (!may_open)
 		return conn;
 
@@ -356,13 +393,17 @@ static enum err_code sqlstate_code(const char *state)
 	return E_INTERNAL;
 }
 
-int store_conn_exec(PGconn *conn, const char *sql, int nparams, const char *const *params,
-		    PGresult **res, struct err *e)
+/* store_conn_exec; *sent tells whether the statement itself went to the server. */
+static int conn_exec(PGconn *conn, const char *sql, int nparams, const char *const *params,
+		     PGresult **res, bool *sent, struct err *e)
 {
 	*res = NULL;
-	PGresult *r = exec_prepared(conn, sql, nparams, params);
-	if (!r)
+	*sent = false;
+	PGresult *r = exec_prepared(conn, sql, nparams, params, sent);
+	if (!r && PQstatus(conn) == CONNECTION_OK) {
+		*sent = true;
 		r = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	}
 	ExecStatusType status = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 	if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
 		*res = r;
@@ -378,28 +419,65 @@ int store_conn_exec(PGconn *conn, const char *sql, int nparams, const char *cons
 	char *nl = strchr(msg, '\n');
 	if (nl)
 		*nl = '\0';
-	err_set(e, code, "database: %s", msg);
+	if (*sent && PQstatus(conn) != CONNECTION_OK)
+		err_set(e, code,
+			"database: connection lost while the statement ran (it may have taken "
+			"effect): %s",
+			msg);
+	else
+		err_set(e, code, "database: %s", msg);
 	if (e)
 		snprintf(e->reason, sizeof(e->reason), "%s", state ? state : "connection");
 	PQclear(r);
 	return code;
 }
 
-int store_exec(struct store *st, const char *sql, int nparams, const char *const *params,
-	       PGresult **res, struct err *e)
+int store_conn_exec(PGconn *conn, const char *sql, int nparams, const char *const *params,
+		    PGresult **res, struct err *e)
+{
+	bool sent;
+	return conn_exec(conn, sql, nparams, params, res, &sent, e);
+}
+
+/*
+ * Runs sql on a pooled connection (store_conn_acquire already replaced one found dead while
+ * idle). When the connection is lost during the call, the statement is sent once more on a new
+ * connection only if it cannot have run (it never went out) or running it twice is harmless
+ * (idempotent): a write whose connection broke after it went out may have committed, and sending
+ * it again could do it twice (a job created twice), so its caller gets E_UNAVAIL instead.
+ */
+static int exec_pooled(struct store *st, bool idempotent, const char *sql, int nparams,
+		       const char *const *params, PGresult **res, struct err *e)
 {
 	*res = NULL;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		PGconn *conn = store_conn_acquire(st, e);
 		if (!conn)
 			return e ? e->code : E_UNAVAIL;
-		int rc = store_conn_exec(conn, sql, nparams, params, res, e);
-		int lost = rc == E_UNAVAIL && PQstatus(conn) != CONNECTION_OK;
+		bool sent = false;
+		int rc = conn_exec(conn, sql, nparams, params, res, &sent, e);
+		bool lost = rc == E_UNAVAIL && PQstatus(conn) != CONNECTION_OK;
 		store_conn_release(st, conn);
-		if (!lost)
+		if (!lost || (sent && !idempotent))
 			return rc;
+		log_write(LOG_INFO, "db", "db_statement_resent",
+			  sent ? "connection lost; the statement only reads: sent again"
+			       : "connection lost before the statement went out: sent again",
+			  NULL, 0);
 	}
 	return e ? e->code : E_UNAVAIL;
+}
+
+int store_exec(struct store *st, const char *sql, int nparams, const char *const *params,
+	       PGresult **res, struct err *e)
+{
+	return exec_pooled(st, false, sql, nparams, params, res, e);
+}
+
+int store_exec_read(struct store *st, const char *sql, int nparams, const char *const *params,
+		    PGresult **res, struct err *e)
+{
+	return exec_pooled(st, true, sql, nparams, params, res, e);
 }
 
 void store_copy(char *dst, size_t cap, const PGresult *res, int row, int col)
@@ -413,7 +491,7 @@ void store_copy(char *dst, size_t cap, const PGresult *res, int row, int col)
 int store_ping(struct store *st, struct err *e)
 {
 	PGresult *res;
-	int rc = store_exec(st, "SELECT 1", 0, NULL, &res, e);
+	int rc = store_exec_read(st, "SELECT 1", 0, NULL, &res, e);
 	PQclear(res);
 	return rc;
 }

@@ -15,10 +15,14 @@
 #include "store.h"
 
 #define STORE_DIR_ID_MAX 128	  /* characters of a user or group id (ASCII) */
-#define STORE_PERSON_NAME_MAX 60  /* characters of a first or last name (Google's limit) */
+/*
+ * Characters the replica holds (service/core/validate.h checks them on every path in): what the
+ * platform may hold, not Google's limits, which the sync planner reports per object.
+ */
+#define STORE_PERSON_NAME_MAX 255 /* characters of a first or last name */
 #define STORE_USER_ATTR_MAX 255	  /* characters of each optional text attribute */
-#define STORE_GROUP_NAME_MAX 73	  /* characters of a group name (Google's limit) */
-#define STORE_GROUP_DESC_MAX 4096 /* characters of a group description (Google's limit) */
+#define STORE_GROUP_NAME_MAX 255  /* characters of a group name */
+#define STORE_GROUP_DESC_MAX 4096 /* characters of a group description */
 
 /*
  * A user as stored. Text columns are cut to their buffer when a row written elsewhere is longer;

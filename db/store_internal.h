@@ -27,11 +27,21 @@ int store_conn_exec(PGconn *conn, const char *sql, int nparams, const char *cons
 		    PGresult **res, struct err *e);
 
 /*
- * store_conn_exec on a borrowed connection. A pooled connection found dead on first use (the
- * server restarted since) is replaced and the statement sent once more.
+ * store_conn_exec on a borrowed connection. A pooled connection whose backend ended while it sat
+ * idle (server restart, pg_terminate_backend) is found dead before anything is sent and replaced.
+ * A connection lost during the call is retried on a new one only when the statement never went
+ * out: a write that went out may have committed before the reply was lost, so it is never sent
+ * twice; the caller gets E_UNAVAIL ("it may have taken effect") and decides.
  */
 int store_exec(struct store *st, const char *sql, int nparams, const char *const *params,
 	       PGresult **res, struct err *e);
+
+/*
+ * store_exec for a statement that only reads (running it twice is harmless): also sent once more
+ * when the connection is lost after it went out.
+ */
+int store_exec_read(struct store *st, const char *sql, int nparams, const char *const *params,
+		    PGresult **res, struct err *e);
 
 /*
  * Opens a transaction on a borrowed connection, tagged with the actor for the audit trigger.

@@ -124,9 +124,9 @@ int store_job_get(struct store *st, const char *tenant_id, const char *id, struc
 {
 	const char *p[] = {tenant_id, id};
 	PGresult *res;
-	int rc = store_exec(st,
-			    "SELECT " JOB_COLS " FROM jobs j WHERE j.tenant_id = $1 AND j.id = $2::uuid",
-			    2, p, &res, e);
+	int rc = store_exec_read(st,
+				 "SELECT " JOB_COLS " FROM jobs j WHERE j.tenant_id = $1 AND j.id = $2::uuid",
+				 2, p, &res, e);
 	return rc ? rc : job_one(res, out, e);
 }
 
@@ -141,13 +141,13 @@ int store_job_list(struct store *st, const char *tenant_id, const char *integrat
 	snprintf(lim, sizeof(lim), "%d", limit);
 	const char *p[] = {tenant_id, integration_id, status, type, before, lim};
 	PGresult *res;
-	int rc = store_exec(st,
-			    "SELECT " JOB_COLS " FROM integrations i LEFT JOIN jobs j ON "
-			    "j.integration_id = i.id AND j.tenant_id = i.tenant_id AND ($3::text IS "
-			    "NULL OR j.status = $3) AND ($4::text IS NULL OR j.type = $4) AND ($5 = 0 "
-			    "OR j.seq < $5) WHERE i.tenant_id = $1 AND i.id = $2::uuid ORDER BY j.seq "
-			    "DESC NULLS LAST LIMIT $6",
-			    6, p, &res, e);
+	int rc = store_exec_read(st,
+				 "SELECT " JOB_COLS " FROM integrations i LEFT JOIN jobs j ON "
+				 "j.integration_id = i.id AND j.tenant_id = i.tenant_id AND ($3::text IS "
+				 "NULL OR j.status = $3) AND ($4::text IS NULL OR j.type = $4) AND ($5 = 0 "
+				 "OR j.seq < $5) WHERE i.tenant_id = $1 AND i.id = $2::uuid ORDER BY j.seq "
+				 "DESC NULLS LAST LIMIT $6",
+				 6, p, &res, e);
 	if (rc)
 		return rc;
 	int rows = PQntuples(res);
@@ -290,14 +290,14 @@ int store_job_items_list(struct store *st, const char *tenant_id, const char *jo
 	snprintf(lim, sizeof(lim), "%d", limit);
 	const char *p[] = {tenant_id, job_id, outcome, after, lim};
 	PGresult *res;
-	int rc = store_exec(st,
-			    "SELECT ji.seq, ji.object_type, ji.object_id, ji.outcome, "
-			    "ji.detail::text, ji.error_reason, ji.error_message, " SQL_TIME(
-				    "ji.created_at") " FROM jobs j LEFT JOIN job_items ji ON ji.job_id "
-						     "= j.id AND ($3::text IS NULL OR ji.outcome = "
-						     "$3) AND ji.seq > $4 WHERE j.tenant_id = $1 AND "
-						     "j.id = $2::uuid ORDER BY ji.seq LIMIT $5",
-			    5, p, &res, e);
+	int rc = store_exec_read(st,
+				 "SELECT ji.seq, ji.object_type, ji.object_id, ji.outcome, "
+				 "ji.detail::text, ji.error_reason, ji.error_message, " SQL_TIME(
+					 "ji.created_at") " FROM jobs j LEFT JOIN job_items ji ON ji.job_id "
+							  "= j.id AND ($3::text IS NULL OR ji.outcome = "
+							  "$3) AND ji.seq > $4 WHERE j.tenant_id = $1 AND "
+							  "j.id = $2::uuid ORDER BY ji.seq LIMIT $5",
+				 5, p, &res, e);
 	if (rc)
 		return rc;
 	int rows = PQntuples(res);
@@ -362,11 +362,11 @@ int store_job_claim(struct store *st, const char *id, const char *owner, int lea
 		return job_one(res, out, e);
 	}
 	PQclear(res);
-	rc = store_exec(st,
-			"SELECT j.status, j.cancel_requested, EXISTS (SELECT 1 FROM jobs r WHERE "
-			"r.integration_id = j.integration_id AND r.status = 'running') FROM jobs j "
-			"WHERE j.id = $1::uuid",
-			1, p, &res, e);
+	rc = store_exec_read(st,
+			     "SELECT j.status, j.cancel_requested, EXISTS (SELECT 1 FROM jobs r WHERE "
+			     "r.integration_id = j.integration_id AND r.status = 'running') FROM jobs j "
+			     "WHERE j.id = $1::uuid",
+			     1, p, &res, e);
 	if (rc)
 		return rc;
 	if (PQntuples(res) == 1) {
@@ -425,24 +425,89 @@ int store_job_item_add(struct store *st, const char *id, const char *owner,
 		       const char *object_type, const char *object_id, enum store_job_count outcome,
 		       const char *error_reason, const char *error_message, struct err *e)
 {
-	static const char *const sql[JOB_NCOUNT] = {
-#define ITEM_SQL(col)                                                                              \
-	"WITH j AS (UPDATE jobs SET " col " = " col " + 1, updated_at = now() WHERE id = $1::uuid "   \
-	"AND lease_owner = $2 AND status = 'running' RETURNING id, tenant_id) INSERT INTO "         \
-	"job_items (job_id, tenant_id, object_type, object_id, outcome, error_reason, "             \
-	"error_message) SELECT id, tenant_id, $3, $4, $5, $6, $7 FROM j"
-		ITEM_SQL("created_count"),   ITEM_SQL("updated_count"), ITEM_SQL("unchanged_count"),
-		ITEM_SQL("skipped_count"), ITEM_SQL("failed_count"),
-#undef ITEM_SQL
-	};
 	const char *p[] = {id,		 owner,	       object_type, object_id, store_job_outcomes[outcome],
 			   error_reason, error_message};
 	PGresult *res;
-	int rc = store_exec(st, sql[outcome], 7, p, &res, e);
+	/*
+	 * One item per object: recording it again replaces its outcome, and the counts move from the
+	 * old outcome to the new one. The lease check locks the job row, so the old outcome read
+	 * here is the one the upsert replaces (only the lease owner writes a job's items).
+	 */
+	int rc = store_exec(
+		st,
+		"WITH j AS (SELECT id, tenant_id FROM jobs WHERE id = $1::uuid AND lease_owner = $2 "
+		"AND status = 'running' FOR UPDATE), o AS (SELECT outcome FROM job_items WHERE job_id "
+		"= $1::uuid AND object_type = $3 AND object_id = $4), i AS (INSERT INTO job_items "
+		"(job_id, tenant_id, object_type, object_id, outcome, error_reason, error_message) "
+		"SELECT id, tenant_id, $3, $4, $5, $6, $7 FROM j ON CONFLICT (job_id, object_type, "
+		"object_id) DO UPDATE SET outcome = EXCLUDED.outcome, detail = EXCLUDED.detail, "
+		"error_reason = EXCLUDED.error_reason, error_message = EXCLUDED.error_message, "
+		"created_at = now() RETURNING job_id), d AS (SELECT k, ($5 = k)::int - "
+		"coalesce((SELECT outcome = k FROM o), false)::int AS n FROM unnest(ARRAY['created', "
+		"'updated', 'unchanged', 'skipped', 'failed']) k) UPDATE jobs SET created_count = "
+		"created_count + (SELECT n FROM d WHERE k = 'created'), updated_count = updated_count "
+		"+ (SELECT n FROM d WHERE k = 'updated'), unchanged_count = unchanged_count + (SELECT n "
+		"FROM d WHERE k = 'unchanged'), skipped_count = skipped_count + (SELECT n FROM d WHERE "
+		"k = 'skipped'), failed_count = failed_count + (SELECT n FROM d WHERE k = 'failed'), "
+		"updated_at = now() WHERE id IN (SELECT job_id FROM i)",
+		7, p, &res, e);
 	if (!rc && strcmp(PQcmdTuples(res), "0") == 0)
 		rc = err_set(e, E_NOTFOUND, "the job's lease was lost");
 	PQclear(res);
 	return rc;
+}
+
+void store_job_done_cleanup(struct store_job_done *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->n; i++)
+		free(d->ids[i]);
+	free(d->ids);
+	d->ids = NULL;
+	d->n = 0;
+}
+
+int store_job_done_load(struct store *st, const char *id, const char *object_type,
+			struct store_job_done *out, struct err *e)
+{
+	memset(out, 0, sizeof(*out));
+	const char *p[] = {id, object_type};
+	PGresult *res;
+	/* Byte order, so that store_job_done_has() can search with strcmp. */
+	int rc = store_exec_read(st,
+				 "SELECT object_id FROM job_items WHERE job_id = $1::uuid AND object_type "
+				 "= $2 AND outcome <> 'failed' ORDER BY object_id COLLATE \"C\"",
+				 2, p, &res, e);
+	if (rc)
+		return rc;
+	int rows = PQntuples(res);
+	if (rows > 0) {
+		out->ids = calloc((size_t)rows, sizeof(*out->ids));
+		if (!out->ids)
+			rc = err_set(e, E_NOMEM, "job items done");
+	}
+	for (int i = 0; !rc && i < rows; i++) {
+		out->ids[i] = strdup(PQgetvalue(res, i, 0));
+		if (!out->ids[i])
+			rc = err_set(e, E_NOMEM, "job items done");
+		else
+			out->n = (size_t)i + 1;
+	}
+	PQclear(res);
+	if (rc)
+		store_job_done_cleanup(out);
+	return rc;
+}
+
+static int id_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, *(char *const *)elem);
+}
+
+bool store_job_done_has(const struct store_job_done *d, const char *object_id)
+{
+	return d->n && bsearch(object_id, d->ids, d->n, sizeof(*d->ids), id_cmp) != NULL;
 }
 
 int store_job_finish(struct store *st, const char *id, const char *owner, const char *status,
@@ -482,7 +547,7 @@ int store_job_param(struct store *st, const struct store_job *j, const char *key
 	buf[0] = '\0';
 	const char *p[] = {j->parameters_json, key};
 	PGresult *res;
-	int rc = store_exec(st, "SELECT $1::jsonb ->> $2", 2, p, &res, e);
+	int rc = store_exec_read(st, "SELECT $1::jsonb ->> $2", 2, p, &res, e);
 	if (rc)
 		return rc;
 	if (PQgetisnull(res, 0, 0))

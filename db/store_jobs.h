@@ -141,10 +141,36 @@ int store_job_progress(struct store *st, const char *id, const char *owner, int 
 int store_job_leases_extend(struct store *st, const char *owner, int lease_ms, int *n,
 			    struct err *e);
 
-/* Records one object's outcome and counts it. E_NOTFOUND when owner lost the job. */
+/*
+ * Records one object's outcome and counts it. A job holds one item per (object_type, object_id):
+ * recording an object again (a resumed run) replaces its outcome, error and time, keeps its
+ * place in the list, and moves it from the old outcome's count to the new one's, so the counts
+ * count objects, not attempts. E_NOTFOUND when owner lost the job.
+ */
 int store_job_item_add(struct store *st, const char *id, const char *owner,
 		       const char *object_type, const char *object_id, enum store_job_count outcome,
 		       const char *error_reason, const char *error_message, struct err *e);
+
+/*
+ * The objects of one type a job has done already: those with an item whose outcome is final
+ * (anything but failed; a failed object is tried again when a run resumes). A runner loads the
+ * set when it starts and skips what it holds, so a job taken over after a crash or given back at
+ * shutdown resumes instead of starting over.
+ */
+struct store_job_done {
+	char **ids; /* sorted by strcmp */
+	size_t n;
+};
+
+/* Loads the set (empty for a fresh job). Release with store_job_done_cleanup(). */
+int store_job_done_load(struct store *st, const char *id, const char *object_type,
+			struct store_job_done *out, struct err *e);
+
+/* Whether object_id is in the set. */
+bool store_job_done_has(const struct store_job_done *d, const char *object_id);
+
+/* Frees what the set holds (the struct itself is the caller's); NULL is a no-op. */
+void store_job_done_cleanup(struct store_job_done *d);
 
 /*
  * Ends a run: status succeeded | partially_failed | failed | cancelled, error NULL or a message.

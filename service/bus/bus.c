@@ -312,11 +312,19 @@ int bus_consumer_new(const struct config *cfg, const char *const *topics, size_t
 	 * At least once: an offset is stored only after its message was handled
 	 * (bus_consumer_commit) and librdkafka commits the stored offsets every second and on close.
 	 */
+	/*
+	 * A dead worker keeps its partitions until the group's session timeout drops it: librdkafka's
+	 * 45 s default stalled its jobs that long, so the session and heartbeat are settings.
+	 */
+	char session[16], heartbeat[16];
+	snprintf(session, sizeof(session), "%d", cfg->kafka_session_timeout_ms);
+	snprintf(heartbeat, sizeof(heartbeat), "%d", cfg->kafka_heartbeat_ms);
 	const char *const extra[] = {"client.id", "gwsync-worker", "group.id", cfg->kafka_group,
 				     "enable.auto.offset.store", "false", "auto.commit.interval.ms",
 				     "1000",
 				     "enable.auto.commit", "true", "auto.offset.reset",
-				     "earliest", NULL};
+				     "earliest", "session.timeout.ms", session,
+				     "heartbeat.interval.ms", heartbeat, NULL};
 	rd_kafka_conf_t *conf = conf_build(cfg, extra, e);
 	if (!conf)
 		return e ? e->code : E_INVAL;

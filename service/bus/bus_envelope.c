@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "bus.h"
+#include "validate.h"
 
 #define EVENT_MAX_BYTES (256 * 1024)
 #define EVENT_MAX_DEPTH 16
@@ -175,6 +176,15 @@ static const char *const event_types[] = {
 	"group.member_removed", "group.bound",	    "group.unbound",	    NULL,
 };
 
+/* Bytes of a text field: its characters (service/core/validate.h) of up to 4 bytes each. */
+#define TEXT_BYTES(what) (VALIDATE_DIRECTORY_##what##_MAX * 4)
+#define ID_RULE "must be 1 to 128 characters of A-Z a-z 0-9 . _ : -"
+
+/*
+ * The data of an event, checked field by field with the rules the REST API applies
+ * (validate_user_field, validate_group_field): the replica takes the same users and groups on
+ * both paths, and an event it refuses is dead-lettered with the rule it broke.
+ */
 static int decode_data(json_object *data, struct bus_dir_event *ev, struct err *e)
 {
 	const char *t = ev->type;
@@ -183,6 +193,8 @@ static int decode_data(json_object *data, struct bus_dir_event *ev, struct err *
 	if (strncmp(t, "user.", 5) == 0) {
 		if ((rc = take(data, "id", 128, true, &ev->user_id, d, e)))
 			return rc;
+		if (!validate_directory_id(ev->user_id))
+			return bad(e, "invalid_data", "id %s", ID_RULE);
 		if (!strcmp(t, "user.created") || !strcmp(t, "user.updated")) {
 			struct {
 				const char *key;
@@ -190,29 +202,34 @@ static int decode_data(json_object *data, struct bus_dir_event *ev, struct err *
 				bool req;
 				char **dst;
 			} f[] = {
-				{"email", 254, true, &ev->email},
-				{"first_name", 240, false, &ev->first_name},
-				{"last_name", 240, false, &ev->last_name},
+				{"email", VALIDATE_EMAIL_MAX, true, &ev->email},
+				{"first_name", TEXT_BYTES(NAME), false, &ev->first_name},
+				{"last_name", TEXT_BYTES(NAME), false, &ev->last_name},
 				{"state", 16, true, &ev->state},
-				{"alternate_email", 254, false, &ev->alternate_email},
-				{"manager_id", 128, false, &ev->manager_id},
-				{"cost_center", 1020, false, &ev->cost_center},
-				{"department", 1020, false, &ev->department},
-				{"employee_type", 1020, false, &ev->employee_type},
-				{"job_title", 1020, false, &ev->job_title},
-				{"employee_id", 1020, false, &ev->employee_id},
-				{"company", 1020, false, &ev->company},
-				{"location", 1020, false, &ev->location},
+				{"alternate_email", VALIDATE_EMAIL_MAX, false, &ev->alternate_email},
+				{"manager_id", VALIDATE_DIRECTORY_ID_MAX, false, &ev->manager_id},
+				{"cost_center", TEXT_BYTES(ATTR), false, &ev->cost_center},
+				{"department", TEXT_BYTES(ATTR), false, &ev->department},
+				{"employee_type", TEXT_BYTES(ATTR), false, &ev->employee_type},
+				{"job_title", TEXT_BYTES(ATTR), false, &ev->job_title},
+				{"employee_id", TEXT_BYTES(ATTR), false, &ev->employee_id},
+				{"company", TEXT_BYTES(ATTR), false, &ev->company},
+				{"location", TEXT_BYTES(ATTR), false, &ev->location},
 			};
 			for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
 				if ((rc = take(data, f[i].key, f[i].max, f[i].req, f[i].dst, d, e)))
 					return rc;
+				/* The REST API's rules ("" is null for an optional text, as there). */
+				const char *v = *f[i].dst;
+				const char *why = v && (*v || f[i].req)
+							  ? validate_user_field(f[i].key, v)
+							  : NULL;
+				if (why)
+					return bad(e, "invalid_data", "%s %s", f[i].key, why);
 			}
 			if ((rc = take_array(data, "addresses", &ev->addresses_json, e)) ||
 			    (rc = take_array(data, "phones", &ev->phones_json, e)))
 				return rc;
-			if (!strchr(ev->email, '@'))
-				return bad(e, "invalid_data", "%s is not an email address", "email");
 		}
 		if (!strcmp(t, "user.state_changed") &&
 		    (rc = take(data, "state", 16, true, &ev->state, d, e)))
@@ -228,16 +245,36 @@ static int decode_data(json_object *data, struct bus_dir_event *ev, struct err *
 	} else {
 		if ((rc = take(data, "id", 128, true, &ev->group_id, d, e)))
 			return rc;
+		if (!validate_directory_id(ev->group_id))
+			return bad(e, "invalid_data", "id %s", ID_RULE);
 		if (!strcmp(t, "group.created") || !strcmp(t, "group.updated")) {
-			if ((rc = take(data, "name", 292, true, &ev->group_name, d, e)) ||
-			    (rc = take(data, "description", 16384, false, &ev->group_description, d,
-				       e)) ||
-			    (rc = take(data, "email", 254, false, &ev->group_email, d, e)))
-				return rc;
+			struct {
+				const char *key;
+				size_t max;
+				bool req;
+				char **dst;
+			} f[] = {
+				{"name", TEXT_BYTES(NAME), true, &ev->group_name},
+				{"description", VALIDATE_GROUP_DESCRIPTION_MAX * 4, false,
+				 &ev->group_description},
+				{"email", VALIDATE_EMAIL_MAX, false, &ev->group_email},
+			};
+			for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+				if ((rc = take(data, f[i].key, f[i].max, f[i].req, f[i].dst, d, e)))
+					return rc;
+				const char *v = *f[i].dst;
+				const char *why = v && (*v || f[i].req)
+							  ? validate_group_field(f[i].key, v)
+							  : NULL;
+				if (why)
+					return bad(e, "invalid_data", "%s %s", f[i].key, why);
+			}
 		}
 		if (!strcmp(t, "group.member_added") || !strcmp(t, "group.member_removed")) {
 			if ((rc = take(data, "user_id", 128, true, &ev->user_id, d, e)))
 				return rc;
+			if (!validate_directory_id(ev->user_id))
+				return bad(e, "invalid_data", "user_id %s", ID_RULE);
 		}
 		if (!strcmp(t, "group.bound") || !strcmp(t, "group.unbound")) {
 			if ((rc = take(data, "integration_id", 36, true, &ev->integration_id, d, e)))

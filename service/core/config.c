@@ -52,6 +52,16 @@ static const struct config_entry config_table[] = {
 	 "Kafka bootstrap servers, host:port[,host:port...]."},
 	{"GWSYNC_KAFKA_GROUP", T_STR, OFF(kafka_group), "gwsync-workers", 0, 0, 0, WORKER, 0,
 	 "Consumer group of the worker role."},
+	{"GWSYNC_KAFKA_SESSION_TIMEOUT_MS", T_INT, OFF(kafka_session_timeout_ms), "8000", 1000,
+	 300000, 0, WORKER, 0,
+	 "How long the group waits for a silent worker before giving its partitions to the others "
+	 "(librdkafka session.timeout.ms): after a crash, the worker's jobs move on after "
+	 "GWSYNC_JOB_LEASE_MS and at most this long. The broker's group.min.session.timeout.ms and "
+	 "group.max.session.timeout.ms bound it (6000 and 1800000 by default)."},
+	{"GWSYNC_KAFKA_HEARTBEAT_MS", T_INT, OFF(kafka_heartbeat_ms), "2500", 100, 100000, 0, WORKER,
+	 0,
+	 "How often a worker tells the group it is alive (librdkafka heartbeat.interval.ms); at most "
+	 "a third of GWSYNC_KAFKA_SESSION_TIMEOUT_MS."},
 	{"GWSYNC_KAFKA_TOPIC_JOBS", T_STR, OFF(topic_jobs), "gwsync.jobs", 0, 0, 0, BUS_ROLES, 0,
 	 "Topic that announces queued jobs."},
 	{"GWSYNC_KAFKA_TOPIC_DIRECTORY_EVENTS", T_STR, OFF(topic_directory_events),
@@ -203,7 +213,24 @@ static const char *env_get(char *const *envp, const char *name)
 	return NULL;
 }
 
-/* Reads a whole small file (secrets mounted by Kubernetes), dropping one trailing newline. */
+#define SLURP_MAX 65536
+
+/*
+ * Frees a buffer that held a secret, wiped first. memset before free is a dead store the compiler
+ * may drop; explicit_bzero is never dropped.
+ */
+static void secret_free(char *s, size_t cap)
+{
+	if (!s)
+		return;
+	explicit_bzero(s, cap);
+	free(s);
+}
+
+/*
+ * Reads a whole small file (secrets mounted by Kubernetes), dropping one trailing newline. The
+ * result is a buffer of SLURP_MAX + 1 bytes: free it with secret_free(buf, SLURP_MAX + 1).
+ */
 static char *file_slurp(const char *path, char *why, size_t why_cap)
 {
 	FILE *f = fopen(path, "r");
@@ -211,17 +238,19 @@ static char *file_slurp(const char *path, char *why, size_t why_cap)
 		snprintf(why, why_cap, "cannot open %s: %s", path, strerror(errno));
 		return NULL;
 	}
-	char *buf = malloc(65537);
+	/* Unbuffered: no copy of the secret stays behind in a stdio buffer freed by fclose. */
+	setvbuf(f, NULL, _IONBF, 0);
+	char *buf = malloc(SLURP_MAX + 1);
 	if (!buf) {
 		fclose(f);
 		snprintf(why, why_cap, "out of memory");
 		return NULL;
 	}
-	size_t n = fread(buf, 1, 65536, f);
+	size_t n = fread(buf, 1, SLURP_MAX, f);
 	int big = !feof(f);
 	fclose(f);
 	if (big) {
-		free(buf);
+		secret_free(buf, SLURP_MAX + 1);
 		snprintf(why, why_cap, "%s is larger than 64 KiB", path);
 		return NULL;
 	}
@@ -281,6 +310,9 @@ static void entry_apply(struct config *cfg, const struct config_entry *ce, const
 			errs_add(es, "%s: must not be empty", ce->name);
 			return;
 		}
+		if (*(char **)(base + ce->offset) && (ce->flags & F_SECRET))
+			explicit_bzero(*(char **)(base + ce->offset),
+				       strlen(*(char **)(base + ce->offset)));
 		free(*(char **)(base + ce->offset));
 		*(char **)(base + ce->offset) = strdup(val);
 		return;
@@ -389,11 +421,16 @@ int config_load(struct config *cfg, unsigned roles, char *const *envp, char *err
 		entry_apply(cfg, ce, val, &es);
 		if (from_file) {
 			/* The secret now lives in cfg; wipe the transient copy. */
-			memset(from_file, 0, strlen(from_file));
-			free(from_file);
+			secret_free(from_file, SLURP_MAX + 1);
 		}
 	}
 	kafka_props_load(cfg, envp, &es);
+	if (cfg->kafka_heartbeat_ms > 0 && cfg->kafka_session_timeout_ms > 0 &&
+	    cfg->kafka_heartbeat_ms * 3 > cfg->kafka_session_timeout_ms)
+		errs_add(&es,
+			 "GWSYNC_KAFKA_HEARTBEAT_MS: %d is more than a third of "
+			 "GWSYNC_KAFKA_SESSION_TIMEOUT_MS (%d)",
+			 cfg->kafka_heartbeat_ms, cfg->kafka_session_timeout_ms);
 	return es.count;
 }
 
@@ -404,14 +441,14 @@ void config_cleanup(struct config *cfg)
 		if (ce->type == T_STR || ce->type == T_LISTEN) {
 			char **s = (char **)((char *)cfg + ce->offset);
 			if (*s && (ce->flags & F_SECRET))
-				memset(*s, 0, strlen(*s));
+				explicit_bzero(*s, strlen(*s));
 			free(*s);
 		}
 	}
 	for (size_t i = 0; i < cfg->n_kafka_props; i++) {
 		free(cfg->kafka_props[i].key);
-		memset(cfg->kafka_props[i].value, 0, strlen(cfg->kafka_props[i].value));
-		free(cfg->kafka_props[i].value);
+		/* Any property may carry a secret (sasl.password, ssl.key.password…). */
+		secret_free(cfg->kafka_props[i].value, strlen(cfg->kafka_props[i].value));
 	}
 	free(cfg->kafka_props);
 	memset(cfg, 0, sizeof(*cfg));

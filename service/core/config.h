@@ -38,6 +38,8 @@ struct config {
 
 	char *kafka_brokers;
 	char *kafka_group;
+	int kafka_session_timeout_ms; /* worker: consumer group session.timeout.ms */
+	int kafka_heartbeat_ms;	      /* worker: heartbeat.interval.ms */
 	char *topic_jobs;
 	char *topic_directory_events;
 	char *topic_directory_events_dlq;

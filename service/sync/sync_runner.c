@@ -39,11 +39,24 @@ int sync_job_item(struct sync_job *j, const char *object_type, const char *objec
 	return rc;
 }
 
+int sync_job_done_load(struct sync_job *j, const char *object_type, struct store_job_done *out,
+		       struct err *e)
+{
+	int rc = store_job_done_load(j->st, j->job->id, object_type, out, e);
+	if (!rc && out->n)
+		log_write(LOG_INFO, "sync", "job_resumed", "objects done by an earlier run are skipped",
+			  (struct log_field[]){LOG_STR("object_type", object_type),
+					       LOG_NUM("done", (double)out->n)},
+			  2);
+	return rc;
+}
+
 /*
  * test_sleep: a runner for tests only. parameters: items (count, default 5), duration_ms (whole
  * run, default 1000), fail_every (every n-th item fails, 0: none), error (fail the job with this
  * message). Works in batches of one item, so progress, cancellation, crashes and shutdown can be
- * observed between items.
+ * observed between items. A resumed run skips the items an earlier run recorded (as a sync
+ * runner skips the objects it has done).
  */
 static int run_test_sleep(struct sync_job *j, struct err *e)
 {
@@ -56,24 +69,32 @@ static int run_test_sleep(struct sync_job *j, struct err *e)
 	if (!store_job_param(j->st, j->job, "fail_every", v, sizeof(v), NULL))
 		fail_every = atoi(v);
 	store_job_param(j->st, j->job, "error", error, sizeof(error), NULL);
+	struct store_job_done done;
+	int rc = sync_job_done_load(j, "test", &done, e);
+	if (rc)
+		return rc;
 	if (sync_job_checkpoint(j, 0, items))
-		return E_OK;
+		goto out;
 	for (int i = 0; i < items; i++) {
+		char id[32];
+		snprintf(id, sizeof(id), "item-%d", i + 1);
+		if (store_job_done_has(&done, id))
+			continue;
 		long step = items ? duration_ms / items : 0;
 		struct timespec ts = {step / 1000, (step % 1000) * 1000000L};
 		nanosleep(&ts, NULL);
-		char id[32];
-		snprintf(id, sizeof(id), "item-%d", i + 1);
 		bool fail = fail_every > 0 && (i + 1) % fail_every == 0;
 		struct err ie = {0};
 		sync_job_item(j, "test", id, fail ? JOB_FAILED : JOB_CREATED,
 			      fail ? "test_failure" : NULL, fail ? "failed on purpose" : NULL, &ie);
 		if (sync_job_checkpoint(j, i + 1, items))
-			return E_OK;
+			goto out;
 	}
 	if (error[0])
-		return err_set(e, E_UPSTREAM, "%s", error);
-	return E_OK;
+		rc = err_set(e, E_UPSTREAM, "%s", error);
+out:
+	store_job_done_cleanup(&done);
+	return rc;
 }
 
 /*

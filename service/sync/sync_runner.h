@@ -6,6 +6,8 @@
  * and tells it to stop (cancellation, shutdown, lost lease). It records each object's outcome with
  * sync_job_item(). It returns E_OK when it got through (items may have failed) or an error that
  * fails the whole job (e->msg becomes the job's error). The worker finishes the job afterwards.
+ * A job may run more than once (its worker died, or gave it back at shutdown): a runner loads
+ * what the job has done with sync_job_done_load() and skips it.
  */
 #ifndef GWSYNC_SYNC_RUNNER_H
 #define GWSYNC_SYNC_RUNNER_H
@@ -45,6 +47,14 @@ enum sync_stop sync_job_checkpoint(struct sync_job *j, int done, int total);
 int sync_job_item(struct sync_job *j, const char *object_type, const char *object_id,
 		  enum store_job_count outcome, const char *error_reason, const char *error_message,
 		  struct err *e);
+
+/*
+ * Loads the objects of object_type this job has done already (store_job_done_load): a run taken
+ * over after a crash, or given back at shutdown, skips them and resumes. Logs job_resumed when
+ * the set is not empty. Release with store_job_done_cleanup().
+ */
+int sync_job_done_load(struct sync_job *j, const char *object_type, struct store_job_done *out,
+		       struct err *e);
 
 typedef int (*sync_runner_fn)(struct sync_job *j, struct err *e);
 

@@ -173,14 +173,10 @@ USER_RULES = [
      "must not have a period at the start or end of the local part, or two in a row"),
     (user(email="a..da@example.com"), "/email",
      "must not have a period at the start or end of the local part, or two in a row"),
-    (user(email="ada+tag@example.com"), "/email",
-     "must have a local part of only letters, digits, -, _, ' and . (Google's username rules)"),
-    (user(email="ad!a@example.com"), "/email",
-     "must have a local part of only letters, digits, -, _, ' and . (Google's username rules)"),
-    (user(email="Postmaster@example.com"), "/email",
-     "must not use a local part Google reserves (abuse, postmaster)"),
-    (user(email="abuse@example.com"), "/email",
-     "must not use a local part Google reserves (abuse, postmaster)"),
+    (user(email="a b@example.com"), "/email",
+     "must have a local part of letters, digits and !#$%&'*+/=?^_`{|}~.-"),
+    (user(email='"ada"@example.com'), "/email",
+     "must have a local part of letters, digits and !#$%&'*+/=?^_`{|}~.-"),
     (user(email="ada@localhost"), "/email", "must have a domain with at least two labels (example.com)"),
     (user(email="ada@-bad.example.com"), "/email",
      "must not have a domain label that starts or ends with a hyphen"),
@@ -194,9 +190,8 @@ USER_RULES = [
     ({"email": "a@example.com", "last_name": "B"}, "/first_name", "is required"),
     ({"email": "a@example.com", "first_name": "A"}, "/last_name", "is required"),
     (user(first=""), "/first_name", "must not be empty"),
-    (user(first="x" * 61), "/first_name", "must be at most 60 characters (Google's limit)"),
-    (user(last="<script>"), "/last_name", "must not contain <, > or = (Google's name rules)"),
-    (user(last="a=b"), "/last_name", "must not contain <, > or = (Google's name rules)"),
+    (user(first="x" * 256), "/first_name", "must be at most 255 characters"),
+    (user(last="a\u007fb"), "/last_name", "must not contain control characters"),
     (user(first="Ada\tB"), "/first_name", "must not contain control characters"),
     (user(first="   "), "/first_name", "must not be only white space"),
     (user(first=None), "/first_name", "is required and cannot be null"),
@@ -252,13 +247,13 @@ def test_user_validation_names_each_rule(api, keys, db):
     for body, pointer, detail in USER_RULES:
         assert_error(put_user(api, ed, "u-1", body), pointer, detail)
     # Several errors at once, each named.
-    r = put_user(api, ed, "u-1", {"email": "x", "first_name": "<", "extra": 1, "phones": [{}]})
+    r = put_user(api, ed, "u-1", {"email": "x", "first_name": "\u0085", "extra": 1, "phones": [{}]})
     pointers = {e["pointer"] for e in errors_of(r)}
     assert {"/email", "/first_name", "/last_name", "/extra", "/phones/0/type", "/phones/0/value"} <= pointers
     # Nothing was written by the refused requests.
     assert sql(db, "SELECT count(*) FROM directory_users")[0][0] == 0
     # The limits themselves are accepted.
-    ok = user(email="a" * 64 + "@example.com", first="é" * 60, last="O'Brien-Smith / Jr.",
+    ok = user(email="a" * 64 + "@example.com", first="é" * 255, last="O'Brien-Smith / Jr.",
               job_title="x" * 255, phones=[{"type": "work_fax", "value": "1" * 64}],
               addresses=[{"type": "other", "formatted": "y" * 1024}] * 10)
     assert put_user(api, ed, "u-1", ok).status_code == 201
@@ -618,13 +613,13 @@ GROUP_RULES = [
     ({"name": None}, "/name", "is required and cannot be null"),
     ({"name": 3}, "/name", "must be a string"),
     ({"name": ""}, "/name", "must not be empty"),
-    ({"name": "x" * 74}, "/name", "must be at most 73 characters"),
+    ({"name": "x" * 256}, "/name", "must be at most 255 characters"),
     ({"name": "a\u0001b"}, "/name", "must not contain control characters"),
     ({"name": "G", "description": "d" * 4097}, "/description", "must be at most 4096 characters"),
     ({"name": "G", "description": 1}, "/description", "must be a string"),
     ({"name": "G", "email": "not-an-email"}, "/email", "must be an email address with one @"),
-    ({"name": "G", "email": "a+b@example.com"}, "/email",
-     "must have a local part of only letters, digits, -, _, ' and . (Google's username rules)"),
+    ({"name": "G", "email": "a b@example.com"}, "/email",
+     "must have a local part of letters, digits and !#$%&'*+/=?^_`{|}~.-"),
     ({"name": "G", "members": []}, "/members", "unknown field"),
     ({"name": "G", "id": "g-1"}, "/id", "is read-only"),
 ]

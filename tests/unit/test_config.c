@@ -19,6 +19,35 @@
 #define SK_ENV "GWSYNC_SECRET_KEY=k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 #define ERRS_CAP 4096
 
+/*
+ * A seam (-Wl,--wrap=explicit_bzero): records what each wipe erased, so a test can see that a
+ * secret was wiped with a call the compiler cannot drop (a memset before free may be dropped).
+ */
+void __real_explicit_bzero(void *s, size_t n);
+void __wrap_explicit_bzero(void *s, size_t n);
+static char wiped[16][160];
+static int n_wiped;
+
+void __wrap_explicit_bzero(void *s, size_t n)
+{
+	if (n_wiped < 16) {
+		size_t k = n < sizeof(wiped[0]) - 1 ? n : sizeof(wiped[0]) - 1;
+		memcpy(wiped[n_wiped], s, k);
+		wiped[n_wiped][k] = '\0';
+		n_wiped++;
+	}
+	__real_explicit_bzero(s, n);
+}
+
+/* How many wipes erased a buffer that held exactly the string secret. */
+static int wipes_of(const char *secret)
+{
+	int n = 0;
+	for (int i = 0; i < n_wiped && i < 16; i++)
+		n += strcmp(wiped[i], secret) == 0;
+	return n;
+}
+
 /* Number of '\n'-terminated lines in s. */
 static int count_lines(const char *s)
 {
@@ -405,6 +434,32 @@ static void test_int_bounds_other_entries(void **state)
 	}
 }
 
+/* The consumer's group session: defaults that move a dead worker's jobs on within ~10 s. */
+static void test_kafka_session(void **state)
+{
+	(void)state;
+	struct config cfg;
+	char errs[ERRS_CAP];
+	assert_int_equal(load_api_with(&cfg, NULL, errs, sizeof(errs)), 0);
+	assert_true(cfg.kafka_session_timeout_ms >= 6000 && cfg.kafka_session_timeout_ms <= 10000);
+	assert_true(cfg.kafka_heartbeat_ms * 3 <= cfg.kafka_session_timeout_ms);
+	config_cleanup(&cfg);
+	assert_int_equal(load_api_with(&cfg, "GWSYNC_KAFKA_SESSION_TIMEOUT_MS=30000", errs,
+				       sizeof(errs)),
+			 0);
+	assert_int_equal(cfg.kafka_session_timeout_ms, 30000);
+	config_cleanup(&cfg);
+	/* A heartbeat of more than a third of the session would let one lost beat end it. */
+	assert_int_equal(load_api_with(&cfg, "GWSYNC_KAFKA_HEARTBEAT_MS=3000", errs, sizeof(errs)),
+			 1);
+	assert_true(errs_has(errs, "GWSYNC_KAFKA_HEARTBEAT_MS", "third"));
+	config_cleanup(&cfg);
+	assert_int_equal(load_api_with(&cfg, "GWSYNC_KAFKA_SESSION_TIMEOUT_MS=999", errs,
+				       sizeof(errs)),
+			 1);
+	config_cleanup(&cfg);
+}
+
 static void test_listen_address(void **state)
 {
 	(void)state;
@@ -504,6 +559,26 @@ static void test_log_level(void **state)
 				 errs);
 		config_cleanup(&cfg);
 	}
+}
+
+/* Secrets are wiped with explicit_bzero when dropped: the *_FILE copy, cfg's copy, Kafka props. */
+static void test_secrets_wiped(void **state)
+{
+	(void)state;
+	char path[64], env[128];
+	struct config cfg;
+	char errs[ERRS_CAP];
+	temp_file_write(path, sizeof(path), DB_URL "\n");
+	snprintf(env, sizeof(env), "GWSYNC_DATABASE_URL_FILE=%s", path);
+	char *envp[] = {env, SK_ENV, "GWSYNC_KAFKA_X_SASL_PASSWORD=hunter2-kafka", NULL};
+	n_wiped = 0;
+	assert_int_equal(config_load(&cfg, CONFIG_ROLE_MIGRATE, envp, errs, sizeof(errs)), 0);
+	assert_int_equal(wipes_of(DB_URL), 1); /* the file's content, once copied into cfg */
+	config_cleanup(&cfg);
+	assert_int_equal(wipes_of(DB_URL), 2); /* cfg's copy */
+	assert_int_equal(wipes_of("k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="), 1);
+	assert_int_equal(wipes_of("hunter2-kafka"), 1);
+	assert_int_equal(unlink(path), 0);
 }
 
 static void test_database_url_file(void **state)
@@ -718,6 +793,8 @@ int main(void)
 		cmocka_unit_test(test_errs_cut_to_cap),
 		cmocka_unit_test(test_int_bounds_and_malformed),
 		cmocka_unit_test(test_int_bounds_other_entries),
+		cmocka_unit_test(test_kafka_session),
+		cmocka_unit_test(test_secrets_wiped),
 		cmocka_unit_test(test_listen_address),
 		cmocka_unit_test(test_listen_address_not_ipv4),
 		cmocka_unit_test(test_log_level),

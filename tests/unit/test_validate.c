@@ -208,6 +208,33 @@ static void test_whole_string_checked(void **state)
 	free(t);
 }
 
+/* The replica's rules per field: what the platform may hold, the same on REST and events. */
+static void test_directory_fields(void **state)
+{
+	(void)state;
+	char name[300];
+	memset(name, 'x', 255);
+	name[255] = '\0';
+	assert_null(validate_user_field("first_name", name));
+	assert_null(validate_user_field("first_name", "<b>=x"));
+	assert_null(validate_user_field("email", "abuse@example.com"));
+	assert_null(validate_user_field("email", "ada+tag@example.com"));
+	assert_null(validate_user_field("no_such_field", "\x01"));
+	assert_non_null(validate_user_field("email", "a b@example.com"));
+	assert_non_null(validate_user_field("email", "two..dots@example.com"));
+	assert_non_null(validate_user_field("manager_id", "bad id"));
+	assert_non_null(validate_user_field("job_title", "a\tb"));
+	name[255] = 'x';
+	name[256] = '\0';
+	assert_string_equal(validate_user_field("last_name", name), "must be at most 255 characters");
+	assert_string_equal(validate_group_field("name", name), "must be at most 255 characters");
+	assert_null(validate_group_field("description", "two\nlines"));
+	assert_null(validate_group_field("email", "postmaster@example.com"));
+	/* Google's rules stay for the planner. */
+	assert_non_null(validate_person_name("<b>=x"));
+	assert_non_null(validate_google_email("abuse@example.com"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -219,6 +246,7 @@ int main(void)
 		cmocka_unit_test(test_noncharacters),
 		cmocka_unit_test(test_length_in_code_points),
 		cmocka_unit_test(test_whole_string_checked),
+		cmocka_unit_test(test_directory_fields),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

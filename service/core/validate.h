@@ -1,6 +1,7 @@
 /*
- * validate — checks of values in requests, shared by the handlers. Pure functions; each returns
- * NULL when the value is acceptable or a static text saying what is wrong.
+ * validate — checks of values, shared by the API's handlers and the directory events the worker
+ * applies (one set of rules for both paths). Pure functions; each returns NULL when the value is
+ * acceptable or a static text saying what is wrong.
  */
 #ifndef GWSYNC_API_VALIDATE_H
 #define GWSYNC_API_VALIDATE_H
@@ -17,7 +18,24 @@ const char *validate_name(const char *s, size_t max_chars);
 
 #define VALIDATE_DIRECTORY_ID_MAX 128
 #define VALIDATE_EMAIL_MAX 254
-#define VALIDATE_PERSON_NAME_MAX 60
+#define VALIDATE_PERSON_NAME_MAX 60 /* Google's limit (the planner's rule, not the replica's) */
+#define VALIDATE_DIRECTORY_NAME_MAX 255 /* first and last names, group names in the replica */
+#define VALIDATE_DIRECTORY_ATTR_MAX 255 /* each optional text attribute of a user */
+#define VALIDATE_GROUP_DESCRIPTION_MAX 4096
+
+/*
+ * The replica's rule for one field of a directory user: email, first_name, last_name,
+ * alternate_email, manager_id, cost_center, department, employee_type, job_title, employee_id,
+ * company, location. The REST API and directory events check every field they take with it, so
+ * the replica accepts the same users on both paths: what the platform may really hold (bounded
+ * sizes, valid UTF-8 without control characters, RFC 5321 mailboxes without quoted strings).
+ * Google's stricter rules (validate_person_name, validate_google_email) are the sync planner's,
+ * which reports them per user. NULL when value is acceptable, or for a field with no rule.
+ */
+const char *validate_user_field(const char *field, const char *value);
+
+/* The same for a directory group: name, description (may span lines), email. */
+const char *validate_group_field(const char *field, const char *value);
 
 /* An id the platform chose for a user or group: 1..128 of [A-Za-z0-9._:-]. 1 when valid. */
 int validate_directory_id(const char *s);

@@ -249,3 +249,68 @@ const char *validate_phone(const char *s)
 		return "must contain a digit";
 	return NULL;
 }
+
+/* ---- one rule per field of the directory replica ---- */
+
+enum field_kind { FIELD_EMAIL, FIELD_ID, FIELD_TEXT, FIELD_LINES };
+
+struct field_rule {
+	const char *field;
+	enum field_kind kind;
+	size_t max_chars;
+};
+
+static const struct field_rule user_rules[] = {
+	{"email", FIELD_EMAIL, VALIDATE_EMAIL_MAX},
+	{"first_name", FIELD_TEXT, VALIDATE_DIRECTORY_NAME_MAX},
+	{"last_name", FIELD_TEXT, VALIDATE_DIRECTORY_NAME_MAX},
+	{"alternate_email", FIELD_EMAIL, VALIDATE_EMAIL_MAX},
+	{"manager_id", FIELD_ID, VALIDATE_DIRECTORY_ID_MAX},
+	{"cost_center", FIELD_TEXT, VALIDATE_DIRECTORY_ATTR_MAX},
+	{"department", FIELD_TEXT, VALIDATE_DIRECTORY_ATTR_MAX},
+	{"employee_type", FIELD_TEXT, VALIDATE_DIRECTORY_ATTR_MAX},
+	{"job_title", FIELD_TEXT, VALIDATE_DIRECTORY_ATTR_MAX},
+	{"employee_id", FIELD_TEXT, VALIDATE_DIRECTORY_ATTR_MAX},
+	{"company", FIELD_TEXT, VALIDATE_DIRECTORY_ATTR_MAX},
+	{"location", FIELD_TEXT, VALIDATE_DIRECTORY_ATTR_MAX},
+	{NULL, FIELD_TEXT, 0},
+};
+
+static const struct field_rule group_rules[] = {
+	{"name", FIELD_TEXT, VALIDATE_DIRECTORY_NAME_MAX},
+	{"description", FIELD_LINES, VALIDATE_GROUP_DESCRIPTION_MAX},
+	{"email", FIELD_EMAIL, VALIDATE_EMAIL_MAX},
+	{NULL, FIELD_TEXT, 0},
+};
+
+static const char *field_check(const struct field_rule *rules, const char *field,
+			       const char *value)
+{
+	const struct field_rule *r = rules;
+	while (r->field && strcmp(r->field, field) != 0)
+		r++;
+	if (!r->field)
+		return NULL;
+	switch (r->kind) {
+	case FIELD_EMAIL:
+		return validate_email(value);
+	case FIELD_ID:
+		return validate_directory_id(value) ? NULL
+						    : "must be an id of 1 to 128 characters of "
+						      "A-Z a-z 0-9 . _ : -";
+	case FIELD_TEXT:
+	case FIELD_LINES:
+		break;
+	}
+	return validate_text(value, r->max_chars, r->kind == FIELD_LINES);
+}
+
+const char *validate_user_field(const char *field, const char *value)
+{
+	return field_check(user_rules, field, value);
+}
+
+const char *validate_group_field(const char *field, const char *value)
+{
+	return field_check(group_rules, field, value);
+}
