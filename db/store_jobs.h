@@ -229,18 +229,19 @@ struct store_sched_options {
 	int reannounce_s;	  /* queued jobs not announced for this long are announced again */
 	int outbox_retention_h;	  /* published outbox rows older than this are deleted */
 	int processed_retention_h; /* processed event ids older than this are deleted */
+	int export_reconcile_h;	   /* hours between scheduled full reconciles; 0 none */
 };
 
 struct store_sched_result {
 	bool ran; /* false when another replica held the tick */
-	int requeued, failed, reannounced, imports_queued;
+	int requeued, failed, reannounced, imports_queued, reconciles_queued;
 	int64_t outbox_pruned, events_pruned;
 };
 
 /*
  * One tick of the periodic work, in one transaction, on at most one replica at a time
  * (pg_try_advisory_xact_lock): expired leases back to queued (or failed past max_attempts), due
- * scheduled imports queued, stale queued jobs re-announced, old rows pruned.
+ * scheduled imports and full export reconciles queued, stale queued jobs re-announced, old rows pruned.
  */
 int store_sched_tick(struct store *st, const struct store_sched_options *o,
 		     struct store_sched_result *r, struct err *e);

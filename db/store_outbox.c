@@ -214,6 +214,34 @@ int store_sched_tick(struct store *st, const struct store_sched_options *o,
 	PQclear(res);
 	res = NULL;
 
+	/*
+	 * Due full reconciles: an active integration with bindings whose last full export (or its
+	 * authorization) is older than the interval; coalesced with a queued reconcile.
+	 */
+	char rec_h[16];
+	snprintf(rec_h, sizeof(rec_h), "%d", o->export_reconcile_h);
+	const char *pr[] = {rec_h};
+	if (!rc && o->export_reconcile_h > 0)
+		rc = store_conn_exec(
+			conn,
+			"INSERT INTO jobs (tenant_id, integration_id, type, parameters, trigger, "
+			"coalesce_key) SELECT i.tenant_id, i.id, 'export_users', '{}', 'schedule', "
+			"'export_reconcile' FROM integrations i JOIN integration_credentials c ON "
+			"c.integration_id = i.id WHERE i.status = 'active' AND c.authorized_at < now() - "
+			"$1::int * interval '1 hour' AND (EXISTS (SELECT 1 FROM user_bindings b WHERE "
+			"b.integration_id = i.id) OR EXISTS (SELECT 1 FROM group_bindings b WHERE "
+			"b.integration_id = i.id)) AND NOT EXISTS (SELECT 1 FROM jobs j WHERE "
+			"j.integration_id = i.id AND j.type IN ('export_users', 'full_sync') AND NOT "
+			"j.parameters ? 'user_ids' AND (j.status IN ('queued', 'running', "
+			"'awaiting_approval') OR j.created_at > now() - $1::int * interval '1 hour')) "
+			"ON CONFLICT (integration_id, coalesce_key) WHERE status = 'queued' AND "
+			"coalesce_key IS NOT NULL DO NOTHING",
+			1, pr, &res, e);
+	if (!rc && o->export_reconcile_h > 0)
+		r->reconciles_queued = atoi(PQcmdTuples(res));
+	PQclear(res);
+	res = NULL;
+
 	/* Queued jobs whose announcement went missing (or waited behind a running job). */
 	const char *p2[] = {reannounce};
 	if (!rc)

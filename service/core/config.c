@@ -101,6 +101,10 @@ static const struct config_entry config_table[] = {
 	 "Runs of a job whose lease expired before it is failed for good."},
 	{"GWSYNC_JOB_REANNOUNCE_S", T_INT, OFF(job_reannounce_s), "30", 1, 86400, 0, API, 0,
 	 "A job still queued this long after its last announcement is announced on Kafka again."},
+	{"GWSYNC_EXPORT_RECONCILE_H", T_INT, OFF(export_reconcile_h), "24", 0, 8760, 0, API, 0,
+	 "Hours between scheduled full reconciles of every active integration with bindings (they "
+	 "correct what was changed by hand in Google's admin console); counted from the last full "
+	 "export or the authorization. 0 turns them off."},
 	{"GWSYNC_JOB_TEST_RUNNERS", T_INT, OFF(job_test_runners), "0", 0, 1, 0, BUS_ROLES, 0,
 	 "1 enables the test-only job type test_sleep (API and worker). Never in production."},
 	{"GWSYNC_REAUTHORIZE_AFTER_DAYS", T_INT, OFF(reauthorize_after_days), "180", 1, 3650, 0,

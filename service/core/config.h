@@ -61,6 +61,7 @@ struct config {
 	int job_lease_ms;
 	int job_max_attempts;
 	int job_reannounce_s;
+	int export_reconcile_h;
 	int job_test_runners;
 	int scheduler_interval_ms;
 	int reauthorize_after_days;

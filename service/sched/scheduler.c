@@ -23,6 +23,7 @@ static void *scheduler_main(void *arg)
 		.reannounce_s = s->cfg->job_reannounce_s,
 		.outbox_retention_h = s->cfg->outbox_retention_h,
 		.processed_retention_h = s->cfg->processed_events_retention_h,
+		.export_reconcile_h = s->cfg->export_reconcile_h,
 	};
 	int failing = 0;
 	time_t stale_checked = 0;
@@ -38,6 +39,7 @@ static void *scheduler_main(void *arg)
 				log_write(LOG_INFO, "sched", "tick_recovered", NULL, NULL, 0);
 			failing = 0;
 			if (r.requeued || r.failed || r.reannounced || r.imports_queued ||
+			    r.reconciles_queued ||
 			    r.outbox_pruned || r.events_pruned)
 				log_write(LOG_INFO, "sched", "tick", NULL,
 					  (struct log_field[]){
@@ -45,9 +47,10 @@ static void *scheduler_main(void *arg)
 						  LOG_NUM("leases_failed", r.failed),
 						  LOG_NUM("reannounced", r.reannounced),
 						  LOG_NUM("imports_queued", r.imports_queued),
+						  LOG_NUM("reconciles_queued", r.reconciles_queued),
 						  LOG_NUM("outbox_pruned", r.outbox_pruned),
 						  LOG_NUM("events_pruned", r.events_pruned)},
-					  6);
+					  7);
 		}
 		/* Idempotent, so every replica may run it; once a minute is plenty for "180 days". */
 		if (time(NULL) - stale_checked >= 60) {

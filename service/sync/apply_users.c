@@ -300,6 +300,8 @@ static int record(struct apply_ctx *ac, struct outcome *os, const struct plan_en
 	}
 	for (size_t i = 0; !rc && i < n; i++) {
 		struct err ie = {0};
+		if (ac->scope->users[ens[i]->user].done)
+			continue;
 		const struct plan_user *u = &ac->scope->users[ens[i]->user].pu;
 		if (sync_job_item(j, "user", u->user_id, os[i].count, os[i].item_reason,
 				  os[i].item_message, &ie) == E_NOTFOUND)

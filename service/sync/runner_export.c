@@ -341,7 +341,7 @@ static int add_read(struct read_req **rq, size_t *n, size_t *cap, struct export_
 }
 
 /* Full reconcile: one listing, then reads by id of linked users it lacks. */
-static int gather_full(struct google_client *gc, const struct plan_settings *ps,
+static int gather_full(struct google_client *gc, struct plan_settings *ps,
 		       struct export_scope *sc, struct err *e)
 {
 	struct gindex gi = {0};
@@ -351,12 +351,20 @@ static int gather_full(struct google_client *gc, const struct plan_settings *ps,
 	int rc = google_users_list_all(gc, gindex_user, &gi, e);
 	if (!rc)
 		qsort(gi.v, gi.n, sizeof(*gi.v), cmp_gkey);
+	if (!rc && ps->admin_email) {
+		struct json_object *admin = gindex_find(&gi, ps->admin_email), *v;
+		ps->delegated_admin =
+			admin && !(json_object_object_get_ex(admin, "isAdmin", &v) &&
+				   json_object_get_boolean(v));
+	}
 	struct read_req *rq = NULL;
 	size_t nr = 0, cap = 0;
 	for (size_t i = 0; !rc && i < sc->n; i++) {
 		struct export_user *x = &sc->users[i];
 		struct plan_user *u = &x->pu;
 		bool linked = u->google_id[0] && strcmp(u->link_status, "released");
+		if (x->done)
+			continue;
 		if (linked) {
 			struct json_object *g = gindex_find(&gi, u->google_id);
 			if (g) {
@@ -391,17 +399,47 @@ static int gather_full(struct google_client *gc, const struct plan_settings *ps,
 	return rc;
 }
 
+/*
+ * Whether the integration acts as a delegated (non-super) admin: Google refuses its writes to
+ * admin users, so the planner must not send them. One users.get of the admin.
+ */
+static int admin_is_delegated(struct google_client *gc, const char *admin_email, bool *delegated,
+			      struct err *e)
+{
+	char path[1024];
+	*delegated = false;
+	if (!admin_email || google_user_path(admin_email, "?fields=id,isAdmin", path, sizeof(path)))
+		return E_OK;
+	char *body = NULL;
+	int status = 0;
+	struct err ge = {0};
+	int rc = google_call(gc, "GET", path, NULL, &status, &body, NULL, &ge);
+	if (rc) {
+		/* An admin Google cannot find is no reason to stop; only auth and outages are. */
+		if (status >= 400 && status < 500 && status != 401 && status != 429)
+			return E_OK;
+		*e = ge;
+		return rc;
+	}
+	struct json_object *jo = json_tokener_parse(body), *v;
+	*delegated = jo && !(json_object_object_get_ex(jo, "isAdmin", &v) && json_object_get_boolean(v));
+	if (jo)
+		json_object_put(jo);
+	free(body);
+	return E_OK;
+}
+
 /* Targeted run: reads only the users the planner needs to see (plan_user_needs_read). */
-static int gather_targeted(struct google_client *gc, const struct plan_settings *ps,
+static int gather_targeted(struct google_client *gc, struct plan_settings *ps,
 			   struct export_scope *sc, struct err *e)
 {
 	struct read_req *rq = NULL;
 	size_t nr = 0, cap = 0;
-	int rc = E_OK;
+	int rc = admin_is_delegated(gc, ps->admin_email, &ps->delegated_admin, e);
 	for (size_t i = 0; !rc && i < sc->n; i++) {
 		struct export_user *x = &sc->users[i];
 		struct plan_user *u = &x->pu;
-		if (!plan_user_needs_read(ps, u))
+		if (x->done || !plan_user_needs_read(ps, u))
 			continue;
 		if (u->google_id[0] && strcmp(u->link_status, "released")) {
 			rc = add_read(&rq, &nr, &cap, x, -1, u->google_id, e);
@@ -547,6 +585,7 @@ static int store_plan(struct sync_job *j, const struct plan *p, const struct exp
 	char *changes[CHUNK];
 	size_t k = 0;
 	int rc = E_OK;
+	int64_t seq = 0; /* dense: a run resumed after a crash writes the same entries again */
 	for (size_t i = 0; !rc && i <= p->n; i++) {
 		if (i < p->n && p->entries[i].op != PLAN_NONE) {
 			const struct plan_entry *en = &p->entries[i];
@@ -557,6 +596,7 @@ static int store_plan(struct sync_job *j, const struct plan *p, const struct exp
 				break;
 			}
 			buf[k] = (struct store_plan_entry){
+				.seq = ++seq,
 				.op = plan_op_name(en->op),
 				.user_id = u->user_id,
 				.google_id = en->google_id ? en->google_id : "",
@@ -637,6 +677,13 @@ int export_users_run(struct sync_job *j, struct err *e)
 	if (rc)
 		goto out;
 	resolve_managers(&sc);
+	/* A run taken over after a crash skips the users an earlier run of this job recorded. */
+	struct store_job_done done;
+	if ((rc = sync_job_done_load(j, "user", &done, e)))
+		goto out;
+	for (size_t i = 0; i < sc.n; i++)
+		sc.users[i].done = store_job_done_has(&done, sc.users[i].pu.user_id);
+	store_job_done_cleanup(&done);
 	rc = connect_client_acquire(j->conn, j->job->tenant_id, j->job->integration_id, &h, e);
 	if (rc)
 		goto out;
@@ -650,8 +697,17 @@ int export_users_run(struct sync_job *j, struct err *e)
 		rc = err_set(e, E_NOMEM, "plan");
 		goto out;
 	}
-	for (size_t i = 0; i < sc.n; i++)
+	for (size_t i = 0; i < sc.n; i++) {
 		pu[i] = sc.users[i].pu;
+		if (sc.users[i].done) /* planned as nobody: nothing to do, nothing to record */
+			pu[i] = (struct plan_user){
+				.user_id = pu[i].user_id, .email = "", .first_name = "", .last_name = "",
+				.state = "", .alternate_email = "", .cost_center = "", .department = "",
+				.employee_type = "", .job_title = "", .employee_id = "",
+				.addresses_json = "[]", .phones_json = "[]", .password_digest = "",
+				.google_id = "", .link_status = "", .link_primary_email = "",
+				.link_password_digest = ""};
+	}
 	int prc = plan_users_run(&ps, pu, sc.n, &plan);
 	free(pu);
 	if (prc) {
@@ -706,6 +762,13 @@ int full_sync_run(struct sync_job *j, struct err *e)
 	int rc = export_users_run(j, e);
 	if (rc || j->stop)
 		return rc;
-	/* Group management joins here once the groups runner exists (issue 13). */
+	struct store_integration it;
+	struct err ie = {0};
+	/* Said on the job until the groups runner exists: groups are not synced yet. */
+	if (!store_integration_get(j->st, j->job->tenant_id, j->job->integration_id, &it, &ie) &&
+	    it.group_management)
+		sync_job_item(j, "groups", j->job->integration_id, JOB_SKIPPED, "groups_not_available",
+			      "group management is on, but this build has no groups runner yet",
+			      &ie);
 	return E_OK;
 }

@@ -24,6 +24,7 @@ struct export_user {
 	char *hash_function;
 	char *manager_id;
 	char *link_origin;
+	bool done; /* this job recorded the user in an earlier run (resumed after a crash): skipped */
 };
 
 struct export_scope {

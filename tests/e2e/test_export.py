@@ -214,6 +214,17 @@ def test_takeover_provision_skip_and_noop_rerun(ex):
     # links by Google id
     links = dict(h.sql(ex.db, "SELECT user_id, google_id FROM user_links WHERE google_id IS NOT NULL"))
     assert links["bob"] == g["bob@example.com"]["id"] and links["carol"] == g["carol@example.com"]["id"]
+    # what gwsync did is published (outbox → gwsync.events), without any password
+    events = h.sql(ex.db, "SELECT convert_from(payload, 'UTF8')::jsonb FROM outbox WHERE stream = 'events' "
+                          "AND convert_from(payload, 'UTF8')::jsonb ->> 'type' LIKE 'gws.user.%%'")
+    by_type = {}
+    for (ev,) in events:
+        by_type.setdefault(ev["type"], set()).add(ev["data"]["user_id"])
+        assert set(ev["data"]) <= {"user_id", "google_id", "primary_email", "fields", "reason", "message"}
+    assert {"alice", "bob"} <= by_type["gws.user.linked"] and by_type["gws.user.provisioned"] == {"carol"}
+    assert "frank" in by_type["gws.user.failed"]
+    outbox = h.sql(ex.db, "SELECT string_agg(convert_from(payload, 'UTF8'), '') FROM outbox")[0][0]
+    assert SECRET not in outbox and "$6$" not in outbox
     # a second full run over unchanged users writes nothing
     seq = ex.seq()
     job = ex.job()
@@ -425,3 +436,22 @@ def test_worker_killed_while_provisioning_creates_nobody_twice(pending):
     linked = h.sql(ex.db, "SELECT count(DISTINCT google_id) FROM user_links WHERE user_id LIKE 'k%%' "
                           "AND status = 'synced'")
     assert linked == [(n,)], linked
+
+
+def test_delegated_admin_never_writes_to_admins(pending):
+    ex = pending
+    ex.emu.ctl("POST", "admins", {"email": "helpdesk@example.com",
+                                  "privileges": ["users", "groups", "domains", "customer"]})
+    seed_google(ex.emu, [gu("boss@example.com", "Big", "Boss", isAdmin=True), gu("sam@example.com", "Sam", "Ray")])
+    ex.user("boss", "boss@example.com", "Changed", "Name")
+    ex.user("sam", "sam@example.com", "Samuel", "Ray")
+    r = authorize_sa(ex.api, ex.key, ex.iid, ex.ctx.sa["a"], admin="helpdesk@example.com")
+    assert r.status_code == 200 and r.json()["integration"]["status"] == "active", r.text
+    seq = ex.seq()
+    job = ex.job()
+    items = ex.items(job["id"])
+    assert items["boss"]["outcome"] == "skipped" and items["boss"]["error"]["reason"] == "protected_admin"
+    assert items["sam"]["outcome"] == "updated"
+    writes = ex.writes_since(seq)
+    assert len(writes) == 1 and writes[0]["path"].endswith(ex.google()["sam@example.com"]["id"]), writes
+    assert ex.google()["boss@example.com"]["name"]["givenName"] == "Big"
