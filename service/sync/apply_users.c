@@ -23,6 +23,7 @@ struct outcome {
 	char *event_data; /* owned */
 	char reason[64], message[512];
 	char google_id[64];
+	const char *job_id; /* borrowed: the job's id */
 	bool write_link;
 };
 
@@ -39,10 +40,12 @@ static const char *jstr(struct json_object *o, const char *key)
 	return json_object_get_string(v);
 }
 
-static char *event_data(const struct plan_user *u, const char *google_id, const char *primary,
-			const struct plan_entry *en, const char *reason, const char *message)
+static char *event_data(const char *job_id, const struct plan_user *u, const char *google_id,
+			const char *primary, const struct plan_entry *en, const char *reason,
+			const char *message)
 {
 	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "job_id", json_object_new_string(job_id));
 	json_object_object_add(o, "user_id", json_object_new_string(u->user_id));
 	json_object_object_add(o, "google_id", google_id && google_id[0]
 						       ? json_object_new_string(google_id)
@@ -115,7 +118,7 @@ static void set_failed(struct outcome *o, const struct plan_user *u, const struc
 					 .error_reason = o->reason,
 					 .error_message = o->message,
 					 .event_type = event};
-	o->event_data = event_data(u, en->google_id, en->primary_email, NULL, o->reason,
+	o->event_data = event_data(o->job_id, u, en->google_id, en->primary_email, NULL, o->reason,
 				   o->message);
 	o->w.event_data_json = o->event_data;
 	o->count = count;
@@ -146,7 +149,7 @@ static void set_done(struct outcome *o, const struct plan_user *u, const struct 
 		.event_type = en->op == PLAN_NONE ? NULL : event_for(en->op),
 	};
 	if (en->op != PLAN_NONE) {
-		o->event_data = event_data(u, o->google_id, en->primary_email, en, NULL, NULL);
+		o->event_data = event_data(o->job_id, u, o->google_id, en->primary_email, en, NULL, NULL);
 		o->w.event_data_json = o->event_data;
 	}
 	o->count = count;
@@ -324,6 +327,8 @@ static int run_batch(struct apply_ctx *ac, const struct plan_entry *const *ens, 
 		rc = err_set(e, E_NOMEM, "batch");
 		goto out;
 	}
+	for (size_t i = 0; i < n; i++)
+		os[i].job_id = j->job->id;
 	size_t m = 0;
 	for (size_t i = 0; !rc && i < n; i++) {
 		const struct plan_entry *en = ens[i];
@@ -483,6 +488,7 @@ int apply_users(struct apply_ctx *ac, const struct plan *p, struct err *e)
 	for (size_t i = 0; !rc && i <= p->n && !j->stop; i++) {
 		if (i < p->n && !needs_google(p->entries[i].op)) {
 			lens[nl] = &p->entries[i];
+			os[nl].job_id = j->job->id;
 			local_outcome(&ac->scope->users[p->entries[i].user].pu, lens[nl], &os[nl]);
 			nl++;
 		}

@@ -220,7 +220,7 @@ def test_takeover_provision_skip_and_noop_rerun(ex):
     by_type = {}
     for (ev,) in events:
         by_type.setdefault(ev["type"], set()).add(ev["data"]["user_id"])
-        assert set(ev["data"]) <= {"user_id", "google_id", "primary_email", "fields", "reason", "message"}
+        assert set(ev["data"]) <= {"job_id", "user_id", "google_id", "primary_email", "fields", "reason", "message"}
     assert {"alice", "bob"} <= by_type["gws.user.linked"] and by_type["gws.user.provisioned"] == {"carol"}
     assert "frank" in by_type["gws.user.failed"]
     outbox = h.sql(ex.db, "SELECT string_agg(convert_from(payload, 'UTF8'), '') FROM outbox")[0][0]
