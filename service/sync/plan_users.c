@@ -968,11 +968,10 @@ static int plan_one(const struct plan_settings *s, const struct plan_user *u, si
 			}
 			if (!strcmp(u->link_status, "deleted_in_google"))
 				return 0;
-			return set_reason(e, PLAN_DELETED_IN_GOOGLE,
-					  u->g_state == PLAN_G_DELETED ? "user_deleted" : "notFound",
+			return set_reason(e, PLAN_DELETED_IN_GOOGLE, "deleted_in_google",
 					  u->g_state == PLAN_G_DELETED
-						  ? "User is deleted."
-						  : "the linked Google user no longer exists");
+						  ? "Google answers 412 User is deleted. (restorable for a while)"
+						  : "Google answers 404: the linked Google user no longer exists");
 		}
 		struct json_object *g = u->g_state == PLAN_G_FOUND ? u->g : NULL;
 		if (!g && (s->full || !strcmp(u->link_status, "deleted_in_google")))

@@ -913,7 +913,7 @@ static void test_deleted_in_google(void **state)
 	struct plan_user u = linked(NULL);
 	u.g_state = PLAN_G_NOT_FOUND;
 	const struct plan_entry *e = plan1(&s, &u);
-	check_op(e, PLAN_DELETED_IN_GOOGLE, "notFound");
+	check_op(e, PLAN_DELETED_IN_GOOGLE, "deleted_in_google");
 	assert_string_equal(plan_op_name(e->op), "mark_deleted_in_google");
 	assert_string_equal(e->google_id, "g1");
 	check_body(e, NULL);
@@ -921,7 +921,7 @@ static void test_deleted_in_google(void **state)
 
 	u.g_state = PLAN_G_DELETED;
 	e = plan1(&s, &u);
-	check_op(e, PLAN_DELETED_IN_GOOGLE, "user_deleted");
+	check_op(e, PLAN_DELETED_IN_GOOGLE, "deleted_in_google");
 	check_body(e, NULL);
 
 	/* Already marked and still gone: nothing. */
