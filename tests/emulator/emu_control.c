@@ -119,6 +119,16 @@ int emu_config_apply(struct emu *em, struct json_object *jo, char *err, size_t e
 		em->quota_per_minute = json_object_get_int(v);
 	if (jhas(jo, "concurrency", &v))
 		em->concurrency = json_object_get_int(v);
+	if (jhas(jo, "deletedRetentionS", &v))
+		em->deleted_retention_s = json_object_get_int(v);
+	if (jhas(jo, "newUser404Ms", &v))
+		em->new_user_404_ms = json_object_get_int(v);
+	if (jhas(jo, "newGroup404Ms", &v))
+		em->new_group_404_ms = json_object_get_int(v);
+	if (jhas(jo, "memberStatus", &v))
+		em->member_status = json_object_get_boolean(v);
+	if (jhas(jo, "memberAliasEmail", &v))
+		em->member_alias_email = json_object_get_boolean(v);
 	return 0;
 }
 
@@ -155,6 +165,16 @@ static void config_write(struct emu *em, struct jw *w)
 	jw_int(w, em->quota_per_minute);
 	jw_k(w, "concurrency");
 	jw_int(w, em->concurrency);
+	jw_k(w, "deletedRetentionS");
+	jw_int(w, em->deleted_retention_s);
+	jw_k(w, "newUser404Ms");
+	jw_int(w, em->new_user_404_ms);
+	jw_k(w, "newGroup404Ms");
+	jw_int(w, em->new_group_404_ms);
+	jw_k(w, "memberStatus");
+	jw_bool(w, em->member_status);
+	jw_k(w, "memberAliasEmail");
+	jw_bool(w, em->member_alias_email);
 	jw_end(w);
 }
 
@@ -237,6 +257,9 @@ static int user_load(struct emu *em, struct json_object *uj, char *err, size_t e
 		u->is_admin = json_object_get_boolean(v);
 	if (jhas(uj, "privileges", &v))
 		u->privs = privs_parse(v);
+	if (u->suspended && jstr(uj, "suspensionReason") &&
+	    strcmp(jstr(uj, "suspensionReason"), "ADMIN"))
+		str_set(&u->susp_reason, jstr(uj, "suspensionReason"));
 	if (jhas(uj, "deleted", &v) && json_object_get_boolean(v) && !u->deleted)
 		emu_user_delete(em, u);
 	return 0;
@@ -599,6 +622,10 @@ static void ctl_faults(struct emu *em, struct emu_req *rq, struct emu_resp *rs,
 		f->times = json_object_get_int(v);
 	if (jhas(jo, "latencyMs", &v))
 		f->latency_ms = json_object_get_int(v);
+	if (jhas(jo, "apply", &v))
+		f->apply = json_object_get_boolean(v);
+	if (jhas(jo, "renameOnly", &v))
+		f->rename_only = json_object_get_boolean(v);
 	if ((f->status && (f->status < 100 || f->status > 599)) || (!f->status && !f->latency_ms)) {
 		emu_fault_free(f);
 		ctl_err(rs, 400, "a fault needs a status (100-599) or latencyMs");
@@ -793,6 +820,58 @@ static void ctl_admins(struct emu *em, struct emu_resp *rs, struct json_object *
 	buf_adds(&rs->body, "}");
 }
 
+/*
+ * POST /_emulator/users/{key}/check-password {"password"} -> {"match", "hashFunction"}
+ * POST /_emulator/users/{key}/suspend {"reason"? (ABUSE), "suspended"? (true)}
+ * {key} is an address, an alias or an id (a deleted user by id too).
+ */
+static void ctl_user(struct emu *em, struct emu_req *rq, struct emu_resp *rs,
+		     struct json_object *jo)
+{
+	const char *rest = rq->path + strlen("/_emulator/users/");
+	const char *slash = strchr(rest, '/');
+	struct json_object *v;
+
+	if (!slash || strcmp(rq->method, "POST")) {
+		ctl_err(rs, 404, "unknown control call");
+		return;
+	}
+	char *key = xstrndup(rest, (size_t)(slash - rest));
+
+	pct_decode(key, false);
+	struct emu_user *u = emu_user_find(em, key);
+
+	if (!u && !strchr(key, '@'))
+		u = emu_user_by_id(em, key);
+	free(key);
+	if (!u) {
+		ctl_err(rs, 404, "no such user");
+		return;
+	}
+	if (!strcmp(slash, "/check-password")) {
+		const char *pw = jstr(jo, "password");
+
+		if (!pw) {
+			ctl_err(rs, 400, "password is required");
+			return;
+		}
+		buf_addf(&rs->body, "{\"match\":%s,\"hashFunction\":",
+			 emu_password_check(u->password, u->hash_fn, pw) ? "true" : "false");
+		buf_add_jstr(&rs->body, u->hash_fn ? u->hash_fn : "");
+		buf_adds(&rs->body, "}");
+	} else if (!strcmp(slash, "/suspend")) {
+		const char *reason = jstr(jo, "reason");
+		bool on = !jhas(jo, "suspended", &v) || json_object_get_boolean(v);
+
+		u->suspended = on;
+		str_set(&u->susp_reason, on ? (reason ? reason : "ABUSE") : NULL);
+		emu_user_touch(em, u);
+		ctl_json(rs, 200, "{}");
+	} else {
+		ctl_err(rs, 404, "unknown control call");
+	}
+}
+
 static bool is(const struct emu_req *rq, const char *method, const char *path)
 {
 	return !strcmp(rq->path, path) && (!method || !strcmp(rq->method, method));
@@ -901,6 +980,8 @@ void emu_control(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 	} else if (is(rq, "POST", "/_emulator/tokens") ||
 		   is(rq, "POST", "/_emulator/tokens/revoke")) {
 		ctl_tokens(em, rq, rs, jo);
+	} else if (str_has_prefix(p, "/_emulator/users/")) {
+		ctl_user(em, rq, rs, jo);
 	} else if (str_has_prefix(p, "/_emulator/faults")) {
 		ctl_faults(em, rq, rs, jo);
 	} else if (is(rq, NULL, "/_emulator/quota") || is(rq, NULL, "/_emulator/config")) {
