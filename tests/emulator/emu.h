@@ -386,6 +386,7 @@ struct emu {
 	size_t n_faults;
 	int next_fault_id;
 	int quota_per_minute; /* 0 = off */
+	int quota_window_ms;  /* the rolling window (60000; shorter in tests) */
 	int concurrency;      /* 0 = off */
 	int inflight;
 	struct map quota;     /* key -> struct emu_quota_win */

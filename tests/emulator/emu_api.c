@@ -571,7 +571,7 @@ static char *bearer(const struct emu_req *rq)
 
 /*
  * Per-minute quota as a rolling window: a request is admitted when fewer than quotaPerMinute
- * requests of the same client and subject were admitted in the last 60 s. The ring holds the
+ * requests of the same client and subject were admitted in the last quotaWindowMs (60 s). The ring holds the
  * times of the last quotaPerMinute admissions, so the check is O(1); a burst across a
  * calendar-minute edge is limited like any other.
  */
@@ -597,7 +597,7 @@ static bool quota_admit(struct emu *em, const struct emu_token *tok)
 		qw->n = 0;
 	}
 	/* head is the oldest of the n admissions when the ring is full */
-	if (qw->n == cap && now - qw->ts[qw->head] < 60000)
+	if (qw->n == cap && now - qw->ts[qw->head] < em->quota_window_ms)
 		return false;
 	qw->ts[qw->head] = now;
 	qw->head = (qw->head + 1) % cap;

@@ -119,6 +119,13 @@ int emu_config_apply(struct emu *em, struct json_object *jo, char *err, size_t e
 		em->quota_per_minute = json_object_get_int(v);
 	if (jhas(jo, "concurrency", &v))
 		em->concurrency = json_object_get_int(v);
+	if (jhas(jo, "quotaWindowMs", &v)) {
+		if (json_object_get_int(v) < 1) {
+			snprintf(err, errlen, "quotaWindowMs must be positive");
+			return -1;
+		}
+		em->quota_window_ms = json_object_get_int(v);
+	}
 	if (jhas(jo, "deletedRetentionS", &v))
 		em->deleted_retention_s = json_object_get_int(v);
 	if (jhas(jo, "newUser404Ms", &v))
@@ -165,6 +172,8 @@ static void config_write(struct emu *em, struct jw *w)
 	jw_int(w, em->quota_per_minute);
 	jw_k(w, "concurrency");
 	jw_int(w, em->concurrency);
+	jw_k(w, "quotaWindowMs");
+	jw_int(w, em->quota_window_ms);
 	jw_k(w, "deletedRetentionS");
 	jw_int(w, em->deleted_retention_s);
 	jw_k(w, "newUser404Ms");

@@ -207,6 +207,7 @@ void emu_reset(struct emu *em, const char *domain)
 	em->jwt_skew_s = 300;
 	em->quota_per_minute = 0;
 	em->concurrency = 0;
+	em->quota_window_ms = 60000;
 	em->deleted_retention_s = 20 * 86400;
 	em->new_user_404_ms = 0;
 	em->new_group_404_ms = 0;
