@@ -34,6 +34,13 @@ int emu_config_apply(struct emu *em, struct json_object *jo, char *err, size_t e
 /* Writes the state as JSON (same format --state loads). */
 void emu_state_write(struct emu *em, struct buf *out);
 
+/*
+ * A realistic account as a state document (see README), the same for the same arguments;
+ * domain is the primary domain. The caller owns the result (json_object_put).
+ */
+struct json_object *emu_fixture_generate(const char *domain, uint64_t seed, long n_users,
+					 long n_groups);
+
 /* One clause of a `query`: field (empty for a bare word), '=' or ':', value, trailing '*'. */
 struct qclause {
 	char field[48];
