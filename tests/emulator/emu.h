@@ -338,7 +338,7 @@ enum { ORD_EMAIL = 0, ORD_GIVEN, ORD_FAMILY, ORD_N };
 struct emu {
 	pthread_mutex_t mu;
 	char nonce[17]; /* per boot: page tokens and etags differ across restarts */
-	char base_url[64];
+	char base_url[256]; /* the URL clients see (--base-url), else the local one */
 	char customer_id[16];
 	long long customer_created_ms;
 	char *customer_language;

@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 
 #include "emu.h"
+#include "emu_fieldnames.h"
 
 #define DIR_ "admin/directory/v1/"
 #define U_RW (SC_USER)
@@ -477,6 +478,35 @@ static void fault_apply(struct emu *em, const struct emu_fault *f, struct emu_re
 	buf_cleanup(&qt);
 }
 
+/* ---------------------------------------------------------------- fields= names */
+
+static int name_cmp(const void *k, const void *e)
+{
+	return strcmp(k, *(const char *const *)e);
+}
+
+/* First name in m that no Directory or Groups Settings resource has, or NULL. */
+static const char *fmask_unknown(const struct fmask *m)
+{
+	for (size_t i = 0; m && i < m->n; i++) {
+		const struct fmask *k = &m->kids[i];
+
+		if (!k->name || !strcmp(k->name, "*"))
+			continue;
+		if (!bsearch(k->name, emu_field_names, sizeof(emu_field_names) / sizeof(emu_field_names[0]),
+			     sizeof(emu_field_names[0]), name_cmp))
+			return k->name;
+		/* names inside customSchemas are the customer's own */
+		if (strcmp(k->name, "customSchemas")) {
+			const char *bad = fmask_unknown(k);
+
+			if (bad)
+				return bad;
+		}
+	}
+	return NULL;
+}
+
 /* ---------------------------------------------------------------- routing and auth */
 
 static const struct emu_route *route_match(struct emu_req *rq, bool *path_known)
@@ -774,7 +804,7 @@ void emu_dispatch(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 			bool bad;
 
 			rq->fields = fmask_parse(fields, &bad);
-			if (bad) {
+			if (bad || fmask_unknown(rq->fields)) {
 				struct buf m;
 
 				buf_init(&m);

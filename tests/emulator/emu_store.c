@@ -45,9 +45,14 @@ unsigned scopes_parse(const char *list, bool *unknown)
 	for (char *t = strtok_r(dup, " ,", &save); t; t = strtok_r(NULL, " ,", &save)) {
 		unsigned b = scope_bit(t);
 
-		/* scopes outside the Admin SDK (openid, email, ...) are allowed but grant nothing */
-		if (!b && !str_has_prefix(t, SCOPE_PREFIX) && strcmp(t, "openid") &&
-		    strcmp(t, "email") && strcmp(t, "profile"))
+		/*
+		 * Scopes outside the Admin SDK (openid, email, other Google APIs) are allowed but
+		 * grant nothing; an admin.* or apps.groups.* scope we do not know does not exist.
+		 */
+		const char *rest = str_has_prefix(t, SCOPE_PREFIX) ? t + strlen(SCOPE_PREFIX) : NULL;
+
+		if (!b && (rest ? str_has_prefix(rest, "admin.") || str_has_prefix(rest, "apps.groups")
+				: strcmp(t, "openid") && strcmp(t, "email") && strcmp(t, "profile")))
 			*unknown = true;
 		bits |= b;
 	}
