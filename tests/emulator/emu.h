@@ -381,6 +381,7 @@ struct emu {
 	int new_group_404_ms;    /* calls on a group answer 404 this long after groups.insert */
 	bool member_status;      /* members carry status (not CUSTOMER entries) */
 	bool member_alias_email; /* members are listed under the address they were added with */
+	bool roles_filter;       /* members.list honours roles= (false: every role comes back) */
 	/* faults and quota */
 	struct emu_fault **faults;
 	size_t n_faults;

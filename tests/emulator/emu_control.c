@@ -136,6 +136,8 @@ int emu_config_apply(struct emu *em, struct json_object *jo, char *err, size_t e
 		em->member_status = json_object_get_boolean(v);
 	if (jhas(jo, "memberAliasEmail", &v))
 		em->member_alias_email = json_object_get_boolean(v);
+	if (jhas(jo, "rolesFilter", &v))
+		em->roles_filter = json_object_get_boolean(v);
 	return 0;
 }
 
@@ -184,6 +186,8 @@ static void config_write(struct emu *em, struct jw *w)
 	jw_bool(w, em->member_status);
 	jw_k(w, "memberAliasEmail");
 	jw_bool(w, em->member_alias_email);
+	jw_k(w, "rolesFilter");
+	jw_bool(w, em->roles_filter);
 	jw_end(w);
 }
 

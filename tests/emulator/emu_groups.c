@@ -742,7 +742,8 @@ void h_members_list(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 		jw_str(&w, etag);
 	}
 	for (size_t i = start; i < l.n; i++) {
-		if (rmask && !(rmask & (1u << l.m[i]->role)))
+		/* rolesFilter false: Google has at times ignored roles= and listed every role */
+		if (rmask && em->roles_filter && !(rmask & (1u << l.m[i]->role)))
 			continue;
 		if (got == max) {
 			next = i;

@@ -218,6 +218,7 @@ void emu_reset(struct emu *em, const char *domain)
 	em->new_group_404_ms = 0;
 	em->member_status = true;
 	em->member_alias_email = true;
+	em->roles_filter = true;
 	em->next_fault_id = 1;
 	strv_add(&em->ous, "/");
 	emu_domain_add(em, dom, true);

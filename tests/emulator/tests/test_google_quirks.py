@@ -179,6 +179,17 @@ def test_owner_manager_is_a_member(emu, role):
     assert emu.call("GET", f"{DIR}/groups/roles@example.com/hasMember/o@example.com").json() == {"isMember": True}
 
 
+def test_roles_filter_switch(emu):
+    emu.new_user("own@example.com")
+    emu.new_user("mem@example.com")
+    emu.new_group("rf@example.com")
+    emu.call("POST", f"{DIR}/groups/rf@example.com/members", {"email": "own@example.com", "role": "OWNER"})
+    emu.call("POST", f"{DIR}/groups/rf@example.com/members", {"email": "mem@example.com"})
+    assert [m["role"] for m in members(emu, "rf@example.com", roles="OWNER")] == ["OWNER"]
+    emu.ctl("PUT", "config", {"rolesFilter": False})
+    assert [m["role"] for m in members(emu, "rf@example.com", roles="OWNER")] == ["OWNER", "MEMBER"]
+
+
 def test_removing_a_gone_member_is_404(emu):
     uid = emu.new_user("bye@example.com")["id"]
     emu.new_group("g404@example.com")
