@@ -153,6 +153,13 @@ char *form_get(const char *qs, const char *name);
 enum { PW_OK = 0, PW_BAD = 1 };
 /* hash_fn: NULL/"" (clear text), "MD5", "SHA-1", "crypt" (case-insensitive). */
 int valid_password(const char *pw, const char *hash_fn);
+/*
+ * True (1) when clear is the password stored as `stored` with hash_fn (NULL/"" clear text,
+ * MD5 or SHA-1 hex, crypt $1$ $5$ $6$ with or without rounds=, DES); 0 otherwise.
+ */
+int emu_password_check(const char *stored, const char *hash_fn, const char *clear);
+/* Number of UTF-8 code points in s. */
+size_t utf8_len(const char *s);
 /* Given or family name: 1..60 characters, no < > =. */
 bool valid_name(const char *s);
 /* Local part of an address: a-z 0-9 - _ ' . ; no leading/trailing/double periods; <= 64. */
@@ -190,6 +197,7 @@ struct emu_user {
 	char *ou;
 	char *recovery_email;
 	char *recovery_phone;
+	char *susp_reason; /* suspensionReason while suspended: ADMIN, ABUSE, ...; NULL = ADMIN */
 	bool suspended, archived, change_pw, ip_whitelisted, gal, is_admin, deleted;
 	bool agreed_terms;
 	unsigned privs; /* delegated admin privileges (PRIV_*); 0 = none */
@@ -206,7 +214,8 @@ enum { ROLE_MEMBER = 0, ROLE_MANAGER, ROLE_OWNER };
 
 struct emu_member {
 	char *id;    /* user id, group id, customer id, or generated id for external */
-	char *email; /* for external members only; others resolve by id */
+	char *email; /* external members: their address; users and groups: the address they
+		      * were added under when it was an alias (Google lists them so), else NULL */
 	int type;
 	int role;
 	char *delivery;
@@ -220,6 +229,7 @@ struct emu_group {
 	char *name;
 	char *description;
 	bool admin_created;
+	long long created_ms;
 	unsigned long long gen;
 	struct strv aliases;
 	struct strv nonedit;
@@ -289,6 +299,8 @@ struct emu_fault {
 	int every;
 	int times; /* remaining, -1 = unlimited */
 	int latency_ms;
+	bool apply;       /* run the request, then answer with the fault when it succeeded */
+	bool rename_only; /* fires only for a users/groups write that changes the address */
 	long long seen;
 };
 
@@ -305,9 +317,12 @@ struct emu_logent {
 	bool batch_part;
 };
 
+/* Rolling one-minute window: the times of the last `cap` admitted requests (a ring). */
 struct emu_quota_win {
-	long long minute;
-	int count;
+	long long *ts;
+	int cap;
+	int head;
+	int n;
 };
 
 struct emu_sorted {
@@ -323,7 +338,7 @@ enum { ORD_EMAIL = 0, ORD_GIVEN, ORD_FAMILY, ORD_N };
 struct emu {
 	pthread_mutex_t mu;
 	char nonce[17]; /* per boot: page tokens and etags differ across restarts */
-	char base_url[64];
+	char base_url[256]; /* the URL clients see (--base-url), else the local one */
 	char customer_id[16];
 	long long customer_created_ms;
 	char *customer_language;
@@ -361,11 +376,18 @@ struct emu {
 	int refresh_ttl_s;
 	int code_ttl_s;
 	int jwt_skew_s;
+	int deleted_retention_s; /* how long a deleted user stays restorable */
+	int new_user_404_ms;     /* users.get answers 404 this long after users.insert */
+	int new_group_404_ms;    /* calls on a group answer 404 this long after groups.insert */
+	bool member_status;      /* members carry status (not CUSTOMER entries) */
+	bool member_alias_email; /* members are listed under the address they were added with */
+	bool roles_filter;       /* members.list honours roles= (false: every role comes back) */
 	/* faults and quota */
 	struct emu_fault **faults;
 	size_t n_faults;
 	int next_fault_id;
 	int quota_per_minute; /* 0 = off */
+	int quota_window_ms;  /* the rolling window (60000; shorter in tests) */
 	int concurrency;      /* 0 = off */
 	int inflight;
 	struct map quota;     /* key -> struct emu_quota_win */
@@ -423,6 +445,8 @@ struct emu_user *emu_user_new(struct emu *em, const char *email, const char *giv
 void emu_user_touch(struct emu *em, struct emu_user *u);
 /* Soft delete: frees its addresses and memberships; keeps it for undelete. */
 void emu_user_delete(struct emu *em, struct emu_user *u);
+/* Drops deleted users older than deleted_retention_s for good. */
+void emu_deleted_purge(struct emu *em);
 void emu_user_undelete(struct emu *em, struct emu_user *u);
 void emu_user_rename(struct emu *em, struct emu_user *u, const char *email);
 void emu_user_alias_add(struct emu *em, struct emu_user *u, const char *alias);

@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 
 #include "emu.h"
+#include "emu_fieldnames.h"
 
 #define DIR_ "admin/directory/v1/"
 #define U_RW (SC_USER)
@@ -307,7 +308,9 @@ static void log_add(struct emu *em, const struct emu_req *rq, const char *route,
 	e->seq = ++em->log_seq;
 	e->ts_ms = t0;
 	e->method = xstrdup(rq->method);
+	/* one form for direct calls and batch parts alike: percent-decoded ('+' kept) */
 	e->path = xstrdup(rq->path);
+	pct_decode(e->path, false);
 	e->query = rq->query ? xstrdup(rq->query) : NULL;
 	if (rq->body && rq->body_len)
 		e->body = xstrndup(rq->body, rq->body_len > 8192 ? 8192 : rq->body_len);
@@ -363,6 +366,39 @@ static const char *quota_text(struct emu *em, struct buf *b)
 	return b->p;
 }
 
+/* True when rq is a users/groups update or patch whose body changes the address. */
+static bool is_rename(struct emu *em, const struct emu_req *rq, const char *route)
+{
+	bool user = !strcmp(route, "directory.users.update") ||
+		    !strcmp(route, "directory.users.patch");
+	bool group = !strcmp(route, "directory.groups.update") ||
+		     !strcmp(route, "directory.groups.patch");
+
+	if ((!user && !group) || !rq->n_seg || !rq->body || !rq->body_len)
+		return false;
+	struct json_tokener *tk = json_tokener_new_ex(64);
+	struct json_object *jo = json_tokener_parse_ex(tk, rq->body, (int)rq->body_len);
+	struct json_object *v;
+	const char *cur = NULL;
+	bool rename = false;
+
+	json_tokener_free(tk);
+	if (user) {
+		struct emu_user *u = emu_user_find(em, rq->seg[0]);
+
+		cur = u ? u->email : NULL;
+	} else {
+		struct emu_group *g = emu_group_find(em, rq->seg[0]);
+
+		cur = g ? g->email : NULL;
+	}
+	if (cur && json_object_object_get_ex(jo, user ? "primaryEmail" : "email", &v) &&
+	    json_object_is_type(v, json_type_string))
+		rename = strcasecmp(json_object_get_string(v), cur) != 0;
+	json_object_put(jo);
+	return rename;
+}
+
 /* Returns the fault that fires for this request (counting it), or NULL. */
 static struct emu_fault *fault_pick(struct emu *em, const struct emu_req *rq, const char *route)
 {
@@ -376,6 +412,8 @@ static struct emu_fault *fault_pick(struct emu *em, const struct emu_req *rq, co
 		if (f->route && strcmp(f->route, route))
 			continue;
 		if (f->path && fnmatch(f->path, rq->path, 0))
+			continue;
+		if (f->rename_only && !is_rename(em, rq, route))
 			continue;
 		f->seen++;
 		if (f->every > 1 && f->seen % f->every)
@@ -411,6 +449,14 @@ static void fault_apply(struct emu *em, const struct emu_fault *f, struct emu_re
 		reason = reason ? reason : "userRateLimitExceeded";
 		msg = msg ? msg : quota_text(em, &qt);
 		break;
+	case 409:
+		reason = reason ? reason : "duplicate";
+		msg = msg ? msg : "Entity already exists.";
+		break;
+	case 404:
+		reason = reason ? reason : "notFound";
+		msg = msg ? msg : "Resource Not Found: userKey";
+		break;
 	case 412:
 		reason = reason ? reason : "conditionNotMet";
 		msg = msg ? msg : "User creation is not complete.";
@@ -430,6 +476,35 @@ static void fault_apply(struct emu *em, const struct emu_fault *f, struct emu_re
 	}
 	emu_err(rs, f->status, reason, msg);
 	buf_cleanup(&qt);
+}
+
+/* ---------------------------------------------------------------- fields= names */
+
+static int name_cmp(const void *k, const void *e)
+{
+	return strcmp(k, *(const char *const *)e);
+}
+
+/* First name in m that no Directory or Groups Settings resource has, or NULL. */
+static const char *fmask_unknown(const struct fmask *m)
+{
+	for (size_t i = 0; m && i < m->n; i++) {
+		const struct fmask *k = &m->kids[i];
+
+		if (!k->name || !strcmp(k->name, "*"))
+			continue;
+		if (!bsearch(k->name, emu_field_names, sizeof(emu_field_names) / sizeof(emu_field_names[0]),
+			     sizeof(emu_field_names[0]), name_cmp))
+			return k->name;
+		/* names inside customSchemas are the customer's own */
+		if (strcmp(k->name, "customSchemas")) {
+			const char *bad = fmask_unknown(k);
+
+			if (bad)
+				return bad;
+		}
+	}
+	return NULL;
 }
 
 /* ---------------------------------------------------------------- routing and auth */
@@ -524,6 +599,43 @@ static char *bearer(const struct emu_req *rq)
 	"https://developers.google.com/identity/sign-in/web/devconsole-project."
 #define MSG_NOT_AUTHORIZED "Not Authorized to access this resource/api"
 
+/*
+ * Per-minute quota as a rolling window: a request is admitted when fewer than quotaPerMinute
+ * requests of the same client and subject were admitted in the last quotaWindowMs (60 s). The ring holds the
+ * times of the last quotaPerMinute admissions, so the check is O(1); a burst across a
+ * calendar-minute edge is limited like any other.
+ */
+static bool quota_admit(struct emu *em, const struct emu_token *tok)
+{
+	char key[256];
+	long long now = now_ms();
+	int cap = em->quota_per_minute;
+
+	snprintf(key, sizeof(key), "%s|%s", tok->client ? tok->client : "",
+		 tok->subject_id ? tok->subject_id : "");
+	struct emu_quota_win *qw = map_get(&em->quota, key);
+
+	if (!qw) {
+		qw = xcalloc(1, sizeof(*qw));
+		map_put(&em->quota, key, qw);
+	}
+	if (qw->cap != cap) {
+		free(qw->ts);
+		qw->ts = xcalloc((size_t)cap, sizeof(*qw->ts));
+		qw->cap = cap;
+		qw->head = 0;
+		qw->n = 0;
+	}
+	/* head is the oldest of the n admissions when the ring is full */
+	if (qw->n == cap && now - qw->ts[qw->head] < em->quota_window_ms)
+		return false;
+	qw->ts[qw->head] = now;
+	qw->head = (qw->head + 1) % cap;
+	if (qw->n < cap)
+		qw->n++;
+	return true;
+}
+
 /* Returns 0 if the request may proceed; otherwise rs holds the error. */
 static int authorize(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 {
@@ -565,31 +677,14 @@ static int authorize(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 			 "PERMISSION_DENIED", NULL, NULL, "ACCESS_TOKEN_SCOPE_INSUFFICIENT");
 		return -1;
 	}
-	if (em->quota_per_minute > 0) {
-		char key[256];
-		long long minute = now_ms() / 60000;
+	if (em->quota_per_minute > 0 && !quota_admit(em, tok)) {
+		struct buf qt;
 
-		snprintf(key, sizeof(key), "%s|%s", tok->client ? tok->client : "",
-			 tok->subject_id ? tok->subject_id : "");
-		struct emu_quota_win *qw = map_get(&em->quota, key);
-
-		if (!qw) {
-			qw = xcalloc(1, sizeof(*qw));
-			map_put(&em->quota, key, qw);
-		}
-		if (qw->minute != minute) {
-			qw->minute = minute;
-			qw->count = 0;
-		}
-		if (++qw->count > em->quota_per_minute) {
-			struct buf qt;
-
-			buf_init(&qt);
-			err_body(rs, 403, "userRateLimitExceeded", quota_text(em, &qt), NULL,
-				 "PERMISSION_DENIED", NULL, NULL, "RATE_LIMIT_EXCEEDED");
-			buf_cleanup(&qt);
-			return -1;
-		}
+		buf_init(&qt);
+		err_body(rs, 403, "userRateLimitExceeded", quota_text(em, &qt), NULL,
+			 "PERMISSION_DENIED", NULL, NULL, "RATE_LIMIT_EXCEEDED");
+		buf_cleanup(&qt);
+		return -1;
 	}
 	if (!em->api_access) {
 		emu_err(rs, 403, "domainCannotUseApis", "Domain cannot use apis.");
@@ -680,7 +775,7 @@ void emu_dispatch(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 		usleep((useconds_t)ms * 1000);
 		pthread_mutex_lock(&em->mu);
 	}
-	if (f && f->status) {
+	if (f && f->status && !f->apply) {
 		fault_apply(em, f, rs);
 		goto done;
 	}
@@ -709,7 +804,7 @@ void emu_dispatch(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 			bool bad;
 
 			rq->fields = fmask_parse(fields, &bad);
-			if (bad) {
+			if (bad || fmask_unknown(rq->fields)) {
 				struct buf m;
 
 				buf_init(&m);
@@ -725,6 +820,12 @@ void emu_dispatch(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 		rq->rt->fn(em, rq, rs);
 		break;
 	}
+	}
+	/* an "apply" fault: the write happened, yet the caller is told it failed */
+	if (f && f->status && f->apply && rs->status >= 200 && rs->status < 300) {
+		buf_reset(&rs->body);
+		buf_reset(&rs->hdrs);
+		fault_apply(em, f, rs);
 	}
 done:
 	if (counted_inflight)

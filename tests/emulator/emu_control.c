@@ -119,6 +119,25 @@ int emu_config_apply(struct emu *em, struct json_object *jo, char *err, size_t e
 		em->quota_per_minute = json_object_get_int(v);
 	if (jhas(jo, "concurrency", &v))
 		em->concurrency = json_object_get_int(v);
+	if (jhas(jo, "quotaWindowMs", &v)) {
+		if (json_object_get_int(v) < 1) {
+			snprintf(err, errlen, "quotaWindowMs must be positive");
+			return -1;
+		}
+		em->quota_window_ms = json_object_get_int(v);
+	}
+	if (jhas(jo, "deletedRetentionS", &v))
+		em->deleted_retention_s = json_object_get_int(v);
+	if (jhas(jo, "newUser404Ms", &v))
+		em->new_user_404_ms = json_object_get_int(v);
+	if (jhas(jo, "newGroup404Ms", &v))
+		em->new_group_404_ms = json_object_get_int(v);
+	if (jhas(jo, "memberStatus", &v))
+		em->member_status = json_object_get_boolean(v);
+	if (jhas(jo, "memberAliasEmail", &v))
+		em->member_alias_email = json_object_get_boolean(v);
+	if (jhas(jo, "rolesFilter", &v))
+		em->roles_filter = json_object_get_boolean(v);
 	return 0;
 }
 
@@ -155,6 +174,20 @@ static void config_write(struct emu *em, struct jw *w)
 	jw_int(w, em->quota_per_minute);
 	jw_k(w, "concurrency");
 	jw_int(w, em->concurrency);
+	jw_k(w, "quotaWindowMs");
+	jw_int(w, em->quota_window_ms);
+	jw_k(w, "deletedRetentionS");
+	jw_int(w, em->deleted_retention_s);
+	jw_k(w, "newUser404Ms");
+	jw_int(w, em->new_user_404_ms);
+	jw_k(w, "newGroup404Ms");
+	jw_int(w, em->new_group_404_ms);
+	jw_k(w, "memberStatus");
+	jw_bool(w, em->member_status);
+	jw_k(w, "memberAliasEmail");
+	jw_bool(w, em->member_alias_email);
+	jw_k(w, "rolesFilter");
+	jw_bool(w, em->roles_filter);
 	jw_end(w);
 }
 
@@ -237,20 +270,25 @@ static int user_load(struct emu *em, struct json_object *uj, char *err, size_t e
 		u->is_admin = json_object_get_boolean(v);
 	if (jhas(uj, "privileges", &v))
 		u->privs = privs_parse(v);
+	if (u->suspended && jstr(uj, "suspensionReason") &&
+	    strcmp(jstr(uj, "suspensionReason"), "ADMIN"))
+		str_set(&u->susp_reason, jstr(uj, "suspensionReason"));
 	if (jhas(uj, "deleted", &v) && json_object_get_boolean(v) && !u->deleted)
 		emu_user_delete(em, u);
 	return 0;
 }
 
+/* Pass 1 of a state's groups: the group itself (email, name, description, id, aliases). */
 static int group_load(struct emu *em, struct json_object *gj, char *err, size_t errlen)
 {
 	struct json_object *copy = NULL, *v;
 	struct emu_resp rs;
-	int rc = 0;
 
 	json_object_deep_copy(gj, &copy, NULL);
 	json_object_object_del(copy, "members");
 	json_object_object_del(copy, "settings");
+	json_object_object_del(copy, "aliases");
+	json_object_object_del(copy, "id");
 	emu_resp_init(&rs);
 	struct emu_group *g = emu_group_create_json(em, copy, &rs);
 
@@ -260,16 +298,55 @@ static int group_load(struct emu *em, struct json_object *gj, char *err, size_t 
 		emu_resp_cleanup(&rs);
 		return -1;
 	}
+	emu_resp_cleanup(&rs);
+	const char *id = jstr(gj, "id");
+
+	if (id && !map_get(&em->groups, id) && strlen(id) < sizeof(g->id)) {
+		map_del(&em->groups, g->id);
+		snprintf(g->id, sizeof(g->id), "%s", id);
+		map_put(&em->groups, g->id, g);
+	}
+	g->created_ms = 0; /* loaded groups are old: no newGroup404Ms window */
 	if (jhas(gj, "settings", &v))
 		json_object_deep_copy(v, &g->settings, NULL);
-	if (jhas(gj, "members", &v)) {
-		for (size_t i = 0; i < json_object_array_length(v) && rc == 0; i++) {
-			buf_reset(&rs.body);
-			if (!emu_member_insert_json(em, g, json_object_array_get_idx(v, i), &rs)) {
-				resp_msg(&rs, err, errlen);
-				rc = -1;
-			}
+	if (jhas(gj, "aliases", &v) && json_object_is_type(v, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(v); i++) {
+			char *a = str_lower(
+				xstrdup(json_object_get_string(json_object_array_get_idx(v, i))));
+
+			if (!map_get(&em->emails, a) && valid_email(a))
+				emu_group_alias_add(em, g, a);
+			free(a);
 		}
+	}
+	return 0;
+}
+
+/* Pass 2: members, once every group of the state exists (nested groups in any order). */
+static int group_members_load(struct emu *em, struct json_object *gj, char *err, size_t errlen)
+{
+	struct json_object *v;
+	struct emu_resp rs;
+	int rc = 0;
+	struct emu_group *g = emu_group_find(em, jstr(gj, "email"));
+
+	if (!g || !jhas(gj, "members", &v))
+		return 0;
+	emu_resp_init(&rs);
+	for (size_t i = 0; i < json_object_array_length(v) && rc == 0; i++) {
+		struct json_object *mj = json_object_array_get_idx(v, i), *copy = NULL, *t;
+
+		json_object_deep_copy(mj, &copy, NULL);
+		/* a CUSTOMER entry may leave out the id: the customer's own */
+		if (jhas(copy, "type", &t) && !strcasecmp(json_object_get_string(t), "CUSTOMER") &&
+		    !jstr(copy, "id"))
+			json_object_object_add(copy, "id", json_object_new_string(em->customer_id));
+		buf_reset(&rs.body);
+		if (!emu_member_insert_json(em, g, copy, &rs)) {
+			resp_msg(&rs, err, errlen);
+			rc = -1;
+		}
+		json_object_put(copy);
 	}
 	emu_resp_cleanup(&rs);
 	return rc;
@@ -324,10 +401,14 @@ int emu_state_load(struct emu *em, struct json_object *jo, char *err, size_t err
 		for (size_t i = 0; i < json_object_array_length(v); i++)
 			if (user_load(em, json_object_array_get_idx(v, i), err, errlen))
 				return -1;
-	if (jhas(jo, "groups", &v))
+	if (jhas(jo, "groups", &v)) {
 		for (size_t i = 0; i < json_object_array_length(v); i++)
 			if (group_load(em, json_object_array_get_idx(v, i), err, errlen))
 				return -1;
+		for (size_t i = 0; i < json_object_array_length(v); i++)
+			if (group_members_load(em, json_object_array_get_idx(v, i), err, errlen))
+				return -1;
+	}
 	if (jhas(jo, "serviceAccounts", &v))
 		for (size_t i = 0; i < json_object_array_length(v); i++)
 			if (emu_sa_register(em, json_object_array_get_idx(v, i), err, errlen))
@@ -599,6 +680,10 @@ static void ctl_faults(struct emu *em, struct emu_req *rq, struct emu_resp *rs,
 		f->times = json_object_get_int(v);
 	if (jhas(jo, "latencyMs", &v))
 		f->latency_ms = json_object_get_int(v);
+	if (jhas(jo, "apply", &v))
+		f->apply = json_object_get_boolean(v);
+	if (jhas(jo, "renameOnly", &v))
+		f->rename_only = json_object_get_boolean(v);
 	if ((f->status && (f->status < 100 || f->status > 599)) || (!f->status && !f->latency_ms)) {
 		emu_fault_free(f);
 		ctl_err(rs, 400, "a fault needs a status (100-599) or latencyMs");
@@ -793,6 +878,116 @@ static void ctl_admins(struct emu *em, struct emu_resp *rs, struct json_object *
 	buf_adds(&rs->body, "}");
 }
 
+/*
+ * POST /_emulator/users/{key}/check-password {"password"} -> {"match", "hashFunction"}
+ * POST /_emulator/users/{key}/suspend {"reason"? (ABUSE), "suspended"? (true)}
+ * {key} is an address, an alias or an id (a deleted user by id too).
+ */
+static void ctl_user(struct emu *em, struct emu_req *rq, struct emu_resp *rs,
+		     struct json_object *jo)
+{
+	const char *rest = rq->path + strlen("/_emulator/users/");
+	const char *slash = strchr(rest, '/');
+	struct json_object *v;
+
+	if (!slash || strcmp(rq->method, "POST")) {
+		ctl_err(rs, 404, "unknown control call");
+		return;
+	}
+	char *key = xstrndup(rest, (size_t)(slash - rest));
+
+	pct_decode(key, false);
+	struct emu_user *u = emu_user_find(em, key);
+
+	if (!u && !strchr(key, '@'))
+		u = emu_user_by_id(em, key);
+	free(key);
+	if (!u) {
+		ctl_err(rs, 404, "no such user");
+		return;
+	}
+	if (!strcmp(slash, "/check-password")) {
+		const char *pw = jstr(jo, "password");
+
+		if (!pw) {
+			ctl_err(rs, 400, "password is required");
+			return;
+		}
+		buf_addf(&rs->body, "{\"match\":%s,\"hashFunction\":",
+			 emu_password_check(u->password, u->hash_fn, pw) ? "true" : "false");
+		buf_add_jstr(&rs->body, u->hash_fn ? u->hash_fn : "");
+		buf_adds(&rs->body, "}");
+	} else if (!strcmp(slash, "/suspend")) {
+		const char *reason = jstr(jo, "reason");
+		bool on = !jhas(jo, "suspended", &v) || json_object_get_boolean(v);
+
+		u->suspended = on;
+		str_set(&u->susp_reason, on ? (reason ? reason : "ABUSE") : NULL);
+		emu_user_touch(em, u);
+		ctl_json(rs, 200, "{}");
+	} else {
+		ctl_err(rs, 404, "unknown control call");
+	}
+}
+
+/*
+ * POST /_emulator/seed/account: a realistic account, on top of the default state unless
+ * "reset": false. {"fixture": {state}} loads a JSON fixture; {"generate": {"seed", "users",
+ * "groups"}} generates one deterministically ("returnFixture": true echoes it).
+ */
+static void ctl_seed_account(struct emu *em, struct emu_resp *rs, struct json_object *jo)
+{
+	struct json_object *fx = NULL, *gen, *v;
+	char err[512] = "";
+	long long t0 = now_ms();
+	bool owned = false;
+
+	if (jhas(jo, "generate", &gen)) {
+		uint64_t seed = jhas(gen, "seed", &v) ? (uint64_t)json_object_get_int64(v) : 1;
+		long nu = jhas(gen, "users", &v) ? json_object_get_int64(v) : 200;
+		long ng = jhas(gen, "groups", &v) ? json_object_get_int64(v) : 20;
+
+		if (nu < 3 || nu > 100000 || ng < 0 || ng > 10000) {
+			ctl_err(rs, 400, "generate: users 3..100000, groups 0..10000");
+			return;
+		}
+		fx = emu_fixture_generate(emu_primary_domain(em), seed, nu, ng);
+		owned = true;
+	} else if (!jhas(jo, "fixture", &fx) || !json_object_is_type(fx, json_type_object)) {
+		ctl_err(rs, 400, "give \"fixture\" (a state object) or \"generate\"");
+		return;
+	}
+	if (!jhas(jo, "reset", &v) || json_object_get_boolean(v))
+		emu_reset(em, NULL);
+	if (emu_state_load(em, fx, err, sizeof(err))) {
+		ctl_err(rs, 400, err);
+	} else {
+		struct jw w;
+
+		jw_init(&w, &rs->body, NULL);
+		jw_obj(&w);
+		jw_k(&w, "customerId");
+		jw_str(&w, em->customer_id);
+		jw_k(&w, "users");
+		jw_int(&w, (long long)(em->users.n - em->n_deleted));
+		jw_k(&w, "deletedUsers");
+		jw_int(&w, (long long)em->n_deleted);
+		jw_k(&w, "groups");
+		jw_int(&w, (long long)em->groups.n);
+		jw_k(&w, "domains");
+		jw_int(&w, (long long)em->n_domains);
+		jw_k(&w, "ms");
+		jw_int(&w, now_ms() - t0);
+		if (owned && jhas(jo, "returnFixture", &v) && json_object_get_boolean(v)) {
+			jw_k(&w, "fixture");
+			jw_json(&w, fx);
+		}
+		jw_end(&w);
+	}
+	if (owned)
+		json_object_put(fx);
+}
+
 static bool is(const struct emu_req *rq, const char *method, const char *path)
 {
 	return !strcmp(rq->path, path) && (!method || !strcmp(rq->method, method));
@@ -854,7 +1049,7 @@ void emu_control(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 		const char *dom = jstr(jo, "domain");
 		long long t0 = now_ms();
 
-		if (nu < 0 || nu > 2000000 || ng < 0 || ng > 100000 || mpg < 0) {
+		if (nu < 0 || nu > 1000000 || ng < 0 || ng > 100000 || mpg < 0) {
 			ctl_err(rs, 400, "out of range");
 		} else if (dom && !emu_domain_find(em, dom)) {
 			ctl_err(rs, 400, "domain is not one of the customer's domains");
@@ -864,6 +1059,8 @@ void emu_control(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 			buf_addf(&rs->body, "{\"users\":%ld,\"groups\":%ld,\"ms\":%lld}", made, ng,
 				 now_ms() - t0);
 		}
+	} else if (is(rq, "POST", "/_emulator/seed/account")) {
+		ctl_seed_account(em, rs, jo);
 	} else if (is(rq, "POST", "/_emulator/domains")) {
 		const char *d = jstr(jo, "domainName");
 
@@ -901,6 +1098,8 @@ void emu_control(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 	} else if (is(rq, "POST", "/_emulator/tokens") ||
 		   is(rq, "POST", "/_emulator/tokens/revoke")) {
 		ctl_tokens(em, rq, rs, jo);
+	} else if (str_has_prefix(p, "/_emulator/users/")) {
+		ctl_user(em, rq, rs, jo);
 	} else if (str_has_prefix(p, "/_emulator/faults")) {
 		ctl_faults(em, rq, rs, jo);
 	} else if (is(rq, NULL, "/_emulator/quota") || is(rq, NULL, "/_emulator/config")) {

@@ -17,6 +17,9 @@ static struct emu_group *group_key(struct emu *em, struct emu_req *rq, struct em
 {
 	struct emu_group *g = emu_group_find(em, rq->seg[0]);
 
+	/* newGroup404Ms: a group can be invisible for a moment after groups.insert */
+	if (g && em->new_group_404_ms > 0 && now_ms() - g->created_ms < em->new_group_404_ms)
+		g = NULL;
 	if (!g)
 		emu_err(rs, 404, "notFound", "Resource Not Found: groupKey");
 	return g;
@@ -86,8 +89,8 @@ static int group_validate(struct emu *em, struct emu_group *g, struct json_objec
 			return -1;
 	}
 	if (json_object_object_get_ex(jo, "name", &v) && json_object_is_type(v, json_type_string) &&
-	    (json_object_get_string_len(v) > 75 || strpbrk(json_object_get_string(v), "<>"))) {
-		emu_err(rs, 400, "invalid", "Invalid Input: name");
+	    (utf8_len(json_object_get_string(v)) > 73 || strpbrk(json_object_get_string(v), "<>"))) {
+		emu_err(rs, 400, "invalid", "Invalid Input: groupName");
 		return -1;
 	}
 	if (json_object_object_get_ex(jo, "description", &v) &&
@@ -193,57 +196,30 @@ void h_groups_delete(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 	emu_no_content(em, rs);
 }
 
-/* Group query: name / email with = or :prefix*, memberKey=. Returns -1 on a syntax error. */
-static int group_matches(struct emu *em, const struct emu_group *g, const char *q, bool *ok)
+static const char *const group_query_fields[] = { "name", "email", "memberKey" };
+
+/* Group query: name / email with = or :prefix*, memberKey=; clauses are ANDed. */
+static bool group_matches(struct emu *em, const struct emu_group *g, const struct emu_query *q)
 {
-	char *dup = xstrdup(q);
-	char *save = NULL;
-	int rc = 0;
+	for (size_t i = 0; i < q->n; i++) {
+		const struct qclause *c = &q->c[i];
+		size_t vl = strlen(c->value);
 
-	*ok = true;
-	for (char *t = strtok_r(dup, " ", &save); t && *ok; t = strtok_r(NULL, " ", &save)) {
-		char *op = strpbrk(t, "=:");
-
-		if (!op) {
-			rc = -1;
-			break;
-		}
-		char opc = *op;
-
-		*op = '\0';
-		char *val = op + 1;
-		size_t vl = strlen(val);
-
-		if (vl >= 2 && (val[0] == '\'' || val[0] == '"') && val[vl - 1] == val[0]) {
-			val[vl - 1] = '\0';
-			val++;
-			vl -= 2;
-		}
-		bool prefix = vl && val[vl - 1] == '*';
-
-		if (prefix)
-			val[--vl] = '\0';
-		const char *hay;
-
-		if (!strcmp(t, "name")) {
-			hay = g->name;
-		} else if (!strcmp(t, "email")) {
-			hay = g->email;
-		} else if (!strcmp(t, "memberKey") && opc == '=') {
-			struct emu_user *u = emu_user_find(em, val);
-			struct emu_group *sub = u ? NULL : emu_group_find(em, val);
+		if (!strcmp(c->field, "memberKey")) {
+			struct emu_user *u = emu_user_find(em, c->value);
+			struct emu_group *sub = u ? NULL : emu_group_find(em, c->value);
 			const char *id = u ? u->id : sub ? sub->id : NULL;
 
-			*ok = id && map_get(&((struct emu_group *)g)->mem_idx, id);
+			if (!id || !map_get(&((struct emu_group *)g)->mem_idx, id))
+				return false;
 			continue;
-		} else {
-			rc = -1;
-			break;
 		}
-		*ok = prefix ? !strncasecmp(hay, val, vl) : !strcasecmp(hay, val);
+		const char *hay = !strcmp(c->field, "name") ? g->name : g->email;
+
+		if (c->prefix ? strncasecmp(hay, c->value, vl) != 0 : strcasecmp(hay, c->value) != 0)
+			return false;
 	}
-	free(dup);
-	return rc;
+	return true;
 }
 
 void h_groups_list(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
@@ -251,6 +227,7 @@ void h_groups_list(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 	char *domain = NULL, *ukey = NULL, *qs = NULL, *token = NULL, *key = NULL, *sorder = NULL;
 	struct emu_user *member = NULL;
 	struct emu_group *gmember = NULL;
+	struct emu_query q = { 0 };
 	struct buf scope;
 	int max;
 
@@ -270,6 +247,8 @@ void h_groups_list(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 		}
 	}
 	qs = emu_qp(rq, "query");
+	if (qs && emu_query_check(qs, group_query_fields, N(group_query_fields), &q, rs))
+		goto out;
 	sorder = emu_qp(rq, "sortOrder");
 	token = emu_qp(rq, "pageToken");
 	bool desc = sorder && !strcasecmp(sorder, "DESCENDING");
@@ -305,7 +284,6 @@ void h_groups_list(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 
 	for (size_t s = 0; s < n; s++) {
 		const struct emu_group *g = v[desc ? n - 1 - s : s];
-		bool ok;
 
 		if (key && (desc ? strcmp(g->email, key) >= 0 : strcmp(g->email, key) <= 0))
 			continue;
@@ -313,15 +291,8 @@ void h_groups_list(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 			continue;
 		if (mid && !map_get(&((struct emu_group *)g)->mem_idx, mid))
 			continue;
-		if (qs && *qs) {
-			if (group_matches(em, g, qs, &ok)) {
-				rs->body.len = 0;
-				emu_err(rs, 400, "invalid", "Invalid query");
-				goto out;
-			}
-			if (!ok)
-				continue;
-		}
+		if (q.n && !group_matches(em, g, &q))
+			continue;
 		if (got == max) {
 			more = true;
 			break;
@@ -348,6 +319,7 @@ void h_groups_list(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 	}
 	jw_end(&w);
 out:
+	emu_query_free(&q);
 	free(domain);
 	free(ukey);
 	free(qs);
@@ -534,8 +506,12 @@ struct emu_member *emu_member_insert_json(struct emu *em, struct emu_group *g,
 		emu_err(rs, 409, "duplicate", "Member already exists.");
 		return NULL;
 	}
-	struct emu_member *m = emu_member_add(em, g, mid, mid == ext ? email : NULL, type,
-					      role >= 0 ? role : ROLE_MEMBER);
+	/* Google lists a member under the address it was added with, which may be an alias */
+	const char *as = mid == ext ? email
+			 : u && email && strcasecmp(email, u->email) ? email
+			 : sub && email && strcasecmp(email, sub->email) ? email
+									  : NULL;
+	struct emu_member *m = emu_member_add(em, g, mid, as, type, role >= 0 ? role : ROLE_MEMBER);
 
 	if (delivery)
 		m->delivery = xstrdup(delivery);
@@ -766,7 +742,8 @@ void h_members_list(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 		jw_str(&w, etag);
 	}
 	for (size_t i = start; i < l.n; i++) {
-		if (rmask && !(rmask & (1u << l.m[i]->role)))
+		/* rolesFilter false: Google has at times ignored roles= and listed every role */
+		if (rmask && em->roles_filter && !(rmask & (1u << l.m[i]->role)))
 			continue;
 		if (got == max) {
 			next = i;
@@ -1017,6 +994,8 @@ static struct emu_group *gs_group(struct emu *em, struct emu_req *rq, struct emu
 {
 	struct emu_group *g = strchr(rq->seg[0], '@') ? emu_group_find(em, rq->seg[0]) : NULL;
 
+	if (g && em->new_group_404_ms > 0 && now_ms() - g->created_ms < em->new_group_404_ms)
+		g = NULL;
 	if (!g)
 		emu_err(rs, 404, "notFound", "Resource Not Found: groupUniqueId");
 	return g;

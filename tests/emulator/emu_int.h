@@ -34,4 +34,37 @@ int emu_config_apply(struct emu *em, struct json_object *jo, char *err, size_t e
 /* Writes the state as JSON (same format --state loads). */
 void emu_state_write(struct emu *em, struct buf *out);
 
+/*
+ * A realistic account as a state document (see README), the same for the same arguments;
+ * domain is the primary domain. The caller owns the result (json_object_put).
+ */
+struct json_object *emu_fixture_generate(const char *domain, uint64_t seed, long n_users,
+					 long n_groups);
+
+/* One clause of a `query`: field (empty for a bare word), '=' or ':', value, trailing '*'. */
+struct qclause {
+	char field[48];
+	char op;
+	char *value;
+	bool prefix;
+};
+
+struct emu_query {
+	struct qclause *c;
+	size_t n;
+};
+
+/*
+ * Parses a users/groups `query` into q (free with emu_query_free). Values may be quoted with '
+ * or " and use \ escapes. Returns 0; or -1 for a syntax error or a field not in fields (400
+ * invalid "Invalid query"), -2 for an empty query or an unescaped apostrophe (400 invalid
+ * "Invalid Input: query", as Google answers both).
+ */
+int emu_query_parse(const char *s, const char *const *fields, size_t n_fields,
+		    struct emu_query *q);
+void emu_query_free(struct emu_query *q);
+/* emu_query_parse that writes Google's error into rs; returns 0 or -1. */
+int emu_query_check(const char *s, const char *const *fields, size_t n_fields,
+		    struct emu_query *q, struct emu_resp *rs);
+
 #endif /* EMU_INT_H */

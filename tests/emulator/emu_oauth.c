@@ -321,7 +321,7 @@ static bool verify_rs256(EVP_PKEY *k, const char *data, size_t dlen, const unsig
 
 static bool aud_ok(struct emu *em, const char *aud)
 {
-	char own[96];
+	char own[300];
 
 	snprintf(own, sizeof(own), "%s/token", em->base_url);
 	return aud && (!strcmp(aud, TOKEN_URI) || !strcmp(aud, own) ||
@@ -411,8 +411,12 @@ static void grant_jwt(struct emu *em, const char *assertion, struct emu_resp *rs
 		goto out;
 	}
 	const char *scope = jget(cl, "scope");
+	bool unknown = false;
 
-	if (!scope || !*scope) {
+	if (scope)
+		scopes_parse(scope, &unknown);
+	/* a scope Google does not know is refused before any delegation check */
+	if (!scope || !*scope || unknown) {
 		oauth_err(rs, 400, "invalid_scope",
 			  "Invalid OAuth scope or ID token audience provided.");
 		goto out;
@@ -448,14 +452,6 @@ static void grant_jwt(struct emu *em, const char *assertion, struct emu_resp *rs
 			oauth_err(rs, 401, "unauthorized_client", MSG_UNAUTH_CLIENT);
 			goto out;
 		}
-	}
-	bool unknown;
-
-	scopes_parse(scope, &unknown);
-	if (unknown) {
-		oauth_err(rs, 400, "invalid_scope",
-			  "Invalid OAuth scope or ID token audience provided.");
-		goto out;
 	}
 	struct emu_token *t = emu_token_mint(em, u ? u->id : NULL, sa->email, scope, false,
 					     em->token_ttl_s);

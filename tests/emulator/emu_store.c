@@ -45,9 +45,14 @@ unsigned scopes_parse(const char *list, bool *unknown)
 	for (char *t = strtok_r(dup, " ,", &save); t; t = strtok_r(NULL, " ,", &save)) {
 		unsigned b = scope_bit(t);
 
-		/* scopes outside the Admin SDK (openid, email, ...) are allowed but grant nothing */
-		if (!b && !str_has_prefix(t, SCOPE_PREFIX) && strcmp(t, "openid") &&
-		    strcmp(t, "email") && strcmp(t, "profile"))
+		/*
+		 * Scopes outside the Admin SDK (openid, email, other Google APIs) are allowed but
+		 * grant nothing; an admin.* or apps.groups.* scope we do not know does not exist.
+		 */
+		const char *rest = str_has_prefix(t, SCOPE_PREFIX) ? t + strlen(SCOPE_PREFIX) : NULL;
+
+		if (!b && (rest ? str_has_prefix(rest, "admin.") || str_has_prefix(rest, "apps.groups")
+				: strcmp(t, "openid") && strcmp(t, "email") && strcmp(t, "profile")))
 			*unknown = true;
 		bits |= b;
 	}
@@ -68,6 +73,7 @@ static void user_free(struct emu_user *u)
 	free(u->ou);
 	free(u->recovery_email);
 	free(u->recovery_phone);
+	free(u->susp_reason);
 	strv_clear(&u->aliases);
 	strv_clear(&u->nonedit);
 	for (size_t i = 0; i < u->n_extras; i++) {
@@ -151,9 +157,14 @@ static void store_clear(struct emu *em)
 	free(em->faults);
 	em->faults = NULL;
 	em->n_faults = 0;
-	for (size_t i = 0; i < em->quota.cap; i++)
-		if (map_live(&em->quota, i))
-			free(em->quota.e[i].val);
+	for (size_t i = 0; i < em->quota.cap; i++) {
+		if (!map_live(&em->quota, i))
+			continue;
+		struct emu_quota_win *qw = em->quota.e[i].val;
+
+		free(qw->ts);
+		free(qw);
+	}
 	map_cleanup(&em->quota);
 	for (size_t i = 0; i < em->counters.cap; i++)
 		if (map_live(&em->counters, i))
@@ -201,6 +212,13 @@ void emu_reset(struct emu *em, const char *domain)
 	em->jwt_skew_s = 300;
 	em->quota_per_minute = 0;
 	em->concurrency = 0;
+	em->quota_window_ms = 60000;
+	em->deleted_retention_s = 20 * 86400;
+	em->new_user_404_ms = 0;
+	em->new_group_404_ms = 0;
+	em->member_status = true;
+	em->member_alias_email = true;
+	em->roles_filter = true;
 	em->next_fault_id = 1;
 	strv_add(&em->ous, "/");
 	emu_domain_add(em, dom, true);
@@ -368,6 +386,28 @@ void emu_user_delete(struct emu *em, struct emu_user *u)
 	em->deleted = xrealloc(em->deleted, (em->n_deleted + 1) * sizeof(*em->deleted));
 	em->deleted[em->n_deleted++] = u;
 	em->users_gen++;
+}
+
+void emu_deleted_purge(struct emu *em)
+{
+	long long cutoff = now_ms() - (long long)em->deleted_retention_s * 1000;
+	size_t k = 0;
+
+	for (size_t i = 0; i < em->n_deleted; i++) {
+		struct emu_user *u = em->deleted[i];
+
+		if (u->deleted_ms >= cutoff) {
+			em->deleted[k++] = u;
+			continue;
+		}
+		map_del(&em->users, u->id);
+		user_free(u);
+	}
+	if (k != em->n_deleted) {
+		em->n_deleted = k;
+		em->users_gen++;
+		em->gen++;
+	}
 }
 
 void emu_user_undelete(struct emu *em, struct emu_user *u)
@@ -543,6 +583,7 @@ struct emu_group *emu_group_new(struct emu *em, const char *email)
 	g->name = xstrdup("");
 	g->description = xstrdup("");
 	g->admin_created = true;
+	g->created_ms = now_ms();
 	g->gen = ++em->gen;
 	map_put(&em->groups, g->id, g);
 	map_put(&em->emails, g->email, g);
@@ -629,6 +670,16 @@ void emu_member_del(struct emu *em, struct emu_group *g, struct emu_member *m)
 
 const char *emu_member_email(struct emu *em, const struct emu_member *m)
 {
+	if (m->email && (m->type == MT_USER || m->type == MT_GROUP)) {
+		void *owner = map_get(&em->emails, m->email);
+		const char *oid = !owner ? NULL
+				  : ((struct emu_user *)owner)->kind == OBJ_USER
+					  ? ((struct emu_user *)owner)->id
+					  : ((struct emu_group *)owner)->id;
+
+		if (em->member_alias_email && oid && !strcmp(oid, m->id))
+			return m->email;
+	}
 	if (m->type == MT_USER) {
 		struct emu_user *u = map_get(&em->users, m->id);
 
@@ -786,7 +837,7 @@ void emu_user_render(struct emu *em, struct jw *w, const struct emu_user *u, int
 	if (jw_k(w, "suspended"))
 		jw_bool(w, u->suspended);
 	if (u->suspended && jw_k(w, "suspensionReason"))
-		jw_str(w, "ADMIN");
+		jw_str(w, u->susp_reason ? u->susp_reason : "ADMIN");
 	if (jw_k(w, "archived"))
 		jw_bool(w, u->archived);
 	if (jw_k(w, "changePasswordAtNextLogin"))
@@ -916,8 +967,12 @@ void emu_member_render(struct emu *em, struct jw *w, const struct emu_group *g,
 		jw_str(w, emu_role_name(m->role));
 	if (jw_k(w, "type"))
 		jw_str(w, emu_mtype_name(m->type));
-	if (jw_k(w, "status"))
-		jw_str(w, "ACTIVE");
+	/* a CUSTOMER entry ("all users in the domain") has neither email nor status */
+	if (em->member_status && m->type != MT_CUSTOMER && jw_k(w, "status")) {
+		const struct emu_user *mu = m->type == MT_USER ? map_get(&em->users, m->id) : NULL;
+
+		jw_str(w, mu && mu->suspended ? "SUSPENDED" : "ACTIVE");
+	}
 	if (m->delivery && jw_k(w, "delivery_settings"))
 		jw_str(w, m->delivery);
 	jw_end(w);

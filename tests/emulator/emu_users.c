@@ -67,6 +67,14 @@ int emu_parse_max(struct emu_req *rq, struct emu_resp *rs, int def, int max, boo
 	return 0;
 }
 
+/* domains.list shows unverified domains, but listing users or groups by one is 404. */
+static bool domain_listable(struct emu *em, const char *domain)
+{
+	const struct emu_domain *d = emu_domain_find(em, domain);
+
+	return d && d->verified;
+}
+
 /* customer= and domain= check shared by users.list and groups.list. */
 int emu_check_customer_domain(struct emu *em, struct emu_req *rq, struct emu_resp *rs,
 			      bool required, char **domain_out)
@@ -83,7 +91,7 @@ int emu_check_customer_domain(struct emu *em, struct emu_req *rq, struct emu_res
 		   strcmp(customer, em->customer_id)) {
 		emu_err(rs, 400, "badRequest", "Bad Request");
 		rc = -1;
-	} else if (domain && !emu_domain_find(em, domain)) {
+	} else if (domain && !domain_listable(em, domain)) {
 		emu_err(rs, 404, "notFound", "Domain not found.");
 		rc = -1;
 	}
@@ -100,13 +108,38 @@ void emu_list_etag(struct emu *em, const char *what, char out[64])
 	emu_etag(em, what, em->gen, out);
 }
 
+/*
+ * Resolves {userKey}. A deleted user (restorable for deleted_retention_s) answers 412 "User is
+ * deleted." when asked for by id; its addresses were freed, so by address it is 404.
+ */
 static struct emu_user *user_key(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 {
 	struct emu_user *u = emu_user_find(em, rq->seg[0]);
 
-	if (!u)
-		emu_err(rs, 404, "notFound", NOT_FOUND_USER);
+	if (!u) {
+		struct emu_user *d = NULL;
+
+		if (!strchr(rq->seg[0], '@')) {
+			emu_deleted_purge(em);
+			d = emu_user_by_id(em, rq->seg[0]);
+		}
+		if (d && d->deleted)
+			emu_err(rs, 412, "conditionNotMet", "User is deleted.");
+		else
+			emu_err(rs, 404, "notFound", NOT_FOUND_USER);
+		return NULL;
+	}
 	return u;
+}
+
+/* A delegated (non-super) admin may not change a super admin. */
+static bool super_guard(const struct emu_req *rq, const struct emu_user *u, struct emu_resp *rs)
+{
+	if (rq->subject && !rq->subject->is_admin && u->is_admin) {
+		emu_err(rs, 403, "forbidden", "Not Authorized to access this resource/api");
+		return true;
+	}
+	return false;
 }
 
 static bool user_creating(struct emu *em, const struct emu_user *u, struct emu_resp *rs)
@@ -392,6 +425,13 @@ static int user_validate(struct emu *em, struct emu_user *u, struct json_object 
 		emu_err(rs, 400, "invalid", "Invalid Input: recovery_phone");
 		return -1;
 	}
+	/* only an admin's own suspension can be lifted through the API */
+	if (u && u->suspended && u->susp_reason && strcmp(u->susp_reason, "ADMIN") &&
+	    json_object_object_get_ex(jo, "suspended", &v) &&
+	    json_object_is_type(v, json_type_boolean) && !json_object_get_boolean(v)) {
+		emu_err(rs, 412, "adminCannotUnsuspend", "Cannot restore a user suspended for abuse.");
+		return -1;
+	}
 	return 0;
 }
 
@@ -458,7 +498,11 @@ static void user_apply(struct emu *em, struct emu_user *u, struct json_object *j
 			str_set(&u->hash_fn, hf ? jstr_or_null(hf) : NULL);
 			u->change_pw = u->change_pw && true;
 		} else if (!strcmp(key, "suspended")) {
+			bool was = u->suspended;
+
 			u->suspended = jbool(v, false);
+			if (!u->suspended || !was)
+				str_set(&u->susp_reason, NULL); /* NULL renders as ADMIN */
 		} else if (!strcmp(key, "archived")) {
 			u->archived = jbool(v, false);
 		} else if (!strcmp(key, "changePasswordAtNextLogin")) {
@@ -543,15 +587,20 @@ void h_users_get(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 {
 	struct emu_user *u = user_key(em, rq, rs);
 
-	if (u)
-		render_user_resp(em, rq, rs, u);
+	if (!u)
+		return;
+	if (em->new_user_404_ms > 0 && now_ms() - u->created_ms < em->new_user_404_ms) {
+		emu_err(rs, 404, "notFound", NOT_FOUND_USER);
+		return;
+	}
+	render_user_resp(em, rq, rs, u);
 }
 
 static void user_write(struct emu *em, struct emu_req *rq, struct emu_resp *rs, int mode)
 {
 	struct emu_user *u = user_key(em, rq, rs);
 
-	if (!u || user_creating(em, u, rs))
+	if (!u || user_creating(em, u, rs) || super_guard(rq, u, rs))
 		return;
 	struct json_object *jo = emu_body_json(rq, rs);
 
@@ -578,7 +627,7 @@ void h_users_delete(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 {
 	struct emu_user *u = user_key(em, rq, rs);
 
-	if (!u || user_creating(em, u, rs))
+	if (!u || user_creating(em, u, rs) || super_guard(rq, u, rs))
 		return;
 	emu_user_delete(em, u);
 	emu_no_content(em, rs);
@@ -586,8 +635,10 @@ void h_users_delete(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 
 void h_users_undelete(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 {
-	struct emu_user *u = emu_user_by_id(em, rq->seg[0]);
+	struct emu_user *u;
 
+	emu_deleted_purge(em);
+	u = emu_user_by_id(em, rq->seg[0]);
 	if (!u || !u->deleted) {
 		emu_err(rs, 404, "notFound", NOT_FOUND_USER);
 		return;
@@ -618,7 +669,7 @@ void h_users_make_admin(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 {
 	struct emu_user *u = user_key(em, rq, rs);
 
-	if (!u || user_creating(em, u, rs))
+	if (!u || user_creating(em, u, rs) || super_guard(rq, u, rs))
 		return;
 	struct json_object *jo = emu_body_json(rq, rs);
 	struct json_object *v;
@@ -638,25 +689,6 @@ void h_users_make_admin(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 
 /* ---------------------------------------------------------------- users.list */
 
-struct qclause {
-	char field[48];
-	char op;
-	char *value;
-	bool prefix;
-};
-
-struct query {
-	struct qclause *c;
-	size_t n;
-};
-
-static void query_free(struct query *q)
-{
-	for (size_t i = 0; i < q->n; i++)
-		free(q->c[i].value);
-	free(q->c);
-}
-
 static const char *const query_fields[] = {
 	"email",	"givenName",	 "familyName",	   "name",	    "isAdmin",
 	"isDelegatedAdmin", "isSuspended", "isArchived",   "isEnrolledIn2Sv", "isEnforcedIn2Sv",
@@ -665,64 +697,16 @@ static const char *const query_fields[] = {
 	"addressRegion", "addressPostalCode", "addressCountry", "addressStreet", "",
 };
 
-static int query_parse(const char *s, struct query *q)
+int emu_query_check(const char *s, const char *const *fields, size_t n_fields,
+		    struct emu_query *q, struct emu_resp *rs)
 {
-	memset(q, 0, sizeof(*q));
-	while (*s) {
-		while (isspace((unsigned char)*s))
-			s++;
-		if (!*s)
-			break;
-		struct qclause c;
-		const char *st = s;
+	int rc = emu_query_parse(s, fields, n_fields, q);
 
-		memset(&c, 0, sizeof(c));
-		while (*s && (isalnum((unsigned char)*s) || *s == '.' || *s == '_'))
-			s++;
-		if (*s == '=' || *s == ':') {
-			if ((size_t)(s - st) >= sizeof(c.field))
-				goto bad;
-			memcpy(c.field, st, (size_t)(s - st));
-			c.op = *s++;
-		} else {
-			s = st;
-			c.op = ':';
-		}
-		if (!in_list(query_fields, N(query_fields), c.field))
-			goto bad;
-		if (*s == '\'' || *s == '"') {
-			char qc = *s++;
-			const char *e = strchr(s, qc);
-
-			if (!e)
-				goto bad;
-			c.value = xstrndup(s, (size_t)(e - s));
-			s = e + 1;
-		} else {
-			const char *vs = s;
-
-			while (*s && !isspace((unsigned char)*s))
-				s++;
-			c.value = xstrndup(vs, (size_t)(s - vs));
-		}
-		size_t vl = strlen(c.value);
-
-		if (vl && c.value[vl - 1] == '*') {
-			c.prefix = true;
-			c.value[vl - 1] = '\0';
-		}
-		if (!*c.value && !c.prefix) {
-			free(c.value);
-			goto bad;
-		}
-		q->c = xrealloc(q->c, (q->n + 1) * sizeof(*q->c));
-		q->c[q->n++] = c;
-	}
-	return 0;
-bad:
-	query_free(q);
-	memset(q, 0, sizeof(*q));
-	return -1;
+	if (rc == -2)
+		emu_err(rs, 400, "invalid", "Invalid Input: query");
+	else if (rc)
+		emu_err(rs, 400, "invalid", "Invalid query");
+	return rc ? -1 : 0;
 }
 
 /* ':' matches a word (or prefix of one); '=' the whole value. */
@@ -771,7 +755,7 @@ static bool extras_match(const struct emu_user *u, const char *key, const char *
 	return false;
 }
 
-static bool user_matches(const struct emu_user *u, const struct query *q)
+static bool user_matches(const struct emu_user *u, const struct emu_query *q)
 {
 	for (size_t i = 0; i < q->n; i++) {
 		const struct qclause *c = &q->c[i];
@@ -885,7 +869,7 @@ void h_users_list(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 {
 	char *domain = NULL, *order = NULL, *sorder = NULL, *qs = NULL, *show = NULL;
 	char *token = NULL, *key = NULL, *mask = NULL;
-	struct query q = { 0 };
+	struct emu_query q = { 0 };
 	int max, ord = ORD_EMAIL;
 	bool desc = false;
 	struct buf scope, kb;
@@ -931,11 +915,12 @@ void h_users_list(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 			goto out;
 		}
 	}
-	if (qs && query_parse(qs, &q)) {
-		emu_err(rs, 400, "invalid", "Invalid query");
+	if (qs && emu_query_check(qs, query_fields, N(query_fields), &q, rs))
 		goto out;
-	}
 	bool deleted = show && !strcasecmp(show, "true");
+
+	if (deleted)
+		emu_deleted_purge(em);
 
 	buf_addf(&scope, "users|%s|%s|%d|%d|%d", domain ? domain : "", qs ? qs : "", ord, desc,
 		 deleted);
@@ -1053,7 +1038,7 @@ void h_users_list(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 	jw_end(&w);
 	free(dv);
 out:
-	query_free(&q);
+	emu_query_free(&q);
 	free(domain);
 	free(order);
 	free(sorder);
@@ -1140,7 +1125,7 @@ void h_aliases_insert(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 {
 	struct emu_user *u = user_key(em, rq, rs);
 
-	if (!u || user_creating(em, u, rs))
+	if (!u || user_creating(em, u, rs) || super_guard(rq, u, rs))
 		return;
 	char *alias = emu_alias_body(em, rq, rs);
 
@@ -1167,7 +1152,7 @@ void h_aliases_delete(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 {
 	struct emu_user *u = user_key(em, rq, rs);
 
-	if (!u || user_creating(em, u, rs))
+	if (!u || user_creating(em, u, rs) || super_guard(rq, u, rs))
 		return;
 	if (!strv_has(&u->aliases, rq->seg[1])) {
 		emu_err(rs, 404, "notFound", "Resource Not Found: alias");

@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* gws-emulator validation rules (API-NOTES §8); pure functions, unit tested. */
+#include <crypt.h>
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/evp.h>
+
 #include "emu.h"
+#include "emu_int.h"
 
 static bool all_hex(const char *s, size_t n)
 {
@@ -93,7 +98,7 @@ int valid_password(const char *pw, const char *hash_fn)
 }
 
 /* Counts UTF-8 code points. */
-static size_t utf8_len(const char *s)
+size_t utf8_len(const char *s)
 {
 	size_t n = 0;
 
@@ -170,4 +175,159 @@ bool valid_ou_path(const char *path)
 	if (n > 1 && path[n - 1] == '/')
 		return false;
 	return strstr(path, "//") == NULL;
+}
+
+/* ---------------------------------------------------------------- query syntax */
+
+void emu_query_free(struct emu_query *q)
+{
+	for (size_t i = 0; i < q->n; i++)
+		free(q->c[i].value);
+	free(q->c);
+	memset(q, 0, sizeof(*q));
+}
+
+static bool field_known(const char *const *fields, size_t n, const char *f)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(fields[i], f))
+			return true;
+	return false;
+}
+
+/* Reads one value at *sp into b; returns 0, -1 (syntax) or -2 (stray apostrophe). */
+static int query_value(const char **sp, struct buf *b)
+{
+	const char *s = *sp;
+
+	if (*s == '\'' || *s == '"') {
+		char qc = *s++;
+
+		while (*s && *s != qc) {
+			if (*s == '\\' && s[1])
+				s++;
+			buf_add(b, s, 1);
+			s++;
+		}
+		if (!*s)
+			return qc == '\'' ? -2 : -1;
+		s++;
+		/* 'O'Brien' : the quote closed early and the rest of the word is left over */
+		if (*s && !isspace((unsigned char)*s))
+			return -2;
+	} else {
+		while (*s && !isspace((unsigned char)*s)) {
+			if (*s == '\\' && s[1]) {
+				s++;
+			} else if (*s == '\'') {
+				return -2;
+			}
+			buf_add(b, s, 1);
+			s++;
+		}
+	}
+	*sp = s;
+	return 0;
+}
+
+int emu_query_parse(const char *s, const char *const *fields, size_t n_fields,
+		    struct emu_query *q)
+{
+	struct buf b;
+	int rc = 0;
+
+	memset(q, 0, sizeof(*q));
+	buf_init(&b);
+	while (isspace((unsigned char)*s))
+		s++;
+	if (!*s)
+		return -2;
+	while (*s && rc == 0) {
+		struct qclause c;
+		const char *st = s;
+
+		memset(&c, 0, sizeof(c));
+		while (*s && (isalnum((unsigned char)*s) || *s == '.' || *s == '_'))
+			s++;
+		if (*s == '=' || *s == ':') {
+			if ((size_t)(s - st) >= sizeof(c.field)) {
+				rc = -1;
+				break;
+			}
+			memcpy(c.field, st, (size_t)(s - st));
+			c.op = *s++;
+		} else {
+			s = st;
+			c.op = ':';
+		}
+		if (!field_known(fields, n_fields, c.field)) {
+			rc = strchr(st, '\'') && !strpbrk(st, "=:") ? -2 : -1;
+			break;
+		}
+		buf_reset(&b);
+		rc = query_value(&s, &b);
+		if (rc)
+			break;
+		c.value = buf_steal(&b);
+		size_t vl = strlen(c.value);
+
+		if (vl && c.value[vl - 1] == '*') {
+			c.prefix = true;
+			c.value[vl - 1] = '\0';
+		}
+		if (!*c.value && !c.prefix) {
+			free(c.value);
+			rc = -1;
+			break;
+		}
+		q->c = xrealloc(q->c, (q->n + 1) * sizeof(*q->c));
+		q->c[q->n++] = c;
+		while (isspace((unsigned char)*s))
+			s++;
+	}
+	buf_cleanup(&b);
+	if (rc)
+		emu_query_free(q);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- password check */
+
+static void hex_digest(const char *md, const char *clear, char *out, size_t outlen)
+{
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+
+	out[0] = '\0';
+	if (!EVP_Digest(clear, strlen(clear), d, &n, EVP_get_digestbyname(md), NULL))
+		return;
+	for (unsigned int i = 0; i < n && 2 * i + 2 < outlen; i++)
+		snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+int emu_password_check(const char *stored, const char *hash_fn, const char *clear)
+{
+	char hex[2 * EVP_MAX_MD_SIZE + 1];
+
+	if (!stored || !clear)
+		return 0;
+	if (!hash_fn || !*hash_fn)
+		return strcmp(stored, clear) == 0;
+	if (!strcasecmp(hash_fn, "MD5")) {
+		hex_digest("MD5", clear, hex, sizeof(hex));
+		return strcasecmp(stored, hex) == 0;
+	}
+	if (!strcasecmp(hash_fn, "SHA-1") || !strcasecmp(hash_fn, "SHA1")) {
+		hex_digest("SHA1", clear, hex, sizeof(hex));
+		return strcasecmp(stored, hex) == 0;
+	}
+	if (!strcasecmp(hash_fn, "crypt")) {
+		struct crypt_data *cd = xcalloc(1, sizeof(*cd));
+		const char *h = crypt_r(clear, stored, cd);
+		int ok = h && h[0] != '*' && strcmp(h, stored) == 0;
+
+		free(cd);
+		return ok;
+	}
+	return 0;
 }

@@ -33,7 +33,11 @@ static void usage(FILE *f)
 	      "first line on stdout. Control API under /_emulator/ (see README.md).\n"
 	      "\n"
 	      "options:\n"
-	      "  --listen ADDR      address to listen on (default 127.0.0.1:0 = a free port)\n"
+	      "  --listen ADDR      address to listen on (default 127.0.0.1:0 = a free port;\n"
+	      "                     0.0.0.0:PORT for every interface)\n"
+	      "  --base-url URL     the URL clients see (a proxy or Service in front): the\n"
+	      "                     token URI and JWT audience <URL>/token, and the baseUrl\n"
+	      "                     that /_emulator/info reports\n"
 	      "  --state FILE       load a JSON state fixture at start (format: README.md)\n"
 	      "  --domain DOMAIN    primary domain of the default customer (default example.com)\n"
 	      "  --sa-key FILE      register a service account key file (repeatable)\n"
@@ -208,10 +212,22 @@ static int keygen_main(int argc, char **argv)
 	return rc;
 }
 
+/* http://HOST:PORT for the listen address; a wildcard host is reached on 127.0.0.1. */
+static void local_url(const char *listen, int port, char *out, size_t n)
+{
+	const char *colon = strrchr(listen, ':');
+	size_t hl = colon ? (size_t)(colon - listen) : 0;
+
+	if (hl == 0 || hl > 200 || (hl == 7 && !strncmp(listen, "0.0.0.0", 7)))
+		snprintf(out, n, "http://127.0.0.1:%d", port);
+	else
+		snprintf(out, n, "http://%.*s:%d", (int)hl, listen, port);
+}
+
 int main(int argc, char **argv)
 {
 	const char *listen = "127.0.0.1:0", *state = NULL, *domain = "example.com";
-	const char *threads = "32";
+	const char *threads = "32", *base_url = NULL;
 	const char **keys = NULL;
 	size_t n_keys = 0;
 	bool quiet = true;
@@ -236,6 +252,8 @@ int main(int argc, char **argv)
 			return 0;
 		} else if (i + 1 < argc && !strcmp(a, "--listen")) {
 			listen = argv[++i];
+		} else if (i + 1 < argc && !strcmp(a, "--base-url")) {
+			base_url = argv[++i];
 		} else if (i + 1 < argc && !strcmp(a, "--state")) {
 			state = argv[++i];
 		} else if (i + 1 < argc && !strcmp(a, "--domain")) {
@@ -255,6 +273,12 @@ int main(int argc, char **argv)
 			free(keys);
 			return 2;
 		}
+	}
+	if (base_url && ((strncmp(base_url, "http://", 7) && strncmp(base_url, "https://", 8)) ||
+			 strlen(base_url) >= sizeof(em.base_url) - 1)) {
+		fprintf(stderr, "gws-emulator: --base-url wants an http(s) URL\n");
+		free(keys);
+		return 2;
 	}
 	if (!strchr(domain, '.')) {
 		fprintf(stderr, "gws-emulator: --domain wants a domain name\n");
@@ -313,10 +337,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "gws-emulator: no listening port\n");
 		rc = 1;
 	} else {
+		char local[230];
+
+		local_url(listen, ports[0].port, local, sizeof(local));
 		pthread_mutex_lock(&em.mu);
-		snprintf(em.base_url, sizeof(em.base_url), "http://127.0.0.1:%d", ports[0].port);
+		snprintf(em.base_url, sizeof(em.base_url), "%s", base_url ? base_url : local);
+		while (em.base_url[0] && em.base_url[strlen(em.base_url) - 1] == '/')
+			em.base_url[strlen(em.base_url) - 1] = '\0';
 		pthread_mutex_unlock(&em.mu);
-		printf("%s\n", em.base_url);
+		/* the first line is where this process can be reached, for whoever started it */
+		printf("%s\n", local);
 		fflush(stdout);
 		int sig = 0;
 

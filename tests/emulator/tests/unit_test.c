@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "emu.h"
+#include "emu_int.h"
 
 static void test_password(void **state)
 {
@@ -185,6 +186,52 @@ static void test_b64_map_form(void **state)
 	assert_string_equal(t, "2010-04-05T17:30:04.325Z");
 }
 
+static void test_query_parse(void **state)
+{
+	static const char *const fields[] = { "name", "email", "" };
+	struct emu_query q;
+
+	(void)state;
+	assert_int_equal(emu_query_parse("", fields, 3, &q), -2);
+	assert_int_equal(emu_query_parse("   ", fields, 3, &q), -2);
+	assert_int_equal(emu_query_parse("name=O'Brien", fields, 3, &q), -2);
+	assert_int_equal(emu_query_parse("name='O'Brien'", fields, 3, &q), -2);
+	assert_int_equal(emu_query_parse("name='open", fields, 3, &q), -2);
+	assert_int_equal(emu_query_parse("bogus=1", fields, 3, &q), -1);
+	assert_int_equal(emu_query_parse("name=", fields, 3, &q), -1);
+	assert_int_equal(emu_query_parse("name='Two Words' email:te*", fields, 3, &q), 0);
+	assert_int_equal(q.n, 2);
+	assert_string_equal(q.c[0].value, "Two Words");
+	assert_int_equal(q.c[1].op, ':');
+	assert_true(q.c[1].prefix);
+	assert_string_equal(q.c[1].value, "te");
+	emu_query_free(&q);
+	assert_int_equal(emu_query_parse("name='O\\'Brien' \"d'Arc\" x\\'y", fields, 3, &q), 0);
+	assert_int_equal(q.n, 3);
+	assert_string_equal(q.c[0].value, "O'Brien");
+	assert_string_equal(q.c[1].value, "d'Arc");
+	assert_string_equal(q.c[1].field, "");
+	assert_string_equal(q.c[2].value, "x'y");
+	emu_query_free(&q);
+}
+
+static void test_password_check(void **state)
+{
+	(void)state;
+	assert_true(emu_password_check("12345678", NULL, "12345678"));
+	assert_false(emu_password_check("12345678", "", "12345679"));
+	assert_true(emu_password_check("5f4dcc3b5aa765d61d8327deb882cf99", "MD5", "password"));
+	assert_true(emu_password_check("5BAA61E4C9B93F3F0682250B6CF8331B7EE68FD8", "SHA-1", "password"));
+	assert_false(emu_password_check("5baa61e4c9b93f3f0682250b6cf8331b7ee68fd8", "SHA-1", "Password"));
+	assert_true(emu_password_check("$1$abc$Kb85XxsXB.VXinPhbS4431", "crypt", "pw"));
+	assert_false(emu_password_check("$1$abc$Kb85XxsXB.VXinPhbS4431", "crypt", "pw2"));
+	assert_true(emu_password_check("$6$rounds=10000$saltsalt$PCkl82bcVNZUyS5el2MR9Coq8KSFAH2TLAV2"
+				       "NKcVGH1Dq51jMRJNvf2NrUOE/Sv9WOINUlZWqywN9lCRzMZF.1",
+				       "crypt", "pw"));
+	assert_false(emu_password_check("password", "bcrypt", "password"));
+	assert_false(emu_password_check(NULL, NULL, "x"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -192,6 +239,8 @@ int main(void)
 		cmocka_unit_test(test_names_emails),
 		cmocka_unit_test(test_fields),
 		cmocka_unit_test(test_b64_map_form),
+		cmocka_unit_test(test_query_parse),
+		cmocka_unit_test(test_password_check),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
