@@ -455,3 +455,70 @@ def test_delegated_admin_never_writes_to_admins(pending):
     writes = ex.writes_since(seq)
     assert len(writes) == 1 and writes[0]["path"].endswith(ex.google()["sam@example.com"]["id"]), writes
     assert ex.google()["boss@example.com"]["name"]["givenName"] == "Big"
+
+
+def test_synced_passwords_sign_in(ex):
+    """Each form the platform sends reaches Google so that the person's password works there."""
+    import base64
+    import crypt
+    import hashlib
+    forms = {
+        "p1": {"password": SECRET},  # clear text → SHA-512 crypt in the replica
+        "p2": {"hash": "{SHA}" + base64.b64encode(hashlib.sha1(SECRET.encode()).digest()).decode(),
+               "hash_function": "SHA-1"},
+        "p3": {"hash": "{MD5}" + base64.b64encode(hashlib.md5(SECRET.encode()).digest()).decode(),
+               "hash_function": "MD5"},
+        "p4": {"hash": hashlib.sha1(SECRET.encode()).hexdigest().upper(), "hash_function": "SHA-1"},
+        "p5": {"hash": crypt.crypt(SECRET, "$6$saltsalt"), "hash_function": "crypt"},
+    }
+    for uid, body in forms.items():
+        ex.user(uid, f"{uid}@example.com", "Pass", uid.upper())
+        ex.password(uid, **body)
+    ex.idle()
+    g = ex.google()
+    for uid in forms:
+        assert f"{uid}@example.com" in g, uid
+        r = ex.emu.ctl("POST", f"users/{uid}@example.com/check-password", {"password": SECRET})
+        assert r["match"] is True, (uid, r)
+        r = ex.emu.ctl("POST", f"users/{uid}@example.com/check-password", {"password": SECRET + "x"})
+        assert r["match"] is False, (uid, r)
+    # a new password reaches a linked user, once
+    seq = ex.seq()
+    ex.password("p1", password="another good password")
+    ex.idle()
+    assert ex.emu.ctl("POST", "users/p1@example.com/check-password",
+                      {"password": "another good password"})["match"] is True
+    writes = ex.writes_since(seq)
+    assert len(writes) == 1 and set(json.loads(writes[0]["body"])) == {"password", "hashFunction"}
+    assert ex.job()["counts"]["updated"] == 0
+
+
+def test_rename_answered_409_but_applied_counts_as_done(ex):
+    seed_google(ex.emu, [gu("old@example.com", "Re", "Name")])
+    ex.user("ren", "old@example.com", "Re", "Name")
+    ex.idle()
+    gid = ex.link("ren")["google_id"]
+    ex.emu.ctl("POST", "faults", {"route": "directory.users.update", "status": 409, "apply": True,
+                                  "renameOnly": True, "times": 1})
+    r = ex.api.request("PATCH", "/v1/users/ren", ex.key, json={"email": "new@example.com"})
+    assert r.status_code == 200, r.text
+    ex.idle()
+    link = ex.link("ren")
+    assert link["status"] == "synced" and link["primary_email"] == "new@example.com", link
+    assert link["google_id"] == gid
+    g = ex.google()
+    assert g["new@example.com"]["id"] == gid and "old@example.com" in g["new@example.com"].get("aliases", [])
+
+
+def test_google_suspension_for_abuse_is_reported_not_lifted(ex):
+    seed_google(ex.emu, [gu("abuse.case@example.com", "Ab", "Use")])
+    ex.emu.ctl("POST", "users/abuse.case@example.com/suspend", {"reason": "ABUSE"})
+    ex.user("ab", "abuse.case@example.com", "Ab", "Use")
+    ex.idle()
+    seq = ex.seq()
+    job = ex.job()
+    link = ex.link("ab")
+    assert link["last_error"]["reason"] == "adminCannotUnsuspend", link
+    assert ex.items(job["id"])["ab"]["outcome"] == "failed"
+    assert ex.writes_since(seq) == []
+    assert ex.google()["abuse.case@example.com"]["suspended"] is True
