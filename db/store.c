@@ -461,7 +461,7 @@ static int exec_pooled(struct store *st, bool idempotent, const char *sql, int n
 		if (!lost || (sent && !idempotent))
 			return rc;
 		log_write(LOG_INFO, "db", "db_statement_resent",
-			  sent ? "connection lost; the statement only reads: sent again"
+			  sent ? "connection lost; the statement is idempotent: sent again"
 			       : "connection lost before the statement went out: sent again",
 			  NULL, 0);
 	}
@@ -474,8 +474,8 @@ int store_exec(struct store *st, const char *sql, int nparams, const char *const
 	return exec_pooled(st, false, sql, nparams, params, res, e);
 }
 
-int store_exec_read(struct store *st, const char *sql, int nparams, const char *const *params,
-		    PGresult **res, struct err *e)
+int store_exec_idempotent(struct store *st, const char *sql, int nparams,
+			  const char *const *params, PGresult **res, struct err *e)
 {
 	return exec_pooled(st, true, sql, nparams, params, res, e);
 }
@@ -491,7 +491,7 @@ void store_copy(char *dst, size_t cap, const PGresult *res, int row, int col)
 int store_ping(struct store *st, struct err *e)
 {
 	PGresult *res;
-	int rc = store_exec_read(st, "SELECT 1", 0, NULL, &res, e);
+	int rc = store_exec_idempotent(st, "SELECT 1", 0, NULL, &res, e);
 	PQclear(res);
 	return rc;
 }

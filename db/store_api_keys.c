@@ -70,12 +70,12 @@ int store_api_key_list(struct store *st, const char *tenant_id, const char *afte
 	snprintf(lim, sizeof(lim), "%d", limit);
 	const char *params[] = {tenant_id, after_id, lim};
 	PGresult *res;
-	int rc = store_exec_read(st,
-				 "SELECT " KEY_COLS " FROM api_keys WHERE tenant_id = $1 AND "
-				 "revoked_at IS NULL AND ($2::uuid IS NULL OR (created_at, id) < "
-				 "(SELECT created_at, id FROM api_keys WHERE id = $2::uuid AND "
-				 "tenant_id = $1)) ORDER BY created_at DESC, id DESC LIMIT $3",
-				 3, params, &res, e);
+	int rc = store_exec_idempotent(st,
+				       "SELECT " KEY_COLS " FROM api_keys WHERE tenant_id = $1 AND "
+				       "revoked_at IS NULL AND ($2::uuid IS NULL OR (created_at, id) < "
+				       "(SELECT created_at, id FROM api_keys WHERE id = $2::uuid AND "
+				       "tenant_id = $1)) ORDER BY created_at DESC, id DESC LIMIT $3",
+				       3, params, &res, e);
 	if (rc)
 		return rc;
 	int rows = PQntuples(res);

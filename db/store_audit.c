@@ -30,12 +30,12 @@ int store_audit_list(struct store *st, const char *tenant_id, int64_t before_id,
 	snprintf(lim, sizeof(lim), "%d", limit);
 	const char *params[] = {tenant_id, before, lim};
 	PGresult *res;
-	int rc = store_exec_read(st,
-				 "SELECT id, actor_key_id, request_id, resource_type, resource_id, action, "
-				 "before::text, after::text, " SQL_TIME("created_at") " FROM audit_events "
-				 "WHERE tenant_id = $1 AND ($2::bigint = 0 OR id < $2::bigint) "
-				 "ORDER BY id DESC LIMIT $3",
-				 3, params, &res, e);
+	int rc = store_exec_idempotent(st,
+				       "SELECT id, actor_key_id, request_id, resource_type, resource_id, action, "
+				       "before::text, after::text, " SQL_TIME("created_at") " FROM audit_events "
+				       "WHERE tenant_id = $1 AND ($2::bigint = 0 OR id < $2::bigint) "
+				       "ORDER BY id DESC LIMIT $3",
+				       3, params, &res, e);
 	if (rc)
 		return rc;
 	int rows = PQntuples(res);

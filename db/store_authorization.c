@@ -44,10 +44,10 @@ int store_credential_get(struct store *st, const char *tenant_id, const char *in
 	out->secret = NULL;
 	const char *p[] = {tenant_id, integration_id};
 	PGresult *res;
-	int rc = store_exec_read(st,
-				 "SELECT " CREDENTIAL_COLS " FROM integration_credentials WHERE "
-				 "tenant_id = $1 AND integration_id = $2::uuid",
-				 2, p, &res, e);
+	int rc = store_exec_idempotent(st,
+				       "SELECT " CREDENTIAL_COLS " FROM integration_credentials WHERE "
+				       "tenant_id = $1 AND integration_id = $2::uuid",
+				       2, p, &res, e);
 	if (rc)
 		return rc;
 	if (PQntuples(res) == 0)

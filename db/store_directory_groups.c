@@ -127,10 +127,10 @@ int store_group_get(struct store *st, const char *tenant_id, const char *id,
 	memset(out, 0, sizeof(*out));
 	const char *params[] = {tenant_id, id};
 	PGresult *res;
-	int rc = store_exec_read(st,
-				 "SELECT " GROUP_COLS " FROM directory_groups WHERE tenant_id = $1 AND "
-				 "id = $2",
-				 2, params, &res, e);
+	int rc = store_exec_idempotent(st,
+				       "SELECT " GROUP_COLS " FROM directory_groups WHERE tenant_id = $1 AND "
+				       "id = $2",
+				       2, params, &res, e);
 	if (rc)
 		return rc;
 	if (PQntuples(res) == 0)
@@ -150,10 +150,10 @@ int store_group_list(struct store *st, const char *tenant_id, const char *after_
 	snprintf(lim, sizeof(lim), "%d", limit);
 	const char *params[] = {tenant_id, after_id, lim};
 	PGresult *res;
-	int rc = store_exec_read(st,
-				 "SELECT " GROUP_COLS " FROM directory_groups WHERE tenant_id = $1 AND "
-				 "($2::text IS NULL OR id > $2::text) ORDER BY id LIMIT $3",
-				 3, params, &res, e);
+	int rc = store_exec_idempotent(st,
+				       "SELECT " GROUP_COLS " FROM directory_groups WHERE tenant_id = $1 AND "
+				       "($2::text IS NULL OR id > $2::text) ORDER BY id LIMIT $3",
+				       3, params, &res, e);
 	if (rc)
 		return rc;
 	int rows = PQntuples(res);
@@ -269,10 +269,10 @@ int store_member_delete(struct store *st, const struct store_actor *actor, const
 	int rc;
 	if (if_version > 1) {
 		/* No membership has that version: 412 when it exists, else 404. */
-		rc = store_exec_read(st,
-				     "SELECT 1 FROM group_members WHERE tenant_id = $1 AND "
-				     "group_id = $2 AND user_id = $3",
-				     3, params, &res, e);
+		rc = store_exec_idempotent(st,
+					   "SELECT 1 FROM group_members WHERE tenant_id = $1 AND "
+					   "group_id = $2 AND user_id = $3",
+					   3, params, &res, e);
 		if (rc)
 			return rc;
 		rc = PQntuples(res) ? err_set(e, E_PRECONDITION,
@@ -304,16 +304,16 @@ int store_member_list(struct store *st, const char *tenant_id, const char *group
 	const char *params[] = {tenant_id, group_id, after_user_id, lim};
 	PGresult *res;
 	/* One round trip: no row means no group; one row of NULLs means no members. */
-	int rc = store_exec_read(st,
-				 "SELECT g.id, m.user_id, u.email, " SQL_TIME("m.created_at") " "
-				 "FROM directory_groups g LEFT JOIN LATERAL (SELECT gm.user_id, "
-				 "gm.created_at FROM group_members gm WHERE gm.tenant_id = g.tenant_id "
-				 "AND gm.group_id = g.id AND ($3::text IS NULL OR "
-				 "gm.user_id > $3::text) "
-				 "ORDER BY gm.user_id LIMIT $4) m ON true LEFT JOIN directory_users u "
-				 "ON u.tenant_id = g.tenant_id AND u.id = m.user_id "
-				 "WHERE g.tenant_id = $1 AND g.id = $2 ORDER BY m.user_id",
-				 4, params, &res, e);
+	int rc = store_exec_idempotent(st,
+				       "SELECT g.id, m.user_id, u.email, " SQL_TIME("m.created_at") " "
+				       "FROM directory_groups g LEFT JOIN LATERAL (SELECT gm.user_id, "
+				       "gm.created_at FROM group_members gm WHERE gm.tenant_id = g.tenant_id "
+				       "AND gm.group_id = g.id AND ($3::text IS NULL OR "
+				       "gm.user_id > $3::text) "
+				       "ORDER BY gm.user_id LIMIT $4) m ON true LEFT JOIN directory_users u "
+				       "ON u.tenant_id = g.tenant_id AND u.id = m.user_id "
+				       "WHERE g.tenant_id = $1 AND g.id = $2 ORDER BY m.user_id",
+				       4, params, &res, e);
 	if (rc)
 		return rc;
 	int rows = PQntuples(res);

@@ -235,10 +235,10 @@ int store_user_get(struct store *st, const char *tenant_id, const char *id,
 	memset(out, 0, sizeof(*out));
 	const char *params[] = {tenant_id, id};
 	PGresult *res;
-	int rc = store_exec_read(st,
-				 "SELECT " USER_COLS " FROM directory_users WHERE tenant_id = $1 AND "
-				 "id = $2",
-				 2, params, &res, e);
+	int rc = store_exec_idempotent(st,
+				       "SELECT " USER_COLS " FROM directory_users WHERE tenant_id = $1 AND "
+				       "id = $2",
+				       2, params, &res, e);
 	if (rc)
 		return rc;
 	rc = user_one(res, "no such user", out, e);
@@ -256,12 +256,12 @@ int store_user_list(struct store *st, const char *tenant_id, const char *email,
 	snprintf(lim, sizeof(lim), "%d", limit);
 	const char *params[] = {tenant_id, email, state, after_id, lim};
 	PGresult *res;
-	int rc = store_exec_read(st,
-				 "SELECT " USER_COLS " FROM directory_users WHERE tenant_id = $1 AND "
-				 "($2::text IS NULL OR lower(email) = lower($2::text)) AND "
-				 "($3::text IS NULL OR state = $3::text) AND "
-				 "($4::text IS NULL OR id > $4::text) ORDER BY id LIMIT $5",
-				 5, params, &res, e);
+	int rc = store_exec_idempotent(st,
+				       "SELECT " USER_COLS " FROM directory_users WHERE tenant_id = $1 AND "
+				       "($2::text IS NULL OR lower(email) = lower($2::text)) AND "
+				       "($3::text IS NULL OR state = $3::text) AND "
+				       "($4::text IS NULL OR id > $4::text) ORDER BY id LIMIT $5",
+				       5, params, &res, e);
 	if (rc)
 		return rc;
 	int rows = PQntuples(res);

@@ -118,10 +118,10 @@ int store_integration_get(struct store *st, const char *tenant_id, const char *i
 {
 	const char *p[] = {tenant_id, id};
 	PGresult *res;
-	int rc = store_exec_read(st,
-				 "SELECT " INTEGRATION_COLS
-				 " FROM integrations WHERE tenant_id = $1 AND id = $2::uuid",
-				 2, p, &res, e);
+	int rc = store_exec_idempotent(st,
+				       "SELECT " INTEGRATION_COLS
+				       " FROM integrations WHERE tenant_id = $1 AND id = $2::uuid",
+				       2, p, &res, e);
 	if (rc)
 		return rc;
 	if (PQntuples(res) == 0)
@@ -141,10 +141,10 @@ int store_integration_list(struct store *st, const char *tenant_id, const char *
 	snprintf(lim, sizeof(lim), "%d", limit);
 	const char *p[] = {tenant_id, after_id, lim};
 	PGresult *res;
-	int rc = store_exec_read(st,
-				 "SELECT " INTEGRATION_COLS " FROM integrations WHERE tenant_id = $1 AND "
-				 "($2::uuid IS NULL OR id > $2::uuid) ORDER BY id LIMIT $3",
-				 3, p, &res, e);
+	int rc = store_exec_idempotent(st,
+				       "SELECT " INTEGRATION_COLS " FROM integrations WHERE tenant_id = $1 AND "
+				       "($2::uuid IS NULL OR id > $2::uuid) ORDER BY id LIMIT $3",
+				       3, p, &res, e);
 	if (rc)
 		return rc;
 	int rows = PQntuples(res);

@@ -37,11 +37,12 @@ int store_exec(struct store *st, const char *sql, int nparams, const char *const
 	       PGresult **res, struct err *e);
 
 /*
- * store_exec for a statement that only reads (running it twice is harmless): also sent once more
- * when the connection is lost after it went out.
+ * store_exec for a statement that may run twice with the effect of once: a read, or a write
+ * that sets absolute values or upserts (a job item, progress, a lease). It is also sent once
+ * more when the connection is lost after it went out.
  */
-int store_exec_read(struct store *st, const char *sql, int nparams, const char *const *params,
-		    PGresult **res, struct err *e);
+int store_exec_idempotent(struct store *st, const char *sql, int nparams,
+			  const char *const *params, PGresult **res, struct err *e);
 
 /*
  * Opens a transaction on a borrowed connection, tagged with the actor for the audit trigger.

@@ -124,9 +124,9 @@ int store_job_get(struct store *st, const char *tenant_id, const char *id, struc
 {
 	const char *p[] = {tenant_id, id};
 	PGresult *res;
-	int rc = store_exec_read(st,
-				 "SELECT " JOB_COLS " FROM jobs j WHERE j.tenant_id = $1 AND j.id = $2::uuid",
-				 2, p, &res, e);
+	int rc = store_exec_idempotent(st,
+				       "SELECT " JOB_COLS " FROM jobs j WHERE j.tenant_id = $1 AND j.id = $2::uuid",
+				       2, p, &res, e);
 	return rc ? rc : job_one(res, out, e);
 }
 
@@ -141,13 +141,13 @@ int store_job_list(struct store *st, const char *tenant_id, const char *integrat
 	snprintf(lim, sizeof(lim), "%d", limit);
 	const char *p[] = {tenant_id, integration_id, status, type, before, lim};
 	PGresult *res;
-	int rc = store_exec_read(st,
-				 "SELECT " JOB_COLS " FROM integrations i LEFT JOIN jobs j ON "
-				 "j.integration_id = i.id AND j.tenant_id = i.tenant_id AND ($3::text IS "
-				 "NULL OR j.status = $3) AND ($4::text IS NULL OR j.type = $4) AND ($5 = 0 "
-				 "OR j.seq < $5) WHERE i.tenant_id = $1 AND i.id = $2::uuid ORDER BY j.seq "
-				 "DESC NULLS LAST LIMIT $6",
-				 6, p, &res, e);
+	int rc = store_exec_idempotent(st,
+				       "SELECT " JOB_COLS " FROM integrations i LEFT JOIN jobs j ON "
+				       "j.integration_id = i.id AND j.tenant_id = i.tenant_id AND ($3::text IS "
+				       "NULL OR j.status = $3) AND ($4::text IS NULL OR j.type = $4) AND ($5 = 0 "
+				       "OR j.seq < $5) WHERE i.tenant_id = $1 AND i.id = $2::uuid ORDER BY j.seq "
+				       "DESC NULLS LAST LIMIT $6",
+				       6, p, &res, e);
 	if (rc)
 		return rc;
 	int rows = PQntuples(res);
@@ -290,14 +290,14 @@ int store_job_items_list(struct store *st, const char *tenant_id, const char *jo
 	snprintf(lim, sizeof(lim), "%d", limit);
 	const char *p[] = {tenant_id, job_id, outcome, after, lim};
 	PGresult *res;
-	int rc = store_exec_read(st,
-				 "SELECT ji.seq, ji.object_type, ji.object_id, ji.outcome, "
-				 "ji.detail::text, ji.error_reason, ji.error_message, " SQL_TIME(
-					 "ji.created_at") " FROM jobs j LEFT JOIN job_items ji ON ji.job_id "
-							  "= j.id AND ($3::text IS NULL OR ji.outcome = "
-							  "$3) AND ji.seq > $4 WHERE j.tenant_id = $1 AND "
-							  "j.id = $2::uuid ORDER BY ji.seq LIMIT $5",
-				 5, p, &res, e);
+	int rc = store_exec_idempotent(st,
+				       "SELECT ji.seq, ji.object_type, ji.object_id, ji.outcome, "
+				       "ji.detail::text, ji.error_reason, ji.error_message, " SQL_TIME(
+					       "ji.created_at") " FROM jobs j LEFT JOIN job_items ji ON ji.job_id "
+								"= j.id AND ($3::text IS NULL OR ji.outcome = "
+								"$3) AND ji.seq > $4 WHERE j.tenant_id = $1 AND "
+								"j.id = $2::uuid ORDER BY ji.seq LIMIT $5",
+				       5, p, &res, e);
 	if (rc)
 		return rc;
 	int rows = PQntuples(res);
@@ -362,11 +362,11 @@ int store_job_claim(struct store *st, const char *id, const char *owner, int lea
 		return job_one(res, out, e);
 	}
 	PQclear(res);
-	rc = store_exec_read(st,
-			     "SELECT j.status, j.cancel_requested, EXISTS (SELECT 1 FROM jobs r WHERE "
-			     "r.integration_id = j.integration_id AND r.status = 'running') FROM jobs j "
-			     "WHERE j.id = $1::uuid",
-			     1, p, &res, e);
+	rc = store_exec_idempotent(st,
+				   "SELECT j.status, j.cancel_requested, EXISTS (SELECT 1 FROM jobs r WHERE "
+				   "r.integration_id = j.integration_id AND r.status = 'running') FROM jobs j "
+				   "WHERE j.id = $1::uuid",
+				   1, p, &res, e);
 	if (rc)
 		return rc;
 	if (PQntuples(res) == 1) {
@@ -388,12 +388,14 @@ int store_job_progress(struct store *st, const char *id, const char *owner, int 
 	snprintf(t, sizeof(t), "%d", total);
 	const char *p[] = {id, owner, lease, d, total >= 0 ? t : NULL};
 	PGresult *res;
-	int rc = store_exec(st,
-			    "UPDATE jobs SET progress_done = $4, progress_total = coalesce($5::int, "
-			    "progress_total), lease_expires_at = clock_timestamp() + $3 * interval "
-			    "'1 millisecond', updated_at = now() WHERE id = $1::uuid AND lease_owner "
-			    "= $2 AND status = 'running' RETURNING cancel_requested",
-			    5, p, &res, e);
+	/* Absolute values: running it twice is running it once. */
+	int rc = store_exec_idempotent(
+		st,
+		"UPDATE jobs SET progress_done = $4, progress_total = coalesce($5::int, "
+		"progress_total), lease_expires_at = clock_timestamp() + $3 * interval "
+		"'1 millisecond', updated_at = now() WHERE id = $1::uuid AND lease_owner "
+		"= $2 AND status = 'running' RETURNING cancel_requested",
+		5, p, &res, e);
 	if (rc)
 		return rc;
 	if (PQntuples(res) == 0)
@@ -411,10 +413,11 @@ int store_job_leases_extend(struct store *st, const char *owner, int lease_ms, i
 	snprintf(lease, sizeof(lease), "%d", lease_ms);
 	const char *p[] = {owner, lease};
 	PGresult *res;
-	int rc = store_exec(st,
-			    "UPDATE jobs SET lease_expires_at = clock_timestamp() + $2 * interval "
-			    "'1 millisecond' WHERE lease_owner = $1 AND status = 'running'",
-			    2, p, &res, e);
+	int rc = store_exec_idempotent(st,
+				       "UPDATE jobs SET lease_expires_at = clock_timestamp() + $2 * "
+				       "interval '1 millisecond' WHERE lease_owner = $1 AND status = "
+				       "'running'",
+				       2, p, &res, e);
 	if (!rc && n)
 		*n = atoi(PQcmdTuples(res));
 	PQclear(res);
@@ -431,9 +434,10 @@ int store_job_item_add(struct store *st, const char *id, const char *owner,
 	/*
 	 * One item per object: recording it again replaces its outcome, and the counts move from the
 	 * old outcome to the new one. The lease check locks the job row, so the old outcome read
-	 * here is the one the upsert replaces (only the lease owner writes a job's items).
+	 * here is the one the upsert replaces (only the lease owner writes a job's items). Sent
+	 * twice, it records the same outcome again and moves no count: idempotent.
 	 */
-	int rc = store_exec(
+	int rc = store_exec_idempotent(
 		st,
 		"WITH j AS (SELECT id, tenant_id FROM jobs WHERE id = $1::uuid AND lease_owner = $2 "
 		"AND status = 'running' FOR UPDATE), o AS (SELECT outcome FROM job_items WHERE job_id "
@@ -475,10 +479,10 @@ int store_job_done_load(struct store *st, const char *id, const char *object_typ
 	const char *p[] = {id, object_type};
 	PGresult *res;
 	/* Byte order, so that store_job_done_has() can search with strcmp. */
-	int rc = store_exec_read(st,
-				 "SELECT object_id FROM job_items WHERE job_id = $1::uuid AND object_type "
-				 "= $2 AND outcome <> 'failed' ORDER BY object_id COLLATE \"C\"",
-				 2, p, &res, e);
+	int rc = store_exec_idempotent(st,
+				       "SELECT object_id FROM job_items WHERE job_id = $1::uuid AND object_type "
+				       "= $2 AND outcome <> 'failed' ORDER BY object_id COLLATE \"C\"",
+				       2, p, &res, e);
 	if (rc)
 		return rc;
 	int rows = PQntuples(res);
@@ -547,7 +551,7 @@ int store_job_param(struct store *st, const struct store_job *j, const char *key
 	buf[0] = '\0';
 	const char *p[] = {j->parameters_json, key};
 	PGresult *res;
-	int rc = store_exec_read(st, "SELECT $1::jsonb ->> $2", 2, p, &res, e);
+	int rc = store_exec_idempotent(st, "SELECT $1::jsonb ->> $2", 2, p, &res, e);
 	if (rc)
 		return rc;
 	if (PQgetisnull(res, 0, 0))

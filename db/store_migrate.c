@@ -140,9 +140,9 @@ int store_migrations_latest_applied(struct store *st, int *version, struct err *
 {
 	*version = 0;
 	PGresult *res;
-	int rc = store_exec_read(st,
-				 "SELECT coalesce(max(version), 0) FROM schema_migrations",
-				 0, NULL, &res, e);
+	int rc = store_exec_idempotent(st,
+				       "SELECT coalesce(max(version), 0) FROM schema_migrations",
+				       0, NULL, &res, e);
 	/* 42P01: the table does not exist yet — nothing applied. */
 	if (rc == E_INTERNAL && e && strcmp(e->reason, "42P01") == 0) {
 		err_clear(e);

@@ -140,10 +140,10 @@ int store_outbox_add(struct store *st, const char *stream, const char *key, cons
 int store_outbox_backlog(struct store *st, int64_t *rows, double *oldest_s, struct err *e)
 {
 	PGresult *res;
-	int rc = store_exec_read(st,
-				 "SELECT count(*), coalesce(extract(epoch FROM clock_timestamp() - "
-				 "min(created_at)), 0) FROM outbox WHERE published_at IS NULL",
-				 0, NULL, &res, e);
+	int rc = store_exec_idempotent(st,
+				       "SELECT count(*), coalesce(extract(epoch FROM clock_timestamp() - "
+				       "min(created_at)), 0) FROM outbox WHERE published_at IS NULL",
+				       0, NULL, &res, e);
 	if (rc)
 		return rc;
 	*rows = strtoll(PQgetvalue(res, 0, 0), NULL, 10);

@@ -62,10 +62,10 @@ int store_tenant_list(struct store *st, const char *after_id, int limit,
 	snprintf(lim, sizeof(lim), "%d", limit);
 	const char *params[] = {after_id, lim};
 	PGresult *res;
-	int rc = store_exec_read(st,
-				 "SELECT " TENANT_COLS " FROM tenants "
-				 "WHERE $1::uuid IS NULL OR id > $1::uuid ORDER BY id LIMIT $2",
-				 2, params, &res, e);
+	int rc = store_exec_idempotent(st,
+				       "SELECT " TENANT_COLS " FROM tenants "
+				       "WHERE $1::uuid IS NULL OR id > $1::uuid ORDER BY id LIMIT $2",
+				       2, params, &res, e);
 	if (rc)
 		return rc;
 	int rows = PQntuples(res);

@@ -81,43 +81,57 @@ def test_database_outage_answers_503_and_recovers(pipe):
         time.sleep(0.2)
 
 
-def test_a_write_is_never_sent_twice_after_a_lost_connection(pipe):
+def test_a_write_is_never_sent_twice_after_a_lost_connection(db):
     """Issue 10 item 4: a statement that went out is not re-sent when its connection is lost.
 
     A trigger counts each INSERT into jobs with a sequence (which no rollback undoes) and then ends
     its own backend, as a connection dropped while the statement ran: the API answers 503 and the
     statement ran once; sending it again could have created the job twice had it committed.
     Connections the server ended while they sat idle in the pool are replaced before anything is
-    sent on them, so the next requests work.
+    sent on them, so the next requests work. (The relay and the scheduler poll slowly here, so
+    that only these requests take connections from the pool.)
     """
-    iid = pipe.integration()
+    api = h.Api(db, GWSYNC_OUTBOX_POLL_MS=60000, GWSYNC_SCHEDULER_INTERVAL_MS=600000)
+    try:
+        check_no_resend(db, api, h.create_key(db, "acme", "editor"))
+    finally:
+        status, _ = api.stop()
+    h.assert_clean_exit(status, api.process)
+
+
+def check_no_resend(db, api, editor):
+    r = api.post("/v1/integrations", key=editor, json={"name": "Acme"})
+    assert r.status_code == 201, r.text
+    iid = r.json()["id"]
+    sql(db, "UPDATE integrations SET status = 'active' WHERE id = %s", (iid,))
     for _ in range(3):  # the pool holds idle connections from here on
-        assert pipe.api.get(f"/v1/integrations/{iid}/jobs", key=pipe.editor).status_code == 200
-    sql(pipe.db, "CREATE SEQUENCE job_insert_attempts")
-    sql(pipe.db, "CREATE FUNCTION job_insert_dies() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        assert api.get(f"/v1/integrations/{iid}/jobs", key=editor).status_code == 200
+    sql(db, "CREATE SEQUENCE job_insert_attempts")
+    sql(db, "CREATE FUNCTION job_insert_dies() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
                  "PERFORM nextval('job_insert_attempts'); PERFORM pg_terminate_backend(pg_backend_pid()); "
                  "RETURN NEW; END $$")
-    sql(pipe.db, "CREATE TRIGGER job_insert_dies BEFORE INSERT ON jobs FOR EACH ROW "
+    sql(db, "CREATE TRIGGER job_insert_dies BEFORE INSERT ON jobs FOR EACH ROW "
                  "EXECUTE FUNCTION job_insert_dies()")
-    r = pipe.api.post(f"/v1/integrations/{iid}/jobs", key=pipe.editor, json={"type": "full_sync"})
+    r = api.post(f"/v1/integrations/{iid}/jobs", key=editor, json={"type": "full_sync"})
     h.assert_problem(r, 503, "unavailable")
-    assert sql(pipe.db, "SELECT last_value, is_called FROM job_insert_attempts")[0] == (1, True)
-    sql(pipe.db, "DROP TRIGGER job_insert_dies ON jobs")
-    assert pipe.api.get(f"/v1/integrations/{iid}/jobs", key=pipe.editor).status_code == 200
-    # Every idle connection of the API ends while it sits in the pool.
-    pids = [r[0] for r in sql(pipe.db, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                                       "AND pid <> pg_backend_pid() AND application_name = 'gwsync-api' "
-                                       "AND state = 'idle'")]
+    assert sql(db, "SELECT last_value, is_called FROM job_insert_attempts")[0] == (1, True)
+    sql(db, "DROP TRIGGER job_insert_dies ON jobs")
+    assert api.get(f"/v1/integrations/{iid}/jobs", key=editor).status_code == 200
+    # Every connection the API holds idle in its pool ends (not its LISTEN connections, whose
+    # loss wakes the relay at once).
+    pids = [r[0] for r in sql(db, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                  "AND pid <> pg_backend_pid() AND application_name = 'gwsync-api' "
+                                  "AND state = 'idle' AND query NOT LIKE 'LISTEN %%'")]
     assert pids
-    sql(pipe.db, "SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) pid", (pids,))
+    sql(db, "SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) pid", (pids,))
     deadline = time.monotonic() + 10
-    while sql(pipe.db, "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s::int[])", (pids,))[0][0]:
+    while sql(db, "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s::int[])", (pids,))[0][0]:
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    r = pipe.api.post(f"/v1/integrations/{iid}/jobs", key=pipe.editor, json={"type": "full_sync"})
+    r = api.post(f"/v1/integrations/{iid}/jobs", key=editor, json={"type": "full_sync"})
     assert r.status_code == 202, r.text
-    assert pipe.api.get(f"/v1/jobs/{r.json()['id']}", key=pipe.editor).status_code == 200
-    assert sql(pipe.db, "SELECT count(*) FROM jobs WHERE integration_id = %s", (iid,))[0][0] == 1
+    assert api.get(f"/v1/jobs/{r.json()['id']}", key=editor).status_code == 200
+    assert sql(db, "SELECT count(*) FROM jobs WHERE integration_id = %s", (iid,))[0][0] == 1
     # The dead connections were found before anything was sent on them, not by a failed statement.
-    logged = [r.get("event") for r in pipe.api.process.records]
-    assert "db_conn_replaced" in logged and "db_statement_resent" not in logged, "\n".join(json.dumps(r) for r in pipe.api.process.records if r.get("event") != "http_request")
+    logged = [r.get("event") for r in api.process.records]
+    assert "db_conn_replaced" in logged and "db_statement_resent" not in logged, "\n".join(json.dumps(r) for r in api.process.records if r.get("event") != "http_request")
