@@ -550,3 +550,29 @@ int store_exec_as(struct store *st, const struct store_actor *actor, const char 
 	}
 	return rc;
 }
+
+char *store_text_array(const char *const *ids, size_t n)
+{
+	size_t cap = 3;
+	for (size_t i = 0; i < n; i++)
+		cap += 2 * strlen(ids[i] ? ids[i] : "") + 3;
+	char *out = malloc(cap);
+	if (!out)
+		return NULL;
+	size_t k = 0;
+	out[k++] = '{';
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			out[k++] = ',';
+		out[k++] = '"';
+		for (const char *c = ids[i] ? ids[i] : ""; *c; c++) {
+			if (*c == '"' || *c == '\\')
+				out[k++] = '\\';
+			out[k++] = *c;
+		}
+		out[k++] = '"';
+	}
+	out[k++] = '}';
+	out[k] = '\0';
+	return out;
+}

@@ -43,33 +43,6 @@
 	" WHERE s.user_id IS NOT NULL OR l.status <> 'released'"                                   \
 	" ORDER BY 1"
 
-/* A PostgreSQL array literal of ids ({"a","b"}), malloc'd; NULL on allocation failure. */
-static char *text_array(const char *const *ids, size_t n)
-{
-	size_t cap = 3;
-	for (size_t i = 0; i < n; i++)
-		cap += 2 * strlen(ids[i] ? ids[i] : "") + 3;
-	char *out = malloc(cap);
-	if (!out)
-		return NULL;
-	size_t k = 0;
-	out[k++] = '{';
-	for (size_t i = 0; i < n; i++) {
-		if (i)
-			out[k++] = ',';
-		out[k++] = '"';
-		for (const char *c = ids[i] ? ids[i] : ""; *c; c++) {
-			if (*c == '"' || *c == '\\')
-				out[k++] = '\\';
-			out[k++] = *c;
-		}
-		out[k++] = '"';
-	}
-	out[k++] = '}';
-	out[k] = '\0';
-	return out;
-}
-
 static int integration_check(PGconn *conn, const char *tenant_id, const char *integration_id,
 			     struct err *e)
 {
@@ -131,7 +104,7 @@ int store_export_scope(struct store *st, const char *tenant_id, const char *inte
 {
 	char *ids = NULL;
 	if (n_ids > 0) {
-		ids = text_array(user_ids, n_ids);
+		ids = store_text_array(user_ids, n_ids);
 		if (!ids)
 			return err_set(e, E_NOMEM, "export scope ids");
 	}

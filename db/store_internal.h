@@ -76,4 +76,10 @@ struct store_migration {
 extern const struct store_migration store_migrations[];
 extern const size_t store_migrations_count;
 
+/*
+ * A PostgreSQL array literal ({"a","b"}) of n strings (NULL elements become ""), for passing a
+ * list as one text[] parameter. malloc'd; NULL on allocation failure.
+ */
+char *store_text_array(const char *const *v, size_t n);
+
 #endif

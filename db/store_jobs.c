@@ -461,6 +461,73 @@ int store_job_item_add(struct store *st, const char *id, const char *owner,
 	return rc;
 }
 
+int store_job_items_add(struct store *st, const char *id, const char *owner,
+			const struct store_job_item_in *items, size_t n, struct err *e)
+{
+	if (n == 0)
+		return E_OK;
+	const char **cols[5];
+	for (int c = 0; c < 5; c++) {
+		cols[c] = calloc(n, sizeof(char *));
+		if (!cols[c]) {
+			for (int k = 0; k < c; k++)
+				free(cols[k]);
+			return err_set(e, E_NOMEM, "job items");
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		cols[0][i] = items[i].object_type;
+		cols[1][i] = items[i].object_id;
+		cols[2][i] = store_job_outcomes[items[i].outcome];
+		cols[3][i] = items[i].error_reason;
+		cols[4][i] = items[i].error_message;
+	}
+	char *arr[5];
+	bool ok = true;
+	for (int c = 0; c < 5; c++) {
+		arr[c] = store_text_array(cols[c], n);
+		ok = ok && arr[c];
+		free(cols[c]);
+	}
+	int rc = E_OK;
+	PGresult *res = NULL;
+	if (!ok) {
+		rc = err_set(e, E_NOMEM, "job items");
+	} else {
+		const char *p[] = {id, owner, arr[0], arr[1], arr[2], arr[3], arr[4]};
+		/* As store_job_item_add(), for a set: the counts move by the outcomes replaced. */
+		rc = store_exec_idempotent(
+			st,
+			"WITH j AS (SELECT id, tenant_id FROM jobs WHERE id = $1::uuid AND lease_owner = "
+			"$2 AND status = 'running' FOR UPDATE), x AS (SELECT * FROM unnest($3::text[], "
+			"$4::text[], $5::text[], $6::text[], $7::text[]) AS x(object_type, object_id, "
+			"outcome, error_reason, error_message)), o AS (SELECT ji.outcome FROM job_items ji "
+			"JOIN x ON ji.object_type = x.object_type AND ji.object_id = x.object_id WHERE "
+			"ji.job_id = $1::uuid), i AS (INSERT INTO job_items (job_id, tenant_id, "
+			"object_type, object_id, outcome, error_reason, error_message) SELECT j.id, "
+			"j.tenant_id, x.object_type, x.object_id, x.outcome, nullif(x.error_reason, ''), "
+			"nullif(x.error_message, '') FROM j, x ON CONFLICT (job_id, object_type, "
+			"object_id) DO UPDATE SET outcome = EXCLUDED.outcome, detail = EXCLUDED.detail, "
+			"error_reason = EXCLUDED.error_reason, error_message = EXCLUDED.error_message, "
+			"created_at = now() RETURNING job_id), d AS (SELECT k, (SELECT count(*) FROM x "
+			"WHERE x.outcome = k) - (SELECT count(*) FROM o WHERE o.outcome = k) AS n FROM "
+			"unnest(ARRAY['created', 'updated', 'unchanged', 'skipped', 'failed']) k) UPDATE "
+			"jobs SET created_count = created_count + (SELECT n FROM d WHERE k = 'created'), "
+			"updated_count = updated_count + (SELECT n FROM d WHERE k = 'updated'), "
+			"unchanged_count = unchanged_count + (SELECT n FROM d WHERE k = 'unchanged'), "
+			"skipped_count = skipped_count + (SELECT n FROM d WHERE k = 'skipped'), "
+			"failed_count = failed_count + (SELECT n FROM d WHERE k = 'failed'), updated_at = "
+			"now() WHERE id IN (SELECT DISTINCT job_id FROM i)",
+			7, p, &res, e);
+		if (!rc && strcmp(PQcmdTuples(res), "0") == 0)
+			rc = err_set(e, E_NOTFOUND, "the job's lease was lost");
+		PQclear(res);
+	}
+	for (int c = 0; c < 5; c++)
+		free(arr[c]);
+	return rc;
+}
+
 void store_job_done_cleanup(struct store_job_done *d)
 {
 	if (!d)

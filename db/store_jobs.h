@@ -172,6 +172,22 @@ bool store_job_done_has(const struct store_job_done *d, const char *object_id);
 /* Frees what the set holds (the struct itself is the caller's); NULL is a no-op. */
 void store_job_done_cleanup(struct store_job_done *d);
 
+/* One object's outcome for store_job_items_add() (strings borrowed; error_* NULL when none). */
+struct store_job_item_in {
+	const char *object_type;
+	const char *object_id;
+	enum store_job_count outcome;
+	const char *error_reason;
+	const char *error_message;
+};
+
+/*
+ * store_job_item_add() for n objects (distinct object ids) in one statement: the way a run
+ * records thousands of outcomes without a round trip each. E_NOTFOUND when owner lost the job.
+ */
+int store_job_items_add(struct store *st, const char *id, const char *owner,
+			const struct store_job_item_in *items, size_t n, struct err *e);
+
 /*
  * Ends a run: status succeeded | partially_failed | failed | cancelled, error NULL or a message.
  * E_NOTFOUND when owner no longer holds the job (someone else will finish it).

@@ -301,15 +301,27 @@ static int record(struct apply_ctx *ac, struct outcome *os, const struct plan_en
 		j->stop = SYNC_LOST;
 		return E_OK;
 	}
+	struct store_job_item_in *items = rc ? NULL : calloc(n, sizeof(*items));
+	size_t k2 = 0;
+	if (!rc && !items)
+		rc = err_set(e, E_NOMEM, "items");
 	for (size_t i = 0; !rc && i < n; i++) {
-		struct err ie = {0};
 		if (ac->scope->users[ens[i]->user].done)
 			continue;
-		const struct plan_user *u = &ac->scope->users[ens[i]->user].pu;
-		if (sync_job_item(j, "user", u->user_id, os[i].count, os[i].item_reason,
-				  os[i].item_message, &ie) == E_NOTFOUND)
-			break;
+		items[k2++] = (struct store_job_item_in){
+			.object_type = "user",
+			.object_id = ac->scope->users[ens[i]->user].pu.user_id,
+			.outcome = os[i].count,
+			.error_reason = os[i].item_reason,
+			.error_message = os[i].item_message,
+		};
 	}
+	if (!rc && k2) {
+		struct err ie = {0};
+		if (sync_job_items(j, items, k2, &ie) && ie.code != E_NOTFOUND)
+			log_write(LOG_WARN, "sync", "items_failed", ie.msg, NULL, 0);
+	}
+	free(items);
 	return rc;
 }
 
@@ -329,12 +341,50 @@ static int run_batch(struct apply_ctx *ac, const struct plan_entry *const *ens, 
 	}
 	for (size_t i = 0; i < n; i++)
 		os[i].job_id = j->job->id;
+	/*
+	 * The takeovers' Google ids and the creates' intents, recorded before any write: one
+	 * transaction for the batch; when one of them conflicts, one by one to tell which.
+	 */
+	struct store_link_write *pres = calloc(n, sizeof(*pres));
+	if (!pres) {
+		rc = err_set(e, E_NOMEM, "batch");
+		goto out;
+	}
+	size_t npre = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct plan_entry *en = ens[i];
+		const char *uid = ac->scope->users[en->user].pu.user_id;
+		if (en->op == PLAN_LINK)
+			pres[npre++] = (struct store_link_write){.user_id = uid,
+								 .primary_email = en->primary_email,
+								 .google_id = en->google_id,
+								 .status = "synced",
+								 .origin = "linked"};
+		else if (en->op == PLAN_CREATE)
+			pres[npre++] = (struct store_link_write){.user_id = uid,
+								 .primary_email = en->primary_email,
+								 .status = "creating",
+								 .origin = "provisioned"};
+	}
+	struct err pe = {0};
+	int prc = npre ? store_links_write(j->st, j->job->tenant_id, j->job->integration_id,
+					   j->job->id, j->owner, pres, npre, &pe)
+		       : E_OK;
+	free(pres);
+	if (prc == E_NOTFOUND) {
+		j->stop = SYNC_LOST;
+		goto out;
+	}
+	if (prc && prc != E_CONFLICT) {
+		rc = err_set(e, prc, "%s", pe.msg);
+		goto out;
+	}
+	bool pre_done = prc == E_OK;
 	size_t m = 0;
 	for (size_t i = 0; !rc && i < n; i++) {
 		const struct plan_entry *en = ens[i];
 		const struct export_user *x = &ac->scope->users[en->user];
 		const struct plan_user *u = &x->pu;
-		/* The Google id (takeover) or the intent (create) is recorded before the write. */
 		struct store_link_write pre = {.user_id = u->user_id,
 					       .primary_email = en->primary_email};
 		if (en->op == PLAN_LINK) {
@@ -345,7 +395,7 @@ static int run_batch(struct apply_ctx *ac, const struct plan_entry *const *ens, 
 			pre.status = "creating";
 			pre.origin = "provisioned";
 		}
-		if (pre.status) {
+		if (pre.status && !pre_done) {
 			struct err le = {0};
 			int lrc = store_links_write(j->st, j->job->tenant_id, j->job->integration_id,
 						    j->job->id, j->owner, &pre, 1, &le);

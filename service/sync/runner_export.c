@@ -166,8 +166,10 @@ struct gindex {
 	struct gentry *v;
 	size_t n, cap;
 	char **owned; /* lower-cased keys */
-	size_t n_owned;
-	struct json_object *all; /* array holding every user (one reference each) */
+	size_t n_owned, cap_owned;
+	struct json_object *all; /* array holding every user kept (one reference each) */
+	char **wanted;		 /* sorted keys (ids, lower-case addresses) the scope may match */
+	size_t n_wanted;
 };
 
 static int gindex_add(struct gindex *gi, const char *key, bool copy_lower,
@@ -184,17 +186,19 @@ static int gindex_add(struct gindex *gi, const char *key, bool copy_lower,
 		gi->cap = cap;
 	}
 	if (copy_lower) {
-		char *k = strdup(key);
-		char **no = realloc(gi->owned, (gi->n_owned + 1) * sizeof(*no));
-		if (!k || !no) {
-			free(k);
-			if (no)
-				gi->owned = no;
-			return -1;
+		if (gi->n_owned == gi->cap_owned) {
+			size_t c = gi->cap_owned ? gi->cap_owned * 2 : 1024;
+			char **no = realloc(gi->owned, c * sizeof(*no));
+			if (!no)
+				return -1;
+			gi->owned = no;
+			gi->cap_owned = c;
 		}
+		char *k = strdup(key);
+		if (!k)
+			return -1;
 		for (char *c = k; *c; c++)
 			*c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
-		gi->owned = no;
 		gi->owned[gi->n_owned++] = k;
 		key = k;
 	}
@@ -212,9 +216,47 @@ static const char *jstr(struct json_object *o, const char *key)
 	return json_object_get_string(v);
 }
 
+static int cmp_strp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static bool wanted_key(const struct gindex *gi, const char *key)
+{
+	if (!key || !key[0])
+		return false;
+	char lk[320];
+	snprintf(lk, sizeof(lk), "%s", key);
+	for (char *c = lk; *c; c++)
+		*c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
+	const char *k = lk;
+	return bsearch(&k, gi->wanted, gi->n_wanted, sizeof(*gi->wanted), cmp_strp) != NULL;
+}
+
+/* Whether the scope can match this Google user (by id, primary address or alias). */
+static bool gindex_wants(const struct gindex *gi, struct json_object *user)
+{
+	if (wanted_key(gi, jstr(user, "id")) || wanted_key(gi, jstr(user, "primaryEmail")))
+		return true;
+	const char *keys[] = {"aliases", "nonEditableAliases"};
+	for (int k = 0; k < 2; k++) {
+		struct json_object *arr;
+		if (!json_object_object_get_ex(user, keys[k], &arr) ||
+		    !json_object_is_type(arr, json_type_array))
+			continue;
+		for (size_t i = 0; i < json_object_array_length(arr); i++)
+			if (wanted_key(gi, json_object_get_string(json_object_array_get_idx(arr, i))))
+				return true;
+	}
+	return false;
+}
+
 static int gindex_user(void *ctx, struct json_object *user, struct err *e)
 {
 	struct gindex *gi = ctx;
+	/* Google users the scope cannot match are not kept: memory follows the scope. */
+	if (!gindex_wants(gi, user))
+		return E_OK;
 	json_object_array_add(gi->all, json_object_get(user));
 	int rc = gindex_add(gi, jstr(user, "id"), false, user) ||
 		 gindex_add(gi, jstr(user, "primaryEmail"), true, user);
@@ -254,6 +296,9 @@ static void gindex_free(struct gindex *gi)
 	for (size_t i = 0; i < gi->n_owned; i++)
 		free(gi->owned[i]);
 	free(gi->owned);
+	for (size_t i = 0; i < gi->n_wanted; i++)
+		free(gi->wanted[i]);
+	free(gi->wanted);
 	free(gi->v);
 	if (gi->all)
 		json_object_put(gi->all);
@@ -346,8 +391,46 @@ static int gather_full(struct google_client *gc, struct plan_settings *ps,
 {
 	struct gindex gi = {0};
 	gi.all = json_object_new_array();
-	if (!gi.all)
+	gi.wanted = calloc(2 * sc->n + 1, sizeof(char *));
+	if (!gi.all || !gi.wanted) {
+		gindex_free(&gi);
 		return err_set(e, E_NOMEM, "google index");
+	}
+	bool oom = false;
+	for (size_t i = 0; i < sc->n && !oom; i++) {
+		const struct export_user *x = &sc->users[i];
+		const struct plan_user *u = &x->pu;
+		char rewritten[320];
+		const char *why, *k1 = NULL, *k2 = NULL;
+		if (x->done)
+			continue;
+		if (u->google_id[0] && strcmp(u->link_status, "released")) {
+			k1 = u->google_id;
+		} else if (u->exists && u->in_scope) {
+			k1 = u->email;
+			if (plan_primary_email(ps, u->email, rewritten, sizeof(rewritten), &why))
+				k2 = rewritten;
+		}
+		const char *ks[] = {k1, k2};
+		for (int k = 0; k < 2 && !oom; k++) {
+			if (!ks[k])
+				continue;
+			char *c = strdup(ks[k]);
+			oom = !c;
+			if (c) {
+				for (char *q = c; *q; q++)
+					*q = (char)(*q >= 'A' && *q <= 'Z' ? *q + 32 : *q);
+				gi.wanted[gi.n_wanted++] = c;
+			}
+		}
+	}
+	if (!oom && ps->admin_email && (gi.wanted[gi.n_wanted] = strdup(ps->admin_email)))
+		gi.n_wanted++;
+	if (oom) {
+		gindex_free(&gi);
+		return err_set(e, E_NOMEM, "google index");
+	}
+	qsort(gi.wanted, gi.n_wanted, sizeof(*gi.wanted), cmp_strp);
 	int rc = google_users_list_all(gc, gindex_user, &gi, e);
 	if (!rc)
 		qsort(gi.v, gi.n, sizeof(*gi.v), cmp_gkey);
@@ -429,14 +512,24 @@ static int admin_is_delegated(struct google_client *gc, const char *admin_email,
 	return E_OK;
 }
 
-/* Targeted run: reads only the users the planner needs to see (plan_user_needs_read). */
+/*
+ * Targeted run: reads only the users the planner needs to see (plan_user_needs_read). The admin's
+ * own rights are read only in a run that reads anyway (an event that changes a name reads nothing):
+ * under a delegated admin every write to a user needs a fresh look at its admin flags.
+ */
 static int gather_targeted(struct google_client *gc, struct plan_settings *ps,
 			   struct export_scope *sc, struct err *e)
 {
 	struct read_req *rq = NULL;
 	size_t nr = 0, cap = 0;
-	int rc = admin_is_delegated(gc, ps->admin_email, &ps->delegated_admin, e);
-	for (size_t i = 0; !rc && i < sc->n; i++) {
+	int rc = E_OK;
+	bool any = false;
+	ps->delegated_admin = false;
+	for (size_t i = 0; i < sc->n && !any; i++)
+		any = !sc->users[i].done && plan_user_needs_read(ps, &sc->users[i].pu);
+	if (any && (rc = admin_is_delegated(gc, ps->admin_email, &ps->delegated_admin, e)))
+		return rc;
+	for (size_t i = 0; any && !rc && i < sc->n; i++) {
 		struct export_user *x = &sc->users[i];
 		struct plan_user *u = &x->pu;
 		if (x->done || !plan_user_needs_read(ps, u))

@@ -51,6 +51,17 @@ int sync_job_done_load(struct sync_job *j, const char *object_type, struct store
 	return rc;
 }
 
+int sync_job_items(struct sync_job *j, const struct store_job_item_in *items, size_t n,
+		   struct err *e)
+{
+	int rc = store_job_items_add(j->st, j->job->id, j->owner, items, n, e);
+	if (rc == E_NOTFOUND)
+		j->stop = SYNC_LOST;
+	for (size_t i = 0; !rc && i < n; i++)
+		j->counts[items[i].outcome]++;
+	return rc;
+}
+
 /*
  * test_sleep: a runner for tests only. parameters: items (count, default 5), duration_ms (whole
  * run, default 1000), fail_every (every n-th item fails, 0: none), error (fail the job with this

@@ -56,6 +56,10 @@ int sync_job_item(struct sync_job *j, const char *object_type, const char *objec
 int sync_job_done_load(struct sync_job *j, const char *object_type, struct store_job_done *out,
 		       struct err *e);
 
+/* sync_job_item() for n objects in one store round trip (store_job_items_add). */
+int sync_job_items(struct sync_job *j, const struct store_job_item_in *items, size_t n,
+		   struct err *e);
+
 typedef int (*sync_runner_fn)(struct sync_job *j, struct err *e);
 
 struct sync_runner {
