@@ -89,13 +89,36 @@ static void ops_counts_render(char *text, size_t cap, const struct store_ops_cou
 {
 	static const char *const integration_statuses[] = {"pending_authorization", "active",
 							   "reauthorization_required", "deactivated"};
+	/* Every known type and status is shown, 0 included, so that alerts see a job type's first
+	 * failure as a change; types the table has and this list lacks follow. */
+	static const char *const job_types[] = {"export_users", "import_users", "sync_groups",
+						"full_sync", "verify_authorization"};
+	static const char *const job_statuses[] = {"queued", "running", "succeeded", "partially_failed",
+						   "failed", "cancelled", "awaiting_approval"};
 	size_t len = strlen(text);
 	len += (size_t)snprintf(text + len, cap - len,
 				"# HELP gwsync_jobs Jobs in the database, by type and status.\n"
 				"# TYPE gwsync_jobs gauge\n");
+	for (size_t t = 0; t < sizeof(job_types) / sizeof(*job_types); t++) {
+		for (size_t s = 0; s < sizeof(job_statuses) / sizeof(*job_statuses); s++) {
+			int64_t count = 0;
+			for (size_t i = 0; i < n; i++)
+				if (strcmp(ops[i].kind, "job") == 0 && strcmp(ops[i].a, job_types[t]) == 0 &&
+				    strcmp(ops[i].b, job_statuses[s]) == 0)
+					count = ops[i].n;
+			if (len >= cap)
+				return;
+			len += (size_t)snprintf(text + len, cap - len,
+						"gwsync_jobs{type=\"%s\",status=\"%s\"} %lld\n",
+						job_types[t], job_statuses[s], (long long)count);
+		}
+	}
 	int64_t dead = 0;
 	for (size_t i = 0; i < n && len < cap; i++) {
-		if (strcmp(ops[i].kind, "job") == 0)
+		int known = 0;
+		for (size_t t = 0; t < sizeof(job_types) / sizeof(*job_types); t++)
+			known |= strcmp(ops[i].a, job_types[t]) == 0;
+		if (strcmp(ops[i].kind, "job") == 0 && !known)
 			len += (size_t)snprintf(text + len, cap - len,
 						"gwsync_jobs{type=\"%s\",status=\"%s\"} %lld\n",
 						ops[i].a, ops[i].b, (long long)ops[i].n);
@@ -150,7 +173,7 @@ void handle_metrics(struct api_request *rq, struct api_response *rs)
 	struct err oe = {0};
 	/* Without the database the counts are left out rather than shown as zeros. */
 	int ops_rc = store_ops_counts_load(rq->ctx->st, &ops, &nops, &oe);
-	size_t cap = len + 8192 + 1024 + nops * 160;
+	size_t cap = len + 8192 + 4096 + nops * 160;
 	char *grown = realloc(text, cap);
 	if (!grown) {
 		free(text);
