@@ -6,6 +6,7 @@ a worker running a verify_authorization job, the non-root uid, every library fou
 Runs once per suite run (not in the sanitizer build: the image compiles its own binaries).
 """
 import json
+import re
 import os
 import signal
 import socket
@@ -291,3 +292,34 @@ def test_smoke_migrate_api_worker_job(app, emu_ctr, db, tmp_path):
             emu.wait(timeout=30)
         emu.stdout.close()
         emu.stderr.close()
+
+
+# Metrics the alert rules may take from elsewhere than gwsync (Prometheus itself, kube-state-metrics).
+FOREIGN_METRICS = {"up", "kube_pod_status_ready"}
+
+
+def metric_names(expr):
+    """Metric names in a PromQL expression: identifiers followed by a selector or range, or bare
+    gwsync_* names (labels and functions are neither)."""
+    names = set(re.findall(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{", expr))
+    names |= set(re.findall(r"\b(gwsync_[a-zA-Z0-9_:]*)", expr))
+    return names
+
+
+def test_dashboard_and_alerts_use_metrics_gwsync_serves():
+    """Every dashboard query and every alert names metrics that the api's /metrics really served
+    in the smoke test above (the worker has no listener yet)."""
+    import yaml
+    assert "api" in SERVED, "the smoke test did not run"
+    served = {line.split("{")[0].split(" ")[0] for line in SERVED["api"].splitlines()
+              if line and not line.startswith("#")}
+    base = os.path.join(SOURCE_DIR, "deploy", "k8s", "base")
+    dash = json.load(open(os.path.join(base, "dashboard", "gwsync.json")))
+    exprs = [(p["title"], t["expr"]) for p in dash["panels"] for t in p["targets"]]
+    rules = yaml.safe_load(open(os.path.join(base, "prometheusrule.yaml")))
+    exprs += [(r["alert"], r["expr"]) for g in rules["spec"]["groups"] for r in g["rules"]]
+    for where, expr in exprs:
+        names = metric_names(expr)
+        assert names, (where, expr)
+        for name in names - FOREIGN_METRICS:
+            assert name in served, f"{where}: {name} is not served by /metrics"
