@@ -83,6 +83,73 @@ void handle_readyz(struct api_request *rq, struct api_response *rs)
 	json_object_put(extra);
 }
 
+/* Appends jobs by type and status, integrations by status (every status, 0 included) and recent
+ * dead letters to the NUL-terminated text in a buffer of cap bytes. */
+static void ops_counts_render(char *text, size_t cap, const struct store_ops_count *ops, size_t n)
+{
+	static const char *const integration_statuses[] = {"pending_authorization", "active",
+							   "reauthorization_required", "deactivated"};
+	/* Every known type and status is shown, 0 included, so that alerts see a job type's first
+	 * failure as a change; types the table has and this list lacks follow. */
+	static const char *const job_types[] = {"export_users", "import_users", "sync_groups",
+						"full_sync", "verify_authorization"};
+	static const char *const job_statuses[] = {"queued", "running", "succeeded", "partially_failed",
+						   "failed", "cancelled", "awaiting_approval"};
+	size_t len = strlen(text);
+	len += (size_t)snprintf(text + len, cap - len,
+				"# HELP gwsync_jobs Jobs in the database, by type and status.\n"
+				"# TYPE gwsync_jobs gauge\n");
+	for (size_t t = 0; t < sizeof(job_types) / sizeof(*job_types); t++) {
+		for (size_t s = 0; s < sizeof(job_statuses) / sizeof(*job_statuses); s++) {
+			int64_t count = 0;
+			for (size_t i = 0; i < n; i++)
+				if (strcmp(ops[i].kind, "job") == 0 && strcmp(ops[i].a, job_types[t]) == 0 &&
+				    strcmp(ops[i].b, job_statuses[s]) == 0)
+					count = ops[i].n;
+			if (len >= cap)
+				return;
+			len += (size_t)snprintf(text + len, cap - len,
+						"gwsync_jobs{type=\"%s\",status=\"%s\"} %lld\n",
+						job_types[t], job_statuses[s], (long long)count);
+		}
+	}
+	int64_t dead = 0;
+	for (size_t i = 0; i < n && len < cap; i++) {
+		int known = 0;
+		for (size_t t = 0; t < sizeof(job_types) / sizeof(*job_types); t++)
+			known |= strcmp(ops[i].a, job_types[t]) == 0;
+		if (strcmp(ops[i].kind, "job") == 0 && !known)
+			len += (size_t)snprintf(text + len, cap - len,
+						"gwsync_jobs{type=\"%s\",status=\"%s\"} %lld\n",
+						ops[i].a, ops[i].b, (long long)ops[i].n);
+		else if (strcmp(ops[i].kind, "dead_letter") == 0)
+			dead = ops[i].n;
+	}
+	if (len >= cap)
+		return;
+	len += (size_t)snprintf(text + len, cap - len,
+				"# HELP gwsync_integrations Integrations by status.\n"
+				"# TYPE gwsync_integrations gauge\n");
+	for (size_t s = 0; s < sizeof(integration_statuses) / sizeof(*integration_statuses); s++) {
+		int64_t count = 0;
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(ops[i].kind, "integration") == 0 &&
+			    strcmp(ops[i].a, integration_statuses[s]) == 0)
+				count = ops[i].n;
+		if (len >= cap)
+			return;
+		len += (size_t)snprintf(text + len, cap - len, "gwsync_integrations{status=\"%s\"} %lld\n",
+					integration_statuses[s], (long long)count);
+	}
+	if (len >= cap)
+		return;
+	snprintf(text + len, cap - len,
+		 "# HELP gwsync_dead_letters_last_hour Directory events dead-lettered in the last hour.\n"
+		 "# TYPE gwsync_dead_letters_last_hour gauge\n"
+		 "gwsync_dead_letters_last_hour %lld\n",
+		 (long long)dead);
+}
+
 void handle_metrics(struct api_request *rq, struct api_response *rs)
 {
 	struct store_pool_stats pool;
@@ -100,18 +167,28 @@ void handle_metrics(struct api_request *rq, struct api_response *rs)
 		api_reply_error(rs, 500, "internal", "Internal error", "out of memory");
 		return;
 	}
-	/* The outbox backlog is what PostgreSQL holds, shared by every replica. */
-	size_t cap = len + 8192;
+	/* The outbox backlog and the ops counts are what PostgreSQL holds, shared by every replica. */
+	struct store_ops_count *ops = NULL;
+	size_t nops = 0;
+	struct err oe = {0};
+	/* Without the database the counts are left out rather than shown as zeros. */
+	int ops_rc = store_ops_counts_load(rq->ctx->st, &ops, &nops, &oe);
+	size_t cap = len + 8192 + 4096 + nops * 160;
 	char *grown = realloc(text, cap);
 	if (!grown) {
 		free(text);
+		free(ops);
 		api_reply_error(rs, 500, "internal", "Internal error", "out of memory");
 		return;
 	}
 	text = grown;
+	if (ops_rc == E_OK)
+		ops_counts_render(text, cap, ops, nops);
+	free(ops);
 	int64_t rows = 0;
 	double oldest = 0;
 	struct err e = {0};
+	len = strlen(text);
 	if (store_outbox_backlog(rq->ctx->st, &rows, &oldest, &e) == E_OK)
 		snprintf(text + len, cap - len,
 			 "# HELP gwsync_outbox_backlog_rows Outbox rows waiting to be published.\n"

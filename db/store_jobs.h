@@ -238,6 +238,23 @@ int store_outbox_add(struct store *st, const char *stream, const char *key, cons
 /* Rows waiting and the age of the oldest, in seconds (0 when none). */
 int store_outbox_backlog(struct store *st, int64_t *rows, double *oldest_s, struct err *e);
 
+/* One count of store_ops_counts_load(): kind "job" (a = type, b = status), "integration"
+ * (a = status, b = "") or "dead_letter" (a = b = "": directory events dead-lettered in the last
+ * hour). */
+struct store_ops_count {
+	char kind[16];
+	char a[32];
+	char b[32];
+	int64_t n;
+};
+
+/*
+ * Counts operations watch, shared by every replica (what PostgreSQL holds): jobs by type and
+ * status, integrations by status, recent dead letters. *out is an array of *n entries the caller
+ * frees with free(); NULL and 0 on failure. Any thread.
+ */
+int store_ops_counts_load(struct store *st, struct store_ops_count **out, size_t *n, struct err *e);
+
 /* ---- scheduler ---- */
 
 struct store_sched_options {

@@ -152,6 +152,38 @@ int store_outbox_backlog(struct store *st, int64_t *rows, double *oldest_s, stru
 	return E_OK;
 }
 
+int store_ops_counts_load(struct store *st, struct store_ops_count **out, size_t *n, struct err *e)
+{
+	*out = NULL;
+	*n = 0;
+	PGresult *res;
+	int rc = store_exec(st,
+			    "SELECT 'job', type, status, count(*) FROM jobs GROUP BY type, status "
+			    "UNION ALL SELECT 'integration', status, '', count(*) FROM integrations "
+			    "GROUP BY status "
+			    "UNION ALL SELECT 'dead_letter', '', '', count(*) FROM outbox "
+			    "WHERE stream = 'dlq' AND created_at > clock_timestamp() - interval '1 hour'",
+			    0, NULL, &res, e);
+	if (rc)
+		return rc;
+	int rows = PQntuples(res);
+	struct store_ops_count *c = calloc(rows > 0 ? (size_t)rows : 1, sizeof(*c));
+	if (!c) {
+		PQclear(res);
+		return err_set(e, E_NOMEM, "ops counts");
+	}
+	for (int i = 0; i < rows; i++) {
+		snprintf(c[i].kind, sizeof(c[i].kind), "%s", PQgetvalue(res, i, 0));
+		snprintf(c[i].a, sizeof(c[i].a), "%s", PQgetvalue(res, i, 1));
+		snprintf(c[i].b, sizeof(c[i].b), "%s", PQgetvalue(res, i, 2));
+		c[i].n = strtoll(PQgetvalue(res, i, 3), NULL, 10);
+	}
+	PQclear(res);
+	*out = c;
+	*n = (size_t)rows;
+	return E_OK;
+}
+
 /* ---- scheduler ---- */
 
 #define SCHED_LOCK_KEY "7316001"

@@ -425,3 +425,21 @@ def test_metrics_show_outbox(pipe):
     text = pipe.api.get("/metrics").text
     assert "gwsync_outbox_backlog_rows " in text
     assert "gwsync_outbox_relay_lag_seconds_bucket" in text
+
+
+def test_metrics_show_jobs_integrations_and_dead_letters(pipe):
+    """What operations alert on (deploy/k8s/base/prometheusrule.yaml), counted from PostgreSQL."""
+    iid = pipe.integration()
+    pipe.integration(name="Needs consent", status="reauthorization_required")
+    pipe.job(iid, items=1, duration_ms=1)
+    text = pipe.api.get("/metrics").text
+    lines = set(text.splitlines())
+    sleeps = [line for line in lines if line.startswith('gwsync_jobs{type="test_sleep",status="')]
+    assert sum(int(line.rsplit(" ", 1)[1]) for line in sleeps) == 1, text
+    assert 'gwsync_integrations{status="active"} 1' in lines, text
+    assert 'gwsync_integrations{status="reauthorization_required"} 1' in lines, text
+    assert 'gwsync_integrations{status="deactivated"} 0' in lines, text
+    assert "gwsync_dead_letters_last_hour 0" in lines, text
+    sql(pipe.db, "INSERT INTO outbox (stream, key, payload) VALUES ('dlq', 'k', '\\x7b7d')")
+    lines = set(pipe.api.get("/metrics").text.splitlines())
+    assert "gwsync_dead_letters_last_hour 1" in lines

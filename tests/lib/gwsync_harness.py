@@ -112,13 +112,14 @@ def create_key(db_name, tenant, role):
 class Process:
     """A gwsync role running in the background; stdout lines are parsed as JSON log records."""
 
-    def __init__(self, args, env):
+    def __init__(self, args, env, argv=None):
+        """argv replaces the command line (a wrapper such as `buildah run`); args names the role."""
         self.args = args
         self.lines = []
         self.records = []
         self.stderr_text = ""
         self._cond = threading.Condition()
-        self.proc = subprocess.Popen([GWSYNC_BIN, *args], env=env, stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen(argv or [GWSYNC_BIN, *args], env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
         self._out = threading.Thread(target=self._read_stdout, daemon=True)
         self._err = threading.Thread(target=self._read_stderr, daemon=True)
