@@ -114,6 +114,60 @@ static void test_sleep_params(json_object *params, struct problem *p)
 	}
 }
 
+/* A list of 1–10,000 distinct-or-not ids of 1–128 characters (the replica's id limit). */
+static void id_list(json_object *val, const char *ptr, const char *what, struct problem *p)
+{
+	size_t n = json_object_is_type(val, json_type_array) ? json_object_array_length(val) : 0;
+	if (!json_object_is_type(val, json_type_array) || n == 0 || n > 10000) {
+		problem_add_error(p, ptr, "must be an array of 1 to 10000 %s", what);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_object *x = json_object_array_get_idx(val, i);
+		int len = x && json_object_is_type(x, json_type_string) ? json_object_get_string_len(x)
+									 : 0;
+		if (len < 1 || len > 128) {
+			problem_add_error(p, ptr, "must hold %s of 1 to 128 characters (item %zu)", what,
+					  i);
+			return;
+		}
+	}
+}
+
+/*
+ * What each job type takes in parameters; everything else is refused, so a typo (or a field
+ * only gwsync itself sets, such as an approval) never changes what a job does.
+ */
+static void job_params(const char *type, json_object *params, struct problem *p)
+{
+	bool export = !strcmp(type, "export_users") || !strcmp(type, "full_sync");
+	bool groups = !strcmp(type, "sync_groups");
+	bool import = !strcmp(type, "import_users");
+	json_object_object_foreach(params, key, val)
+	{
+		char ptr[128];
+		snprintf(ptr, sizeof(ptr), "/parameters/%.100s", key);
+		if (export && !strcmp(key, "user_ids"))
+			id_list(val, ptr, "user ids", p);
+		else if (groups && !strcmp(key, "group_ids"))
+			id_list(val, ptr, "group ids", p);
+		else if (import && !strcmp(key, "google_user_ids"))
+			id_list(val, ptr, "Google user ids", p);
+		else if (import && !strcmp(key, "all_new")) {
+			if (!json_object_is_type(val, json_type_boolean))
+				problem_add_error(p, ptr, "must be true or false");
+		} else if (import && !strcmp(key, "mode")) {
+			const char *m = json_object_is_type(val, json_type_string)
+						? json_object_get_string(val)
+						: "";
+			if (strcmp(m, "full") && strcmp(m, "updates_only"))
+				problem_add_error(p, ptr, "must be full or updates_only");
+		} else {
+			problem_add_error(p, ptr, "unknown field for a %s job", type);
+		}
+	}
+}
+
 void handle_jobs_create(struct api_request *rq, struct api_response *rs)
 {
 	const char *integration_id = integration_path_id(rq, rs);
@@ -148,6 +202,8 @@ void handle_jobs_create(struct api_request *rq, struct api_response *rs)
 			params = json_object_to_json_string_ext(pv, JSON_C_TO_STRING_PLAIN);
 			if (type && strcmp(type, "test_sleep") == 0)
 				test_sleep_params(pv, &p);
+			else if (type)
+				job_params(type, pv, &p);
 		}
 	}
 	bool dry_run = false;

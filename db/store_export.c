@@ -223,17 +223,11 @@ int store_links_write(struct store *st, const char *tenant_id, const char *integ
 	int rc = lease_hold(conn, job_id, owner, tenant_id, integration_id, e);
 	for (size_t i = 0; !rc && i < n; i++) {
 		const struct store_link_write *x = &w[i];
-		/* A released link (deactivation) gives its Google id up to whoever matches it now. */
-		if (x->google_id && x->google_id[0]) {
-			const char *rp[] = {tenant_id, integration_id, x->user_id, x->google_id};
-			rc = exec_in(conn,
-				     "UPDATE user_links SET google_id = NULL, updated_at = now() WHERE "
-				     "tenant_id = $1::uuid AND integration_id = $2::uuid AND google_id "
-				     "= $4 AND user_id <> $3 AND status = 'released'",
-				     4, rp, NULL, e);
-			if (rc)
-				break;
-		}
+		/*
+		 * A released link (deactivation) keeps its Google id: another directory user who
+		 * matches that Google user later is a conflict, never handed someone else's account
+		 * (it may be the suspended mailbox of a person who left).
+		 */
 		const char *p[] = {tenant_id,
 				   integration_id,
 				   x->user_id,

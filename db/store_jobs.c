@@ -257,10 +257,14 @@ int store_job_approve(struct store *st, const struct store_actor *actor, const c
 				     "INSERT INTO jobs AS j (tenant_id, integration_id, type, "
 				     "parameters, dry_run, requested_by) SELECT d.tenant_id, "
 				     "d.integration_id, d.type, d.parameters || jsonb_build_object("
-				     "'approved', true, 'approved_plan', d.id::text), false, $3::uuid "
-				     "FROM jobs d WHERE d.tenant_id = $1 AND d.id = $2::uuid RETURNING "
+				     "'approved_plan', d.id::text), false, $3::uuid FROM jobs d WHERE "
+				     "d.tenant_id = $1 AND d.id = $2::uuid AND NOT EXISTS (SELECT 1 FROM "
+				     "jobs a WHERE a.integration_id = d.integration_id AND a.parameters "
+				     "->> 'approved_plan' = d.id::text) RETURNING "
 				     JOB_COLS,
 				     3, p, &res, e);
+	if (!rc && finished_dry_run && PQntuples(res) == 0)
+		rc = err_set(e, E_CONFLICT, "this dry run was approved already");
 	if (!rc)
 		rc = job_row(res, 0, 0, out, e);
 	if (!rc)
@@ -602,8 +606,11 @@ int store_job_release(struct store *st, const char *id, const char *owner, struc
 	const char *p[] = {id, owner};
 	PGresult *res;
 	int rc = store_exec(st,
-			    "UPDATE jobs SET status = 'queued', attempts = greatest(attempts - 1, 0), "
-			    "lease_owner = NULL, lease_expires_at = NULL, updated_at = now() WHERE id "
+			    "UPDATE jobs j SET status = 'queued', attempts = greatest(attempts - 1, 0), "
+			    "lease_owner = NULL, lease_expires_at = NULL, updated_at = now(), "
+			    "coalesce_key = CASE WHEN EXISTS (SELECT 1 FROM jobs q WHERE "
+			    "q.integration_id = j.integration_id AND q.coalesce_key = j.coalesce_key "
+			    "AND q.status = 'queued') THEN NULL ELSE j.coalesce_key END WHERE id "
 			    "= $1::uuid AND lease_owner = $2 AND status = 'running'",
 			    2, p, &res, e);
 	if (!rc && strcmp(PQcmdTuples(res), "0") == 0)

@@ -219,7 +219,9 @@ int store_sched_tick(struct store *st, const struct store_sched_options *o,
 		">= $1::int THEN format('the lease expired %s times (last held by %s); given up', "
 		"j.attempts, j.lease_owner) ELSE j.error END, finished_at = CASE WHEN j.attempts >= "
 		"$1::int THEN now() END, lease_owner = NULL, lease_expires_at = NULL, updated_at = "
-		"now() FROM x WHERE j.id = x.id RETURNING j.status",
+		"now(), coalesce_key = CASE WHEN EXISTS (SELECT 1 FROM jobs q WHERE q.integration_id "
+		"= j.integration_id AND q.coalesce_key = j.coalesce_key AND q.status = 'queued') "
+		"THEN NULL ELSE j.coalesce_key END FROM x WHERE j.id = x.id RETURNING j.status",
 		1, p1, &res, e);
 	for (int i = 0; !rc && i < PQntuples(res); i++) {
 		if (strcmp(PQgetvalue(res, i, 0), "queued") == 0)

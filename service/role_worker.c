@@ -66,6 +66,10 @@ static void job_end(struct worker *w, struct sync_job *sj, int rc, const struct 
 		log_write(LOG_WARN, "worker", "job_lease_lost", "another worker holds the job now",
 			  NULL, 0);
 		return;
+	case SYNC_AWAITING:
+		log_write(LOG_INFO, "worker", "job_awaits_approval",
+			  "the deletion guard stopped the job before its first write", NULL, 0);
+		return;
 	case SYNC_SHUTDOWN:
 		if (store_job_release(w->st, job->id, w->owner, &fe))
 			log_write(LOG_WARN, "worker", "job_release_failed", fe.msg, NULL, 0);
@@ -157,8 +161,9 @@ static void job_launch(struct worker *w, struct store_job *job)
 	pthread_mutex_unlock(&w->mu);
 	if (r) {
 		r->w = w;
-		r->job = *job;
-		job->parameters_json = NULL; /* now owned by r */
+		r->job = *job; /* takes over what the job owns (store_job_cleanup frees it once) */
+		job->parameters_json = NULL;
+		job->plan_summary_json = NULL;
 	}
 	if (!r || pthread_create(&t, &attr, run_main, r)) {
 		log_write(LOG_ERROR, "worker", "job_thread_failed", NULL, NULL, 0);

@@ -131,8 +131,8 @@ static const char *hex_check(const char *h, size_t len, size_t want, char *out)
  */
 static const char *ldap_digest(const char *b64, size_t len, size_t digest_len, char *out)
 {
-	unsigned char raw[64];
-	if (len == 0 || len % 4 || len > 4 * ((sizeof(raw) + 2) / 3))
+	unsigned char raw[96]; /* EVP_DecodeBlock writes 3 bytes per 4 characters, padding included */
+	if (len == 0 || len % 4 || len > 88)
 		return "is not the base64 of a digest";
 	char text[96];
 	memcpy(text, b64, len);

@@ -14,6 +14,15 @@
 
 #define WRITE_BATCH 50
 
+/*
+ * A takeover of the user this integration had started to create (link status creating): the
+ * create went through before a crash or a lost answer, so it is still a provisioning.
+ */
+static bool own_create(const struct plan_user *u, const struct plan_entry *en)
+{
+	return en->op == PLAN_LINK && !strcmp(u->link_status, "creating");
+}
+
 /* What one entry's outcome writes: the link, its event and the job item. */
 struct outcome {
 	struct store_link_write w;
@@ -250,8 +259,11 @@ static void part_outcome(struct apply_ctx *ac, const struct export_user *x,
 			if (g)
 				json_object_put(g);
 		} else {
-			set_done(o, u, en, en->google_id, en->op == PLAN_LINK ? "linked" : NULL,
-				 JOB_UPDATED);
+			set_done(o, u, en, en->google_id,
+				 own_create(u, en)	? "provisioned"
+				 : en->op == PLAN_LINK ? "linked"
+							: NULL,
+				 own_create(u, en) ? JOB_CREATED : JOB_UPDATED);
 		}
 		return;
 	}
@@ -355,11 +367,13 @@ static int run_batch(struct apply_ctx *ac, const struct plan_entry *const *ens, 
 		const struct plan_entry *en = ens[i];
 		const char *uid = ac->scope->users[en->user].pu.user_id;
 		if (en->op == PLAN_LINK)
-			pres[npre++] = (struct store_link_write){.user_id = uid,
-								 .primary_email = en->primary_email,
-								 .google_id = en->google_id,
-								 .status = "synced",
-								 .origin = "linked"};
+			pres[npre++] = (struct store_link_write){
+				.user_id = uid,
+				.primary_email = en->primary_email,
+				.google_id = en->google_id,
+				.status = "synced",
+				.origin = own_create(&ac->scope->users[en->user].pu, en) ? "provisioned"
+											  : "linked"};
 		else if (en->op == PLAN_CREATE)
 			pres[npre++] = (struct store_link_write){.user_id = uid,
 								 .primary_email = en->primary_email,
@@ -390,7 +404,7 @@ static int run_batch(struct apply_ctx *ac, const struct plan_entry *const *ens, 
 		if (en->op == PLAN_LINK) {
 			pre.google_id = en->google_id;
 			pre.status = "synced";
-			pre.origin = "linked";
+			pre.origin = own_create(u, en) ? "provisioned" : "linked";
 		} else if (en->op == PLAN_CREATE) {
 			pre.status = "creating";
 			pre.origin = "provisioned";
@@ -418,7 +432,8 @@ static int run_batch(struct apply_ctx *ac, const struct plan_entry *const *ens, 
 		bool writes = json_object_object_length(en->body) > 0 || en->send_password ||
 			      en->random_password;
 		if (!writes) { /* a takeover with nothing to change */
-			set_done(&os[i], u, en, en->google_id, "linked", JOB_UPDATED);
+			set_done(&os[i], u, en, en->google_id, own_create(u, en) ? "provisioned" : "linked",
+				 own_create(u, en) ? JOB_CREATED : JOB_UPDATED);
 			continue;
 		}
 		paths[i] = malloc(1024);
@@ -552,12 +567,19 @@ int apply_users(struct apply_ctx *ac, const struct plan *p, struct err *e)
 	free(os);
 	free(lens);
 	int done = 0, total = (int)p->n;
+	for (size_t i = 0; i < p->n; i++)
+		done += !needs_google(p->entries[i].op);
+	if (!rc && !j->stop)
+		sync_job_checkpoint(j, done, total);
 	for (size_t i = 0; !rc && i <= p->n && !j->stop; i++) {
 		if (i < p->n && needs_google(p->entries[i].op))
 			batch[nb++] = &p->entries[i];
 		if (nb && (nb == WRITE_BATCH || i == p->n)) {
 			rc = run_batch(ac, batch, nb, &suspensions, e);
+			done += (int)nb;
 			nb = 0;
+			if (!rc && !j->stop && sync_job_checkpoint(j, done, total))
+				break;
 			if (rc || j->stop)
 				break;
 			struct store_integration it;
@@ -570,9 +592,6 @@ int apply_users(struct apply_ctx *ac, const struct plan *p, struct err *e)
 				break;
 			}
 		}
-		done = (int)i;
-		if (i % 200 == 0 && sync_job_checkpoint(j, done, total))
-			break;
 	}
 	if (suspensions) {
 		struct err ge = {0};

@@ -985,6 +985,11 @@ static int plan_one(const struct plan_settings *s, const struct plan_user *u, si
 			return -1;
 		e->op = classify(e);
 		e->guarded = e->op == PLAN_SUSPEND;
+		if (e->op == PLAN_RENAME && u->primary_taken) {
+			drop_write(e);
+			return set_reason(e, PLAN_CONFLICT, "address_in_use",
+					  "the new address belongs to another Google user, alias or group");
+		}
 		bool super, delegated, authorizer;
 		admin_flags(s, g, &super, &delegated, &authorizer);
 		if (e->op == PLAN_NONE && g && (super || authorizer) && !jbool(g, "suspended")) {
@@ -1238,4 +1243,10 @@ char *plan_changes_json(const struct plan_entry *e)
 	char *t = obj_text(arr);
 	json_object_put(arr);
 	return t;
+}
+
+int plan_entry_skip(struct plan_entry *e, const char *reason, const char *message)
+{
+	drop_write(e);
+	return set_reason(e, PLAN_SKIP, reason, message);
 }

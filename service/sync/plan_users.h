@@ -126,6 +126,8 @@ struct plan_user {
 	enum plan_gstate m_state[2];	/* lookups of the original [0] and rewritten [1] address */
 	struct json_object *m[2];	/* their resources when FOUND */
 	bool g_linked_elsewhere;	/* the matched Google id is linked to another user */
+	bool primary_taken;		/* the desired primaryEmail belongs to another Google user or
+					   group (known in a full reconcile) */
 };
 
 struct plan_change {
@@ -179,6 +181,12 @@ int plan_users_run(const struct plan_settings *s, const struct plan_user *users,
 		   struct plan *p);
 
 void plan_free(struct plan *p);
+
+/*
+ * Turns an entry into a skip with reason (and message): its write, changes and hashes are
+ * dropped. The caller adjusts p->counts. Returns 0, or -1 when out of memory.
+ */
+int plan_entry_skip(struct plan_entry *e, const char *reason, const char *message);
 
 /* The change list of e as a JSON array text ([{field, before, after}], password "changed"). */
 char *plan_changes_json(const struct plan_entry *e);

@@ -406,6 +406,11 @@ static int gather_full(struct google_client *gc, struct plan_settings *ps,
 			continue;
 		if (u->google_id[0] && strcmp(u->link_status, "released")) {
 			k1 = u->google_id;
+			/* its wanted address, to see whether a rename would land on someone else's */
+			if (u->exists && u->in_scope &&
+			    plan_primary_email(ps, u->email, rewritten, sizeof(rewritten), &why) &&
+			    strcasecmp(rewritten, u->link_primary_email))
+				k2 = rewritten;
 		} else if (u->exists && u->in_scope) {
 			k1 = u->email;
 			if (plan_primary_email(ps, u->email, rewritten, sizeof(rewritten), &why))
@@ -450,6 +455,14 @@ static int gather_full(struct google_client *gc, struct plan_settings *ps,
 			continue;
 		if (linked) {
 			struct json_object *g = gindex_find(&gi, u->google_id);
+			char want[320];
+			const char *why2;
+			if (g && u->exists && u->in_scope &&
+			    plan_primary_email(ps, u->email, want, sizeof(want), &why2)) {
+				struct json_object *holder = gindex_find(&gi, want);
+				const char *hid = holder ? jstr(holder, "id") : NULL;
+				u->primary_taken = hid && strcmp(hid, u->google_id) != 0;
+			}
 			if (g) {
 				u->g = json_object_get(g);
 				u->g_state = PLAN_G_FOUND;
@@ -652,10 +665,13 @@ static bool param_true(struct sync_job *j, const char *key)
 static char *summary_json(const struct plan *p, const struct export_user *users)
 {
 	(void)users;
-	struct json_object *o = json_object_new_object(), *reasons = json_object_new_object();
+	struct json_object *o = json_object_new_object(), *ops = json_object_new_object(),
+			   *reasons = json_object_new_object();
 	for (int op = 0; op < PLAN_OP_N; op++)
-		json_object_object_add(o, plan_op_name((enum plan_op)op),
-				       json_object_new_int(p->counts[op]));
+		if (p->counts[op])
+			json_object_object_add(ops, plan_op_name((enum plan_op)op),
+					       json_object_new_int(p->counts[op]));
+	json_object_object_add(o, "ops", ops);
 	for (size_t i = 0; i < p->n; i++) {
 		const struct plan_entry *en = &p->entries[i];
 		if (!en->reason)
@@ -717,6 +733,119 @@ static int store_plan(struct sync_job *j, const struct plan *p, const struct exp
 	rc = store_plan_summary_set(j->st, j->job->id, j->owner, sum, e);
 	free(sum);
 	return rc;
+}
+
+/* ------------------------------------------------------------------ an approved dry run */
+
+struct approved {
+	char **user_ids; /* sorted */
+	char **ops;	 /* the op planned for user_ids[i] */
+	size_t n;
+};
+
+static void approved_free(struct approved *a)
+{
+	for (size_t i = 0; i < a->n; i++) {
+		free(a->user_ids[i]);
+		free(a->ops[i]);
+	}
+	free(a->user_ids);
+	free(a->ops);
+	memset(a, 0, sizeof(*a));
+}
+
+/* The ops the approved dry run planned, per user (read through the plan pages). */
+static int approved_load(struct sync_job *j, const char *plan_job, struct approved *a,
+			 struct err *e)
+{
+	memset(a, 0, sizeof(*a));
+	size_t cap = 0;
+	int64_t after = 0;
+	for (;;) {
+		char *page = NULL;
+		size_t n = 0;
+		int rc = store_plan_page(j->st, j->job->tenant_id, plan_job, after, 1000, &page, &n, e);
+		if (rc)
+			return rc;
+		struct json_object *arr = json_tokener_parse(page ? page : "[]");
+		free(page);
+		size_t m = arr && json_object_is_type(arr, json_type_array) ? json_object_array_length(arr)
+									      : 0;
+		for (size_t i = 0; i < m; i++) {
+			struct json_object *en = json_object_array_get_idx(arr, i), *v;
+			if (json_object_object_get_ex(en, "seq", &v))
+				after = json_object_get_int64(v);
+			const char *uid = jstr(en, "user_id"), *op = jstr(en, "op");
+			if (!uid || !op)
+				continue;
+			if (a->n == cap) {
+				cap = cap ? cap * 2 : 256;
+				char **nu = realloc(a->user_ids, cap * sizeof(char *));
+				if (nu)
+					a->user_ids = nu;
+				char **no = realloc(a->ops, cap * sizeof(char *));
+				if (no)
+					a->ops = no;
+				if (!nu || !no) {
+					json_object_put(arr);
+					return err_set(e, E_NOMEM, "approved plan");
+				}
+			}
+			a->user_ids[a->n] = strdup(uid);
+			a->ops[a->n] = strdup(op);
+			a->n++;
+		}
+		if (arr)
+			json_object_put(arr);
+		if (m == 0 || n == 0)
+			break;
+	}
+	/* sort both arrays by user id (insertion order is by seq) */
+	for (size_t i = 1; i < a->n; i++)
+		for (size_t k = i; k > 0 && strcmp(a->user_ids[k - 1], a->user_ids[k]) > 0; k--) {
+			char *t = a->user_ids[k];
+			a->user_ids[k] = a->user_ids[k - 1];
+			a->user_ids[k - 1] = t;
+			t = a->ops[k];
+			a->ops[k] = a->ops[k - 1];
+			a->ops[k - 1] = t;
+		}
+	return E_OK;
+}
+
+/*
+ * Applying an approved dry run: only what it planned is done. A user whose operation is no longer
+ * the one approved (the directory or Google moved on) waits for the next run, never applied
+ * blindly; so does anyone the dry run did not plan.
+ */
+static void approved_restrict(struct plan *p, const struct export_user *users,
+			      const struct approved *a)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		struct plan_entry *en = &p->entries[i];
+		if (en->op == PLAN_NONE || en->op == PLAN_SKIP || en->op == PLAN_CONFLICT ||
+		    en->op == PLAN_FAIL)
+			continue;
+		const char *uid = users[en->user].pu.user_id;
+		size_t lo = 0, hi = a->n;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			if (strcmp(a->user_ids[mid], uid) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		bool same = lo < a->n && !strcmp(a->user_ids[lo], uid) &&
+			    !strcmp(a->ops[lo], plan_op_name(en->op));
+		if (same)
+			continue;
+		p->counts[en->op]--;
+		plan_entry_skip(en, lo < a->n && !strcmp(a->user_ids[lo], uid) ? "plan_changed"
+										 : "not_in_approved_plan",
+				"the approved dry run planned something else for this user; the next run "
+				"plans it again");
+		p->counts[en->op]++;
+	}
 }
 
 /* ------------------------------------------------------------------ the runner */
@@ -824,13 +953,22 @@ int export_users_run(struct sync_job *j, struct err *e)
 		sync_job_checkpoint(j, (int)sc.n, (int)sc.n);
 		goto out;
 	}
+	char plan_job[64] = "";
+	store_job_param(j->st, j->job, "approved_plan", plan_job, sizeof(plan_job), NULL);
+	if (plan_job[0]) {
+		struct approved a;
+		if ((rc = approved_load(j, plan_job, &a, e)))
+			goto out;
+		approved_restrict(&plan, sc.users, &a);
+		approved_free(&a);
+	}
 	bool trips = false;
-	if (!param_true(j, "approved") &&
+	if (!param_true(j, "approved") && !plan_job[0] &&
 	    (rc = guard_trips(j, &it, plan.counts[PLAN_SUSPEND], &trips, e)))
 		goto out;
 	if (trips) {
 		if (!(rc = store_job_await_approval(j->st, j->job->id, j->owner, e)))
-			j->stop = SYNC_LOST; /* the job waits: the worker must not finish it */
+			j->stop = SYNC_AWAITING; /* the job waits: the worker must not finish it */
 		log_write(LOG_WARN, "sync", "deletion_guard", "job awaits approval",
 			  (struct log_field[]){LOG_NUM("suspensions", plan.counts[PLAN_SUSPEND])},
 			  1);

@@ -24,6 +24,7 @@ enum sync_stop {
 	SYNC_CANCELLED, /* a cancel was asked for: end as cancelled */
 	SYNC_SHUTDOWN,	/* the worker stops: give the job back */
 	SYNC_LOST,	/* the lease went to someone else: touch nothing more */
+	SYNC_AWAITING,	/* the job now waits for an approval (deletion guard): leave it */
 };
 
 struct sync_job {

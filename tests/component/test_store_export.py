@@ -172,10 +172,12 @@ def test_link_google_id_conflict_writes_nothing(world):
     assert "(conflict)" in err and "G-u4" in err
     assert sql(db, "SELECT count(*) FROM user_links WHERE user_id IN ('u1', 'u2')")[0][0] == 0
     assert outbox_events(db) == []
-    # a released link gives its Google id up to whoever matches it now
-    one(db, "links-write", tid, iid, job, "w1", link("u2", "synced", "G-u6", origin="linked"))
+    # a released link keeps its Google id: another user matching it is a conflict (it may be
+    # the suspended account of someone who left)
+    err = tool_fails(db, "links-write", tid, iid, job, "w1", link("u2", "synced", "G-u6", origin="linked"))
+    assert "(conflict)" in err and "G-u6" in err
     assert sql(db, "SELECT user_id, google_id, status FROM user_links WHERE user_id IN ('u2', 'u6') "
-                   "ORDER BY user_id") == [("u2", "G-u6", "synced"), ("u6", None, "released")]
+                   "ORDER BY user_id") == [("u6", "G-u6", "released")]
     assert "(invalid)" in tool_fails(db, "links-write", tid, iid, job, "w1", link("u1", "bogus"))
     assert "(invalid)" in tool_fails(db, "links-write", tid, iid, job, "w1",
                                      link("u1", "synced", origin="stolen"))

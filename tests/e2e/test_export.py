@@ -327,7 +327,7 @@ def test_dry_run_writes_nothing_and_stores_the_plan(pending):
     assert any(c["field"] == "name.givenName" and c["after"] == "Alice" and c["before"] == "Old"
                for c in ops["alice"]["changes"])
     assert SECRET not in plan.text and "$6$" not in plan.text
-    assert job["plan_summary"]["create"] == 1 and job["plan_summary"]["link"] == 1
+    assert job["plan_summary"]["ops"] == {"create": 1, "link": 1}, job["plan_summary"]
 
 
 def test_dry_run_approved_applies_the_plan(pending):
