@@ -341,6 +341,7 @@ def test_dry_run_approved_applies_the_plan(pending):
     assert dry["status"] == "succeeded" and "carol@example.com" not in ex.google()
     r = ex.api.post(f"/v1/jobs/{dry['id']}/approve", key=ex.key)
     assert r.status_code == 202, r.text
+    h.assert_problem(ex.api.post(f"/v1/jobs/{dry['id']}/approve", key=ex.key), 409)  # once only
     job = ex.wait(r.json()["id"])
     assert job["status"] == "succeeded" and job["dry_run"] is False, job
     assert job["counts"]["created"] == 1 and job["counts"]["updated"] == 1, job
@@ -353,6 +354,9 @@ def test_deletion_guard_waits_for_approval(ex):
     ex.user("sam", "sam@example.com", "Sam", "Ray")
     ex.idle()
     assert ex.link("sam")["status"] == "synced"
+    # only gwsync sets an approval: a client cannot pass the guard with a parameter
+    h.assert_problem(ex.api.post(f"/v1/integrations/{ex.iid}/jobs", key=ex.key,
+                                 json={"type": "export_users", "parameters": {"approved": True}}), 400)
     ex.settings(deletion_guard={"max_count": 0, "max_percent": 100})
     ex.idle()
     r = ex.api.request("PATCH", "/v1/users/sam", ex.key, json={"state": "suspended"})
@@ -522,3 +526,41 @@ def test_google_suspension_for_abuse_is_reported_not_lifted(ex):
     assert ex.items(job["id"])["ab"]["outcome"] == "failed"
     assert ex.writes_since(seq) == []
     assert ex.google()["abuse.case@example.com"]["suspended"] is True
+
+
+@pytest.mark.parametrize("params, pointer", [
+    ({"user_ids": "u-alice"}, "/parameters/user_ids"),
+    ({"user_ids": []}, "/parameters/user_ids"),
+    ({"user_ids": [1, 2]}, "/parameters/user_ids"),
+    ({"user_ids": [None]}, "/parameters/user_ids"),
+    ({"user_ids": ["x" * 129]}, "/parameters/user_ids"),
+    ({"bogus": 1}, "/parameters/bogus"),
+    ({"approved_plan": "00000000-0000-0000-0000-000000000000"}, "/parameters/approved_plan"),
+])
+def test_job_parameters_are_checked(ex, params, pointer):
+    body = h.assert_problem(ex.api.post(f"/v1/integrations/{ex.iid}/jobs", key=ex.key,
+                                        json={"type": "export_users", "parameters": params}), 400)
+    assert any(err["pointer"] == pointer for err in body["errors"]), body
+    assert ex.api.post(f"/v1/integrations/{ex.iid}/jobs", key=ex.key,
+                       json={"type": "verify_authorization", "parameters": {"user_ids": ["a"]}}).status_code == 400
+
+
+def test_expired_job_requeued_beside_a_queued_one_of_its_key(ex):
+    """A worker died while a job ran and changes queued another with the same coalescing key."""
+    tid = h.sql(ex.db, "SELECT tenant_id FROM integrations WHERE id = %s", ex.iid)[0][0]
+    ex.worker.stop()
+    h.sql(ex.db, "INSERT INTO jobs (tenant_id, integration_id, type, parameters, status, coalesce_key, "
+                 "lease_owner, lease_expires_at, attempts, trigger) VALUES (%s, %s, 'export_users', "
+                 "'{\"user_ids\": [\"nobody\"]}', 'running', 'directory_export', 'dead-worker', "
+                 "now() - interval '1 minute', 1, 'api')", tid, ex.iid)
+    h.sql(ex.db, "INSERT INTO jobs (tenant_id, integration_id, type, parameters, coalesce_key, trigger) "
+                 "VALUES (%s, %s, 'export_users', '{\"user_ids\": [\"nobody2\"]}', 'directory_export', 'api')",
+          tid, ex.iid)
+    deadline = time.monotonic() + 30
+    while h.sql(ex.db, "SELECT count(*) FROM jobs WHERE status = 'running'")[0][0]:
+        assert time.monotonic() < deadline, "the expired job was never requeued"
+        time.sleep(0.2)
+    assert sorted(h.sql(ex.db, "SELECT status, coalesce_key FROM jobs WHERE integration_id = %s",
+                        ex.iid), key=str) == sorted([("queued", None), ("queued", "directory_export")], key=str)
+    ex.start_worker()
+    ex.idle()
