@@ -46,11 +46,4 @@ int directory_if_match(struct api_request *rq, struct api_response *rs, int64_t 
  */
 void directory_reply_err(struct api_response *rs, const struct err *e);
 
-/*
- * Checks an optional text member: adds an error for pointer to p unless s is valid text of at
- * most max_chars characters (validate_text). Returns 0 when valid.
- */
-int directory_check_text(struct problem *p, const char *pointer, const char *s, size_t max_chars,
-			 int multiline);
-
 #endif

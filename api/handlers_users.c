@@ -10,8 +10,6 @@
 #include "password.h"
 #include "validate.h"
 
-#define ADDRESSES_MAX 10
-#define PHONES_MAX 20
 #define PATCH_ATTEMPTS 3
 
 /* ---- shared with handlers_groups.c ---- */
@@ -56,19 +54,6 @@ void directory_reply_err(struct api_response *rs, const struct err *e)
 		return;
 	}
 	api_reply_err(rs, e);
-}
-
-int directory_check_text(struct problem *p, const char *pointer, const char *s, size_t max_chars,
-			 int multiline)
-{
-	const char *why = validate_text(s, max_chars, multiline);
-	if (!why)
-		return 0;
-	if (strcmp(why, "is too long") == 0)
-		problem_add_error(p, pointer, "must be at most %zu characters", max_chars);
-	else
-		problem_add_error(p, pointer, "%s", why);
-	return -1;
 }
 
 /* ---- the user as JSON ---- */
@@ -138,9 +123,6 @@ static void reply_user(struct api_response *rs, int status, const struct store_u
 /* ---- the request body ---- */
 
 static const char *const states[] = {"staged", "active", "suspended", NULL};
-static const char *const address_types[] = {"home", "work", "other", NULL};
-static const char *const phone_types[] = {"home",     "mobile",	     "other", "work",
-					  "work_fax", "work_mobile", NULL};
 
 static int one_of(const char *s, const char *const *set)
 {
@@ -184,13 +166,11 @@ static const char *string_of(json_object *v, struct problem *p, const char *poin
 	return NULL;
 }
 
+/* The members of an address besides type; their rules: validate_address_member(). */
 static const struct address_field {
 	const char *name;
-	size_t max;
-	int multiline;
 } address_fields[] = {
-	{"street_address", 255, 1}, {"locality", 255, 0}, {"region", 255, 0},
-	{"postal_code", 32, 0},	    {"country", 255, 0},  {"formatted", 1024, 1},
+	{"street_address"}, {"locality"}, {"region"}, {"postal_code"}, {"country"}, {"formatted"},
 };
 
 /*
@@ -225,7 +205,7 @@ static long repeated_begin(json_object *v, const char *pointer, size_t max, stru
  */
 static void check_addresses(json_object *v, struct problem *p, char **out)
 {
-	long count = repeated_begin(v, "/addresses", ADDRESSES_MAX, p, out);
+	long count = repeated_begin(v, "/addresses", VALIDATE_ADDRESSES_MAX, p, out);
 	if (count < 0)
 		return;
 	size_t n = (size_t)count;
@@ -258,8 +238,9 @@ static void check_addresses(json_object *v, struct problem *p, char **out)
 			problem_add_error(p, ptr, "is required");
 		} else {
 			const char *s = string_of(t, p, ptr);
-			if (s && !one_of(s, address_types))
-				add_one_of(p, ptr, address_types);
+			const char *why = s ? validate_address_member("type", s) : NULL;
+			if (why)
+				problem_add_error(p, ptr, "%s", why);
 			else if (s)
 				api_json_put_str(a, "type", s);
 		}
@@ -272,7 +253,10 @@ static void check_addresses(json_object *v, struct problem *p, char **out)
 			const char *s = string_of(fv, p, ptr);
 			if (!s || !*s)
 				continue;
-			if (!directory_check_text(p, ptr, s, af->max, af->multiline))
+			const char *why = validate_address_member(af->name, s);
+			if (why)
+				problem_add_error(p, ptr, "%s", why);
+			else
 				api_json_put_str(a, af->name, s);
 		}
 		json_object_array_add(arr, a);
@@ -284,7 +268,7 @@ static void check_addresses(json_object *v, struct problem *p, char **out)
 
 static void check_phones(json_object *v, struct problem *p, char **out)
 {
-	long count = repeated_begin(v, "/phones", PHONES_MAX, p, out);
+	long count = repeated_begin(v, "/phones", VALIDATE_PHONES_MAX, p, out);
 	if (count < 0)
 		return;
 	size_t n = (size_t)count;
@@ -313,8 +297,9 @@ static void check_phones(json_object *v, struct problem *p, char **out)
 			problem_add_error(p, ptr, "is required");
 		} else {
 			const char *s = string_of(t, p, ptr);
-			if (s && !one_of(s, phone_types))
-				add_one_of(p, ptr, phone_types);
+			const char *why = s ? validate_phone_member("type", s) : NULL;
+			if (why)
+				problem_add_error(p, ptr, "%s", why);
 			else if (s)
 				api_json_put_str(ph, "type", s);
 		}
@@ -323,7 +308,7 @@ static void check_phones(json_object *v, struct problem *p, char **out)
 			problem_add_error(p, ptr, "is required");
 		} else {
 			const char *s = string_of(pv, p, ptr);
-			const char *why = s ? validate_phone(s) : NULL;
+			const char *why = s ? validate_phone_member("value", s) : NULL;
 			if (why)
 				problem_add_error(p, ptr, "%s", why);
 			else if (s)

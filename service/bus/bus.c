@@ -318,7 +318,9 @@ int bus_consumer_new(const struct config *cfg, const char *const *topics, size_t
 	 */
 	char session[16], heartbeat[16];
 	snprintf(session, sizeof(session), "%d", cfg->kafka_session_timeout_ms);
-	snprintf(heartbeat, sizeof(heartbeat), "%d", cfg->kafka_heartbeat_ms);
+	snprintf(heartbeat, sizeof(heartbeat), "%d",
+		 cfg->kafka_heartbeat_ms > 0 ? cfg->kafka_heartbeat_ms
+					     : cfg->kafka_session_timeout_ms / 3);
 	const char *const extra[] = {"client.id", "gwsync-worker", "group.id", cfg->kafka_group,
 				     "enable.auto.offset.store", "false", "auto.commit.interval.ms",
 				     "1000",

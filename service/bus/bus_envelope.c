@@ -134,6 +134,46 @@ static int take(json_object *obj, const char *key, size_t max, bool required, ch
 	return *dst ? E_OK : err_set(e, E_NOMEM, "event");
 }
 
+/*
+ * Checks a user's addresses or phones as the REST API does: at most max objects whose members
+ * pass member_rule (validate_address_member, validate_phone_member); required names members
+ * every item must have. An empty optional text is dropped there, so it is skipped here.
+ */
+static int check_items(json_object *v, const char *key, size_t max,
+		       const char *(*member_rule)(const char *, const char *),
+		       const char *const *required, struct err *e)
+{
+	size_t n = json_object_array_length(v);
+	if (n > max)
+		return bad(e, "invalid_data", "%s must have at most %zu items", key, max);
+	for (size_t i = 0; i < n; i++) {
+		json_object *item = json_object_array_get_idx(v, i);
+		if (!json_object_is_type(item, json_type_object))
+			return bad(e, "invalid_data", "%s/%zu must be an object", key, i);
+		for (const char *const *r = required; *r; r++) {
+			json_object *m = NULL;
+			if (!json_object_object_get_ex(item, *r, &m) || !m)
+				return bad(e, "invalid_data", "%s/%zu/%s is required", key, i, *r);
+		}
+		json_object_object_foreach(item, name, val)
+		{
+			if (!val)
+				continue;
+			if (!json_object_is_type(val, json_type_string))
+				return bad(e, "invalid_data", "%s/%zu/%s must be a string", key, i,
+					   name);
+			const char *s = json_object_get_string(val);
+			bool optional = true;
+			for (const char *const *r = required; *r; r++)
+				optional &= strcmp(*r, name) != 0;
+			const char *why = *s || !optional ? member_rule(name, s) : NULL;
+			if (why)
+				return bad(e, "invalid_data", "%s/%zu/%s %s", key, i, name, why);
+		}
+	}
+	return E_OK;
+}
+
 static int take_array(json_object *obj, const char *key, char **dst, struct err *e)
 {
 	json_object *v = NULL;
@@ -141,6 +181,15 @@ static int take_array(json_object *obj, const char *key, char **dst, struct err 
 		return E_OK;
 	if (!json_object_is_type(v, json_type_array))
 		return bad(e, "invalid_data", "%s must be an array", key);
+	static const char *const address_required[] = {"type", NULL};
+	static const char *const phone_required[] = {"type", "value", NULL};
+	int rc = strcmp(key, "addresses") == 0
+			 ? check_items(v, key, VALIDATE_ADDRESSES_MAX, validate_address_member,
+				       address_required, e)
+			 : check_items(v, key, VALIDATE_PHONES_MAX, validate_phone_member,
+				       phone_required, e);
+	if (rc)
+		return rc;
 	*dst = strdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
 	return *dst ? E_OK : err_set(e, E_NOMEM, "event");
 }

@@ -58,10 +58,9 @@ static const struct config_entry config_table[] = {
 	 "(librdkafka session.timeout.ms): after a crash, the worker's jobs move on after "
 	 "GWSYNC_JOB_LEASE_MS and at most this long. The broker's group.min.session.timeout.ms and "
 	 "group.max.session.timeout.ms bound it (6000 and 1800000 by default)."},
-	{"GWSYNC_KAFKA_HEARTBEAT_MS", T_INT, OFF(kafka_heartbeat_ms), "2500", 100, 100000, 0, WORKER,
-	 0,
+	{"GWSYNC_KAFKA_HEARTBEAT_MS", T_INT, OFF(kafka_heartbeat_ms), "0", 0, 100000, 0, WORKER, 0,
 	 "How often a worker tells the group it is alive (librdkafka heartbeat.interval.ms); at most "
-	 "a third of GWSYNC_KAFKA_SESSION_TIMEOUT_MS."},
+	 "a third of GWSYNC_KAFKA_SESSION_TIMEOUT_MS. 0: a third of it."},
 	{"GWSYNC_KAFKA_TOPIC_JOBS", T_STR, OFF(topic_jobs), "gwsync.jobs", 0, 0, 0, BUS_ROLES, 0,
 	 "Topic that announces queued jobs."},
 	{"GWSYNC_KAFKA_TOPIC_DIRECTORY_EVENTS", T_STR, OFF(topic_directory_events),

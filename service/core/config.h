@@ -39,7 +39,7 @@ struct config {
 	char *kafka_brokers;
 	char *kafka_group;
 	int kafka_session_timeout_ms; /* worker: consumer group session.timeout.ms */
-	int kafka_heartbeat_ms;	      /* worker: heartbeat.interval.ms */
+	int kafka_heartbeat_ms;	      /* worker: heartbeat.interval.ms; 0: a third of the session */
 	char *topic_jobs;
 	char *topic_directory_events;
 	char *topic_directory_events_dlq;

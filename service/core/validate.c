@@ -224,6 +224,7 @@ const char *validate_text(const char *s, size_t max_chars, int multiline)
 		return why;
 	if (chars > max_chars)
 		return max_chars == 255 ? "must be at most 255 characters"
+		       : max_chars == 32 ? "must be at most 32 characters"
 		       : max_chars == 1024 ? "must be at most 1024 characters"
 		       : max_chars == 4096 ? "must be at most 4096 characters"
 					   : "is too long";
@@ -313,4 +314,48 @@ const char *validate_user_field(const char *field, const char *value)
 const char *validate_group_field(const char *field, const char *value)
 {
 	return field_check(group_rules, field, value);
+}
+
+const char *const validate_address_types[] = {"home", "work", "other", NULL};
+const char *const validate_phone_types[] = {"home", "mobile",	   "other",
+					    "work", "work_fax", "work_mobile", NULL};
+
+static const struct field_rule address_rules[] = {
+	{"street_address", FIELD_LINES, 255}, {"locality", FIELD_TEXT, 255},
+	{"region", FIELD_TEXT, 255},	      {"postal_code", FIELD_TEXT, 32},
+	{"country", FIELD_TEXT, 255},	      {"formatted", FIELD_LINES, 1024},
+	{NULL, FIELD_TEXT, 0},
+};
+
+static int listed(const char *const *list, const char *s)
+{
+	for (; *list; list++) {
+		if (strcmp(*list, s) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+const char *validate_address_member(const char *member, const char *value)
+{
+	if (strcmp(member, "type") == 0)
+		return listed(validate_address_types, value) ? NULL
+							     : "must be one of home, work, other";
+	const struct field_rule *r = address_rules;
+	while (r->field && strcmp(r->field, member) != 0)
+		r++;
+	if (!r->field)
+		return "unknown field";
+	return field_check(address_rules, member, value);
+}
+
+const char *validate_phone_member(const char *member, const char *value)
+{
+	if (strcmp(member, "type") == 0)
+		return listed(validate_phone_types, value)
+			       ? NULL
+			       : "must be one of home, mobile, other, work, work_fax, work_mobile";
+	if (strcmp(member, "value") == 0)
+		return validate_phone(value);
+	return "unknown field";
 }

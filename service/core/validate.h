@@ -37,6 +37,22 @@ const char *validate_user_field(const char *field, const char *value);
 /* The same for a directory group: name, description (may span lines), email. */
 const char *validate_group_field(const char *field, const char *value);
 
+/* A user's addresses and phones (arrays of objects), by member, on both paths alike. */
+#define VALIDATE_ADDRESSES_MAX 10
+#define VALIDATE_PHONES_MAX 20
+extern const char *const validate_address_types[]; /* NULL-terminated */
+extern const char *const validate_phone_types[];   /* NULL-terminated */
+
+/*
+ * One member of an address: type (one of validate_address_types), street_address, locality,
+ * region, postal_code, country, formatted (text; street_address and formatted may span lines).
+ * "unknown field" for any other name.
+ */
+const char *validate_address_member(const char *member, const char *value);
+
+/* One member of a phone: type (one of validate_phone_types) or value (validate_phone). */
+const char *validate_phone_member(const char *member, const char *value);
+
 /* An id the platform chose for a user or group: 1..128 of [A-Za-z0-9._:-]. 1 when valid. */
 int validate_directory_id(const char *s);
 

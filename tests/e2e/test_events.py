@@ -196,6 +196,9 @@ ACCEPTED_USERS = {
     "angle": {"email": "angle@example.com", "first_name": "<b>=x", "last_name": "L"},
     "abuse": {"email": "abuse@example.com", "first_name": "A", "last_name": "B"},
     "plus": {"email": "ada+tag@example.com", "first_name": "A", "last_name": "B"},
+    "reach": {"email": "reach@example.com", "first_name": "A", "last_name": "B",
+              "phones": [{"type": "work", "value": "+1 (555) 010-0000"}],
+              "addresses": [{"type": "home", "street_address": "1 Main St\nFlat 2", "postal_code": "12345"}]},
 }
 REFUSED_USERS = {
     "dots": ({"email": "two..dots@example.com", "first_name": "A", "last_name": "B"}, "email",
@@ -206,6 +209,12 @@ REFUSED_USERS = {
              "must be at most 255 characters"),
     "ctl": ({"email": "c@example.com", "first_name": "A", "last_name": "B", "job_title": "a\u0007b"},
             "job_title", "must not contain control characters"),
+    "phone": ({"email": "p@example.com", "first_name": "A", "last_name": "B",
+               "phones": [{"type": "pager", "value": "123"}]},
+              "phones/0/type", "must be one of home, mobile, other, work, work_fax, work_mobile"),
+    "zip": ({"email": "z@example.com", "first_name": "A", "last_name": "B",
+             "addresses": [{"type": "home", "postal_code": "1" * 33}]},
+            "addresses/0/postal_code", "must be at most 32 characters"),
 }
 ACCEPTED_GROUPS = {"g-long": {"name": "g" * 74, "email": "abuse@groups.example.com"}}
 REFUSED_GROUPS = {
