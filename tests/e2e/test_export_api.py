@@ -136,7 +136,7 @@ def test_approve_a_finished_dry_run_queues_the_apply_job(ctx):
     job = h.assert_schema(r.json(), "Job")
     assert job["id"] != dry and r.headers["Location"] == f"/v1/jobs/{job['id']}"
     assert job["status"] == "queued" and job["dry_run"] is False and job["type"] == "export_users"
-    assert job["parameters"] == {"user_ids": ["u1", "u2"], "approved": True, "approved_plan": dry}
+    assert job["parameters"] == {"user_ids": ["u1", "u2"], "approved_plan": dry}
     assert job["requested_by"] == ctx.key_id and job["trigger"] == "api"
     assert ctx.api.get(f"/v1/jobs/{dry}", key=ctx.rd).json()["status"] == "partially_failed"
     # anything else is a conflict

@@ -774,6 +774,12 @@ void emu_dispatch(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 		pthread_mutex_unlock(&em->mu);
 		usleep((useconds_t)ms * 1000);
 		pthread_mutex_lock(&em->mu);
+		/* The fault may have been cleared while we slept without the lock. */
+		bool still = false;
+		for (size_t i = 0; i < em->n_faults && !still; i++)
+			still = em->faults[i] == f;
+		if (!still)
+			f = NULL;
 	}
 	if (f && f->status && !f->apply) {
 		fault_apply(em, f, rs);
