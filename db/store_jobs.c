@@ -432,37 +432,9 @@ int store_job_item_add(struct store *st, const char *id, const char *owner,
 		       const char *object_type, const char *object_id, enum store_job_count outcome,
 		       const char *error_reason, const char *error_message, struct err *e)
 {
-	const char *p[] = {id,		 owner,	       object_type, object_id, store_job_outcomes[outcome],
-			   error_reason, error_message};
-	PGresult *res;
-	/*
-	 * One item per object: recording it again replaces its outcome, and the counts move from the
-	 * old outcome to the new one. The lease check locks the job row, so the old outcome read
-	 * here is the one the upsert replaces (only the lease owner writes a job's items). Sent
-	 * twice, it records the same outcome again and moves no count: idempotent.
-	 */
-	int rc = store_exec_idempotent(
-		st,
-		"WITH j AS (SELECT id, tenant_id FROM jobs WHERE id = $1::uuid AND lease_owner = $2 "
-		"AND status = 'running' FOR UPDATE), o AS (SELECT outcome FROM job_items WHERE job_id "
-		"= $1::uuid AND object_type = $3 AND object_id = $4), i AS (INSERT INTO job_items "
-		"(job_id, tenant_id, object_type, object_id, outcome, error_reason, error_message) "
-		"SELECT id, tenant_id, $3, $4, $5, $6, $7 FROM j ON CONFLICT (job_id, object_type, "
-		"object_id) DO UPDATE SET outcome = EXCLUDED.outcome, detail = EXCLUDED.detail, "
-		"error_reason = EXCLUDED.error_reason, error_message = EXCLUDED.error_message, "
-		"created_at = now() RETURNING job_id), d AS (SELECT k, ($5 = k)::int - "
-		"coalesce((SELECT outcome = k FROM o), false)::int AS n FROM unnest(ARRAY['created', "
-		"'updated', 'unchanged', 'skipped', 'failed']) k) UPDATE jobs SET created_count = "
-		"created_count + (SELECT n FROM d WHERE k = 'created'), updated_count = updated_count "
-		"+ (SELECT n FROM d WHERE k = 'updated'), unchanged_count = unchanged_count + (SELECT n "
-		"FROM d WHERE k = 'unchanged'), skipped_count = skipped_count + (SELECT n FROM d WHERE "
-		"k = 'skipped'), failed_count = failed_count + (SELECT n FROM d WHERE k = 'failed'), "
-		"updated_at = now() WHERE id IN (SELECT job_id FROM i)",
-		7, p, &res, e);
-	if (!rc && strcmp(PQcmdTuples(res), "0") == 0)
-		rc = err_set(e, E_NOTFOUND, "the job's lease was lost");
-	PQclear(res);
-	return rc;
+	struct store_job_item_in one = {object_type, object_id, outcome, error_reason,
+					error_message};
+	return store_job_items_add(st, id, owner, &one, 1, e);
 }
 
 int store_job_items_add(struct store *st, const char *id, const char *owner,
@@ -499,7 +471,13 @@ int store_job_items_add(struct store *st, const char *id, const char *owner,
 		rc = err_set(e, E_NOMEM, "job items");
 	} else {
 		const char *p[] = {id, owner, arr[0], arr[1], arr[2], arr[3], arr[4]};
-		/* As store_job_item_add(), for a set: the counts move by the outcomes replaced. */
+		/*
+		 * One item per object: recording it again replaces its outcome, and the counts move
+		 * from the old outcomes to the new ones. The lease check locks the job row, so the old
+		 * outcomes read here are the ones the upsert replaces (only the lease owner writes a
+		 * job's items). Sent twice, it records the same outcomes again and moves no count:
+		 * idempotent.
+		 */
 		rc = store_exec_idempotent(
 			st,
 			"WITH j AS (SELECT id, tenant_id FROM jobs WHERE id = $1::uuid AND lease_owner = "
