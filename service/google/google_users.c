@@ -24,12 +24,16 @@ static int page_users(void *ctx, struct json_object *items, struct err *e)
 	return E_OK;
 }
 
-int google_users_list_all(struct google_client *gc, google_user_fn fn, void *ctx, struct err *e)
+int google_users_list_all(struct google_client *gc, const char *fields, google_user_fn fn,
+			  void *ctx, struct err *e)
 {
 	struct each c = {fn, ctx};
+	char projection[512];
+	int n = snprintf(projection, sizeof(projection), "nextPageToken,users(%s)", fields);
+	if (n < 0 || (size_t)n >= sizeof(projection))
+		return err_set(e, E_INVAL, "projection too long");
 	return google_list_pages(gc, GOOGLE_USERS_PATH "?customer=my_customer", "users",
-				 GOOGLE_USERS_PAGE, "nextPageToken,users(" GOOGLE_USER_FIELDS ")",
-				 page_users, &c, e);
+				 GOOGLE_USERS_PAGE, projection, page_users, &c, e);
 }
 
 int google_user_path(const char *key, const char *suffix, char *out, size_t cap)

@@ -20,21 +20,27 @@
 
 struct json_object;
 
-/* What the planner reads of a user (users.get fields= and users.list users(...)). */
+/*
+ * What the planner always reads of a user (users.get fields= and users.list users(...)); the
+ * typed arrays it manages (emails, phones, addresses, organizations, externalIds, relations) are
+ * added only when an attribute rule exports them, so a listing carries no more than is compared.
+ */
 #define GOOGLE_USER_FIELDS                                                                     \
 	"id,primaryEmail,name(givenName,familyName),suspended,suspensionReason,archived,isAdmin," \
-	"isDelegatedAdmin,aliases,nonEditableAliases,emails,phones,addresses,organizations,"     \
-	"externalIds,relations,etag"
+	"isDelegatedAdmin,aliases,nonEditableAliases,etag"
 
 #define GOOGLE_USERS_PAGE 500 /* users.list maxResults upper bound */
 
 typedef int (*google_user_fn)(void *ctx, struct json_object *user, struct err *e);
 
 /*
- * Lists every user of the customer (showDeleted false) and calls fn once per user. A non-zero
- * return of fn stops and is returned. Errors: google_call's, E_UPSTREAM for a looping page token.
+ * Lists every user of the customer (showDeleted false) with the projection fields (a fields=
+ * value for one user, e.g. GOOGLE_USER_FIELDS ",phones") and calls fn once per user. A non-zero
+ * return of fn stops and is returned. Errors: google_call's, E_UPSTREAM for a looping page token,
+ * E_INVAL for a projection too long.
  */
-int google_users_list_all(struct google_client *gc, google_user_fn fn, void *ctx, struct err *e);
+int google_users_list_all(struct google_client *gc, const char *fields, google_user_fn fn,
+			  void *ctx, struct err *e);
 
 /*
  * "/admin/directory/v1/users/<key>" with key percent-encoded, followed by suffix (e.g.

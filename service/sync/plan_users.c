@@ -1250,3 +1250,26 @@ int plan_entry_skip(struct plan_entry *e, const char *reason, const char *messag
 	drop_write(e);
 	return set_reason(e, PLAN_SKIP, reason, message);
 }
+
+const char *plan_google_fields(unsigned export_mask, char *buf, size_t cap)
+{
+	static const struct {
+		unsigned bits;
+		const char *field;
+	} arrays[] = {
+		{PLAN_ATTR_ALTERNATE_EMAIL, ",emails"}, {PHONE_BITS, ",phones"},
+		{ADDRESS_BITS, ",addresses"},		{ORG_BITS, ",organizations"},
+		{PLAN_ATTR_EMPLOYEE_ID, ",externalIds"}, {PLAN_ATTR_MANAGER, ",relations"},
+	};
+	size_t len = 0;
+	if (cap)
+		buf[0] = 0;
+	for (size_t i = 0; i < sizeof(arrays) / sizeof(arrays[0]); i++) {
+		size_t l = strlen(arrays[i].field);
+		if ((export_mask & arrays[i].bits) && len + l < cap) {
+			memcpy(buf + len, arrays[i].field, l + 1);
+			len += l;
+		}
+	}
+	return buf;
+}

@@ -96,6 +96,12 @@ enum plan_attr {
 	PLAN_ATTR_WORK_MOBILE_PHONES = 1u << 17,
 };
 
+/*
+ * The Google fields besides the always-read ones that the planner compares under export_mask,
+ * as a fields= suffix (",organizations,phones", or "" when none). Static text.
+ */
+const char *plan_google_fields(unsigned export_mask, char *buf, size_t cap);
+
 /* The bit of a rule name ("job_title" → PLAN_ATTR_JOB_TITLE), 0 when it is not exportable. */
 unsigned plan_attr_bit(const char *rule_name);
 

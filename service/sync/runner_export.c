@@ -366,7 +366,7 @@ static int read_users(struct google_client *gc, struct read_req *rq, size_t n, s
 }
 
 static int add_read(struct read_req **rq, size_t *n, size_t *cap, struct export_user *x, int slot,
-		    const char *key, struct err *e)
+		    const char *key, const char *extra, struct err *e)
 {
 	if (*n == *cap) {
 		size_t c = *cap ? *cap * 2 : 64;
@@ -379,7 +379,9 @@ static int add_read(struct read_req **rq, size_t *n, size_t *cap, struct export_
 	struct read_req *r = &(*rq)[*n];
 	r->x = x;
 	r->slot = slot;
-	if (google_user_path(key, "?fields=" GOOGLE_USER_FIELDS, r->path, sizeof(r->path)))
+	char q[512];
+	snprintf(q, sizeof(q), "?fields=%s%s", GOOGLE_USER_FIELDS, extra);
+	if (google_user_path(key, q, r->path, sizeof(r->path)))
 		return E_OK; /* a key too long for a path cannot exist in Google */
 	(*n)++;
 	return E_OK;
@@ -436,7 +438,10 @@ static int gather_full(struct google_client *gc, struct plan_settings *ps,
 		return err_set(e, E_NOMEM, "google index");
 	}
 	qsort(gi.wanted, gi.n_wanted, sizeof(*gi.wanted), cmp_strp);
-	int rc = google_users_list_all(gc, gindex_user, &gi, e);
+	char extra[128], fields[512];
+	snprintf(fields, sizeof(fields), "%s%s", GOOGLE_USER_FIELDS,
+		 plan_google_fields(ps->export_mask, extra, sizeof(extra)));
+	int rc = google_users_list_all(gc, fields, gindex_user, &gi, e);
 	if (!rc)
 		qsort(gi.v, gi.n, sizeof(*gi.v), cmp_gkey);
 	if (!rc && ps->admin_email) {
@@ -468,7 +473,7 @@ static int gather_full(struct google_client *gc, struct plan_settings *ps,
 				u->g_state = PLAN_G_FOUND;
 			} else {
 				/* A complete listing lacks it: confirm by id before calling it gone. */
-				rc = add_read(&rq, &nr, &cap, x, -1, u->google_id, e);
+				rc = add_read(&rq, &nr, &cap, x, -1, u->google_id, extra, e);
 			}
 			continue;
 		}
@@ -537,6 +542,8 @@ static int gather_targeted(struct google_client *gc, struct plan_settings *ps,
 	size_t nr = 0, cap = 0;
 	int rc = E_OK;
 	bool any = false;
+	char extra[128];
+	plan_google_fields(ps->export_mask, extra, sizeof(extra));
 	ps->delegated_admin = false;
 	for (size_t i = 0; i < sc->n && !any; i++)
 		any = !sc->users[i].done && plan_user_needs_read(ps, &sc->users[i].pu);
@@ -548,16 +555,16 @@ static int gather_targeted(struct google_client *gc, struct plan_settings *ps,
 		if (x->done || !plan_user_needs_read(ps, u))
 			continue;
 		if (u->google_id[0] && strcmp(u->link_status, "released")) {
-			rc = add_read(&rq, &nr, &cap, x, -1, u->google_id, e);
+			rc = add_read(&rq, &nr, &cap, x, -1, u->google_id, extra, e);
 			continue;
 		}
 		char rewritten[320];
 		const char *why;
 		u->m_state[0] = u->m_state[1] = PLAN_G_NOT_FOUND;
-		rc = add_read(&rq, &nr, &cap, x, 0, u->email, e);
+		rc = add_read(&rq, &nr, &cap, x, 0, u->email, extra, e);
 		if (!rc && plan_primary_email(ps, u->email, rewritten, sizeof(rewritten), &why) &&
 		    strcasecmp(rewritten, u->email))
-			rc = add_read(&rq, &nr, &cap, x, 1, rewritten, e);
+			rc = add_read(&rq, &nr, &cap, x, 1, rewritten, extra, e);
 	}
 	if (!rc && nr)
 		rc = read_users(gc, rq, nr, e);
