@@ -715,7 +715,8 @@ void emu_dispatch(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 	const char *path = rq->path;
 	bool counted_inflight = false;
 
-	if (str_has_prefix(path, "/_emulator/") || path_is(path, "/_emulator")) {
+	/* a batch part reaches API routes only: the control API, OAuth and batch are a 404 */
+	if (!rq->batch_part && (str_has_prefix(path, "/_emulator/") || path_is(path, "/_emulator"))) {
 		pthread_mutex_lock(&em->mu);
 		emu_control(em, rq, rs);
 		pthread_mutex_unlock(&em->mu);
@@ -745,17 +746,24 @@ void emu_dispatch(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 	enum { K_API, K_TOKEN, K_CONSENT, K_BATCH, K_NONE } kind = K_NONE;
 	bool known = false;
 
-	if (path_is(path, "/token") || path_is(path, "/oauth2/v4/token") ||
-	    path_is(path, "/o/oauth2/token") || path_is(path, "/revoke")) {
+	if (rq->batch_part) {
+		if (!str_has_prefix(path, "/_emulator/") && !path_is(path, "/_emulator")) {
+			rq->rt = route_match(rq, &known);
+			if (rq->rt) {
+				kind = K_API;
+				route_name = rq->rt->name;
+			}
+		}
+	} else if (path_is(path, "/token") || path_is(path, "/oauth2/v4/token") ||
+		   path_is(path, "/o/oauth2/token") || path_is(path, "/revoke")) {
 		kind = K_TOKEN;
 		route_name = "oauth2.token";
 	} else if (path_is(path, "/o/oauth2/v2/auth") || path_is(path, "/o/oauth2/auth")) {
 		kind = K_CONSENT;
 		route_name = "oauth2.auth";
-	} else if (!rq->batch_part &&
-		   (path_is(path, "/batch") || path_is(path, "/batch/admin/directory_v1") ||
-		    path_is(path, "/batch/admin/directory/v1") ||
-		    path_is(path, "/batch/groupssettings/v1"))) {
+	} else if (path_is(path, "/batch") || path_is(path, "/batch/admin/directory_v1") ||
+		   path_is(path, "/batch/admin/directory/v1") ||
+		   path_is(path, "/batch/groupssettings/v1")) {
 		kind = K_BATCH;
 		route_name = "batch";
 	} else {
