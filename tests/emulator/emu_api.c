@@ -218,6 +218,9 @@ struct json_object *emu_body_json(struct emu_req *rq, struct emu_resp *rs)
 	if (!rq->body || rq->body_len == 0)
 		return json_object_new_object();
 	struct json_tokener *tk = json_tokener_new_ex(64);
+
+	/* Google rejects a body that is not UTF-8 as it rejects any other bad JSON */
+	json_tokener_set_flags(tk, JSON_TOKENER_VALIDATE_UTF8);
 	struct json_object *jo = json_tokener_parse_ex(tk, rq->body, (int)rq->body_len);
 	enum json_tokener_error jerr = json_tokener_get_error(tk);
 	size_t off = json_tokener_get_parse_end(tk);

@@ -48,3 +48,22 @@ def test_rejected_config_changes_nothing(emu):
         emu.ctl("PUT", "config", bad, expect=400)
         emu.ctl("PUT", "quota", bad, expect=400)
         assert emu.ctl("GET", "config") == before, bad
+
+
+def test_invalid_utf8_body_is_parse_error(emu):
+    good = '{"primaryEmail":"u8@example.com","name":{"givenName":"\u00c5sa","familyName":"B"},' \
+           '"password":"12345678"}'.encode()
+    for bad in (b'{"primaryEmail":"u8@example.com","name":{"givenName":"\xc3\x28","familyName":"B"},'
+                b'"password":"12345678"}',
+                b'{"primaryEmail":"u8@example.com","name":{"givenName":"\xff","familyName":"B"},'
+                b'"password":"12345678"}'):
+        r = emu.call("POST", f"{DIR}/users", raw=bad)
+        assert r.status_code == 400, r.text
+        e = r.json()["error"]
+        assert e["message"].startswith("Invalid JSON payload received.")
+        assert e["errors"][0]["reason"] == "parseError"
+        assert emu.call("GET", f"{DIR}/users/u8@example.com").status_code == 404
+        r = emu.call("PATCH", f"{DIR}/users/admin@example.com", raw=bad.replace(b"u8@", b"admin@"))
+        assert r.status_code == 400
+    assert emu.call("POST", f"{DIR}/users", raw=good).status_code == 200
+    assert emu.call("GET", f"{DIR}/users/u8@example.com").json()["name"]["givenName"] == "\u00c5sa"
