@@ -424,11 +424,21 @@ static struct emu_fault *fault_pick(struct emu *em, const struct emu_req *rq, co
 		if (f->probability > 0 && f->probability < 1 &&
 		    (double)(rand_u64() % 1000000) / 1e6 >= f->probability)
 			continue;
-		if (f->times > 0)
+		/* an apply fault is used up only when it is applied (the request succeeded) */
+		if (f->times > 0 && !(f->apply && f->status))
 			f->times--;
 		return f;
 	}
 	return NULL;
+}
+
+/* Whether f is still registered (it may be cleared while the lock was released). */
+static bool fault_live(const struct emu *em, const struct emu_fault *f)
+{
+	for (size_t i = 0; i < em->n_faults; i++)
+		if (em->faults[i] == f)
+			return true;
+	return false;
 }
 
 static void fault_apply(struct emu *em, const struct emu_fault *f, struct emu_resp *rs)
@@ -786,10 +796,7 @@ void emu_dispatch(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 		usleep((useconds_t)ms * 1000);
 		pthread_mutex_lock(&em->mu);
 		/* The fault may have been cleared while we slept without the lock. */
-		bool still = false;
-		for (size_t i = 0; i < em->n_faults && !still; i++)
-			still = em->faults[i] == f;
-		if (!still)
+		if (!fault_live(em, f))
 			f = NULL;
 	}
 	if (f && f->status && !f->apply) {
@@ -811,6 +818,8 @@ void emu_dispatch(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 		pthread_mutex_unlock(&em->mu);
 		emu_batch(em, rq, rs);
 		pthread_mutex_lock(&em->mu);
+		if (f && !fault_live(em, f))
+			f = NULL;
 		break;
 	case K_API: {
 		if (authorize(em, rq, rs))
@@ -839,7 +848,9 @@ void emu_dispatch(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 	}
 	}
 	/* an "apply" fault: the write happened, yet the caller is told it failed */
-	if (f && f->status && f->apply && rs->status >= 200 && rs->status < 300) {
+	if (f && f->status && f->apply && f->times != 0 && rs->status >= 200 && rs->status < 300) {
+		if (f->times > 0)
+			f->times--;
 		buf_reset(&rs->body);
 		buf_reset(&rs->hdrs);
 		fault_apply(em, f, rs);

@@ -67,3 +67,17 @@ def test_invalid_utf8_body_is_parse_error(emu):
         assert r.status_code == 400
     assert emu.call("POST", f"{DIR}/users", raw=good).status_code == 200
     assert emu.call("GET", f"{DIR}/users/u8@example.com").json()["name"]["givenName"] == "\u00c5sa"
+
+
+def test_apply_fault_not_used_up_by_failing_request(emu):
+    emu.new_user("ap@example.com")
+    emu.ctl("POST", "faults", {"route": "directory.users.update", "status": 409, "apply": True,
+                               "times": 1})
+    # fails on its own (no such user): the fault is not spent
+    gerr(emu.call("PUT", f"{DIR}/users/missing@example.com", {"suspended": True}), 404, "notFound")
+    assert emu.ctl("GET", "faults")["faults"][0]["times"] == 1
+    r = emu.call("PUT", f"{DIR}/users/ap@example.com", {"suspended": True})
+    assert r.status_code == 409
+    assert emu.call("GET", f"{DIR}/users/ap@example.com").json()["suspended"] is True
+    assert emu.ctl("GET", "faults")["faults"][0]["times"] == 0
+    assert emu.call("PUT", f"{DIR}/users/ap@example.com", {"suspended": False}).status_code == 200
