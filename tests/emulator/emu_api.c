@@ -729,7 +729,8 @@ void emu_dispatch(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 	bool counted_inflight = false;
 
 	/* a batch part reaches API routes only: the control API, OAuth and batch are a 404 */
-	if (!rq->batch_part && (str_has_prefix(path, "/_emulator/") || path_is(path, "/_emulator"))) {
+	if (!rq->batch_part &&
+	    (str_has_prefix(path, "/_emulator/") || path_is(path, "/_emulator"))) {
 		pthread_mutex_lock(&em->mu);
 		emu_control(em, rq, rs);
 		pthread_mutex_unlock(&em->mu);

@@ -113,7 +113,8 @@ static int jcheck(struct json_object *jo, const struct emu_jspec *spec, const ch
 		char path[256];
 		bool ok;
 
-		if (!json_object_object_get_ex(jo, s->key, &v) || json_object_is_type(v, json_type_null))
+		if (!json_object_object_get_ex(jo, s->key, &v) ||
+		    json_object_is_type(v, json_type_null))
 			continue;
 		snprintf(path, sizeof(path), "%s%s%s", at, *at ? "." : "", s->key);
 		switch (s->type) {
@@ -142,10 +143,10 @@ static int jcheck(struct json_object *jo, const struct emu_jspec *spec, const ch
 			ok = arr_of(v, json_type_object);
 			for (size_t i = 0; ok && s->sub && i < json_object_array_length(v); i++) {
 				char ipath[300];
+				struct json_object *el = json_object_array_get_idx(v, i);
 
 				snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
-				if (jcheck(json_object_array_get_idx(v, i), s->sub, ipath, err, errlen,
-					   depth + 1))
+				if (jcheck(el, s->sub, ipath, err, errlen, depth + 1))
 					return -1;
 			}
 			break;
