@@ -218,6 +218,9 @@ struct json_object *emu_body_json(struct emu_req *rq, struct emu_resp *rs)
 	if (!rq->body || rq->body_len == 0)
 		return json_object_new_object();
 	struct json_tokener *tk = json_tokener_new_ex(64);
+
+	/* Google rejects a body that is not UTF-8 as it rejects any other bad JSON */
+	json_tokener_set_flags(tk, JSON_TOKENER_VALIDATE_UTF8);
 	struct json_object *jo = json_tokener_parse_ex(tk, rq->body, (int)rq->body_len);
 	enum json_tokener_error jerr = json_tokener_get_error(tk);
 	size_t off = json_tokener_get_parse_end(tk);
@@ -421,11 +424,21 @@ static struct emu_fault *fault_pick(struct emu *em, const struct emu_req *rq, co
 		if (f->probability > 0 && f->probability < 1 &&
 		    (double)(rand_u64() % 1000000) / 1e6 >= f->probability)
 			continue;
-		if (f->times > 0)
+		/* an apply fault is used up only when it is applied (the request succeeded) */
+		if (f->times > 0 && !(f->apply && f->status))
 			f->times--;
 		return f;
 	}
 	return NULL;
+}
+
+/* Whether f is still registered (it may be cleared while the lock was released). */
+static bool fault_live(const struct emu *em, const struct emu_fault *f)
+{
+	for (size_t i = 0; i < em->n_faults; i++)
+		if (em->faults[i] == f)
+			return true;
+	return false;
 }
 
 static void fault_apply(struct emu *em, const struct emu_fault *f, struct emu_resp *rs)
@@ -715,7 +728,9 @@ void emu_dispatch(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 	const char *path = rq->path;
 	bool counted_inflight = false;
 
-	if (str_has_prefix(path, "/_emulator/") || path_is(path, "/_emulator")) {
+	/* a batch part reaches API routes only: the control API, OAuth and batch are a 404 */
+	if (!rq->batch_part &&
+	    (str_has_prefix(path, "/_emulator/") || path_is(path, "/_emulator"))) {
 		pthread_mutex_lock(&em->mu);
 		emu_control(em, rq, rs);
 		pthread_mutex_unlock(&em->mu);
@@ -745,17 +760,24 @@ void emu_dispatch(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 	enum { K_API, K_TOKEN, K_CONSENT, K_BATCH, K_NONE } kind = K_NONE;
 	bool known = false;
 
-	if (path_is(path, "/token") || path_is(path, "/oauth2/v4/token") ||
-	    path_is(path, "/o/oauth2/token") || path_is(path, "/revoke")) {
+	if (rq->batch_part) {
+		if (!str_has_prefix(path, "/_emulator/") && !path_is(path, "/_emulator")) {
+			rq->rt = route_match(rq, &known);
+			if (rq->rt) {
+				kind = K_API;
+				route_name = rq->rt->name;
+			}
+		}
+	} else if (path_is(path, "/token") || path_is(path, "/oauth2/v4/token") ||
+		   path_is(path, "/o/oauth2/token") || path_is(path, "/revoke")) {
 		kind = K_TOKEN;
 		route_name = "oauth2.token";
 	} else if (path_is(path, "/o/oauth2/v2/auth") || path_is(path, "/o/oauth2/auth")) {
 		kind = K_CONSENT;
 		route_name = "oauth2.auth";
-	} else if (!rq->batch_part &&
-		   (path_is(path, "/batch") || path_is(path, "/batch/admin/directory_v1") ||
-		    path_is(path, "/batch/admin/directory/v1") ||
-		    path_is(path, "/batch/groupssettings/v1"))) {
+	} else if (path_is(path, "/batch") || path_is(path, "/batch/admin/directory_v1") ||
+		   path_is(path, "/batch/admin/directory/v1") ||
+		   path_is(path, "/batch/groupssettings/v1")) {
 		kind = K_BATCH;
 		route_name = "batch";
 	} else {
@@ -775,10 +797,7 @@ void emu_dispatch(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 		usleep((useconds_t)ms * 1000);
 		pthread_mutex_lock(&em->mu);
 		/* The fault may have been cleared while we slept without the lock. */
-		bool still = false;
-		for (size_t i = 0; i < em->n_faults && !still; i++)
-			still = em->faults[i] == f;
-		if (!still)
+		if (!fault_live(em, f))
 			f = NULL;
 	}
 	if (f && f->status && !f->apply) {
@@ -800,6 +819,8 @@ void emu_dispatch(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 		pthread_mutex_unlock(&em->mu);
 		emu_batch(em, rq, rs);
 		pthread_mutex_lock(&em->mu);
+		if (f && !fault_live(em, f))
+			f = NULL;
 		break;
 	case K_API: {
 		if (authorize(em, rq, rs))
@@ -828,7 +849,9 @@ void emu_dispatch(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 	}
 	}
 	/* an "apply" fault: the write happened, yet the caller is told it failed */
-	if (f && f->status && f->apply && rs->status >= 200 && rs->status < 300) {
+	if (f && f->status && f->apply && f->times != 0 && rs->status >= 200 && rs->status < 300) {
+		if (f->times > 0)
+			f->times--;
 		buf_reset(&rs->body);
 		buf_reset(&rs->hdrs);
 		fault_apply(em, f, rs);

@@ -64,22 +64,276 @@ static unsigned privs_parse(struct json_object *v)
 	return p;
 }
 
+/* ---------------------------------------------------------------- types */
+
+static const char *jt_name(enum emu_jt t)
+{
+	switch (t) {
+	case EMU_JT_STR:
+		return "a string";
+	case EMU_JT_INT:
+		return "an integer";
+	case EMU_JT_NUM:
+		return "a number";
+	case EMU_JT_BOOL:
+		return "a boolean";
+	case EMU_JT_OBJ:
+		return "an object";
+	case EMU_JT_ARR_STR:
+		return "an array of strings";
+	case EMU_JT_ARR_OBJ:
+		return "an array of objects";
+	case EMU_JT_STR_OR_ARR_STR:
+		return "a string or an array of strings";
+	}
+	return "?";
+}
+
+static bool arr_of(struct json_object *v, enum json_type t)
+{
+	if (!json_object_is_type(v, json_type_array))
+		return false;
+	for (size_t i = 0; i < json_object_array_length(v); i++)
+		if (!json_object_is_type(json_object_array_get_idx(v, i), t))
+			return false;
+	return true;
+}
+
+static int jcheck(struct json_object *jo, const struct emu_jspec *spec, const char *at, char *err,
+		  size_t errlen, int depth)
+{
+	if (!json_object_is_type(jo, json_type_object)) {
+		snprintf(err, errlen, "%s must be an object", *at ? at : "body");
+		return -1;
+	}
+	if (depth > 8)
+		return 0;
+	for (const struct emu_jspec *s = spec; s->key; s++) {
+		struct json_object *v;
+		char path[256];
+		bool ok;
+
+		if (!json_object_object_get_ex(jo, s->key, &v) ||
+		    json_object_is_type(v, json_type_null))
+			continue;
+		snprintf(path, sizeof(path), "%s%s%s", at, *at ? "." : "", s->key);
+		switch (s->type) {
+		case EMU_JT_STR:
+			ok = json_object_is_type(v, json_type_string);
+			break;
+		case EMU_JT_INT:
+			ok = json_object_is_type(v, json_type_int);
+			break;
+		case EMU_JT_NUM:
+			ok = json_object_is_type(v, json_type_int) ||
+			     json_object_is_type(v, json_type_double);
+			break;
+		case EMU_JT_BOOL:
+			ok = json_object_is_type(v, json_type_boolean);
+			break;
+		case EMU_JT_OBJ:
+			ok = json_object_is_type(v, json_type_object);
+			if (ok && s->sub && jcheck(v, s->sub, path, err, errlen, depth + 1))
+				return -1;
+			break;
+		case EMU_JT_ARR_STR:
+			ok = arr_of(v, json_type_string);
+			break;
+		case EMU_JT_ARR_OBJ:
+			ok = arr_of(v, json_type_object);
+			for (size_t i = 0; ok && s->sub && i < json_object_array_length(v); i++) {
+				char ipath[300];
+				struct json_object *el = json_object_array_get_idx(v, i);
+
+				snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
+				if (jcheck(el, s->sub, ipath, err, errlen, depth + 1))
+					return -1;
+			}
+			break;
+		case EMU_JT_STR_OR_ARR_STR:
+			ok = json_object_is_type(v, json_type_string) || arr_of(v, json_type_string);
+			break;
+		default:
+			ok = false;
+		}
+		if (!ok) {
+			snprintf(err, errlen, "%s must be %s", path, jt_name(s->type));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int emu_json_check(struct json_object *jo, const struct emu_jspec *spec, char *err, size_t errlen)
+{
+	return jcheck(jo, spec, "", err, errlen, 0);
+}
+
+static const struct emu_jspec config_spec[] = {
+	{ "create412Ms", EMU_JT_INT, NULL },	   { "deleteStatus", EMU_JT_INT, NULL },
+	{ "consent", EMU_JT_STR, NULL },	   { "consentUser", EMU_JT_STR, NULL },
+	{ "apiAccess", EMU_JT_BOOL, NULL },	   { "sdkDisabled", EMU_JT_BOOL, NULL },
+	{ "projectNumber", EMU_JT_STR, NULL },	   { "tokenTtlS", EMU_JT_INT, NULL },
+	{ "refreshTtlS", EMU_JT_INT, NULL },	   { "codeTtlS", EMU_JT_INT, NULL },
+	{ "jwtSkewS", EMU_JT_INT, NULL },	   { "quotaPerMinute", EMU_JT_INT, NULL },
+	{ "concurrency", EMU_JT_INT, NULL },	   { "quotaWindowMs", EMU_JT_INT, NULL },
+	{ "deletedRetentionS", EMU_JT_INT, NULL }, { "newUser404Ms", EMU_JT_INT, NULL },
+	{ "newGroup404Ms", EMU_JT_INT, NULL },	   { "memberStatus", EMU_JT_BOOL, NULL },
+	{ "memberAliasEmail", EMU_JT_BOOL, NULL }, { "rolesFilter", EMU_JT_BOOL, NULL },
+	{ "perMinute", EMU_JT_INT, NULL },	   { NULL, 0, NULL },
+};
+
+static const struct emu_jspec customer_spec[] = {
+	{ "id", EMU_JT_STR, NULL },
+	{ NULL, 0, NULL },
+};
+
+static const struct emu_jspec domain_spec[] = {
+	{ "domainName", EMU_JT_STR, NULL },
+	{ "verified", EMU_JT_BOOL, NULL },
+	{ "isPrimary", EMU_JT_BOOL, NULL },
+	{ NULL, 0, NULL },
+};
+
+/* the rest of a user or group goes through the API's own validation */
+static const struct emu_jspec user_spec[] = {
+	{ "primaryEmail", EMU_JT_STR, NULL }, { "id", EMU_JT_STR, NULL },
+	{ "aliases", EMU_JT_ARR_STR, NULL },  { "isAdmin", EMU_JT_BOOL, NULL },
+	{ "privileges", EMU_JT_ARR_STR, NULL }, { "suspensionReason", EMU_JT_STR, NULL },
+	{ "deleted", EMU_JT_BOOL, NULL },	{ NULL, 0, NULL },
+};
+
+static const struct emu_jspec member_spec[] = {
+	{ "type", EMU_JT_STR, NULL },
+	{ "id", EMU_JT_STR, NULL },
+	{ NULL, 0, NULL },
+};
+
+static const struct emu_jspec group_spec[] = {
+	{ "email", EMU_JT_STR, NULL },	      { "id", EMU_JT_STR, NULL },
+	{ "aliases", EMU_JT_ARR_STR, NULL },  { "settings", EMU_JT_OBJ, NULL },
+	{ "members", EMU_JT_ARR_OBJ, member_spec }, { NULL, 0, NULL },
+};
+
+static const struct emu_jspec client_spec[] = {
+	{ "client_id", EMU_JT_STR, NULL },
+	{ "client_secret", EMU_JT_STR, NULL },
+	{ "redirect_uris", EMU_JT_ARR_STR, NULL },
+	{ NULL, 0, NULL },
+};
+
+static const struct emu_jspec state_spec[] = {
+	{ "customer", EMU_JT_OBJ, customer_spec },
+	{ "domains", EMU_JT_ARR_OBJ, domain_spec },
+	{ "orgUnits", EMU_JT_ARR_STR, NULL },
+	{ "users", EMU_JT_ARR_OBJ, user_spec },
+	{ "groups", EMU_JT_ARR_OBJ, group_spec },
+	{ "serviceAccounts", EMU_JT_ARR_OBJ, emu_sa_spec },
+	{ "oauthClients", EMU_JT_ARR_OBJ, client_spec },
+	{ "config", EMU_JT_OBJ, config_spec },
+	{ NULL, 0, NULL },
+};
+
+static const struct emu_jspec generate_spec[] = {
+	{ "seed", EMU_JT_INT, NULL },
+	{ "users", EMU_JT_INT, NULL },
+	{ "groups", EMU_JT_INT, NULL },
+	{ NULL, 0, NULL },
+};
+
+/* Bodies of the control calls, by path (a prefix when it ends in '/'). */
+static const struct emu_jspec seed_account_spec[] = {
+	{ "generate", EMU_JT_OBJ, generate_spec }, { "fixture", EMU_JT_OBJ, state_spec },
+	{ "reset", EMU_JT_BOOL, NULL },		   { "returnFixture", EMU_JT_BOOL, NULL },
+	{ NULL, 0, NULL },
+};
+static const struct emu_jspec reset_spec[] = { { "domain", EMU_JT_STR, NULL }, { NULL, 0, NULL } };
+static const struct emu_jspec seed_spec[] = {
+	{ "users", EMU_JT_INT, NULL },	      { "groups", EMU_JT_INT, NULL },
+	{ "membersPerGroup", EMU_JT_INT, NULL }, { "aliasesEvery", EMU_JT_INT, NULL },
+	{ "domain", EMU_JT_STR, NULL },	      { NULL, 0, NULL },
+};
+static const struct emu_jspec domains_spec[] = {
+	{ "domainName", EMU_JT_STR, NULL },
+	{ "verified", EMU_JT_BOOL, NULL },
+	{ NULL, 0, NULL },
+};
+static const struct emu_jspec orgunits_spec[] = {
+	{ "orgUnitPath", EMU_JT_STR, NULL },
+	{ NULL, 0, NULL },
+};
+static const struct emu_jspec admins_spec[] = {
+	{ "email", EMU_JT_STR, NULL },	       { "givenName", EMU_JT_STR, NULL },
+	{ "familyName", EMU_JT_STR, NULL },    { "privileges", EMU_JT_ARR_STR, NULL },
+	{ "isAdmin", EMU_JT_BOOL, NULL },      { NULL, 0, NULL },
+};
+static const struct emu_jspec tokens_spec[] = {
+	{ "subject", EMU_JT_STR, NULL },   { "scopes", EMU_JT_STR_OR_ARR_STR, NULL },
+	{ "ttlS", EMU_JT_INT, NULL },	   { "adminRole", EMU_JT_BOOL, NULL },
+	{ "kind", EMU_JT_STR, NULL },	   { NULL, 0, NULL },
+};
+static const struct emu_jspec user_ctl_spec[] = {
+	{ "password", EMU_JT_STR, NULL },
+	{ "reason", EMU_JT_STR, NULL },
+	{ "suspended", EMU_JT_BOOL, NULL },
+	{ NULL, 0, NULL },
+};
+static const struct emu_jspec faults_spec[] = {
+	{ "method", EMU_JT_STR, NULL },	    { "path", EMU_JT_STR, NULL },
+	{ "route", EMU_JT_STR, NULL },	    { "reason", EMU_JT_STR, NULL },
+	{ "message", EMU_JT_STR, NULL },    { "status", EMU_JT_INT, NULL },
+	{ "html", EMU_JT_BOOL, NULL },	    { "probability", EMU_JT_NUM, NULL },
+	{ "every", EMU_JT_INT, NULL },	    { "times", EMU_JT_INT, NULL },
+	{ "latencyMs", EMU_JT_INT, NULL },  { "apply", EMU_JT_BOOL, NULL },
+	{ "renameOnly", EMU_JT_BOOL, NULL }, { NULL, 0, NULL },
+};
+
+static const struct {
+	const char *path;
+	const struct emu_jspec *spec;
+} ctl_specs[] = {
+	{ "/_emulator/reset", reset_spec },
+	{ "/_emulator/seed", seed_spec },
+	{ "/_emulator/seed/account", seed_account_spec },
+	{ "/_emulator/domains", domains_spec },
+	{ "/_emulator/orgunits", orgunits_spec },
+	{ "/_emulator/admins", admins_spec },
+	{ "/_emulator/service-accounts", emu_sa_spec },
+	{ "/_emulator/oauth-clients", client_spec },
+	{ "/_emulator/tokens", tokens_spec },
+	{ "/_emulator/tokens/revoke", tokens_spec },
+	{ "/_emulator/users/", user_ctl_spec },
+	{ "/_emulator/faults", faults_spec },
+	{ "/_emulator/quota", config_spec },
+	{ "/_emulator/config", config_spec },
+	{ "/_emulator/state", state_spec },
+};
+
+static const struct emu_jspec *ctl_spec(const char *path)
+{
+	for (size_t i = 0; i < sizeof(ctl_specs) / sizeof(ctl_specs[0]); i++) {
+		const char *p = ctl_specs[i].path;
+		size_t n = strlen(p);
+
+		if (p[n - 1] == '/' ? !strncmp(path, p, n) : !strcmp(path, p))
+			return ctl_specs[i].spec;
+	}
+	return NULL;
+}
+
 /* ---------------------------------------------------------------- config */
 
-int emu_config_apply(struct emu *em, struct json_object *jo, char *err, size_t errlen)
+/* Everything that can reject a config object, so that a rejected one changes nothing. */
+static int config_check(struct emu *em, struct json_object *jo, char *err, size_t errlen)
 {
 	struct json_object *v;
 
-	if (jhas(jo, "create412Ms", &v))
-		em->create_412_ms = json_object_get_int(v);
-	if (jhas(jo, "deleteStatus", &v)) {
-		int s = json_object_get_int(v);
-
-		if (s != 200 && s != 204) {
-			snprintf(err, errlen, "deleteStatus must be 200 or 204");
-			return -1;
-		}
-		em->delete_status = s;
+	if (emu_json_check(jo, config_spec, err, errlen))
+		return -1;
+	if (jhas(jo, "deleteStatus", &v) && json_object_get_int(v) != 200 &&
+	    json_object_get_int(v) != 204) {
+		snprintf(err, errlen, "deleteStatus must be 200 or 204");
+		return -1;
 	}
 	if (jhas(jo, "consent", &v)) {
 		const char *c = json_object_get_string(v);
@@ -90,17 +344,32 @@ int emu_config_apply(struct emu *em, struct json_object *jo, char *err, size_t e
 				 "consent must be allow, access_denied or admin_policy_enforced");
 			return -1;
 		}
-		str_set(&em->consent, c);
 	}
-	if (jhas(jo, "consentUser", &v)) {
-		struct emu_user *u = emu_user_find(em, json_object_get_string(v));
+	if (jhas(jo, "consentUser", &v) && !emu_user_find(em, json_object_get_string(v))) {
+		snprintf(err, errlen, "consentUser: no such user");
+		return -1;
+	}
+	if (jhas(jo, "quotaWindowMs", &v) && json_object_get_int(v) < 1) {
+		snprintf(err, errlen, "quotaWindowMs must be positive");
+		return -1;
+	}
+	return 0;
+}
 
-		if (!u) {
-			snprintf(err, errlen, "consentUser: no such user");
-			return -1;
-		}
-		str_set(&em->consent_user, u->id);
-	}
+int emu_config_apply(struct emu *em, struct json_object *jo, char *err, size_t errlen)
+{
+	struct json_object *v;
+
+	if (config_check(em, jo, err, errlen))
+		return -1;
+	if (jhas(jo, "create412Ms", &v))
+		em->create_412_ms = json_object_get_int(v);
+	if (jhas(jo, "deleteStatus", &v))
+		em->delete_status = json_object_get_int(v);
+	if (jhas(jo, "consent", &v))
+		str_set(&em->consent, json_object_get_string(v));
+	if (jhas(jo, "consentUser", &v))
+		str_set(&em->consent_user, emu_user_find(em, json_object_get_string(v))->id);
 	if (jhas(jo, "apiAccess", &v))
 		em->api_access = json_object_get_boolean(v);
 	if (jhas(jo, "sdkDisabled", &v))
@@ -119,13 +388,8 @@ int emu_config_apply(struct emu *em, struct json_object *jo, char *err, size_t e
 		em->quota_per_minute = json_object_get_int(v);
 	if (jhas(jo, "concurrency", &v))
 		em->concurrency = json_object_get_int(v);
-	if (jhas(jo, "quotaWindowMs", &v)) {
-		if (json_object_get_int(v) < 1) {
-			snprintf(err, errlen, "quotaWindowMs must be positive");
-			return -1;
-		}
+	if (jhas(jo, "quotaWindowMs", &v))
 		em->quota_window_ms = json_object_get_int(v);
-	}
 	if (jhas(jo, "deletedRetentionS", &v))
 		em->deleted_retention_s = json_object_get_int(v);
 	if (jhas(jo, "newUser404Ms", &v))
@@ -360,6 +624,8 @@ int emu_state_load(struct emu *em, struct json_object *jo, char *err, size_t err
 		snprintf(err, errlen, "state must be a JSON object");
 		return -1;
 	}
+	if (emu_json_check(jo, state_spec, err, errlen))
+		return -1;
 	if (jhas(jo, "customer", &c)) {
 		const char *id = jstr(c, "id");
 
@@ -1013,7 +1279,9 @@ void emu_control(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 			return;
 		}
 	}
-	if (is(rq, "GET", "/_emulator/health")) {
+	if (jo && ctl_spec(p) && emu_json_check(jo, ctl_spec(p), err, sizeof(err))) {
+		ctl_err(rs, 400, err);
+	} else if (is(rq, "GET", "/_emulator/health")) {
 		ctl_json(rs, 200, "{\"ok\":true}");
 	} else if (is(rq, "GET", "/_emulator/info")) {
 		struct jw w;

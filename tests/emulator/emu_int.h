@@ -29,6 +29,32 @@ struct emu_group *emu_group_create_json(struct emu *em, struct json_object *jo,
 /* Adds a member from a Member body; NULL with rs set on error. */
 struct emu_member *emu_member_insert_json(struct emu *em, struct emu_group *g,
 					  struct json_object *jo, struct emu_resp *rs);
+/* JSON types a control-API value may have (null always counts as absent). */
+enum emu_jt {
+	EMU_JT_STR = 1,
+	EMU_JT_INT,
+	EMU_JT_NUM, /* int or double */
+	EMU_JT_BOOL,
+	EMU_JT_OBJ, /* fields checked with sub when given */
+	EMU_JT_ARR_STR,
+	EMU_JT_ARR_OBJ, /* each element checked with sub when given */
+	EMU_JT_STR_OR_ARR_STR,
+};
+
+/* One known key of a control-API object; a table ends with key NULL. */
+struct emu_jspec {
+	const char *key;
+	enum emu_jt type;
+	const struct emu_jspec *sub;
+};
+
+/*
+ * Checks the types of the keys of jo named in spec (others are not looked at); jo itself must be
+ * an object. Returns 0, or -1 with err naming the value ("users[2].aliases[0] must be a string").
+ */
+int emu_json_check(struct json_object *jo, const struct emu_jspec *spec, char *err, size_t errlen);
+/* Service-account document keys (also POST /_emulator/service-accounts, --service-account). */
+extern const struct emu_jspec emu_sa_spec[];
 /* Applies a control/config object (see README); returns -1 with err on a bad value. */
 int emu_config_apply(struct emu *em, struct json_object *jo, char *err, size_t errlen);
 /* Writes the state as JSON (same format --state loads). */

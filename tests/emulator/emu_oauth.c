@@ -119,8 +119,19 @@ static const char *jget(struct json_object *jo, const char *k)
 	return json_object_get_string(v);
 }
 
+const struct emu_jspec emu_sa_spec[] = {
+	{ "client_email", EMU_JT_STR, NULL },	{ "private_key", EMU_JT_STR, NULL },
+	{ "public_key", EMU_JT_STR, NULL },	{ "client_id", EMU_JT_STR, NULL },
+	{ "private_key_id", EMU_JT_STR, NULL }, { "project_id", EMU_JT_STR, NULL },
+	{ "scopes", EMU_JT_STR_OR_ARR_STR, NULL }, { "adminRole", EMU_JT_BOOL, NULL },
+	{ NULL, 0, NULL },
+};
+
 int emu_sa_register(struct emu *em, struct json_object *jo, char *err, size_t errlen)
 {
+	if (emu_json_check(jo, emu_sa_spec, err, errlen))
+		return -1;
+
 	const char *email = jget(jo, "client_email");
 	const char *pem = jget(jo, "private_key");
 	struct json_object *v;
@@ -145,7 +156,7 @@ int emu_sa_register(struct emu *em, struct json_object *jo, char *err, size_t er
 	sa->key_id = xstrdup(jget(jo, "private_key_id") ? jget(jo, "private_key_id") : "");
 	sa->project_id = xstrdup(jget(jo, "project_id") ? jget(jo, "project_id") : "");
 	sa->pub = (struct evp_pkey_st *)k;
-	if (json_object_object_get_ex(jo, "scopes", &v)) {
+	if (json_object_object_get_ex(jo, "scopes", &v) && !json_object_is_type(v, json_type_null)) {
 		if (json_object_is_type(v, json_type_array)) {
 			for (size_t i = 0; i < json_object_array_length(v); i++)
 				strv_add(&sa->scopes,

@@ -671,6 +671,11 @@ void h_users_make_admin(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 
 	if (!u || user_creating(em, u, rs) || super_guard(rq, u, rs))
 		return;
+	/* only a super admin grants or revokes super admin, a delegated admin not even to itself */
+	if (rq->subject && !rq->subject->is_admin) {
+		emu_err(rs, 403, "forbidden", "Not Authorized to access this resource/api");
+		return;
+	}
 	struct json_object *jo = emu_body_json(rq, rs);
 	struct json_object *v;
 
