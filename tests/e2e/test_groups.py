@@ -1,0 +1,244 @@
+"""Group management end to end: REST → PostgreSQL → Kafka → worker → gws-emulator (issue 13).
+
+Each test gets its own database, api and worker and an integration authorized with a service
+account (the export harness of test_export.py), with group management on unless it says
+otherwise. Google's side is checked through the emulator's state; write calls are counted from
+its request log (batch parts count one each).
+"""
+import pytest
+
+import gwsync_harness as h
+from test_authorization import emu, sa_keys  # noqa: F401 (fixtures)
+from test_export import Export, Ctx, gu, seed_google
+
+GROUP_WRITE_ROUTES = ("directory.groups.insert", "directory.groups.update", "directory.groups.patch",
+                      "directory.groups.delete", "directory.members.insert",
+                      "directory.members.delete", "directory.members.update",
+                      "directory.members.patch")
+
+
+class Groups(Export):
+    def dgroup(self, gid, email, name=None, description="", members=(), bind=True):
+        body = {"name": name or gid.title(), "description": description}
+        if email is not None:
+            body["email"] = email
+        r = self.api.request("PUT", f"/v1/groups/{gid}", self.key, json=body)
+        assert r.status_code in (200, 201), r.text
+        for uid in members:
+            self.member(gid, uid)
+        if bind:
+            r = self.api.request("PUT", f"/v1/integrations/{self.iid}/groups/{gid}", self.key)
+            assert r.status_code in (200, 201), r.text
+
+    def member(self, gid, uid, add=True):
+        if add:
+            r = self.api.request("PUT", f"/v1/groups/{gid}/members/{uid}", self.key)
+            assert r.status_code in (200, 201), r.text
+        else:
+            r = self.api.delete(f"/v1/groups/{gid}/members/{uid}", key=self.key)
+            assert r.status_code == 204, r.text
+
+    def google_groups(self):
+        return {g["email"]: g for g in self.emu.ctl("GET", "state")["groups"]}
+
+    def google_members(self, email):
+        """{address or id: role} of the Google group's entries."""
+        g = self.google_groups()[email]
+        return {m.get("email") or m.get("id"): m.get("role", "MEMBER") for m in g.get("members", [])}
+
+    def group_link(self, gid):
+        rows = h.sql(self.db, "SELECT status, google_id, email, origin, last_error_reason, "
+                              "wanted_members, actual_members FROM group_links WHERE group_id = %s", gid)
+        if not rows:
+            return None
+        keys = ("status", "google_id", "email", "origin", "reason", "wanted", "actual")
+        return dict(zip(keys, rows[0]))
+
+    def group_writes_since(self, seq):
+        return [r for r in self.emu.requests_since(seq) if r.get("route", "") in GROUP_WRITE_ROUTES]
+
+    def routes(self, writes):
+        out = {}
+        for r in writes:
+            out[r["route"]] = out.get(r["route"], 0) + 1
+        return out
+
+
+@pytest.fixture
+def gx(db, emu, sa_keys):  # noqa: F811
+    emu.ctl("POST", "reset", {})
+    emu.ctl("POST", "service-accounts", sa_keys["a"])
+    c = Ctx(db, emu, sa_keys)
+    c.key = h.create_key(db, "acme", "editor")
+    g = Groups(c)
+    g.settings(group_management=True)
+    g.authorize()
+    yield g
+    g.close()
+    for api in c.apis:
+        if api.process.proc.poll() is None:
+            status, _ = api.stop()
+            h.assert_clean_exit(status, api.process)
+
+
+def three_users(gx, *more):
+    """alice, bob, carol (and more) exist in Google and are taken over by the export."""
+    names = ("alice", "bob", "carol") + more
+    seed_google(gx.emu, [gu(f"{n}@example.com") for n in names])
+    for n in names:
+        gx.user(n, f"{n}@example.com", n.title(), "Example")
+    gx.idle()
+    for n in names:
+        assert gx.link(n)["status"] == "synced", gx.link(n)
+
+
+def test_create_with_three_members_then_noop(gx):
+    three_users(gx)
+    seq = gx.seq()
+    gx.dgroup("team", "Team@Example.com", "Team", "The team", members=("alice", "bob", "carol"))
+    gx.idle()
+    groups = gx.google_groups()
+    assert "team@example.com" in groups, groups
+    g = groups["team@example.com"]
+    assert g["name"] == "Team" and g["description"] == "The team"
+    assert set(gx.google_members("team@example.com")) == {"alice@example.com", "bob@example.com",
+                                                           "carol@example.com"}
+    link = gx.group_link("team")
+    assert link["status"] == "synced" and link["origin"] == "provisioned" and link["google_id"] == g["id"]
+    assert link["wanted"] == 3 and link["actual"] == 3
+    assert gx.routes(gx.group_writes_since(seq)) == {"directory.groups.insert": 1,
+                                                      "directory.members.insert": 3}
+    # a second run with no change writes nothing
+    seq = gx.seq()
+    job = gx.job("sync_groups")
+    assert job["status"] == "succeeded", job
+    assert gx.group_writes_since(seq) == []
+    items = gx.items(job["id"])
+    assert items["team"]["outcome"] == "unchanged", items
+    # a full sync (users, then groups) writes nothing either
+    job = gx.job("full_sync")
+    assert job["status"] == "succeeded", job
+    assert gx.group_writes_since(seq) == []
+
+
+def test_adopt_existing_group_and_email_owned_by_user(gx):
+    three_users(gx)
+    gx.emu.ctl("PUT", "state", {"users": [gu(f"{n}@example.com") for n in ("alice", "bob", "carol")]
+                                + [gu("sales@example.com")],
+                                "groups": [{"email": "crew@example.com", "name": "Old crew",
+                                            "members": [{"email": "alice@example.com", "role": "MEMBER",
+                                                         "type": "USER"}]}]})
+    gx.job("export_users")  # the reset state has new ids: link again
+    gx.idle()
+    before = gx.google_groups()["crew@example.com"]
+    seq = gx.seq()
+    gx.dgroup("crew", "crew@example.com", "Crew", members=("alice", "bob"))
+    gx.dgroup("sales", "sales@example.com", "Sales", members=("carol",))
+    gx.idle()
+    after = gx.google_groups()["crew@example.com"]
+    assert after["id"] == before["id"] and after["name"] == "Crew"
+    assert set(gx.google_members("crew@example.com")) == {"alice@example.com", "bob@example.com"}
+    link = gx.group_link("crew")
+    assert link["status"] == "synced" and link["origin"] == "linked" and link["google_id"] == before["id"]
+    conflict = gx.group_link("sales")
+    assert conflict["status"] == "conflict" and conflict["reason"] == "email_owned_by_user", conflict
+    assert "sales@example.com" not in gx.google_groups()
+    assert gx.routes(gx.group_writes_since(seq)) == {"directory.groups.update": 1,
+                                                      "directory.members.insert": 1}
+
+
+def test_rest_membership_add_and_remove_one(gx):
+    three_users(gx, "dave")
+    gx.dgroup("team", "team@example.com", "Team", members=("alice", "bob", "carol"))
+    gx.idle()
+    seq = gx.seq()
+    gx.member("team", "dave")
+    gx.idle()
+    assert gx.routes(gx.group_writes_since(seq)) == {"directory.members.insert": 1}
+    assert "dave@example.com" in gx.google_members("team@example.com")
+    seq = gx.seq()
+    gx.member("team", "bob", add=False)
+    gx.idle()
+    assert gx.routes(gx.group_writes_since(seq)) == {"directory.members.delete": 1}
+    assert set(gx.google_members("team@example.com")) == {"alice@example.com", "carol@example.com",
+                                                           "dave@example.com"}
+
+
+def test_group_management_off_writes_nothing(gx):
+    three_users(gx)
+    gx.dgroup("team", "team@example.com", "Team", members=("alice", "bob"))
+    gx.idle()
+    assert gx.group_link("team")["status"] == "synced"
+    gx.settings(group_management=False)
+    gx.idle()
+    seq = gx.seq()
+    gx.member("team", "carol")
+    gx.dgroup("other", "other@example.com", "Other", members=("alice",))
+    job = gx.job("sync_groups")
+    assert job["status"] == "succeeded", job
+    job = gx.job("full_sync")
+    assert job["status"] == "succeeded", job
+    gx.idle()
+    assert gx.group_writes_since(seq) == []
+    assert "other@example.com" not in gx.google_groups()
+    assert gx.group_link("team")["status"] == "synced"  # existing links stay
+
+
+def test_unbound_group_left_in_google_unmanaged(gx):
+    three_users(gx)
+    gx.dgroup("team", "team@example.com", "Team", members=("alice", "bob"))
+    gx.idle()
+    seq = gx.seq()
+    r = gx.api.delete(f"/v1/integrations/{gx.iid}/groups/team", key=gx.key)
+    assert r.status_code == 204, r.text
+    gx.idle()
+    job = gx.job("sync_groups")
+    assert job["status"] == "succeeded", job
+    assert gx.group_link("team")["status"] == "unmanaged"
+    assert "team@example.com" in gx.google_groups()
+    assert gx.group_writes_since(seq) == []
+
+
+def test_external_and_owner_in_additive_then_authoritative(gx):
+    three_users(gx)
+    gx.emu.ctl("PUT", "state", {"users": [gu(f"{n}@example.com") for n in ("alice", "bob", "carol")]
+                                + [gu("boss@example.com"), gu("manual@example.com")],
+                                "groups": [{"email": "team@example.com", "name": "Team", "members": [
+                                    {"email": "boss@example.com", "role": "OWNER", "type": "USER"},
+                                    {"email": "guest@partner.org", "role": "MEMBER", "type": "EXTERNAL"},
+                                    {"email": "manual@example.com", "role": "MEMBER", "type": "USER"},
+                                    {"type": "CUSTOMER", "role": "MEMBER"}]}]})
+    gx.job("export_users")
+    gx.idle()
+    seq = gx.seq()
+    gx.dgroup("team", "team@example.com", "Team", members=("alice",))
+    gx.idle()
+    members = gx.google_members("team@example.com")
+    assert {"boss@example.com", "guest@partner.org", "manual@example.com",
+            "alice@example.com"} <= set(members), members
+    assert gx.routes(gx.group_writes_since(seq)) == {"directory.members.insert": 1}
+    seq = gx.seq()
+    gx.settings(group_membership="authoritative")
+    gx.idle()
+    job = gx.job("sync_groups")
+    assert job["status"] == "succeeded", job
+    members = gx.google_members("team@example.com")
+    assert "guest@partner.org" not in members and "manual@example.com" not in members
+    assert members["boss@example.com"] == "OWNER" and "alice@example.com" in members
+    assert len(members) == 3, members  # the CUSTOMER entry stays
+    assert gx.routes(gx.group_writes_since(seq)) == {"directory.members.delete": 2}
+
+
+def test_member_404_right_after_create_is_retried(gx):
+    three_users(gx)
+    gx.emu.ctl("PUT", "config", {"newGroup404Ms": 2500})
+    seq = gx.seq()
+    gx.dgroup("team", "team@example.com", "Team", members=("alice", "bob"))
+    gx.idle()
+    assert set(gx.google_members("team@example.com")) == {"alice@example.com", "bob@example.com"}
+    writes = gx.group_writes_since(seq)
+    assert sum(1 for w in writes if w["route"] == "directory.groups.insert") == 1
+    inserts = [w for w in writes if w["route"] == "directory.members.insert"]
+    assert any(w["status"] == 404 for w in inserts), inserts  # Google was not ready at first
+    assert sum(1 for w in inserts if w["status"] < 300) == 2
+    assert gx.group_link("team")["status"] == "synced"
