@@ -5,11 +5,13 @@ account (the export harness of test_export.py), with group management on unless 
 otherwise. Google's side is checked through the emulator's state; write calls are counted from
 its request log (batch parts count one each).
 """
+import json
+
 import pytest
 
 import gwsync_harness as h
 from test_authorization import emu, sa_keys  # noqa: F401 (fixtures)
-from test_export import Export, Ctx, gu, seed_google
+from test_export import Ctx, Export, google_call, gu, seed_google
 
 GROUP_WRITE_ROUTES = ("directory.groups.insert", "directory.groups.update", "directory.groups.patch",
                       "directory.groups.delete", "directory.members.insert",
@@ -242,3 +244,113 @@ def test_member_404_right_after_create_is_retried(gx):
     assert any(w["status"] == 404 for w in inserts), inserts  # Google was not ready at first
     assert sum(1 for w in inserts if w["status"] < 300) == 2
     assert gx.group_link("team")["status"] == "synced"
+
+
+def test_directory_events_reach_google(gx):
+    from test_events import consume_all, event, produce, tenant_id, wait_until
+    three_users(gx, "dave")
+    gx.dgroup("team", "team@example.com", "Team", members=("alice", "bob"))
+    gx.idle()
+    tid = tenant_id(gx.db)
+    seq = gx.seq()
+    produce([(tid, event(tid, "group.member_added", {"id": "team", "user_id": "dave"})),
+             (tid, event(tid, "group.member_removed", {"id": "team", "user_id": "bob"}))])
+    wait_until(lambda: set(gx.google_members("team@example.com")) == {"alice@example.com",
+                                                                      "dave@example.com"},
+               timeout=60, what="membership in Google")
+    gx.idle()
+    assert gx.routes(gx.group_writes_since(seq)) == {"directory.members.insert": 1,
+                                                      "directory.members.delete": 1}
+
+    def changed():
+        for line in consume_all("gwsync.events", "%s\n").splitlines():
+            ev = json.loads(line)
+            if ev.get("integration") == gx.iid and ev["type"] == "gws.group.members_changed":
+                return ev
+        return None
+    ev = wait_until(changed, timeout=60, what="gws.group.members_changed")
+    assert ev["subject"] == "team" and ev["data"]["group_id"] == "team"
+
+
+def test_member_listed_under_alias_matches(gx):
+    seed_google(gx.emu, [gu("alice@example.com", aliases=["ally@example.com"]), gu("bob@example.com")])
+    gx.user("alice", "alice@example.com", "Alice", "Example")
+    gx.user("bob", "bob@example.com", "Bob", "Example")
+    gx.idle()
+    gx.emu.ctl("PUT", "state", {"users": [gu("alice@example.com", aliases=["ally@example.com"]),
+                                          gu("bob@example.com")],
+                                "groups": [{"email": "team@example.com", "name": "Team", "members": [
+                                    {"email": "ally@example.com", "role": "MEMBER", "type": "USER"}]}]})
+    gx.job("export_users")
+    gx.idle()
+    assert "ally@example.com" in gx.google_members("team@example.com")
+    seq = gx.seq()
+    gx.dgroup("team", "team@example.com", "Team", members=("alice", "bob"))
+    gx.idle()
+    # alice (listed under her alias) matches: no delete, no insert; bob gets exactly one insert
+    assert gx.routes(gx.group_writes_since(seq)) == {"directory.members.insert": 1}
+    assert set(gx.google_members("team@example.com")) == {"ally@example.com", "bob@example.com"}
+
+
+def test_customer_group_and_statusless_entries(gx):
+    three_users(gx)
+    gx.emu.ctl("PUT", "config", {"memberStatus": False})
+    gx.emu.ctl("PUT", "state", {"users": [gu(f"{n}@example.com") for n in ("alice", "bob", "carol")],
+                                "groups": [{"email": "nested@example.com", "name": "Nested"},
+                                           {"email": "all@example.com", "name": "All", "members": [
+                                               {"type": "CUSTOMER", "role": "MEMBER"},
+                                               {"email": "nested@example.com", "role": "MEMBER",
+                                                "type": "GROUP"},
+                                               {"email": "alice@example.com", "role": "MEMBER",
+                                                "type": "USER"}]}]})
+    gx.job("export_users")
+    gx.idle()
+    seq = gx.seq()
+    gx.dgroup("all", "all@example.com", "All", members=("alice", "bob"))
+    gx.idle()
+    job = gx.job("sync_groups")
+    assert job["status"] == "succeeded", job
+    assert gx.routes(gx.group_writes_since(seq)) == {"directory.members.insert": 1}
+    members = gx.google_members("all@example.com")
+    assert "nested@example.com" in members and "bob@example.com" in members and len(members) == 4
+    link = gx.group_link("all")
+    assert link["status"] == "synced" and link["wanted"] == 2 and link["actual"] == 4
+
+
+def test_email_change_renames_same_group(gx):
+    three_users(gx)
+    gx.dgroup("team", "team@example.com", "Team", members=("alice",))
+    gx.idle()
+    gid = gx.group_link("team")["google_id"]
+    seq = gx.seq()
+    gx.dgroup("team", "crew@example.com", "Crew", bind=False)
+    gx.idle()
+    groups = gx.google_groups()
+    assert "crew@example.com" in groups and groups["crew@example.com"]["id"] == gid
+    # Google keeps the old address as an alias of the same group
+    old = google_call(gx.emu, "GET", "/admin/directory/v1/groups/team@example.com").json()
+    assert old["id"] == gid and old["email"] == "crew@example.com"
+    assert gx.routes(gx.group_writes_since(seq)) == {"directory.groups.update": 1}
+    assert gx.group_link("team")["email"] == "crew@example.com"
+    # removing the email stops managing it; the Google group stays
+    gx.dgroup("team", None, "Crew", bind=False)
+    gx.idle()
+    assert gx.group_link("team")["status"] == "unmanaged"
+    assert "crew@example.com" in gx.google_groups()
+
+
+def test_domain_and_name_rules_are_per_group(gx):
+    three_users(gx)
+    seq = gx.seq()
+    gx.dgroup("far", "far@elsewhere.test", "Far", members=("alice",))
+    gx.dgroup("long", "long@example.com", "L" * 74, members=("alice",))
+    gx.dgroup("fine", "fine@example.com", "Fine", members=("alice",))
+    gx.idle()
+    job = gx.job("sync_groups")
+    assert job["status"] == "partially_failed", job
+    assert gx.group_link("far")["reason"] == "domain_not_configured"
+    assert gx.group_link("far")["email"] == "far@elsewhere.test"
+    assert gx.group_link("long")["status"] == "failed" and gx.group_link("long")["reason"] == "invalid_name"
+    assert gx.group_link("fine")["status"] == "synced"
+    assert gx.routes(gx.group_writes_since(seq)) == {"directory.groups.insert": 1,
+                                                      "directory.members.insert": 1}
