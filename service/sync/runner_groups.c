@@ -524,6 +524,36 @@ static int load_domains(struct sync_job *j, char ***out, size_t *n, struct err *
 	return E_OK;
 }
 
+#define GUARD_MIN_MANAGED 50
+
+static bool approved(struct sync_job *j)
+{
+	char v[16] = "";
+	return !store_job_param(j->st, j->job, "approved", v, sizeof(v), NULL) && !strcmp(v, "true");
+}
+
+/*
+ * The per-group removal guard: the first group (its id) whose removals pass the integration's
+ * deletion_guard.max_count, or max_percent of the group's managed members when it has more than
+ * GUARD_MIN_MANAGED of them; NULL when none does.
+ */
+static const char *guard_trips(const struct store_integration *it, const struct plan_groups *p,
+			       const struct groups_scope *sc)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		const struct plan_group_entry *en = &p->entries[i];
+		long removes = (long)en->n_removes;
+		long managed = en->actual - en->not_managed;
+		if (removes == 0)
+			continue;
+		if (removes > it->deletion_guard_max_count ||
+		    (managed > GUARD_MIN_MANAGED &&
+		     removes * 100 > (long)it->deletion_guard_max_percent * managed))
+			return sc->v[en->group].pg.group_id;
+	}
+	return NULL;
+}
+
 int sync_groups_run(struct sync_job *j, struct err *e)
 {
 	struct store_integration it;
@@ -607,6 +637,15 @@ int sync_groups_run(struct sync_job *j, struct err *e)
 		goto out;
 	if (j->job->dry_run) {
 		sync_job_checkpoint(j, (int)sc.n, (int)sc.n);
+		goto out;
+	}
+	const char *tripped = approved(j) ? NULL : guard_trips(&it, &plan, &sc);
+	if (tripped) {
+		if (!(rc = store_job_await_approval(j->st, j->job->id, j->owner, e)))
+			j->stop = SYNC_LOST; /* the job waits: the worker must not finish it */
+		log_write(LOG_WARN, "sync", "deletion_guard",
+			  "job awaits approval: too many removals from one group",
+			  (struct log_field[]){LOG_STR("group_id", tripped)}, 1);
 		goto out;
 	}
 	struct groups_apply ga = {.j = j, .h = h, .scope = &sc};

@@ -354,3 +354,23 @@ def test_domain_and_name_rules_are_per_group(gx):
     assert gx.group_link("fine")["status"] == "synced"
     assert gx.routes(gx.group_writes_since(seq)) == {"directory.groups.insert": 1,
                                                       "directory.members.insert": 1}
+
+
+def test_removals_past_the_guard_wait_for_approval(gx):
+    three_users(gx, "dave")
+    gx.dgroup("team", "team@example.com", "Team", members=("alice", "bob", "carol", "dave"))
+    gx.idle()
+    gx.settings(deletion_guard={"max_count": 1})
+    gx.idle()
+    # two removals from one group in one direct change of the replica (no REST trigger)
+    h.sql(gx.db, "DELETE FROM group_members WHERE group_id = 'team' AND user_id IN ('bob', 'carol')")
+    seq = gx.seq()
+    job = gx.job("sync_groups", group_ids=["team"])
+    assert job["status"] == "awaiting_approval", job
+    assert gx.group_writes_since(seq) == []
+    r = gx.api.post(f"/v1/jobs/{job['id']}/approve", key=gx.key)
+    assert r.status_code in (200, 202), r.text
+    job = gx.wait(job["id"], until=("queued", "running", "awaiting_approval"))
+    assert job["status"] == "succeeded", job
+    assert gx.routes(gx.group_writes_since(seq)) == {"directory.members.delete": 2}
+    assert set(gx.google_members("team@example.com")) == {"alice@example.com", "dave@example.com"}
