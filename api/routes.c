@@ -55,6 +55,8 @@ const struct api_route api_routes[] = {
 	 handle_user_binding_delete, ACCESS_EDITOR, 0},
 	{{"GET", "/v1/integrations/{integration_id}/groups"}, handle_bound_groups_list,
 	 ACCESS_READER, ROUTE_CACHED},
+	{{"GET", "/v1/integrations/{integration_id}/groups/{group_id}"}, handle_bound_group_get,
+	 ACCESS_READER, ROUTE_CACHED},
 	{{"PUT", "/v1/integrations/{integration_id}/groups/{group_id}"}, handle_group_binding_put,
 	 ACCESS_EDITOR, 0},
 	{{"DELETE", "/v1/integrations/{integration_id}/groups/{group_id}"},

@@ -210,3 +210,77 @@ int store_group_links_write(struct store *st, const char *tenant_id, const char 
 	}
 	return store_tx_end(st, conn, rc, e);
 }
+
+/* ---- status (API) ---- */
+
+#define GROUP_STATUS_SQL                                                                           \
+	"SELECT g.group_id, coalesce(d.name, ''), coalesce(d.email, ''), b.group_id IS NOT NULL, " \
+	SQL_TIME("b.created_at") ", coalesce(l.status, ''), coalesce(l.google_id, ''), "          \
+	"coalesce(l.email, ''), coalesce(l.origin, ''), coalesce(l.wanted_members, -1), "         \
+	"coalesce(l.actual_members, -1), coalesce(l.not_managed_members, -1), "                   \
+	"coalesce(l.last_error_reason, ''), coalesce(l.last_error_message, ''), "                 \
+	SQL_TIME("l.last_synced_at")                                                                \
+	" FROM (SELECT group_id FROM group_bindings WHERE tenant_id = $1::uuid AND "               \
+	" integration_id = $2::uuid UNION SELECT group_id FROM group_links WHERE tenant_id = "     \
+	" $1::uuid AND integration_id = $2::uuid AND ($5::boolean OR $3::text IS NOT NULL)) g"     \
+	" LEFT JOIN directory_groups d ON d.tenant_id = $1::uuid AND d.id = g.group_id"            \
+	" LEFT JOIN group_bindings b ON b.integration_id = $2::uuid AND b.group_id = g.group_id"   \
+	" LEFT JOIN group_links l ON l.integration_id = $2::uuid AND l.group_id = g.group_id"      \
+	" WHERE ($3::text IS NULL OR g.group_id = $3) AND ($4::text IS NULL OR g.group_id > $4)"   \
+	" ORDER BY 1 LIMIT $6"
+
+int store_group_status_list(struct store *st, const char *tenant_id, const char *integration_id,
+			    const char *group_id, bool include_unlinked, const char *after_id,
+			    int limit, struct store_group_status **out, size_t *n, struct err *e)
+{
+	*out = NULL;
+	*n = 0;
+	const char *cp[] = {tenant_id, integration_id};
+	PGresult *res = NULL;
+	int rc = store_exec_read(st,
+				 "SELECT 1 FROM integrations WHERE tenant_id = $1::uuid AND id = "
+				 "$2::uuid",
+				 2, cp, &res, e);
+	if (!rc && PQntuples(res) == 0)
+		rc = err_set(e, E_NOTFOUND, "no such integration");
+	PQclear(res);
+	res = NULL;
+	if (rc)
+		return rc;
+	char lim[16];
+	snprintf(lim, sizeof(lim), "%d", limit);
+	const char *p[] = {tenant_id, integration_id, group_id, after_id,
+			   include_unlinked ? "t" : "f", lim};
+	rc = store_exec_read(st, GROUP_STATUS_SQL, 6, p, &res, e);
+	if (rc)
+		return rc;
+	int rows = PQntuples(res);
+	struct store_group_status *v = calloc(rows ? (size_t)rows : 1, sizeof(*v));
+	if (!v) {
+		PQclear(res);
+		return err_set(e, E_NOMEM, "group status");
+	}
+	for (int i = 0; i < rows; i++) {
+		struct store_group_status *g = &v[i];
+		int c = 0;
+		store_copy(g->group_id, sizeof(g->group_id), res, i, c++);
+		store_copy(g->name, sizeof(g->name), res, i, c++);
+		store_copy(g->email, sizeof(g->email), res, i, c++);
+		g->bound = PQgetvalue(res, i, c++)[0] == 't';
+		store_copy(g->bound_at, sizeof(g->bound_at), res, i, c++);
+		store_copy(g->status, sizeof(g->status), res, i, c++);
+		store_copy(g->google_id, sizeof(g->google_id), res, i, c++);
+		store_copy(g->link_email, sizeof(g->link_email), res, i, c++);
+		store_copy(g->origin, sizeof(g->origin), res, i, c++);
+		g->wanted = atoi(PQgetvalue(res, i, c++));
+		g->actual = atoi(PQgetvalue(res, i, c++));
+		g->not_managed = atoi(PQgetvalue(res, i, c++));
+		store_copy(g->last_error_reason, sizeof(g->last_error_reason), res, i, c++);
+		store_copy(g->last_error_message, sizeof(g->last_error_message), res, i, c++);
+		store_copy(g->last_synced_at, sizeof(g->last_synced_at), res, i, c++);
+	}
+	PQclear(res);
+	*out = v;
+	*n = (size_t)rows;
+	return E_OK;
+}

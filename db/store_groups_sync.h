@@ -83,4 +83,34 @@ int store_group_links_write(struct store *st, const char *tenant_id, const char 
 			    const char *job_id, const char *owner,
 			    const struct store_group_link_write *w, size_t n, struct err *e);
 
+
+/* ---- status (API) ---- */
+
+/* A group of the integration as the API shows it: binding and link ("" / -1 when none). */
+struct store_group_status {
+	char group_id[129];
+	char name[1024];
+	char email[256];
+	bool bound;
+	char bound_at[STORE_TIME_LEN];
+	char status[24]; /* link status; "" without a link */
+	char google_id[64];
+	char link_email[256];
+	char origin[16];
+	int wanted, actual, not_managed;
+	char last_error_reason[64];
+	char last_error_message[512];
+	char last_synced_at[STORE_TIME_LEN];
+};
+
+/*
+ * Groups of the integration after after_id (NULL: from the start), at most limit, ordered by
+ * group id: the bound ones, and with include_unlinked also those with a link that are no longer
+ * bound (unmanaged, or about to be). With group_id only that group (bound or linked; *n 0 when it
+ * is neither). *out malloc'd (free it). E_NOTFOUND for no such integration.
+ */
+int store_group_status_list(struct store *st, const char *tenant_id, const char *integration_id,
+			    const char *group_id, bool include_unlinked, const char *after_id,
+			    int limit, struct store_group_status **out, size_t *n, struct err *e);
+
 #endif

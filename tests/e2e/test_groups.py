@@ -108,6 +108,10 @@ def test_create_with_three_members_then_noop(gx):
     link = gx.group_link("team")
     assert link["status"] == "synced" and link["origin"] == "provisioned" and link["google_id"] == g["id"]
     assert link["wanted"] == 3 and link["actual"] == 3
+    got = gx.api.get(f"/v1/integrations/{gx.iid}/groups/team", key=gx.key).json()
+    h.assert_schema(got, "BoundGroup")
+    assert got["bound"] and got["link"]["google_id"] == g["id"] and got["link"]["wanted_members"] == 3
+    assert got["link"]["origin"] == "provisioned" and got["link"]["last_error"] is None
     assert gx.routes(gx.group_writes_since(seq)) == {"directory.groups.insert": 1,
                                                       "directory.members.insert": 3}
     # a second run with no change writes nothing
@@ -199,6 +203,18 @@ def test_unbound_group_left_in_google_unmanaged(gx):
     assert gx.group_link("team")["status"] == "unmanaged"
     assert "team@example.com" in gx.google_groups()
     assert gx.group_writes_since(seq) == []
+    # visible in the API: the group itself, and the list with ?include=unmanaged only
+    base = f"/v1/integrations/{gx.iid}/groups"
+    got = gx.api.get(f"{base}/team", key=gx.key)
+    assert got.status_code == 200, got.text
+    h.assert_schema(got.json(), "BoundGroup")
+    assert got.json()["bound"] is False and got.json()["link"]["status"] == "unmanaged"
+    assert got.json()["link"]["last_error"]["reason"] == "group_unbound"
+    assert gx.api.get(base, key=gx.key).json()["items"] == []
+    listed = gx.api.get(f"{base}?include=unmanaged", key=gx.key).json()["items"]
+    assert [g["group_id"] for g in listed] == ["team"] and listed[0]["link"]["status"] == "unmanaged"
+    h.assert_problem(gx.api.get(f"{base}?include=everything", key=gx.key), 400)
+    h.assert_problem(gx.api.get(f"{base}/nogroup", key=gx.key), 404)
 
 
 def test_external_and_owner_in_additive_then_authoritative(gx):
