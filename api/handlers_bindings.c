@@ -193,6 +193,38 @@ void handle_bound_group_get(struct api_request *rq, struct api_response *rs)
 	free(gs);
 }
 
+void handle_bound_group_delete_in_google(struct api_request *rq, struct api_response *rs)
+{
+	const char *id = integration_path_id(rq, rs);
+	if (!id)
+		return;
+	const char *group_id = router_param(&rq->params, "group_id");
+	if (!platform_id_valid(group_id)) {
+		api_reply_error(rs, 404, "not-found", "Not found", "no such group");
+		return;
+	}
+	struct store_actor actor = api_actor(rq, "delete_in_google");
+	struct err e = {0};
+	if (store_group_delete_request(rq->ctx->st, &actor, rq->who.tenant_id, id, group_id,
+				       &e)) {
+		api_reply_err(rs, &e);
+		return;
+	}
+	struct store_group_status *gs = NULL;
+	size_t n = 0;
+	if (store_group_status_list(rq->ctx->st, rq->who.tenant_id, id, group_id, true, NULL, 1,
+				    &gs, &n, &e) || n == 0) {
+		/* queued all the same: answer with what is known */
+		json_object *jo = json_object_new_object();
+		api_json_put_str(jo, "group_id", group_id);
+		api_json_put_str(jo, "status", "delete_requested");
+		api_reply_json(rs, 202, jo);
+	} else {
+		api_reply_json(rs, 202, bound_group_json(&gs[0]));
+	}
+	free(gs);
+}
+
 static const char *const link_statuses[] = {
 	"pending", "creating",	"linked",    "provisioned",	  "synced",  "failed",
 	"conflict", "skipped", "suspended", "deleted_in_google", "released"};

@@ -57,6 +57,8 @@ const struct api_route api_routes[] = {
 	 ACCESS_READER, ROUTE_CACHED},
 	{{"GET", "/v1/integrations/{integration_id}/groups/{group_id}"}, handle_bound_group_get,
 	 ACCESS_READER, ROUTE_CACHED},
+	{{"POST", "/v1/integrations/{integration_id}/groups/{group_id}/delete-in-google"},
+	 handle_bound_group_delete_in_google, ACCESS_EDITOR, 0},
 	{{"PUT", "/v1/integrations/{integration_id}/groups/{group_id}"}, handle_group_binding_put,
 	 ACCESS_EDITOR, 0},
 	{{"DELETE", "/v1/integrations/{integration_id}/groups/{group_id}"},

@@ -284,3 +284,52 @@ int store_group_status_list(struct store *st, const char *tenant_id, const char 
 	*n = (size_t)rows;
 	return E_OK;
 }
+
+int store_group_delete_request(struct store *st, const struct store_actor *actor,
+			       const char *tenant_id, const char *integration_id,
+			       const char *group_id, struct err *e)
+{
+	PGconn *conn = store_tx_begin(st, actor, e);
+	if (!conn)
+		return e ? e->code : E_UNAVAIL;
+	const char *ip[] = {tenant_id, integration_id};
+	PGresult *res = NULL;
+	int rc = store_conn_exec(conn,
+				 "SELECT status = 'active' AND group_management FROM integrations "
+				 "WHERE tenant_id = $1::uuid AND id = $2::uuid FOR SHARE",
+				 2, ip, &res, e);
+	if (!rc && PQntuples(res) == 0)
+		rc = err_set(e, E_NOTFOUND, "no such integration");
+	else if (!rc && PQgetvalue(res, 0, 0)[0] != 't')
+		rc = err_set(e, E_CONFLICT, "the integration must be active and manage groups");
+	PQclear(res);
+	res = NULL;
+	const char *p[] = {tenant_id, integration_id, group_id};
+	if (!rc)
+		rc = store_conn_exec(conn,
+				     "SELECT status FROM group_links WHERE tenant_id = $1::uuid AND "
+				     "integration_id = $2::uuid AND group_id = $3 AND google_id IS NOT "
+				     "NULL AND status <> 'deleted' FOR UPDATE",
+				     3, p, &res, e);
+	if (!rc && PQntuples(res) == 0)
+		rc = err_set(e, E_NOTFOUND, "no Google group is linked to this group");
+	else if (!rc && strcmp(PQgetvalue(res, 0, 0), "unmanaged") &&
+		 strcmp(PQgetvalue(res, 0, 0), "delete_requested"))
+		rc = err_set(e, E_CONFLICT, "the group is still managed: unbind it or remove its "
+					    "email first");
+	PQclear(res);
+	res = NULL;
+	if (!rc)
+		rc = store_conn_exec(conn,
+				     "UPDATE group_links SET status = 'delete_requested', updated_at = "
+				     "now() WHERE tenant_id = $1::uuid AND integration_id = $2::uuid "
+				     "AND group_id = $3",
+				     3, p, &res, e);
+	PQclear(res);
+	res = NULL;
+	if (!rc)
+		rc = store_conn_exec(conn, "SELECT gwsync_groups_queue($1::uuid, $2::uuid, ARRAY[$3])",
+				     3, p, &res, e);
+	PQclear(res);
+	return store_tx_end(st, conn, rc, e);
+}

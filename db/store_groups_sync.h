@@ -113,4 +113,15 @@ int store_group_status_list(struct store *st, const char *tenant_id, const char 
 			    const char *group_id, bool include_unlinked, const char *after_id,
 			    int limit, struct store_group_status **out, size_t *n, struct err *e);
 
+/*
+ * Asks for the deletion of an unmanaged group's Google group (POST .../delete-in-google): the link
+ * moves to delete_requested (audited with actor) and sync_groups is queued for the group, in one
+ * transaction. E_NOTFOUND: no such integration, or no link with a Google group; E_CONFLICT: the
+ * link is still managed (unbind the group or remove its email first), or the integration is not
+ * active or does not manage groups.
+ */
+int store_group_delete_request(struct store *st, const struct store_actor *actor,
+			       const char *tenant_id, const char *integration_id,
+			       const char *group_id, struct err *e);
+
 #endif

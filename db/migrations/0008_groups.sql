@@ -10,9 +10,14 @@ ALTER TABLE group_links
 	ADD COLUMN not_managed_members integer CHECK (not_managed_members >= 0),
 	ADD COLUMN created_at timestamptz NOT NULL DEFAULT now(),
 	ADD CONSTRAINT group_links_status_check CHECK (status IN ('pending', 'creating', 'synced',
-		'failed', 'conflict', 'skipped', 'unmanaged', 'deleted_in_google'));
+		'failed', 'conflict', 'skipped', 'unmanaged', 'deleted_in_google', 'delete_requested',
+		'deleted'));
 CREATE UNIQUE INDEX group_links_google ON group_links (integration_id, google_id)
-	WHERE google_id IS NOT NULL AND status <> 'unmanaged';
+	WHERE google_id IS NOT NULL AND status NOT IN ('unmanaged', 'delete_requested', 'deleted');
+-- The one change of a link through the API (POST .../delete-in-google) is audited; workers write
+-- without an actor and are not.
+CREATE TRIGGER group_links_audit AFTER UPDATE ON group_links
+	FOR EACH ROW EXECUTE FUNCTION gwsync_audit('group_link', 'group_id', 'integration_id');
 
 -- additive: gwsync adds members and removes only the users it links; authoritative: the
 -- directory's membership wins over other USER and EXTERNAL entries (never owners or managers).

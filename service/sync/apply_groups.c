@@ -191,6 +191,38 @@ static int group_failed(struct groups_apply *ga, struct gstate *s, const struct 
 	return E_OK;
 }
 
+/* groups.delete of an unmanaged group asked for through the API; 404 means done. */
+static int group_delete(struct groups_apply *ga, struct google_client *gc, struct gstate *s,
+			struct err *e)
+{
+	char path[1024];
+	snprintf(s->google_id, sizeof(s->google_id), "%s", s->g->google_id);
+	if (google_group_path(s->google_id, NULL, path, sizeof(path)))
+		return err_set(e, E_INVAL, "group key too long");
+	struct err ge = {0};
+	int status = 0;
+	int rc = google_call(gc, "DELETE", path, NULL, &status, NULL, NULL, &ge);
+	if (rc == E_UNAUTH) {
+		*e = ge;
+		return rc;
+	}
+	if (rc && status != 404) {
+		/* the request stays: the next run tries again */
+		const char *reason = ge.reason[0] ? ge.reason : err_code_name(ge.code);
+		rc = link_write(ga, s, "delete_requested", NULL, "gws.group.failed", reason, ge.msg,
+				false, e);
+		if (rc && rc != E_NOTFOUND)
+			return rc;
+		item(ga, "group", s->g->group_id, JOB_FAILED, reason, ge.msg);
+		return E_OK;
+	}
+	rc = link_write(ga, s, "deleted", NULL, "gws.group.deleted", NULL, NULL, false, e);
+	if (rc)
+		return rc == E_NOTFOUND ? E_OK : rc;
+	item(ga, "group", s->g->group_id, JOB_UPDATED, NULL, NULL);
+	return E_OK;
+}
+
 /* groups.insert; a 409 is taken over when the address resolves to a group. */
 static int group_create(struct groups_apply *ga, struct google_client *gc, struct gstate *s,
 			struct err *e)
@@ -489,6 +521,9 @@ int apply_groups(struct groups_apply *ga, const struct plan_groups *p, struct er
 		case PLAN_GROUP_RENAME:
 		case PLAN_GROUP_UPDATE:
 			rc = group_link_update(ga, gc, s, e);
+			break;
+		case PLAN_GROUP_DELETE:
+			rc = group_delete(ga, gc, s, e);
 			break;
 		case PLAN_GROUP_NONE:
 			snprintf(s->google_id, sizeof(s->google_id), "%s", s->en->google_id);

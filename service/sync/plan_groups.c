@@ -9,7 +9,7 @@
 static const char *const op_names[PLAN_GROUP_OP_N] = {
 	"none",		"link_group", "create_group",	"rename_group",
 	"update_group", "unmanage_group", "skip",	"conflict",
-	"fail",		"mark_deleted_in_google",
+	"fail",		"mark_deleted_in_google", "delete_group",
 };
 
 const char *plan_group_op_name(enum plan_group_op op)
@@ -146,9 +146,9 @@ static int set_reason(struct plan_group_entry *e, enum plan_group_op op, const c
 		      const char *message)
 {
 	e->op = op;
-	e->reason = xstrdup(reason);
+	e->reason = reason ? strdup(reason) : NULL;
 	e->message = message ? strdup(message) : NULL;
-	return !e->reason || (message && !e->message) ? -1 : 0;
+	return (reason && !e->reason) || (message && !e->message) ? -1 : 0;
 }
 
 /* Records field: before → after (plain strings) and puts after into the body. */
@@ -288,7 +288,12 @@ static int plan_one(const struct plan_groups_settings *s, const char *const *lin
 	e->op = PLAN_GROUP_NONE;
 	bool has_link = g->google_id[0] != 0;
 	if (!plan_group_in_scope(g)) {
-		if (has_link && strcmp(g->link_status, "unmanaged")) {
+		if (has_link && !strcmp(g->link_status, "delete_requested")) {
+			e->google_id = xstrdup(g->google_id);
+			return e->google_id ? set_reason(e, PLAN_GROUP_DELETE, NULL, NULL) : -1;
+		}
+		if (has_link && strcmp(g->link_status, "unmanaged") &&
+		    strcmp(g->link_status, "deleted")) {
 			e->google_id = xstrdup(g->google_id);
 			const char *why = !g->exists ? "group_deleted"
 					  : !g->bound ? "group_unbound"

@@ -7,7 +7,8 @@
  *
  * Rules:
  * - In scope: the directory group exists, is bound, has an email. A linked group that leaves the
- *   scope becomes `unmanaged` (never deleted in Google); an unlinked one is left alone.
+ *   scope becomes `unmanaged` (never deleted in Google); an unlinked one is left alone. The only
+ *   deletion: an out-of-scope link in status `delete_requested` (an explicit API request).
  * - The email is never rewritten: a domain outside the allowed ones is a per-group skip
  *   `domain_not_configured`; a malformed one fails `invalid_email`.
  * - Google's rules before any call: name 1–73 characters (`invalid_name`), description at most
@@ -55,6 +56,7 @@ enum plan_group_op {
 	PLAN_GROUP_CONFLICT, /* never written, with a reason */
 	PLAN_GROUP_FAIL,     /* breaks a Google rule, with a reason */
 	PLAN_GROUP_DELETED_IN_GOOGLE, /* the linked Google group is gone: mark the link */
+	PLAN_GROUP_DELETE, /* groups.delete of an unmanaged group, asked for through the API */
 	PLAN_GROUP_OP_N
 };
 

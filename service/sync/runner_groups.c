@@ -96,7 +96,8 @@ static int scope_row(void *ctx, const struct store_group_row *r, struct err *e)
 	DUP(g->email, r->email);
 	DUP(g->name, r->name);
 	DUP(g->description, r->description);
-	DUP(g->google_id, r->google_id);
+	/* a link whose Google group gwsync deleted links nothing: the group starts anew */
+	DUP(g->google_id, strcmp(r->link_status, "deleted") ? r->google_id : "");
 	DUP(g->link_status, r->link_status);
 	DUP(g->link_email, r->link_email);
 	g->exists = r->exists;
@@ -280,7 +281,7 @@ static bool linked_elsewhere(const struct groups_scope *sc, const struct groups_
 	for (size_t i = 0; i < sc->n; i++) {
 		const struct plan_group *o = &sc->v[i].pg;
 		if (&sc->v[i] != self && o->google_id[0] && !strcmp(o->google_id, google_id) &&
-		    strcmp(o->link_status, "unmanaged"))
+		    strcmp(o->link_status, "unmanaged") && strcmp(o->link_status, "delete_requested"))
 			return true;
 	}
 	return false;

@@ -390,3 +390,33 @@ def test_removals_past_the_guard_wait_for_approval(gx):
     assert job["status"] == "succeeded", job
     assert gx.routes(gx.group_writes_since(seq)) == {"directory.members.delete": 2}
     assert set(gx.google_members("team@example.com")) == {"alice@example.com", "dave@example.com"}
+
+
+def test_delete_in_google_only_on_request(gx):
+    three_users(gx)
+    gx.dgroup("team", "team@example.com", "Team", members=("alice", "bob"))
+    gx.idle()
+    url = f"/v1/integrations/{gx.iid}/groups/team/delete-in-google"
+    h.assert_problem(gx.api.post(url, key=gx.key), 409)  # still managed
+    h.assert_problem(gx.api.post(f"/v1/integrations/{gx.iid}/groups/nogroup/delete-in-google",
+                                 key=gx.key), 404)
+    assert gx.api.delete(f"/v1/integrations/{gx.iid}/groups/team", key=gx.key).status_code == 204
+    gx.idle()
+    assert gx.group_link("team")["status"] == "unmanaged"
+    assert "team@example.com" in gx.google_groups()
+    seq = gx.seq()
+    r = gx.api.post(url, key=gx.key)
+    assert r.status_code == 202, r.text
+    assert r.json()["link"]["status"] == "delete_requested"
+    gx.idle()
+    assert "team@example.com" not in gx.google_groups()
+    assert gx.routes(gx.group_writes_since(seq)) == {"directory.groups.delete": 1}
+    assert gx.group_link("team")["status"] == "deleted"
+    actions = [(e["resource_type"], e["action"]) for e in
+               gx.api.get("/v1/audit-events?limit=20", key=gx.key).json()["items"]]
+    assert ("group_link", "delete_in_google") in actions, actions
+    # a later run deletes nothing more
+    seq = gx.seq()
+    job = gx.job("sync_groups")
+    assert job["status"] == "succeeded", job
+    assert gx.group_writes_since(seq) == []

@@ -362,6 +362,31 @@ static void linked_group_gone(void **state)
 	assert_int_equal(e->n_adds, 0);
 }
 
+static void delete_requested_deletes_only_out_of_scope(void **state)
+{
+	(void)state;
+	struct plan_groups_settings s = settings();
+	struct plan_group g = linked();
+	g.bound = false;
+	g.link_status = "delete_requested";
+	const struct plan_group_entry *e = run1(&s, &g);
+	assert_int_equal(e->op, PLAN_GROUP_DELETE);
+	assert_string_equal(e->google_id, "G1");
+	assert_null(e->body);
+	assert_string_equal(plan_group_op_name(e->op), "delete_group");
+	/* bound again before the run: managed as before, nothing deleted */
+	g.bound = true;
+	plan_groups_free(&P);
+	e = run1(&s, &g);
+	assert_int_equal(e->op, PLAN_GROUP_NONE);
+	/* deleted: nothing more */
+	g.bound = false;
+	g.link_status = "deleted";
+	plan_groups_free(&P);
+	e = run1(&s, &g);
+	assert_int_equal(e->op, PLAN_GROUP_SKIP);
+}
+
 static void leaving_scope_unmanages(void **state)
 {
 	(void)state;
@@ -603,6 +628,7 @@ int main(void)
 		cmocka_unit_test_teardown(rename_onto_taken_address_is_conflict, teardown),
 		cmocka_unit_test_teardown(linked_group_gone, teardown),
 		cmocka_unit_test_teardown(leaving_scope_unmanages, teardown),
+		cmocka_unit_test_teardown(delete_requested_deletes_only_out_of_scope, teardown),
 		cmocka_unit_test_teardown(member_listed_under_alias_matches, teardown),
 		cmocka_unit_test_teardown(removes_linked_user_no_longer_wanted, teardown),
 		cmocka_unit_test_teardown(additive_keeps_others, teardown),
