@@ -117,6 +117,29 @@ BEGIN
 	RETURN NULL;
 END $$;
 
+-- Turning group management on, changing the membership mode, or an integration becoming active
+-- through the API queues one sync_groups over every bound group (once while one is queued).
+CREATE FUNCTION gwsync_groups_on_settings() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF coalesce(current_setting('gwsync.actor_key_id', true), '') = '' THEN
+		RETURN NULL;
+	END IF;
+	IF NEW.status = 'active' AND NEW.group_management AND (NOT OLD.group_management
+	   OR OLD.group_membership IS DISTINCT FROM NEW.group_membership
+	   OR OLD.status <> 'active') THEN
+		INSERT INTO jobs (tenant_id, integration_id, type, parameters, trigger, coalesce_key,
+			requested_by)
+		VALUES (NEW.tenant_id, NEW.id, 'sync_groups', '{}', 'api', 'groups_reconcile',
+			nullif(current_setting('gwsync.actor_key_id', true), '')::uuid)
+		ON CONFLICT (integration_id, coalesce_key) WHERE status = 'queued'
+			AND coalesce_key IS NOT NULL
+		DO NOTHING;
+	END IF;
+	RETURN NULL;
+END $$;
+
+CREATE TRIGGER integrations_groups AFTER UPDATE ON integrations
+	FOR EACH ROW EXECUTE FUNCTION gwsync_groups_on_settings();
 CREATE TRIGGER directory_groups_groups_delete BEFORE DELETE ON directory_groups
 	FOR EACH ROW EXECUTE FUNCTION gwsync_groups_on_group_delete();
 CREATE TRIGGER directory_groups_groups AFTER UPDATE ON directory_groups

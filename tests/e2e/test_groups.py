@@ -188,6 +188,11 @@ def test_group_management_off_writes_nothing(gx):
     assert gx.group_writes_since(seq) == []
     assert "other@example.com" not in gx.google_groups()
     assert gx.group_link("team")["status"] == "synced"  # existing links stay
+    # turning it on again reconciles every bound group at once
+    gx.settings(group_management=True)
+    gx.idle()
+    assert "other@example.com" in gx.google_groups()
+    assert "carol@example.com" in gx.google_members("team@example.com")
 
 
 def test_unbound_group_left_in_google_unmanaged(gx):
@@ -420,3 +425,40 @@ def test_delete_in_google_only_on_request(gx):
     job = gx.job("sync_groups")
     assert job["status"] == "succeeded", job
     assert gx.group_writes_since(seq) == []
+
+
+def test_members_linked_by_the_export_reach_the_group(gx):
+    """Binding only the group: the export links its members, which queues sync_groups again."""
+    seed_google(gx.emu, [gu(f"{n}@example.com") for n in ("alice", "bob", "carol")])
+    for n in ("alice", "bob", "carol"):
+        r = gx.api.request("PUT", f"/v1/users/{n}", gx.key,
+                           json={"email": f"{n}@example.com", "first_name": n.title(),
+                                 "last_name": "Example", "state": "active"})
+        assert r.status_code in (200, 201), r.text
+    seq = gx.seq()
+    gx.dgroup("team", "team@example.com", "Team", members=("alice", "bob", "carol"))
+    gx.idle()
+    assert all(gx.link(n)["status"] == "synced" for n in ("alice", "bob", "carol"))
+    assert set(gx.google_members("team@example.com")) == {"alice@example.com", "bob@example.com",
+                                                           "carol@example.com"}
+    assert gx.routes(gx.group_writes_since(seq)) == {"directory.groups.insert": 1,
+                                                      "directory.members.insert": 3}
+
+
+def test_dry_run_stores_the_plan_and_writes_nothing(gx):
+    three_users(gx)
+    # written without an API key: nothing is queued for it
+    h.sql(gx.db, "INSERT INTO directory_groups (tenant_id, id, name, email) SELECT tenant_id, 'team', "
+                 "'Team', 'team@example.com' FROM integrations WHERE id = %s", gx.iid)
+    h.sql(gx.db, "INSERT INTO group_members (tenant_id, group_id, user_id) SELECT tenant_id, 'team', u "
+                 "FROM integrations, unnest(ARRAY['alice', 'bob']) u WHERE id = %s", gx.iid)
+    h.sql(gx.db, "INSERT INTO group_bindings (tenant_id, integration_id, group_id) SELECT tenant_id, id, "
+                 "'team' FROM integrations WHERE id = %s", gx.iid)
+    seq = gx.seq()
+    job = gx.job("sync_groups", dry_run=True)
+    assert job["status"] == "succeeded", job
+    assert gx.group_writes_since(seq) == []
+    assert job["plan_summary"]["create_group"] == 1 and job["plan_summary"]["add_member"] == 2
+    plan = gx.api.get(f"/v1/jobs/{job['id']}/plan", key=gx.key).json()["items"]
+    ops = [(p["op"], p["user_id"]) for p in plan]
+    assert ops == [("create_group", "team"), ("add_member", "alice"), ("add_member", "bob")], ops
