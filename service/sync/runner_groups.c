@@ -295,7 +295,7 @@ static int gather(struct google_client *gc, struct groups_scope *sc, struct err 
 	if (!gi.all)
 		return err_set(e, E_NOMEM, "group index");
 	int rc = google_groups_list_all(gc, gindex_group, &gi, e);
-	if (!rc)
+	if (!rc && gi.n) /* gi.v is NULL for a customer without groups */
 		qsort(gi.v, gi.n, sizeof(*gi.v), cmp_gkey);
 	for (size_t i = 0; !rc && i < sc->n; i++) {
 		struct groups_item *x = &sc->v[i];
