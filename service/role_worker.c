@@ -159,6 +159,7 @@ static void job_launch(struct worker *w, struct store_job *job)
 		r->w = w;
 		r->job = *job;
 		job->parameters_json = NULL; /* now owned by r */
+		job->plan_summary_json = NULL; /* so is the plan summary of a job run again */
 	}
 	if (!r || pthread_create(&t, &attr, run_main, r)) {
 		log_write(LOG_ERROR, "worker", "job_thread_failed", NULL, NULL, 0);
