@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "handlers_integrations.h"
+#include "store_groups_sync.h"
 
 /* Platform ids: 1–128 of [A-Za-z0-9._:-]; anything else cannot name a user or group. */
 static int platform_id_valid(const char *s)
@@ -86,6 +87,56 @@ void handle_group_binding_delete(struct api_request *rq, struct api_response *rs
 	binding_delete(rq, rs, true);
 }
 
+static void put_str_or_null(json_object *o, const char *key, const char *v)
+{
+	if (v[0])
+		api_json_put_str(o, key, v);
+	else
+		json_object_object_add(o, key, NULL);
+}
+
+static void put_count(json_object *o, const char *key, int v)
+{
+	if (v >= 0)
+		api_json_put(o, key, json_object_new_int(v));
+	else
+		json_object_object_add(o, key, NULL);
+}
+
+/* A group of the integration: its binding and its Google group link (null without one). */
+static json_object *bound_group_json(const struct store_group_status *g)
+{
+	json_object *jo = json_object_new_object();
+	api_json_put_str(jo, "group_id", g->group_id);
+	api_json_put_str(jo, "name", g->name);
+	put_str_or_null(jo, "email", g->email);
+	api_json_put(jo, "bound", json_object_new_boolean(g->bound));
+	put_str_or_null(jo, "bound_at", g->bound_at);
+	if (!g->status[0]) {
+		json_object_object_add(jo, "link", NULL);
+		return jo;
+	}
+	json_object *link = json_object_new_object();
+	api_json_put_str(link, "status", g->status);
+	put_str_or_null(link, "google_id", g->google_id);
+	put_str_or_null(link, "email", g->link_email);
+	put_str_or_null(link, "origin", g->origin);
+	put_count(link, "wanted_members", g->wanted);
+	put_count(link, "actual_members", g->actual);
+	put_count(link, "not_managed_members", g->not_managed);
+	if (g->last_error_reason[0] || g->last_error_message[0]) {
+		json_object *err = json_object_new_object();
+		api_json_put_str(err, "reason", g->last_error_reason);
+		api_json_put_str(err, "message", g->last_error_message);
+		api_json_put(link, "last_error", err);
+	} else {
+		json_object_object_add(link, "last_error", NULL);
+	}
+	put_str_or_null(link, "last_synced_at", g->last_synced_at);
+	api_json_put(jo, "link", link);
+	return jo;
+}
+
 void handle_bound_groups_list(struct api_request *rq, struct api_response *rs)
 {
 	const char *id = integration_path_id(rq, rs);
@@ -93,27 +144,84 @@ void handle_bound_groups_list(struct api_request *rq, struct api_response *rs)
 	char after[API_CURSOR_MAX];
 	if (!id || api_page_params(rq, rs, &limit, after))
 		return;
-	struct store_bound_group *gs = NULL;
+	char include[32] = "";
+	bool unmanaged = false;
+	if (api_query_get(rq, "include", include, sizeof(include))) {
+		if (strcmp(include, "unmanaged")) {
+			api_reply_error(rs, 400, "validation", "Invalid request",
+					"include must be unmanaged");
+			return;
+		}
+		unmanaged = true;
+	}
+	struct store_group_status *gs = NULL;
 	size_t n = 0;
 	struct err e = {0};
-	if (store_bound_groups_list(rq->ctx->st, rq->who.tenant_id, id, after[0] ? after : NULL,
-				    limit + 1, &gs, &n, &e)) {
+	if (store_group_status_list(rq->ctx->st, rq->who.tenant_id, id, NULL, unmanaged,
+				    after[0] ? after : NULL, limit + 1, &gs, &n, &e)) {
 		api_reply_err(rs, &e);
 		return;
 	}
 	json_object *items = json_object_new_array();
-	for (size_t i = 0; i < n && i < (size_t)limit; i++) {
-		json_object *g = json_object_new_object();
-		api_json_put_str(g, "group_id", gs[i].group_id);
-		api_json_put_str(g, "name", gs[i].name);
-		if (gs[i].email[0])
-			api_json_put_str(g, "email", gs[i].email);
-		else
-			json_object_object_add(g, "email", NULL);
-		api_json_put_str(g, "bound_at", gs[i].created_at);
-		json_object_array_add(items, g);
-	}
+	for (size_t i = 0; i < n && i < (size_t)limit; i++)
+		json_object_array_add(items, bound_group_json(&gs[i]));
 	api_reply_page(rs, items, n > (size_t)limit ? gs[limit - 1].group_id : NULL);
+	free(gs);
+}
+
+void handle_bound_group_get(struct api_request *rq, struct api_response *rs)
+{
+	const char *id = integration_path_id(rq, rs);
+	if (!id)
+		return;
+	const char *group_id = router_param(&rq->params, "group_id");
+	if (!platform_id_valid(group_id)) {
+		api_reply_error(rs, 404, "not-found", "Not found", "no such group");
+		return;
+	}
+	struct store_group_status *gs = NULL;
+	size_t n = 0;
+	struct err e = {0};
+	if (store_group_status_list(rq->ctx->st, rq->who.tenant_id, id, group_id, true, NULL, 1,
+				    &gs, &n, &e))
+		api_reply_err(rs, &e);
+	else if (n == 0)
+		api_reply_error(rs, 404, "not-found", "Not found",
+				"the group is neither bound to nor linked in this integration");
+	else
+		api_reply_json(rs, 200, bound_group_json(&gs[0]));
+	free(gs);
+}
+
+void handle_bound_group_delete_in_google(struct api_request *rq, struct api_response *rs)
+{
+	const char *id = integration_path_id(rq, rs);
+	if (!id)
+		return;
+	const char *group_id = router_param(&rq->params, "group_id");
+	if (!platform_id_valid(group_id)) {
+		api_reply_error(rs, 404, "not-found", "Not found", "no such group");
+		return;
+	}
+	struct store_actor actor = api_actor(rq, "delete_in_google");
+	struct err e = {0};
+	if (store_group_delete_request(rq->ctx->st, &actor, rq->who.tenant_id, id, group_id,
+				       &e)) {
+		api_reply_err(rs, &e);
+		return;
+	}
+	struct store_group_status *gs = NULL;
+	size_t n = 0;
+	if (store_group_status_list(rq->ctx->st, rq->who.tenant_id, id, group_id, true, NULL, 1,
+				    &gs, &n, &e) || n == 0) {
+		/* queued all the same: answer with what is known */
+		json_object *jo = json_object_new_object();
+		api_json_put_str(jo, "group_id", group_id);
+		api_json_put_str(jo, "status", "delete_requested");
+		api_reply_json(rs, 202, jo);
+	} else {
+		api_reply_json(rs, 202, bound_group_json(&gs[0]));
+	}
 	free(gs);
 }
 

@@ -26,6 +26,8 @@ json_object *api_integration_json(const struct store_integration *it)
 
 	json_object *s = json_object_new_object();
 	api_json_put(s, "group_management", json_object_new_boolean(it->group_management));
+	api_json_put_str(s, "group_membership",
+			 it->group_membership[0] ? it->group_membership : "additive");
 	if (it->default_domain[0])
 		api_json_put_str(s, "default_domain", it->default_domain);
 	else
@@ -172,6 +174,7 @@ static void settings_apply(json_object *s, struct store_integration *it, bool al
 		return;
 	}
 	static const char *const allowed[] = {"group_management",
+					      "group_membership",
 					      "default_domain",
 					      "import_filter",
 					      "lockout_action",
@@ -183,6 +186,8 @@ static void settings_apply(json_object *s, struct store_integration *it, bool al
 					      NULL};
 	only_members(s, "/settings", allowed, p);
 	take_bool(s, "group_management", "/settings/group_management", &it->group_management, p);
+	take_enum(s, "group_membership", "/settings/group_membership", "additive", "authoritative",
+		  it->group_membership, sizeof(it->group_membership), p);
 	json_object *dd;
 	bool has_dd = member(s, "default_domain", &dd);
 	if (has_dd && !allow_default) {
@@ -274,6 +279,7 @@ static void integration_defaults(struct store_integration *it)
 	snprintf(it->deleted_in_google_action, sizeof(it->deleted_in_google_action), "leave");
 	it->import_interval_minutes = 60;
 	snprintf(it->import_mode, sizeof(it->import_mode), "full");
+	snprintf(it->group_membership, sizeof(it->group_membership), "additive");
 }
 
 void handle_integrations_create(struct api_request *rq, struct api_response *rs)

@@ -27,6 +27,8 @@ void handle_group_binding_delete(struct api_request *rq, struct api_response *rs
 void handle_bound_users_list(struct api_request *rq, struct api_response *rs);
 void handle_bound_user_get(struct api_request *rq, struct api_response *rs);
 void handle_bound_groups_list(struct api_request *rq, struct api_response *rs);
+void handle_bound_group_get(struct api_request *rq, struct api_response *rs);
+void handle_bound_group_delete_in_google(struct api_request *rq, struct api_response *rs);
 
 /* The JSON of an integration (schema Integration). */
 json_object *api_integration_json(const struct store_integration *it);

@@ -34,6 +34,7 @@ struct store_integration {
 	char created_at[STORE_TIME_LEN];
 	char updated_at[STORE_TIME_LEN];
 	char deactivated_at[STORE_TIME_LEN];
+	char group_membership[16]; /* additive | authoritative */
 };
 
 /*

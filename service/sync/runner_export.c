@@ -1002,11 +1002,10 @@ int full_sync_run(struct sync_job *j, struct err *e)
 		return rc;
 	struct store_integration it;
 	struct err ie = {0};
-	/* Said on the job until the groups runner exists: groups are not synced yet. */
+	/* Groups after users, so the members the export just linked are in Google already; with
+	 * group management off nothing of groups is read or written. */
 	if (!store_integration_get(j->st, j->job->tenant_id, j->job->integration_id, &it, &ie) &&
 	    it.group_management)
-		sync_job_item(j, "groups", j->job->integration_id, JOB_SKIPPED, "groups_not_available",
-			      "group management is on, but this build has no groups runner yet",
-			      &ie);
+		return sync_groups_run(j, e);
 	return E_OK;
 }

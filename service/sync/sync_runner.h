@@ -70,6 +70,11 @@ struct sync_runner {
 	const char *missing; /* why run is NULL */
 };
 
+/*
+ * sync_groups (runner_groups.c): also the last step of full_sync, when group management is on.
+ */
+int sync_groups_run(struct sync_job *j, struct err *e);
+
 /* The runner of type, or NULL when there is none (test-only ones only when test_runners). */
 const struct sync_runner *sync_runner_find(const char *type, bool test_runners);
 

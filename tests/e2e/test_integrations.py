@@ -39,8 +39,8 @@ def test_create_get_list_with_defaults(api, db):
     h.assert_schema(it, "Integration")
     assert it["status"] == "pending_authorization" and it["google"] is None
     assert it["settings"] == {
-        "group_management": False, "default_domain": None, "import_filter": None,
-        "lockout_action": "suspend", "password_expiry_action": "suspend",
+        "group_management": False, "group_membership": "additive", "default_domain": None,
+        "import_filter": None, "lockout_action": "suspend", "password_expiry_action": "suspend",
         "deletion_guard": {"max_count": 25, "max_percent": 10},
         "deleted_in_google_action": "leave", "provision_without_password": False,
         "import_schedule": {"enabled": False, "interval_minutes": 60, "mode": "full"}}
@@ -63,11 +63,12 @@ def test_create_get_list_with_defaults(api, db):
 def test_create_with_settings_and_validation(api, db):
     key = h.create_key(db, "acme", "editor")
     it, _ = create(api, key, "Configured", settings={
-        "group_management": True, "lockout_action": "maintain",
+        "group_management": True, "group_membership": "authoritative", "lockout_action": "maintain",
         "deletion_guard": {"max_count": 3}, "import_filter": "isSuspended=false",
         "import_schedule": {"enabled": True, "interval_minutes": 15, "mode": "updates_only"}})
     s = it["settings"]
     assert s["group_management"] and s["lockout_action"] == "maintain"
+    assert s["group_membership"] == "authoritative"
     assert s["deletion_guard"] == {"max_count": 3, "max_percent": 10}
     assert s["import_schedule"] == {"enabled": True, "interval_minutes": 15, "mode": "updates_only"}
     cases = [
@@ -81,6 +82,7 @@ def test_create_with_settings_and_validation(api, db):
         ({"name": "ok", "settings": {"password_expiry_action": 1}}, "/settings/password_expiry_action", "must be suspend or maintain"),
         ({"name": "ok", "settings": {"deleted_in_google_action": "x"}}, "/settings/deleted_in_google_action", "must be leave or recreate"),
         ({"name": "ok", "settings": {"group_management": "yes"}}, "/settings/group_management", "must be true or false"),
+        ({"name": "ok", "settings": {"group_membership": "mixed"}}, "/settings/group_membership", "must be additive or authoritative"),
         ({"name": "ok", "settings": {"import_schedule": {"interval_minutes": 14}}}, "/settings/import_schedule/interval_minutes", "must be an integer from 15 to 10080"),
         ({"name": "ok", "settings": {"import_schedule": {"mode": "partial"}}}, "/settings/import_schedule/mode", "must be full or updates_only"),
         ({"name": "ok", "settings": {"deletion_guard": {"max_percent": 101}}}, "/settings/deletion_guard/max_percent", "must be an integer from 0 to 100"),

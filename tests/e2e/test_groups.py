@@ -1,0 +1,464 @@
+"""Group management end to end: REST → PostgreSQL → Kafka → worker → gws-emulator (issue 13).
+
+Each test gets its own database, api and worker and an integration authorized with a service
+account (the export harness of test_export.py), with group management on unless it says
+otherwise. Google's side is checked through the emulator's state; write calls are counted from
+its request log (batch parts count one each).
+"""
+import json
+
+import pytest
+
+import gwsync_harness as h
+from test_authorization import emu, sa_keys  # noqa: F401 (fixtures)
+from test_export import Ctx, Export, google_call, gu, seed_google
+
+GROUP_WRITE_ROUTES = ("directory.groups.insert", "directory.groups.update", "directory.groups.patch",
+                      "directory.groups.delete", "directory.members.insert",
+                      "directory.members.delete", "directory.members.update",
+                      "directory.members.patch")
+
+
+class Groups(Export):
+    def dgroup(self, gid, email, name=None, description="", members=(), bind=True):
+        body = {"name": name or gid.title(), "description": description}
+        if email is not None:
+            body["email"] = email
+        r = self.api.request("PUT", f"/v1/groups/{gid}", self.key, json=body)
+        assert r.status_code in (200, 201), r.text
+        for uid in members:
+            self.member(gid, uid)
+        if bind:
+            r = self.api.request("PUT", f"/v1/integrations/{self.iid}/groups/{gid}", self.key)
+            assert r.status_code in (200, 201), r.text
+
+    def member(self, gid, uid, add=True):
+        if add:
+            r = self.api.request("PUT", f"/v1/groups/{gid}/members/{uid}", self.key)
+            assert r.status_code in (200, 201), r.text
+        else:
+            r = self.api.delete(f"/v1/groups/{gid}/members/{uid}", key=self.key)
+            assert r.status_code == 204, r.text
+
+    def google_groups(self):
+        return {g["email"]: g for g in self.emu.ctl("GET", "state")["groups"]}
+
+    def google_members(self, email):
+        """{address or id: role} of the Google group's entries."""
+        g = self.google_groups()[email]
+        return {m.get("email") or m.get("id"): m.get("role", "MEMBER") for m in g.get("members", [])}
+
+    def group_link(self, gid):
+        rows = h.sql(self.db, "SELECT status, google_id, email, origin, last_error_reason, "
+                              "wanted_members, actual_members FROM group_links WHERE group_id = %s", gid)
+        if not rows:
+            return None
+        keys = ("status", "google_id", "email", "origin", "reason", "wanted", "actual")
+        return dict(zip(keys, rows[0]))
+
+    def group_writes_since(self, seq):
+        return [r for r in self.emu.requests_since(seq) if r.get("route", "") in GROUP_WRITE_ROUTES]
+
+    def routes(self, writes):
+        out = {}
+        for r in writes:
+            out[r["route"]] = out.get(r["route"], 0) + 1
+        return out
+
+
+@pytest.fixture
+def gx(db, emu, sa_keys):  # noqa: F811
+    emu.ctl("POST", "reset", {})
+    emu.ctl("POST", "service-accounts", sa_keys["a"])
+    c = Ctx(db, emu, sa_keys)
+    c.key = h.create_key(db, "acme", "editor")
+    g = Groups(c)
+    g.settings(group_management=True)
+    g.authorize()
+    yield g
+    g.close()
+    for api in c.apis:
+        if api.process.proc.poll() is None:
+            status, _ = api.stop()
+            h.assert_clean_exit(status, api.process)
+
+
+def three_users(gx, *more):
+    """alice, bob, carol (and more) exist in Google and are taken over by the export."""
+    names = ("alice", "bob", "carol") + more
+    seed_google(gx.emu, [gu(f"{n}@example.com") for n in names])
+    for n in names:
+        gx.user(n, f"{n}@example.com", n.title(), "Example")
+    gx.idle()
+    for n in names:
+        assert gx.link(n)["status"] == "synced", gx.link(n)
+
+
+def test_create_with_three_members_then_noop(gx):
+    three_users(gx)
+    seq = gx.seq()
+    gx.dgroup("team", "Team@Example.com", "Team", "The team", members=("alice", "bob", "carol"))
+    gx.idle()
+    groups = gx.google_groups()
+    assert "team@example.com" in groups, groups
+    g = groups["team@example.com"]
+    assert g["name"] == "Team" and g["description"] == "The team"
+    assert set(gx.google_members("team@example.com")) == {"alice@example.com", "bob@example.com",
+                                                           "carol@example.com"}
+    link = gx.group_link("team")
+    assert link["status"] == "synced" and link["origin"] == "provisioned" and link["google_id"] == g["id"]
+    assert link["wanted"] == 3 and link["actual"] == 3
+    got = gx.api.get(f"/v1/integrations/{gx.iid}/groups/team", key=gx.key).json()
+    h.assert_schema(got, "BoundGroup")
+    assert got["bound"] and got["link"]["google_id"] == g["id"] and got["link"]["wanted_members"] == 3
+    assert got["link"]["origin"] == "provisioned" and got["link"]["last_error"] is None
+    assert gx.routes(gx.group_writes_since(seq)) == {"directory.groups.insert": 1,
+                                                      "directory.members.insert": 3}
+    # a second run with no change writes nothing
+    seq = gx.seq()
+    job = gx.job("sync_groups")
+    assert job["status"] == "succeeded", job
+    assert gx.group_writes_since(seq) == []
+    items = gx.items(job["id"])
+    assert items["team"]["outcome"] == "unchanged", items
+    # a full sync (users, then groups) writes nothing either
+    job = gx.job("full_sync")
+    assert job["status"] == "succeeded", job
+    assert gx.group_writes_since(seq) == []
+
+
+def test_adopt_existing_group_and_email_owned_by_user(gx):
+    three_users(gx)
+    gx.emu.ctl("PUT", "state", {"users": [gu(f"{n}@example.com") for n in ("alice", "bob", "carol")]
+                                + [gu("sales@example.com")],
+                                "groups": [{"email": "crew@example.com", "name": "Old crew",
+                                            "members": [{"email": "alice@example.com", "role": "MEMBER",
+                                                         "type": "USER"}]}]})
+    gx.job("export_users")  # the reset state has new ids: link again
+    gx.idle()
+    before = gx.google_groups()["crew@example.com"]
+    seq = gx.seq()
+    gx.dgroup("crew", "crew@example.com", "Crew", members=("alice", "bob"))
+    gx.dgroup("sales", "sales@example.com", "Sales", members=("carol",))
+    gx.idle()
+    after = gx.google_groups()["crew@example.com"]
+    assert after["id"] == before["id"] and after["name"] == "Crew"
+    assert set(gx.google_members("crew@example.com")) == {"alice@example.com", "bob@example.com"}
+    link = gx.group_link("crew")
+    assert link["status"] == "synced" and link["origin"] == "linked" and link["google_id"] == before["id"]
+    conflict = gx.group_link("sales")
+    assert conflict["status"] == "conflict" and conflict["reason"] == "email_owned_by_user", conflict
+    assert "sales@example.com" not in gx.google_groups()
+    assert gx.routes(gx.group_writes_since(seq)) == {"directory.groups.update": 1,
+                                                      "directory.members.insert": 1}
+
+
+def test_rest_membership_add_and_remove_one(gx):
+    three_users(gx, "dave")
+    gx.dgroup("team", "team@example.com", "Team", members=("alice", "bob", "carol"))
+    gx.idle()
+    seq = gx.seq()
+    gx.member("team", "dave")
+    gx.idle()
+    assert gx.routes(gx.group_writes_since(seq)) == {"directory.members.insert": 1}
+    assert "dave@example.com" in gx.google_members("team@example.com")
+    seq = gx.seq()
+    gx.member("team", "bob", add=False)
+    gx.idle()
+    assert gx.routes(gx.group_writes_since(seq)) == {"directory.members.delete": 1}
+    assert set(gx.google_members("team@example.com")) == {"alice@example.com", "carol@example.com",
+                                                           "dave@example.com"}
+
+
+def test_group_management_off_writes_nothing(gx):
+    three_users(gx)
+    gx.dgroup("team", "team@example.com", "Team", members=("alice", "bob"))
+    gx.idle()
+    assert gx.group_link("team")["status"] == "synced"
+    gx.settings(group_management=False)
+    gx.idle()
+    seq = gx.seq()
+    gx.member("team", "carol")
+    gx.dgroup("other", "other@example.com", "Other", members=("alice",))
+    job = gx.job("sync_groups")
+    assert job["status"] == "succeeded", job
+    job = gx.job("full_sync")
+    assert job["status"] == "succeeded", job
+    gx.idle()
+    assert gx.group_writes_since(seq) == []
+    assert "other@example.com" not in gx.google_groups()
+    assert gx.group_link("team")["status"] == "synced"  # existing links stay
+    # turning it on again reconciles every bound group at once
+    gx.settings(group_management=True)
+    gx.idle()
+    assert "other@example.com" in gx.google_groups()
+    assert "carol@example.com" in gx.google_members("team@example.com")
+
+
+def test_unbound_group_left_in_google_unmanaged(gx):
+    three_users(gx)
+    gx.dgroup("team", "team@example.com", "Team", members=("alice", "bob"))
+    gx.idle()
+    seq = gx.seq()
+    r = gx.api.delete(f"/v1/integrations/{gx.iid}/groups/team", key=gx.key)
+    assert r.status_code == 204, r.text
+    gx.idle()
+    job = gx.job("sync_groups")
+    assert job["status"] == "succeeded", job
+    assert gx.group_link("team")["status"] == "unmanaged"
+    assert "team@example.com" in gx.google_groups()
+    assert gx.group_writes_since(seq) == []
+    # visible in the API: the group itself, and the list with ?include=unmanaged only
+    base = f"/v1/integrations/{gx.iid}/groups"
+    got = gx.api.get(f"{base}/team", key=gx.key)
+    assert got.status_code == 200, got.text
+    h.assert_schema(got.json(), "BoundGroup")
+    assert got.json()["bound"] is False and got.json()["link"]["status"] == "unmanaged"
+    assert got.json()["link"]["last_error"]["reason"] == "group_unbound"
+    assert gx.api.get(base, key=gx.key).json()["items"] == []
+    listed = gx.api.get(f"{base}?include=unmanaged", key=gx.key).json()["items"]
+    assert [g["group_id"] for g in listed] == ["team"] and listed[0]["link"]["status"] == "unmanaged"
+    h.assert_problem(gx.api.get(f"{base}?include=everything", key=gx.key), 400)
+    h.assert_problem(gx.api.get(f"{base}/nogroup", key=gx.key), 404)
+
+
+def test_external_and_owner_in_additive_then_authoritative(gx):
+    three_users(gx)
+    gx.emu.ctl("PUT", "state", {"users": [gu(f"{n}@example.com") for n in ("alice", "bob", "carol")]
+                                + [gu("boss@example.com"), gu("manual@example.com")],
+                                "groups": [{"email": "team@example.com", "name": "Team", "members": [
+                                    {"email": "boss@example.com", "role": "OWNER", "type": "USER"},
+                                    {"email": "guest@partner.org", "role": "MEMBER", "type": "EXTERNAL"},
+                                    {"email": "manual@example.com", "role": "MEMBER", "type": "USER"},
+                                    {"type": "CUSTOMER", "role": "MEMBER"}]}]})
+    gx.job("export_users")
+    gx.idle()
+    seq = gx.seq()
+    gx.dgroup("team", "team@example.com", "Team", members=("alice",))
+    gx.idle()
+    members = gx.google_members("team@example.com")
+    assert {"boss@example.com", "guest@partner.org", "manual@example.com",
+            "alice@example.com"} <= set(members), members
+    assert gx.routes(gx.group_writes_since(seq)) == {"directory.members.insert": 1}
+    seq = gx.seq()
+    gx.settings(group_membership="authoritative")
+    gx.idle()
+    job = gx.job("sync_groups")
+    assert job["status"] == "succeeded", job
+    members = gx.google_members("team@example.com")
+    assert "guest@partner.org" not in members and "manual@example.com" not in members
+    assert members["boss@example.com"] == "OWNER" and "alice@example.com" in members
+    assert len(members) == 3, members  # the CUSTOMER entry stays
+    assert gx.routes(gx.group_writes_since(seq)) == {"directory.members.delete": 2}
+
+
+def test_member_404_right_after_create_is_retried(gx):
+    three_users(gx)
+    gx.emu.ctl("PUT", "config", {"newGroup404Ms": 2500})
+    seq = gx.seq()
+    gx.dgroup("team", "team@example.com", "Team", members=("alice", "bob"))
+    gx.idle()
+    assert set(gx.google_members("team@example.com")) == {"alice@example.com", "bob@example.com"}
+    writes = gx.group_writes_since(seq)
+    assert sum(1 for w in writes if w["route"] == "directory.groups.insert") == 1
+    inserts = [w for w in writes if w["route"] == "directory.members.insert"]
+    assert any(w["status"] == 404 for w in inserts), inserts  # Google was not ready at first
+    assert sum(1 for w in inserts if w["status"] < 300) == 2
+    assert gx.group_link("team")["status"] == "synced"
+
+
+def test_directory_events_reach_google(gx):
+    from test_events import consume_all, event, produce, tenant_id, wait_until
+    three_users(gx, "dave")
+    gx.dgroup("team", "team@example.com", "Team", members=("alice", "bob"))
+    gx.idle()
+    tid = tenant_id(gx.db)
+    seq = gx.seq()
+    produce([(tid, event(tid, "group.member_added", {"id": "team", "user_id": "dave"})),
+             (tid, event(tid, "group.member_removed", {"id": "team", "user_id": "bob"}))])
+    wait_until(lambda: set(gx.google_members("team@example.com")) == {"alice@example.com",
+                                                                      "dave@example.com"},
+               timeout=60, what="membership in Google")
+    gx.idle()
+    assert gx.routes(gx.group_writes_since(seq)) == {"directory.members.insert": 1,
+                                                      "directory.members.delete": 1}
+
+    def changed():
+        for line in consume_all("gwsync.events", "%s\n").splitlines():
+            ev = json.loads(line)
+            if ev.get("integration") == gx.iid and ev["type"] == "gws.group.members_changed":
+                return ev
+        return None
+    ev = wait_until(changed, timeout=60, what="gws.group.members_changed")
+    assert ev["subject"] == "team" and ev["data"]["group_id"] == "team"
+
+
+def test_member_listed_under_alias_matches(gx):
+    seed_google(gx.emu, [gu("alice@example.com", aliases=["ally@example.com"]), gu("bob@example.com")])
+    gx.user("alice", "alice@example.com", "Alice", "Example")
+    gx.user("bob", "bob@example.com", "Bob", "Example")
+    gx.idle()
+    gx.emu.ctl("PUT", "state", {"users": [gu("alice@example.com", aliases=["ally@example.com"]),
+                                          gu("bob@example.com")],
+                                "groups": [{"email": "team@example.com", "name": "Team", "members": [
+                                    {"email": "ally@example.com", "role": "MEMBER", "type": "USER"}]}]})
+    gx.job("export_users")
+    gx.idle()
+    assert "ally@example.com" in gx.google_members("team@example.com")
+    seq = gx.seq()
+    gx.dgroup("team", "team@example.com", "Team", members=("alice", "bob"))
+    gx.idle()
+    # alice (listed under her alias) matches: no delete, no insert; bob gets exactly one insert
+    assert gx.routes(gx.group_writes_since(seq)) == {"directory.members.insert": 1}
+    assert set(gx.google_members("team@example.com")) == {"ally@example.com", "bob@example.com"}
+
+
+def test_customer_group_and_statusless_entries(gx):
+    three_users(gx)
+    gx.emu.ctl("PUT", "config", {"memberStatus": False})
+    gx.emu.ctl("PUT", "state", {"users": [gu(f"{n}@example.com") for n in ("alice", "bob", "carol")],
+                                "groups": [{"email": "nested@example.com", "name": "Nested"},
+                                           {"email": "all@example.com", "name": "All", "members": [
+                                               {"type": "CUSTOMER", "role": "MEMBER"},
+                                               {"email": "nested@example.com", "role": "MEMBER",
+                                                "type": "GROUP"},
+                                               {"email": "alice@example.com", "role": "MEMBER",
+                                                "type": "USER"}]}]})
+    gx.job("export_users")
+    gx.idle()
+    seq = gx.seq()
+    gx.dgroup("all", "all@example.com", "All", members=("alice", "bob"))
+    gx.idle()
+    job = gx.job("sync_groups")
+    assert job["status"] == "succeeded", job
+    assert gx.routes(gx.group_writes_since(seq)) == {"directory.members.insert": 1}
+    members = gx.google_members("all@example.com")
+    assert "nested@example.com" in members and "bob@example.com" in members and len(members) == 4
+    link = gx.group_link("all")
+    assert link["status"] == "synced" and link["wanted"] == 2 and link["actual"] == 4
+
+
+def test_email_change_renames_same_group(gx):
+    three_users(gx)
+    gx.dgroup("team", "team@example.com", "Team", members=("alice",))
+    gx.idle()
+    gid = gx.group_link("team")["google_id"]
+    seq = gx.seq()
+    gx.dgroup("team", "crew@example.com", "Crew", bind=False)
+    gx.idle()
+    groups = gx.google_groups()
+    assert "crew@example.com" in groups and groups["crew@example.com"]["id"] == gid
+    # Google keeps the old address as an alias of the same group
+    old = google_call(gx.emu, "GET", "/admin/directory/v1/groups/team@example.com").json()
+    assert old["id"] == gid and old["email"] == "crew@example.com"
+    assert gx.routes(gx.group_writes_since(seq)) == {"directory.groups.update": 1}
+    assert gx.group_link("team")["email"] == "crew@example.com"
+    # removing the email stops managing it; the Google group stays
+    gx.dgroup("team", None, "Crew", bind=False)
+    gx.idle()
+    assert gx.group_link("team")["status"] == "unmanaged"
+    assert "crew@example.com" in gx.google_groups()
+
+
+def test_domain_and_name_rules_are_per_group(gx):
+    three_users(gx)
+    seq = gx.seq()
+    gx.dgroup("far", "far@elsewhere.test", "Far", members=("alice",))
+    gx.dgroup("long", "long@example.com", "L" * 74, members=("alice",))
+    gx.dgroup("fine", "fine@example.com", "Fine", members=("alice",))
+    gx.idle()
+    job = gx.job("sync_groups")
+    assert job["status"] == "partially_failed", job
+    assert gx.group_link("far")["reason"] == "domain_not_configured"
+    assert gx.group_link("far")["email"] == "far@elsewhere.test"
+    assert gx.group_link("long")["status"] == "failed" and gx.group_link("long")["reason"] == "invalid_name"
+    assert gx.group_link("fine")["status"] == "synced"
+    assert gx.routes(gx.group_writes_since(seq)) == {"directory.groups.insert": 1,
+                                                      "directory.members.insert": 1}
+
+
+def test_removals_past_the_guard_wait_for_approval(gx):
+    three_users(gx, "dave")
+    gx.dgroup("team", "team@example.com", "Team", members=("alice", "bob", "carol", "dave"))
+    gx.idle()
+    gx.settings(deletion_guard={"max_count": 1})
+    gx.idle()
+    # two removals from one group in one direct change of the replica (no REST trigger)
+    h.sql(gx.db, "DELETE FROM group_members WHERE group_id = 'team' AND user_id IN ('bob', 'carol')")
+    seq = gx.seq()
+    job = gx.job("sync_groups", group_ids=["team"])
+    assert job["status"] == "awaiting_approval", job
+    assert gx.group_writes_since(seq) == []
+    r = gx.api.post(f"/v1/jobs/{job['id']}/approve", key=gx.key)
+    assert r.status_code in (200, 202), r.text
+    job = gx.wait(job["id"], until=("queued", "running", "awaiting_approval"))
+    assert job["status"] == "succeeded", job
+    assert gx.routes(gx.group_writes_since(seq)) == {"directory.members.delete": 2}
+    assert set(gx.google_members("team@example.com")) == {"alice@example.com", "dave@example.com"}
+
+
+def test_delete_in_google_only_on_request(gx):
+    three_users(gx)
+    gx.dgroup("team", "team@example.com", "Team", members=("alice", "bob"))
+    gx.idle()
+    url = f"/v1/integrations/{gx.iid}/groups/team/delete-in-google"
+    h.assert_problem(gx.api.post(url, key=gx.key), 409)  # still managed
+    h.assert_problem(gx.api.post(f"/v1/integrations/{gx.iid}/groups/nogroup/delete-in-google",
+                                 key=gx.key), 404)
+    assert gx.api.delete(f"/v1/integrations/{gx.iid}/groups/team", key=gx.key).status_code == 204
+    gx.idle()
+    assert gx.group_link("team")["status"] == "unmanaged"
+    assert "team@example.com" in gx.google_groups()
+    seq = gx.seq()
+    r = gx.api.post(url, key=gx.key)
+    assert r.status_code == 202, r.text
+    assert r.json()["link"]["status"] == "delete_requested"
+    gx.idle()
+    assert "team@example.com" not in gx.google_groups()
+    assert gx.routes(gx.group_writes_since(seq)) == {"directory.groups.delete": 1}
+    assert gx.group_link("team")["status"] == "deleted"
+    actions = [(e["resource_type"], e["action"]) for e in
+               gx.api.get("/v1/audit-events?limit=20", key=gx.key).json()["items"]]
+    assert ("group_link", "delete_in_google") in actions, actions
+    # a later run deletes nothing more
+    seq = gx.seq()
+    job = gx.job("sync_groups")
+    assert job["status"] == "succeeded", job
+    assert gx.group_writes_since(seq) == []
+
+
+def test_members_linked_by_the_export_reach_the_group(gx):
+    """Binding only the group: the export links its members, which queues sync_groups again."""
+    seed_google(gx.emu, [gu(f"{n}@example.com") for n in ("alice", "bob", "carol")])
+    for n in ("alice", "bob", "carol"):
+        r = gx.api.request("PUT", f"/v1/users/{n}", gx.key,
+                           json={"email": f"{n}@example.com", "first_name": n.title(),
+                                 "last_name": "Example", "state": "active"})
+        assert r.status_code in (200, 201), r.text
+    seq = gx.seq()
+    gx.dgroup("team", "team@example.com", "Team", members=("alice", "bob", "carol"))
+    gx.idle()
+    assert all(gx.link(n)["status"] == "synced" for n in ("alice", "bob", "carol"))
+    assert set(gx.google_members("team@example.com")) == {"alice@example.com", "bob@example.com",
+                                                           "carol@example.com"}
+    assert gx.routes(gx.group_writes_since(seq)) == {"directory.groups.insert": 1,
+                                                      "directory.members.insert": 3}
+
+
+def test_dry_run_stores_the_plan_and_writes_nothing(gx):
+    three_users(gx)
+    # written without an API key: nothing is queued for it
+    h.sql(gx.db, "INSERT INTO directory_groups (tenant_id, id, name, email) SELECT tenant_id, 'team', "
+                 "'Team', 'team@example.com' FROM integrations WHERE id = %s", gx.iid)
+    h.sql(gx.db, "INSERT INTO group_members (tenant_id, group_id, user_id) SELECT tenant_id, 'team', u "
+                 "FROM integrations, unnest(ARRAY['alice', 'bob']) u WHERE id = %s", gx.iid)
+    h.sql(gx.db, "INSERT INTO group_bindings (tenant_id, integration_id, group_id) SELECT tenant_id, id, "
+                 "'team' FROM integrations WHERE id = %s", gx.iid)
+    seq = gx.seq()
+    job = gx.job("sync_groups", dry_run=True)
+    assert job["status"] == "succeeded", job
+    assert gx.group_writes_since(seq) == []
+    assert job["plan_summary"]["create_group"] == 1 and job["plan_summary"]["add_member"] == 2
+    plan = gx.api.get(f"/v1/jobs/{job['id']}/plan", key=gx.key).json()["items"]
+    ops = [(p["op"], p["user_id"]) for p in plan]
+    assert ops == [("create_group", "team"), ("add_member", "alice"), ("add_member", "bob")], ops
