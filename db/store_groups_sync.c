@@ -67,7 +67,7 @@ int store_groups_scope(struct store *st, const char *tenant_id, const char *inte
 		return err_set(e, E_NOMEM, "group scope ids");
 	const char *cp[] = {tenant_id, integration_id};
 	PGresult *res = NULL;
-	int rc = store_exec_read(st,
+	int rc = store_exec_idempotent(st,
 				 "SELECT 1 FROM integrations WHERE tenant_id = $1::uuid AND id = "
 				 "$2::uuid",
 				 2, cp, &res, e);
@@ -77,7 +77,7 @@ int store_groups_scope(struct store *st, const char *tenant_id, const char *inte
 	res = NULL;
 	if (!rc) {
 		const char *p[] = {tenant_id, integration_id, ids};
-		rc = store_exec_read(st, GROUP_SCOPE_SQL, 3, p, &res, e);
+		rc = store_exec_idempotent(st, GROUP_SCOPE_SQL, 3, p, &res, e);
 	}
 	free(ids);
 	int rows = rc ? 0 : PQntuples(res);
@@ -116,7 +116,7 @@ int store_linked_user_ids(struct store *st, const char *tenant_id, const char *i
 	*n = 0;
 	const char *p[] = {tenant_id, integration_id};
 	PGresult *res;
-	int rc = store_exec_read(st,
+	int rc = store_exec_idempotent(st,
 				 "SELECT google_id FROM user_links WHERE tenant_id = $1::uuid AND "
 				 "integration_id = $2::uuid AND google_id IS NOT NULL AND status IN "
 				 "('synced', 'suspended')",
@@ -237,7 +237,7 @@ int store_group_status_list(struct store *st, const char *tenant_id, const char 
 	*n = 0;
 	const char *cp[] = {tenant_id, integration_id};
 	PGresult *res = NULL;
-	int rc = store_exec_read(st,
+	int rc = store_exec_idempotent(st,
 				 "SELECT 1 FROM integrations WHERE tenant_id = $1::uuid AND id = "
 				 "$2::uuid",
 				 2, cp, &res, e);
@@ -251,7 +251,7 @@ int store_group_status_list(struct store *st, const char *tenant_id, const char 
 	snprintf(lim, sizeof(lim), "%d", limit);
 	const char *p[] = {tenant_id, integration_id, group_id, after_id,
 			   include_unlinked ? "t" : "f", lim};
-	rc = store_exec_read(st, GROUP_STATUS_SQL, 6, p, &res, e);
+	rc = store_exec_idempotent(st, GROUP_STATUS_SQL, 6, p, &res, e);
 	if (rc)
 		return rc;
 	int rows = PQntuples(res);
