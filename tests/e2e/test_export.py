@@ -129,10 +129,10 @@ class Export:
                 and r.get("route", "").startswith("directory.users")]
 
     def close(self):
+        stopped = [(w, w.stop()[0]) for w in self.workers if w.proc.poll() is None]
+        for w, status in stopped:
+            h.assert_clean_exit(status, w)
         for w in self.workers:
-            if w.proc.poll() is None:
-                status, _ = w.stop()
-                h.assert_clean_exit(status, w)
             for s in self.ctx.secrets() + [SECRET]:
                 assert s not in w.all_output()
 
@@ -146,11 +146,13 @@ def pending(db, emu, sa_keys):
     c.key = h.create_key(db, "acme", "editor")
     e = Export(c)
     yield e
-    e.close()
-    for api in c.apis:
-        if api.process.proc.poll() is None:
-            status, _ = api.stop()
-            h.assert_clean_exit(status, api.process)
+    try:
+        e.close()
+    finally:  # whatever the workers did, no api outlives its test
+        for api in c.apis:
+            if api.process.proc.poll() is None:
+                status, _ = api.stop()
+                h.assert_clean_exit(status, api.process)
 
 
 @pytest.fixture

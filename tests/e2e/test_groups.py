@@ -76,11 +76,13 @@ def gx(db, emu, sa_keys):  # noqa: F811
     g.settings(group_management=True)
     g.authorize()
     yield g
-    g.close()
-    for api in c.apis:
-        if api.process.proc.poll() is None:
-            status, _ = api.stop()
-            h.assert_clean_exit(status, api.process)
+    try:
+        g.close()
+    finally:  # whatever the workers did, no api outlives its test
+        for api in c.apis:
+            if api.process.proc.poll() is None:
+                status, _ = api.stop()
+                h.assert_clean_exit(status, api.process)
 
 
 def three_users(gx, *more):
