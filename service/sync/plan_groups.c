@@ -360,6 +360,11 @@ static int plan_one(const struct plan_groups_settings *s, const char *const *lin
 		if (!(e->google_id = xstrdup(jstr(g->by_addr, "id"))))
 			return -1;
 		e->op = PLAN_GROUP_LINK;
+		/* Adopted by an alias: the directory's email becomes the primary address in the same
+		 * write (Google keeps the old one as an alias), as a takeover of a user does. */
+		const char *primary = jstr(g->by_addr, "email");
+		if (primary && strcasecmp(primary, email) && add_change(e, "email", primary, email))
+			return -1;
 		if (plan_fields(g, g->by_addr, e))
 			return -1;
 		return g->gm_read ? plan_members(s, linked, n_linked, g, e) : 0;

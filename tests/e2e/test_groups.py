@@ -155,6 +155,25 @@ def test_adopt_existing_group_and_email_owned_by_user(gx):
                                                       "directory.members.insert": 1}
 
 
+def test_adopt_by_alias_renames_at_once_then_writes_nothing(gx):
+    three_users(gx)
+    gx.emu.ctl("PUT", "state", {"users": [gu(f"{n}@example.com") for n in ("alice", "bob", "carol")],
+                                "groups": [{"email": "viaalias-primary@example.com", "name": "Va",
+                                            "aliases": ["va@example.com"],
+                                            "members": [{"email": "alice@example.com", "role": "MEMBER",
+                                                         "type": "USER"}]}]})
+    gx.job("export_users")
+    gx.idle()
+    gid = gx.google_groups()["viaalias-primary@example.com"]["id"]
+    gx.dgroup("va", "va@example.com", "Va", members=("alice",))
+    gx.idle()
+    g = gx.google_groups()
+    assert g["va@example.com"]["id"] == gid and "viaalias-primary@example.com" not in g
+    seq = gx.seq()
+    gx.job("sync_groups")
+    assert gx.group_writes_since(seq) == []
+
+
 def test_rest_membership_add_and_remove_one(gx):
     three_users(gx, "dave")
     gx.dgroup("team", "team@example.com", "Team", members=("alice", "bob", "carol"))
