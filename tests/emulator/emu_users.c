@@ -721,7 +721,9 @@ static bool text_match(const char *hay, const struct qclause *c)
 
 	if (c->op == '=' && !c->prefix)
 		return !strcasecmp(hay, c->value);
-	if (!strncasecmp(hay, c->value, vl) && (c->prefix || hay[vl] == '\0'))
+	/* ':' matches a word of the value, the first one included ("Alpha" in "Alpha Beta"). */
+	if (!strncasecmp(hay, c->value, vl) &&
+	    (c->prefix || hay[vl] == '\0' || (c->op != '=' && !isalnum((unsigned char)hay[vl]))))
 		return true;
 	for (const char *p = hay; *p; p++) {
 		if (isalnum((unsigned char)*p))

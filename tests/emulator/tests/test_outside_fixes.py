@@ -81,3 +81,15 @@ def test_apply_fault_not_used_up_by_failing_request(emu):
     assert emu.call("GET", f"{DIR}/users/ap@example.com").json()["suspended"] is True
     assert emu.ctl("GET", "faults")["faults"][0]["times"] == 0
     assert emu.call("PUT", f"{DIR}/users/ap@example.com", {"suspended": False}).status_code == 200
+
+
+def test_query_word_match_includes_the_first_word(emu):
+    """API-NOTES §4: `field:value` matches a word of the field, the first one as much as the rest."""
+    import urllib.parse
+    emu.new_user("multi@example.com", given="Alpha Beta", family="Ñúñez Gamma")
+    for q in ("givenName:Alpha", "givenName:Beta", "familyName:Ñúñez", "familyName:Gamma", "Alpha"):
+        r = emu.call("GET", f"{DIR}/users?customer=my_customer&query=" + urllib.parse.quote(q))
+        assert r.status_code == 200, r.text
+        assert [u["primaryEmail"] for u in r.json().get("users", [])] == ["multi@example.com"], q
+    r = emu.call("GET", f"{DIR}/users?customer=my_customer&query=" + urllib.parse.quote("givenName:Alph"))
+    assert "users" not in r.json()  # a word, not a prefix
