@@ -207,6 +207,12 @@ struct json_object *emu_fixture_generate(const char *domain, uint64_t seed, long
 		const char *gdom = domain;
 
 		o = json_object_new_object();
+		/* A group id from the seed and the index alone (no draw: memberships stay as they were). */
+		snprintf(buf, sizeof(buf), "0%014llx",
+			 (unsigned long long)(((uint64_t)seed * 0x9E3779B97F4A7C15ull ^
+					       ((uint64_t)gi + 1) * 0xBF58476D1CE4E5B9ull) &
+					      0xFFFFFFFFFFFFFull));
+		add_str(o, "id", buf);
 		if (gi == 0) {
 			snprintf(buf, sizeof(buf), "all-staff@%s", domain);
 			add_str(o, "name", "All staff");

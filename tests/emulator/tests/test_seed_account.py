@@ -37,6 +37,10 @@ def test_generated_account_is_deterministic(emu):
                                         "returnFixture": True})
     ids_b = ids(emu)
     assert a["fixture"] == b["fixture"] and ids_a == ids_b and a["customerId"] == b["customerId"]
+    groups_a = sorted((g["id"], g["email"]) for g in a["fixture"]["groups"])
+    assert groups_a == sorted((g["id"], g["email"]) for g in b["fixture"]["groups"])
+    listed = emu.call("GET", "/admin/directory/v1/groups?customer=my_customer&maxResults=200").json()["groups"]
+    assert sorted((g["id"], g["email"]) for g in listed) == groups_a  # the same group ids in Google
     c = seed(emu, {"generate": {"seed": 43, "users": 120, "groups": 15}})
     assert ids(emu) != ids_a
     assert c["customerId"] != a["customerId"]
