@@ -31,39 +31,12 @@
 	" LEFT JOIN group_links l ON l.integration_id = $2::uuid AND l.group_id = g.group_id"      \
 	" ORDER BY 1"
 
-/* A PostgreSQL array literal of ids ({"a","b"}), malloc'd; NULL on allocation failure. */
-static char *text_array(const char *const *ids, size_t n)
-{
-	size_t cap = 3;
-	for (size_t i = 0; i < n; i++)
-		cap += 2 * strlen(ids[i] ? ids[i] : "") + 3;
-	char *out = malloc(cap);
-	if (!out)
-		return NULL;
-	size_t k = 0;
-	out[k++] = '{';
-	for (size_t i = 0; i < n; i++) {
-		if (i)
-			out[k++] = ',';
-		out[k++] = '"';
-		for (const char *c = ids[i] ? ids[i] : ""; *c; c++) {
-			if (*c == '"' || *c == '\\')
-				out[k++] = '\\';
-			out[k++] = *c;
-		}
-		out[k++] = '"';
-	}
-	out[k++] = '}';
-	out[k] = '\0';
-	return out;
-}
-
 int store_groups_scope(struct store *st, const char *tenant_id, const char *integration_id,
 		       const char *const *group_ids, size_t n_ids, store_group_row_fn fn, void *ctx,
 		       struct err *e)
 {
 	char *ids = NULL;
-	if (n_ids > 0 && !(ids = text_array(group_ids, n_ids)))
+	if (n_ids > 0 && !(ids = store_text_array(group_ids, n_ids)))
 		return err_set(e, E_NOMEM, "group scope ids");
 	const char *cp[] = {tenant_id, integration_id};
 	PGresult *res = NULL;

@@ -109,11 +109,11 @@ def descendants(pid):
             except OSError:
                 continue
             children.setdefault(ppid, []).append(int(d))
-    out, todo = [], [pid]
-    while todo:
-        for c in children.get(todo.pop(), []):
+    out, stack = [], [pid]
+    while stack:
+        for c in children.get(stack.pop(), []):
             out.append(c)
-            todo.append(c)
+            stack.append(c)
     return out
 
 
