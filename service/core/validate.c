@@ -153,24 +153,6 @@ const char *validate_email(const char *s)
 	return NULL;
 }
 
-const char *validate_google_email(const char *s)
-{
-	const char *why = validate_email(s);
-	if (why)
-		return why;
-	size_t local = strcspn(s, "@");
-	for (size_t i = 0; i < local; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (!is_alnum_ascii(c) && !strchr("-_'.", c))
-			return "must have a local part of only letters, digits, -, _, ' and . "
-			       "(Google's username rules)";
-	}
-	if ((local == 5 && strncasecmp(s, "abuse", 5) == 0) ||
-	    (local == 10 && strncasecmp(s, "postmaster", 10) == 0))
-		return "must not use a local part Google reserves (abuse, postmaster)";
-	return NULL;
-}
-
 /* Valid UTF-8, no control characters; counts characters and visible ones. */
 static const char *text_scan(const char *s, int multiline, size_t *chars, int *visible)
 {
@@ -192,24 +174,6 @@ static const char *text_scan(const char *s, int multiline, size_t *chars, int *v
 		(*chars)++;
 		p += len;
 	}
-	return NULL;
-}
-
-const char *validate_person_name(const char *s)
-{
-	if (!s || !*s)
-		return "must not be empty";
-	size_t chars;
-	int visible;
-	const char *why = text_scan(s, 0, &chars, &visible);
-	if (why)
-		return why;
-	if (chars > VALIDATE_PERSON_NAME_MAX)
-		return "must be at most 60 characters (Google's limit)";
-	if (!visible)
-		return "must not be only white space";
-	if (strpbrk(s, "<>="))
-		return "must not contain <, > or = (Google's name rules)";
 	return NULL;
 }
 

@@ -18,7 +18,6 @@ const char *validate_name(const char *s, size_t max_chars);
 
 #define VALIDATE_DIRECTORY_ID_MAX 128
 #define VALIDATE_EMAIL_MAX 254
-#define VALIDATE_PERSON_NAME_MAX 60 /* Google's limit (the planner's rule, not the replica's) */
 #define VALIDATE_DIRECTORY_NAME_MAX 255 /* first and last names, group names in the replica */
 #define VALIDATE_DIRECTORY_ATTR_MAX 255 /* each optional text attribute of a user */
 #define VALIDATE_GROUP_DESCRIPTION_MAX 4096
@@ -29,7 +28,7 @@ const char *validate_name(const char *s, size_t max_chars);
  * company, location. The REST API and directory events check every field they take with it, so
  * the replica accepts the same users on both paths: what the platform may really hold (bounded
  * sizes, valid UTF-8 without control characters, RFC 5321 mailboxes without quoted strings).
- * Google's stricter rules (validate_person_name, validate_google_email) are the sync planner's,
+ * Google's stricter rules (names, usernames) are the sync planner's (service/sync/plan_users.c),
  * which reports them per user. NULL when value is acceptable, or for a field with no rule.
  */
 const char *validate_user_field(const char *field, const char *value);
@@ -62,19 +61,6 @@ int validate_directory_id(const char *s);
  * no leading or trailing '-') whose last label is not all digits. ASCII only.
  */
 const char *validate_email(const char *s);
-
-/*
- * An address Google can use as a user's or group's primaryEmail (API-NOTES.md §8): a valid
- * email whose local part has only a-z, 0-9, '-', '_', '\'' and '.' (either case; Google lowers
- * it), no leading, trailing or consecutive periods, and is not "abuse" or "postmaster".
- */
-const char *validate_google_email(const char *s);
-
-/*
- * A given or family name as Google accepts it: valid UTF-8, 1..60 characters, not only white
- * space, no control characters and none of '<', '>', '='.
- */
-const char *validate_person_name(const char *s);
 
 /*
  * Free text of an optional attribute: valid UTF-8, 1..max_chars characters, no control
