@@ -85,7 +85,9 @@ def test_user_created_adopts_the_imported_user_with_links_bindings_and_groups(pi
                                       "last_name": "King", "state": "active"})
     produce([("p-ada", upd)])
     w.wait_for(lambda r: r.get("event") == "event_processed" and r.get("id") == upd["id"], timeout=60)
-    assert pipe.api.get("/v1/users/p-ada", key=pipe.editor).json()["first_name"] == "Augusta"
+    # (the API's read cache learns of the change by notification, milliseconds later)
+    wait_until(lambda: pipe.api.get("/v1/users/p-ada", key=pipe.editor).json()["first_name"] == "Augusta",
+               what="the update applied")
     assert sql(pipe.db, "SELECT count(*) FROM directory_users WHERE tenant_id = %s", (tid,)) == [(2,)]
     assert dead_letters(pipe.db, ev, upd) == []
 
