@@ -28,14 +28,8 @@ json_object *api_integration_json(const struct store_integration *it)
 	api_json_put(s, "group_management", json_object_new_boolean(it->group_management));
 	api_json_put_str(s, "group_membership",
 			 it->group_membership[0] ? it->group_membership : "additive");
-	if (it->default_domain[0])
-		api_json_put_str(s, "default_domain", it->default_domain);
-	else
-		json_object_object_add(s, "default_domain", NULL);
-	if (it->import_filter[0])
-		api_json_put_str(s, "import_filter", it->import_filter);
-	else
-		json_object_object_add(s, "import_filter", NULL);
+	api_json_put_str_or_null(s, "default_domain", it->default_domain);
+	api_json_put_str_or_null(s, "import_filter", it->import_filter);
 	api_json_put_str(s, "lockout_action", it->lockout_action);
 	api_json_put_str(s, "password_expiry_action", it->password_expiry_action);
 	json_object *guard = json_object_new_object();
@@ -50,14 +44,8 @@ json_object *api_integration_json(const struct store_integration *it)
 	api_json_put(sched, "interval_minutes", json_object_new_int(it->import_interval_minutes));
 	api_json_put_str(sched, "mode", it->import_mode);
 	/* Read-only, kept by the scheduler (null: never ran / not scheduled). */
-	if (it->import_last_run_at[0])
-		api_json_put_str(sched, "last_run_at", it->import_last_run_at);
-	else
-		json_object_object_add(sched, "last_run_at", NULL);
-	if (it->import_next_run_at[0])
-		api_json_put_str(sched, "next_run_at", it->import_next_run_at);
-	else
-		json_object_object_add(sched, "next_run_at", NULL);
+	api_json_put_str_or_null(sched, "last_run_at", it->import_last_run_at);
+	api_json_put_str_or_null(sched, "next_run_at", it->import_next_run_at);
 	api_json_put(s, "import_schedule", sched);
 	api_json_put_str(s, "identity_source",
 			 it->identity_source[0] ? it->identity_source : "directory");
@@ -73,10 +61,7 @@ json_object *api_integration_json(const struct store_integration *it)
 	}
 	api_json_put_str(jo, "created_at", it->created_at);
 	api_json_put_str(jo, "updated_at", it->updated_at);
-	if (it->deactivated_at[0])
-		api_json_put_str(jo, "deactivated_at", it->deactivated_at);
-	else
-		json_object_object_add(jo, "deactivated_at", NULL);
+	api_json_put_str_or_null(jo, "deactivated_at", it->deactivated_at);
 	return jo;
 }
 

@@ -608,14 +608,15 @@ bool plan_user_needs_read(const struct plan_settings *s, const struct plan_user 
 
 /* ------------------------------------------------------------------ building an entry */
 
-static int add_change(struct plan_entry *e, const char *field, const char *before,
-		      const char *after)
+/* Appends {field, before, after} (copied) to the list *v of *n changes. */
+static int push_change(struct plan_change **v, size_t *n, const char *field, const char *before,
+		       const char *after)
 {
-	struct plan_change *c = realloc(e->changes, (e->n_changes + 1) * sizeof(*c));
+	struct plan_change *c = realloc(*v, (*n + 1) * sizeof(*c));
 	if (!c)
 		return -1;
-	e->changes = c;
-	c = &c[e->n_changes];
+	*v = c;
+	c = &c[*n];
 	c->field = strdup(field);
 	c->before = xstrdup(before);
 	c->after = xstrdup(after);
@@ -625,8 +626,14 @@ static int add_change(struct plan_entry *e, const char *field, const char *befor
 		free(c->after);
 		return -1;
 	}
-	e->n_changes++;
+	(*n)++;
 	return 0;
+}
+
+static int add_change(struct plan_entry *e, const char *field, const char *before,
+		      const char *after)
+{
+	return push_change(&e->changes, &e->n_changes, field, before, after);
 }
 
 /*
@@ -648,22 +655,7 @@ static bool kept_differs(const struct plan_user *u, const struct desired *d, enu
 static int add_kept(struct plan_entry *e, const char *field, const char *before,
 		    const char *after)
 {
-	struct plan_change *c = realloc(e->kept, (e->n_kept + 1) * sizeof(*c));
-	if (!c)
-		return -1;
-	e->kept = c;
-	c = &c[e->n_kept];
-	c->field = strdup(field);
-	c->before = xstrdup(before);
-	c->after = xstrdup(after);
-	if (!c->field || (before && !c->before) || (after && !c->after)) {
-		free(c->field);
-		free(c->before);
-		free(c->after);
-		return -1;
-	}
-	e->n_kept++;
-	return 0;
+	return push_change(&e->kept, &e->n_kept, field, before, after);
 }
 
 /* Reason and message naming the differences left alone (identity_source google). */
@@ -1165,6 +1157,18 @@ static bool writes_user(enum plan_op op)
 	       op == PLAN_NONE;
 }
 
+static void changes_free(struct plan_change **v, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++) {
+		free((*v)[i].field);
+		free((*v)[i].before);
+		free((*v)[i].after);
+	}
+	free(*v);
+	*v = NULL;
+	*n = 0;
+}
+
 /* Forgets the write an entry had planned (it became a skip, failure or conflict). */
 static void drop_write(struct plan_entry *e)
 {
@@ -1173,22 +1177,8 @@ static void drop_write(struct plan_entry *e)
 	if (e->hashes)
 		json_object_put(e->hashes);
 	e->body = e->hashes = NULL;
-	for (size_t i = 0; i < e->n_changes; i++) {
-		free(e->changes[i].field);
-		free(e->changes[i].before);
-		free(e->changes[i].after);
-	}
-	free(e->changes);
-	e->changes = NULL;
-	e->n_changes = 0;
-	for (size_t i = 0; i < e->n_kept; i++) {
-		free(e->kept[i].field);
-		free(e->kept[i].before);
-		free(e->kept[i].after);
-	}
-	free(e->kept);
-	e->kept = NULL;
-	e->n_kept = 0;
+	changes_free(&e->changes, &e->n_changes);
+	changes_free(&e->kept, &e->n_kept);
 	e->send_password = e->random_password = e->clear_change_at_login = e->guarded = false;
 }
 
@@ -1327,34 +1317,31 @@ oom:
 	return -1;
 }
 
+/* {field, before, after} of c (password: {field, changed}), with left_alone when given. */
+static struct json_object *change_json(const struct plan_change *c, const char *left_alone)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "field", json_object_new_string(c->field));
+	if (!left_alone && !strcmp(c->field, "password")) {
+		json_object_object_add(o, "changed", json_object_new_boolean(1));
+		return o;
+	}
+	json_object_object_add(o, "before", c->before ? json_tokener_parse(c->before) : NULL);
+	json_object_object_add(o, "after", c->after ? json_tokener_parse(c->after) : NULL);
+	if (left_alone)
+		json_object_object_add(o, "left_alone", json_object_new_string(left_alone));
+	return o;
+}
+
 char *plan_changes_json(const struct plan_entry *e)
 {
 	struct json_object *arr = json_object_new_array();
 	if (!arr)
 		return NULL;
-	for (size_t i = 0; i < e->n_changes; i++) {
-		const struct plan_change *c = &e->changes[i];
-		struct json_object *o = json_object_new_object();
-		json_object_object_add(o, "field", json_object_new_string(c->field));
-		if (!strcmp(c->field, "password")) {
-			json_object_object_add(o, "changed", json_object_new_boolean(1));
-		} else {
-			json_object_object_add(o, "before",
-					       c->before ? json_tokener_parse(c->before) : NULL);
-			json_object_object_add(o, "after",
-					       c->after ? json_tokener_parse(c->after) : NULL);
-		}
-		json_object_array_add(arr, o);
-	}
-	for (size_t i = 0; i < e->n_kept; i++) {
-		const struct plan_change *c = &e->kept[i];
-		struct json_object *o = json_object_new_object();
-		json_object_object_add(o, "field", json_object_new_string(c->field));
-		json_object_object_add(o, "before", c->before ? json_tokener_parse(c->before) : NULL);
-		json_object_object_add(o, "after", c->after ? json_tokener_parse(c->after) : NULL);
-		json_object_object_add(o, "left_alone", json_object_new_string(KEPT_REASON));
-		json_object_array_add(arr, o);
-	}
+	for (size_t i = 0; i < e->n_changes; i++)
+		json_object_array_add(arr, change_json(&e->changes[i], NULL));
+	for (size_t i = 0; i < e->n_kept; i++)
+		json_object_array_add(arr, change_json(&e->kept[i], KEPT_REASON));
 	char *t = obj_text(arr);
 	json_object_put(arr);
 	return t;

@@ -6,29 +6,21 @@ needed: without an import runner on this branch such jobs end failed ("no runner
 exactly a run that fails and must not be retried before the next interval.
 """
 import datetime
-import time
-import uuid
 
 import pytest
 
 import gwsync_harness as h
-from test_jobs import FAST, Pipeline, sql
+from test_events import wait_until
+from test_jobs import FAST, pipe, sql  # noqa: F401  (fixture)
 
 MINUTE_MS = 200
 INTERVAL = datetime.timedelta(milliseconds=15 * MINUTE_MS)
 
 
 @pytest.fixture
-def sched(db):
-    api = h.Api(db, **FAST, GWSYNC_IMPORT_MINUTE_MS=MINUTE_MS)
-    p = Pipeline(db, api, "gwsync-test-" + uuid.uuid4().hex[:8])
-    try:
-        yield p
-    finally:
-        p.close()
-        if api.process.proc.poll() is None:
-            status, _ = api.stop()
-            h.assert_clean_exit(status, api.process)
+def short_minute(monkeypatch):
+    """Requested before test_jobs' pipe fixture, whose api then runs with the short minute."""
+    monkeypatch.setitem(FAST, "GWSYNC_IMPORT_MINUTE_MS", MINUTE_MS)
 
 
 def imports(p, iid):
@@ -49,16 +41,6 @@ def patch(p, iid, **sched):
     return r.json()
 
 
-def wait_until(pred, timeout=60, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what} not reached within {timeout}s"
-        time.sleep(0.1)
-
-
 def ts(text):
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
@@ -68,8 +50,9 @@ def ms(t):
     return t.replace(microsecond=t.microsecond // 1000 * 1000)
 
 
-def test_queued_once_per_interval_never_two_at_once_failures_not_retried(sched):
-    p = sched
+def test_queued_once_per_interval_never_two_at_once_failures_not_retried(short_minute, pipe):
+    p = pipe
+    assert p.api.process.proc.poll() is None
     iid = p.integration()
     idle = p.integration("Not authorized", status="pending_authorization")
     patch(p, idle, enabled=True, interval_minutes=15)

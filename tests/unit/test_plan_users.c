@@ -165,11 +165,9 @@ static void check_body(const struct plan_entry *e, const char *want)
 		fail_msg("body %s, want %s", got, want);
 }
 
-static void check_change(const struct plan_entry *e, size_t i, const char *field,
-			 const char *before, const char *after)
+static void check_one(const struct plan_change *c, const char *field, const char *before,
+		      const char *after)
 {
-	assert_true(i < e->n_changes);
-	const struct plan_change *c = &e->changes[i];
 	assert_string_equal(c->field, field);
 	if (!json_text_equal(c->before, before))
 		fail_msg("%s before %s, want %s", field, c->before ? c->before : "NULL",
@@ -177,6 +175,13 @@ static void check_change(const struct plan_entry *e, size_t i, const char *field
 	if (!json_text_equal(c->after, after))
 		fail_msg("%s after %s, want %s", field, c->after ? c->after : "NULL",
 			 after ? after : "NULL");
+}
+
+static void check_change(const struct plan_entry *e, size_t i, const char *field,
+			 const char *before, const char *after)
+{
+	assert_true(i < e->n_changes);
+	check_one(&e->changes[i], field, before, after);
 }
 
 static void check_flags(const struct plan_entry *e, bool send_password, bool random_password,
@@ -1258,14 +1263,7 @@ static void check_kept(const struct plan_entry *e, size_t i, const char *field, 
 		       const char *after)
 {
 	assert_true(i < e->n_kept);
-	const struct plan_change *c = &e->kept[i];
-	assert_string_equal(c->field, field);
-	if (!json_text_equal(c->before, before))
-		fail_msg("kept %s before %s, want %s", field, c->before ? c->before : "NULL",
-			 before ? before : "NULL");
-	if (!json_text_equal(c->after, after))
-		fail_msg("kept %s after %s, want %s", field, c->after ? c->after : "NULL",
-			 after ? after : "NULL");
+	check_one(&e->kept[i], field, before, after);
 }
 
 /* Google owns email, names and suspension of a linked user: other fields still flow. */
