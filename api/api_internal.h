@@ -159,6 +159,7 @@ int api_is_uuid(const char *s);
 /* json-c helpers that cannot leak: add a member, dropping the value when add fails. */
 void api_json_put(json_object *obj, const char *key, json_object *val);
 void api_json_put_str(json_object *obj, const char *key, const char *s); /* "" → omitted */
+void api_json_put_str_or_null(json_object *obj, const char *key, const char *s); /* "" → null */
 
 /* JSON of a key's metadata (never the key or its hash); handlers_tenants.c. */
 json_object *api_key_json(const struct store_api_key *k);

@@ -28,14 +28,8 @@ json_object *api_integration_json(const struct store_integration *it)
 	api_json_put(s, "group_management", json_object_new_boolean(it->group_management));
 	api_json_put_str(s, "group_membership",
 			 it->group_membership[0] ? it->group_membership : "additive");
-	if (it->default_domain[0])
-		api_json_put_str(s, "default_domain", it->default_domain);
-	else
-		json_object_object_add(s, "default_domain", NULL);
-	if (it->import_filter[0])
-		api_json_put_str(s, "import_filter", it->import_filter);
-	else
-		json_object_object_add(s, "import_filter", NULL);
+	api_json_put_str_or_null(s, "default_domain", it->default_domain);
+	api_json_put_str_or_null(s, "import_filter", it->import_filter);
 	api_json_put_str(s, "lockout_action", it->lockout_action);
 	api_json_put_str(s, "password_expiry_action", it->password_expiry_action);
 	json_object *guard = json_object_new_object();
@@ -49,7 +43,12 @@ json_object *api_integration_json(const struct store_integration *it)
 	api_json_put(sched, "enabled", json_object_new_boolean(it->import_enabled));
 	api_json_put(sched, "interval_minutes", json_object_new_int(it->import_interval_minutes));
 	api_json_put_str(sched, "mode", it->import_mode);
+	/* Read-only, kept by the scheduler (null: never ran / not scheduled). */
+	api_json_put_str_or_null(sched, "last_run_at", it->import_last_run_at);
+	api_json_put_str_or_null(sched, "next_run_at", it->import_next_run_at);
 	api_json_put(s, "import_schedule", sched);
+	api_json_put_str(s, "identity_source",
+			 it->identity_source[0] ? it->identity_source : "directory");
 	api_json_put(jo, "settings", s);
 
 	if (it->google_customer_id[0]) {
@@ -62,10 +61,7 @@ json_object *api_integration_json(const struct store_integration *it)
 	}
 	api_json_put_str(jo, "created_at", it->created_at);
 	api_json_put_str(jo, "updated_at", it->updated_at);
-	if (it->deactivated_at[0])
-		api_json_put_str(jo, "deactivated_at", it->deactivated_at);
-	else
-		json_object_object_add(jo, "deactivated_at", NULL);
+	api_json_put_str_or_null(jo, "deactivated_at", it->deactivated_at);
 	return jo;
 }
 
@@ -183,6 +179,7 @@ static void settings_apply(json_object *s, struct store_integration *it, bool al
 					      "deleted_in_google_action",
 					      "provision_without_password",
 					      "import_schedule",
+					      "identity_source",
 					      NULL};
 	only_members(s, "/settings", allowed, p);
 	take_bool(s, "group_management", "/settings/group_management", &it->group_management, p);
@@ -219,6 +216,8 @@ static void settings_apply(json_object *s, struct store_integration *it, bool al
 		  p);
 	take_bool(s, "provision_without_password", "/settings/provision_without_password",
 		  &it->provision_without_password, p);
+	take_enum(s, "identity_source", "/settings/identity_source", "directory", "google",
+		  it->identity_source, sizeof(it->identity_source), p);
 	json_object *g;
 	if (member(s, "deletion_guard", &g)) {
 		if (!g || !json_object_is_type(g, json_type_object)) {
@@ -237,8 +236,16 @@ static void settings_apply(json_object *s, struct store_integration *it, bool al
 		if (!sc || !json_object_is_type(sc, json_type_object)) {
 			problem_add_error(p, "/settings/import_schedule", "must be an object");
 		} else {
-			static const char *const sa[] = {"enabled", "interval_minutes", "mode", NULL};
+			static const char *const sa[] = {"enabled", "interval_minutes", "mode",
+							 "last_run_at", "next_run_at", NULL};
 			only_members(sc, "/settings/import_schedule", sa, p);
+			json_object *ro;
+			if (member(sc, "last_run_at", &ro))
+				problem_add_error(p, "/settings/import_schedule/last_run_at",
+						  "is read-only (kept by the scheduler)");
+			if (member(sc, "next_run_at", &ro))
+				problem_add_error(p, "/settings/import_schedule/next_run_at",
+						  "is read-only (kept by the scheduler)");
 			take_bool(sc, "enabled", "/settings/import_schedule/enabled",
 				  &it->import_enabled, p);
 			take_int(sc, "interval_minutes", "/settings/import_schedule/interval_minutes",
@@ -280,6 +287,7 @@ static void integration_defaults(struct store_integration *it)
 	it->import_interval_minutes = 60;
 	snprintf(it->import_mode, sizeof(it->import_mode), "full");
 	snprintf(it->group_membership, sizeof(it->group_membership), "additive");
+	snprintf(it->identity_source, sizeof(it->identity_source), "directory");
 }
 
 void handle_integrations_create(struct api_request *rq, struct api_response *rs)

@@ -22,6 +22,14 @@ void api_json_put_str(json_object *obj, const char *key, const char *s)
 		api_json_put(obj, key, json_object_new_string(s));
 }
 
+void api_json_put_str_or_null(json_object *obj, const char *key, const char *s)
+{
+	if (s && *s)
+		api_json_put(obj, key, json_object_new_string(s));
+	else
+		json_object_object_add(obj, key, NULL);
+}
+
 void api_reply_json(struct api_response *rs, int status, json_object *jo)
 {
 	size_t n = 0;

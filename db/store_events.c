@@ -101,13 +101,42 @@ static int user_upsert(PGconn *conn, const struct store_dir_event *ev, struct er
 		   17, p, NULL, e);
 }
 
+/*
+ * Adoption: an imported replica user ("google:<Google id>", created by an import before the
+ * platform knew the person) with the event's email takes the event's id, when the replica does not
+ * hold that id yet. Bindings, memberships and reports follow by ON UPDATE CASCADE (migration
+ * 0010); user links have no foreign key (they outlive deleted users), so they move here, in the
+ * same statement. *adopted is 1 when a user was adopted.
+ */
+static int adopt_imported(PGconn *conn, const struct store_dir_event *ev, int *adopted,
+			  struct err *e)
+{
+	*adopted = 0;
+	if (!ev->user || !ev->user->email || !ev->user->email[0] ||
+	    !strncmp(ev->user_id, "google:", 7))
+		return E_OK;
+	const char *p[] = {ev->tenant_id, ev->user_id, ev->user->email};
+	return run(conn,
+		   "WITH old AS (SELECT id FROM directory_users WHERE tenant_id = $1::uuid AND "
+		   "lower(email) = lower($3) AND id LIKE 'google:%' AND NOT EXISTS (SELECT 1 FROM "
+		   "directory_users WHERE tenant_id = $1::uuid AND id = $2) FOR UPDATE), links AS "
+		   "(UPDATE user_links l SET user_id = $2, updated_at = now() FROM old WHERE "
+		   "l.tenant_id = $1::uuid AND l.user_id = old.id) UPDATE directory_users u SET id "
+		   "= $2, version = u.version + 1, updated_at = now() FROM old WHERE u.tenant_id = "
+		   "$1::uuid AND u.id = old.id",
+		   3, p, adopted, e);
+}
+
 static int need(const char *v, const char *what, struct err *e)
 {
 	return v && *v ? E_OK : err_set(e, E_INVAL, "data.%s is required", what);
 }
 
-/* Writes the event's change and queues its work; conn is in the event's transaction. */
-static int apply(PGconn *conn, const struct store_dir_event *ev, struct err *e)
+/*
+ * Writes the event's change and queues its work; conn is in the event's transaction. *adopted
+ * is set when an imported user took the event's id.
+ */
+static int apply(PGconn *conn, const struct store_dir_event *ev, int *adopted, struct err *e)
 {
 	const char *k = ev->kind;
 	const char *u2[] = {ev->tenant_id, ev->user_id};
@@ -121,7 +150,9 @@ static int apply(PGconn *conn, const struct store_dir_event *ev, struct err *e)
 		return rc;
 	}
 	if (!strcmp(k, "user.created") || !strcmp(k, "user.updated")) {
-		rc = user_upsert(conn, ev, e);
+		rc = adopt_imported(conn, ev, adopted, e);
+		if (!rc)
+			rc = user_upsert(conn, ev, e);
 		return rc ? rc : run(conn, Q_USER_EXPORT, 2, u2, NULL, e);
 	}
 	if (!strcmp(k, "user.deleted")) {
@@ -275,8 +306,11 @@ int store_dir_event_apply(struct store *st, const struct store_dir_event *ev,
 		*outcome = STORE_EVENT_DUPLICATE;
 		return store_tx_end(st, conn, E_OK, e);
 	}
+	int adopted = 0;
 	if (!rc)
-		rc = apply(conn, ev, e);
+		rc = apply(conn, ev, &adopted, e);
+	if (!rc && adopted)
+		*outcome = STORE_EVENT_ADOPTED;
 	/* Data the replica refuses (a taken email, an unknown user or manager) is the event's fault. */
 	if ((rc == E_CONFLICT || rc == E_NOTFOUND) && e && strncmp(e->reason, "23", 2) == 0) {
 		char msg[sizeof(e->msg)];

@@ -12,7 +12,8 @@
 	"provision_without_password, import_enabled, import_interval_minutes, import_mode, "       \
 	"coalesce(google_customer_id, ''), coalesce(google_primary_domain, ''), version, "        \
 	SQL_TIME("created_at") ", " SQL_TIME("updated_at") ", " SQL_TIME("deactivated_at") ", "       \
-	"group_membership"
+	"group_membership, identity_source, " SQL_TIME("import_last_run_at") ", "                     \
+	SQL_TIME("import_next_run_at")
 
 static bool bool_at(const PGresult *res, int row, int col)
 {
@@ -43,9 +44,12 @@ static void integration_row(const PGresult *res, int row, struct store_integrati
 	store_copy(it->updated_at, sizeof(it->updated_at), res, row, 19);
 	store_copy(it->deactivated_at, sizeof(it->deactivated_at), res, row, 20);
 	store_copy(it->group_membership, sizeof(it->group_membership), res, row, 21);
+	store_copy(it->identity_source, sizeof(it->identity_source), res, row, 22);
+	store_copy(it->import_last_run_at, sizeof(it->import_last_run_at), res, row, 23);
+	store_copy(it->import_next_run_at, sizeof(it->import_next_run_at), res, row, 24);
 }
 
-/* Text forms of the settings, in the order $3..$15 of the statements below. */
+/* Text forms of the settings, in the order $2..$16 of the statements below (after the ids). */
 struct settings_text {
 	char gm[2], count[16], percent[16], pwnp[2], imp_en[2], interval[16];
 };
@@ -73,6 +77,7 @@ static void settings_params(const struct store_integration *it, struct settings_
 	p[11] = t->interval;
 	p[12] = it->import_mode;
 	p[13] = it->group_membership[0] ? it->group_membership : "additive";
+	p[14] = it->identity_source[0] ? it->identity_source : "directory";
 }
 
 static int name_conflict(int rc, const char *name, struct err *e)
@@ -99,10 +104,10 @@ int store_integration_create(struct store *st, const struct store_actor *actor,
 		"INSERT INTO integrations (tenant_id, name, group_management, default_domain, "
 		"import_filter, lockout_action, password_expiry_action, deletion_guard_max_count, "
 		"deletion_guard_max_percent, deleted_in_google_action, provision_without_password, "
-		"import_enabled, import_interval_minutes, import_mode, group_membership) VALUES ($1, "
-		"$2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING "
-		INTEGRATION_COLS,
-		15, p, &res, e);
+		"import_enabled, import_interval_minutes, import_mode, group_membership, "
+		"identity_source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
+		"$14, $15, $16) RETURNING " INTEGRATION_COLS,
+		16, p, &res, e);
 	if (!rc)
 		integration_row(res, 0, it);
 	PQclear(res);
@@ -214,7 +219,7 @@ int store_integration_update(struct store *st, const struct store_actor *actor,
 	}
 	if (!rc) {
 		struct settings_text t;
-		const char *p[16];
+		const char *p[17];
 		p[0] = tenant_id;
 		p[1] = it->id;
 		settings_params(it, &t, p + 2);
@@ -226,9 +231,9 @@ int store_integration_update(struct store *st, const struct store_actor *actor,
 			"deletion_guard_max_percent = $10, deleted_in_google_action = $11, "
 			"provision_without_password = $12, import_enabled = $13, "
 			"import_interval_minutes = $14, import_mode = $15, group_membership = $16, "
-			"version = version + 1, updated_at = now() WHERE tenant_id = $1 AND id = "
-			"$2::uuid RETURNING " INTEGRATION_COLS,
-			16, p, &res, e);
+			"identity_source = $17, version = version + 1, updated_at = now() WHERE "
+			"tenant_id = $1 AND id = $2::uuid RETURNING " INTEGRATION_COLS,
+			17, p, &res, e);
 		if (!rc)
 			integration_row(res, 0, it);
 		PQclear(res);

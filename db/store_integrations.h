@@ -35,6 +35,10 @@ struct store_integration {
 	char updated_at[STORE_TIME_LEN];
 	char deactivated_at[STORE_TIME_LEN];
 	char group_membership[16]; /* additive | authoritative */
+	char identity_source[16];  /* directory | google: who owns email, names, suspension */
+	/* Scheduled import (read-only, kept by the scheduler): "" when none */
+	char import_last_run_at[STORE_TIME_LEN]; /* the last scheduled import_users queued */
+	char import_next_run_at[STORE_TIME_LEN]; /* when the next one is due (schedule on, active) */
 };
 
 /*

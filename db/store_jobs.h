@@ -263,6 +263,7 @@ struct store_sched_options {
 	int outbox_retention_h;	  /* published outbox rows older than this are deleted */
 	int processed_retention_h; /* processed event ids older than this are deleted */
 	int export_reconcile_h;	   /* hours between scheduled full reconciles; 0 none */
+	int import_minute_ms;	   /* one minute of import_schedule.interval_minutes (60000) */
 };
 
 struct store_sched_result {
@@ -275,6 +276,10 @@ struct store_sched_result {
  * One tick of the periodic work, in one transaction, on at most one replica at a time
  * (pg_try_advisory_xact_lock): expired leases back to queued (or failed past max_attempts), due
  * scheduled imports and full export reconciles queued, stale queued jobs re-announced, old rows pruned.
+ * A scheduled import is due interval_minutes after the last one was queued (whatever became of it:
+ * a failed run is not retried before then) and is never queued while an import_users job of the
+ * integration is queued, running or awaiting approval; its parameters are {"mode": <mode>,
+ * "all_new": <mode is full>}. The tick also keeps integrations.import_next_run_at current.
  */
 int store_sched_tick(struct store *st, const struct store_sched_options *o,
 		     struct store_sched_result *r, struct err *e);
@@ -285,6 +290,7 @@ enum store_event_outcome {
 	STORE_EVENT_APPLIED,
 	STORE_EVENT_DUPLICATE,	    /* the id was applied before */
 	STORE_EVENT_UNKNOWN_TENANT, /* gwsync does not serve this tenant: ignored */
+	STORE_EVENT_ADOPTED,	    /* applied; an imported user took the event's id (adoption) */
 };
 
 /*
@@ -311,6 +317,12 @@ struct store_dir_event {
  * the directory replica and queues the export work it implies for every affected active
  * integration (coalescing into a still-queued job). E_INVAL for data that cannot be applied
  * (the message says why; the event belongs in the dead-letter topic).
+ *
+ * Adoption (issue 14): a user.created or user.updated for an id the replica does not hold, whose
+ * email (ignoring case) is that of an imported user (id "google:<Google id>") of the tenant, makes
+ * the imported user take the event's id in the same transaction: its user links move with it, its
+ * bindings, group memberships and the manager references of its reports follow by cascade
+ * (migration 0010); then the event's data is applied as usual. *outcome is STORE_EVENT_ADOPTED.
  */
 int store_dir_event_apply(struct store *st, const struct store_dir_event *ev,
 			  enum store_event_outcome *outcome, struct err *e);

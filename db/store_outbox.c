@@ -232,19 +232,44 @@ int store_sched_tick(struct store *st, const struct store_sched_options *o,
 	PQclear(res);
 	res = NULL;
 
-	/* Due scheduled imports: none queued or running, and none started within the interval. */
+	/*
+	 * Due scheduled imports: an interval after the last one was queued (a run that failed waits
+	 * for the next interval, never retried in a storm), and never while an import of the
+	 * integration is queued, running or awaiting approval. Then every integration's
+	 * import_next_run_at is brought in line (NULL when off or not active).
+	 */
+	char minute_ms[16];
+	snprintf(minute_ms, sizeof(minute_ms), "%d",
+		 o->import_minute_ms > 0 ? o->import_minute_ms : 60000);
+	const char *pm[] = {minute_ms};
 	if (!rc)
 		rc = store_conn_exec(
 			conn,
-			"INSERT INTO jobs (tenant_id, integration_id, type, parameters, trigger) "
-			"SELECT i.tenant_id, i.id, 'import_users', jsonb_build_object('mode', "
-			"i.import_mode), 'schedule' FROM integrations i WHERE i.status = 'active' AND "
-			"i.import_enabled AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.integration_id "
-			"= i.id AND j.type = 'import_users' AND (j.status IN ('queued', 'running') OR "
-			"j.created_at > now() - i.import_interval_minutes * interval '1 minute'))",
-			0, NULL, &res, e);
+			"WITH due AS (UPDATE integrations i SET import_last_run_at = now(), "
+			"import_next_run_at = now() + i.import_interval_minutes * $1::int * interval "
+			"'1 millisecond' WHERE i.status = 'active' AND i.import_enabled AND "
+			"(i.import_last_run_at IS NULL OR i.import_last_run_at + "
+			"i.import_interval_minutes * $1::int * interval '1 millisecond' <= now()) AND "
+			"NOT EXISTS (SELECT 1 FROM jobs j WHERE j.integration_id = i.id AND j.type = "
+			"'import_users' AND j.status IN ('queued', 'running', 'awaiting_approval')) "
+			"RETURNING i.tenant_id, i.id, i.import_mode) INSERT INTO jobs (tenant_id, "
+			"integration_id, type, parameters, trigger) SELECT tenant_id, id, "
+			"'import_users', jsonb_build_object('mode', import_mode, 'all_new', "
+			"import_mode = 'full'), 'schedule' FROM due",
+			1, pm, &res, e);
 	if (!rc)
 		r->imports_queued = atoi(PQcmdTuples(res));
+	PQclear(res);
+	res = NULL;
+	if (!rc)
+		rc = store_conn_exec(
+			conn,
+			"UPDATE integrations SET import_next_run_at = CASE WHEN status = 'active' AND "
+			"import_enabled THEN import_last_run_at + import_interval_minutes * $1::int * "
+			"interval '1 millisecond' END WHERE import_next_run_at IS DISTINCT FROM (CASE "
+			"WHEN status = 'active' AND import_enabled THEN import_last_run_at + "
+			"import_interval_minutes * $1::int * interval '1 millisecond' END)",
+			1, pm, &res, e);
 	PQclear(res);
 	res = NULL;
 

@@ -293,8 +293,12 @@ static int event_message(struct worker *w, const struct bus_message *msg)
 					       LOG_NUM("offset", msg->offset)},
 			  2);
 	} else {
-		static const char *const names[] = {"applied", "duplicate", "unknown_tenant"};
-		log_write(outcome == STORE_EVENT_APPLIED ? LOG_INFO : LOG_DEBUG, "worker",
+		static const char *const names[] = {"applied", "duplicate", "unknown_tenant",
+						    "adopted"};
+		log_write(outcome == STORE_EVENT_APPLIED || outcome == STORE_EVENT_ADOPTED
+				  ? LOG_INFO
+				  : LOG_DEBUG,
+			  "worker",
 			  "event_processed", names[outcome],
 			  (struct log_field[]){LOG_STR("type", ev.type), LOG_STR("id", ev.id)}, 2);
 	}

@@ -104,6 +104,10 @@ static const struct config_entry config_table[] = {
 	 "Hours between scheduled full reconciles of every active integration with bindings (they "
 	 "correct what was changed by hand in Google's admin console); counted from the last full "
 	 "export or the authorization. 0 turns them off."},
+	{"GWSYNC_IMPORT_MINUTE_MS", T_INT, OFF(import_minute_ms), "60000", 100, 60000, 0, API, 0,
+	 "Test only: milliseconds in one minute of settings.import_schedule.interval_minutes, so "
+	 "tests can watch scheduled imports come around in seconds. Never below 60000 in "
+	 "production."},
 	{"GWSYNC_JOB_TEST_RUNNERS", T_INT, OFF(job_test_runners), "0", 0, 1, 0, BUS_ROLES, 0,
 	 "1 enables the test-only job type test_sleep (API and worker). Never in production."},
 	{"GWSYNC_REAUTHORIZE_AFTER_DAYS", T_INT, OFF(reauthorize_after_days), "180", 1, 3650, 0,

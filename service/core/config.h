@@ -63,6 +63,7 @@ struct config {
 	int job_reannounce_s;
 	int export_reconcile_h;
 	int job_test_runners;
+	int import_minute_ms; /* test knob: length of a minute of the import schedule */
 	int scheduler_interval_ms;
 	int reauthorize_after_days;
 	int outbox_poll_ms;

@@ -24,6 +24,7 @@ static void *scheduler_main(void *arg)
 		.outbox_retention_h = s->cfg->outbox_retention_h,
 		.processed_retention_h = s->cfg->processed_events_retention_h,
 		.export_reconcile_h = s->cfg->export_reconcile_h,
+		.import_minute_ms = s->cfg->import_minute_ms,
 	};
 	int failing = 0;
 	time_t stale_checked = 0;

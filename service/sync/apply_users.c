@@ -136,6 +136,20 @@ static void set_failed(struct outcome *o, const struct plan_user *u, const struc
 	o->write_link = true;
 }
 
+/*
+ * The item of an entry that left differences alone (identity_source google) says so, whatever
+ * its outcome.
+ */
+static void note_kept(struct outcome *o, const struct plan_entry *en)
+{
+	if (!en->n_kept || !en->reason)
+		return;
+	snprintf(o->reason, sizeof(o->reason), "%s", en->reason);
+	snprintf(o->message, sizeof(o->message), "%s", en->message ? en->message : "");
+	o->item_reason = o->reason;
+	o->item_message = o->message;
+}
+
 /* A success: the link records the Google id, what was written and the password's digest. */
 static void set_done(struct outcome *o, const struct plan_user *u, const struct plan_entry *en,
 		     const char *google_id, const char *origin, enum store_job_count count)
@@ -163,6 +177,7 @@ static void set_done(struct outcome *o, const struct plan_user *u, const struct 
 	}
 	o->count = count;
 	o->write_link = true;
+	note_kept(o, en);
 }
 
 /* The request body of a write: the plan's body plus the password, when one is sent. */
@@ -498,6 +513,7 @@ static void local_outcome(const struct plan_user *u, const struct plan_entry *en
 									      : "suspended"))
 			set_done(o, u, en, u->google_id, NULL, JOB_UNCHANGED);
 		o->count = JOB_UNCHANGED;
+		note_kept(o, en);
 		break;
 	case PLAN_SKIP:
 		if (strcmp(u->link_status, "skipped") || !u->google_id[0])

@@ -363,6 +363,14 @@ static bool field_is_array(enum field_id f)
 	return f >= F_ORG_TITLE && f <= F_RELATIONS;
 }
 
+/* The fields Google owns for linked users under identity_source google. */
+static bool identity_field(enum field_id f)
+{
+	return f == F_PRIMARY || f == F_GIVEN || f == F_FAMILY || f == F_SUSPENDED;
+}
+
+#define KEPT_REASON "identity_source_google"
+
 /* What one user should hold: the canonical text of each managed field (NULL: not managed). */
 struct desired {
 	char *want[F_N];
@@ -587,6 +595,8 @@ bool plan_user_needs_read(const struct plan_settings *s, const struct plan_user 
 		return true;
 	bool need = false;
 	for (int f = 0; f < F_N && !need; f++) {
+		if (s->identity_google && identity_field((enum field_id)f))
+			continue; /* never written: nothing to read for it */
 		if (!field_differs(u, &d, (enum field_id)f))
 			continue;
 		need = field_is_array((enum field_id)f) || (f == F_SUSPENDED && d.suspend_want) ||
@@ -598,14 +608,15 @@ bool plan_user_needs_read(const struct plan_settings *s, const struct plan_user 
 
 /* ------------------------------------------------------------------ building an entry */
 
-static int add_change(struct plan_entry *e, const char *field, const char *before,
-		      const char *after)
+/* Appends {field, before, after} (copied) to the list *v of *n changes. */
+static int push_change(struct plan_change **v, size_t *n, const char *field, const char *before,
+		       const char *after)
 {
-	struct plan_change *c = realloc(e->changes, (e->n_changes + 1) * sizeof(*c));
+	struct plan_change *c = realloc(*v, (*n + 1) * sizeof(*c));
 	if (!c)
 		return -1;
-	e->changes = c;
-	c = &c[e->n_changes];
+	*v = c;
+	c = &c[*n];
 	c->field = strdup(field);
 	c->before = xstrdup(before);
 	c->after = xstrdup(after);
@@ -615,8 +626,52 @@ static int add_change(struct plan_entry *e, const char *field, const char *befor
 		free(c->after);
 		return -1;
 	}
-	e->n_changes++;
+	(*n)++;
 	return 0;
+}
+
+static int add_change(struct plan_entry *e, const char *field, const char *before,
+		      const char *after)
+{
+	return push_change(&e->changes, &e->n_changes, field, before, after);
+}
+
+/*
+ * Whether an identity field Google owns differs from the directory: from Google's value when
+ * known; in a targeted run only when the link holds a digest (what gwsync once wrote) that the
+ * directory's value no longer matches, so an unknown is never reported as a difference.
+ */
+static bool kept_differs(const struct plan_user *u, const struct desired *d, enum field_id f)
+{
+	if (!d->want[f])
+		return false;
+	if (d->have[f])
+		return strcmp(d->want[f], d->have[f]) != 0;
+	struct json_object *h;
+	return u->field_hashes && json_object_object_get_ex(u->field_hashes, field_names[f], &h) &&
+	       field_differs(u, d, f);
+}
+
+static int add_kept(struct plan_entry *e, const char *field, const char *before,
+		    const char *after)
+{
+	return push_change(&e->kept, &e->n_kept, field, before, after);
+}
+
+/* Reason and message naming the differences left alone (identity_source google). */
+static int note_kept(struct plan_entry *e)
+{
+	char msg[256];
+	size_t len = (size_t)snprintf(msg, sizeof(msg),
+				      "identity_source is google: left as Google holds it:");
+	for (size_t i = 0; i < e->n_kept && len < sizeof(msg); i++)
+		len += (size_t)snprintf(msg + len, sizeof(msg) - len, "%s %s", i ? "," : "",
+					e->kept[i].field);
+	free(e->reason);
+	free(e->message);
+	e->reason = strdup(KEPT_REASON);
+	e->message = strdup(msg);
+	return e->reason && e->message ? 0 : -1;
 }
 
 /* Google's array key of a field's body value, and whether entries of other types are kept. */
@@ -768,6 +823,12 @@ static int plan_write(const struct plan_settings *s, const struct plan_user *u,
 		enum field_id f = (enum field_id)fi;
 		if (!d.want[f])
 			continue;
+		if (s->identity_google && !for_create && identity_field(f)) {
+			/* Google owns it: never written, never recorded as written. */
+			if (kept_differs(u, &d, f) && add_kept(e, field_names[f], d.have[f], d.want[f]))
+				goto oom;
+			continue;
+		}
 		char dg[65];
 		if (!digest_of(d.want[f], dg))
 			goto oom;
@@ -846,6 +907,8 @@ static int plan_write(const struct plan_settings *s, const struct plan_user *u,
 	}
 	(void)delegated;
 	desired_free(&d);
+	if (e->n_kept && note_kept(e))
+		return -1;
 	return 0;
 oom:
 	desired_free(&d);
@@ -889,11 +952,33 @@ static bool lifts_suspension(const struct plan_entry *e)
 	return false;
 }
 
-/* Google's rules for what would be written; returns 1 when e was set to a failure or skip. */
-static int check_rules(const struct plan_settings *s, const struct plan_user *u,
-		       struct plan_entry *e, int *rc)
+/* Google's name rules; returns 1 when e was set to a failure. */
+static int check_names(const struct plan_user *u, struct plan_entry *e, int *rc)
 {
-	char primary[320], msg[160];
+	char msg[160];
+	const char *p;
+	*rc = 0;
+	if ((p = name_problem(u->first_name))) {
+		snprintf(msg, sizeof(msg), "first name %s", p);
+		*rc = set_reason(e, PLAN_FAIL, "invalid_name", msg);
+		return 1;
+	}
+	if ((p = name_problem(u->last_name))) {
+		snprintf(msg, sizeof(msg), "last name %s", p);
+		*rc = set_reason(e, PLAN_FAIL, "invalid_name", msg);
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Google's rules for what would be written (names only when names); returns 1 when e was set to a
+ * failure or skip.
+ */
+static int check_rules(const struct plan_settings *s, const struct plan_user *u,
+		       struct plan_entry *e, bool names, int *rc)
+{
+	char primary[320];
 	const char *reason, *p;
 	*rc = 0;
 	if (!plan_primary_email(s, u->email, primary, sizeof(primary), &reason)) {
@@ -908,16 +993,8 @@ static int check_rules(const struct plan_settings *s, const struct plan_user *u,
 		*rc = set_reason(e, PLAN_FAIL, "invalid_username", p);
 		return 1;
 	}
-	if ((p = name_problem(u->first_name))) {
-		snprintf(msg, sizeof(msg), "first name %s", p);
-		*rc = set_reason(e, PLAN_FAIL, "invalid_name", msg);
+	if (names && check_names(u, e, rc))
 		return 1;
-	}
-	if ((p = name_problem(u->last_name))) {
-		snprintf(msg, sizeof(msg), "last name %s", p);
-		*rc = set_reason(e, PLAN_FAIL, "invalid_name", msg);
-		return 1;
-	}
 	e->primary_email = strdup(primary);
 	*rc = e->primary_email ? 0 : -1;
 	return *rc ? 1 : 0;
@@ -941,6 +1018,9 @@ static int plan_create(const struct plan_settings *s, const struct plan_user *u,
 	if (!u->password_digest[0] && !s->provision_without_password)
 		return set_reason(e, PLAN_SKIP, "awaiting_password",
 				  "provisioned once a password arrives");
+	int rc;
+	if (s->identity_google && check_names(u, e, &rc))
+		return rc; /* not checked before: a takeover writes no names then */
 	if (plan_write(s, u, NULL, true, false, e))
 		return -1;
 	e->op = PLAN_CREATE;
@@ -960,7 +1040,7 @@ static int plan_one(const struct plan_settings *s, const struct plan_user *u, si
 			return -1;
 		if (u->g_state == PLAN_G_DELETED || u->g_state == PLAN_G_NOT_FOUND) {
 			if (s->recreate_deleted && wanted) {
-				if (check_rules(s, u, e, &rc))
+				if (check_rules(s, u, e, true, &rc))
 					return rc;
 				free(e->google_id);
 				e->google_id = NULL;
@@ -976,8 +1056,16 @@ static int plan_one(const struct plan_settings *s, const struct plan_user *u, si
 		struct json_object *g = u->g_state == PLAN_G_FOUND ? u->g : NULL;
 		if (!g && (s->full || !strcmp(u->link_status, "deleted_in_google")))
 			return 0; /* nothing known to compare with */
-		if (wanted && check_rules(s, u, e, &rc))
+		if (wanted && s->identity_google) {
+			/* Google's address stays; the link keeps recording it. */
+			const char *pe = g ? jstr(g, "primaryEmail") : u->link_primary_email;
+			if (pe && pe[0] && !(e->primary_email = strdup(pe)))
+				return -1;
+			if (e->primary_email)
+				lower(e->primary_email);
+		} else if (wanted && check_rules(s, u, e, true, &rc)) {
 			return rc;
+		}
 		if (is_protected_delegated(s, g))
 			return set_reason(e, PLAN_SKIP, "protected_admin",
 					  "an admin user; the integration's admin may not change it");
@@ -992,7 +1080,8 @@ static int plan_one(const struct plan_settings *s, const struct plan_user *u, si
 		}
 		bool super, delegated, authorizer;
 		admin_flags(s, g, &super, &delegated, &authorizer);
-		if (e->op == PLAN_NONE && g && (super || authorizer) && !jbool(g, "suspended")) {
+		if (e->op == PLAN_NONE && g && (super || authorizer) && !jbool(g, "suspended") &&
+		    !s->identity_google) {
 			bool managed;
 			if (want_suspended(s, u, &managed) && managed)
 				return set_reason(e, PLAN_SKIP, "protected_admin",
@@ -1007,7 +1096,7 @@ static int plan_one(const struct plan_settings *s, const struct plan_user *u, si
 	}
 	if (!wanted)
 		return 0;
-	if (check_rules(s, u, e, &rc))
+	if (check_rules(s, u, e, !s->identity_google, &rc))
 		return rc;
 	struct json_object *mg = NULL;
 	for (int i = 0; i < 2; i++) {
@@ -1030,6 +1119,16 @@ static int plan_one(const struct plan_settings *s, const struct plan_user *u, si
 	if (is_protected_delegated(s, mg))
 		return set_reason(e, PLAN_SKIP, "protected_admin",
 				  "an admin user; the integration's admin may not change it");
+	if (s->identity_google) {
+		/* No rename: the link records Google's address. */
+		const char *pe = jstr(mg, "primaryEmail");
+		if (pe && pe[0]) {
+			free(e->primary_email);
+			if (!(e->primary_email = strdup(pe)))
+				return -1;
+			lower(e->primary_email);
+		}
+	}
 	if (plan_write(s, u, mg, false, true, e))
 		return -1;
 	/* A takeover never lifts Google's own suspension (suspensionReason not ADMIN). */
@@ -1058,6 +1157,18 @@ static bool writes_user(enum plan_op op)
 	       op == PLAN_NONE;
 }
 
+static void changes_free(struct plan_change **v, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++) {
+		free((*v)[i].field);
+		free((*v)[i].before);
+		free((*v)[i].after);
+	}
+	free(*v);
+	*v = NULL;
+	*n = 0;
+}
+
 /* Forgets the write an entry had planned (it became a skip, failure or conflict). */
 static void drop_write(struct plan_entry *e)
 {
@@ -1066,14 +1177,8 @@ static void drop_write(struct plan_entry *e)
 	if (e->hashes)
 		json_object_put(e->hashes);
 	e->body = e->hashes = NULL;
-	for (size_t i = 0; i < e->n_changes; i++) {
-		free(e->changes[i].field);
-		free(e->changes[i].before);
-		free(e->changes[i].after);
-	}
-	free(e->changes);
-	e->changes = NULL;
-	e->n_changes = 0;
+	changes_free(&e->changes, &e->n_changes);
+	changes_free(&e->kept, &e->n_kept);
 	e->send_password = e->random_password = e->clear_change_at_login = e->guarded = false;
 }
 
@@ -1174,20 +1279,11 @@ static int cmp_entry(const void *a, const void *b)
 
 static void entry_free(struct plan_entry *e)
 {
+	drop_write(e);
 	free(e->reason);
 	free(e->message);
 	free(e->google_id);
 	free(e->primary_email);
-	for (size_t i = 0; i < e->n_changes; i++) {
-		free(e->changes[i].field);
-		free(e->changes[i].before);
-		free(e->changes[i].after);
-	}
-	free(e->changes);
-	if (e->body)
-		json_object_put(e->body);
-	if (e->hashes)
-		json_object_put(e->hashes);
 }
 
 void plan_free(struct plan *p)
@@ -1221,25 +1317,31 @@ oom:
 	return -1;
 }
 
+/* {field, before, after} of c (password: {field, changed}), with left_alone when given. */
+static struct json_object *change_json(const struct plan_change *c, const char *left_alone)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "field", json_object_new_string(c->field));
+	if (!left_alone && !strcmp(c->field, "password")) {
+		json_object_object_add(o, "changed", json_object_new_boolean(1));
+		return o;
+	}
+	json_object_object_add(o, "before", c->before ? json_tokener_parse(c->before) : NULL);
+	json_object_object_add(o, "after", c->after ? json_tokener_parse(c->after) : NULL);
+	if (left_alone)
+		json_object_object_add(o, "left_alone", json_object_new_string(left_alone));
+	return o;
+}
+
 char *plan_changes_json(const struct plan_entry *e)
 {
 	struct json_object *arr = json_object_new_array();
 	if (!arr)
 		return NULL;
-	for (size_t i = 0; i < e->n_changes; i++) {
-		const struct plan_change *c = &e->changes[i];
-		struct json_object *o = json_object_new_object();
-		json_object_object_add(o, "field", json_object_new_string(c->field));
-		if (!strcmp(c->field, "password")) {
-			json_object_object_add(o, "changed", json_object_new_boolean(1));
-		} else {
-			json_object_object_add(o, "before",
-					       c->before ? json_tokener_parse(c->before) : NULL);
-			json_object_object_add(o, "after",
-					       c->after ? json_tokener_parse(c->after) : NULL);
-		}
-		json_object_array_add(arr, o);
-	}
+	for (size_t i = 0; i < e->n_changes; i++)
+		json_object_array_add(arr, change_json(&e->changes[i], NULL));
+	for (size_t i = 0; i < e->n_kept; i++)
+		json_object_array_add(arr, change_json(&e->kept[i], KEPT_REASON));
 	char *t = obj_text(arr);
 	json_object_put(arr);
 	return t;

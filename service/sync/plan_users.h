@@ -20,6 +20,12 @@
  *   when the integration's action is suspend); false for an active bound one; untouched for
  *   staged ones. Super admins and the authorizing admin never get suspended or a new password;
  *   under a delegated (non-super) admin, admins get no write at all (`protected_admin`).
+ * - identity_google (integration setting identity_source: google): Google owns the identity of
+ *   linked users. Their primaryEmail, names and `suspended` are never written (no rename, no
+ *   suspension, not even of unbound or deleted users); a difference found there is left alone
+ *   and listed in the entry's `kept` with reason `identity_source_google`. A takeover (link) is
+ *   a linked user from then on: the same. Creates still send primaryEmail and names (a new
+ *   Google user needs them). Google's rules on names and usernames are checked only for creates.
  *
  * Ownership: inputs are borrowed. plan_users_run() fills a struct plan whose ops own their
  * strings and JSON; plan_free() releases them. Thread-safe (no shared state).
@@ -72,6 +78,7 @@ struct plan_settings {
 	const char *admin_email;     /* the authorizing admin (protected), lower-case or NULL */
 	bool delegated_admin;	     /* authorized as a non-super admin: admins get no write */
 	bool full;		     /* full reconcile: compare with Google; else with link hashes */
+	bool identity_google;	     /* identity_source google: see the rules above */
 };
 
 /* Attributes a rule can export (DESIGN Appendix A). */
@@ -158,6 +165,8 @@ struct plan_entry {
 	bool guarded;		  /* counts against the deletion guard (suspension) */
 	bool protected_check;	  /* needs a fresh read of the user before writing (done by runner) */
 	struct json_object *hashes; /* {field: digest} of what the link records after success */
+	struct plan_change *kept;   /* differences left alone (identity_google), not written */
+	size_t n_kept;
 };
 
 struct plan {
@@ -194,7 +203,10 @@ void plan_free(struct plan *p);
  */
 int plan_entry_skip(struct plan_entry *e, const char *reason, const char *message);
 
-/* The change list of e as a JSON array text ([{field, before, after}], password "changed"). */
+/*
+ * The change list of e as a JSON array text ([{field, before, after}], password "changed"), then
+ * the differences left alone as {field, before, after, left_alone: "identity_source_google"}.
+ */
 char *plan_changes_json(const struct plan_entry *e);
 
 #endif

@@ -623,6 +623,7 @@ static int load_settings(struct sync_job *j, struct plan_settings *ps, char ***d
 		.recreate_deleted = !strcmp(it->deleted_in_google_action, "recreate"),
 		.integration_active = !strcmp(it->status, "active"),
 		.admin_email = admin_email[0] ? admin_email : NULL,
+		.identity_google = !strcmp(it->identity_source, "google"),
 	};
 	return E_OK;
 }
@@ -703,7 +704,8 @@ static int store_plan(struct sync_job *j, const struct plan *p, const struct exp
 	int rc = E_OK;
 	int64_t seq = 0; /* dense: a run resumed after a crash writes the same entries again */
 	for (size_t i = 0; !rc && i <= p->n; i++) {
-		if (i < p->n && p->entries[i].op != PLAN_NONE) {
+		/* unchanged users only when a difference was left alone (identity_source google) */
+		if (i < p->n && (p->entries[i].op != PLAN_NONE || p->entries[i].n_kept)) {
 			const struct plan_entry *en = &p->entries[i];
 			const struct plan_user *u = &users[en->user].pu;
 			changes[k] = plan_changes_json(en);

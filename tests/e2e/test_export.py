@@ -569,3 +569,62 @@ def test_expired_job_requeued_beside_a_queued_one_of_its_key(ex):
                         ex.iid), key=str) == sorted([("queued", None), ("queued", "directory_export")], key=str)
     ex.start_worker()
     ex.idle()
+
+
+def test_identity_source_google_leaves_names_address_and_suspension_to_google(ex):
+    """identity_source google: the export never renames, renames people or (un)suspends linked users."""
+    ex.rules(job_title="export", password="export", state="export")
+    ex.settings(identity_source="google")
+    seed_google(ex.emu, [gu("gina@example.com", "Gina", "Google", suspended=True),
+                         gu("sam@example.com", "Sam", "Google")])
+    ex.user("gina", "gina@example.com", "Gina", "Directory", job_title="Editor")
+    ex.user("sam", "sam@example.com", "Sam", "Ray")
+    ex.user("nia", "nia@example.com", "Nia", "New")
+    ex.password("nia")
+    ex.idle()
+    job = ex.job()
+    assert job["status"] == "succeeded", job
+    g = ex.google()
+    # taken over without a name or suspension write; other exported fields still flow
+    assert g["gina@example.com"]["name"]["familyName"] == "Google"
+    assert g["gina@example.com"]["suspended"] is True
+    assert g["gina@example.com"]["organizations"][0]["title"] == "Editor"
+    assert g["sam@example.com"]["name"]["familyName"] == "Google"
+    # a new Google user still gets the directory's address and names
+    assert g["nia@example.com"]["name"]["familyName"] == "New"
+    items = ex.items(job["id"])
+    assert items["gina"]["error"]["reason"] == "identity_source_google", items["gina"]
+    assert "name.familyName" in items["gina"]["error"]["message"]
+    assert "suspended" in items["gina"]["error"]["message"]
+    # (created by the export the binding queued; nothing of hers differs from Google)
+    assert ex.link("nia")["origin"] == "provisioned" and items["nia"]["error"] is None
+    # directory changes of address, state and binding write nothing to Google
+    seq = ex.seq()
+    r = ex.api.request("PATCH", "/v1/users/sam", ex.key, json={"email": "samuel@example.com", "state": "suspended"})
+    assert r.status_code == 200, r.text
+    r = ex.api.request("DELETE", f"/v1/integrations/{ex.iid}/users/nia", ex.key)
+    assert r.status_code == 204, r.text
+    ex.idle()
+    job = ex.job()
+    assert job["status"] == "succeeded", job
+    assert ex.writes_since(seq) == []
+    g = ex.google()
+    assert "samuel@example.com" not in g and g["sam@example.com"].get("suspended") is not True
+    assert g["nia@example.com"].get("suspended") is not True
+    assert ex.link("sam")["primary_email"] == "sam@example.com"
+    items = ex.items(job["id"])
+    assert items["sam"]["outcome"] == "unchanged" and items["sam"]["error"]["reason"] == "identity_source_google"
+    # a dry run's plan lists what was left alone
+    job = ex.job(dry_run=True)
+    plan = {e["user_id"]: e for e in ex.api.get(f"/v1/jobs/{job['id']}/plan", key=ex.key).json()["items"]}
+    kept = {c["field"]: c for c in plan["sam"]["changes"]}
+    assert plan["sam"]["op"] == "none" and plan["sam"]["reason"] == "identity_source_google"
+    assert kept["primaryEmail"] == {"field": "primaryEmail", "before": "sam@example.com",
+                                    "after": "samuel@example.com", "left_alone": "identity_source_google"}
+    assert kept["suspended"]["before"] is False and kept["suspended"]["after"] is True
+    # the same integration with the directory as the source writes them (the change queues a reconcile)
+    ex.settings(identity_source="directory")
+    ex.idle()
+    g = ex.google()
+    assert g["samuel@example.com"]["suspended"] is True and g["nia@example.com"]["suspended"] is True
+    assert g["gina@example.com"]["name"]["familyName"] == "Directory"

@@ -43,7 +43,9 @@ def test_create_get_list_with_defaults(api, db):
         "import_filter": None, "lockout_action": "suspend", "password_expiry_action": "suspend",
         "deletion_guard": {"max_count": 25, "max_percent": 10},
         "deleted_in_google_action": "leave", "provision_without_password": False,
-        "import_schedule": {"enabled": False, "interval_minutes": 60, "mode": "full"}}
+        "identity_source": "directory",
+        "import_schedule": {"enabled": False, "interval_minutes": 60, "mode": "full",
+                            "last_run_at": None, "next_run_at": None}}
     assert r.headers["Location"] == f"/v1/integrations/{it['id']}"
     assert r.headers["ETag"] == '"1"'
     got = api.get(f"/v1/integrations/{it['id']}", key=key)
@@ -65,12 +67,16 @@ def test_create_with_settings_and_validation(api, db):
     it, _ = create(api, key, "Configured", settings={
         "group_management": True, "group_membership": "authoritative", "lockout_action": "maintain",
         "deletion_guard": {"max_count": 3}, "import_filter": "isSuspended=false",
-        "import_schedule": {"enabled": True, "interval_minutes": 15, "mode": "updates_only"}})
+        "import_schedule": {"enabled": True, "interval_minutes": 15, "mode": "updates_only"},
+        "identity_source": "google"})
     s = it["settings"]
+    assert s["identity_source"] == "google"
     assert s["group_management"] and s["lockout_action"] == "maintain"
     assert s["group_membership"] == "authoritative"
     assert s["deletion_guard"] == {"max_count": 3, "max_percent": 10}
-    assert s["import_schedule"] == {"enabled": True, "interval_minutes": 15, "mode": "updates_only"}
+    # never queued: the integration is not active
+    assert s["import_schedule"] == {"enabled": True, "interval_minutes": 15, "mode": "updates_only",
+                                    "last_run_at": None, "next_run_at": None}
     cases = [
         ({}, "/name", "is required"),
         ({"name": ""}, "/name", "must not be empty"),
@@ -85,6 +91,11 @@ def test_create_with_settings_and_validation(api, db):
         ({"name": "ok", "settings": {"group_membership": "mixed"}}, "/settings/group_membership", "must be additive or authoritative"),
         ({"name": "ok", "settings": {"import_schedule": {"interval_minutes": 14}}}, "/settings/import_schedule/interval_minutes", "must be an integer from 15 to 10080"),
         ({"name": "ok", "settings": {"import_schedule": {"mode": "partial"}}}, "/settings/import_schedule/mode", "must be full or updates_only"),
+        ({"name": "ok", "settings": {"import_schedule": {"interval_minutes": 10081}}}, "/settings/import_schedule/interval_minutes", "must be an integer from 15 to 10080"),
+        ({"name": "ok", "settings": {"import_schedule": {"last_run_at": None}}}, "/settings/import_schedule/last_run_at", "is read-only (kept by the scheduler)"),
+        ({"name": "ok", "settings": {"import_schedule": {"next_run_at": "2026-01-01T00:00:00Z"}}}, "/settings/import_schedule/next_run_at", "is read-only (kept by the scheduler)"),
+        ({"name": "ok", "settings": {"identity_source": "platform"}}, "/settings/identity_source", "must be directory or google"),
+        ({"name": "ok", "settings": {"identity_source": None}}, "/settings/identity_source", "must be directory or google"),
         ({"name": "ok", "settings": {"deletion_guard": {"max_percent": 101}}}, "/settings/deletion_guard/max_percent", "must be an integer from 0 to 100"),
         ({"name": "ok", "settings": {"deletion_guard": {"max_count": -1}}}, "/settings/deletion_guard/max_count", "must be an integer from 0 to 1000000"),
         ({"name": "ok", "settings": {"import_filter": "x" * 2049}}, "/settings/import_filter", "is too long"),

@@ -165,11 +165,9 @@ static void check_body(const struct plan_entry *e, const char *want)
 		fail_msg("body %s, want %s", got, want);
 }
 
-static void check_change(const struct plan_entry *e, size_t i, const char *field,
-			 const char *before, const char *after)
+static void check_one(const struct plan_change *c, const char *field, const char *before,
+		      const char *after)
 {
-	assert_true(i < e->n_changes);
-	const struct plan_change *c = &e->changes[i];
 	assert_string_equal(c->field, field);
 	if (!json_text_equal(c->before, before))
 		fail_msg("%s before %s, want %s", field, c->before ? c->before : "NULL",
@@ -177,6 +175,13 @@ static void check_change(const struct plan_entry *e, size_t i, const char *field
 	if (!json_text_equal(c->after, after))
 		fail_msg("%s after %s, want %s", field, c->after ? c->after : "NULL",
 			 after ? after : "NULL");
+}
+
+static void check_change(const struct plan_entry *e, size_t i, const char *field,
+			 const char *before, const char *after)
+{
+	assert_true(i < e->n_changes);
+	check_one(&e->changes[i], field, before, after);
 }
 
 static void check_flags(const struct plan_entry *e, bool send_password, bool random_password,
@@ -1252,6 +1257,176 @@ static void test_execution_order(void **state)
 	assert_int_equal(P.counts[PLAN_SUSPEND], 1);
 }
 
+/* ------------------------------------------------------------------ identity_source google */
+
+static void check_kept(const struct plan_entry *e, size_t i, const char *field, const char *before,
+		       const char *after)
+{
+	assert_true(i < e->n_kept);
+	check_one(&e->kept[i], field, before, after);
+}
+
+/* Google owns email, names and suspension of a linked user: other fields still flow. */
+static void test_google_identity_linked_full(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	s.identity_google = true;
+	s.export_mask |= PLAN_ATTR_JOB_TITLE;
+	struct plan_user u = linked("{\"id\":\"g1\",\"primaryEmail\":\"Liz.Lemon@example.com\","
+				    "\"name\":{\"givenName\":\"Elizabeth\",\"familyName\":\"Lemon\"},"
+				    "\"suspended\":true,\"suspensionReason\":\"ADMIN\"}");
+	u.link_primary_email = "liz.lemon@example.com";
+	u.job_title = "Head Writer";
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_UPDATE, "identity_source_google");
+	assert_int_equal(e->n_changes, 1);
+	check_change(e, 0, "organizations.title", "\"\"", "\"Head Writer\"");
+	check_body(e, "{\"organizations\":[{\"primary\":true,\"title\":\"Head Writer\"}]}");
+	check_flags(e, false, false, false, false);
+	assert_int_equal(e->n_kept, 3);
+	check_kept(e, 0, "primaryEmail", "\"Liz.Lemon@example.com\"", "\"liz@example.com\"");
+	check_kept(e, 1, "name.givenName", "\"Elizabeth\"", "\"Liz\"");
+	check_kept(e, 2, "suspended", "true", "false");
+	assert_non_null(strstr(e->message, "name.givenName"));
+	/* the link keeps Google's address and records no digest of what was not written */
+	assert_string_equal(e->primary_email, "liz.lemon@example.com");
+	assert_null(json_object_object_get(e->hashes, "primaryEmail"));
+	assert_null(json_object_object_get(e->hashes, "name.givenName"));
+	assert_null(json_object_object_get(e->hashes, "suspended"));
+	assert_non_null(json_object_object_get(e->hashes, "organizations.title"));
+	char *t = plan_changes_json(e);
+	assert_non_null(t);
+	assert_non_null(strstr(t, "\"left_alone\":\"identity_source_google\""));
+	free(t);
+
+	/* Only identity fields differ: nothing is written, the entry says what was left alone. */
+	u.job_title = "";
+	e = plan1(&s, &u);
+	check_op(e, PLAN_NONE, "identity_source_google");
+	assert_int_equal(e->n_changes, 0);
+	assert_int_equal(e->n_kept, 3);
+
+	/* Nothing differs: no note. */
+	u = linked(G_LIZ "}");
+	e = plan1(&s, &u);
+	check_op(e, PLAN_NONE, NULL);
+	assert_null(e->reason);
+	assert_int_equal(e->n_kept, 0);
+
+	/* The directory source (default) writes them as before. */
+	s.identity_google = false;
+	u = linked("{\"id\":\"g1\",\"primaryEmail\":\"liz@example.com\","
+		   "\"name\":{\"givenName\":\"Elizabeth\",\"familyName\":\"Lemon\"},"
+		   "\"suspended\":false}");
+	e = plan1(&s, &u);
+	check_op(e, PLAN_UPDATE, NULL);
+	assert_int_equal(e->n_kept, 0);
+}
+
+/* Neither a directory suspension, an unbinding nor a deletion suspends; names are not checked. */
+static void test_google_identity_never_suspends(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	s.identity_google = true;
+	struct plan_user u = linked(G_LIZ "}");
+	u.state = "suspended";
+	u.first_name = "<Liz>"; /* Google's name rules matter only when names are written */
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_NONE, "identity_source_google");
+	check_flags(e, false, false, false, false);
+	assert_int_equal(e->n_kept, 2);
+	check_kept(e, 0, "name.givenName", "\"Liz\"", "\"<Liz>\"");
+	check_kept(e, 1, "suspended", "false", "true");
+	assert_int_equal(P.counts[PLAN_SUSPEND], 0);
+
+	u = linked(G_LIZ "}");
+	u.in_scope = false;
+	e = plan1(&s, &u);
+	check_op(e, PLAN_NONE, "identity_source_google");
+	check_body(e, "{}");
+	check_flags(e, false, false, false, false);
+
+	u = linked(G_LIZ "}");
+	u.exists = false;
+	e = plan1(&s, &u);
+	check_op(e, PLAN_NONE, "identity_source_google");
+	check_flags(e, false, false, false, false);
+	assert_int_equal(e->n_kept, 1);
+	check_kept(e, 0, "suspended", "false", "true");
+
+	/* Google's own suspension of an active directory user stays too. */
+	u = linked(G_LIZ ",\"suspended\":true}");
+	e = plan1(&s, &u);
+	check_op(e, PLAN_NONE, "identity_source_google");
+	check_kept(e, 0, "suspended", "true", "false");
+}
+
+/* A takeover links without renaming; a create still sends address and names (and checks them). */
+static void test_google_identity_link_and_create(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	s.identity_google = true;
+	struct plan_user u = user();
+	u.m_state[0] = PLAN_G_FOUND;
+	u.m[0] = J("{\"id\":\"g7\",\"primaryEmail\":\"Lizzy@example.com\","
+		   "\"aliases\":[\"liz@example.com\"],"
+		   "\"name\":{\"givenName\":\"Lizzy\",\"familyName\":\"Lemon\"},\"suspended\":false}");
+	u.first_name = "Liz=";
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_LINK, "identity_source_google");
+	assert_string_equal(e->google_id, "g7");
+	assert_string_equal(e->primary_email, "lizzy@example.com");
+	assert_null(json_object_object_get(e->body, "primaryEmail"));
+	assert_null(json_object_object_get(e->body, "name"));
+	assert_int_equal(e->n_kept, 2);
+	check_kept(e, 0, "primaryEmail", "\"Lizzy@example.com\"", "\"liz@example.com\"");
+	check_kept(e, 1, "name.givenName", "\"Lizzy\"", "\"Liz=\"");
+
+	u = user();
+	e = plan1(&s, &u);
+	check_op(e, PLAN_CREATE, NULL);
+	check_body(e, "{\"primaryEmail\":\"liz@example.com\",\"name\":{\"givenName\":\"Liz\","
+		      "\"familyName\":\"Lemon\"}}");
+	assert_int_equal(e->n_kept, 0);
+
+	u.last_name = "";
+	e = plan1(&s, &u);
+	check_op(e, PLAN_FAIL, "invalid_name");
+}
+
+/* A targeted run reports a difference only against what gwsync once wrote, and reads nothing. */
+static void test_google_identity_targeted(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	s.identity_google = true;
+	s.full = false;
+	struct plan_user u = linked(NULL);
+	u.field_hashes = hashes(LIZ_HASHES);
+	u.first_name = "Elizabeth";
+	u.email = "elizabeth@example.com";
+	u.state = "suspended";
+	assert_false(plan_user_needs_read(&s, &u));
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_NONE, "identity_source_google");
+	assert_int_equal(e->n_kept, 3);
+	check_kept(e, 0, "primaryEmail", NULL, "\"elizabeth@example.com\"");
+	check_kept(e, 1, "name.givenName", NULL, "\"Elizabeth\"");
+	check_kept(e, 2, "suspended", NULL, "true");
+	assert_string_equal(e->primary_email, "liz@example.com");
+
+	/* No digest recorded (never written by gwsync): unknown, so not reported. */
+	u = linked(NULL);
+	u.field_hashes = NULL;
+	u.first_name = "Elizabeth";
+	e = plan1(&s, &u);
+	check_op(e, PLAN_NONE, NULL);
+	assert_int_equal(e->n_kept, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1298,6 +1473,10 @@ int main(void)
 		cmocka_unit_test_teardown(test_update_with_password, teardown),
 		cmocka_unit_test_teardown(test_names_and_bits, teardown),
 		cmocka_unit_test_teardown(test_execution_order, teardown),
+		cmocka_unit_test_teardown(test_google_identity_linked_full, teardown),
+		cmocka_unit_test_teardown(test_google_identity_never_suspends, teardown),
+		cmocka_unit_test_teardown(test_google_identity_link_and_create, teardown),
+		cmocka_unit_test_teardown(test_google_identity_targeted, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

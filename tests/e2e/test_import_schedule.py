@@ -1,0 +1,112 @@
+"""Scheduled imports (issue 14, item 5): the scheduler queues import_users every interval.
+
+GWSYNC_IMPORT_MINUTE_MS shortens the schedule's minute to 200 ms, so the shortest interval (15
+minutes) comes around every 3 s. Integrations are made active in the database; no Google is
+needed: without an import runner on this branch such jobs end failed ("no runner"), which is
+exactly a run that fails and must not be retried before the next interval.
+"""
+import datetime
+
+import pytest
+
+import gwsync_harness as h
+from test_events import wait_until
+from test_jobs import FAST, pipe, sql  # noqa: F401  (fixture)
+
+MINUTE_MS = 200
+INTERVAL = datetime.timedelta(milliseconds=15 * MINUTE_MS)
+
+
+@pytest.fixture
+def short_minute(monkeypatch):
+    """Requested before test_jobs' pipe fixture, whose api then runs with the short minute."""
+    monkeypatch.setitem(FAST, "GWSYNC_IMPORT_MINUTE_MS", MINUTE_MS)
+
+
+def imports(p, iid):
+    return sql(p.db, "SELECT id::text, status, parameters, trigger, created_at FROM jobs WHERE "
+                     "integration_id = %s AND type = 'import_users' ORDER BY created_at", (iid,))
+
+
+def schedule(p, iid):
+    r = p.api.get(f"/v1/integrations/{iid}", key=p.editor)
+    assert r.status_code == 200, r.text
+    return r.json()["settings"]["import_schedule"]
+
+
+def patch(p, iid, **sched):
+    r = p.api.request("PATCH", f"/v1/integrations/{iid}", key=p.editor,
+                      json={"settings": {"import_schedule": sched}})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def ts(text):
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def ms(t):
+    """A database time as the API shows it (milliseconds)."""
+    return t.replace(microsecond=t.microsecond // 1000 * 1000)
+
+
+def test_queued_once_per_interval_never_two_at_once_failures_not_retried(short_minute, pipe):
+    p = pipe
+    assert p.api.process.proc.poll() is None
+    iid = p.integration()
+    idle = p.integration("Not authorized", status="pending_authorization")
+    patch(p, idle, enabled=True, interval_minutes=15)
+    it = patch(p, iid, enabled=True, interval_minutes=15)
+    assert it["settings"]["import_schedule"]["enabled"] is True
+    h.assert_schema(it, "Integration")
+
+    # no worker yet: the first scheduled job stays queued
+    first = wait_until(lambda: imports(p, iid), what="a scheduled import")
+    assert len(first) == 1
+    jid, status, params, trigger, created = first[0]
+    assert status == "queued" and trigger == "schedule"
+    assert params == {"mode": "full", "all_new": True}
+    s = wait_until(lambda: (lambda s: s if s["last_run_at"] else None)(schedule(p, iid)),
+                   what="last_run_at shown")
+    assert ts(s["last_run_at"]) == ms(created)
+    assert ts(s["next_run_at"]) == ms(created + INTERVAL)
+    h.assert_schema(p.api.get(f"/v1/integrations/{iid}", key=p.editor).json(), "Integration")
+
+    # two intervals pass while it is still queued: never a second one at once
+    last = sql(p.db, "SELECT now()")[0][0]
+    wait_until(lambda: sql(p.db, "SELECT now()")[0][0] > last + 2 * INTERVAL, what="two intervals")
+    assert [j[0] for j in imports(p, iid)] == [jid]
+    # the integration that is not active gets none and shows no next run
+    assert imports(p, idle) == []
+    assert schedule(p, idle)["last_run_at"] is None and schedule(p, idle)["next_run_at"] is None
+
+    # a worker fails it (no runner on this branch); the next run comes an interval after the
+    # last queue time, never sooner: no storm of retries
+    p.worker()
+    p.wait_status(jid, {"failed", "succeeded", "partially_failed"})
+    jobs = wait_until(lambda: (lambda js: js if len(js) >= 3 else None)(imports(p, iid)),
+                      what="two more scheduled imports")
+    for a, b in zip(jobs, jobs[1:]):
+        assert b[4] - a[4] >= INTERVAL, (a, b)
+    assert all(j[3] == "schedule" for j in jobs)
+    # the resource follows the scheduler (its read cache learns of changes by notification)
+
+    def shown():
+        s, newest = schedule(p, iid), max(j[4] for j in imports(p, iid))
+        return ts(s["last_run_at"]) == ms(newest) and ts(s["next_run_at"]) == ms(newest + INTERVAL)
+    wait_until(shown, what="last and next run of the newest import")
+
+    # the mode travels in the parameters
+    patch(p, iid, mode="updates_only")
+    n = len(imports(p, iid))
+    jobs = wait_until(lambda: (lambda js: js if len(js) > n else None)(imports(p, iid)),
+                      what="an updates_only import")
+    assert jobs[-1][2] == {"mode": "updates_only", "all_new": False}
+
+    # turned off: no next run, nothing more queued
+    patch(p, iid, enabled=False)
+    wait_until(lambda: schedule(p, iid)["next_run_at"] is None, what="next_run_at cleared")
+    n = len(imports(p, iid))
+    last = sql(p.db, "SELECT now()")[0][0]
+    wait_until(lambda: sql(p.db, "SELECT now()")[0][0] > last + 2 * INTERVAL, what="two intervals")
+    assert len(imports(p, iid)) == n
