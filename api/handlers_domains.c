@@ -76,7 +76,8 @@ void handle_domains_list(struct api_request *rq, struct api_response *rs)
 /*
  * On an active integration a new domain must be one Google lists as verified for the account:
  * asked at once, under the request's Google deadline. Before the authorization (and while it must
- * be authorized again) the domain is kept unchecked (verified null); the authorization sets it.
+ * be authorized again, or without a stored credential) the domain is kept unchecked (verified
+ * null); the next authorization or verification sets it.
  * Returns 0 to go on (*verified: Google's verified domains, NULL when not asked), -1 when it
  * answered (422 domain-not-verified, 503 google-unreachable, …).
  */
@@ -100,6 +101,8 @@ static int google_domain_check(struct api_request *rq, struct api_response *rs, 
 	google_deadline_begin(&deadline, rq->ctx->cfg->google_request_deadline_ms);
 	rc = connect_domains_verified(rq->ctx->conn, rq->who.tenant_id, id, verified, &e);
 	google_deadline_end(&deadline);
+	if (rc == E_NOTFOUND) /* no stored credential: nothing to ask Google with, as before one */
+		return 0;
 	if (rc) {
 		api_reply_google_error(rs, rc, &e);
 		return -1;

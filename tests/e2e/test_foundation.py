@@ -470,7 +470,7 @@ def test_slow_clients_lose_their_connection_after_the_request_timeout(db):
             data += chunk
         s.close()
         # closed by the server (with or without a 4xx first), long before the client gave up
-        assert not data or data.startswith(b"HTTP/1.1 4"), data[:200]
+        assert not data or re.match(rb"HTTP/1\.[01] 4\d\d ", data), data[:200]
         assert api.get("/healthz").status_code == 200
     finally:
         status, _ = api.stop()
