@@ -3,7 +3,9 @@
  *
  * A handler runs on a CivetWeb worker thread with a struct api_request (borrowed for the call)
  * and fills a struct api_response; http.c sends it and frees the body. Handlers never write to
- * the socket themselves and never call Google.
+ * the socket themselves. Those that call Google (authorization, the domain check) do it under
+ * GWSYNC_GOOGLE_REQUEST_DEADLINE_MS (google_deadline_begin) so a Google outage cannot hold the
+ * request threads for long.
  */
 #ifndef GWSYNC_API_INTERNAL_H
 #define GWSYNC_API_INTERNAL_H
@@ -30,6 +32,8 @@ struct api_ctx {
 	const char *const *metrics_route_names; /* "GET /v1/tenants" per route */
 	void (*metrics_extra)(void *arg, char *buf, size_t cap);
 	void *metrics_arg;
+	int (*ready_check)(void *arg, struct err *e); /* see struct api_deps */
+	void *ready_arg;
 };
 
 struct api_principal {
@@ -80,6 +84,8 @@ enum api_route_flag {
 	 * read_cache.h): answered from the read cache while it is fresh.
 	 */
 	ROUTE_CACHED = 2,
+	/* /healthz, /readyz, /metrics: also served by the health listener (GWSYNC_HEALTH_LISTEN). */
+	ROUTE_HEALTH = 4,
 };
 
 struct api_route {
@@ -160,6 +166,14 @@ int api_is_uuid(const char *s);
 void api_json_put(json_object *obj, const char *key, json_object *val);
 void api_json_put_str(json_object *obj, const char *key, const char *s); /* "" → omitted */
 void api_json_put_str_or_null(json_object *obj, const char *key, const char *s); /* "" → null */
+
+/*
+ * Answers a failed Google call made on the request's thread (under google_deadline_begin) with the
+ * problem the authorization routes use: 503 google-unreachable when Google did not answer in
+ * time, 409 reauthorization-required, 502 google-error, …; errors that are not Google's (not
+ * found, deactivated) as api_reply_err. handlers_authorization.c.
+ */
+void api_reply_google_error(struct api_response *rs, int rc, const struct err *e);
 
 /* JSON of a key's metadata (never the key or its hash); handlers_tenants.c. */
 json_object *api_key_json(const struct store_api_key *k);

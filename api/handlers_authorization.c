@@ -250,6 +250,27 @@ static void reply_failure(struct api_response *rs, const struct connect_outcome 
 	free(p);
 }
 
+void api_reply_google_error(struct api_response *rs, int rc, const struct err *e)
+{
+	struct connect_outcome *o = calloc(1, sizeof(*o));
+	if (!o) {
+		api_reply_error(rs, 500, "internal", "Internal error", "out of memory");
+		return;
+	}
+	o->e = *e;
+	o->e.code = rc;
+	/* What is not Google's (no such integration, a deactivated one, the database) keeps its
+	 * own answer. */
+	if (rc == E_NOTFOUND || rc == E_CONFLICT || rc == E_NOMEM || rc == E_INVAL ||
+	    rc == E_INTERNAL)
+		o->failure = CONNECT_STORE;
+	else
+		o->failure = connect_classify(rc, e);
+	reply_failure(rs, o);
+	connect_outcome_cleanup(o);
+	free(o);
+}
+
 static bool email_plausible(const char *s)
 {
 	size_t n = strlen(s);
@@ -356,8 +377,11 @@ void handle_authorization_post(struct api_request *rq, struct api_response *rs)
 		goto out;
 	}
 	struct store_actor actor = api_actor(rq, "authorize");
+	struct google_deadline deadline;
+	google_deadline_begin(&deadline, rq->ctx->cfg->google_request_deadline_ms);
 	int rc = connect_authorize_service_account(rq->ctx->conn, &actor, rq->who.tenant_id, id,
 						   key_text, key_len, admin_email, o);
+	google_deadline_end(&deadline);
 	if (rc == E_OK)
 		api_reply_json(rs, 200, result_json(rq, rq->who.tenant_id, o));
 	else
@@ -414,7 +438,10 @@ void handle_authorization_verify(struct api_request *rq, struct api_response *rs
 		return;
 	}
 	struct store_actor actor = api_actor(rq, "verify_authorization");
+	struct google_deadline deadline;
+	google_deadline_begin(&deadline, rq->ctx->cfg->google_request_deadline_ms);
 	int rc = connect_verify(rq->ctx->conn, &actor, rq->who.tenant_id, id, o);
+	google_deadline_end(&deadline);
 	if (rc == E_OK)
 		api_reply_json(rs, 200, result_json(rq, rq->who.tenant_id, o));
 	else
@@ -454,8 +481,11 @@ void handle_oauth_callback(struct api_request *rq, struct api_response *rs)
 	int has_state = api_query_get(rq, "state", state, QUERY_VALUE_MAX);
 	int has_code = api_query_get(rq, "code", code, QUERY_VALUE_MAX);
 	int has_error = api_query_get(rq, "error", error, QUERY_VALUE_MAX);
+	struct google_deadline deadline;
+	google_deadline_begin(&deadline, rq->ctx->cfg->google_request_deadline_ms);
 	int rc = connect_oauth_finish(rq->ctx->conn, has_state ? state : NULL,
 				      has_code ? code : NULL, has_error ? error : NULL, o);
+	google_deadline_end(&deadline);
 	const char *ret = rq->ctx->cfg->oauth_return_url;
 	if (ret && *ret) {
 		struct problem *p = malloc(sizeof(*p));

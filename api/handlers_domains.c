@@ -4,7 +4,10 @@
 #include <string.h>
 
 #include "attributes.h"
+#include "connect.h"
 #include "handlers_integrations.h"
+#include "log.h"
+#include "store_authorization.h"
 
 /* DNS name rules: 2+ labels of 1–63 [a-z0-9-] not starting or ending with '-', ≤ 253 total. */
 static const char *domain_invalid(const char *d)
@@ -70,6 +73,53 @@ void handle_domains_list(struct api_request *rq, struct api_response *rs)
 	api_reply_json(rs, 200, jo);
 }
 
+/*
+ * On an active integration a new domain must be one Google lists as verified for the account:
+ * asked at once, under the request's Google deadline. Before the authorization (and while it must
+ * be authorized again, or without a stored credential) the domain is kept unchecked (verified
+ * null); the next authorization or verification sets it.
+ * Returns 0 to go on (*verified: Google's verified domains, NULL when not asked), -1 when it
+ * answered (422 domain-not-verified, 503 google-unreachable, …).
+ */
+static int google_domain_check(struct api_request *rq, struct api_response *rs, const char *id,
+			       const char *domain, char ***verified)
+{
+	*verified = NULL;
+	struct store_integration *it = malloc(sizeof(*it));
+	struct err e = {0};
+	int rc = it ? store_integration_get(rq->ctx->st, rq->who.tenant_id, id, it, &e)
+		    : err_set(&e, E_NOMEM, "integration");
+	int active = !rc && strcmp(it->status, "active") == 0;
+	free(it);
+	if (rc) {
+		api_reply_err(rs, &e);
+		return -1;
+	}
+	if (!active)
+		return 0;
+	struct google_deadline deadline;
+	google_deadline_begin(&deadline, rq->ctx->cfg->google_request_deadline_ms);
+	rc = connect_domains_verified(rq->ctx->conn, rq->who.tenant_id, id, verified, &e);
+	google_deadline_end(&deadline);
+	if (rc == E_NOTFOUND) /* no stored credential: nothing to ask Google with, as before one */
+		return 0;
+	if (rc) {
+		api_reply_google_error(rs, rc, &e);
+		return -1;
+	}
+	for (char **v = *verified; *v; v++)
+		if (strcmp(*v, domain) == 0)
+			return 0;
+	connect_domains_free(*verified);
+	*verified = NULL;
+	api_reply_error(rs, 422, "domain-not-verified", "Domain not verified",
+			"Google does not list %s as a verified domain of this Google Workspace "
+			"account; add and verify it in the Admin console (Account > Domains), then add "
+			"it here again",
+			domain);
+	return -1;
+}
+
 void handle_domains_add(struct api_request *rq, struct api_response *rs)
 {
 	const char *id = integration_path_id(rq, rs);
@@ -106,12 +156,25 @@ void handle_domains_add(struct api_request *rq, struct api_response *rs)
 		api_reply_problem(rs, &p, NULL);
 		return;
 	}
+	char **verified = NULL;
+	if (google_domain_check(rq, rs, id, domain, &verified))
+		return;
 	struct store_domain d;
 	struct err e = {0};
 	struct store_actor actor = api_actor(rq, NULL);
 	if (store_domain_add(rq->ctx->st, &actor, rq->who.tenant_id, id, domain, &d, &e)) {
+		connect_domains_free(verified);
 		api_reply_err(rs, &e);
 		return;
+	}
+	/* Google's answer also refreshes the flags of the integration's other domains. */
+	if (verified) {
+		if (store_domains_verified_set(rq->ctx->st, &actor, rq->who.tenant_id, id,
+					       (const char *const *)verified, &e) == E_OK)
+			d.verified = 1;
+		else
+			log_write(LOG_WARN, "api", "domain_flags_not_stored", e.msg, NULL, 0);
+		connect_domains_free(verified);
 	}
 	snprintf(rs->location, sizeof(rs->location), "/v1/integrations/%s/domains/%s", id,
 		 d.domain);

@@ -23,9 +23,11 @@ static json_object *check_result(const char *status, const char *detail)
 }
 
 /*
- * Ready when PostgreSQL answers, the schema is at least what this build expects, and a Kafka
- * broker answers for the jobs topic. The outage detail goes to the log; the answer only names
- * which dependency is down.
+ * Ready when PostgreSQL answers and the schema is at least what this build expects. Kafka:
+ * the API takes work while it is away (the outbox holds it), so an unreachable broker only makes
+ * the answer "degraded" (still 200); the worker cannot work without its consumer, so its check
+ * (ctx->ready_check) gates. The outage detail goes to the log; the answer only names which
+ * dependency is down.
  */
 void handle_readyz(struct api_request *rq, struct api_response *rs)
 {
@@ -57,20 +59,37 @@ void handle_readyz(struct api_request *rq, struct api_response *rs)
 	}
 
 	err_clear(&e);
-	rc = bus_producer_check(ctx->bp, ctx->cfg->topic_jobs, ctx->cfg->readyz_timeout_ms, &e);
-	if (rc) {
-		log_write(LOG_WARN, "api", "readiness_kafka_down", e.msg, NULL, 0);
-		api_json_put(checks, "kafka",
-			     check_result("down", rc == E_NOTFOUND ? "jobs topic missing"
-								    : "no broker answers"));
-		strcat(down, down[0] ? ", kafka" : "kafka");
-	} else {
-		api_json_put(checks, "kafka", check_result("up", NULL));
+	int degraded = 0;
+	if (ctx->ready_check) {
+		rc = ctx->ready_check(ctx->ready_arg, &e);
+		if (rc) {
+			log_write(LOG_WARN, "api", "readiness_kafka_down", e.msg, NULL, 0);
+			api_json_put(checks, "kafka",
+				     check_result("down", rc == E_NOTFOUND ? "topic missing"
+									    : "no broker answers"));
+			strcat(down, down[0] ? ", kafka" : "kafka");
+		} else {
+			api_json_put(checks, "kafka", check_result("up", NULL));
+		}
+	} else if (ctx->bp) {
+		rc = bus_producer_check(ctx->bp, ctx->cfg->topic_jobs, ctx->cfg->readyz_timeout_ms,
+					&e);
+		if (rc) {
+			log_write(LOG_WARN, "api", "readiness_kafka_degraded", e.msg, NULL, 0);
+			api_json_put(checks, "kafka",
+				     check_result("degraded",
+						  rc == E_NOTFOUND
+							  ? "jobs topic missing; work waits in the outbox"
+							  : "no broker answers; work waits in the outbox"));
+			degraded = 1;
+		} else {
+			api_json_put(checks, "kafka", check_result("up", NULL));
+		}
 	}
 
 	if (!down[0]) {
 		json_object *jo = json_object_new_object();
-		api_json_put_str(jo, "status", "ready");
+		api_json_put_str(jo, "status", degraded ? "degraded" : "ready");
 		api_json_put(jo, "checks", checks);
 		api_reply_json(rs, 200, jo);
 		return;
@@ -153,15 +172,19 @@ static void ops_counts_render(char *text, size_t cap, const struct store_ops_cou
 void handle_metrics(struct api_request *rq, struct api_response *rs)
 {
 	struct store_pool_stats pool;
-	struct bus_producer_stats bus;
+	struct bus_producer_stats bus = {0};
 	store_pool_stats_get(rq->ctx->st, &pool);
-	bus_producer_stats_get(rq->ctx->bp, &bus);
+	/* The worker's health listener has no producer, no read cache and leaves the database-wide
+	 * counts to the API (one series per API replica is enough). */
+	int api_role = rq->ctx->bp != NULL;
+	if (api_role)
+		bus_producer_stats_get(rq->ctx->bp, &bus);
 	size_t len = 0;
 	struct google_metrics *google = calloc(1, sizeof(*google));
 	if (google && rq->ctx->conn)
 		connect_metrics(rq->ctx->conn, google);
 	char *text = api_metrics_render(rq->ctx->metrics, rq->ctx->metrics_route_names, &pool,
-					&bus, google, &len);
+					api_role ? &bus : NULL, google, &len);
 	free(google);
 	if (!text) {
 		api_reply_error(rs, 500, "internal", "Internal error", "out of memory");
@@ -172,7 +195,7 @@ void handle_metrics(struct api_request *rq, struct api_response *rs)
 	size_t nops = 0;
 	struct err oe = {0};
 	/* Without the database the counts are left out rather than shown as zeros. */
-	int ops_rc = store_ops_counts_load(rq->ctx->st, &ops, &nops, &oe);
+	int ops_rc = api_role ? store_ops_counts_load(rq->ctx->st, &ops, &nops, &oe) : E_UNAVAIL;
 	size_t cap = len + 8192 + 4096 + nops * 160;
 	char *grown = realloc(text, cap);
 	if (!grown) {
@@ -189,7 +212,7 @@ void handle_metrics(struct api_request *rq, struct api_response *rs)
 	double oldest = 0;
 	struct err e = {0};
 	len = strlen(text);
-	if (store_outbox_backlog(rq->ctx->st, &rows, &oldest, &e) == E_OK)
+	if (api_role && store_outbox_backlog(rq->ctx->st, &rows, &oldest, &e) == E_OK)
 		snprintf(text + len, cap - len,
 			 "# HELP gwsync_outbox_backlog_rows Outbox rows waiting to be published.\n"
 			 "# TYPE gwsync_outbox_backlog_rows gauge\n"
@@ -199,9 +222,11 @@ void handle_metrics(struct api_request *rq, struct api_response *rs)
 			 "gwsync_outbox_oldest_age_seconds %.3f\n",
 			 (long long)rows, oldest);
 	struct read_cache_stats rc;
-	read_cache_stats_get(rq->ctx->read_cache, &rc);
+	if (rq->ctx->read_cache)
+		read_cache_stats_get(rq->ctx->read_cache, &rc);
 	len = strlen(text);
-	snprintf(text + len, cap - len,
+	if (rq->ctx->read_cache)
+		snprintf(text + len, cap - len,
 		 "# HELP gwsync_read_cache_requests_total Cacheable reads, by outcome.\n"
 		 "# TYPE gwsync_read_cache_requests_total counter\n"
 		 "gwsync_read_cache_requests_total{outcome=\"hit\"} %llu\n"

@@ -20,6 +20,8 @@
 
 struct api_server {
 	struct mg_context *mg;
+	struct mg_context *health_mg; /* the health listener (GWSYNC_HEALTH_LISTEN), or NULL */
+	int health_port;
 	atomic_int inflight;
 	atomic_int draining;
 	struct api_ctx ctx;
@@ -340,7 +342,20 @@ static void serve(const struct api_route *r, struct api_request *rq, struct api_
 	read_cache_put(cache, &t, tenant, key, keep ? rs->body : NULL, rs->len, rs->etag);
 }
 
-static int begin_request(struct mg_connection *conn)
+/* 1 when path is one of the ROUTE_HEALTH routes (they have no parameters). */
+static int health_path(const char *path)
+{
+	for (size_t i = 0; i < api_routes_count; i++)
+		if ((api_routes[i].flags & ROUTE_HEALTH) && strcmp(api_routes[i].r.pattern, path) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Serves one request. On the health listener (health_only) only the ROUTE_HEALTH routes exist:
+ * its own few threads must never be held by the API's clients.
+ */
+static int handle_request(struct mg_connection *conn, int health_only)
 {
 	double t0 = (double)clock_monotonic_us() / 1e6;
 	const struct mg_request_info *ri = mg_get_request_info(conn);
@@ -383,6 +398,10 @@ static int begin_request(struct mg_connection *conn)
 	found = router_find(api_routes, api_routes_count, sizeof(api_routes[0]),
 					       rq.method, rq.path, &route, &rq.params, rs.allow,
 					       sizeof(rs.allow));
+	if (health_only && found != ROUTER_NO_PATH && !health_path(rq.path)) {
+		found = ROUTER_NO_PATH;
+		route = (size_t)-1;
+	}
 	if (found == ROUTER_NO_PATH) {
 		api_reply_error(&rs, 404, "not-found", "Not found", "no resource at %s", rq.path);
 	} else if (found == ROUTER_NO_METHOD) {
@@ -439,6 +458,16 @@ respond:
 	return rs.status;
 }
 
+static int begin_request(struct mg_connection *conn)
+{
+	return handle_request(conn, 0);
+}
+
+static int begin_health_request(struct mg_connection *conn)
+{
+	return handle_request(conn, 1);
+}
+
 static int log_message(const struct mg_connection *conn, const char *message)
 {
 	(void)conn;
@@ -446,45 +475,20 @@ static int log_message(const struct mg_connection *conn, const char *message)
 	return 1;
 }
 
-int api_server_start(const struct api_deps *deps, struct api_server **out, struct err *e)
-{
-	*out = NULL;
-	struct api_server *srv = calloc(1, sizeof(*srv));
-	if (!srv)
-		return err_set(e, E_NOMEM, "api server");
-	srv->ctx.cfg = deps->cfg;
-	srv->ctx.st = deps->st;
-	srv->ctx.bp = deps->bp;
-	srv->ctx.conn = deps->conn;
-	srv->ctx.metrics_extra = deps->metrics_extra;
-	srv->ctx.metrics_arg = deps->metrics_arg;
-	srv->ctx.metrics = api_metrics_new(api_routes_count);
-	srv->ctx.auth_cache = auth_cache_new(deps->cfg->auth_cache_ttl_ms);
-	srv->ctx.read_cache = read_cache_new((size_t)deps->cfg->read_cache_mb << 20,
-					     deps->cfg->read_cache_max_age_ms);
-	srv->route_names = calloc(api_routes_count, sizeof(*srv->route_names));
-	srv->route_name_ptrs = calloc(api_routes_count, sizeof(*srv->route_name_ptrs));
-	if (!srv->ctx.metrics || !srv->ctx.auth_cache || !srv->ctx.read_cache || !srv->route_names ||
-	    !srv->route_name_ptrs) {
-		api_server_stop(srv);
-		return err_set(e, E_NOMEM, "api server");
-	}
-	for (size_t i = 0; i < api_routes_count; i++) {
-		snprintf(srv->route_names[i], ROUTE_NAME_MAX, "%s %s", api_routes[i].r.method,
-			 api_routes[i].r.pattern);
-		srv->route_name_ptrs[i] = srv->route_names[i];
-	}
-	srv->ctx.metrics_route_names = srv->route_name_ptrs;
-	if (deps->st && read_cache_start(srv->ctx.read_cache, deps->st, e)) {
-		api_server_stop(srv);
-		return e->code;
-	}
+/* The health listener's threads: probes and a scrape or two at a time, never the API's clients. */
+#define HEALTH_THREADS "4"
+/* A probe that has not sent its request within this long is not a probe. */
+#define HEALTH_REQUEST_TIMEOUT_MS 2000
 
-	char threads[16], timeout[16];
-	snprintf(threads, sizeof(threads), "%d", deps->cfg->http_threads);
-	snprintf(timeout, sizeof(timeout), "%d", deps->cfg->http_request_timeout_ms);
+/* Starts one CivetWeb listener; *port gets the port bound. NULL when it cannot listen. */
+static struct mg_context *listener_start(struct api_server *srv, const char *listen,
+					 const char *threads, int timeout_ms,
+					 int (*begin)(struct mg_connection *), int *port)
+{
+	char timeout[16];
+	snprintf(timeout, sizeof(timeout), "%d", timeout_ms);
 	const char *options[] = {"listening_ports",
-				 deps->cfg->http_listen,
+				 listen,
 				 "num_threads",
 				 threads,
 				 "request_timeout_ms",
@@ -499,23 +503,103 @@ int api_server_start(const struct api_deps *deps, struct api_server **out, struc
 				 "1",
 				 NULL};
 	struct mg_callbacks cb = {0};
-	cb.begin_request = begin_request;
+	cb.begin_request = begin;
 	cb.log_message = log_message;
-	srv->mg = mg_start(&cb, srv, options);
-	if (!srv->mg) {
-		api_server_stop(srv);
-		return err_set(e, E_UNAVAIL, "cannot listen on %s", deps->cfg->http_listen);
-	}
+	struct mg_context *mg = mg_start(&cb, srv, options);
+	if (!mg)
+		return NULL;
 	struct mg_server_port ports[4];
-	int n = mg_get_server_ports(srv->mg, 4, ports);
-	srv->port = n > 0 ? ports[0].port : 0;
+	int n = mg_get_server_ports(mg, 4, ports);
+	*port = n > 0 ? ports[0].port : 0;
+	return mg;
+}
+
+static int server_new(const struct api_deps *deps, int with_api, struct api_server **out,
+		      struct err *e)
+{
+	*out = NULL;
+	struct api_server *srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return err_set(e, E_NOMEM, "api server");
+	srv->ctx.cfg = deps->cfg;
+	srv->ctx.st = deps->st;
+	srv->ctx.bp = deps->bp;
+	srv->ctx.conn = deps->conn;
+	srv->ctx.metrics_extra = deps->metrics_extra;
+	srv->ctx.metrics_arg = deps->metrics_arg;
+	srv->ctx.ready_check = deps->ready_check;
+	srv->ctx.ready_arg = deps->ready_arg;
+	srv->ctx.metrics = api_metrics_new(api_routes_count);
+	srv->route_names = calloc(api_routes_count, sizeof(*srv->route_names));
+	srv->route_name_ptrs = calloc(api_routes_count, sizeof(*srv->route_name_ptrs));
+	if (with_api) {
+		srv->ctx.auth_cache = auth_cache_new(deps->cfg->auth_cache_ttl_ms);
+		srv->ctx.read_cache = read_cache_new((size_t)deps->cfg->read_cache_mb << 20,
+						     deps->cfg->read_cache_max_age_ms);
+	}
+	if (!srv->ctx.metrics || !srv->route_names || !srv->route_name_ptrs ||
+	    (with_api && (!srv->ctx.auth_cache || !srv->ctx.read_cache))) {
+		api_server_stop(srv);
+		return err_set(e, E_NOMEM, "api server");
+	}
+	for (size_t i = 0; i < api_routes_count; i++) {
+		snprintf(srv->route_names[i], ROUTE_NAME_MAX, "%s %s", api_routes[i].r.method,
+			 api_routes[i].r.pattern);
+		srv->route_name_ptrs[i] = srv->route_names[i];
+	}
+	srv->ctx.metrics_route_names = srv->route_name_ptrs;
+	if (with_api && deps->st && read_cache_start(srv->ctx.read_cache, deps->st, e)) {
+		api_server_stop(srv);
+		return e->code;
+	}
+	const char *health = deps->cfg->health_listen;
+	if (health && *health) {
+		srv->health_mg = listener_start(srv, health, HEALTH_THREADS,
+						HEALTH_REQUEST_TIMEOUT_MS, begin_health_request,
+						&srv->health_port);
+		if (!srv->health_mg) {
+			api_server_stop(srv);
+			return err_set(e, E_UNAVAIL, "cannot listen on %s (GWSYNC_HEALTH_LISTEN)",
+				       health);
+		}
+	}
+	if (with_api) {
+		char threads[16];
+		snprintf(threads, sizeof(threads), "%d", deps->cfg->http_threads);
+		srv->mg = listener_start(srv, deps->cfg->http_listen, threads,
+					 deps->cfg->http_request_timeout_ms, begin_request,
+					 &srv->port);
+		if (!srv->mg) {
+			api_server_stop(srv);
+			return err_set(e, E_UNAVAIL, "cannot listen on %s", deps->cfg->http_listen);
+		}
+	}
 	*out = srv;
 	return E_OK;
+}
+
+int api_server_start(const struct api_deps *deps, struct api_server **out, struct err *e)
+{
+	return server_new(deps, 1, out, e);
+}
+
+int api_health_server_start(const struct api_deps *deps, struct api_server **out, struct err *e)
+{
+	if (!deps->cfg->health_listen || !*deps->cfg->health_listen) {
+		*out = NULL;
+		return err_set(e, E_INVAL, "GWSYNC_HEALTH_LISTEN is not set");
+	}
+	return server_new(deps, 0, out, e);
 }
 
 int api_server_port(const struct api_server *srv)
 {
 	return srv->port;
+}
+
+int api_server_health_port(const struct api_server *srv)
+{
+	return srv->health_port;
 }
 
 void api_server_drain(struct api_server *srv, int timeout_ms)
@@ -532,6 +616,8 @@ void api_server_stop(struct api_server *srv)
 		return;
 	if (srv->mg)
 		mg_stop(srv->mg);
+	if (srv->health_mg)
+		mg_stop(srv->health_mg);
 	api_metrics_free(srv->ctx.metrics);
 	auth_cache_free(srv->ctx.auth_cache);
 	read_cache_free(srv->ctx.read_cache);

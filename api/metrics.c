@@ -242,7 +242,8 @@ char *api_metrics_render(struct api_metrics *m, const char *const *route_names,
 		 pool->size, pool->open, pool->in_use, (unsigned long long)pool->waits,
 		 (unsigned long long)pool->timeouts, (unsigned long long)pool->conn_errors);
 
-	text_add(&t,
+	if (bus)
+		text_add(&t,
 		 "# HELP gwsync_kafka_producer_queue_messages Messages waiting in the producer.\n"
 		 "# TYPE gwsync_kafka_producer_queue_messages gauge\n"
 		 "gwsync_kafka_producer_queue_messages %lld\n"

@@ -25,7 +25,7 @@ void api_metrics_observe(struct api_metrics *m, size_t route, int status, double
 /*
  * Renders the Prometheus text exposition. route_names gives each route's label
  * ("GET /v1/tenants"); google holds the counters of every Google client of the process (may be
- * NULL). Returns a malloc'd string (caller frees), or NULL when out of memory.
+ * NULL); bus may be NULL (a process without producer). Returns a malloc'd string (caller frees), or NULL when out of memory.
  */
 char *api_metrics_render(struct api_metrics *m, const char *const *route_names,
 			 const struct store_pool_stats *pool, const struct bus_producer_stats *bus,

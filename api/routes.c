@@ -4,9 +4,9 @@
 #include "handlers_integrations.h"
 
 const struct api_route api_routes[] = {
-	{{"GET", "/healthz"}, handle_healthz, ACCESS_NONE, 0},
-	{{"GET", "/readyz"}, handle_readyz, ACCESS_NONE, 0},
-	{{"GET", "/metrics"}, handle_metrics, ACCESS_NONE, 0},
+	{{"GET", "/healthz"}, handle_healthz, ACCESS_NONE, ROUTE_HEALTH},
+	{{"GET", "/readyz"}, handle_readyz, ACCESS_NONE, ROUTE_HEALTH},
+	{{"GET", "/metrics"}, handle_metrics, ACCESS_NONE, ROUTE_HEALTH},
 	{{"POST", "/v1/tenants"}, handle_tenants_create, ACCESS_OPERATOR, 0},
 	{{"GET", "/v1/tenants"}, handle_tenants_list, ACCESS_OPERATOR, 0},
 	{{"GET", "/v1/tenants/{tenant_id}"}, handle_tenants_get, ACCESS_OPERATOR, 0},

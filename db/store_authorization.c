@@ -80,6 +80,27 @@ static char *lines_join(const char *const *list)
 	return out;
 }
 
+/* Sets every domain's verified flag from Google's list; only the flags that change are written
+ * (each write is audited and queues the export's reconcile). */
+static int verified_set(PGconn *conn, const char *tenant_id, const char *integration_id,
+			const char *const *verified_domains, struct err *e)
+{
+	char *verified = lines_join(verified_domains);
+	if (!verified)
+		return err_set(e, E_NOMEM, "domains");
+	const char *dp[] = {integration_id, verified, tenant_id};
+	PGresult *res;
+	int rc = store_conn_exec(conn,
+				 "UPDATE integration_domains SET verified = (domain = ANY "
+				 "(string_to_array($2, E'\\n'))) WHERE integration_id = $1::uuid AND "
+				 "tenant_id = $3::uuid AND verified IS DISTINCT FROM (domain = ANY "
+				 "(string_to_array($2, E'\\n')))",
+				 3, dp, &res, e);
+	PQclear(res);
+	free(verified);
+	return rc;
+}
+
 static int record_in_tx(PGconn *conn, const char *tenant_id, const char *integration_id,
 			const struct store_authorization *a, char other_id[STORE_ID_LEN + 1], char *other_name, size_t name_cap,
 			struct err *e)
@@ -170,17 +191,7 @@ static int record_in_tx(PGconn *conn, const char *tenant_id, const char *integra
 	if (rc)
 		return rc;
 
-	char *verified = lines_join(a->verified_domains);
-	if (!verified)
-		return err_set(e, E_NOMEM, "domains");
-	const char *dp[] = {integration_id, verified};
-	rc = store_conn_exec(conn,
-			     "UPDATE integration_domains SET verified = (domain = ANY "
-			     "(string_to_array($2, E'\\n'))) WHERE integration_id = $1::uuid AND "
-			     "verified IS DISTINCT FROM (domain = ANY (string_to_array($2, E'\\n')))",
-			     2, dp, &res, e);
-	PQclear(res);
-	free(verified);
+	rc = verified_set(conn, tenant_id, integration_id, a->verified_domains, e);
 	if (rc)
 		return rc;
 
@@ -217,6 +228,17 @@ int store_authorization_record(struct store *st, const struct store_actor *actor
 	if (!rc && out)
 		rc = store_integration_get(st, tenant_id, integration_id, out, e);
 	return rc;
+}
+
+int store_domains_verified_set(struct store *st, const struct store_actor *actor,
+			       const char *tenant_id, const char *integration_id,
+			       const char *const *verified_domains, struct err *e)
+{
+	PGconn *conn = store_tx_begin(st, actor, e);
+	if (!conn)
+		return e ? e->code : E_UNAVAIL;
+	int rc = verified_set(conn, tenant_id, integration_id, verified_domains, e);
+	return store_tx_end(st, conn, rc, e);
 }
 
 int store_credential_error(struct store *st, const char *integration_id, const char *reason,

@@ -66,6 +66,15 @@ int store_authorization_record(struct store *st, const struct store_actor *actor
 			       char other_id[STORE_ID_LEN + 1], char *other_name, size_t name_cap,
 			       struct err *e);
 
+/*
+ * Sets the verified flag of each of the integration's domains from Google's list (NULL-terminated,
+ * lower case): true when listed, false otherwise; only changed flags are written. actor may be
+ * NULL (a sync run). Used by the domain check and every sync run.
+ */
+int store_domains_verified_set(struct store *st, const struct store_actor *actor,
+			       const char *tenant_id, const char *integration_id,
+			       const char *const *verified_domains, struct err *e);
+
 /* Sets the credential's last error (not audited; reason/message from Google, never a secret). */
 int store_credential_error(struct store *st, const char *integration_id, const char *reason,
 			   const char *message, struct err *e);

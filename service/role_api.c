@@ -49,6 +49,11 @@ int role_api_run(const struct config *cfg)
 		  (struct log_field[]){LOG_STR("listen", cfg->http_listen),
 				       LOG_NUM("port", api_server_port(srv))},
 		  2);
+	if (cfg->health_listen)
+		log_write(LOG_INFO, "api", "health_listening", NULL,
+			  (struct log_field[]){LOG_STR("listen", cfg->health_listen),
+					       LOG_NUM("port", api_server_health_port(srv))},
+			  2);
 
 	sigset_t set;
 	sigemptyset(&set);

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "bus.h"
 #include "log.h"
 #include "roles.h"
@@ -359,6 +360,57 @@ static void *events_main(void *arg)
 	return NULL;
 }
 
+/* What the worker's health listener needs: the consumers it reports on. */
+struct worker_health {
+	struct worker *w;
+	struct bus_consumer *jobs;
+	struct bus_consumer *events;
+};
+
+/* Readiness: the jobs consumer reaches a broker that knows the jobs topic. */
+static int worker_ready(void *arg, struct err *e)
+{
+	struct worker_health *wh = arg;
+	return bus_consumer_check(wh->jobs, wh->w->cfg->topic_jobs, wh->w->cfg->readyz_timeout_ms,
+				  e);
+}
+
+/* /metrics of the worker, after the Google and pool figures: jobs running and consumer lag. */
+static void worker_metrics(void *arg, char *buf, size_t cap)
+{
+	struct worker_health *wh = arg;
+	pthread_mutex_lock(&wh->w->mu);
+	int running = wh->w->running;
+	pthread_mutex_unlock(&wh->w->mu);
+	size_t len = strlen(buf);
+	if (len >= cap)
+		return;
+	len += (size_t)snprintf(buf + len, cap - len,
+				"# HELP gwsync_worker_jobs_running Jobs this worker runs now.\n"
+				"# TYPE gwsync_worker_jobs_running gauge\n"
+				"gwsync_worker_jobs_running %d\n"
+				"# HELP gwsync_worker_concurrency Jobs this worker may run at once.\n"
+				"# TYPE gwsync_worker_concurrency gauge\n"
+				"gwsync_worker_concurrency %d\n"
+				"# HELP gwsync_kafka_consumer_lag Messages behind in the partitions "
+				"assigned to this worker, by topic.\n"
+				"# TYPE gwsync_kafka_consumer_lag gauge\n",
+				running, wh->w->cfg->worker_concurrency);
+	struct {
+		struct bus_consumer *c;
+		const char *topic;
+	} consumers[] = {{wh->jobs, wh->w->cfg->topic_jobs},
+			 {wh->events, wh->w->cfg->topic_directory_events}};
+	for (size_t i = 0; i < sizeof(consumers) / sizeof(consumers[0]) && len < cap; i++) {
+		int64_t lag = 0;
+		int parts = 0;
+		if (bus_consumer_lag(consumers[i].c, &lag, &parts) == E_OK)
+			len += (size_t)snprintf(buf + len, cap - len,
+						"gwsync_kafka_consumer_lag{topic=\"%s\"} %lld\n",
+						consumers[i].topic, (long long)lag);
+	}
+}
+
 static void *heartbeat_main(void *arg)
 {
 	struct worker *w = arg;
@@ -393,6 +445,8 @@ int role_worker_run(const struct config *cfg)
 
 	struct bus_consumer *jobs = NULL, *events = NULL;
 	struct events_thread et = {&w, NULL};
+	struct worker_health wh = {&w, NULL, NULL};
+	struct api_server *health = NULL;
 	pthread_t events_t, heartbeat_t;
 	int events_started = 0, heartbeat_started = 0, status = 1;
 	struct store_options so = {
@@ -410,6 +464,25 @@ int role_worker_run(const struct config *cfg)
 	    bus_consumer_new(cfg, evt, 1, &events, &e)) {
 		log_write(LOG_ERROR, "worker", "worker_failed", e.msg, NULL, 0);
 		goto out;
+	}
+	wh.jobs = jobs;
+	wh.events = events;
+	if (cfg->health_listen) {
+		struct api_deps deps = {.cfg = cfg,
+					.st = w.st,
+					.conn = w.conn,
+					.metrics_extra = worker_metrics,
+					.metrics_arg = &wh,
+					.ready_check = worker_ready,
+					.ready_arg = &wh};
+		if (api_health_server_start(&deps, &health, &e)) {
+			log_write(LOG_ERROR, "worker", "worker_failed", e.msg, NULL, 0);
+			goto out;
+		}
+		log_write(LOG_INFO, "worker", "health_listening", NULL,
+			  (struct log_field[]){LOG_STR("listen", cfg->health_listen),
+					       LOG_NUM("port", api_server_health_port(health))},
+			  2);
 	}
 	et.c = events;
 	events_started = pthread_create(&events_t, NULL, events_main, &et) == 0;
@@ -462,6 +535,8 @@ int role_worker_run(const struct config *cfg)
 	shutdown_watchdog_start(cfg->shutdown_timeout_s);
 	status = 0;
 out:
+	/* First the listener: its scrapes read the consumers closed below. */
+	api_server_stop(health);
 	/* Runners see the flag at their next checkpoint and give their jobs back. */
 	atomic_store(&w.stop, 1);
 	pthread_mutex_lock(&w.mu);

@@ -188,25 +188,64 @@ int bus_producer_prepare(struct bus_producer *p, const char *const *topics, size
 	return rc;
 }
 
-int bus_producer_check(struct bus_producer *p, const char *topic, int timeout_ms, struct err *e)
+/* Asks a broker for topic's metadata through rk (any handle: producer or consumer). */
+static int topic_check(rd_kafka_t *rk, const char *topic, int timeout_ms, struct err *e)
 {
-	rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->rk, topic, NULL);
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
 	if (!rkt)
 		return err_set(e, E_INTERNAL, "kafka topic handle");
 	const struct rd_kafka_metadata *md = NULL;
-	rd_kafka_resp_err_t err = rd_kafka_metadata(p->rk, 0, rkt, &md, timeout_ms);
+	rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
 	int rc = E_OK;
 	if (err) {
 		rc = err_set(e, E_UNAVAIL, "kafka unreachable: %s", rd_kafka_err2str(err));
 	} else if (md->topic_cnt != 1 || md->topics[0].err) {
 		rc = err_set(e, E_NOTFOUND, "kafka topic %s: %s", topic,
 			     md->topic_cnt ? rd_kafka_err2str(md->topics[0].err) : "missing");
-	} else {
-		atomic_store(&p->all_brokers_down, 0);
 	}
 	if (md)
 		rd_kafka_metadata_destroy(md);
 	rd_kafka_topic_destroy(rkt);
+	return rc;
+}
+
+int bus_producer_check(struct bus_producer *p, const char *topic, int timeout_ms, struct err *e)
+{
+	int rc = topic_check(p->rk, topic, timeout_ms, e);
+	if (rc == E_OK)
+		atomic_store(&p->all_brokers_down, 0);
+	return rc;
+}
+
+int bus_consumer_check(struct bus_consumer *c, const char *topic, int timeout_ms, struct err *e)
+{
+	return topic_check(c->rk, topic, timeout_ms, e);
+}
+
+int bus_consumer_lag(struct bus_consumer *c, int64_t *lag, int *partitions)
+{
+	*lag = 0;
+	*partitions = 0;
+	rd_kafka_topic_partition_list_t *parts = NULL;
+	if (rd_kafka_assignment(c->rk, &parts) || !parts)
+		return E_UNAVAIL;
+	int rc = E_OK;
+	if (parts->cnt && rd_kafka_position(c->rk, parts))
+		rc = E_UNAVAIL;
+	for (int i = 0; rc == E_OK && i < parts->cnt; i++) {
+		const rd_kafka_topic_partition_t *tp = &parts->elems[i];
+		int64_t low = 0, high = 0;
+		/* Cached by the fetcher: no broker round trip on the scrape's thread. */
+		if (rd_kafka_get_watermark_offsets(c->rk, tp->topic, tp->partition, &low, &high))
+			continue;
+		/* No position yet (nothing fetched since the assignment): left out. */
+		if (tp->offset < 0)
+			continue;
+		if (high > tp->offset)
+			*lag += high - tp->offset;
+		(*partitions)++;
+	}
+	rd_kafka_topic_partition_list_destroy(parts);
 	return rc;
 }
 

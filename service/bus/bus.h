@@ -94,6 +94,16 @@ void bus_message_release(struct bus_message *msg);
  */
 int bus_consumer_commit(struct bus_consumer *c, const struct bus_message *msg, struct err *e);
 
+/* Like bus_producer_check, through the consumer's connection (the worker's readiness). */
+int bus_consumer_check(struct bus_consumer *c, const char *topic, int timeout_ms, struct err *e);
+
+/*
+ * Messages behind in the partitions assigned to this consumer: the sum of (high watermark -
+ * position) from librdkafka's cached offsets (no broker round trip); *partitions counts the
+ * partitions with known offsets. Any thread. E_UNAVAIL when the assignment cannot be read.
+ */
+int bus_consumer_lag(struct bus_consumer *c, int64_t *lag, int *partitions);
+
 /* Leaves the group (revoking partitions) and frees; c may be NULL. */
 void bus_consumer_close(struct bus_consumer *c);
 

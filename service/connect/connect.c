@@ -423,6 +423,55 @@ int connect_call(struct connect_handle *h, const char *method, const char *path_
 	return rc;
 }
 
+void connect_domains_free(char **list)
+{
+	for (size_t i = 0; list && list[i]; i++)
+		free(list[i]);
+	free(list);
+}
+
+int connect_domains_verified(struct connect *c, const char *tenant_id, const char *integration_id,
+			     char ***out, struct err *e)
+{
+	*out = NULL;
+	struct connect_handle *h = NULL;
+	int rc = connect_client_acquire(c, tenant_id, integration_id, &h, e);
+	if (rc)
+		return rc;
+	struct google_probe p;
+	rc = google_domains_read(connect_handle_client(h), &p, e);
+	if (!rc) {
+		connect_handle_used(h);
+		char **list = calloc(p.n_domains + 1, sizeof(*list));
+		size_t k = 0;
+		for (size_t i = 0; list && i < p.n_domains; i++) {
+			if (!p.verified[i])
+				continue;
+			/* Taken from the probe: google_probe_cleanup frees only what is left. */
+			list[k++] = p.domains[i];
+			p.domains[i] = NULL;
+		}
+		if (!list)
+			rc = err_set(e, E_NOMEM, "domains");
+		*out = list;
+		google_probe_cleanup(&p);
+	}
+	connect_client_release(c, h);
+	return rc;
+}
+
+int connect_domains_refresh(struct connect *c, const struct store_actor *actor,
+			    const char *tenant_id, const char *integration_id, struct err *e)
+{
+	char **verified = NULL;
+	int rc = connect_domains_verified(c, tenant_id, integration_id, &verified, e);
+	if (!rc)
+		rc = store_domains_verified_set(c->st, actor, tenant_id, integration_id,
+						(const char *const *)verified, e);
+	connect_domains_free(verified);
+	return rc;
+}
+
 void connect_metrics(struct connect *c, struct google_metrics *out)
 {
 	pthread_mutex_lock(&c->mu);
@@ -437,7 +486,7 @@ void connect_metrics(struct connect *c, struct google_metrics *out)
 
 /* ---- classification ---- */
 
-static enum connect_failure classify(int rc, const struct err *e)
+enum connect_failure connect_classify(int rc, const struct err *e)
 {
 	const char *r = e->reason;
 	if (!strcmp(r, "admin_policy_enforced"))
@@ -567,7 +616,7 @@ static int authorize_with(struct connect *c, const struct store_actor *actor,
 	if (rc) {
 		entry_free(c, en);
 		google_probe_cleanup(&probe);
-		return fail(o, classify(rc, &e), rc, &e);
+		return fail(o, connect_classify(rc, &e), rc, &e);
 	}
 	outcome_take_probe(o, &probe);
 	google_probe_cleanup(&probe);
@@ -738,7 +787,7 @@ int connect_oauth_finish(struct connect *c, const char *state, const char *code,
 		snprintf(e.reason, sizeof(e.reason), "%s", name);
 		snprintf(e.msg, sizeof(e.msg), "Google answered %s at consent", name);
 		e.code = E_FORBIDDEN;
-		fail(o, classify(E_FORBIDDEN, &e), E_FORBIDDEN, &e);
+		fail(o, connect_classify(E_FORBIDDEN, &e), E_FORBIDDEN, &e);
 		goto out;
 	}
 	if (!code || !*code) {
@@ -756,7 +805,7 @@ int connect_oauth_finish(struct connect *c, const char *state, const char *code,
 		rc = oauth_code_exchange(&c->oo, c->client_id, c->client_secret, code,
 					 s->redirect_uri, (const char *)verifier, &grant, &e);
 	if (rc) {
-		fail(o, classify(rc, &e), rc, &e);
+		fail(o, connect_classify(rc, &e), rc, &e);
 		goto out;
 	}
 	if (!grant.refresh_token) {
@@ -828,7 +877,7 @@ int connect_verify(struct connect *c, const struct store_actor *actor, const cha
 	rc = google_probe_run(en->gc, &probe, &e);
 	if (rc) {
 		connect_client_release(c, h);
-		fail(o, classify(rc, &e), rc, &e);
+		fail(o, connect_classify(rc, &e), rc, &e);
 		if (o->failure == CONNECT_REAUTH_REQUIRED)
 			o->failure = CONNECT_INVALID_GRANT;
 		struct err ignored;

@@ -73,6 +73,14 @@ enum connect_failure {
 	CONNECT_STORE,		     /* the database (e.code says how) */
 };
 
+/*
+ * The failure a Google error (rc, e from google_call or a token fetch) amounts to: Google's
+ * reason first (admin policy, invalid grant, edition, API disabled, reauthorization), then
+ * E_UNAVAIL / E_TIMEOUT (a request deadline that passed included) → CONNECT_UNREACHABLE, else
+ * CONNECT_GOOGLE_ERROR. The API answers each with its problem (api_reply_google_error).
+ */
+enum connect_failure connect_classify(int rc, const struct err *e);
+
 /* What an authorization or a verification came to. Caller storage; connect_outcome_cleanup(). */
 struct connect_outcome {
 	enum connect_failure failure;
@@ -164,6 +172,24 @@ int connect_call(struct connect_handle *h, const char *method, const char *path_
 void connect_handle_used(struct connect_handle *h);
 
 void connect_client_release(struct connect *c, struct connect_handle *h);
+
+/* ---- the account's domains ---- */
+
+/*
+ * The domains Google lists as verified for the integration's account (domains.list through the
+ * registry's client): *out a NULL-terminated list of lower-case names, owned by the caller
+ * (connect_domains_free). Errors as connect_client_acquire() and google_call().
+ */
+int connect_domains_verified(struct connect *c, const char *tenant_id, const char *integration_id,
+			     char ***out, struct err *e);
+void connect_domains_free(char **list);
+
+/*
+ * Reads them and stores every domain's verified flag of the integration (changed ones only;
+ * actor may be NULL: a sync run).
+ */
+int connect_domains_refresh(struct connect *c, const struct store_actor *actor,
+			    const char *tenant_id, const char *integration_id, struct err *e);
 
 /* The sum of the metrics of every Google client this process made (live and retired). */
 void connect_metrics(struct connect *c, struct google_metrics *out);

@@ -77,8 +77,15 @@ static const struct config_entry config_table[] = {
 	 "Request worker threads of the API; a keep-alive connection holds one while open."},
 	{"GWSYNC_HTTP_MAX_BODY_BYTES", T_INT, OFF(http_max_body_bytes), "1048576", 1024,
 	 16777216, 0, API, 0, "Largest request body accepted; larger ones get 413."},
-	{"GWSYNC_HTTP_REQUEST_TIMEOUT_MS", T_INT, OFF(http_request_timeout_ms), "30000", 100,
-	 600000, 0, API, 0, "Socket read/write timeout of the API."},
+	{"GWSYNC_HTTP_REQUEST_TIMEOUT_MS", T_INT, OFF(http_request_timeout_ms), "10000", 100,
+	 600000, 0, API, 0,
+	 "Socket read/write timeout of the API: a client that sends nothing for this long (a "
+	 "request head it never finishes included) loses its connection and the thread it held."},
+	{"GWSYNC_HEALTH_LISTEN", T_LISTEN, OFF(health_listen), NULL, 0, 0, 0, BUS_ROLES, 0,
+	 "Address and port of the health listener: `/healthz`, `/readyz` and `/metrics` on their "
+	 "own threads, so probes and Prometheus are answered while slow clients or a Google outage "
+	 "hold the API's threads (IPv4 host:port; port 0 picks a free one). The API also keeps them "
+	 "on GWSYNC_HTTP_LISTEN; the worker has no other listener. Unset: no health listener."},
 	{"GWSYNC_JSON_MAX_DEPTH", T_INT, OFF(json_max_depth), "32", 2, 1000, 0, API, 0,
 	 "Deepest nesting accepted in a JSON request body."},
 	{"GWSYNC_AUTH_CACHE_TTL_MS", T_INT, OFF(auth_cache_ttl_ms), "5000", 0, 60000, 0, API, 0,
@@ -89,8 +96,14 @@ static const struct config_entry config_table[] = {
 	 "reach every replica through PostgreSQL notifications. 0 reads the database every time."},
 	{"GWSYNC_READ_CACHE_MAX_AGE_MS", T_INT, OFF(read_cache_max_age_ms), "10000", 0, 600000, 0,
 	 API, 0, "Longest a cached answer is served, even when no change was announced."},
-	{"GWSYNC_READYZ_TIMEOUT_MS", T_INT, OFF(readyz_timeout_ms), "1500", 100, 30000, 0, API, 0,
+	{"GWSYNC_READYZ_TIMEOUT_MS", T_INT, OFF(readyz_timeout_ms), "1500", 100, 30000, 0,
+	 BUS_ROLES, 0,
 	 "Time each readiness check (database, Kafka) may take."},
+	{"GWSYNC_GOOGLE_REQUEST_DEADLINE_MS", T_INT, OFF(google_request_deadline_ms), "5000", 500,
+	 120000, 0, API, 0,
+	 "Overall time the Google calls of one API request may take, retries included "
+	 "(authorization, verification, the OAuth callback, the domain check); then the request "
+	 "answers 503 google-unreachable. Jobs on the worker are not bound by it."},
 	{"GWSYNC_WORKER_CONCURRENCY", T_INT, OFF(worker_concurrency), "4", 1, 256, 0, WORKER, 0,
 	 "Jobs one worker process runs at the same time; it takes no new job while all are busy."},
 	{"GWSYNC_JOB_LEASE_MS", T_INT, OFF(job_lease_ms), "30000", 500, 3600000, 0, BUS_ROLES, 0,

@@ -53,6 +53,8 @@ struct config {
 	int http_request_timeout_ms;
 	int json_max_depth;
 	int readyz_timeout_ms;
+	char *health_listen; /* host:port of the health listener; NULL: none */
+	int google_request_deadline_ms; /* api: Google calls of one request, retries included */
 	int auth_cache_ttl_ms;
 	int read_cache_mb;
 	int read_cache_max_age_ms;

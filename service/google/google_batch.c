@@ -359,7 +359,8 @@ int google_batch(struct google_client *gc, struct google_batch_item *items, size
 			break;
 		long delay = google_retry_delay_ms(policy, round, -1);
 		long elapsed = (long)(google_client_now_ms(gc) - start);
-		if (!google_retry_allowed(policy, round, elapsed, delay))
+		long left = google_deadline_left_ms();
+		if (!google_retry_allowed(policy, round, elapsed, delay) || (left >= 0 && delay >= left))
 			break;
 		google_client_sleep(gc, delay);
 	}

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "crypto.h"
 #include "google_error.h"
 #include "google_int.h"
@@ -156,6 +157,27 @@ struct google_ratelimit *google_client_ratelimit(struct google_client *gc)
 const struct google_retry_policy *google_client_retry_policy(const struct google_client *gc)
 {
 	return &gc->retry;
+}
+
+void google_deadline_begin(struct google_deadline *d, long ms)
+{
+	long long until = clock_monotonic_ms() + ms;
+	long long current = httpc_deadline_get();
+	d->previous = httpc_deadline_set(current && current < until ? current : until);
+}
+
+void google_deadline_end(const struct google_deadline *d)
+{
+	httpc_deadline_set(d->previous);
+}
+
+long google_deadline_left_ms(void)
+{
+	long long until = httpc_deadline_get();
+	if (!until)
+		return -1;
+	long long left = until - clock_monotonic_ms();
+	return left > 0 ? (long)left : 0;
 }
 
 void google_client_sleep(struct google_client *gc, long ms)
@@ -322,7 +344,9 @@ int google_send(struct google_client *gc, const struct google_exchange *x,
 		}
 		long delay = google_retry_delay_ms(&gc->retry, tries, retry_after_ms);
 		long elapsed = (long)(google_client_now_ms(gc) - start);
-		if (!google_retry_allowed(&gc->retry, tries, elapsed, delay))
+		long left = google_deadline_left_ms();
+		if (!google_retry_allowed(&gc->retry, tries, elapsed, delay) ||
+		    (left >= 0 && delay >= left))
 			goto out;
 		log_retry(x, status, reason, tries, delay);
 		pthread_mutex_lock(&gc->mu);

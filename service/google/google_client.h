@@ -123,6 +123,30 @@ void google_client_metrics(struct google_client *gc, struct google_metrics *out)
 /* The bucket in use (borrowed; lives as long as the client or the caller's shared bucket). */
 struct google_ratelimit *google_client_ratelimit(struct google_client *gc);
 
+/*
+ * An overall deadline for the Google calls of one piece of work on the calling thread (an API
+ * request: GWSYNC_GOOGLE_REQUEST_DEADLINE_MS), retries, token fetches and the OAuth token
+ * endpoint included, whatever client or layer makes them:
+ *
+ *     struct google_deadline d;
+ *     google_deadline_begin(&d, cfg->google_request_deadline_ms);
+ *     rc = connect_verify(...);          // or google_call, a preview, a domain check
+ *     google_deadline_end(&d);
+ *
+ * Inside the scope an exchange is sent only while time is left, each attempt's timeout is cut to
+ * what is left, and a retry whose backoff would cross the deadline is not made: the call fails
+ * with its last error, or E_TIMEOUT ("deadline passed") — callers map both to "Google
+ * unreachable" (503 google-unreachable). Scopes nest (the earlier deadline wins); end them in
+ * reverse order on the same thread. Jobs on the worker set none and keep the full retry policy.
+ */
+struct google_deadline {
+	long long previous;
+};
+void google_deadline_begin(struct google_deadline *d, long ms);
+void google_deadline_end(const struct google_deadline *d);
+/* Milliseconds left of this thread's deadline (0 when passed); -1 when none is set. */
+long google_deadline_left_ms(void);
+
 /* Method name → enum (GOOGLE_METHOD_N when unknown) and outcome → "ok", "client_error", … */
 enum google_method google_method_index(const char *method);
 const char *google_outcome_name(enum google_outcome o);

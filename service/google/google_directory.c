@@ -67,6 +67,21 @@ static int domains_take(struct google_probe *p, struct json_object *jo, struct e
 	return E_OK;
 }
 
+#define DOMAINS_PATH DIR "/customer/my_customer/domains?fields=domains(domainName,verified,isPrimary)"
+
+int google_domains_read(struct google_client *gc, struct google_probe *out, struct err *e)
+{
+	memset(out, 0, sizeof(*out));
+	struct json_object *jo = NULL;
+	int rc = google_call_json(gc, "GET", DOMAINS_PATH, NULL, NULL, &jo, e);
+	if (rc == E_OK)
+		rc = domains_take(out, jo, e);
+	json_object_put(jo);
+	if (rc)
+		google_probe_cleanup(out);
+	return rc;
+}
+
 int google_probe_run(struct google_client *gc, struct google_probe *out, struct err *e)
 {
 	memset(out, 0, sizeof(*out));
@@ -95,8 +110,7 @@ int google_probe_run(struct google_client *gc, struct google_probe *out, struct 
 		{GOOGLE_PRIV_USERS, DIR "/users?customer=my_customer&maxResults=1&fields="
 					"users(customerId,primaryEmail)"},
 		{GOOGLE_PRIV_GROUPS, DIR "/groups?customer=my_customer&maxResults=1&fields=groups(id)"},
-		{GOOGLE_PRIV_DOMAINS, DIR "/customer/my_customer/domains?fields="
-					  "domains(domainName,verified,isPrimary)"},
+		{GOOGLE_PRIV_DOMAINS, DOMAINS_PATH},
 	};
 	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
 		struct err pe = {0};

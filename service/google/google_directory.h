@@ -41,6 +41,12 @@ struct google_probe {
  */
 int google_probe_run(struct google_client *gc, struct google_probe *out, struct err *e);
 
+/*
+ * domains.list alone: fills out's domains, verified flags and primary domain (the other fields
+ * stay empty); free with google_probe_cleanup(). Errors as google_call().
+ */
+int google_domains_read(struct google_client *gc, struct google_probe *out, struct err *e);
+
 /* Frees the domain list; zeroes p. */
 void google_probe_cleanup(struct google_probe *p);
 

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "clock.h"
+
 #ifndef GWSYNC_VERSION
 #define GWSYNC_VERSION "0"
 #endif
@@ -238,6 +240,21 @@ static int set_method(CURL *c, const struct httpc_request *rq)
 	return cc == CURLE_OK ? 0 : -1;
 }
 
+/* Per thread: a request thread's deadline never leaks into another thread's calls. */
+static _Thread_local long long thread_deadline_ms;
+
+long long httpc_deadline_set(long long deadline_ms)
+{
+	long long previous = thread_deadline_ms;
+	thread_deadline_ms = deadline_ms;
+	return previous;
+}
+
+long long httpc_deadline_get(void)
+{
+	return thread_deadline_ms;
+}
+
 int httpc_send(struct httpc *h, const struct httpc_request *rq, struct httpc_response *resp,
 	       struct err *e)
 {
@@ -247,6 +264,18 @@ int httpc_send(struct httpc *h, const struct httpc_request *rq, struct httpc_res
 	if (!scheme_allowed(h, rq->url))
 		return fail(e, E_INVAL, rq,
 			    h->allow_http ? "not an http(s) URL" : "only https is allowed");
+
+	long connect_timeout_ms = h->connect_timeout_ms;
+	long timeout_ms = h->timeout_ms;
+	if (thread_deadline_ms) {
+		long long left = thread_deadline_ms - clock_monotonic_ms();
+		if (left <= 0)
+			return fail(e, E_TIMEOUT, rq, "the request's deadline passed; not sent");
+		if (left < timeout_ms)
+			timeout_ms = (long)left;
+		if (left < connect_timeout_ms)
+			connect_timeout_ms = (long)left;
+	}
 
 	CURL *c = h->curl;
 	struct exchange x = {.h = h};
@@ -280,8 +309,8 @@ int httpc_send(struct httpc *h, const struct httpc_request *rq, struct httpc_res
 	cc |= curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (h->ca_file)
 		cc |= curl_easy_setopt(c, CURLOPT_CAINFO, h->ca_file);
-	cc |= curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, h->connect_timeout_ms);
-	cc |= curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, h->timeout_ms);
+	cc |= curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms);
+	cc |= curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
 	cc |= curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
 	cc |= curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
 	cc |= curl_easy_setopt(c, CURLOPT_USERAGENT, h->user_agent);

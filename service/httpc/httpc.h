@@ -66,6 +66,17 @@ struct httpc_response {
 
 struct httpc;
 
+/*
+ * The calling thread's deadline, on the monotonic clock (clock_monotonic_ms()); 0: none. While
+ * one is set, every httpc_send() of this thread gives up when it has passed (E_TIMEOUT, nothing
+ * sent) and bounds its connect and total timeouts by the time left. It belongs to the thread,
+ * not to a struct httpc, so a deadline set around a request reaches the handles of every layer
+ * above (token endpoint, Google client) without being passed through them. Returns the previous
+ * deadline, to be restored when the scope ends. Callers use google_deadline_begin/_end.
+ */
+long long httpc_deadline_set(long long deadline_ms);
+long long httpc_deadline_get(void);
+
 /* curl_global_init: once in main before threads. Returns E_OK or E_INTERNAL. */
 int httpc_global_init(void);
 

@@ -890,6 +890,7 @@ int export_users_run(struct sync_job *j, struct err *e)
 	struct export_scope sc = {0};
 	struct plan plan = {0};
 	struct connect_handle *h = NULL;
+	sync_domains_refresh(j);
 	int rc = load_settings(j, &ps, &domains, admin_email, &it, e);
 	if (!rc && strcmp(it.status, "active"))
 		rc = err_set(e, E_CONFLICT, "the integration is %s, not active", it.status);

@@ -583,6 +583,7 @@ int sync_groups_run(struct sync_job *j, struct err *e)
 		goto out; /* nothing asked for */
 	if (sync_job_checkpoint(j, 0, -1))
 		goto out;
+	sync_domains_refresh(j);
 	if ((rc = load_domains(j, &domains, &n_domains, e)))
 		goto out;
 	rc = store_groups_scope(j->st, j->job->tenant_id, j->job->integration_id,

@@ -8,6 +8,15 @@
 #include "runner_groups.h"
 #include "sync_runner.h"
 
+void sync_domains_refresh(struct sync_job *j)
+{
+	struct err e = {0};
+	if (j->conn && connect_domains_refresh(j->conn, NULL, j->job->tenant_id,
+					       j->job->integration_id, &e))
+		log_write(LOG_WARN, "sync", "domains_refresh_failed", e.msg,
+			  (struct log_field[]){LOG_STR("err", err_code_name(e.code))}, 1);
+}
+
 enum sync_stop sync_job_checkpoint(struct sync_job *j, int done, int total)
 {
 	if (j->stop)

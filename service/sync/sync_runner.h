@@ -61,6 +61,13 @@ int sync_job_done_load(struct sync_job *j, const char *object_type, struct store
 int sync_job_items(struct sync_job *j, const struct store_job_item_in *items, size_t n,
 		   struct err *e);
 
+/*
+ * Refreshes the verified flags of the integration's domains from Google (domains.list) before a
+ * run reads them, so a domain verified or dropped in Google since the last look counts at once.
+ * A failure is logged and the run goes on with the flags stored before.
+ */
+void sync_domains_refresh(struct sync_job *j);
+
 typedef int (*sync_runner_fn)(struct sync_job *j, struct err *e);
 
 struct sync_runner {

@@ -600,3 +600,104 @@ def test_scheduler_marks_long_unused_integrations(ctx):
     # Authorizing again brings it back.
     assert authorize_sa(api2, ctx.key, iid, ctx.sa["a"]).status_code == 200
     assert api2.get(f"/v1/integrations/{iid}", key=ctx.key).json()["status"] == "active"
+
+
+def domains_of(api, key, iid):
+    return {d["domain"]: d["verified"]
+            for d in api.get(f"/v1/integrations/{iid}/domains", key=key).json()["items"]}
+
+
+def test_domains_added_after_authorization_are_checked_with_google(ctx):
+    """On an authorized integration a domain is added only when Google lists it verified; the
+    flags follow Google through verify and through every sync run."""
+    import time
+    api = ctx.start()
+    emu = ctx.emu
+    emu.ctl("POST", "domains", {"domainName": "pending.example.org", "verified": False})
+    emu.ctl("POST", "domains", {"domainName": "second.example.net", "verified": True})
+    iid = new_integration(api, ctx.key, domains=("example.com",))
+    # before the authorization nothing is asked: the authorization sets the flag
+    r = api.post(f"/v1/integrations/{iid}/domains", key=ctx.key, json={"domain": "later.example.org"})
+    assert r.status_code == 201 and r.json()["verified"] is None, r.text
+    assert authorize_sa(api, ctx.key, iid, ctx.sa["a"]).status_code == 200
+    assert domains_of(api, ctx.key, iid) == {"example.com": True, "later.example.org": False}
+
+    seq = emu.requests_since()[-1]["seq"]
+    for domain in ("pending.example.org", "absent.example.net"):
+        p = h.assert_problem(api.post(f"/v1/integrations/{iid}/domains", key=ctx.key, json={"domain": domain}),
+                             422, "domain-not-verified")
+        assert domain in p["detail"]
+    assert "directory.domains.list" in [x["route"] for x in emu.requests_since(seq)]
+    assert domains_of(api, ctx.key, iid) == {"example.com": True, "later.example.org": False}
+    r = api.post(f"/v1/integrations/{iid}/domains", key=ctx.key, json={"domain": "Second.Example.NET"})
+    assert r.status_code == 201, r.text
+    assert r.json()["domain"] == "second.example.net" and r.json()["verified"] is True
+    assert domains_of(api, ctx.key, iid)["second.example.net"] is True
+
+    # Google drops the verification: verify refreshes the flags
+    emu.ctl("POST", "domains", {"domainName": "second.example.net", "verified": False})
+    emu.ctl("POST", "domains", {"domainName": "later.example.org", "verified": True})
+    assert api.post(f"/v1/integrations/{iid}/authorization/verify", key=ctx.key).status_code == 200
+    assert domains_of(api, ctx.key, iid) == {"example.com": True, "later.example.org": True,
+                                            "second.example.net": False}
+
+    # verified again in Google: the next sync run (an export on a worker) refreshes them
+    emu.ctl("POST", "domains", {"domainName": "second.example.net", "verified": True})
+    env = h.base_env(ctx.db, **google_env(ctx.emu.url, free_port()),
+                     GWSYNC_KAFKA_GROUP="domains-" + os.urandom(4).hex())
+    worker = h.Process(["worker"], env)
+    try:
+        worker.wait_event("worker_started")
+        r = api.post(f"/v1/integrations/{iid}/jobs", key=ctx.key, json={"type": "export_users"})
+        assert r.status_code == 202, r.text
+        jid = r.json()["id"]
+        deadline = time.monotonic() + 60
+        while (job := api.get(f"/v1/jobs/{jid}", key=ctx.key).json())["status"] in ("queued", "running"):
+            assert time.monotonic() < deadline, job
+            time.sleep(0.2)
+        assert job["status"] == "succeeded", job
+        assert domains_of(api, ctx.key, iid)["second.example.net"] is True
+    finally:
+        status, _ = worker.stop()
+    h.assert_clean_exit(status, worker)
+
+
+def test_google_latency_is_cut_by_the_request_deadline_and_health_answers(ctx):
+    """Google answers after 20 s: every Google call on an API request thread gives up after
+    GWSYNC_GOOGLE_REQUEST_DEADLINE_MS with 503 google-unreachable (without the deadline a
+    verify would outlast the client's 30-s timeout), and the health routes keep answering."""
+    from concurrent.futures import ThreadPoolExecutor
+    api = ctx.start(GWSYNC_HTTP_THREADS="4", GWSYNC_HEALTH_LISTEN="127.0.0.1:0",
+                    GWSYNC_GOOGLE_REQUEST_DEADLINE_MS="1500", GWSYNC_GOOGLE_TIMEOUT_MS="30000")
+    emu = ctx.emu
+    emu.ctl("POST", "domains", {"domainName": "second.example.net", "verified": True})
+    iid = new_integration(api, ctx.key, domains=("example.com",))
+    other = new_integration(api, ctx.key, name="Consent")
+    assert authorize_sa(api, ctx.key, iid, ctx.sa["a"]).status_code == 200
+    url = consent(api, ctx.key, other)
+    fault = emu.ctl("POST", "faults", {"latencyMs": 20000})
+    try:
+        verify = f"/v1/integrations/{iid}/authorization/verify"
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            running = [pool.submit(api.post, verify, ctx.key) for _ in range(8)]
+            r = requests.get(api.health_base + "/healthz", timeout=10)
+            assert r.status_code == 200
+            assert requests.get(api.health_base + "/readyz", timeout=10).status_code == 200
+            answers = [f.result() for f in running]
+        for r in answers:
+            h.assert_problem(r, 503, "google-unreachable")
+        assert api.get("/healthz").status_code == 200
+        h.assert_problem(authorize_sa(api, ctx.key, iid, ctx.sa["a"]), 503, "google-unreachable")
+        h.assert_problem(api.post(f"/v1/integrations/{iid}/domains", key=ctx.key,
+                                  json={"domain": "second.example.net"}), 503, "google-unreachable")
+        assert "second.example.net" not in domains_of(api, ctx.key, iid)
+        # the consent callback: only the token exchange is slow
+        emu.ctl("DELETE", f"faults/{fault['id']}")
+        emu.ctl("POST", "faults", {"route": "oauth2.token", "latencyMs": 20000})
+        cb, _ = follow_consent(api, url)
+        h.assert_problem(cb, 503, "google-unreachable")
+    finally:
+        emu.ctl("DELETE", "faults")
+    # nothing changed: the integration stays active and its flags as they were
+    assert api.get(f"/v1/integrations/{iid}", key=ctx.key).json()["status"] == "active"
+    assert api.get(f"/v1/integrations/{other}", key=ctx.key).json()["status"] == "pending_authorization"

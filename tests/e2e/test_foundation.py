@@ -3,6 +3,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 
@@ -335,27 +336,145 @@ def test_worker_consumes_and_stops_cleanly(db):
     worker.wait_event("stopped", timeout=1)
 
 
-def test_readiness_follows_kafka(api):
-    assert api.get("/readyz").status_code == 200
-    h.services("stop", "kafka")
+def worker_with_health(db):
+    """`gwsync worker` with its health listener on a free port; returns (process, base URL)."""
+    env = h.base_env(db, GWSYNC_KAFKA_GROUP="gwsync-test-" + os.urandom(4).hex(),
+                     GWSYNC_HEALTH_LISTEN="127.0.0.1:0")
+    worker = h.Process(["worker"], env)
+    port = worker.wait_event("health_listening")["port"]
+    worker.wait_event("worker_started")
+    return worker, f"http://127.0.0.1:{port}"
+
+
+def test_readiness_names_kafka_degraded_and_the_worker_not_ready(db):
+    """The API takes work while Kafka is away (the outbox holds it): /readyz stays 200 and names
+    Kafka degraded. The worker cannot work without its consumer: its /readyz answers 503."""
+    import requests
+    api = h.Api(db, GWSYNC_HEALTH_LISTEN="127.0.0.1:0")
+    worker, wbase = worker_with_health(db)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            r = api.get("/readyz")
-            if r.status_code == 503:
-                break
-            assert time.monotonic() < deadline, "readiness stayed 200 with Kafka stopped"
+        assert api.get("/readyz").json()["status"] == "ready"
+        assert requests.get(wbase + "/readyz", timeout=10).status_code == 200
+        h.services("stop", "kafka")
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                r = requests.get(api.health_base + "/readyz", timeout=10)
+                assert r.status_code == 200, r.text
+                if r.json()["status"] == "degraded":
+                    break
+                assert time.monotonic() < deadline, "readiness never named Kafka with Kafka stopped"
+                time.sleep(0.5)
+            body = r.json()
+            assert body["checks"]["kafka"]["status"] == "degraded", body
+            assert body["checks"]["database"]["status"] == "up"
+            assert body["checks"]["migrations"]["status"] == "up"
+            # the main listener says the same, and the API still takes work
+            assert api.get("/readyz").json()["checks"]["kafka"]["status"] == "degraded"
+            key = h.create_key(db, "acme", "editor")
+            assert api.post("/v1/integrations", key=key, json={"name": "During the outage"}).status_code == 201
+            while True:
+                r = requests.get(wbase + "/readyz", timeout=10)
+                if r.status_code == 503:
+                    break
+                assert time.monotonic() < deadline + 30, "the worker stayed ready with Kafka stopped"
+                time.sleep(0.5)
+            body = h.assert_problem(r, 503, "not-ready")
+            assert body["checks"]["kafka"]["status"] == "down" and body["checks"]["database"]["status"] == "up"
+            assert requests.get(wbase + "/healthz", timeout=10).status_code == 200
+        finally:
+            h.services("start", "kafka")
+        deadline = time.monotonic() + 60
+        while (api.get("/readyz").json()["status"] != "ready"
+               or requests.get(wbase + "/readyz", timeout=10).status_code != 200):
+            assert time.monotonic() < deadline, "readiness did not recover after Kafka returned"
             time.sleep(0.5)
-        body = h.assert_problem(r, 503, "not-ready")
-        assert body["checks"]["kafka"]["status"] == "down"
-        assert body["checks"]["database"]["status"] == "up"
+    finally:
+        wstatus, _ = worker.stop()
+        astatus, _ = api.stop()
+    h.assert_clean_exit(wstatus, worker)
+    h.assert_clean_exit(astatus, api.process)
+
+
+def test_worker_health_listener_serves_health_and_metrics_only(db):
+    import requests
+    worker, base = worker_with_health(db)
+    try:
+        r = requests.get(base + "/healthz", timeout=10)
+        assert r.status_code == 200 and r.json() == {"status": "ok"}
+        r = requests.get(base + "/readyz", timeout=10)
+        assert r.status_code == 200, r.text
+        assert {k: v["status"] for k, v in r.json()["checks"].items()} == {
+            "database": "up", "migrations": "up", "kafka": "up"}
+        text = requests.get(base + "/metrics", timeout=10).text
+        for name in ("gwsync_build_info", "gwsync_worker_jobs_running 0", "gwsync_worker_concurrency 4",
+                     'gwsync_kafka_consumer_lag{topic="gwsync.jobs"}', "gwsync_google_calls_total",
+                     "gwsync_db_pool_connections"):
+            assert name in text, name
+        # the API's figures are the API's: not repeated by every worker
+        assert "gwsync_outbox_backlog_rows" not in text and "gwsync_kafka_producer" not in text
+        # nothing but the three routes
+        assert h.assert_problem(requests.get(base + "/v1/tenants", timeout=10), 404, "not-found")
+        assert requests.post(base + "/healthz", timeout=10).status_code == 405
+    finally:
+        status, took = worker.stop()
+    h.assert_clean_exit(status, worker)
+    assert took < 20
+
+
+def test_health_listener_answers_while_slow_clients_hold_every_api_thread(db):
+    """2 x GWSYNC_HTTP_THREADS connections send a request line and one header, then nothing: every
+    API thread waits on them until the request timeout. The health listener still answers."""
+    import requests
+    threads = 4
+    api = h.Api(db, GWSYNC_HTTP_THREADS=threads, GWSYNC_HEALTH_LISTEN="127.0.0.1:0",
+                GWSYNC_HTTP_REQUEST_TIMEOUT_MS=20000)
+    slow = []
+    try:
+        for _ in range(2 * threads):
+            s = socket.create_connection(("127.0.0.1", api.port), timeout=30)
+            s.sendall(b"GET /v1/tenants HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            slow.append(s)
+        # The API's own threads are all taken: a request there waits behind the slow clients.
+        try:
+            r = requests.get(api.url("/healthz"), timeout=2)
+            starved = False
+        except requests.exceptions.Timeout:
+            starved = True
+        assert starved, "the slow clients did not hold the API's threads; the test proves nothing"
+        # Answered well before the slow clients' 20-s timeout frees a thread.
+        for path in ("/healthz", "/readyz", "/metrics"):
+            r = requests.get(api.health_base + path, timeout=10)
+            assert r.status_code == 200, (path, r.text)
+        assert r.text.startswith("# HELP")
+        assert requests.get(api.health_base + "/readyz", timeout=10).json()["status"] == "ready"
+    finally:
+        for s in slow:
+            s.close()
+        status, _ = api.stop()
+    h.assert_clean_exit(status, api.process)
+
+
+def test_slow_clients_lose_their_connection_after_the_request_timeout(db):
+    """The shorter default request timeout applies to a request head that never ends."""
+    api = h.Api(db, GWSYNC_HTTP_REQUEST_TIMEOUT_MS=500)
+    try:
+        s = socket.create_connection(("127.0.0.1", api.port), timeout=30)
+        s.sendall(b"GET /v1/tenants HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        s.settimeout(15)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        # closed by the server (with or without a 4xx first), long before the client gave up
+        assert not data or re.match(rb"HTTP/1\.[01] 4\d\d ", data), data[:200]
         assert api.get("/healthz").status_code == 200
     finally:
-        h.services("start", "kafka")
-    deadline = time.monotonic() + 60
-    while api.get("/readyz").status_code != 200:
-        assert time.monotonic() < deadline, "readiness did not recover after Kafka returned"
-        time.sleep(0.5)
+        status, _ = api.stop()
+    h.assert_clean_exit(status, api.process)
 
 
 def test_requests_share_a_small_pool_in_turn(db, operator_key):

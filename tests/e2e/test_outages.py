@@ -28,6 +28,12 @@ def test_broker_outage_loses_and_duplicates_nothing(pipe):
         backlog = int(next(line.split()[1] for line in pipe.api.get("/metrics").text.splitlines()
                            if line.startswith("gwsync_outbox_backlog_rows ")))
         assert backlog >= 200
+        # The API is still ready: Kafka is only named degraded (the outbox holds the work).
+        deadline = time.monotonic() + 30
+        while (r := pipe.api.get("/readyz")).json()["checks"]["kafka"]["status"] != "degraded":
+            assert r.status_code == 200 and time.monotonic() < deadline, r.text
+            time.sleep(0.5)
+        assert r.status_code == 200 and r.json()["status"] == "degraded", r.text
     finally:
         h.services("start", "kafka")
     deadline = time.monotonic() + 180

@@ -190,6 +190,11 @@ class Api:
         self.port = rec["port"]
         self.base = f"http://127.0.0.1:{self.port}"
         self.http = requests.Session()
+        # With GWSYNC_HEALTH_LISTEN: the health listener's base URL (logged before api_listening).
+        self.health_base = None
+        if env.get("GWSYNC_HEALTH_LISTEN"):
+            port = self.process.wait_event("health_listening", timeout=5)["port"]
+            self.health_base = f"http://127.0.0.1:{port}"
 
     def url(self, path):
         return self.base + path

@@ -139,7 +139,9 @@ static void test_defaults_applied(void **state)
 	assert_string_equal(cfg.http_listen, "127.0.0.1:8080");
 	assert_int_equal(cfg.http_threads, 64);
 	assert_int_equal(cfg.http_max_body_bytes, 1048576);
-	assert_int_equal(cfg.http_request_timeout_ms, 30000);
+	assert_int_equal(cfg.http_request_timeout_ms, 10000);
+	assert_null(cfg.health_listen);
+	assert_int_equal(cfg.google_request_deadline_ms, 5000);
 	assert_int_equal(cfg.json_max_depth, 32);
 	assert_int_equal(cfg.readyz_timeout_ms, 1500);
 	assert_int_equal(cfg.shutdown_timeout_s, 20);

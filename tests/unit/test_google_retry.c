@@ -1,6 +1,7 @@
 /*
  * Unit tests of service/google/google_retry.h (backoff growth, cap, jitter bounds, Retry-After)
- * and service/google/google_ratelimit.h (the token bucket on a fake clock).
+ * and service/google/google_ratelimit.h (the token bucket on a fake clock), and the request
+ * deadline of google_client.h (scopes, and a call that meets a passed deadline).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,8 +14,10 @@
 
 #include <cmocka.h>
 
+#include "google_client.h"
 #include "google_ratelimit.h"
 #include "google_retry.h"
+#include "httpc.h"
 
 static uint64_t fixed_rand(void *ctx)
 {
@@ -253,6 +256,65 @@ static void test_bucket_options(void **state)
 	google_ratelimit_free(NULL);
 }
 
+static void test_deadline_scopes_nest(void **state)
+{
+	(void)state;
+	assert_int_equal(google_deadline_left_ms(), -1);
+	struct google_deadline outer, inner, wider;
+	google_deadline_begin(&outer, 60000);
+	long left = google_deadline_left_ms();
+	assert_true(left > 1000 && left <= 60000);
+	google_deadline_begin(&inner, 1000);
+	assert_true(google_deadline_left_ms() <= 1000);
+	/* a later deadline inside does not extend the earlier one */
+	google_deadline_begin(&wider, 120000);
+	assert_true(google_deadline_left_ms() <= 1000);
+	google_deadline_end(&wider);
+	google_deadline_end(&inner);
+	assert_true(google_deadline_left_ms() > 1000);
+	google_deadline_end(&outer);
+	assert_int_equal(google_deadline_left_ms(), -1);
+}
+
+static int token_fn(void *ctx, int force_refresh, char *out, size_t cap, struct err *e)
+{
+	(void)ctx;
+	(void)force_refresh;
+	(void)e;
+	snprintf(out, cap, "test-token");
+	return E_OK;
+}
+
+/* Past the deadline nothing is sent and no retry is made, however generous the retry policy. */
+static void test_passed_deadline_fails_the_call_without_retries(void **state)
+{
+	(void)state;
+	struct google_client_options o = {
+		.api_base = "http://127.0.0.1:9",
+		.allow_http = 1,
+		.token = token_fn,
+		.retry = {.max_attempts = 7, .base_ms = 1000, .cap_ms = 32000, .max_total_ms = 120000},
+	};
+	struct google_client *gc = NULL;
+	struct err e = {0};
+	assert_int_equal(google_client_new(&o, &gc, &e), E_OK);
+	struct google_deadline d;
+	google_deadline_begin(&d, 1);
+	struct timespec ms5 = {0, 5 * 1000 * 1000};
+	nanosleep(&ms5, NULL);
+	assert_int_equal(google_deadline_left_ms(), 0);
+	int rc = google_call(gc, "GET", "/admin/directory/v1/users?customer=my_customer", NULL, NULL,
+			     NULL, NULL, &e);
+	google_deadline_end(&d);
+	assert_int_equal(rc, E_TIMEOUT);
+	assert_non_null(strstr(e.msg, "deadline"));
+	struct google_metrics m;
+	google_client_metrics(gc, &m);
+	assert_int_equal(m.retries, 0);
+	assert_int_equal(m.calls_failed, 1);
+	google_client_free(gc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -263,6 +325,12 @@ int main(void)
 		cmocka_unit_test(test_bucket_holds_rate),
 		cmocka_unit_test(test_bucket_cuts_and_recovers),
 		cmocka_unit_test(test_bucket_options),
+		cmocka_unit_test(test_deadline_scopes_nest),
+		cmocka_unit_test(test_passed_deadline_fails_the_call_without_retries),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	if (httpc_global_init())
+		return 1;
+	int failed = cmocka_run_group_tests(tests, NULL, NULL);
+	httpc_global_cleanup();
+	return failed;
 }

@@ -1,7 +1,8 @@
 """The container images, built for real from deploy/docker/Dockerfile by deploy/docker/build (buildah,
 base images made with mmdebstrap), then smoke-tested with `buildah run` on the host network against
-the suite's PostgreSQL and Kafka and the emulator image: version, migrate, api answering /readyz,
-a worker running a verify_authorization job, the non-root uid, every library found, the size.
+the suite's PostgreSQL and Kafka and the emulator image: version, migrate, api answering /readyz on
+its health listener, a worker (health listener ready) running a verify_authorization job, the
+non-root uid, every library found, the size.
 
 Runs once per suite run (not in the sanitizer build: the image compiles its own binaries).
 """
@@ -239,13 +240,15 @@ def test_smoke_migrate_api_worker_job(app, emu_ctr, db, tmp_path):
                       env=gwsync_env(db)).stdout.strip()
         assert key.startswith("gwsk_")
 
-        port = free_port()
-        api = RoleInImage(app, "api", gwsync_env(db, GWSYNC_HTTP_LISTEN=f"127.0.0.1:{port}", **google))
+        port, health_port = free_port(), free_port()
+        api = RoleInImage(app, "api", gwsync_env(db, GWSYNC_HTTP_LISTEN=f"127.0.0.1:{port}",
+                                                 GWSYNC_HEALTH_LISTEN=f"127.0.0.1:{health_port}", **google))
         api.wait_event("api_listening", timeout=60)
         base = f"http://127.0.0.1:{port}"
+        health = f"http://127.0.0.1:{health_port}"
         deadline = time.monotonic() + 60
         while True:
-            r = requests.get(base + "/readyz", timeout=10)
+            r = requests.get(health + "/readyz", timeout=10)
             if r.status_code == 200 or time.monotonic() > deadline:
                 break
             time.sleep(0.3)
@@ -253,9 +256,15 @@ def test_smoke_migrate_api_worker_job(app, emu_ctr, db, tmp_path):
         assert requests.get(base + "/healthz", timeout=10).status_code == 200
         assert uids(api.pid()) == {UID}
 
+        worker_port = free_port()
         worker = RoleInImage(app, "worker", gwsync_env(db, GWSYNC_KAFKA_GROUP="image-" + os.urandom(4).hex(),
+                                                      GWSYNC_HEALTH_LISTEN=f"127.0.0.1:{worker_port}",
                                                       **google))
         worker.wait_event("worker_started", timeout=60)
+        worker_health = f"http://127.0.0.1:{worker_port}"
+        assert requests.get(worker_health + "/healthz", timeout=10).status_code == 200
+        r = requests.get(worker_health + "/readyz", timeout=10)
+        assert r.status_code == 200, r.text
         assert uids(worker.pid()) == {UID}
 
         auth = {"Authorization": f"Bearer {key}"}
@@ -279,9 +288,11 @@ def test_smoke_migrate_api_worker_job(app, emu_ctr, db, tmp_path):
         assert job["status"] == "succeeded", job
         assert worker.wait_for(lambda rec: rec.get("job_id") == jid, timeout=10, what="worker log of the job")
 
-        metrics = requests.get(base + "/metrics", timeout=10).text
+        metrics = requests.get(health + "/metrics", timeout=10).text
         assert "gwsync_build_info" in metrics
         SERVED["api"] = metrics
+        SERVED["worker"] = requests.get(worker_health + "/metrics", timeout=10).text
+        assert "gwsync_kafka_consumer_lag" in SERVED["worker"]
     finally:
         for role in (worker, api):
             if role is not None:
@@ -307,11 +318,11 @@ def metric_names(expr):
 
 
 def test_dashboard_and_alerts_use_metrics_gwsync_serves():
-    """Every dashboard query and every alert names metrics that the api's /metrics really served
-    in the smoke test above (the worker has no listener yet)."""
+    """Every dashboard query and every alert names metrics that the api's or the worker's
+    /metrics really served in the smoke test above."""
     import yaml
-    assert "api" in SERVED, "the smoke test did not run"
-    served = {line.split("{")[0].split(" ")[0] for line in SERVED["api"].splitlines()
+    assert "api" in SERVED and "worker" in SERVED, "the smoke test did not run"
+    served = {line.split("{")[0].split(" ")[0] for text in SERVED.values() for line in text.splitlines()
               if line and not line.startswith("#")}
     base = os.path.join(SOURCE_DIR, "deploy", "k8s", "base")
     dash = json.load(open(os.path.join(base, "dashboard", "gwsync.json")))

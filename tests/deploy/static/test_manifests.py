@@ -223,24 +223,41 @@ def test_env_vars_exist_and_required_ones_are_set(rendered, config_table):
 
 
 def test_probes_point_at_routes_and_ports_that_exist(rendered, routes):
+    """Both roles: probes and the scrape go to the health listener (GWSYNC_HEALTH_LISTEN), whose
+    port is the container's "health" port; the API port takes the clients."""
     for overlay, docs in rendered.items():
-        api = by(docs, "Deployment", "gwsync-api")
-        c = api["spec"]["template"]["spec"]["containers"][0]
-        ports = {p["name"] for p in c["ports"]}
-        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
-            get = c[probe]["httpGet"]
-            assert ("GET", get["path"]) in routes, (overlay, probe, get)
-            assert get["port"] in ports
-        assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
-        svc = by(docs, "Service", "gwsync-api")
-        assert {p["targetPort"] for p in svc["spec"]["ports"]} <= ports
-        sm = by(docs, "ServiceMonitor", "gwsync-api")
-        for ep in sm["spec"]["endpoints"]:
-            assert ("GET", ep["path"]) in routes and ep["port"] in {p["name"] for p in svc["spec"]["ports"]}
+        for role in ("api", "worker"):
+            dep = by(docs, "Deployment", f"gwsync-{role}")
+            c = dep["spec"]["template"]["spec"]["containers"][0]
+            ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+            listen = env_of(c, docs)["GWSYNC_HEALTH_LISTEN"]
+            assert int(listen.rsplit(":", 1)[1]) == ports["health"], (overlay, role, listen, ports)
+            for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+                get = c[probe]["httpGet"]
+                assert ("GET", get["path"]) in routes, (overlay, role, probe, get)
+                assert get["port"] == "health", (overlay, role, probe, get)
+            assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+            svc = by(docs, "Service", f"gwsync-{role}")
+            assert {p["targetPort"] for p in svc["spec"]["ports"]} <= set(ports), (overlay, role)
+            sm = by(docs, "ServiceMonitor", f"gwsync-{role}")
+            assert sm["spec"]["selector"]["matchLabels"].items() <= svc["spec"]["selector"].items()
+            for ep in sm["spec"]["endpoints"]:
+                assert ("GET", ep["path"]) in routes and ep["port"] == "health", (overlay, role, ep)
+                assert ep["port"] in {p["name"] for p in svc["spec"]["ports"]}
         ing = by(docs, "Ingress", "gwsync-oauth-callback")
         for rule in ing["spec"]["rules"]:
             for path in rule["http"]["paths"]:
                 assert ("GET", path["path"]) in routes and path["pathType"] == "Exact"
+
+
+def test_monitoring_reaches_only_the_health_port(rendered):
+    for overlay, docs in rendered.items():
+        for role in ("api", "worker"):
+            rules = by(docs, "NetworkPolicy", f"gwsync-{role}-ingress")["spec"].get("ingress", [])
+            monitoring = [r for r in rules for peer in r["from"]
+                          if peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] == "monitoring"]
+            assert monitoring and all({p["port"] for p in r["ports"]} == {"health"} for r in monitoring), \
+                (overlay, role, rules)
 
 
 def test_pods_are_locked_down_and_stop_in_time(rendered):
