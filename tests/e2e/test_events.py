@@ -50,6 +50,22 @@ def wait_until(pred, timeout=30, what="condition"):
         time.sleep(0.1)
 
 
+def dead_letters(db, event_ids):
+    """{event id: (reason, error)} of the dead letters in the outbox, once all of event_ids have one.
+    Other tests' messages on the topic may be dead-lettered here too (even malformed ones)."""
+    found = {}
+    for payload, reason, error in sql(db, "SELECT convert_from(payload, 'UTF8'), headers ->> "
+                                          "'gwsync-dlq-reason', headers ->> 'gwsync-dlq-error' "
+                                          "FROM outbox WHERE stream = 'dlq'"):
+        try:
+            ev_id = json.loads(payload).get("id")
+        except ValueError:
+            continue
+        if ev_id in event_ids:
+            found[ev_id] = (reason, error)
+    return found if len(found) == len(event_ids) else None
+
+
 def make_users(pipe, n, prefix):
     for i in range(n):
         r = pipe.api.request("PUT", f"/v1/users/{prefix}{i}", key=pipe.editor,
@@ -151,19 +167,7 @@ def test_event_with_invalid_unicode_is_dead_lettered_naming_the_field(pipe):
         assert pipe.api.get(f"/v1/users/{uid}", key=pipe.editor).status_code == 404
     wanted = {e["id"]: ("invalid_data", f"{field} {rule}") for field, e in bad.items()}
 
-    def dead_letters():
-        found = {}
-        for payload, reason, error in sql(pipe.db, "SELECT convert_from(payload, 'UTF8'), headers ->> "
-                                                   "'gwsync-dlq-reason', headers ->> 'gwsync-dlq-error' "
-                                                   "FROM outbox WHERE stream = 'dlq'"):
-            try:
-                ev_id = json.loads(payload).get("id")
-            except ValueError:
-                continue
-            if ev_id in wanted:
-                found[ev_id] = (reason, error)
-        return found if len(found) == len(wanted) else None
-    assert wait_until(dead_letters, timeout=60, what="dead letters") == wanted
+    assert wait_until(lambda: dead_letters(pipe.db, wanted), timeout=60, what="dead letters") == wanted
 
 
 def test_directory_events_change_the_replica(pipe):
@@ -309,20 +313,7 @@ def test_rest_and_events_take_and_refuse_the_same_users_and_groups(pipe):
     for gid, body in ACCEPTED_GROUPS.items():
         assert pipe.api.get(f"/v1/groups/ev-{gid}", key=pipe.editor).json()["name"] == body["name"]
 
-    def dead_letters():
-        # Other tests' messages on the topic may be dead-lettered here too (even malformed ones).
-        found = {}
-        for payload, reason, error in sql(pipe.db, "SELECT convert_from(payload, 'UTF8'), headers ->> "
-                                                   "'gwsync-dlq-reason', headers ->> 'gwsync-dlq-error' "
-                                                   "FROM outbox WHERE stream = 'dlq'"):
-            try:
-                ev_id = json.loads(payload).get("id")
-            except ValueError:
-                continue
-            if ev_id in refused:
-                found[ev_id] = (reason, error)
-        return found if len(found) == len(refused) else None
-    found = wait_until(dead_letters, timeout=60, what="dead letters")
+    found = wait_until(lambda: dead_letters(pipe.db, refused), timeout=60, what="dead letters")
     assert found == {i: ("invalid_data", why) for i, why in refused.items()}, found
     for uid in REFUSED_USERS:
         assert pipe.api.get(f"/v1/users/ev-{uid}", key=pipe.editor).status_code == 404
