@@ -1,7 +1,7 @@
 /*
  * Authorizing an integration against Google: POST/GET .../authorization, .../authorization/verify
  * and the consent flow's callback. These are the handlers that talk to Google synchronously
- * (through service/connect), as CONVENTIONS.md allows for authorization. Every failure Google
+ * (through service/connect): the one exception api/README.md names. Every failure Google
  * gives becomes its own problem type with advice; no key, token or secret is ever answered.
  */
 #include <stdio.h>

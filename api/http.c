@@ -158,6 +158,13 @@ static void drain_body(struct mg_connection *conn, size_t max)
 	}
 }
 
+/* Whether the request announces a body (Content-Length above 0, or chunked). */
+static int request_has_body(struct mg_connection *conn, const struct mg_request_info *ri)
+{
+	return ri->content_length > 0 ||
+	       (ri->content_length < 0 && mg_get_header(conn, "Transfer-Encoding") != NULL);
+}
+
 /* Answers 401/403/503 itself and returns -1 unless the caller's key allows the route. */
 static int authenticate(struct mg_connection *conn, struct api_request *rq,
 			struct api_response *rs, enum access_role min_role)
@@ -183,11 +190,17 @@ static int authenticate(struct mg_connection *conn, struct api_request *rq,
 		api_reply_error(rs, 500, "internal", "Internal error", "hashing failed");
 		return -1;
 	}
-	int rc = auth_cache_get(rq->ctx->auth_cache, hash, &k)
-			 ? E_OK
-			 : store_api_key_authenticate(rq->ctx->st, hash, &k, &e);
-	if (rc == E_OK)
-		auth_cache_put(rq->ctx->auth_cache, hash, &k);
+	/*
+	 * Only a database check fills the cache: a hit must not extend the entry, or a key revoked
+	 * through another replica would keep working here for as long as it is used. The check
+	 * also moves last_used_at, so a busy key still shows it is in use.
+	 */
+	int rc = E_OK;
+	if (!auth_cache_get(rq->ctx->auth_cache, hash, &k)) {
+		rc = store_api_key_authenticate(rq->ctx->st, hash, &k, &e);
+		if (rc == E_OK)
+			auth_cache_put(rq->ctx->auth_cache, hash, &k);
+	}
 	if (rc == E_NOTFOUND) {
 		rs->www_authenticate = true;
 		api_reply_error(rs, 401, "unauthorized", "Unauthorized",
@@ -382,7 +395,7 @@ static int handle_request(struct mg_connection *conn, int health_only)
 	};
 	struct api_response rs = {0};
 	size_t route = (size_t)-1;
-	int close_after = 0;
+	int close_after = 0, body_read = 0;
 	char *body = NULL;
 	size_t max_body = (size_t)srv->ctx.cfg->http_max_body_bytes;
 
@@ -411,25 +424,31 @@ static int handle_request(struct mg_connection *conn, int health_only)
 	} else {
 		const struct api_route *r = &api_routes[route];
 		rs.allow[0] = '\0';
+		/*
+		 * The key and role come from the headers: a request they refuse is answered before a
+		 * byte of its body is read, so anonymous clients cannot make the threads read bodies.
+		 */
+		if (r->min_role != ACCESS_NONE && authenticate(conn, &rq, &rs, r->min_role) != 0)
+			goto respond;
 		int br = read_body(conn, ri->content_length, max_body, &body, &rq.body_len);
 		if (br > 0) {
 			drain_body(conn, 4 * max_body);
 			api_reply_error(&rs, 413, "payload-too-large", "Payload too large",
 					"the body exceeds %d bytes",
 					srv->ctx.cfg->http_max_body_bytes);
-			close_after = 1;
 		} else if (br < 0) {
 			api_reply_error(&rs, 400, "bad-request", "Bad request",
 					"the body could not be read");
-			close_after = 1;
 		} else {
 			rq.body = body;
-			if (r->min_role == ACCESS_NONE ||
-			    authenticate(conn, &rq, &rs, r->min_role) == 0)
-				serve(r, &rq, &rs);
+			body_read = 1;
+			serve(r, &rq, &rs);
 		}
 	}
 respond:
+	/* What is left of a body we did not read stays unread: the connection closes after this. */
+	if (!body_read && request_has_body(conn, ri))
+		close_after = 1;
 	if (!rs.status)
 		api_reply_error(&rs, 500, "internal", "Internal error", "no response");
 
@@ -455,7 +474,12 @@ respond:
 	read_cache_release(rs.cached);
 	free(rs.redirect);
 	atomic_fetch_sub(&srv->inflight, 1);
-	return rs.status;
+	/*
+	 * A status (1..999) tells CivetWeb the request is answered; it then reads and drops the rest
+	 * of the body to keep the connection. A negative value makes it return without reading, and
+	 * as the body was not consumed it closes the connection instead of keeping it alive.
+	 */
+	return close_after && !body_read ? -1 : rs.status;
 }
 
 static int begin_request(struct mg_connection *conn)
@@ -501,6 +525,13 @@ static struct mg_context *listener_start(struct api_server *srv, const char *lis
 				 "1000",
 				 "tcp_nodelay",
 				 "1",
+				 /*
+				  * The router percent-decodes each path segment once, after splitting the
+				  * path at its slashes; CivetWeb decoding too would turn %2541 into A and
+				  * an encoded slash into a separator.
+				  */
+				 "decode_url",
+				 "no",
 				 NULL};
 	struct mg_callbacks cb = {0};
 	cb.begin_request = begin;

@@ -7,6 +7,7 @@
 #include "api_internal.h"
 #include "crypto.h"
 #include "log.h"
+#include "utf8.h"
 
 #define CURSOR_TAG "c1:"
 
@@ -157,6 +158,17 @@ json_object *api_body_object(struct api_request *rq, struct api_response *rs)
 	if (!content_type_is_json(rq->content_type)) {
 		api_reply_error(rs, 415, "unsupported-media-type", "Unsupported media type",
 				"send the body as application/json");
+		return NULL;
+	}
+	/* Before json-c, which would turn a lone surrogate into U+FFFD and keep bytes not UTF-8. */
+	char bad[256];
+	size_t bad_at;
+	if (json_text_unicode_check(rq->body, rq->body_len, bad, sizeof(bad), &bad_at)) {
+		struct problem p;
+		problem_set(&p, 400, "validation", "Invalid request",
+			    "a string is not valid Unicode (byte %zu)", bad_at);
+		problem_add_error(&p, bad, JSON_TEXT_UNICODE_RULE);
+		api_reply_problem(rs, &p, NULL);
 		return NULL;
 	}
 	json_tokener *tok = json_tokener_new_ex(rq->ctx->cfg->json_max_depth);

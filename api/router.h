@@ -2,8 +2,10 @@
  * router — matches a method and a path against a table of routes with {parameters}.
  *
  * Patterns are literal segments and "{name}" segments ("/v1/tenants/{tenant_id}"). Matching is
- * exact per segment; a trailing slash does not match. Parameter values are percent-decoded into
- * the caller's struct router_match; a value that decodes to contain '/' or NUL does not match.
+ * exact per segment; a trailing slash does not match. The path is the raw request path (still
+ * percent-encoded: the caller must not decode it): it is split at its slashes, then each parameter
+ * value is percent-decoded once into the caller's struct router_match ("%2541" gives "%41", '+'
+ * stays '+'); a value that decodes to contain '/' or NUL, or holds a bad escape, does not match.
  * Pure functions over caller storage; thread-safe.
  */
 #ifndef GWSYNC_API_ROUTER_H

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "bus.h"
+#include "utf8.h"
 #include "validate.h"
 
 #define EVENT_MAX_BYTES (256 * 1024)
@@ -18,6 +19,17 @@ static json_object *parse_object(const char *payload, size_t len, struct err *e)
 	if (len > EVENT_MAX_BYTES) {
 		err_set(e, E_INVAL, "message of %zu bytes is larger than %d", len, EVENT_MAX_BYTES);
 		snprintf(e->reason, sizeof(e->reason), "malformed_json");
+		return NULL;
+	}
+	/* Refused, not repaired: json-c would store a lone surrogate as U+FFFD (REST refuses it too). */
+	char bad[128];
+	size_t bad_at;
+	if (json_text_unicode_check(payload, len, bad, sizeof(bad), &bad_at)) {
+		/* Named like the other data faults: "first_name ...", "addresses/0/locality ...". */
+		bool in_data = strncmp(bad, "/data/", 6) == 0;
+		const char *name = in_data ? bad + 6 : bad[0] ? bad + 1 : "the message";
+		err_set(e, E_INVAL, "%s %s", name, JSON_TEXT_UNICODE_RULE);
+		snprintf(e->reason, sizeof(e->reason), "%s", in_data ? "invalid_data" : "malformed_json");
 		return NULL;
 	}
 	json_tokener *tok = json_tokener_new_ex(EVENT_MAX_DEPTH);

@@ -1,7 +1,7 @@
 /*
- * attributes — the catalogue of user attributes gwsync can sync (DESIGN.md Appendix A): which
- * directory field maps to which Google field and in which directions it may flow. Constant data;
- * thread-safe.
+ * attributes — the catalogue of user attributes gwsync can sync (the attribute rules of
+ * openapi.yaml): which directory field maps to which Google field and in which directions it may
+ * flow. Constant data; thread-safe.
  */
 #ifndef GWSYNC_CORE_ATTRIBUTES_H
 #define GWSYNC_CORE_ATTRIBUTES_H

@@ -1,13 +1,19 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "utf8.h"
+
 #define LOG_LINE_MAX 8192
-#define LOG_CTX_MAX 64
+#define LOG_VALUE_MAX 2048 /* one value's share of a line; longer values are cut, not the line */
+#define LOG_CTX_MAX 130	   /* a request id of 128 characters, kept whole */
+/* Kept free at the end of a line for ,"truncated":true}\n. */
+#define LOG_RESERVE 24
 
 /* Written once by log_setup() in main before threads start; read-only afterwards. */
 static struct {
@@ -41,71 +47,114 @@ int log_level_parse(const char *s, enum log_level *out)
 	return -1;
 }
 
+/*
+ * A line is built field by field; a field that does not fit is left out whole and a string value
+ * is cut at a character boundary, so whatever a client sends the line stays one valid JSON object.
+ */
 struct line {
 	char buf[LOG_LINE_MAX];
 	size_t len;
+	int full; /* a write did not fit: the field being written is rolled back */
+	int cut;  /* something was cut or left out: the line says "truncated":true */
 };
 
 static void line_raw(struct line *l, const char *s, size_t n)
 {
-	/* Keep room for the closing "}\n". */
-	size_t room = sizeof(l->buf) - 2 - l->len;
-	if (n > room)
-		n = room;
+	if (l->full || n > sizeof(l->buf) - LOG_RESERVE - l->len) {
+		l->full = 1;
+		return;
+	}
 	memcpy(l->buf + l->len, s, n);
 	l->len += n;
 }
 
-static void line_str(struct line *l, const char *s)
+/*
+ * Writes s as a JSON string of at most max bytes (quotes included). Bytes that are not UTF-8 are
+ * written as U+FFFD; a value that does not fit is cut before the character that would not fit.
+ */
+static void line_str(struct line *l, const char *s, size_t max)
 {
+	size_t room = sizeof(l->buf) - LOG_RESERVE - l->len;
+	if (l->full || room < 2) {
+		l->full = 1;
+		return;
+	}
+	size_t end = l->len + (max < room ? max : room) - 1; /* the closing quote's place */
 	line_raw(l, "\"", 1);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+	const unsigned char *p = (const unsigned char *)s;
+	size_t left = strlen(s);
+	while (left > 0) {
 		char esc[8];
+		const char *out = esc;
+		size_t n, used = 1;
+		uint32_t cp;
 		switch (*p) {
 		case '"':
-			line_raw(l, "\\\"", 2);
+			out = "\\\"", n = 2;
 			break;
 		case '\\':
-			line_raw(l, "\\\\", 2);
+			out = "\\\\", n = 2;
 			break;
 		case '\n':
-			line_raw(l, "\\n", 2);
+			out = "\\n", n = 2;
 			break;
 		case '\r':
-			line_raw(l, "\\r", 2);
+			out = "\\r", n = 2;
 			break;
 		case '\t':
-			line_raw(l, "\\t", 2);
+			out = "\\t", n = 2;
 			break;
 		default:
 			if (*p < 0x20 || *p == 0x7f) {
-				snprintf(esc, sizeof(esc), "\\u%04x", *p);
-				line_raw(l, esc, 6);
+				n = (size_t)snprintf(esc, sizeof(esc), "\\u%04x", *p);
+			} else if (*p < 0x80) {
+				out = (const char *)p, n = 1;
+			} else if ((used = utf8_decode(p, left, &cp)) != 0) {
+				out = (const char *)p, n = used;
 			} else {
-				line_raw(l, (const char *)p, 1);
+				out = "\\ufffd", n = 6, used = 1;
 			}
 		}
+		if (l->len + n > end) {
+			l->cut = 1;
+			break;
+		}
+		memcpy(l->buf + l->len, out, n);
+		l->len += n;
+		p += used;
+		left -= used;
 	}
-	/* A cut in the middle must still leave a closing quote. */
-	if (l->len >= sizeof(l->buf) - 3)
-		l->len = sizeof(l->buf) - 3;
 	line_raw(l, "\"", 1);
 }
 
-static void line_key(struct line *l, const char *key)
+/* Starts a field; returns where it began, for line_end_field. */
+static size_t line_key(struct line *l, const char *key)
 {
+	size_t mark = l->len;
 	line_raw(l, ",", 1);
-	line_str(l, key);
+	line_str(l, key, LOG_VALUE_MAX);
 	line_raw(l, ":", 1);
+	return mark;
+}
+
+/* A field that did not fit is taken out whole; the next one may still fit. */
+static void line_end_field(struct line *l, size_t mark)
+{
+	if (l->full) {
+		l->len = mark;
+		l->full = 0;
+		l->cut = 1;
+	}
 }
 
 static void line_field_str(struct line *l, const char *key, const char *val)
 {
-	line_key(l, key);
+	size_t mark = line_key(l, key);
 	if (val)
-		line_str(l, val);
+		line_str(l, val, LOG_VALUE_MAX);
 	else
 		line_raw(l, "null", 4);
+	line_end_field(l, mark);
 }
 
 static void line_ctx(struct line *l, const char *key, const char *val)
@@ -121,6 +170,8 @@ void log_write(enum log_level level, const char *mod, const char *event, const c
 		return;
 	struct line l;
 	l.len = 0;
+	l.full = 0;
+	l.cut = 0;
 
 	struct timespec ts;
 	struct tm tm;
@@ -131,7 +182,7 @@ void log_write(enum log_level level, const char *mod, const char *event, const c
 	snprintf(tbuf + tl, sizeof(tbuf) - tl, ".%03ldZ", ts.tv_nsec / 1000000);
 
 	line_raw(&l, "{\"ts\":", 6);
-	line_str(&l, tbuf);
+	line_str(&l, tbuf, LOG_VALUE_MAX);
 	line_field_str(&l, "level", level_names[level]);
 	line_field_str(&l, "role", log_settings.role);
 	line_field_str(&l, "mod", mod);
@@ -146,11 +197,17 @@ void log_write(enum log_level level, const char *mod, const char *event, const c
 		if (fields[i].is_num) {
 			char num[32];
 			int k = snprintf(num, sizeof(num), "%lld", fields[i].num);
-			line_key(&l, fields[i].key);
+			size_t mark = line_key(&l, fields[i].key);
 			line_raw(&l, num, (size_t)k);
+			line_end_field(&l, mark);
 		} else {
 			line_field_str(&l, fields[i].key, fields[i].str);
 		}
+	}
+	if (l.cut) {
+		static const char flag[] = ",\"truncated\":true";
+		memcpy(l.buf + l.len, flag, sizeof(flag) - 1); /* LOG_RESERVE keeps room for it */
+		l.len += sizeof(flag) - 1;
 	}
 	l.buf[l.len++] = '}';
 	l.buf[l.len++] = '\n';

@@ -2,8 +2,11 @@
  * log — one JSON object per line on stdout, each written with a single write(2).
  *
  * Fields: ts, level, role, mod, event (stable snake_case), msg, then the calling thread's context
- * (req_id, tenant, integration, job_id) and any extra fields. Lines are bounded (8 KiB; longer
- * values are cut). log_setup() is called once in main before any thread starts; after that every
+ * (req_id, tenant, integration, job_id) and any extra fields. Lines are bounded (8 KiB) and always
+ * one valid JSON object whatever the values hold: a long value is cut (2 KiB each, at a character
+ * boundary), a field that no longer fits is left out, and such a line says "truncated":true; bytes
+ * that are not UTF-8 are written as U+FFFD. The context holds a request id of 128 characters whole.
+ * log_setup() is called once in main before any thread starts; after that every
  * function here is thread-safe. The context is thread-local: set it at a boundary (request entry,
  * message dequeue) and clear it when done. Never pass a secret, token, key or password.
  */

@@ -4,38 +4,15 @@
 #include <string.h>
 #include <strings.h>
 
-/* Decodes one UTF-8 sequence; returns its length or 0 when it is not valid UTF-8. */
+#include "utf8.h"
+
+/*
+ * One UTF-8 sequence of a NUL-terminated string: utf8_decode stops at the first byte that is not
+ * a continuation byte, so it never reads past the terminator.
+ */
 static size_t utf8_next(const unsigned char *s, uint32_t *cp)
 {
-	if (s[0] < 0x80) {
-		*cp = s[0];
-		return 1;
-	}
-	size_t len;
-	uint32_t min;
-	if ((s[0] & 0xe0) == 0xc0) {
-		len = 2;
-		min = 0x80;
-		*cp = s[0] & 0x1f;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		len = 3;
-		min = 0x800;
-		*cp = s[0] & 0x0f;
-	} else if ((s[0] & 0xf8) == 0xf0) {
-		len = 4;
-		min = 0x10000;
-		*cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		*cp = (*cp << 6) | (s[i] & 0x3f);
-	}
-	if (*cp < min || *cp > 0x10ffff || (*cp >= 0xd800 && *cp <= 0xdfff))
-		return 0;
-	return len;
+	return utf8_decode(s, 4, cp);
 }
 
 static int is_space(uint32_t cp)

@@ -50,6 +50,22 @@ def wait_until(pred, timeout=30, what="condition"):
         time.sleep(0.1)
 
 
+def dead_letters(db, event_ids):
+    """{event id: (reason, error)} of the dead letters in the outbox, once all of event_ids have one.
+    Other tests' messages on the topic may be dead-lettered here too (even malformed ones)."""
+    found = {}
+    for payload, reason, error in sql(db, "SELECT convert_from(payload, 'UTF8'), headers ->> "
+                                          "'gwsync-dlq-reason', headers ->> 'gwsync-dlq-error' "
+                                          "FROM outbox WHERE stream = 'dlq'"):
+        try:
+            ev_id = json.loads(payload).get("id")
+        except ValueError:
+            continue
+        if ev_id in event_ids:
+            found[ev_id] = (reason, error)
+    return found if len(found) == len(event_ids) else None
+
+
 def make_users(pipe, n, prefix):
     for i in range(n):
         r = pipe.api.request("PUT", f"/v1/users/{prefix}{i}", key=pipe.editor,
@@ -126,6 +142,32 @@ def test_malformed_event_goes_to_dlq_and_next_is_applied(pipe):
     assert reasons == ["malformed_json", "password_not_allowed", "unknown_type"], found
     assert all(hd["gwsync-dlq-topic"] == "gwsync.directory-events" for hd in found.values())
     assert "hunter2" not in w.all_output()
+
+
+def test_event_with_invalid_unicode_is_dead_lettered_naming_the_field(pipe):
+    """REST refuses a lone surrogate with a 400; the same user as an event gets a dead letter
+    (json-c alone would have stored U+FFFD)."""
+    w = pipe.worker()
+    tid = tenant_id(pipe.db)
+    rule = "must be valid Unicode: UTF-8, and no unpaired surrogate (\\ud800-\\udfff)"
+    bad = {
+        "first_name": event(tid, "user.created", {"id": "uni1", "email": "uni1@example.com",
+                                                  "first_name": "a\ud800", "state": "staged"}),
+        "addresses/0/locality": event(tid, "user.created", {
+            "id": "uni2", "email": "uni2@example.com", "state": "staged",
+            "addresses": [{"type": "work", "locality": "\udc00x"}]}),
+    }
+    good = event(tid, "user.created", {"id": "uni3", "email": "uni3@example.com",
+                                       "first_name": "\U0001F600", "state": "staged"})
+    # json.dumps writes a lone surrogate as the escape \ud800, as a producer in another language would.
+    produce([("k", e) for e in bad.values()] + [("k", good)])
+    w.wait_for(lambda r: r.get("event") == "event_processed" and r.get("id") == good["id"], timeout=60)
+    assert pipe.api.get("/v1/users/uni3", key=pipe.editor).json()["first_name"] == "\U0001F600"
+    for uid in ("uni1", "uni2"):
+        assert pipe.api.get(f"/v1/users/{uid}", key=pipe.editor).status_code == 404
+    wanted = {e["id"]: ("invalid_data", f"{field} {rule}") for field, e in bad.items()}
+
+    assert wait_until(lambda: dead_letters(pipe.db, wanted), timeout=60, what="dead letters") == wanted
 
 
 def test_directory_events_change_the_replica(pipe):
@@ -271,20 +313,7 @@ def test_rest_and_events_take_and_refuse_the_same_users_and_groups(pipe):
     for gid, body in ACCEPTED_GROUPS.items():
         assert pipe.api.get(f"/v1/groups/ev-{gid}", key=pipe.editor).json()["name"] == body["name"]
 
-    def dead_letters():
-        # Other tests' messages on the topic may be dead-lettered here too (even malformed ones).
-        found = {}
-        for payload, reason, error in sql(pipe.db, "SELECT convert_from(payload, 'UTF8'), headers ->> "
-                                                   "'gwsync-dlq-reason', headers ->> 'gwsync-dlq-error' "
-                                                   "FROM outbox WHERE stream = 'dlq'"):
-            try:
-                ev_id = json.loads(payload).get("id")
-            except ValueError:
-                continue
-            if ev_id in refused:
-                found[ev_id] = (reason, error)
-        return found if len(found) == len(refused) else None
-    found = wait_until(dead_letters, timeout=60, what="dead letters")
+    found = wait_until(lambda: dead_letters(pipe.db, refused), timeout=60, what="dead letters")
     assert found == {i: ("invalid_data", why) for i, why in refused.items()}, found
     for uid in REFUSED_USERS:
         assert pipe.api.get(f"/v1/users/ev-{uid}", key=pipe.editor).status_code == 404

@@ -3,7 +3,7 @@
  * Every property name of the Directory and Groups Settings discovery documents (schemas, nested
  * ones included) plus the item shapes of User's untyped arrays; sorted for bsearch. A `fields=`
  * name outside this list is unknown to Google everywhere and answers 400. Generated from
- * ../shared/google/admin.directory_v1.json and groupssettings.v1.json; regenerate when those
+ * tests/fixtures/google/admin.directory_v1.json and groupssettings.v1.json; regenerate when those
  * are updated.
  */
 #ifndef EMU_FIELDNAMES_H

@@ -1,4 +1,5 @@
-"""Module boundaries from CONVENTIONS.md: each third-party header in one place, SQL only in db/."""
+"""Module boundaries (README.md "Layout" and the module READMEs): each third-party header in one
+place, SQL only in db/."""
 import os
 import re
 

@@ -17,9 +17,9 @@ SCOPE = "https://www.googleapis.com/auth/"
 DIR = "/admin/directory/v1"
 
 
-def shared_dir():
-    """../shared/google relative to the repository root."""
-    return pathlib.Path(SRC).resolve().parent / "shared" / "google"
+def google_fixtures():
+    """Google's discovery documents and notes, kept in the repository (tests/fixtures/google)."""
+    return pathlib.Path(__file__).resolve().parents[2] / "fixtures" / "google"
 
 
 class Emulator:

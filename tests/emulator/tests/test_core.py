@@ -4,7 +4,7 @@ import re
 import signal
 import subprocess
 
-from conftest import BIN, DIR, Emulator, shared_dir
+from conftest import BIN, DIR, Emulator, google_fixtures
 
 
 def test_help_lists_every_flag():
@@ -40,7 +40,7 @@ def test_unknown_route_is_html_404(emu):
 def _discovery_paths():
     out = set()
     for name, prefix in (("admin.directory_v1.json", ""), ("groupssettings.v1.json", "groups/v1/groups/")):
-        doc = json.loads((shared_dir() / name).read_text())
+        doc = json.loads((google_fixtures() / name).read_text())
 
         def walk(res):
             for m in res.get("methods", {}).values():
