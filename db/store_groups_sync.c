@@ -112,6 +112,24 @@ int store_linked_user_ids(struct store *st, const char *tenant_id, const char *i
 	return E_OK;
 }
 
+int store_group_links_known(struct store *st, const char *tenant_id, const char *integration_id,
+			    long *n, struct err *e)
+{
+	*n = 0;
+	const char *p[] = {tenant_id, integration_id};
+	PGresult *res;
+	int rc = store_exec_idempotent(st,
+				       "SELECT count(*) FROM group_links WHERE tenant_id = $1::uuid AND "
+				       "integration_id = $2::uuid AND google_id IS NOT NULL AND status "
+				       "<> 'deleted'",
+				       2, p, &res, e);
+	if (rc)
+		return rc;
+	*n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return E_OK;
+}
+
 /* Holds the job for the transaction while owner runs it (as store_export.c's lease_hold). */
 static int lease_hold(PGconn *conn, const char *job_id, const char *owner, const char *tenant_id,
 		      const char *integration_id, struct err *e)

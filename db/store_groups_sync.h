@@ -55,6 +55,11 @@ int store_linked_user_ids(struct store *st, const char *tenant_id, const char *i
 
 void store_strings_free(char **v, size_t n);
 
+/* How many Google groups the integration's links name (every link with a Google id that gwsync
+ * did not delete): a lower bound of the groups Google holds. */
+int store_group_links_known(struct store *st, const char *tenant_id, const char *integration_id,
+			    long *n, struct err *e);
+
 /*
  * A group link write. NULL keeps a column (google_id, email, origin; "" clears), member counts
  * < 0 keep theirs; error_reason/message always replaced (NULL clears); synced sets last_synced_at.

@@ -483,3 +483,49 @@ def test_dry_run_stores_the_plan_and_writes_nothing(gx):
     plan = gx.api.get(f"/v1/jobs/{job['id']}/plan", key=gx.key).json()["items"]
     ops = [(p["op"], p["user_id"]) for p in plan]
     assert ops == [("create_group", "team"), ("add_member", "alice"), ("add_member", "bob")], ops
+
+
+def google_reads_since(gx, seq):
+    out = {}
+    for r in gx.emu.requests_since(seq):
+        route = r.get("route", "")
+        if route.startswith("directory.groups") or route.startswith("directory.members") or \
+                route.startswith("directory.users"):
+            out[route] = out.get(route, 0) + 1
+    return out
+
+
+def test_targeted_run_reads_only_its_groups(gx):
+    """A targeted run (parameters.group_ids) reads its group by id, not the whole listing: calls =
+    floor (one read of the group + its member listing + the change), while other groups exist."""
+    three_users(gx, "dave")
+    gx.emu.ctl("POST", "seed", {"users": 0, "groups": 250, "membersPerGroup": 0})  # 2 listing pages
+    gx.dgroup("team", "team@example.com", "Team", members=("alice", "bob"))
+    gx.dgroup("crew", "crew@example.com", "Crew", members=("carol",))
+    gx.idle()
+    assert gx.group_link("team")["status"] == "synced"
+    # one member added without a trigger, then a run targeting that group only
+    h.sql(gx.db, "INSERT INTO group_members (tenant_id, group_id, user_id) SELECT tenant_id, 'team', 'dave' "
+                 "FROM integrations WHERE id = %s", gx.iid)
+    seq = gx.seq()
+    job = gx.job("sync_groups", group_ids=["team"])
+    assert job["status"] == "succeeded", job
+    assert google_reads_since(gx, seq) == {"directory.groups.get": 1, "directory.members.list": 1,
+                                           "directory.members.insert": 1}
+    assert "dave@example.com" in gx.google_members("team@example.com")
+    # an unlinked group is looked up by its address: adopted as in a full run
+    gx.emu.ctl("POST", "faults", {"route": "directory.groups.list", "status": 500})  # never listed
+    google_call(gx.emu, "POST", "/admin/directory/v1/groups", {"email": "ops@example.com", "name": "Ops"})
+    gx.dgroup("ops", "ops@example.com", "Ops", members=("alice",))
+    gx.idle()
+    gx.emu.ctl("DELETE", "faults")
+    link = gx.group_link("ops")
+    assert link["status"] == "synced" and link["origin"] == "linked", link
+    assert "alice@example.com" in gx.google_members("ops@example.com")
+    # a full run still lists every group
+    seq = gx.seq()
+    job = gx.job("sync_groups")
+    assert job["status"] == "succeeded", job
+    reads = google_reads_since(gx, seq)
+    assert reads.get("directory.groups.list") == 2 and "directory.groups.get" not in reads, reads
+
