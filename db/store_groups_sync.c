@@ -202,6 +202,31 @@ int store_group_links_write(struct store *st, const char *tenant_id, const char 
 	return store_tx_end(st, conn, rc, e);
 }
 
+/*
+ * Deactivation: every group link still managed becomes unmanaged (Google id kept, Google not
+ * written), a pending delete-in-google request is dropped the same way, each with its
+ * gws.group.unmanaged event.
+ */
+#define GROUP_LINKS_RELEASE_SQL                                                                    \
+	"WITH l AS (UPDATE group_links SET status = 'unmanaged', last_error_reason = "             \
+	"'integration_deactivated', last_error_message = 'the integration was deactivated; the "   \
+	"Google group is kept', updated_at = now() WHERE tenant_id = $1::uuid AND integration_id " \
+	"= $2::uuid AND status NOT IN ('unmanaged', 'deleted') RETURNING group_id, google_id, "    \
+	"email) INSERT INTO outbox (stream, key, payload) SELECT 'events', $2::text, "             \
+	"gwsync_cloudevent('gws.group.unmanaged', $1::uuid, $2::uuid, l.group_id, "                \
+	"jsonb_build_object('group_id', l.group_id, 'google_id', l.google_id, 'email', l.email, "   \
+	"'reason', 'integration_deactivated')) FROM l"
+
+int store_group_links_release_in(PGconn *conn, const char *tenant_id, const char *integration_id,
+				 struct err *e)
+{
+	const char *p[] = {tenant_id, integration_id};
+	PGresult *res = NULL;
+	int rc = store_conn_exec(conn, GROUP_LINKS_RELEASE_SQL, 2, p, &res, e);
+	PQclear(res);
+	return rc;
+}
+
 /* ---- status (API) ---- */
 
 #define GROUP_STATUS_SQL                                                                           \

@@ -529,3 +529,40 @@ def test_targeted_run_reads_only_its_groups(gx):
     reads = google_reads_since(gx, seq)
     assert reads.get("directory.groups.list") == 2 and "directory.groups.get" not in reads, reads
 
+
+def test_deactivation_releases_group_links_and_keeps_google(gx):
+    """Deactivation unbinds the groups without touching Google: their links become unmanaged at
+    once (gws.group.unmanaged), and after reactivation a rebound group is the same Google group."""
+    from test_events import consume_all, wait_until
+    three_users(gx)
+    gx.dgroup("team", "team@example.com", "Team", members=("alice", "bob"))
+    gx.idle()
+    gid = gx.group_link("team")["google_id"]
+    seq = gx.seq()
+    r = gx.api.post(f"/v1/integrations/{gx.iid}/deactivate", key=gx.key)
+    assert r.status_code == 200, r.text
+    link = gx.group_link("team")
+    assert link["status"] == "unmanaged" and link["reason"] == "integration_deactivated", link
+    assert link["google_id"] == gid
+    got = gx.api.get(f"/v1/integrations/{gx.iid}/groups/team", key=gx.key).json()
+    assert got["bound"] is False and got["link"]["status"] == "unmanaged", got
+    assert set(gx.google_members("team@example.com")) == {"alice@example.com", "bob@example.com"}
+
+    def unmanaged():
+        for line in consume_all("gwsync.events", "%s\n").splitlines():
+            ev = json.loads(line)
+            if ev.get("integration") == gx.iid and ev["type"] == "gws.group.unmanaged":
+                return ev
+        return None
+    ev = wait_until(unmanaged, timeout=60, what="gws.group.unmanaged")
+    assert ev["subject"] == "team" and ev["data"]["reason"] == "integration_deactivated", ev
+    # reactivated and bound again: the same Google group, nothing written
+    assert gx.api.post(f"/v1/integrations/{gx.iid}/reactivate", key=gx.key).status_code == 200
+    gx.authorize()
+    r = gx.api.request("PUT", f"/v1/integrations/{gx.iid}/groups/team", gx.key)
+    assert r.status_code in (200, 201), r.text
+    gx.idle()
+    link = gx.group_link("team")
+    assert link["status"] == "synced" and link["google_id"] == gid, link
+    assert gx.group_writes_since(seq) == []
+    assert len([g for g in gx.google_groups() if g == "team@example.com"]) == 1
