@@ -82,18 +82,14 @@ void store_strings_free(char **v, size_t n)
 	free(v);
 }
 
-int store_linked_user_ids(struct store *st, const char *tenant_id, const char *integration_id,
-			  char ***ids, size_t *n, struct err *e)
+/* Column 0 of every row of sql as a malloc'd array of malloc'd strings. */
+static int strings_of(struct store *st, const char *sql, int np, const char *const *p, char ***ids,
+		      size_t *n, struct err *e)
 {
 	*ids = NULL;
 	*n = 0;
-	const char *p[] = {tenant_id, integration_id};
 	PGresult *res;
-	int rc = store_exec_idempotent(st,
-				 "SELECT google_id FROM user_links WHERE tenant_id = $1::uuid AND "
-				 "integration_id = $2::uuid AND google_id IS NOT NULL AND status IN "
-				 "('synced', 'suspended')",
-				 2, p, &res, e);
+	int rc = store_exec_idempotent(st, sql, np, p, &res, e);
 	if (rc)
 		return rc;
 	size_t rows = (size_t)PQntuples(res);
@@ -106,10 +102,31 @@ int store_linked_user_ids(struct store *st, const char *tenant_id, const char *i
 	}
 	PQclear(res);
 	if (!v)
-		return err_set(e, E_NOMEM, "linked user ids");
+		return err_set(e, E_NOMEM, "strings");
 	*ids = v;
 	*n = rows;
 	return E_OK;
+}
+
+int store_linked_user_ids(struct store *st, const char *tenant_id, const char *integration_id,
+			  char ***ids, size_t *n, struct err *e)
+{
+	const char *p[] = {tenant_id, integration_id};
+	return strings_of(st,
+			  "SELECT google_id FROM user_links WHERE tenant_id = $1::uuid AND "
+			  "integration_id = $2::uuid AND google_id IS NOT NULL AND status IN "
+			  "('synced', 'suspended')",
+			  2, p, ids, n, e);
+}
+
+int store_group_items_pending(struct store *st, const char *job_id, char ***ids, size_t *n,
+			      struct err *e)
+{
+	const char *p[] = {job_id, STORE_GROUP_MEMBERS_PENDING};
+	return strings_of(st,
+			  "SELECT object_id FROM job_items WHERE job_id = $1::uuid AND object_type "
+			  "= 'group' AND error_reason = $2",
+			  2, p, ids, n, e);
 }
 
 int store_group_links_known(struct store *st, const char *tenant_id, const char *integration_id,

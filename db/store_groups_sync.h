@@ -55,6 +55,15 @@ int store_linked_user_ids(struct store *st, const char *tenant_id, const char *i
 
 void store_strings_free(char **v, size_t n);
 
+/*
+ * The groups an earlier run of job job_id created but did not finish (their job item carries
+ * error_reason STORE_GROUP_MEMBERS_PENDING), as a malloc'd array of malloc'd strings in *ids (*n);
+ * free with store_strings_free().
+ */
+#define STORE_GROUP_MEMBERS_PENDING "members_pending"
+int store_group_items_pending(struct store *st, const char *job_id, char ***ids, size_t *n,
+			      struct err *e);
+
 /* How many Google groups the integration's links name (every link with a Google id that gwsync
  * did not delete): a lower bound of the groups Google holds. */
 int store_group_links_known(struct store *st, const char *tenant_id, const char *integration_id,

@@ -100,6 +100,11 @@ static int scope_row(void *ctx, const struct store_group_row *r, struct err *e)
 	DUP(g->google_id, strcmp(r->link_status, "deleted") ? r->google_id : "");
 	DUP(g->link_status, r->link_status);
 	DUP(g->link_email, r->link_email);
+	/* creating, or a create that failed on an answer that may hide its success (the link has no
+	 * Google id yet): a Google group found at the address is gwsync's own */
+	x->create_intent = !strcmp(r->link_status, "creating") ||
+			   (!strcmp(r->link_status, "failed") && !r->google_id[0] &&
+			    !strcmp(r->link_origin, "provisioned"));
 	g->exists = r->exists;
 	g->bound = r->bound;
 	g->version = r->version;
@@ -574,6 +579,25 @@ static int load_domains(struct sync_job *j, char ***out, size_t *n, struct err *
 	return E_OK;
 }
 
+/*
+ * Groups an earlier run of this job created without finishing their members (a crash): run again
+ * (not done), and counted as created, not as updated, when they are finished.
+ */
+static int mark_created_before(struct sync_job *j, struct groups_scope *sc, struct err *e)
+{
+	char **ids = NULL;
+	size_t n = 0;
+	int rc = store_group_items_pending(j->st, j->job->id, &ids, &n, e);
+	for (size_t k = 0; !rc && k < n; k++)
+		for (size_t i = 0; i < sc->n; i++)
+			if (!strcmp(sc->v[i].pg.group_id, ids[k])) {
+				sc->v[i].done = false;
+				sc->v[i].created_before = true;
+			}
+	store_strings_free(ids, n);
+	return rc;
+}
+
 #define GUARD_MIN_MANAGED 50
 
 static bool approved(struct sync_job *j)
@@ -647,6 +671,8 @@ int sync_groups_run(struct sync_job *j, struct err *e)
 	for (size_t i = 0; i < sc.n; i++)
 		sc.v[i].done = store_job_done_has(&done, sc.v[i].pg.group_id);
 	store_job_done_cleanup(&done);
+	if ((rc = mark_created_before(j, &sc, e)))
+		goto out;
 	if ((rc = connect_client_acquire(j->conn, j->job->tenant_id, j->job->integration_id, &h, e)))
 		goto out;
 	long known = 0;

@@ -566,3 +566,87 @@ def test_deactivation_releases_group_links_and_keeps_google(gx):
     assert link["status"] == "synced" and link["google_id"] == gid, link
     assert gx.group_writes_since(seq) == []
     assert len([g for g in gx.google_groups() if g == "team@example.com"]) == 1
+
+
+def sql_groups(gx, n, members, prefix="k"):
+    """n groups with these members, bound, written by SQL (no trigger queues work for them)."""
+    h.sql(gx.db, "INSERT INTO directory_groups (tenant_id, id, name, email) SELECT tenant_id, %s || lpad(g::text, 3, "
+                 "'0'), 'Kill ' || g, %s || lpad(g::text, 3, '0') || '@example.com' FROM integrations, "
+                 "generate_series(0, %s - 1) g WHERE id = %s", prefix, prefix + "grp", n, gx.iid)
+    h.sql(gx.db, "INSERT INTO group_members (tenant_id, group_id, user_id) SELECT d.tenant_id, d.id, u FROM "
+                 "directory_groups d, unnest(%s::text[]) u WHERE d.id LIKE %s", list(members), prefix + "%")
+    h.sql(gx.db, "INSERT INTO group_bindings (tenant_id, integration_id, group_id) SELECT tenant_id, %s, id "
+                 "FROM directory_groups WHERE id LIKE %s", gx.iid, prefix + "%")
+
+
+@pytest.mark.parametrize("route", ["directory.groups.insert", "directory.members.insert"])
+def test_worker_killed_during_group_sync_counts_objects_once(gx, route):
+    """SIGKILL while creating groups, or while adding their members: the job resumes on another
+    worker, every group and member is written once, and the counts are the objects (groups created
+    + members added), not attempts."""
+    import signal
+    import time
+    names = ("alice", "bob", "carol", "dave", "erin")
+    three_users(gx, "dave", "erin")
+    n = 16
+    sql_groups(gx, n, names)
+    gx.emu.ctl("POST", "faults", {"route": route, "latencyMs": 250 if "groups" in route else 40})
+    r = gx.api.post(f"/v1/integrations/{gx.iid}/jobs", key=gx.key, json={"type": "sync_groups"})
+    assert r.status_code == 202, r.text
+    jid = r.json()["id"]
+    deadline = time.monotonic() + 60
+    while gx.emu.ctl("GET", "counters")["counters"].get(route, 0) < n // 3:
+        assert time.monotonic() < deadline, f"{route} did not start"
+        time.sleep(0.05)
+    gx.worker.proc.send_signal(signal.SIGKILL)
+    gx.worker.proc.wait()
+    gx.emu.ctl("DELETE", "faults")
+    gx.start_worker()
+    job = gx.wait(jid)
+    assert job["status"] == "succeeded" and job["attempts"] == 2, job
+    assert job["counts"] == {"created": n + n * len(names), "updated": 0, "unchanged": 0, "skipped": 0,
+                             "failed": 0}, job
+    groups = [g for g in gx.emu.ctl("GET", "state")["groups"] if g["email"].startswith("kgrp")]
+    assert len(groups) == n and len({g["email"] for g in groups}) == n
+    for g in groups:
+        emails = [m["email"] for m in g["members"]]
+        assert sorted(emails) == sorted(f"{u}@example.com" for u in names), g
+    links = h.sql(gx.db, "SELECT status, origin, count(*) FROM group_links WHERE group_id LIKE 'k%%' GROUP BY 1, 2")
+    assert links == [("synced", "provisioned", n)], links
+    seq = gx.seq()
+    job = gx.job("sync_groups")
+    assert job["status"] == "succeeded" and gx.group_writes_since(seq) == [], job
+
+
+def test_group_created_behind_ambiguous_503_is_provisioned(gx):
+    """groups.insert applied, then answered 503: the retry's 409 is gwsync's own create (origin
+    provisioned, counted created); and when the address is not found right after (index lag), the
+    next run finds it by address and still records it as provisioned, never creating it twice."""
+    three_users(gx)
+    sql_groups(gx, 2, ("alice", "bob"), prefix="a")
+    gx.emu.ctl("POST", "faults", {"route": "directory.groups.insert", "status": 503, "apply": True,
+                                  "times": 1})
+    job = gx.job("sync_groups", group_ids=["a000"])
+    assert job["status"] == "succeeded", job
+    assert job["counts"]["created"] == 3 and job["counts"]["updated"] == 0, job
+    link = gx.group_link("a000")
+    assert link["status"] == "synced" and link["origin"] == "provisioned", link
+    assert set(gx.google_members("agrp000@example.com")) == {"alice@example.com", "bob@example.com"}
+    # the same, and the lookup by address misses it at first: the run fails this group only
+    gx.emu.ctl("DELETE", "faults")
+    gx.emu.ctl("POST", "faults", {"route": "directory.groups.insert", "status": 503, "apply": True,
+                                  "times": 1})
+    gx.emu.ctl("POST", "faults", {"route": "directory.groups.get", "status": 404, "times": 1})
+    job = gx.job("sync_groups")
+    assert job["status"] in ("failed", "partially_failed"), job
+    assert gx.group_link("a001")["status"] == "failed"
+    gx.emu.ctl("DELETE", "faults")
+    seq = gx.seq()
+    job = gx.job("sync_groups")
+    assert job["status"] == "succeeded", job
+    assert gx.items(job["id"])["a001"]["outcome"] == "created", gx.items(job["id"])
+    link = gx.group_link("a001")
+    assert link["status"] == "synced" and link["origin"] == "provisioned", link
+    assert gx.routes(gx.group_writes_since(seq)) == {"directory.members.insert": 2}
+    assert [g["email"] for g in gx.emu.ctl("GET", "state")["groups"]].count("agrp001@example.com") == 1
+
