@@ -17,7 +17,8 @@
 	"WITH g AS (SELECT group_id FROM group_bindings WHERE tenant_id = $1::uuid AND "           \
 	" integration_id = $2::uuid AND ($3::text[] IS NULL OR group_id = ANY ($3::text[])) "      \
 	" UNION SELECT group_id FROM group_links WHERE tenant_id = $1::uuid AND integration_id = " \
-	" $2::uuid AND ($3::text[] IS NULL OR group_id = ANY ($3::text[])))"                       \
+	" $2::uuid AND ($3::text[] IS NULL OR group_id = ANY ($3::text[]))"                        \
+	" UNION SELECT unnest($3::text[]))"                                                        \
 	" SELECT g.group_id, d.id IS NOT NULL, b.group_id IS NOT NULL, coalesce(d.version, 0), "   \
 	" d.email, d.name, d.description, l.google_id, l.status, l.email, l.origin, "              \
 	" coalesce((SELECT jsonb_agg(jsonb_build_object('user_id', gm.user_id, 'email', u.email, " \

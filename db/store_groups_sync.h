@@ -40,7 +40,8 @@ typedef int (*store_group_row_fn)(void *ctx, const struct store_group_row *row, 
 /*
  * Calls fn for every group bound to the integration and every group with a link of it (so a
  * group that left the scope is seen once more), ordered by group id; with group_ids (n_ids > 0)
- * only those. A non-zero return of fn stops and is returned. E_NOTFOUND: no integration.
+ * only those, each of them (one neither bound nor linked, or not in the directory, comes with
+ * bound / exists false). A non-zero return of fn stops and is returned. E_NOTFOUND: no integration.
  */
 int store_groups_scope(struct store *st, const char *tenant_id, const char *integration_id,
 		       const char *const *group_ids, size_t n_ids, store_group_row_fn fn, void *ctx,

@@ -39,6 +39,7 @@ struct gstate {
 	bool created, linked, updated;
 	bool created_before; /* by an earlier run of this job (a crash): still a create */
 	bool create_intent;  /* the link records a create of gwsync's (groups_item) */
+	bool requested;	     /* named by parameters.group_ids (groups_item) */
 	int added, removed, failed;
 	struct json_object *added_keys, *removed_keys;
 };
@@ -193,8 +194,18 @@ static int group_not_written(struct groups_apply *ga, struct gstate *s, struct e
 	default:
 		break;
 	}
-	if (en->op == PLAN_GROUP_SKIP && en->reason && !strcmp(en->reason, "not_in_scope"))
-		return E_OK; /* neither linked nor managed: nothing to say */
+	if (en->op == PLAN_GROUP_SKIP && en->reason && !strcmp(en->reason, "not_in_scope")) {
+		/* neither linked nor managed: nothing to say, unless a targeted run asked for it */
+		if (s->requested)
+			item(ga, "group", s->g->group_id, JOB_SKIPPED,
+			     !s->g->exists  ? "not_found"
+			     : !s->g->bound ? "not_bound"
+					    : "no_email",
+			     !s->g->exists  ? "no such directory group"
+			     : !s->g->bound ? "the group is not bound to the integration"
+					    : "the group has no email");
+		return E_OK;
+	}
 	snprintf(s->google_id, sizeof(s->google_id), "%s", s->g->google_id);
 	const char *message = en->message;
 	if (en->op == PLAN_GROUP_UNMANAGE)
@@ -561,6 +572,7 @@ int apply_groups(struct groups_apply *ga, const struct plan_groups *p, struct er
 		s->g = &ga->scope->v[s->en->group].pg;
 		s->created_before = ga->scope->v[s->en->group].created_before;
 		s->create_intent = ga->scope->v[s->en->group].create_intent;
+		s->requested = ga->scope->v[s->en->group].requested;
 		if (ga->scope->v[s->en->group].done)
 			continue;
 		switch (s->en->op) {

@@ -673,6 +673,8 @@ int sync_groups_run(struct sync_job *j, struct err *e)
 	store_job_done_cleanup(&done);
 	if ((rc = mark_created_before(j, &sc, e)))
 		goto out;
+	for (size_t i = 0; ids && i < sc.n; i++)
+		sc.v[i].requested = true;
 	if ((rc = connect_client_acquire(j->conn, j->job->tenant_id, j->job->integration_id, &h, e)))
 		goto out;
 	long known = 0;

@@ -31,6 +31,7 @@ struct groups_item {
 	bool done; /* recorded by an earlier run of this job: planned as nothing */
 	bool created_before; /* an earlier run of this job created it, its members unfinished */
 	bool create_intent;  /* the link records a create of gwsync's not known to have failed */
+	bool requested;	     /* named by parameters.group_ids: an id out of scope is reported */
 };
 
 struct groups_scope {

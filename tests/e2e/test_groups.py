@@ -650,3 +650,22 @@ def test_group_created_behind_ambiguous_503_is_provisioned(gx):
     assert gx.routes(gx.group_writes_since(seq)) == {"directory.members.insert": 2}
     assert [g["email"] for g in gx.emu.ctl("GET", "state")["groups"]].count("agrp001@example.com") == 1
 
+
+def test_unknown_group_ids_are_reported(gx):
+    """A targeted run names what it could not find: a skipped item per id, the others run."""
+    three_users(gx)
+    gx.dgroup("team", "team@example.com", "Team", members=("alice",))
+    gx.dgroup("loose", "loose@example.com", "Loose", members=("bob",), bind=False)
+    gx.idle()
+    seq = gx.seq()
+    h.sql(gx.db, "INSERT INTO group_members (tenant_id, group_id, user_id) SELECT tenant_id, 'team', 'bob' "
+                 "FROM integrations WHERE id = %s", gx.iid)
+    job = gx.job("sync_groups", group_ids=["team", "nosuch", "loose"])
+    assert job["status"] == "succeeded", job
+    items = gx.items(job["id"])
+    assert (items["nosuch"]["outcome"], items["nosuch"]["error"]["reason"]) == ("skipped", "not_found"), items
+    assert (items["loose"]["outcome"], items["loose"]["error"]["reason"]) == ("skipped", "not_bound"), items
+    assert items["team"]["outcome"] == "updated", items
+    assert job["counts"]["skipped"] == 2, job
+    assert gx.routes(gx.group_writes_since(seq)) == {"directory.members.insert": 1}
+    assert gx.group_link("nosuch") is None and gx.group_link("loose") is None
