@@ -85,6 +85,19 @@ def gx(db, emu, sa_keys):  # noqa: F811
                 h.assert_clean_exit(status, api.process)
 
 
+def group_event(gx, type_):
+    """The first event of type_ of the integration on gwsync.events (waits up to 60 s)."""
+    from test_events import consume_all, wait_until
+
+    def find():
+        for line in consume_all("gwsync.events", "%s\n").splitlines():
+            ev = json.loads(line)
+            if ev.get("integration") == gx.iid and ev["type"] == type_:
+                return ev
+        return None
+    return wait_until(find, timeout=60, what=type_)
+
+
 def three_users(gx, *more):
     """alice, bob, carol (and more) exist in Google and are taken over by the export."""
     names = ("alice", "bob", "carol") + more
@@ -289,7 +302,7 @@ def test_member_404_right_after_create_is_retried(gx):
 
 
 def test_directory_events_reach_google(gx):
-    from test_events import consume_all, event, produce, tenant_id, wait_until
+    from test_events import event, produce, tenant_id, wait_until
     three_users(gx, "dave")
     gx.dgroup("team", "team@example.com", "Team", members=("alice", "bob"))
     gx.idle()
@@ -303,14 +316,7 @@ def test_directory_events_reach_google(gx):
     gx.idle()
     assert gx.routes(gx.group_writes_since(seq)) == {"directory.members.insert": 1,
                                                       "directory.members.delete": 1}
-
-    def changed():
-        for line in consume_all("gwsync.events", "%s\n").splitlines():
-            ev = json.loads(line)
-            if ev.get("integration") == gx.iid and ev["type"] == "gws.group.members_changed":
-                return ev
-        return None
-    ev = wait_until(changed, timeout=60, what="gws.group.members_changed")
+    ev = group_event(gx, "gws.group.members_changed")
     assert ev["subject"] == "team" and ev["data"]["group_id"] == "team"
 
 
@@ -533,7 +539,6 @@ def test_targeted_run_reads_only_its_groups(gx):
 def test_deactivation_releases_group_links_and_keeps_google(gx):
     """Deactivation unbinds the groups without touching Google: their links become unmanaged at
     once (gws.group.unmanaged), and after reactivation a rebound group is the same Google group."""
-    from test_events import consume_all, wait_until
     three_users(gx)
     gx.dgroup("team", "team@example.com", "Team", members=("alice", "bob"))
     gx.idle()
@@ -547,14 +552,7 @@ def test_deactivation_releases_group_links_and_keeps_google(gx):
     got = gx.api.get(f"/v1/integrations/{gx.iid}/groups/team", key=gx.key).json()
     assert got["bound"] is False and got["link"]["status"] == "unmanaged", got
     assert set(gx.google_members("team@example.com")) == {"alice@example.com", "bob@example.com"}
-
-    def unmanaged():
-        for line in consume_all("gwsync.events", "%s\n").splitlines():
-            ev = json.loads(line)
-            if ev.get("integration") == gx.iid and ev["type"] == "gws.group.unmanaged":
-                return ev
-        return None
-    ev = wait_until(unmanaged, timeout=60, what="gws.group.unmanaged")
+    ev = group_event(gx, "gws.group.unmanaged")
     assert ev["subject"] == "team" and ev["data"]["reason"] == "integration_deactivated", ev
     # reactivated and bound again: the same Google group, nothing written
     assert gx.api.post(f"/v1/integrations/{gx.iid}/reactivate", key=gx.key).status_code == 200
