@@ -321,24 +321,25 @@ static int group_lookup(struct google_client *gc, const struct gindex *gi, bool 
  * when the groups to read are no more than the listing's pages could be. Google holds at least
  * the integration's linked groups (known), so the listing takes at least known / page pages.
  */
-static bool read_one_by_one(const struct groups_scope *sc, bool targeted, long known)
+static bool read_one_by_one(const struct plan_groups_settings *ps, const struct groups_scope *sc,
+			    bool targeted, long known)
 {
 	if (!targeted)
 		return false;
 	long reads = 0;
 	for (size_t i = 0; i < sc->n; i++)
-		if (!sc->v[i].done && plan_group_in_scope(&sc->v[i].pg))
+		if (!sc->v[i].done && plan_group_needs_google(ps, &sc->v[i].pg))
 			reads++;
 	long pages = (known + GOOGLE_GROUPS_PAGE - 1) / GOOGLE_GROUPS_PAGE;
 	return reads <= (pages > 1 ? pages : 1);
 }
 
 /*
- * Everything the planner must see of Google, for every group of the scope not done yet: one
- * listing of every group, or (one_by_one) a groups.get per group.
+ * Everything the planner must see of Google, for every group of the scope not done yet whose plan
+ * depends on it: one listing of every group, or (one_by_one) a groups.get per group.
  */
-static int gather(struct google_client *gc, struct groups_scope *sc, bool one_by_one,
-		  struct err *e)
+static int gather(struct google_client *gc, const struct plan_groups_settings *ps,
+		  struct groups_scope *sc, bool one_by_one, struct err *e)
 {
 	struct gindex gi = {0};
 	gi.all = json_object_new_array();
@@ -351,7 +352,7 @@ static int gather(struct google_client *gc, struct groups_scope *sc, bool one_by
 	for (size_t i = 0; !rc && i < sc->n; i++) {
 		struct groups_item *x = &sc->v[i];
 		struct plan_group *g = &x->pg;
-		if (x->done || !plan_group_in_scope(g))
+		if (x->done || !plan_group_needs_google(ps, g))
 			continue;
 		char path[1024];
 		struct json_object *target = NULL;
@@ -681,8 +682,15 @@ int sync_groups_run(struct sync_job *j, struct err *e)
 	if (ids && (rc = store_group_links_known(j->st, j->job->tenant_id, j->job->integration_id,
 						 &known, e)))
 		goto out;
-	if ((rc = gather(connect_handle_client(h), &sc, read_one_by_one(&sc, ids != NULL, known),
-			 e)))
+	struct plan_groups_settings ps = {
+		.domains = (const char *const *)domains,
+		.n_domains = n_domains,
+		.authoritative = !strcmp(it.group_membership, "authoritative"),
+		.linked_user_ids = (const char *const *)linked,
+		.n_linked_user_ids = n_linked,
+	};
+	if ((rc = gather(connect_handle_client(h), &ps, &sc,
+			 read_one_by_one(&ps, &sc, ids != NULL, known), e)))
 		goto out;
 	connect_handle_used(h);
 	pg = calloc(sc.n ? sc.n : 1, sizeof(*pg));
@@ -697,13 +705,6 @@ int sync_groups_run(struct sync_job *j, struct err *e)
 						    .name = "", .description = "", .google_id = "",
 						    .link_status = "", .link_email = ""};
 	}
-	struct plan_groups_settings ps = {
-		.domains = (const char *const *)domains,
-		.n_domains = n_domains,
-		.authoritative = !strcmp(it.group_membership, "authoritative"),
-		.linked_user_ids = (const char *const *)linked,
-		.n_linked_user_ids = n_linked,
-	};
 	if (plan_groups_run(&ps, pg, sc.n, &plan)) {
 		rc = err_set(e, E_NOMEM, "plan");
 		goto out;
