@@ -17,7 +17,8 @@
 	"WITH g AS (SELECT group_id FROM group_bindings WHERE tenant_id = $1::uuid AND "           \
 	" integration_id = $2::uuid AND ($3::text[] IS NULL OR group_id = ANY ($3::text[])) "      \
 	" UNION SELECT group_id FROM group_links WHERE tenant_id = $1::uuid AND integration_id = " \
-	" $2::uuid AND ($3::text[] IS NULL OR group_id = ANY ($3::text[])))"                       \
+	" $2::uuid AND ($3::text[] IS NULL OR group_id = ANY ($3::text[]))"                        \
+	" UNION SELECT unnest($3::text[]))"                                                        \
 	" SELECT g.group_id, d.id IS NOT NULL, b.group_id IS NOT NULL, coalesce(d.version, 0), "   \
 	" d.email, d.name, d.description, l.google_id, l.status, l.email, l.origin, "              \
 	" coalesce((SELECT jsonb_agg(jsonb_build_object('user_id', gm.user_id, 'email', u.email, " \
@@ -82,18 +83,14 @@ void store_strings_free(char **v, size_t n)
 	free(v);
 }
 
-int store_linked_user_ids(struct store *st, const char *tenant_id, const char *integration_id,
-			  char ***ids, size_t *n, struct err *e)
+/* Column 0 of every row of sql as a malloc'd array of malloc'd strings. */
+static int strings_of(struct store *st, const char *sql, int np, const char *const *p, char ***ids,
+		      size_t *n, struct err *e)
 {
 	*ids = NULL;
 	*n = 0;
-	const char *p[] = {tenant_id, integration_id};
 	PGresult *res;
-	int rc = store_exec_idempotent(st,
-				 "SELECT google_id FROM user_links WHERE tenant_id = $1::uuid AND "
-				 "integration_id = $2::uuid AND google_id IS NOT NULL AND status IN "
-				 "('synced', 'suspended')",
-				 2, p, &res, e);
+	int rc = store_exec_idempotent(st, sql, np, p, &res, e);
 	if (rc)
 		return rc;
 	size_t rows = (size_t)PQntuples(res);
@@ -106,9 +103,48 @@ int store_linked_user_ids(struct store *st, const char *tenant_id, const char *i
 	}
 	PQclear(res);
 	if (!v)
-		return err_set(e, E_NOMEM, "linked user ids");
+		return err_set(e, E_NOMEM, "strings");
 	*ids = v;
 	*n = rows;
+	return E_OK;
+}
+
+int store_linked_user_ids(struct store *st, const char *tenant_id, const char *integration_id,
+			  char ***ids, size_t *n, struct err *e)
+{
+	const char *p[] = {tenant_id, integration_id};
+	return strings_of(st,
+			  "SELECT google_id FROM user_links WHERE tenant_id = $1::uuid AND "
+			  "integration_id = $2::uuid AND google_id IS NOT NULL AND status IN "
+			  "('synced', 'suspended')",
+			  2, p, ids, n, e);
+}
+
+int store_group_items_pending(struct store *st, const char *job_id, char ***ids, size_t *n,
+			      struct err *e)
+{
+	const char *p[] = {job_id, STORE_GROUP_MEMBERS_PENDING};
+	return strings_of(st,
+			  "SELECT object_id FROM job_items WHERE job_id = $1::uuid AND object_type "
+			  "= 'group' AND error_reason = $2",
+			  2, p, ids, n, e);
+}
+
+int store_group_links_known(struct store *st, const char *tenant_id, const char *integration_id,
+			    long *n, struct err *e)
+{
+	*n = 0;
+	const char *p[] = {tenant_id, integration_id};
+	PGresult *res;
+	int rc = store_exec_idempotent(st,
+				       "SELECT count(*) FROM group_links WHERE tenant_id = $1::uuid AND "
+				       "integration_id = $2::uuid AND google_id IS NOT NULL AND status "
+				       "<> 'deleted'",
+				       2, p, &res, e);
+	if (rc)
+		return rc;
+	*n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
 	return E_OK;
 }
 
@@ -182,6 +218,31 @@ int store_group_links_write(struct store *st, const char *tenant_id, const char 
 				x->group_id);
 	}
 	return store_tx_end(st, conn, rc, e);
+}
+
+/*
+ * Deactivation: every group link still managed becomes unmanaged (Google id kept, Google not
+ * written), a pending delete-in-google request is dropped the same way, each with its
+ * gws.group.unmanaged event.
+ */
+#define GROUP_LINKS_RELEASE_SQL                                                                    \
+	"WITH l AS (UPDATE group_links SET status = 'unmanaged', last_error_reason = "             \
+	"'integration_deactivated', last_error_message = 'the integration was deactivated; the "   \
+	"Google group is kept', updated_at = now() WHERE tenant_id = $1::uuid AND integration_id " \
+	"= $2::uuid AND status NOT IN ('unmanaged', 'deleted') RETURNING group_id, google_id, "    \
+	"email) INSERT INTO outbox (stream, key, payload) SELECT 'events', $2::text, "             \
+	"gwsync_cloudevent('gws.group.unmanaged', $1::uuid, $2::uuid, l.group_id, "                \
+	"jsonb_build_object('group_id', l.group_id, 'google_id', l.google_id, 'email', l.email, "   \
+	"'reason', 'integration_deactivated')) FROM l"
+
+int store_group_links_release_in(PGconn *conn, const char *tenant_id, const char *integration_id,
+				 struct err *e)
+{
+	const char *p[] = {tenant_id, integration_id};
+	PGresult *res = NULL;
+	int rc = store_conn_exec(conn, GROUP_LINKS_RELEASE_SQL, 2, p, &res, e);
+	PQclear(res);
+	return rc;
 }
 
 /* ---- status (API) ---- */

@@ -40,7 +40,8 @@ typedef int (*store_group_row_fn)(void *ctx, const struct store_group_row *row, 
 /*
  * Calls fn for every group bound to the integration and every group with a link of it (so a
  * group that left the scope is seen once more), ordered by group id; with group_ids (n_ids > 0)
- * only those. A non-zero return of fn stops and is returned. E_NOTFOUND: no integration.
+ * only those, each of them (one neither bound nor linked, or not in the directory, comes with
+ * bound / exists false). A non-zero return of fn stops and is returned. E_NOTFOUND: no integration.
  */
 int store_groups_scope(struct store *st, const char *tenant_id, const char *integration_id,
 		       const char *const *group_ids, size_t n_ids, store_group_row_fn fn, void *ctx,
@@ -54,6 +55,20 @@ int store_linked_user_ids(struct store *st, const char *tenant_id, const char *i
 			  char ***ids, size_t *n, struct err *e);
 
 void store_strings_free(char **v, size_t n);
+
+/*
+ * The groups an earlier run of job job_id created but did not finish (their job item carries
+ * error_reason STORE_GROUP_MEMBERS_PENDING), as a malloc'd array of malloc'd strings in *ids (*n);
+ * free with store_strings_free().
+ */
+#define STORE_GROUP_MEMBERS_PENDING "members_pending"
+int store_group_items_pending(struct store *st, const char *job_id, char ***ids, size_t *n,
+			      struct err *e);
+
+/* How many Google groups the integration's links name (every link with a Google id that gwsync
+ * did not delete): a lower bound of the groups Google holds. */
+int store_group_links_known(struct store *st, const char *tenant_id, const char *integration_id,
+			    long *n, struct err *e);
 
 /*
  * A group link write. NULL keeps a column (google_id, email, origin; "" clears), member counts

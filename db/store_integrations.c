@@ -313,6 +313,10 @@ int store_integration_deactivate(struct store *st, const struct store_actor *act
 	/* Released links are kept (the Google id), never written: reactivation matches again. */
 	if (!rc)
 		rc = store_links_release_in(conn, tenant_id, id, NULL, e);
+	/* Group links stop being managed; the Google groups are kept (a rebinding after the
+	 * reactivation manages the same group again, by id). */
+	if (!rc)
+		rc = store_group_links_release_in(conn, tenant_id, id, e);
 	return store_tx_end(st, conn, rc, e);
 }
 

@@ -66,6 +66,13 @@ void store_copy(char *dst, size_t cap, const PGresult *res, int row, int col);
 int store_links_release_in(PGconn *conn, const char *tenant_id, const char *integration_id,
 			   int *n, struct err *e);
 
+/*
+ * Deactivation's side of group management: every managed group link of the integration becomes
+ * unmanaged (Google untouched), in the caller's transaction on conn. store_groups_sync.c.
+ */
+int store_group_links_release_in(PGconn *conn, const char *tenant_id, const char *integration_id,
+				 struct err *e);
+
 /* Compiled-in migrations (generated from db/migrations/NNNN_name.sql at build time). */
 struct store_migration {
 	int version;

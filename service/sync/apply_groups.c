@@ -2,8 +2,11 @@
  * apply_groups — executes a group plan; decides nothing (the planner did).
  *
  * Group writes are single calls (groups.insert, groups.update), in plan order; a create is
- * recorded as intended (link status `creating`) before it is sent, and a 409 on it is taken over
- * when a groups.get by the address finds the group. Membership changes of every group go through
+ * recorded as intended (link status `creating`) before it is sent, and a 409 on it (gwsync's own
+ * create answered ambiguously) is taken over as provisioned when a groups.get by the address finds
+ * the group. A created group's item (reason members_pending) and each membership change's item
+ * are written ahead of the writes that follow, so a resumed job counts objects, not attempts.
+ * Membership changes of every group go through
  * the batch endpoint afterwards. A members.insert answered 409 "Member already exists." and a
  * members.delete answered 404 are done. A members.insert answered 404 on a group this run created
  * is sent again after a short wait, within CREATE_404_WINDOW_MS of the create only (Google's
@@ -34,6 +37,9 @@ struct gstate {
 	long long created_ms; /* when this run created it (0: not created) */
 	bool ok;	      /* the group is there: its members may be written */
 	bool created, linked, updated;
+	bool created_before; /* by an earlier run of this job (a crash): still a create */
+	bool create_intent;  /* the link records a create of gwsync's (groups_item) */
+	bool requested;	     /* named by parameters.group_ids (groups_item) */
 	int added, removed, failed;
 	struct json_object *added_keys, *removed_keys;
 };
@@ -135,6 +141,31 @@ static void item(struct groups_apply *ga, const char *type, const char *id,
 	sync_job_item(ga->j, type, id, c, reason, message, &ie);
 }
 
+/*
+ * Items written ahead of the Google writes they announce (not counted in the run's own counts:
+ * their final item follows): a run resumed after a crash finds what the killed run wrote already
+ * counted, so the job counts objects, not attempts.
+ */
+static void items_ahead(struct groups_apply *ga, const struct store_job_item_in *in, size_t n)
+{
+	struct err ie = {0};
+	if (n && store_job_items_add(ga->j->st, ga->j->job->id, ga->j->owner, in, n, &ie) ==
+			 E_NOTFOUND)
+		ga->j->stop = SYNC_LOST;
+}
+
+/* The group was created by this job: until its members are written it is not done (a resumed run
+ * finishes it and still counts it created). */
+static void created_ahead(struct groups_apply *ga, struct gstate *s)
+{
+	s->created = true;
+	s->created_ms = now_ms();
+	struct store_job_item_in in = {"group", s->g->group_id, JOB_CREATED,
+				       STORE_GROUP_MEMBERS_PENDING,
+				       "created; its members are being written"};
+	items_ahead(ga, &in, 1);
+}
+
 /* A per-group outcome without a Google write: its link status, event and item. */
 static int group_not_written(struct groups_apply *ga, struct gstate *s, struct err *e)
 {
@@ -163,8 +194,18 @@ static int group_not_written(struct groups_apply *ga, struct gstate *s, struct e
 	default:
 		break;
 	}
-	if (en->op == PLAN_GROUP_SKIP && en->reason && !strcmp(en->reason, "not_in_scope"))
-		return E_OK; /* neither linked nor managed: nothing to say */
+	if (en->op == PLAN_GROUP_SKIP && en->reason && !strcmp(en->reason, "not_in_scope")) {
+		/* neither linked nor managed: nothing to say, unless a targeted run asked for it */
+		if (s->requested)
+			item(ga, "group", s->g->group_id, JOB_SKIPPED,
+			     !s->g->exists  ? "not_found"
+			     : !s->g->bound ? "not_bound"
+					    : "no_email",
+			     !s->g->exists  ? "no such directory group"
+			     : !s->g->bound ? "the group is not bound to the integration"
+					    : "the group has no email");
+		return E_OK;
+	}
 	snprintf(s->google_id, sizeof(s->google_id), "%s", s->g->google_id);
 	const char *message = en->message;
 	if (en->op == PLAN_GROUP_UNMANAGE)
@@ -237,15 +278,14 @@ static int group_create(struct groups_apply *ga, struct google_client *gc, struc
 	int status = 0;
 	rc = google_call(gc, "POST", GOOGLE_GROUPS_PATH, body, &status, &resp, NULL, &ge);
 	free(body);
-	const char *origin = "provisioned";
 	if (rc == E_OK) {
 		struct json_object *jo = json_tokener_parse(resp);
 		snprintf(s->google_id, sizeof(s->google_id), "%s", jstr(jo, "id"));
 		if (jo)
 			json_object_put(jo);
-		s->created_ms = now_ms();
-		s->created = true;
 	} else if (status == 409) {
+		/* The address was free when the plan was made and the intent is recorded: this is our
+		 * own create answered ambiguously (e.g. applied, then 503, then 409 on the retry). */
 		char path[1024];
 		free(resp);
 		resp = NULL;
@@ -256,8 +296,6 @@ static int group_create(struct groups_apply *ga, struct google_client *gc, struc
 			snprintf(s->google_id, sizeof(s->google_id), "%s", jstr(jo, "id"));
 			if (jo)
 				json_object_put(jo);
-			origin = "linked";
-			s->linked = true;
 		}
 	}
 	free(resp);
@@ -268,11 +306,11 @@ static int group_create(struct groups_apply *ga, struct google_client *gc, struc
 		}
 		return group_failed(ga, s, &ge, e);
 	}
-	rc = link_write(ga, s, "synced", origin,
-			s->created ? "gws.group.provisioned" : "gws.group.linked", NULL, NULL, false,
+	rc = link_write(ga, s, "synced", "provisioned", "gws.group.provisioned", NULL, NULL, false,
 			e);
 	if (rc)
 		return rc == E_NOTFOUND ? E_OK : rc;
+	created_ahead(ga, s);
 	s->ok = true;
 	return E_OK;
 }
@@ -284,8 +322,12 @@ static int group_link_update(struct groups_apply *ga, struct google_client *gc, 
 	const struct plan_group_entry *en = s->en;
 	snprintf(s->google_id, sizeof(s->google_id), "%s", en->google_id ? en->google_id : "");
 	int rc;
+	/* Found by address while the link records gwsync's create: it went through before a crash
+	 * or behind an ambiguous answer, so it is still a provisioning. */
+	bool own = en->op == PLAN_GROUP_LINK && s->create_intent;
 	if (en->op == PLAN_GROUP_LINK) {
-		rc = link_write(ga, s, "synced", "linked", "gws.group.linked", NULL, NULL, false, e);
+		rc = link_write(ga, s, "synced", own ? "provisioned" : "linked",
+				own ? "gws.group.provisioned" : "gws.group.linked", NULL, NULL, false, e);
 		if (rc == E_CONFLICT) {
 			struct err ce = *e;
 			snprintf(ce.reason, sizeof(ce.reason), "linked_elsewhere");
@@ -294,7 +336,10 @@ static int group_link_update(struct groups_apply *ga, struct google_client *gc, 
 		}
 		if (rc)
 			return rc == E_NOTFOUND ? E_OK : rc;
-		s->linked = true;
+		if (own)
+			created_ahead(ga, s);
+		else
+			s->linked = true;
 	}
 	if (en->body) {
 		char path[1024];
@@ -331,6 +376,7 @@ struct mop {
 	char path[1024];
 	char body[400];
 	bool pending; /* to send (again) */
+	char id[1200]; /* the item: "<group id>/<member key>" */
 	int status;
 	struct err e;
 };
@@ -420,6 +466,7 @@ static int members_apply(struct groups_apply *ga, struct google_client *gc, stru
 				json_object_put(b);
 				bad = bad || w < 0 || (size_t)w >= sizeof(o->body);
 			}
+			snprintf(o->id, sizeof(o->id), "%s/%s", s->g->group_id, o->c->key);
 			if (bad) {
 				o->pending = false;
 				o->status = 400;
@@ -428,7 +475,20 @@ static int members_apply(struct groups_apply *ga, struct google_client *gc, stru
 			k++;
 		}
 	}
-	int rc = send_ops(gc, ops, n, e);
+	struct store_job_item_in *ahead = calloc(n, sizeof(*ahead));
+	if (!ahead) {
+		free(ops);
+		return err_set(e, E_NOMEM, "member items");
+	}
+	size_t na = 0;
+	for (size_t i = 0; i < n; i++)
+		if (ops[i].pending)
+			ahead[na++] = (struct store_job_item_in){
+				"group_member", ops[i].id, ops[i].add ? JOB_CREATED : JOB_UPDATED, NULL,
+				NULL};
+	items_ahead(ga, ahead, na);
+	free(ahead);
+	int rc = ga->j->stop ? E_OK : send_ops(gc, ops, n, e);
 	/* 404 on an insert into a group this run created: Google has not caught up yet. */
 	for (int round = 0; !rc && round < CREATE_404_ROUNDS; round++) {
 		size_t again = 0;
@@ -451,11 +511,10 @@ static int members_apply(struct groups_apply *ga, struct google_client *gc, stru
 		sleep_ms(500L * (round + 1));
 		rc = send_ops(gc, ops, n, e);
 	}
-	for (size_t i = 0; !rc && i < n; i++) {
+	for (size_t i = 0; !rc && !ga->j->stop && i < n; i++) {
 		struct mop *o = &ops[i];
 		struct gstate *s = o->s;
-		char id[1200];
-		snprintf(id, sizeof(id), "%s/%s", s->g->group_id, o->c->key);
+		const char *id = o->id;
 		if (op_done(o)) {
 			struct json_object **keys = o->add ? &s->added_keys : &s->removed_keys;
 			if (!*keys)
@@ -487,7 +546,7 @@ static int group_finish(struct groups_apply *ga, struct gstate *s, struct err *e
 			    s->failed ? "some membership changes failed" : NULL, true, e);
 	if (rc)
 		return rc == E_NOTFOUND ? E_OK : rc;
-	enum store_job_count c = s->created			 ? JOB_CREATED
+	enum store_job_count c = s->created || s->created_before ? JOB_CREATED
 				 : s->linked || s->updated || members ? JOB_UPDATED
 								     : JOB_UNCHANGED;
 	if (s->failed)
@@ -511,6 +570,9 @@ int apply_groups(struct groups_apply *ga, const struct plan_groups *p, struct er
 		struct gstate *s = &st[i];
 		s->en = &p->entries[i];
 		s->g = &ga->scope->v[s->en->group].pg;
+		s->created_before = ga->scope->v[s->en->group].created_before;
+		s->create_intent = ga->scope->v[s->en->group].create_intent;
+		s->requested = ga->scope->v[s->en->group].requested;
 		if (ga->scope->v[s->en->group].done)
 			continue;
 		switch (s->en->op) {

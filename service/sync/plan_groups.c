@@ -280,6 +280,42 @@ static int plan_fields(const struct plan_group *g, struct json_object *t,
 	return 0;
 }
 
+struct rule_outcome {
+	enum plan_group_op op;
+	const char *reason, *message;
+};
+
+/* Google's rules and the allowed domains, before anything is read from Google: false with the
+ * outcome in *r when the group breaks one. */
+static bool group_rules(const struct plan_groups_settings *s, const struct plan_group *g,
+			struct rule_outcome *r)
+{
+	const char *why = strlen(g->email) >= 320 ? "the group email is too long"
+						   : email_problem(g->email);
+	size_t nchars = utf8_chars(g->name);
+	if (why)
+		*r = (struct rule_outcome){PLAN_GROUP_FAIL, "invalid_email", why};
+	else if (!domain_allowed(s, g->email))
+		*r = (struct rule_outcome){PLAN_GROUP_SKIP, "domain_not_configured",
+					   "the group's email domain is not an allowed domain of "
+					   "the integration"};
+	else if (nchars == 0 || nchars > PLAN_GROUP_NAME_MAX)
+		*r = (struct rule_outcome){PLAN_GROUP_FAIL, "invalid_name",
+					   "Google requires a group name of 1-73 characters"};
+	else if (utf8_chars(g->description) > PLAN_GROUP_DESCRIPTION_MAX)
+		*r = (struct rule_outcome){PLAN_GROUP_FAIL, "invalid_description",
+					   "Google allows at most 4096 characters of description"};
+	else
+		return true;
+	return false;
+}
+
+bool plan_group_needs_google(const struct plan_groups_settings *s, const struct plan_group *g)
+{
+	struct rule_outcome r;
+	return plan_group_in_scope(g) && group_rules(s, g, &r);
+}
+
 static int plan_one(const struct plan_groups_settings *s, const char *const *linked,
 		    size_t n_linked, const struct plan_group *g, size_t idx,
 		    struct plan_group_entry *e)
@@ -311,20 +347,9 @@ static int plan_one(const struct plan_groups_settings *s, const char *const *lin
 		return -1;
 	if (has_link && !(e->google_id = strdup(g->google_id)))
 		return -1;
-	const char *why = email_problem(email);
-	if (why)
-		return set_reason(e, PLAN_GROUP_FAIL, "invalid_email", why);
-	if (!domain_allowed(s, email))
-		return set_reason(e, PLAN_GROUP_SKIP, "domain_not_configured",
-				  "the group's email domain is not an allowed domain of the "
-				  "integration");
-	size_t nchars = utf8_chars(g->name);
-	if (nchars == 0 || nchars > PLAN_GROUP_NAME_MAX)
-		return set_reason(e, PLAN_GROUP_FAIL, "invalid_name",
-				  "Google requires a group name of 1-73 characters");
-	if (utf8_chars(g->description) > PLAN_GROUP_DESCRIPTION_MAX)
-		return set_reason(e, PLAN_GROUP_FAIL, "invalid_description",
-				  "Google allows at most 4096 characters of description");
+	struct rule_outcome r;
+	if (!group_rules(s, g, &r))
+		return set_reason(e, r.op, r.reason, r.message);
 
 	if (has_link) {
 		if (g->g_missing)

@@ -164,6 +164,10 @@ void plan_groups_free(struct plan_groups *p);
 /* Whether the group is in scope (exists, bound, with an email). Pure. */
 bool plan_group_in_scope(const struct plan_group *g);
 
+/* Whether planning the group needs what Google holds: in scope, and neither Google's rules nor
+ * the allowed domains decide it first (then nothing is read for it). Pure. */
+bool plan_group_needs_google(const struct plan_groups_settings *s, const struct plan_group *g);
+
 /* The group-level change list of e as a JSON array text ([{field, before, after}]); malloc'd. */
 char *plan_group_changes_json(const struct plan_group_entry *e);
 

@@ -100,6 +100,11 @@ static int scope_row(void *ctx, const struct store_group_row *r, struct err *e)
 	DUP(g->google_id, strcmp(r->link_status, "deleted") ? r->google_id : "");
 	DUP(g->link_status, r->link_status);
 	DUP(g->link_email, r->link_email);
+	/* creating, or a create that failed on an answer that may hide its success (the link has no
+	 * Google id yet): a Google group found at the address is gwsync's own */
+	x->create_intent = !strcmp(r->link_status, "creating") ||
+			   (!strcmp(r->link_status, "failed") && !r->google_id[0] &&
+			    !strcmp(r->link_origin, "provisioned"));
 	g->exists = r->exists;
 	g->bound = r->bound;
 	g->version = r->version;
@@ -287,49 +292,99 @@ static bool linked_elsewhere(const struct groups_scope *sc, const struct groups_
 	return false;
 }
 
-/* Everything the planner must see of Google, for every group of the scope not done yet. */
-static int gather(struct google_client *gc, struct groups_scope *sc, struct err *e)
+/*
+ * A Google group by key (id, address or alias): from the listing when there is one (a miss is
+ * 0), else by groups.get. 1 found (*out a new reference), 0 not there, -1 another answer (e set).
+ */
+static int group_lookup(struct google_client *gc, const struct gindex *gi, bool listed,
+			const char *key, struct json_object **out, struct err *e)
+{
+	char path[1024];
+	*out = NULL;
+	if (listed) {
+		struct json_object *hit = gindex_find(gi, key);
+		*out = hit ? json_object_get(hit) : NULL;
+		return hit ? 1 : 0;
+	}
+	if (google_group_path(key, "?fields=" GOOGLE_GROUP_FIELDS, path, sizeof(path)))
+		return 0; /* no key that long exists */
+	int got = get_one(gc, path, out, e);
+	if (got == 1 && !*out) {
+		err_set(e, E_UNAVAIL, "groups.get: the answer is not JSON");
+		return -1;
+	}
+	return got;
+}
+
+/*
+ * Whether a targeted run reads its groups one by one (groups.get) rather than listing them all:
+ * when the groups to read are no more than the listing's pages could be. Google holds at least
+ * the integration's linked groups (known), so the listing takes at least known / page pages.
+ */
+static bool read_one_by_one(const struct plan_groups_settings *ps, const struct groups_scope *sc,
+			    bool targeted, long known)
+{
+	if (!targeted)
+		return false;
+	long reads = 0;
+	for (size_t i = 0; i < sc->n; i++)
+		if (!sc->v[i].done && plan_group_needs_google(ps, &sc->v[i].pg))
+			reads++;
+	long pages = (known + GOOGLE_GROUPS_PAGE - 1) / GOOGLE_GROUPS_PAGE;
+	return reads <= (pages > 1 ? pages : 1);
+}
+
+/*
+ * Everything the planner must see of Google, for every group of the scope not done yet whose plan
+ * depends on it: one listing of every group, or (one_by_one) a groups.get per group.
+ */
+static int gather(struct google_client *gc, const struct plan_groups_settings *ps,
+		  struct groups_scope *sc, bool one_by_one, struct err *e)
 {
 	struct gindex gi = {0};
 	gi.all = json_object_new_array();
 	if (!gi.all)
 		return err_set(e, E_NOMEM, "group index");
-	int rc = google_groups_list_all(gc, gindex_group, &gi, e);
+	bool listed = !one_by_one;
+	int rc = listed ? google_groups_list_all(gc, gindex_group, &gi, e) : E_OK;
 	if (!rc && gi.n) /* gi.v is NULL for a customer without groups */
 		qsort(gi.v, gi.n, sizeof(*gi.v), cmp_gkey);
 	for (size_t i = 0; !rc && i < sc->n; i++) {
 		struct groups_item *x = &sc->v[i];
 		struct plan_group *g = &x->pg;
-		if (x->done || !plan_group_in_scope(g))
+		if (x->done || !plan_group_needs_google(ps, g))
 			continue;
 		char path[1024];
 		struct json_object *target = NULL;
 		if (g->google_id[0]) {
-			struct json_object *hit = gindex_find(&gi, g->google_id);
-			if (hit) {
-				g->g = json_object_get(hit);
-			} else if (!google_group_path(g->google_id, "?fields=" GOOGLE_GROUP_FIELDS,
-						      path, sizeof(path))) {
+			int got = group_lookup(gc, &gi, listed, g->google_id, &g->g, e);
+			if (got == 0 && listed &&
+			    !google_group_path(g->google_id, "?fields=" GOOGLE_GROUP_FIELDS, path,
+					       sizeof(path)))
 				/* a complete listing lacks it: confirm by id before calling it gone */
-				int got = get_one(gc, path, &g->g, e);
-				if (got < 0) {
-					rc = e->code;
-					break;
-				}
-				g->g_missing = got == 0;
+				got = get_one(gc, path, &g->g, e);
+			if (got < 0) {
+				rc = e->code;
+				break;
 			}
+			g->g_missing = got == 0;
 			target = g->g;
 		}
 		bool same = g->g && !strcasecmp(jstr(g->g, "email"), g->email);
 		if (!same) {
-			struct json_object *hit = gindex_find(&gi, g->email);
+			struct json_object *hit = NULL;
+			int got = group_lookup(gc, &gi, listed, g->email, &hit, e);
+			if (got < 0) {
+				rc = e->code;
+				break;
+			}
 			if (hit) {
-				g->by_addr = json_object_get(hit);
+				g->by_addr = hit;
 				g->by_addr_linked_elsewhere =
 					linked_elsewhere(sc, x, jstr(hit, "id")) &&
 					strcmp(jstr(hit, "id"), g->google_id);
 			} else if (!google_user_path(g->email, "?fields=id", path, sizeof(path))) {
-				int got = get_one(gc, path, NULL, e);
+				got = get_one(gc, path, NULL, e);
 				if (got < 0) {
 					rc = e->code;
 					break;
@@ -525,6 +580,25 @@ static int load_domains(struct sync_job *j, char ***out, size_t *n, struct err *
 	return E_OK;
 }
 
+/*
+ * Groups an earlier run of this job created without finishing their members (a crash): run again
+ * (not done), and counted as created, not as updated, when they are finished.
+ */
+static int mark_created_before(struct sync_job *j, struct groups_scope *sc, struct err *e)
+{
+	char **ids = NULL;
+	size_t n = 0;
+	int rc = store_group_items_pending(j->st, j->job->id, &ids, &n, e);
+	for (size_t k = 0; !rc && k < n; k++)
+		for (size_t i = 0; i < sc->n; i++)
+			if (!strcmp(sc->v[i].pg.group_id, ids[k])) {
+				sc->v[i].done = false;
+				sc->v[i].created_before = true;
+			}
+	store_strings_free(ids, n);
+	return rc;
+}
+
 #define GUARD_MIN_MANAGED 50
 
 static bool approved(struct sync_job *j)
@@ -599,9 +673,25 @@ int sync_groups_run(struct sync_job *j, struct err *e)
 	for (size_t i = 0; i < sc.n; i++)
 		sc.v[i].done = store_job_done_has(&done, sc.v[i].pg.group_id);
 	store_job_done_cleanup(&done);
+	if ((rc = mark_created_before(j, &sc, e)))
+		goto out;
+	for (size_t i = 0; ids && i < sc.n; i++)
+		sc.v[i].requested = true;
 	if ((rc = connect_client_acquire(j->conn, j->job->tenant_id, j->job->integration_id, &h, e)))
 		goto out;
-	if ((rc = gather(connect_handle_client(h), &sc, e)))
+	long known = 0;
+	if (ids && (rc = store_group_links_known(j->st, j->job->tenant_id, j->job->integration_id,
+						 &known, e)))
+		goto out;
+	struct plan_groups_settings ps = {
+		.domains = (const char *const *)domains,
+		.n_domains = n_domains,
+		.authoritative = !strcmp(it.group_membership, "authoritative"),
+		.linked_user_ids = (const char *const *)linked,
+		.n_linked_user_ids = n_linked,
+	};
+	if ((rc = gather(connect_handle_client(h), &ps, &sc,
+			 read_one_by_one(&ps, &sc, ids != NULL, known), e)))
 		goto out;
 	connect_handle_used(h);
 	pg = calloc(sc.n ? sc.n : 1, sizeof(*pg));
@@ -616,13 +706,6 @@ int sync_groups_run(struct sync_job *j, struct err *e)
 						    .name = "", .description = "", .google_id = "",
 						    .link_status = "", .link_email = ""};
 	}
-	struct plan_groups_settings ps = {
-		.domains = (const char *const *)domains,
-		.n_domains = n_domains,
-		.authoritative = !strcmp(it.group_membership, "authoritative"),
-		.linked_user_ids = (const char *const *)linked,
-		.n_linked_user_ids = n_linked,
-	};
 	if (plan_groups_run(&ps, pg, sc.n, &plan)) {
 		rc = err_set(e, E_NOMEM, "plan");
 		goto out;

@@ -5,7 +5,8 @@
  * (parameters.group_ids: those only; else every bound group, plus every linked group so one that
  * left the scope becomes unmanaged) with their members' user links; what Google holds (one
  * groups.list by customer, a groups.get by id for a linked group the listing lacks, a users.get
- * by address for an address no group holds, one members.list per group that will be reconciled);
+ * by address for an address no group holds, one members.list per group that will be reconciled;
+ * a targeted run with no more groups than listing pages reads each by groups.get instead);
  * the plan (plan_groups; stored with its summary); then the applier (apply_groups). A dry run stops
  * after storing the plan. With group_management off nothing is read or written: one skipped item
  * says so. Errors that stop the run come back in e; one group's failure is its item.
@@ -28,6 +29,9 @@ struct groups_item {
 	struct plan_gm *gm;	 /* pg.gm */
 	size_t gm_cap;
 	bool done; /* recorded by an earlier run of this job: planned as nothing */
+	bool created_before; /* an earlier run of this job created it, its members unfinished */
+	bool create_intent;  /* the link records a create of gwsync's not known to have failed */
+	bool requested;	     /* named by parameters.group_ids: an id out of scope is reported */
 };
 
 struct groups_scope {

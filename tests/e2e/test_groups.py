@@ -85,6 +85,19 @@ def gx(db, emu, sa_keys):  # noqa: F811
                 h.assert_clean_exit(status, api.process)
 
 
+def group_event(gx, type_):
+    """The first event of type_ of the integration on gwsync.events (waits up to 60 s)."""
+    from test_events import consume_all, wait_until
+
+    def find():
+        for line in consume_all("gwsync.events", "%s\n").splitlines():
+            ev = json.loads(line)
+            if ev.get("integration") == gx.iid and ev["type"] == type_:
+                return ev
+        return None
+    return wait_until(find, timeout=60, what=type_)
+
+
 def three_users(gx, *more):
     """alice, bob, carol (and more) exist in Google and are taken over by the export."""
     names = ("alice", "bob", "carol") + more
@@ -289,7 +302,7 @@ def test_member_404_right_after_create_is_retried(gx):
 
 
 def test_directory_events_reach_google(gx):
-    from test_events import consume_all, event, produce, tenant_id, wait_until
+    from test_events import event, produce, tenant_id, wait_until
     three_users(gx, "dave")
     gx.dgroup("team", "team@example.com", "Team", members=("alice", "bob"))
     gx.idle()
@@ -303,14 +316,7 @@ def test_directory_events_reach_google(gx):
     gx.idle()
     assert gx.routes(gx.group_writes_since(seq)) == {"directory.members.insert": 1,
                                                       "directory.members.delete": 1}
-
-    def changed():
-        for line in consume_all("gwsync.events", "%s\n").splitlines():
-            ev = json.loads(line)
-            if ev.get("integration") == gx.iid and ev["type"] == "gws.group.members_changed":
-                return ev
-        return None
-    ev = wait_until(changed, timeout=60, what="gws.group.members_changed")
+    ev = group_event(gx, "gws.group.members_changed")
     assert ev["subject"] == "team" and ev["data"]["group_id"] == "team"
 
 
@@ -483,3 +489,181 @@ def test_dry_run_stores_the_plan_and_writes_nothing(gx):
     plan = gx.api.get(f"/v1/jobs/{job['id']}/plan", key=gx.key).json()["items"]
     ops = [(p["op"], p["user_id"]) for p in plan]
     assert ops == [("create_group", "team"), ("add_member", "alice"), ("add_member", "bob")], ops
+
+
+def google_reads_since(gx, seq):
+    out = {}
+    for r in gx.emu.requests_since(seq):
+        route = r.get("route", "")
+        if route.startswith("directory.groups") or route.startswith("directory.members") or \
+                route.startswith("directory.users"):
+            out[route] = out.get(route, 0) + 1
+    return out
+
+
+def test_targeted_run_reads_only_its_groups(gx):
+    """A targeted run (parameters.group_ids) reads its group by id, not the whole listing: calls =
+    floor (one read of the group + its member listing + the change), while other groups exist."""
+    three_users(gx, "dave")
+    gx.emu.ctl("POST", "seed", {"users": 0, "groups": 250, "membersPerGroup": 0})  # 2 listing pages
+    gx.dgroup("team", "team@example.com", "Team", members=("alice", "bob"))
+    gx.dgroup("crew", "crew@example.com", "Crew", members=("carol",))
+    gx.idle()
+    assert gx.group_link("team")["status"] == "synced"
+    # one member added without a trigger, then a run targeting that group only
+    h.sql(gx.db, "INSERT INTO group_members (tenant_id, group_id, user_id) SELECT tenant_id, 'team', 'dave' "
+                 "FROM integrations WHERE id = %s", gx.iid)
+    seq = gx.seq()
+    job = gx.job("sync_groups", group_ids=["team"])
+    assert job["status"] == "succeeded", job
+    assert google_reads_since(gx, seq) == {"directory.groups.get": 1, "directory.members.list": 1,
+                                           "directory.members.insert": 1}
+    assert "dave@example.com" in gx.google_members("team@example.com")
+    # an unlinked group is looked up by its address: adopted as in a full run
+    gx.emu.ctl("POST", "faults", {"route": "directory.groups.list", "status": 500})  # never listed
+    google_call(gx.emu, "POST", "/admin/directory/v1/groups", {"email": "ops@example.com", "name": "Ops"})
+    gx.dgroup("ops", "ops@example.com", "Ops", members=("alice",))
+    gx.idle()
+    gx.emu.ctl("DELETE", "faults")
+    link = gx.group_link("ops")
+    assert link["status"] == "synced" and link["origin"] == "linked", link
+    assert "alice@example.com" in gx.google_members("ops@example.com")
+    # a full run still lists every group
+    seq = gx.seq()
+    job = gx.job("sync_groups")
+    assert job["status"] == "succeeded", job
+    reads = google_reads_since(gx, seq)
+    assert reads.get("directory.groups.list") == 2 and "directory.groups.get" not in reads, reads
+
+
+def test_deactivation_releases_group_links_and_keeps_google(gx):
+    """Deactivation unbinds the groups without touching Google: their links become unmanaged at
+    once (gws.group.unmanaged), and after reactivation a rebound group is the same Google group."""
+    three_users(gx)
+    gx.dgroup("team", "team@example.com", "Team", members=("alice", "bob"))
+    gx.idle()
+    gid = gx.group_link("team")["google_id"]
+    seq = gx.seq()
+    r = gx.api.post(f"/v1/integrations/{gx.iid}/deactivate", key=gx.key)
+    assert r.status_code == 200, r.text
+    link = gx.group_link("team")
+    assert link["status"] == "unmanaged" and link["reason"] == "integration_deactivated", link
+    assert link["google_id"] == gid
+    got = gx.api.get(f"/v1/integrations/{gx.iid}/groups/team", key=gx.key).json()
+    assert got["bound"] is False and got["link"]["status"] == "unmanaged", got
+    assert set(gx.google_members("team@example.com")) == {"alice@example.com", "bob@example.com"}
+    ev = group_event(gx, "gws.group.unmanaged")
+    assert ev["subject"] == "team" and ev["data"]["reason"] == "integration_deactivated", ev
+    # reactivated and bound again: the same Google group, nothing written
+    assert gx.api.post(f"/v1/integrations/{gx.iid}/reactivate", key=gx.key).status_code == 200
+    gx.authorize()
+    r = gx.api.request("PUT", f"/v1/integrations/{gx.iid}/groups/team", gx.key)
+    assert r.status_code in (200, 201), r.text
+    gx.idle()
+    link = gx.group_link("team")
+    assert link["status"] == "synced" and link["google_id"] == gid, link
+    assert gx.group_writes_since(seq) == []
+    assert len([g for g in gx.google_groups() if g == "team@example.com"]) == 1
+
+
+def sql_groups(gx, n, members, prefix="k"):
+    """n groups with these members, bound, written by SQL (no trigger queues work for them)."""
+    h.sql(gx.db, "INSERT INTO directory_groups (tenant_id, id, name, email) SELECT tenant_id, %s || lpad(g::text, 3, "
+                 "'0'), 'Kill ' || g, %s || lpad(g::text, 3, '0') || '@example.com' FROM integrations, "
+                 "generate_series(0, %s - 1) g WHERE id = %s", prefix, prefix + "grp", n, gx.iid)
+    h.sql(gx.db, "INSERT INTO group_members (tenant_id, group_id, user_id) SELECT d.tenant_id, d.id, u FROM "
+                 "directory_groups d, unnest(%s::text[]) u WHERE d.id LIKE %s", list(members), prefix + "%")
+    h.sql(gx.db, "INSERT INTO group_bindings (tenant_id, integration_id, group_id) SELECT tenant_id, %s, id "
+                 "FROM directory_groups WHERE id LIKE %s", gx.iid, prefix + "%")
+
+
+@pytest.mark.parametrize("route", ["directory.groups.insert", "directory.members.insert"])
+def test_worker_killed_during_group_sync_counts_objects_once(gx, route):
+    """SIGKILL while creating groups, or while adding their members: the job resumes on another
+    worker, every group and member is written once, and the counts are the objects (groups created
+    + members added), not attempts."""
+    import signal
+    import time
+    names = ("alice", "bob", "carol", "dave", "erin")
+    three_users(gx, "dave", "erin")
+    n = 16
+    sql_groups(gx, n, names)
+    gx.emu.ctl("POST", "faults", {"route": route, "latencyMs": 250 if "groups" in route else 40})
+    r = gx.api.post(f"/v1/integrations/{gx.iid}/jobs", key=gx.key, json={"type": "sync_groups"})
+    assert r.status_code == 202, r.text
+    jid = r.json()["id"]
+    deadline = time.monotonic() + 60
+    while gx.emu.ctl("GET", "counters")["counters"].get(route, 0) < n // 3:
+        assert time.monotonic() < deadline, f"{route} did not start"
+        time.sleep(0.05)
+    gx.worker.proc.send_signal(signal.SIGKILL)
+    gx.worker.proc.wait()
+    gx.emu.ctl("DELETE", "faults")
+    gx.start_worker()
+    job = gx.wait(jid)
+    assert job["status"] == "succeeded" and job["attempts"] == 2, job
+    assert job["counts"] == {"created": n + n * len(names), "updated": 0, "unchanged": 0, "skipped": 0,
+                             "failed": 0}, job
+    groups = [g for g in gx.emu.ctl("GET", "state")["groups"] if g["email"].startswith("kgrp")]
+    assert len(groups) == n and len({g["email"] for g in groups}) == n
+    for g in groups:
+        emails = [m["email"] for m in g["members"]]
+        assert sorted(emails) == sorted(f"{u}@example.com" for u in names), g
+    links = h.sql(gx.db, "SELECT status, origin, count(*) FROM group_links WHERE group_id LIKE 'k%%' GROUP BY 1, 2")
+    assert links == [("synced", "provisioned", n)], links
+    seq = gx.seq()
+    job = gx.job("sync_groups")
+    assert job["status"] == "succeeded" and gx.group_writes_since(seq) == [], job
+
+
+def test_group_created_behind_ambiguous_503_is_provisioned(gx):
+    """groups.insert applied, then answered 503: the retry's 409 is gwsync's own create (origin
+    provisioned, counted created); and when the address is not found right after (index lag), the
+    next run finds it by address and still records it as provisioned, never creating it twice."""
+    three_users(gx)
+    sql_groups(gx, 2, ("alice", "bob"), prefix="a")
+    gx.emu.ctl("POST", "faults", {"route": "directory.groups.insert", "status": 503, "apply": True,
+                                  "times": 1})
+    job = gx.job("sync_groups", group_ids=["a000"])
+    assert job["status"] == "succeeded", job
+    assert job["counts"]["created"] == 3 and job["counts"]["updated"] == 0, job
+    link = gx.group_link("a000")
+    assert link["status"] == "synced" and link["origin"] == "provisioned", link
+    assert set(gx.google_members("agrp000@example.com")) == {"alice@example.com", "bob@example.com"}
+    # the same, and the lookup by address misses it at first: the run fails this group only
+    gx.emu.ctl("DELETE", "faults")
+    gx.emu.ctl("POST", "faults", {"route": "directory.groups.insert", "status": 503, "apply": True,
+                                  "times": 1})
+    gx.emu.ctl("POST", "faults", {"route": "directory.groups.get", "status": 404, "times": 1})
+    job = gx.job("sync_groups")
+    assert job["status"] in ("failed", "partially_failed"), job
+    assert gx.group_link("a001")["status"] == "failed"
+    gx.emu.ctl("DELETE", "faults")
+    seq = gx.seq()
+    job = gx.job("sync_groups")
+    assert job["status"] == "succeeded", job
+    assert gx.items(job["id"])["a001"]["outcome"] == "created", gx.items(job["id"])
+    link = gx.group_link("a001")
+    assert link["status"] == "synced" and link["origin"] == "provisioned", link
+    assert gx.routes(gx.group_writes_since(seq)) == {"directory.members.insert": 2}
+    assert [g["email"] for g in gx.emu.ctl("GET", "state")["groups"]].count("agrp001@example.com") == 1
+
+
+def test_unknown_group_ids_are_reported(gx):
+    """A targeted run names what it could not find: a skipped item per id, the others run."""
+    three_users(gx)
+    gx.dgroup("team", "team@example.com", "Team", members=("alice",))
+    gx.dgroup("loose", "loose@example.com", "Loose", members=("bob",), bind=False)
+    gx.idle()
+    seq = gx.seq()
+    h.sql(gx.db, "INSERT INTO group_members (tenant_id, group_id, user_id) SELECT tenant_id, 'team', 'bob' "
+                 "FROM integrations WHERE id = %s", gx.iid)
+    job = gx.job("sync_groups", group_ids=["team", "nosuch", "loose"])
+    assert job["status"] == "succeeded", job
+    items = gx.items(job["id"])
+    assert (items["nosuch"]["outcome"], items["nosuch"]["error"]["reason"]) == ("skipped", "not_found"), items
+    assert (items["loose"]["outcome"], items["loose"]["error"]["reason"]) == ("skipped", "not_bound"), items
+    assert items["team"]["outcome"] == "updated", items
+    assert job["counts"]["skipped"] == 2, job
+    assert gx.routes(gx.group_writes_since(seq)) == {"directory.members.insert": 1}
+    assert gx.group_link("nosuch") is None and gx.group_link("loose") is None

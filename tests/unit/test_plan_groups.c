@@ -214,6 +214,26 @@ static void domain_not_configured_never_rewritten(void **state)
 	assert_null(e->body);
 }
 
+/* Groups that Google's rules or the domains decide are not read from Google at all. */
+static void needs_google_only_when_rules_pass(void **state)
+{
+	(void)state;
+	struct plan_groups_settings s = settings();
+	struct plan_group g = group();
+	assert_true(plan_group_needs_google(&s, &g));
+	g.email = "team@other.org";
+	assert_false(plan_group_needs_google(&s, &g));
+	g = group();
+	g.email = "te..am@example.com";
+	assert_false(plan_group_needs_google(&s, &g));
+	g = group();
+	g.name = "";
+	assert_false(plan_group_needs_google(&s, &g));
+	g = group();
+	g.bound = false;
+	assert_false(plan_group_needs_google(&s, &g));
+}
+
 static void invalid_email_fails(void **state)
 {
 	(void)state;
@@ -619,6 +639,7 @@ int main(void)
 		cmocka_unit_test_teardown(adopt_linked_elsewhere_is_conflict, teardown),
 		cmocka_unit_test_teardown(address_of_a_user_is_conflict, teardown),
 		cmocka_unit_test_teardown(domain_not_configured_never_rewritten, teardown),
+		cmocka_unit_test_teardown(needs_google_only_when_rules_pass, teardown),
 		cmocka_unit_test_teardown(invalid_email_fails, teardown),
 		cmocka_unit_test_teardown(name_over_73_fails, teardown),
 		cmocka_unit_test_teardown(description_over_4096_fails, teardown),
