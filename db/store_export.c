@@ -339,6 +339,22 @@ int store_plan_summary_set(struct store *st, const char *job_id, const char *own
 	return rc;
 }
 
+int store_plan_summary_merge(struct store *st, const char *job_id, const char *owner,
+			     const char *key, const char *summary_json, struct err *e)
+{
+	const char *p[] = {job_id, owner, key, summary_json ? summary_json : "{}"};
+	PGresult *res;
+	int rc = store_exec(st,
+			    "UPDATE jobs SET plan_summary = jsonb_set(coalesce(plan_summary, '{}'), "
+			    "ARRAY[$3::text], $4::jsonb), updated_at = now() WHERE id = $1::uuid AND "
+			    "lease_owner = $2 AND status = 'running'",
+			    4, p, &res, e);
+	if (!rc && strcmp(PQcmdTuples(res), "0") == 0)
+		rc = err_set(e, E_NOTFOUND, "the job's lease was lost");
+	PQclear(res);
+	return rc;
+}
+
 int store_plan_page(struct store *st, const char *tenant_id, const char *job_id,
 		    int64_t after_seq, int limit, char **items_json, size_t *n, struct err *e)
 {
