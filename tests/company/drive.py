@@ -41,18 +41,21 @@ class Client:
         if self.key:
             headers["Authorization"] = "Bearer " + self.key
         data = None if body is None else json.dumps(body).encode()
-        for attempt in (0, 1):
+        for attempt in range(6):
             c = self._conn()
             try:
                 c.request(method, path, body=data, headers=headers)
                 r = c.getresponse()
                 text = r.read().decode("utf-8", "replace")
-                break
             except (http.client.HTTPException, ConnectionError):
                 c.close()
                 self.local.conn = None
-                if attempt:
+                if attempt == 5:
                     raise
+                continue
+            if r.status != 503 or attempt == 5:
+                break
+            time.sleep(0.2 * 2 ** attempt)  # 503: a backing service is busy; a client retries
         if ok and r.status not in ok:
             raise HttpError(method, path, r.status, text)
         return json.loads(text) if text.strip() else None
