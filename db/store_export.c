@@ -324,19 +324,34 @@ int store_plan_append(struct store *st, const char *job_id, const char *owner,
 	return store_tx_end(st, conn, rc, e);
 }
 
-int store_plan_summary_set(struct store *st, const char *job_id, const char *owner,
-			   const char *summary_json, struct err *e)
+/* The whole summary (key "") or one member of it, while owner holds the job. */
+static int plan_summary_store(struct store *st, const char *job_id, const char *owner,
+			      const char *key, const char *summary_json, struct err *e)
 {
-	const char *p[] = {job_id, owner, summary_json ? summary_json : "{}"};
+	const char *p[] = {job_id, owner, key, summary_json ? summary_json : "{}"};
 	PGresult *res;
 	int rc = store_exec(st,
-			    "UPDATE jobs SET plan_summary = $3::jsonb, updated_at = now() WHERE id = "
-			    "$1::uuid AND lease_owner = $2 AND status = 'running'",
-			    3, p, &res, e);
+			    "UPDATE jobs SET plan_summary = CASE WHEN $3 = '' THEN $4::jsonb ELSE "
+			    "jsonb_set(coalesce(plan_summary, '{}'), ARRAY[$3::text], $4::jsonb) END, "
+			    "updated_at = now() WHERE id = $1::uuid AND lease_owner = $2 AND status = "
+			    "'running'",
+			    4, p, &res, e);
 	if (!rc && strcmp(PQcmdTuples(res), "0") == 0)
 		rc = err_set(e, E_NOTFOUND, "the job's lease was lost");
 	PQclear(res);
 	return rc;
+}
+
+int store_plan_summary_set(struct store *st, const char *job_id, const char *owner,
+			   const char *summary_json, struct err *e)
+{
+	return plan_summary_store(st, job_id, owner, "", summary_json, e);
+}
+
+int store_plan_summary_merge(struct store *st, const char *job_id, const char *owner,
+			     const char *key, const char *summary_json, struct err *e)
+{
+	return plan_summary_store(st, job_id, owner, key, summary_json, e);
 }
 
 int store_plan_page(struct store *st, const char *tenant_id, const char *job_id,

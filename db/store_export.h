@@ -117,6 +117,13 @@ int store_plan_summary_set(struct store *st, const char *job_id, const char *own
 			   const char *summary_json, struct err *e);
 
 /*
+ * Sets member key of the job's plan_summary to summary_json, keeping the other members (a
+ * full_sync's group plan beside its users' plan), while owner holds the job.
+ */
+int store_plan_summary_merge(struct store *st, const char *job_id, const char *owner,
+			     const char *key, const char *summary_json, struct err *e);
+
+/*
  * A page of the job's plan after after_seq, as one JSON array text of entry objects
  * ({seq, op, user_id, google_id, primary_email, reason, changes}) in *items_json (malloc'd),
  * *n entries. E_NOTFOUND when the tenant has no such job.

@@ -763,6 +763,16 @@ static void approved_free(struct approved *a)
 	memset(a, 0, sizeof(*a));
 }
 
+struct approved_pair {
+	char *user_id, *op;
+};
+
+static int cmp_approved_pair(const void *x, const void *y)
+{
+	return strcmp(((const struct approved_pair *)x)->user_id,
+		      ((const struct approved_pair *)y)->user_id);
+}
+
 /* The ops the approved dry run planned, per user (read through the plan pages). */
 static int approved_load(struct sync_job *j, const char *plan_job, struct approved *a,
 			 struct err *e)
@@ -785,8 +795,8 @@ static int approved_load(struct sync_job *j, const char *plan_job, struct approv
 			if (json_object_object_get_ex(en, "seq", &v))
 				after = json_object_get_int64(v);
 			const char *uid = jstr(en, "user_id"), *op = jstr(en, "op");
-			if (!uid || !op)
-				continue;
+			if (!uid || !op || after >= SYNC_GROUPS_PLAN_SEQ_BASE)
+				continue; /* (a full_sync's group entries come last) */
 			if (a->n == cap) {
 				cap = cap ? cap * 2 : 256;
 				char **nu = realloc(a->user_ids, cap * sizeof(char *));
@@ -809,16 +819,18 @@ static int approved_load(struct sync_job *j, const char *plan_job, struct approv
 		if (m == 0 || n == 0)
 			break;
 	}
-	/* sort both arrays by user id (insertion order is by seq) */
-	for (size_t i = 1; i < a->n; i++)
-		for (size_t k = i; k > 0 && strcmp(a->user_ids[k - 1], a->user_ids[k]) > 0; k--) {
-			char *t = a->user_ids[k];
-			a->user_ids[k] = a->user_ids[k - 1];
-			a->user_ids[k - 1] = t;
-			t = a->ops[k];
-			a->ops[k] = a->ops[k - 1];
-			a->ops[k - 1] = t;
-		}
+	/* sort both arrays by user id (insertion order is by seq); qsort: 20,000 users and more */
+	struct approved_pair *pairs = malloc((a->n ? a->n : 1) * sizeof(*pairs));
+	if (!pairs)
+		return err_set(e, E_NOMEM, "approved plan");
+	for (size_t i = 0; i < a->n; i++)
+		pairs[i] = (struct approved_pair){a->user_ids[i], a->ops[i]};
+	qsort(pairs, a->n, sizeof(*pairs), cmp_approved_pair);
+	for (size_t i = 0; i < a->n; i++) {
+		a->user_ids[i] = pairs[i].user_id;
+		a->ops[i] = pairs[i].op;
+	}
+	free(pairs);
 	return E_OK;
 }
 

@@ -457,7 +457,7 @@ static char *member_changes(const char *group_id)
 static int store_plan(struct sync_job *j, const struct plan_groups *p,
 		      const struct groups_scope *sc, struct err *e)
 {
-	int64_t seq = 0;
+	int64_t seq = strcmp(j->job->type, "full_sync") ? 0 : SYNC_GROUPS_PLAN_SEQ_BASE;
 	int rc = E_OK;
 	for (size_t i = 0; !rc && i < p->n; i++) {
 		const struct plan_group_entry *en = &p->entries[i];
@@ -521,7 +521,10 @@ static int store_plan(struct sync_job *j, const struct plan_groups *p,
 	char *sum = summary_json(p);
 	if (!sum)
 		return err_set(e, E_NOMEM, "plan summary");
-	rc = store_plan_summary_set(j->st, j->job->id, j->owner, sum, e);
+	/* A full_sync keeps its users' summary: the groups' goes beside it, under "groups". */
+	rc = !strcmp(j->job->type, "full_sync")
+		     ? store_plan_summary_merge(j->st, j->job->id, j->owner, "groups", sum, e)
+		     : store_plan_summary_set(j->st, j->job->id, j->owner, sum, e);
 	free(sum);
 	return rc;
 }

@@ -27,6 +27,12 @@ enum sync_stop {
 	SYNC_AWAITING,	/* the job now waits for an approval (deletion guard): leave it */
 };
 
+/*
+ * A full_sync stores both plans under one job: the users' entries are numbered densely from 1,
+ * the groups' from this base, so neither replaces the other and an approval reads only the users'.
+ */
+#define SYNC_GROUPS_PLAN_SEQ_BASE ((int64_t)1 << 40)
+
 struct sync_job {
 	struct store *st;
 	struct connect *conn; /* Google authorization and clients (borrowed) */

@@ -667,3 +667,38 @@ def test_unknown_group_ids_are_reported(gx):
     assert job["counts"]["skipped"] == 2, job
     assert gx.routes(gx.group_writes_since(seq)) == {"directory.members.insert": 1}
     assert gx.group_link("nosuch") is None and gx.group_link("loose") is None
+
+
+def test_full_sync_dry_run_keeps_both_plans_and_its_approval_applies_every_user(gx):
+    """The group plan of a full_sync goes after the users' (it once replaced the first users' entries,
+    and the approval then skipped them as not planned)."""
+    three_users(gx)
+    # written without an API key: nothing is queued for them
+    h.sql(gx.db, "INSERT INTO directory_users (tenant_id, id, email, first_name, last_name, state, password_hash, "
+                 "password_hash_function) SELECT tenant_id, u, u || '@example.com', 'New', u, 'active', "
+                 "'2d6a3fb2c4d35e1dbcf8b4eddcd5e3da06f3a4a4', 'SHA-1' FROM integrations, "
+                 "unnest(ARRAY['ann', 'ben', 'cat']) u WHERE id = %s", gx.iid)
+    h.sql(gx.db, "INSERT INTO directory_groups (tenant_id, id, name, email) SELECT tenant_id, 'crew', "
+                 "'Crew', 'crew@example.com' FROM integrations WHERE id = %s", gx.iid)
+    h.sql(gx.db, "INSERT INTO group_members (tenant_id, group_id, user_id) SELECT tenant_id, 'crew', u "
+                 "FROM integrations, unnest(ARRAY['alice', 'ann', 'ben', 'cat']) u WHERE id = %s", gx.iid)
+    h.sql(gx.db, "INSERT INTO group_bindings (tenant_id, integration_id, group_id) SELECT tenant_id, id, "
+                 "'crew' FROM integrations WHERE id = %s", gx.iid)
+    dry = gx.job("full_sync", dry_run=True)
+    assert dry["status"] == "succeeded", dry
+    assert dry["plan_summary"]["ops"] == {"create": 3, "none": 3}, dry["plan_summary"]
+    groups = dry["plan_summary"]["groups"]
+    assert groups["create_group"] == 1 and groups["add_member"] == 1, groups  # alice is linked already
+    plan = gx.api.get(f"/v1/jobs/{dry['id']}/plan?limit=100", key=gx.key).json()["items"]
+    ops = [(p["op"], p["user_id"]) for p in plan if p["op"] != "none"]
+    assert ops == [("create", "ann"), ("create", "ben"), ("create", "cat"), ("create_group", "crew"),
+                   ("add_member", "alice")], ops
+    r = gx.api.post(f"/v1/jobs/{dry['id']}/approve", key=gx.key)
+    assert r.status_code == 202, r.text
+    job = gx.wait(r.json()["id"])
+    assert job["status"] == "succeeded", job
+    items = gx.items(job["id"])
+    assert all(items[u]["outcome"] == "created" for u in ("ann", "ben", "cat")), items
+    gx.idle()
+    assert set(gx.google_members("crew@example.com")) == {"alice@example.com", "ann@example.com",
+                                                           "ben@example.com", "cat@example.com"}
