@@ -1223,6 +1223,24 @@ static void ctl_seed_account(struct emu *em, struct emu_resp *rs, struct json_ob
 		ctl_err(rs, 400, "give \"fixture\" (a state object) or \"generate\"");
 		return;
 	}
+	/* The fixture is the state itself: a wrapper such as {"state": {...}} would load nothing. */
+	json_object_object_foreach(fx, key, unused)
+	{
+		const struct emu_jspec *s = state_spec;
+
+		(void)unused;
+		while (s->key && strcmp(s->key, key))
+			s++;
+		if (!s->key) {
+			char msg[160];
+
+			snprintf(msg, sizeof(msg), "fixture.%.64s is not a member of the state format", key);
+			if (owned)
+				json_object_put(fx);
+			ctl_err(rs, 400, msg);
+			return;
+		}
+	}
 	if (!jhas(jo, "reset", &v) || json_object_get_boolean(v))
 		emu_reset(em, NULL);
 	if (emu_state_load(em, fx, err, sizeof(err))) {

@@ -116,3 +116,11 @@ def test_seed_account_from_fixture(emu):
     assert seed(emu, {"fixture": {"users": [{"primaryEmail": "x@nowhere.test"}]}},
                    expect=400)["error"]
     seed(emu, {}, expect=400)
+
+
+def test_seed_account_refuses_a_wrapped_fixture(emu):
+    """{"fixture": {"state": {...}}} once answered 200 and seeded nothing: the fixture is the state."""
+    before = ids(emu)
+    err = seed(emu, {"fixture": {"state": {"users": [{"primaryEmail": "w@example.com"}]}}}, expect=400)
+    assert "fixture.state" in err["error"], err
+    assert ids(emu) == before
