@@ -156,8 +156,8 @@ int store_export_scope(struct store *st, const char *tenant_id, const char *inte
  * Holds the job for the caller's transaction while owner runs it: a lease takeover waits for
  * the commit, so no write lands after another worker took the job.
  */
-static int lease_hold(PGconn *conn, const char *job_id, const char *owner, const char *tenant_id,
-		      const char *integration_id, struct err *e)
+int store_lease_hold(PGconn *conn, const char *job_id, const char *owner, const char *tenant_id,
+		     const char *integration_id, struct err *e)
 {
 	const char *p[] = {job_id, owner, tenant_id, integration_id};
 	PGresult *res;
@@ -220,7 +220,7 @@ int store_links_write(struct store *st, const char *tenant_id, const char *integ
 	PGconn *conn = store_tx_begin(st, NULL, e);
 	if (!conn)
 		return e ? e->code : E_UNAVAIL;
-	int rc = lease_hold(conn, job_id, owner, tenant_id, integration_id, e);
+	int rc = store_lease_hold(conn, job_id, owner, tenant_id, integration_id, e);
 	for (size_t i = 0; !rc && i < n; i++) {
 		const struct store_link_write *x = &w[i];
 		/*
@@ -291,7 +291,7 @@ int store_plan_append(struct store *st, const char *job_id, const char *owner,
 	PGconn *conn = store_tx_begin(st, NULL, e);
 	if (!conn)
 		return e ? e->code : E_UNAVAIL;
-	int rc = lease_hold(conn, job_id, owner, NULL, NULL, e);
+	int rc = store_lease_hold(conn, job_id, owner, NULL, NULL, e);
 	for (size_t i = 0; !rc && i < n; i++) {
 		const struct store_plan_entry *x = &entries[i];
 		char seq[24], version[24];

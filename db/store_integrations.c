@@ -12,7 +12,7 @@
 	"provision_without_password, import_enabled, import_interval_minutes, import_mode, "       \
 	"coalesce(google_customer_id, ''), coalesce(google_primary_domain, ''), version, "        \
 	SQL_TIME("created_at") ", " SQL_TIME("updated_at") ", " SQL_TIME("deactivated_at") ", "       \
-	"group_membership"
+	"group_membership, import_guard_max_count"
 
 static bool bool_at(const PGresult *res, int row, int col)
 {
@@ -43,11 +43,12 @@ static void integration_row(const PGresult *res, int row, struct store_integrati
 	store_copy(it->updated_at, sizeof(it->updated_at), res, row, 19);
 	store_copy(it->deactivated_at, sizeof(it->deactivated_at), res, row, 20);
 	store_copy(it->group_membership, sizeof(it->group_membership), res, row, 21);
+	it->import_guard_max_count = atoi(PQgetvalue(res, row, 22));
 }
 
 /* Text forms of the settings, in the order $3..$15 of the statements below. */
 struct settings_text {
-	char gm[2], count[16], percent[16], pwnp[2], imp_en[2], interval[16];
+	char gm[2], count[16], percent[16], pwnp[2], imp_en[2], interval[16], import_guard[16];
 };
 
 static void settings_params(const struct store_integration *it, struct settings_text *t,
@@ -73,6 +74,8 @@ static void settings_params(const struct store_integration *it, struct settings_
 	p[11] = t->interval;
 	p[12] = it->import_mode;
 	p[13] = it->group_membership[0] ? it->group_membership : "additive";
+	snprintf(t->import_guard, sizeof(t->import_guard), "%d", it->import_guard_max_count);
+	p[14] = t->import_guard;
 }
 
 static int name_conflict(int rc, const char *name, struct err *e)
@@ -87,7 +90,7 @@ int store_integration_create(struct store *st, const struct store_actor *actor,
 			     struct store_integration *it, struct err *e)
 {
 	struct settings_text t;
-	const char *p[16];
+	const char *p[17];
 	p[0] = tenant_id;
 	settings_params(it, &t, p + 1);
 	PGconn *conn = store_tx_begin(st, actor, e);
@@ -99,10 +102,10 @@ int store_integration_create(struct store *st, const struct store_actor *actor,
 		"INSERT INTO integrations (tenant_id, name, group_management, default_domain, "
 		"import_filter, lockout_action, password_expiry_action, deletion_guard_max_count, "
 		"deletion_guard_max_percent, deleted_in_google_action, provision_without_password, "
-		"import_enabled, import_interval_minutes, import_mode, group_membership) VALUES ($1, "
-		"$2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING "
-		INTEGRATION_COLS,
-		15, p, &res, e);
+		"import_enabled, import_interval_minutes, import_mode, group_membership, "
+		"import_guard_max_count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+		"$13, $14, $15, $16) RETURNING " INTEGRATION_COLS,
+		16, p, &res, e);
 	if (!rc)
 		integration_row(res, 0, it);
 	PQclear(res);
@@ -214,7 +217,7 @@ int store_integration_update(struct store *st, const struct store_actor *actor,
 	}
 	if (!rc) {
 		struct settings_text t;
-		const char *p[16];
+		const char *p[18];
 		p[0] = tenant_id;
 		p[1] = it->id;
 		settings_params(it, &t, p + 2);
@@ -226,9 +229,9 @@ int store_integration_update(struct store *st, const struct store_actor *actor,
 			"deletion_guard_max_percent = $10, deleted_in_google_action = $11, "
 			"provision_without_password = $12, import_enabled = $13, "
 			"import_interval_minutes = $14, import_mode = $15, group_membership = $16, "
-			"version = version + 1, updated_at = now() WHERE tenant_id = $1 AND id = "
-			"$2::uuid RETURNING " INTEGRATION_COLS,
-			16, p, &res, e);
+			"import_guard_max_count = $17, version = version + 1, updated_at = now() "
+			"WHERE tenant_id = $1 AND id = $2::uuid RETURNING " INTEGRATION_COLS,
+			17, p, &res, e);
 		if (!rc)
 			integration_row(res, 0, it);
 		PQclear(res);

@@ -35,6 +35,7 @@ struct store_integration {
 	char updated_at[STORE_TIME_LEN];
 	char deactivated_at[STORE_TIME_LEN];
 	char group_membership[16]; /* additive | authoritative */
+	int import_guard_max_count; /* an import creating more waits for approval; 0: off */
 };
 
 /*

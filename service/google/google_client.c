@@ -267,12 +267,21 @@ int google_send(struct google_client *gc, const struct google_exchange *x,
 		}
 		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
 		const char *headers[] = {auth, "Accept: application/json", ctype};
+		long left = x->deadline_ms > 0
+				    ? x->deadline_ms - (long)(google_client_now_ms(gc) - start)
+				    : 0;
+		if (x->deadline_ms > 0 && left < 1) {
+			rc = err_set(e, E_TIMEOUT, "Google did not answer within %ld ms",
+				     x->deadline_ms);
+			goto out;
+		}
 		struct httpc_request rq = {.method = x->method,
 					   .url = url,
 					   .headers = headers,
 					   .n_headers = ctype[0] ? 3 : 2,
 					   .body = x->body,
-					   .body_len = x->body_len};
+					   .body_len = x->body_len,
+					   .timeout_ms = left};
 		tries++;
 		rc = httpc_send(h, &rq, resp, e);
 		crypto_wipe(auth, sizeof(auth));
@@ -322,7 +331,8 @@ int google_send(struct google_client *gc, const struct google_exchange *x,
 		}
 		long delay = google_retry_delay_ms(&gc->retry, tries, retry_after_ms);
 		long elapsed = (long)(google_client_now_ms(gc) - start);
-		if (!google_retry_allowed(&gc->retry, tries, elapsed, delay))
+		if (!google_retry_allowed(&gc->retry, tries, elapsed, delay) ||
+		    (x->deadline_ms > 0 && elapsed + delay >= x->deadline_ms))
 			goto out;
 		log_retry(x, status, reason, tries, delay);
 		pthread_mutex_lock(&gc->mu);

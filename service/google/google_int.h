@@ -20,6 +20,8 @@ struct google_exchange {
 	const char *body;
 	size_t body_len;
 	unsigned cost; /* bucket units: 1, or the number of calls in a batch; 0 → 1 */
+	long deadline_ms; /* > 0: every attempt and retry within this much time (an API request
+			     waiting on Google); 0: the client's retry policy alone */
 };
 
 /*

@@ -280,8 +280,13 @@ int httpc_send(struct httpc *h, const struct httpc_request *rq, struct httpc_res
 	cc |= curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (h->ca_file)
 		cc |= curl_easy_setopt(c, CURLOPT_CAINFO, h->ca_file);
-	cc |= curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, h->connect_timeout_ms);
-	cc |= curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, h->timeout_ms);
+	long cto = h->connect_timeout_ms, to = h->timeout_ms;
+	if (rq->timeout_ms > 0 && rq->timeout_ms < to)
+		to = rq->timeout_ms;
+	if (cto > to)
+		cto = to;
+	cc |= curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, cto);
+	cc |= curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, to);
 	cc |= curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
 	cc |= curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
 	cc |= curl_easy_setopt(c, CURLOPT_USERAGENT, h->user_agent);

@@ -48,6 +48,8 @@ struct httpc_request {
 	size_t n_headers;
 	const char *body; /* body_len bytes, or NULL */
 	size_t body_len;
+	long timeout_ms; /* > 0: this exchange (connect included) within it, if shorter than the
+			    client's timeouts; 0: the client's */
 };
 
 struct httpc_header {

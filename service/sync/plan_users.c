@@ -202,6 +202,19 @@ bool plan_primary_email(const struct plan_settings *s, const char *email, char *
 	return false;
 }
 
+int plan_match_keys(const struct plan_settings *s, const char *email, char keys[2][320])
+{
+	const char *why;
+	int n = 0;
+	if (!email || !email[0] || (size_t)snprintf(keys[0], 320, "%s", email) >= 320)
+		return 0;
+	lower(keys[0]);
+	n = 1;
+	if (plan_primary_email(s, email, keys[1], 320, &why) && strcmp(keys[0], keys[1]))
+		n = 2;
+	return n;
+}
+
 /* ------------------------------------------------------------------ canonical "our part" */
 
 static int cmp_str(const void *a, const void *b)

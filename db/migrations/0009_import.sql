@@ -1,0 +1,11 @@
+-- The user import engine (issue 14): the import guard, and matching Google's addresses against
+-- emails rewritten to the default domain without reading every directory user.
+
+-- An import that would create more users than this waits in awaiting_approval (0 = off).
+ALTER TABLE integrations
+	ADD COLUMN import_guard_max_count integer NOT NULL DEFAULT 1000
+		CHECK (import_guard_max_count BETWEEN 0 AND 1000000);
+
+-- The export's matching rule rewrites an email of a domain that is not allowed to
+-- local-part@default_domain; the import finds those users by local part.
+CREATE INDEX directory_users_local_part ON directory_users (tenant_id, lower(split_part(email, '@', 1)));
