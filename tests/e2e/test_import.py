@@ -245,7 +245,12 @@ def test_import_chosen_all_new_updates_only_and_events(ex):
 
 def test_import_guard_dry_run_and_approval(ex):
     seed_google(ex.emu, [gu(f"g{i}@example.com", "G", str(i)) for i in range(3)])
+    ex.idle()
+    exports = "SELECT count(*) FROM jobs WHERE type = 'export_users'"
+    before = h.sql(ex.db, exports)[0][0]
     ex.settings(import_guard={"max_count": 2})
+    # the import guard is no export setting: no reconcile is queued for it
+    assert h.sql(ex.db, exports)[0][0] == before
     job = ex.job("import_users", dry_run=True, all_new=True)
     assert job["status"] == "succeeded" and job["plan_summary"]["ops"]["create"] == 4, job  # + admin@
     assert h.sql(ex.db, "SELECT count(*) FROM directory_users")[0][0] == 0
