@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "plan_shared.h"
+
 static const char *const state_names[IMPORT_STATE_N] = {"linked", "matched", "inactive", "new"};
 static const char *const op_names[IMPORT_OP_N] = {"none", "create",   "link",
 						  "update", "skip", "conflict"};
@@ -29,32 +31,10 @@ const char *import_op_name(enum import_op op)
 
 /* ------------------------------------------------------------------ JSON helpers */
 
-static const char *jstr(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 static const char *jstr0(struct json_object *o, const char *key)
 {
-	const char *s = jstr(o, key);
+	const char *s = plan_jstr(o, key);
 	return s ? s : "";
-}
-
-static bool jbool(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-	return o && json_object_object_get_ex(o, key, &v) && json_object_get_boolean(v);
-}
-
-static struct json_object *jarr(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_array))
-		return NULL;
-	return v;
 }
 
 static void lower_copy(char *dst, size_t cap, const char *s)
@@ -150,12 +130,12 @@ static const struct ikey *ikey_first(const struct ikey *v, size_t n, const char 
 size_t import_google_keys(struct json_object *g, char (*keys)[320], size_t max)
 {
 	size_t n = 0;
-	const char *p = jstr(g, "primaryEmail");
+	const char *p = plan_jstr(g, "primaryEmail");
 	if (p && n < max)
 		lower_copy(keys[n++], 320, p);
 	const char *arrs[] = {"aliases", "nonEditableAliases"};
 	for (int a = 0; a < 2; a++) {
-		struct json_object *arr = jarr(g, arrs[a]);
+		struct json_object *arr = plan_jarr(g, arrs[a]);
 		for (size_t i = 0; arr && i < json_object_array_length(arr) && n < max; i++) {
 			const char *s = json_object_get_string(json_object_array_get_idx(arr, i));
 			if (s && s[0])
@@ -212,69 +192,26 @@ void import_match(const struct import_index *ix, const struct import_dir *dirs,
 			out->conflict = "linked_to_another_user";
 		return;
 	}
-	if (jbool(g, "suspended") || jbool(g, "archived"))
+	if (plan_jbool(g, "suspended") || plan_jbool(g, "archived"))
 		out->state = IMPORT_INACTIVE;
 }
 
 /* ------------------------------------------------------------------ Google → replica values */
-
-/* The primary organization (primary: true, else the first), or NULL. */
-static struct json_object *primary_org(struct json_object *g)
-{
-	struct json_object *orgs = jarr(g, "organizations");
-	size_t n = orgs ? json_object_array_length(orgs) : 0;
-	for (size_t i = 0; i < n; i++)
-		if (jbool(json_object_array_get_idx(orgs, i), "primary"))
-			return json_object_array_get_idx(orgs, i);
-	return n ? json_object_array_get_idx(orgs, 0) : NULL;
-}
 
 /* The value of the first entry of arr whose type is type (and that is not primary). */
 static const char *typed_value(struct json_object *arr, const char *type, const char *key)
 {
 	for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
 		struct json_object *e = json_object_array_get_idx(arr, i);
-		const char *t = jstr(e, "type");
-		if (t && !strcmp(t, type) && !jbool(e, "primary"))
+		const char *t = plan_jstr(e, "type");
+		if (t && !strcmp(t, type) && !plan_jbool(e, "primary"))
 			return jstr0(e, key);
 	}
 	return "";
 }
 
-static const struct {
-	const char *type;
-	unsigned bit;
-} phone_types[] = {
-	{"home", PLAN_ATTR_HOME_PHONES},	 {"mobile", PLAN_ATTR_MOBILE_PHONES},
-	{"other", PLAN_ATTR_OTHER_PHONES},	 {"work", PLAN_ATTR_WORK_PHONES},
-	{"work_fax", PLAN_ATTR_WORK_FAX_PHONES}, {"work_mobile", PLAN_ATTR_WORK_MOBILE_PHONES},
-}, address_types[] = {
-	{"home", PLAN_ATTR_HOME_ADDRESSES},
-	{"work", PLAN_ATTR_WORK_ADDRESSES},
-	{"other", PLAN_ATTR_OTHER_ADDRESSES},
-};
-
-/* Replica address keys and Google's. */
-static const char *const address_keys[][2] = {
-	{"street_address", "streetAddress"}, {"locality", "locality"}, {"region", "region"},
-	{"postal_code", "postalCode"},	     {"country", "country"},   {"formatted", "formatted"},
-};
-
-static bool managed(const char *type, unsigned mask, bool phones)
-{
-	size_t n = phones ? sizeof(phone_types) / sizeof(phone_types[0])
-			  : sizeof(address_types) / sizeof(address_types[0]);
-	for (size_t i = 0; type && i < n; i++) {
-		const char *t = phones ? phone_types[i].type : address_types[i].type;
-		unsigned b = phones ? phone_types[i].bit : address_types[i].bit;
-		if (!strcmp(type, t))
-			return (mask & b) != 0;
-	}
-	return false;
-}
-
-/* An entry in the replica's form from Google's (gkeys) or the replica's own. */
-static struct json_object *replica_entry(struct json_object *e, bool phones, bool gkeys)
+/* Google's entry e in the replica's form ({type, value}; an address with snake-case keys). */
+static struct json_object *replica_entry(struct json_object *e, bool phones)
 {
 	struct json_object *o = json_object_new_object();
 	if (!o)
@@ -284,58 +221,12 @@ static struct json_object *replica_entry(struct json_object *e, bool phones, boo
 		json_object_object_add(o, "value", json_object_new_string(jstr0(e, "value")));
 		return o;
 	}
-	for (size_t k = 0; k < sizeof(address_keys) / sizeof(address_keys[0]); k++) {
-		const char *v = jstr(e, address_keys[k][gkeys ? 1 : 0]);
+	for (size_t k = 0; k < sizeof(plan_address_keys) / sizeof(plan_address_keys[0]); k++) {
+		const char *v = plan_jstr(e, plan_address_keys[k][1]);
 		if (v && v[0])
-			json_object_object_add(o, address_keys[k][0], json_object_new_string(v));
+			json_object_object_add(o, plan_address_keys[k][0], json_object_new_string(v));
 	}
 	return o;
-}
-
-static int cmp_text(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Sorted text of the managed entries of arr (entry order never matters). */
-static char *managed_text(struct json_object *arr, unsigned mask, bool phones, bool gkeys)
-{
-	size_t n = arr ? json_object_array_length(arr) : 0, m = 0, len = 3;
-	char **v = calloc(n + 1, sizeof(*v));
-	if (!v)
-		return NULL;
-	bool ok = true;
-	for (size_t i = 0; i < n && ok; i++) {
-		struct json_object *e = json_object_array_get_idx(arr, i);
-		if (!managed(jstr(e, "type"), mask, phones))
-			continue;
-		struct json_object *o = replica_entry(e, phones, gkeys);
-		v[m] = o ? strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN))
-			 : NULL;
-		json_object_put(o);
-		ok = v[m] != NULL;
-		if (ok)
-			len += strlen(v[m++]) + 1;
-	}
-	char *out = ok ? malloc(len) : NULL;
-	if (out) {
-		qsort(v, m, sizeof(*v), cmp_text);
-		char *p = out;
-		*p++ = '[';
-		for (size_t i = 0; i < m; i++) {
-			if (i)
-				*p++ = ',';
-			size_t l = strlen(v[i]);
-			memcpy(p, v[i], l);
-			p += l;
-		}
-		*p++ = ']';
-		*p = 0;
-	}
-	for (size_t i = 0; i < m; i++)
-		free(v[i]);
-	free(v);
-	return out;
 }
 
 /*
@@ -350,18 +241,19 @@ static struct json_object *merge_array(const char *replica_json, struct json_obj
 		json_object_put(have);
 		have = NULL;
 	}
-	char *a = managed_text(have, mask, phones, false), *b = managed_text(garr, mask, phones, true);
+	char *a = plan_managed_text(have, mask, phones, true),
+	     *b = plan_managed_text(garr, mask, phones, false);
 	struct json_object *out = a && b ? json_object_new_array() : NULL;
 	*changed = a && b && strcmp(a, b) != 0;
 	for (size_t i = 0; out && have && i < json_object_array_length(have); i++) {
 		struct json_object *e = json_object_array_get_idx(have, i);
-		if (!managed(jstr(e, "type"), mask, phones))
+		if (!plan_type_managed(plan_jstr(e, "type"), mask, phones))
 			json_object_array_add(out, json_object_get(e));
 	}
 	for (size_t i = 0; out && garr && i < json_object_array_length(garr); i++) {
 		struct json_object *e = json_object_array_get_idx(garr, i);
-		if (managed(jstr(e, "type"), mask, phones))
-			json_object_array_add(out, replica_entry(e, phones, true));
+		if (plan_type_managed(plan_jstr(e, "type"), mask, phones))
+			json_object_array_add(out, replica_entry(e, phones));
 	}
 	free(a);
 	free(b);
@@ -369,10 +261,6 @@ static struct json_object *merge_array(const char *replica_json, struct json_obj
 	return out;
 }
 
-#define PHONE_BITS                                                                             \
-	(PLAN_ATTR_HOME_PHONES | PLAN_ATTR_MOBILE_PHONES | PLAN_ATTR_OTHER_PHONES |            \
-	 PLAN_ATTR_WORK_PHONES | PLAN_ATTR_WORK_FAX_PHONES | PLAN_ATTR_WORK_MOBILE_PHONES)
-#define ADDRESS_BITS (PLAN_ATTR_HOME_ADDRESSES | PLAN_ATTR_WORK_ADDRESSES | PLAN_ATTR_OTHER_ADDRESSES)
 
 /* Collects the fields to write and their changes. */
 struct diff {
@@ -431,7 +319,7 @@ static void diff_attributes(const struct import_settings *s, struct json_object 
 	if (!dir)
 		dir = &none;
 	unsigned m = s->import_mask;
-	struct json_object *org = primary_org(g);
+	struct json_object *org = plan_primary_org(g);
 	if (m & PLAN_ATTR_JOB_TITLE)
 		diff_str(d, "job_title", dir->job_title, jstr0(org, "title"));
 	if (m & PLAN_ATTR_DEPARTMENT)
@@ -442,24 +330,24 @@ static void diff_attributes(const struct import_settings *s, struct json_object 
 		diff_str(d, "employee_type", dir->employee_type, jstr0(org, "description"));
 	if (m & PLAN_ATTR_EMPLOYEE_ID)
 		diff_str(d, "employee_id", dir->employee_id,
-			 typed_value(jarr(g, "externalIds"), "organization", "value"));
+			 typed_value(plan_jarr(g, "externalIds"), "organization", "value"));
 	if (m & PLAN_ATTR_ALTERNATE_EMAIL)
 		diff_str(d, "alternate_email", dir->alternate_email,
-			 typed_value(jarr(g, "emails"), "other", "address"));
-	if (m & PHONE_BITS)
-		diff_arr(d, "phones", dir->phones_json, jarr(g, "phones"), m, true);
-	if (m & ADDRESS_BITS)
-		diff_arr(d, "addresses", dir->addresses_json, jarr(g, "addresses"), m, false);
+			 typed_value(plan_jarr(g, "emails"), "other", "address"));
+	if (m & PLAN_PHONE_BITS)
+		diff_arr(d, "phones", dir->phones_json, plan_jarr(g, "phones"), m, true);
+	if (m & PLAN_ADDRESS_BITS)
+		diff_arr(d, "addresses", dir->addresses_json, plan_jarr(g, "addresses"), m, false);
 }
 
 /* The first location as one text: its building, else its area. */
 static const char *location_of(struct json_object *g)
 {
-	struct json_object *locs = jarr(g, "locations");
+	struct json_object *locs = plan_jarr(g, "locations");
 	struct json_object *l = locs && json_object_array_length(locs)
 					? json_object_array_get_idx(locs, 0)
 					: NULL;
-	const char *b = jstr(l, "buildingId");
+	const char *b = plan_jstr(l, "buildingId");
 	return b && b[0] ? b : jstr0(l, "area");
 }
 
@@ -507,7 +395,7 @@ static int plan_one(const struct import_settings *s, const struct import_index *
 	struct import_match m;
 	import_match(ix, dirs, g, &m);
 	e->state = m.state;
-	e->suspended = jbool(g, "suspended");
+	e->suspended = plan_jbool(g, "suspended");
 	if (!(e->google_id = strdup(jstr0(g, "id"))) ||
 	    !(e->primary_email = strdup(jstr0(g, "primaryEmail"))))
 		return -1;
@@ -522,7 +410,7 @@ static int plan_one(const struct import_settings *s, const struct import_index *
 	switch (m.state) {
 	case IMPORT_INACTIVE:
 		return set_reason(e, IMPORT_OP_SKIP, "inactive",
-				  jbool(g, "archived") ? "archived in Google: never imported"
+				  plan_jbool(g, "archived") ? "archived in Google: never imported"
 						       : "suspended in Google: never imported");
 	case IMPORT_NEW:
 		if (s->updates_only)
@@ -561,7 +449,7 @@ static int plan_one(const struct import_settings *s, const struct import_index *
 		diff_str(&df, "email", "", e->primary_email);
 		diff_str(&df, "first_name", "", jstr0(name, "givenName"));
 		diff_str(&df, "last_name", "", jstr0(name, "familyName"));
-		diff_str(&df, "company", "", jstr0(primary_org(g), "name"));
+		diff_str(&df, "company", "", jstr0(plan_primary_org(g), "name"));
 		diff_str(&df, "location", "", location_of(g));
 		diff_attributes(s, g, NULL, &df);
 		e->op = IMPORT_OP_CREATE;
