@@ -71,7 +71,10 @@ void handle_google_users_list(struct api_request *rq, struct api_response *rs)
 	    (pr.only = import_state_parse(state)) == IMPORT_STATE_N)
 		problem_add_error(&p, "/query/match_state", "must be linked, matched, inactive or new");
 	if (api_query_get(rq, "query", query, QUERY_MAX + 2)) {
-		if (strlen(query) > QUERY_MAX - 1 || !query[0])
+		size_t chars = 0;
+		for (const char *c = query; *c; c++)
+			chars += ((unsigned char)*c & 0xC0) != 0x80;
+		if (strlen(query) > QUERY_MAX - 1 || chars > STORE_FILTER_MAX || !query[0])
 			problem_add_error(&p, "/query/query",
 					  "must be a users.list query of 1 to %d characters",
 					  STORE_FILTER_MAX);

@@ -145,8 +145,6 @@ size_t import_google_keys(struct json_object *g, char (*keys)[320], size_t max)
 	return n;
 }
 
-#define MAX_KEYS 64
-
 void import_match(const struct import_index *ix, const struct import_dir *dirs,
 		  struct json_object *g, struct import_match *out)
 {
@@ -163,8 +161,12 @@ void import_match(const struct import_index *ix, const struct import_dir *dirs,
 		if (dirs[k->dir].exists)
 			released = k->dir;
 	}
-	char keys[MAX_KEYS][320];
-	size_t nk = import_google_keys(g, keys, MAX_KEYS);
+	char(*keys)[320] = malloc(IMPORT_MAX_KEYS * sizeof(*keys));
+	if (!keys) {
+		out->conflict = "out_of_memory"; /* never acted on: it could not be matched */
+		return;
+	}
+	size_t nk = import_google_keys(g, keys, IMPORT_MAX_KEYS);
 	size_t found = SIZE_MAX;
 	bool several = false;
 	for (size_t i = 0; i < nk; i++) {
@@ -176,6 +178,7 @@ void import_match(const struct import_index *ix, const struct import_dir *dirs,
 				several = true;
 		}
 	}
+	free(keys);
 	if (found == SIZE_MAX && released != SIZE_MAX)
 		found = released; /* matched again: the link is taken up anew */
 	if (found != SIZE_MAX) {
@@ -407,6 +410,8 @@ static int plan_one(const struct import_settings *s, const struct import_index *
 			return -1;
 		e->user_version = d->version;
 	}
+	if (m.conflict && m.state != IMPORT_MATCHED)
+		return set_reason(e, IMPORT_OP_CONFLICT, m.conflict, "the Google user could not be matched");
 	switch (m.state) {
 	case IMPORT_INACTIVE:
 		return set_reason(e, IMPORT_OP_SKIP, "inactive",

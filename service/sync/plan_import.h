@@ -37,6 +37,7 @@
 #include "plan_users.h"
 
 #define IMPORT_ID_PREFIX "google:" /* replica id of an imported user: google:<Google id> */
+#define IMPORT_MAX_KEYS 64	  /* addresses of one Google user matched (primary and aliases) */
 
 enum import_state { IMPORT_LINKED, IMPORT_MATCHED, IMPORT_INACTIVE, IMPORT_NEW, IMPORT_STATE_N };
 
@@ -138,7 +139,8 @@ void import_plan_free(struct import_plan *p);
 
 /*
  * The keys a Google user is matched by: its primaryEmail and aliases (both kinds), lower-case,
- * into keys (up to max), for the store lookup. Returns how many.
+ * into keys (up to max; import_match() uses IMPORT_MAX_KEYS), for the store lookup. Returns how
+ * many.
  */
 size_t import_google_keys(struct json_object *g, char (*keys)[320], size_t max);
 

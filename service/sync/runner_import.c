@@ -19,7 +19,6 @@
 
 #define PAGE 500	  /* Google users planned together (one candidates query) */
 #define READ_BATCH 500	  /* users.get parts per batch request (chosen users) */
-#define MAX_KEYS_PER_USER 16 /* primary address and aliases looked up per Google user */
 #define STOPPED 1000	     /* a listing callback's "stop here" (the job must stop) */
 
 /* ------------------------------------------------------------------ settings */
@@ -153,11 +152,17 @@ int import_dirs_load(struct store *st, const char *tenant_id, const char *integr
 		     struct import_dirs *out, struct err *e)
 {
 	memset(out, 0, sizeof(*out));
-	char(*keys)[320] = calloc(ng * MAX_KEYS_PER_USER + 1, sizeof(*keys));
-	char(*locals)[320] = calloc(ng * MAX_KEYS_PER_USER + 1, sizeof(*locals));
-	const char **ids = calloc(ng + 1, sizeof(char *)),
-		   **kp = calloc(ng * MAX_KEYS_PER_USER + 1, sizeof(char *)),
-		   **lp = calloc(ng * MAX_KEYS_PER_USER + 1, sizeof(char *));
+	/* The same addresses import_match() looks up: primary and aliases, IMPORT_MAX_KEYS each. */
+	char(*tmp)[320] = malloc(IMPORT_MAX_KEYS * sizeof(*tmp));
+	bool counted = tmp != NULL;
+	size_t total = 0;
+	for (size_t i = 0; tmp && i < ng; i++)
+		total += import_google_keys(g[i], tmp, IMPORT_MAX_KEYS);
+	free(tmp);
+	char(*keys)[320] = counted ? calloc(total + 1, sizeof(*keys)) : NULL;
+	char(*locals)[320] = keys ? calloc(total + 1, sizeof(*locals)) : NULL;
+	const char **ids = calloc(ng + 1, sizeof(char *)), **kp = calloc(total + 1, sizeof(char *)),
+		   **lp = calloc(total + 1, sizeof(char *));
 	int rc = E_OK;
 	if (!keys || !locals || !ids || !kp || !lp) {
 		rc = err_set(e, E_NOMEM, "candidates");
@@ -169,7 +174,7 @@ int import_dirs_load(struct store *st, const char *tenant_id, const char *integr
 		struct json_object *v;
 		if (json_object_object_get_ex(g[i], "id", &v) && json_object_get_string(v))
 			ids[ni++] = json_object_get_string(v);
-		size_t n = import_google_keys(g[i], keys + nk, MAX_KEYS_PER_USER);
+		size_t n = import_google_keys(g[i], keys + nk, total - nk);
 		for (size_t k = nk; k < nk + n; k++) {
 			kp[k] = keys[k];
 			/* an address on the default domain may be a rewritten email: by local part */
