@@ -33,14 +33,18 @@ int store_import_settings_get(struct store *st, const char *tenant_id, const cha
 	return rc;
 }
 
-/* Linked by Google id, or matching by address or local part; each user once. */
+/*
+ * Linked by Google id, or matching by address or local part; each user once. The lists are
+ * joined (unnest), never `= ANY`: with statistics that lag a fast-growing table, `= ANY` over a
+ * sequential scan costs rows × keys, a join at worst rows + keys.
+ */
 #define CANDIDATES_SQL                                                                             \
-	"WITH c AS (SELECT l.user_id AS id FROM user_links l WHERE l.integration_id = $2::uuid "   \
-	" AND l.tenant_id = $1::uuid AND l.google_id = ANY ($3::text[])"                           \
-	" UNION SELECT u.id FROM directory_users u WHERE u.tenant_id = $1::uuid AND lower(u.email) " \
-	" = ANY ($4::text[])"                                                                      \
-	" UNION SELECT u.id FROM directory_users u WHERE u.tenant_id = $1::uuid AND "              \
-	" lower(split_part(u.email, '@', 1)) = ANY ($5::text[]))"                                  \
+	"WITH c AS (SELECT l.user_id AS id FROM unnest($3::text[]) k (gid) JOIN user_links l ON "  \
+	" l.integration_id = $2::uuid AND l.google_id = k.gid WHERE l.tenant_id = $1::uuid"        \
+	" UNION SELECT u.id FROM unnest($4::text[]) k (addr) JOIN directory_users u ON "           \
+	" u.tenant_id = $1::uuid AND lower(u.email) = k.addr"                                      \
+	" UNION SELECT u.id FROM unnest($5::text[]) k (lp) JOIN directory_users u ON "             \
+	" u.tenant_id = $1::uuid AND lower(split_part(u.email, '@', 1)) = k.lp)"                   \
 	" SELECT c.id, u.id IS NOT NULL, coalesce(u.version, 0), u.email, u.first_name, "          \
 	" u.last_name, u.state, u.alternate_email, u.cost_center, u.department, u.employee_type, " \
 	" u.job_title, u.employee_id, coalesce(u.addresses, '[]')::text, "                         \
@@ -203,5 +207,14 @@ int store_import_apply(struct store *st, const char *tenant_id, const char *inte
 	}
 	free(refused);
 	free(arr);
+	return rc;
+}
+
+int store_import_analyze(struct store *st, struct err *e)
+{
+	PGresult *res = NULL;
+	int rc = store_exec_idempotent(st, "ANALYZE directory_users, user_bindings, user_links", 0,
+				       NULL, &res, e);
+	PQclear(res);
 	return rc;
 }

@@ -61,4 +61,11 @@ int store_import_apply(struct store *st, const char *tenant_id, const char *inte
 		       void (*fn_refused)(void *ctx, const char *user_id), void *ctx,
 		       struct err *e);
 
+/*
+ * Refreshes the planner's statistics of the tables an import grows (directory users, bindings,
+ * links) after a run that added many rows, so the next run's lookups use their indexes instead
+ * of plans made for the tables' old sizes.
+ */
+int store_import_analyze(struct store *st, struct err *e);
+
 #endif

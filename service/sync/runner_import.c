@@ -20,6 +20,7 @@
 #define PAGE 500	  /* Google users planned together (one candidates query) */
 #define READ_BATCH 500	  /* users.get parts per batch request (chosen users) */
 #define STOPPED 1000	     /* a listing callback's "stop here" (the job must stop) */
+#define ANALYZE_AFTER 1000   /* users created by one run after which the statistics are renewed */
 
 /* ------------------------------------------------------------------ settings */
 
@@ -554,6 +555,11 @@ int import_users_run(struct sync_job *j, struct err *e)
 		goto out;
 	}
 	rc = apply_import(j, &plan, done, e);
+	if (!rc && plan.counts[IMPORT_OP_CREATE] + plan.counts[IMPORT_OP_LINK] >= ANALYZE_AFTER) {
+		struct err ae = {0};
+		if (store_import_analyze(j->st, &ae))
+			log_write(LOG_WARN, "sync", "import_analyze_failed", ae.msg, NULL, 0);
+	}
 out:
 	free(done);
 	import_plan_free(&plan);
