@@ -6,7 +6,7 @@
 
 #include "store_import.h"
 
-#define APPLY_BATCH 500
+#define APPLY_BATCH 1000
 
 static bool writes(enum import_op op)
 {
@@ -75,11 +75,16 @@ int apply_import(struct sync_job *j, const struct import_plan *p, const bool *do
 {
 	int rc = E_OK;
 	size_t total = p->n, handled = 0;
-	bool refused[APPLY_BATCH];
-	struct store_job_item_in items[APPLY_BATCH];
+	bool *refused = malloc(APPLY_BATCH * sizeof(*refused));
+	struct store_job_item_in *items = malloc(APPLY_BATCH * sizeof(*items));
+	if (!refused || !items) {
+		free(refused);
+		free(items);
+		return err_set(e, E_NOMEM, "import batch");
+	}
 	for (size_t from = 0; !rc && from < p->n && !j->stop; from += APPLY_BATCH) {
 		size_t to = p->n - from < APPLY_BATCH ? p->n : from + APPLY_BATCH;
-		memset(refused, 0, sizeof(refused));
+		memset(refused, 0, APPLY_BATCH * sizeof(*refused));
 		struct json_object *rows = json_object_new_array();
 		size_t nrows = 0;
 		for (size_t i = from; rows && i < to; i++) {
@@ -95,8 +100,10 @@ int apply_import(struct sync_job *j, const struct import_plan *p, const bool *do
 			json_object_array_add(rows, r);
 			nrows++;
 		}
-		if (!rows)
-			return err_set(e, E_NOMEM, "import batch");
+		if (!rows) {
+			rc = err_set(e, E_NOMEM, "import batch");
+			break;
+		}
 		if (nrows) {
 			struct refused rf = {p, from, to, refused};
 			rc = store_import_apply(j->st, j->job->tenant_id, j->job->integration_id,
@@ -129,5 +136,7 @@ int apply_import(struct sync_job *j, const struct import_plan *p, const bool *do
 		handled = to;
 		sync_job_checkpoint(j, (int)handled, (int)total);
 	}
+	free(refused);
+	free(items);
 	return rc;
 }

@@ -1,7 +1,7 @@
 /*
  * apply_import — writes an import plan into the replica; decides nothing (plan_import did).
  *
- * Per batch of APPLY_BATCH Google users, one transaction (store_import_apply): replica users
+ * Per batch of APPLY_BATCH (1,000) Google users, one transaction (store_import_apply): replica users
  * created (`google:<Google id>`, staged) or updated, created and matched users bound and linked
  * (origin imported, status synced or suspended as in Google), and one gws.user.imported event per
  * user written ({user_id, google_id, primary_email, created, job_id, attributes}: the replica
