@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "attributes.h"
+#include "handlers_import.h"
 #include "handlers_integrations.h"
 #include "log.h"
 #include "validate.h"
@@ -49,6 +50,9 @@ json_object *api_integration_json(const struct store_integration *it)
 	api_json_put(s, "import_schedule", sched);
 	api_json_put_str(s, "identity_source",
 			 it->identity_source[0] ? it->identity_source : "directory");
+	json_object *ig = json_object_new_object();
+	api_json_put(ig, "max_count", json_object_new_int(it->import_guard_max_count));
+	api_json_put(s, "import_guard", ig);
 	api_json_put(jo, "settings", s);
 
 	if (it->google_customer_id[0]) {
@@ -180,6 +184,7 @@ static void settings_apply(json_object *s, struct store_integration *it, bool al
 					      "provision_without_password",
 					      "import_schedule",
 					      "identity_source",
+					      "import_guard",
 					      NULL};
 	only_members(s, "/settings", allowed, p);
 	take_bool(s, "group_management", "/settings/group_management", &it->group_management, p);
@@ -229,6 +234,17 @@ static void settings_apply(json_object *s, struct store_integration *it, bool al
 				 &it->deletion_guard_max_count, p);
 			take_int(g, "max_percent", "/settings/deletion_guard/max_percent", 0, 100,
 				 &it->deletion_guard_max_percent, p);
+		}
+	}
+	json_object *ig;
+	if (member(s, "import_guard", &ig)) {
+		if (!ig || !json_object_is_type(ig, json_type_object)) {
+			problem_add_error(p, "/settings/import_guard", "must be an object");
+		} else {
+			static const char *const iga[] = {"max_count", NULL};
+			only_members(ig, "/settings/import_guard", iga, p);
+			take_int(ig, "max_count", "/settings/import_guard/max_count", 0, 1000000,
+				 &it->import_guard_max_count, p);
 		}
 	}
 	json_object *sc;
@@ -285,6 +301,7 @@ static void integration_defaults(struct store_integration *it)
 	it->deletion_guard_max_percent = 10;
 	snprintf(it->deleted_in_google_action, sizeof(it->deleted_in_google_action), "leave");
 	it->import_interval_minutes = 60;
+	it->import_guard_max_count = 1000;
 	snprintf(it->import_mode, sizeof(it->import_mode), "full");
 	snprintf(it->group_membership, sizeof(it->group_membership), "additive");
 	snprintf(it->identity_source, sizeof(it->identity_source), "directory");
@@ -385,6 +402,7 @@ void handle_integrations_patch(struct api_request *rq, struct api_response *rs)
 	if (!body)
 		return;
 	struct store_integration *it = malloc(sizeof(*it));
+	char *old_filter = NULL; /* the filter as stored before this request */
 	struct err e = {0};
 	struct store_actor actor = api_actor(rq, NULL);
 	/* Read, apply, write if unchanged meanwhile; a concurrent writer makes us read again. */
@@ -403,12 +421,17 @@ void handle_integrations_patch(struct api_request *rq, struct api_response *rs)
 		api_body_only(body, allowed, &p);
 		name_apply(body, it, false, &p);
 		json_object *s;
+		if (!old_filter && !(old_filter = strdup(it->import_filter)))
+			break;
 		if (member(body, "settings", &s))
 			settings_apply(s, it, true, &p);
 		if (p.n_errors) {
 			api_reply_problem(rs, &p, NULL);
 			goto out;
 		}
+		/* A new import filter is tried on Google once, before anything is stored. */
+		if (api_import_filter_check(rq, rs, it, old_filter))
+			goto out;
 		int rc = store_integration_update(rq->ctx->st, &actor, rq->who.tenant_id, it, &e);
 		if (rc == E_OK) {
 			reply_integration(rs, 200, it);
@@ -429,6 +452,7 @@ void handle_integrations_patch(struct api_request *rq, struct api_response *rs)
 		api_reply_err(rs, &e);
 	}
 out:
+	free(old_filter);
 	free(it);
 	json_object_put(body);
 }

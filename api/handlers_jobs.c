@@ -166,6 +166,17 @@ static void job_params(const char *type, json_object *params, struct problem *p)
 			problem_add_error(p, ptr, "unknown field for a %s job", type);
 		}
 	}
+	json_object *an = NULL, *mode = NULL, *ids = NULL;
+	bool all_new = import && json_object_object_get_ex(params, "all_new", &an) &&
+		       json_object_is_type(an, json_type_boolean) && json_object_get_boolean(an);
+	if (all_new && json_object_object_get_ex(params, "mode", &mode) &&
+	    json_object_is_type(mode, json_type_string) &&
+	    !strcmp(json_object_get_string(mode), "updates_only"))
+		problem_add_error(p, "/parameters/all_new",
+				  "all_new creates users; mode updates_only creates none");
+	if (all_new && json_object_object_get_ex(params, "google_user_ids", &ids))
+		problem_add_error(p, "/parameters/all_new",
+				  "give either google_user_ids or all_new, not both");
 }
 
 void handle_jobs_create(struct api_request *rq, struct api_response *rs)

@@ -1,6 +1,7 @@
 /* Every route of the API. openapi.yaml describes exactly these (a test compares both ways). */
 #include "api_internal.h"
 #include "handlers_directory.h"
+#include "handlers_import.h"
 #include "handlers_integrations.h"
 
 const struct api_route api_routes[] = {
@@ -59,6 +60,8 @@ const struct api_route api_routes[] = {
 	 ACCESS_READER, ROUTE_CACHED},
 	{{"POST", "/v1/integrations/{integration_id}/groups/{group_id}/delete-in-google"},
 	 handle_bound_group_delete_in_google, ACCESS_EDITOR, 0},
+	{{"GET", "/v1/integrations/{integration_id}/google-users"}, handle_google_users_list,
+	 ACCESS_READER, 0},
 	{{"PUT", "/v1/integrations/{integration_id}/groups/{group_id}"}, handle_group_binding_put,
 	 ACCESS_EDITOR, 0},
 	{{"DELETE", "/v1/integrations/{integration_id}/groups/{group_id}"},

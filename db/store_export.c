@@ -156,8 +156,8 @@ int store_export_scope(struct store *st, const char *tenant_id, const char *inte
  * Holds the job for the caller's transaction while owner runs it: a lease takeover waits for
  * the commit, so no write lands after another worker took the job.
  */
-static int lease_hold(PGconn *conn, const char *job_id, const char *owner, const char *tenant_id,
-		      const char *integration_id, struct err *e)
+int store_lease_hold(PGconn *conn, const char *job_id, const char *owner, const char *tenant_id,
+		     const char *integration_id, struct err *e)
 {
 	const char *p[] = {job_id, owner, tenant_id, integration_id};
 	PGresult *res;
@@ -220,7 +220,7 @@ int store_links_write(struct store *st, const char *tenant_id, const char *integ
 	PGconn *conn = store_tx_begin(st, NULL, e);
 	if (!conn)
 		return e ? e->code : E_UNAVAIL;
-	int rc = lease_hold(conn, job_id, owner, tenant_id, integration_id, e);
+	int rc = store_lease_hold(conn, job_id, owner, tenant_id, integration_id, e);
 	for (size_t i = 0; !rc && i < n; i++) {
 		const struct store_link_write *x = &w[i];
 		/*
@@ -288,40 +288,67 @@ int store_plan_append(struct store *st, const char *job_id, const char *owner,
 		if (!entries[i].op || !entries[i].op[0] || !entries[i].user_id)
 			return err_set(e, E_INVAL, "plan entry %zu: op and user_id are required", i);
 	}
-	PGconn *conn = store_tx_begin(st, NULL, e);
-	if (!conn)
-		return e ? e->code : E_UNAVAIL;
-	int rc = lease_hold(conn, job_id, owner, NULL, NULL, e);
+	if (n == 0)
+		return E_OK;
+	/* One statement for the whole chunk: columns as text arrays, rows by unnest. */
+	enum { SEQ, OP, USER, GID, MAIL, REASON, CHANGES, VERSION, NCOL };
+	const char **cols[NCOL];
+	char (*nums)[2][24] = calloc(n, sizeof(*nums));
+	char *arr[NCOL] = {0};
+	int rc = nums ? E_OK : err_set(e, E_NOMEM, "plan");
+	for (int c = 0; c < NCOL; c++)
+		if (!(cols[c] = calloc(n, sizeof(char *))) && !rc)
+			rc = err_set(e, E_NOMEM, "plan");
 	for (size_t i = 0; !rc && i < n; i++) {
 		const struct store_plan_entry *x = &entries[i];
-		char seq[24], version[24];
-		snprintf(seq, sizeof(seq), "%lld", (long long)x->seq);
-		snprintf(version, sizeof(version), "%lld", (long long)x->user_version);
-		const char *p[] = {job_id,
-				   seq,
-				   x->op,
-				   x->user_id,
-				   x->google_id,
-				   x->primary_email,
-				   x->reason,
-				   x->changes_json && x->changes_json[0] ? x->changes_json : "[]",
-				   version};
-		/* seq <= 0: the next one; a seq stored before is replaced (a resumed run). */
-		rc = exec_in(conn,
-			     "INSERT INTO job_plan_entries (job_id, seq, tenant_id, op, user_id, "
-			     "google_id, primary_email, reason, changes, user_version) SELECT j.id, "
-			     "CASE WHEN $2::bigint > 0 THEN $2::bigint ELSE (SELECT coalesce(max(seq), "
-			     "0) + 1 FROM job_plan_entries WHERE job_id = j.id) END, j.tenant_id, $3, "
-			     "$4, nullif($5, ''), nullif($6, ''), nullif($7, ''), $8::jsonb, $9 FROM "
-			     "jobs j WHERE j.id = $1::uuid ON CONFLICT (job_id, seq) DO UPDATE SET op = "
-			     "EXCLUDED.op, user_id = EXCLUDED.user_id, google_id = EXCLUDED.google_id, "
-			     "primary_email = EXCLUDED.primary_email, reason = EXCLUDED.reason, "
-			     "changes = EXCLUDED.changes, user_version = EXCLUDED.user_version",
-			     9, p, NULL, e);
-		if (rc == E_INVAL)
-			err_set(e, E_INVAL, "plan entry %zu: changes must be a JSON array", i);
+		snprintf(nums[i][0], sizeof(nums[i][0]), "%lld", (long long)x->seq);
+		snprintf(nums[i][1], sizeof(nums[i][1]), "%lld", (long long)x->user_version);
+		cols[SEQ][i] = nums[i][0];
+		cols[OP][i] = x->op;
+		cols[USER][i] = x->user_id;
+		cols[GID][i] = x->google_id;
+		cols[MAIL][i] = x->primary_email;
+		cols[REASON][i] = x->reason;
+		cols[CHANGES][i] = x->changes_json && x->changes_json[0] ? x->changes_json : "[]";
+		cols[VERSION][i] = nums[i][1];
 	}
-	return store_tx_end(st, conn, rc, e);
+	for (int c = 0; !rc && c < NCOL; c++)
+		if (!(arr[c] = store_text_array(cols[c], n)))
+			rc = err_set(e, E_NOMEM, "plan");
+	PGconn *conn = rc ? NULL : store_tx_begin(st, NULL, e);
+	if (!rc && !conn)
+		rc = e ? e->code : E_UNAVAIL;
+	if (conn) {
+		rc = store_lease_hold(conn, job_id, owner, NULL, NULL, e);
+		const char *p[] = {job_id,    arr[SEQ],	   arr[OP],	 arr[USER], arr[GID],
+				   arr[MAIL], arr[REASON], arr[CHANGES], arr[VERSION]};
+		/* seq <= 0: the next ones, in order; a seq stored before is replaced (a resumed run). */
+		if (!rc)
+			rc = exec_in(conn,
+				     "INSERT INTO job_plan_entries (job_id, seq, tenant_id, op, user_id, "
+				     "google_id, primary_email, reason, changes, user_version) SELECT j.id, "
+				     "CASE WHEN x.seq > 0 THEN x.seq ELSE (SELECT coalesce(max(seq), 0) "
+				     "FROM job_plan_entries WHERE job_id = j.id) + x.ord END, j.tenant_id, "
+				     "x.op, x.user_id, nullif(x.gid, ''), nullif(x.mail, ''), "
+				     "nullif(x.reason, ''), x.changes::jsonb, x.version FROM jobs j, unnest("
+				     "$2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], "
+				     "$7::text[], $8::text[], $9::bigint[]) WITH ORDINALITY AS x (seq, op, "
+				     "user_id, gid, mail, reason, changes, version, ord) WHERE j.id = "
+				     "$1::uuid ON CONFLICT (job_id, seq) DO UPDATE SET op = EXCLUDED.op, "
+				     "user_id = EXCLUDED.user_id, google_id = EXCLUDED.google_id, "
+				     "primary_email = EXCLUDED.primary_email, reason = EXCLUDED.reason, "
+				     "changes = EXCLUDED.changes, user_version = EXCLUDED.user_version",
+				     9, p, NULL, e);
+		if (rc == E_INVAL)
+			err_set(e, E_INVAL, "plan entries: changes must be JSON arrays");
+		rc = store_tx_end(st, conn, rc, e);
+	}
+	for (int c = 0; c < NCOL; c++) {
+		free(cols[c]);
+		free(arr[c]);
+	}
+	free(nums);
+	return rc;
 }
 
 /* The whole summary (key "") or one member of it, while owner holds the job. */

@@ -148,23 +148,6 @@ int store_group_links_known(struct store *st, const char *tenant_id, const char 
 	return E_OK;
 }
 
-/* Holds the job for the transaction while owner runs it (as store_export.c's lease_hold). */
-static int lease_hold(PGconn *conn, const char *job_id, const char *owner, const char *tenant_id,
-		      const char *integration_id, struct err *e)
-{
-	const char *p[] = {job_id, owner, tenant_id, integration_id};
-	PGresult *res;
-	int rc = store_conn_exec(conn,
-				 "SELECT 1 FROM jobs WHERE id = $1::uuid AND lease_owner = $2 AND "
-				 "status = 'running' AND tenant_id = $3::uuid AND integration_id = "
-				 "$4::uuid FOR SHARE",
-				 4, p, &res, e);
-	if (!rc && PQntuples(res) == 0)
-		rc = err_set(e, E_NOTFOUND, "the job's lease was lost");
-	PQclear(res);
-	return rc;
-}
-
 #define GROUP_LINK_UPSERT_SQL                                                                      \
 	"WITH l AS (INSERT INTO group_links (tenant_id, integration_id, group_id, google_id, "     \
 	"email, status, origin, wanted_members, actual_members, not_managed_members, "             \
@@ -195,7 +178,7 @@ int store_group_links_write(struct store *st, const char *tenant_id, const char 
 	PGconn *conn = store_tx_begin(st, NULL, e);
 	if (!conn)
 		return e ? e->code : E_UNAVAIL;
-	int rc = lease_hold(conn, job_id, owner, tenant_id, integration_id, e);
+	int rc = store_lease_hold(conn, job_id, owner, tenant_id, integration_id, e);
 	for (size_t i = 0; !rc && i < n; i++) {
 		const struct store_group_link_write *x = &w[i];
 		char wanted[16], actual[16], nm[16];

@@ -13,7 +13,7 @@
 	"coalesce(google_customer_id, ''), coalesce(google_primary_domain, ''), version, "        \
 	SQL_TIME("created_at") ", " SQL_TIME("updated_at") ", " SQL_TIME("deactivated_at") ", "       \
 	"group_membership, identity_source, " SQL_TIME("import_last_run_at") ", "                     \
-	SQL_TIME("import_next_run_at")
+	SQL_TIME("import_next_run_at") ", import_guard_max_count"
 
 static bool bool_at(const PGresult *res, int row, int col)
 {
@@ -47,11 +47,12 @@ static void integration_row(const PGresult *res, int row, struct store_integrati
 	store_copy(it->identity_source, sizeof(it->identity_source), res, row, 22);
 	store_copy(it->import_last_run_at, sizeof(it->import_last_run_at), res, row, 23);
 	store_copy(it->import_next_run_at, sizeof(it->import_next_run_at), res, row, 24);
+	it->import_guard_max_count = atoi(PQgetvalue(res, row, 25));
 }
 
-/* Text forms of the settings, in the order $2..$16 of the statements below (after the ids). */
+/* Text forms of the settings, in the order $2..$17 of the statements below (after the ids). */
 struct settings_text {
-	char gm[2], count[16], percent[16], pwnp[2], imp_en[2], interval[16];
+	char gm[2], count[16], percent[16], pwnp[2], imp_en[2], interval[16], import_guard[16];
 };
 
 static void settings_params(const struct store_integration *it, struct settings_text *t,
@@ -78,6 +79,8 @@ static void settings_params(const struct store_integration *it, struct settings_
 	p[12] = it->import_mode;
 	p[13] = it->group_membership[0] ? it->group_membership : "additive";
 	p[14] = it->identity_source[0] ? it->identity_source : "directory";
+	snprintf(t->import_guard, sizeof(t->import_guard), "%d", it->import_guard_max_count);
+	p[15] = t->import_guard;
 }
 
 static int name_conflict(int rc, const char *name, struct err *e)
@@ -92,7 +95,7 @@ int store_integration_create(struct store *st, const struct store_actor *actor,
 			     struct store_integration *it, struct err *e)
 {
 	struct settings_text t;
-	const char *p[16];
+	const char *p[17];
 	p[0] = tenant_id;
 	settings_params(it, &t, p + 1);
 	PGconn *conn = store_tx_begin(st, actor, e);
@@ -105,9 +108,9 @@ int store_integration_create(struct store *st, const struct store_actor *actor,
 		"import_filter, lockout_action, password_expiry_action, deletion_guard_max_count, "
 		"deletion_guard_max_percent, deleted_in_google_action, provision_without_password, "
 		"import_enabled, import_interval_minutes, import_mode, group_membership, "
-		"identity_source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
-		"$14, $15, $16) RETURNING " INTEGRATION_COLS,
-		16, p, &res, e);
+		"identity_source, import_guard_max_count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+		"$10, $11, $12, $13, $14, $15, $16, $17) RETURNING " INTEGRATION_COLS,
+		17, p, &res, e);
 	if (!rc)
 		integration_row(res, 0, it);
 	PQclear(res);
@@ -219,7 +222,7 @@ int store_integration_update(struct store *st, const struct store_actor *actor,
 	}
 	if (!rc) {
 		struct settings_text t;
-		const char *p[17];
+		const char *p[18];
 		p[0] = tenant_id;
 		p[1] = it->id;
 		settings_params(it, &t, p + 2);
@@ -231,9 +234,10 @@ int store_integration_update(struct store *st, const struct store_actor *actor,
 			"deletion_guard_max_percent = $10, deleted_in_google_action = $11, "
 			"provision_without_password = $12, import_enabled = $13, "
 			"import_interval_minutes = $14, import_mode = $15, group_membership = $16, "
-			"identity_source = $17, version = version + 1, updated_at = now() WHERE "
-			"tenant_id = $1 AND id = $2::uuid RETURNING " INTEGRATION_COLS,
-			17, p, &res, e);
+			"identity_source = $17, import_guard_max_count = $18, version = version + 1, "
+			"updated_at = now() WHERE tenant_id = $1 AND id = $2::uuid RETURNING "
+			INTEGRATION_COLS,
+			18, p, &res, e);
 		if (!rc)
 			integration_row(res, 0, it);
 		PQclear(res);

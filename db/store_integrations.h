@@ -39,6 +39,7 @@ struct store_integration {
 	/* Scheduled import (read-only, kept by the scheduler): "" when none */
 	char import_last_run_at[STORE_TIME_LEN]; /* the last scheduled import_users queued */
 	char import_next_run_at[STORE_TIME_LEN]; /* when the next one is due (schedule on, active) */
+	int import_guard_max_count; /* an import creating more waits for approval; 0: off */
 };
 
 /*

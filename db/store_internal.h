@@ -73,6 +73,15 @@ int store_links_release_in(PGconn *conn, const char *tenant_id, const char *inte
 int store_group_links_release_in(PGconn *conn, const char *tenant_id, const char *integration_id,
 				 struct err *e);
 
+/*
+ * Holds the running job job_id for the caller's transaction while owner runs it (FOR SHARE): a
+ * lease takeover waits for the commit, so no write lands after another worker took the job.
+ * tenant_id / integration_id may be NULL (not checked). E_NOTFOUND when the lease was lost.
+ * store_export.c.
+ */
+int store_lease_hold(PGconn *conn, const char *job_id, const char *owner, const char *tenant_id,
+		     const char *integration_id, struct err *e);
+
 /* Compiled-in migrations (generated from db/migrations/NNNN_name.sql at build time). */
 struct store_migration {
 	int version;

@@ -476,16 +476,18 @@ int store_job_items_add(struct store *st, const char *id, const char *owner,
 		 * from the old outcomes to the new ones. The lease check locks the job row, so the old
 		 * outcomes read here are the ones the upsert replaces (only the lease owner writes a
 		 * job's items). Sent twice, it records the same outcomes again and moves no count:
-		 * idempotent.
+		 * idempotent. The old outcomes are looked up per object (one probe of the unique
+		 * index each, materialized once), so the cost follows the batch, never the job's
+		 * item count.
 		 */
 		rc = store_exec_idempotent(
 			st,
 			"WITH j AS (SELECT id, tenant_id FROM jobs WHERE id = $1::uuid AND lease_owner = "
 			"$2 AND status = 'running' FOR UPDATE), x AS (SELECT * FROM unnest($3::text[], "
 			"$4::text[], $5::text[], $6::text[], $7::text[]) AS x(object_type, object_id, "
-			"outcome, error_reason, error_message)), o AS (SELECT ji.outcome FROM job_items ji "
-			"JOIN x ON ji.object_type = x.object_type AND ji.object_id = x.object_id WHERE "
-			"ji.job_id = $1::uuid), i AS (INSERT INTO job_items (job_id, tenant_id, "
+			"outcome, error_reason, error_message)), o AS MATERIALIZED (SELECT (SELECT "
+			"ji.outcome FROM job_items ji WHERE ji.job_id = $1::uuid AND ji.object_type = "
+			"x.object_type AND ji.object_id = x.object_id) AS outcome FROM x), i AS (INSERT INTO job_items (job_id, tenant_id, "
 			"object_type, object_id, outcome, error_reason, error_message) SELECT j.id, "
 			"j.tenant_id, x.object_type, x.object_id, x.outcome, nullif(x.error_reason, ''), "
 			"nullif(x.error_message, '') FROM j, x ON CONFLICT (job_id, object_type, "

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "crypto.h"
+#include "plan_shared.h"
 
 static const char *const op_names[PLAN_OP_N] = {
 	"none",	   "link",   "create", "rename",   "suspend", "unsuspend",
@@ -50,21 +51,19 @@ unsigned plan_attr_bit(const char *rule_name)
 	return 0;
 }
 
-static const struct {
-	const char *type;
-	unsigned bit;
-} phone_types[] = {
+const struct plan_type_bit plan_phone_types[PLAN_PHONE_TYPES] = {
 	{"home", PLAN_ATTR_HOME_PHONES},	 {"mobile", PLAN_ATTR_MOBILE_PHONES},
 	{"other", PLAN_ATTR_OTHER_PHONES},	 {"work", PLAN_ATTR_WORK_PHONES},
 	{"work_fax", PLAN_ATTR_WORK_FAX_PHONES}, {"work_mobile", PLAN_ATTR_WORK_MOBILE_PHONES},
-}, address_types[] = {
+};
+const struct plan_type_bit plan_address_types[PLAN_ADDRESS_TYPES] = {
 	{"home", PLAN_ATTR_HOME_ADDRESSES},
 	{"work", PLAN_ATTR_WORK_ADDRESSES},
 	{"other", PLAN_ATTR_OTHER_ADDRESSES},
 };
 
 /* Directory address keys → Google's, in the order the canonical form uses. */
-static const char *const address_keys[][2] = {
+const char *const plan_address_keys[PLAN_ADDRESS_KEYS][2] = {
 	{"street_address", "streetAddress"}, {"locality", "locality"}, {"region", "region"},
 	{"postal_code", "postalCode"},	     {"country", "country"},   {"formatted", "formatted"},
 };
@@ -82,10 +81,6 @@ static const struct {
 	{PLAN_ATTR_EMPLOYEE_TYPE, "description", "organizations.description"},
 };
 
-#define PHONE_BITS                                                                             \
-	(PLAN_ATTR_HOME_PHONES | PLAN_ATTR_MOBILE_PHONES | PLAN_ATTR_OTHER_PHONES |            \
-	 PLAN_ATTR_WORK_PHONES | PLAN_ATTR_WORK_FAX_PHONES | PLAN_ATTR_WORK_MOBILE_PHONES)
-#define ADDRESS_BITS (PLAN_ATTR_HOME_ADDRESSES | PLAN_ATTR_WORK_ADDRESSES | PLAN_ATTR_OTHER_ADDRESSES)
 #define ORG_BITS                                                                               \
 	(PLAN_ATTR_JOB_TITLE | PLAN_ATTR_DEPARTMENT | PLAN_ATTR_COST_CENTER |                  \
 	 PLAN_ATTR_EMPLOYEE_TYPE)
@@ -94,7 +89,7 @@ static void drop_write(struct plan_entry *e);
 
 /* ------------------------------------------------------------------ small helpers */
 
-static const char *jstr(struct json_object *o, const char *key)
+const char *plan_jstr(struct json_object *o, const char *key)
 {
 	struct json_object *v;
 	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
@@ -102,13 +97,13 @@ static const char *jstr(struct json_object *o, const char *key)
 	return json_object_get_string(v);
 }
 
-static bool jbool(struct json_object *o, const char *key)
+bool plan_jbool(struct json_object *o, const char *key)
 {
 	struct json_object *v;
 	return o && json_object_object_get_ex(o, key, &v) && json_object_get_boolean(v);
 }
 
-static struct json_object *jarr(struct json_object *o, const char *key)
+struct json_object *plan_jarr(struct json_object *o, const char *key)
 {
 	struct json_object *v;
 	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_array))
@@ -202,6 +197,19 @@ bool plan_primary_email(const struct plan_settings *s, const char *email, char *
 	return false;
 }
 
+int plan_match_keys(const struct plan_settings *s, const char *email, char keys[2][320])
+{
+	const char *why;
+	int n = 0;
+	if (!email || !email[0] || (size_t)snprintf(keys[0], 320, "%s", email) >= 320)
+		return 0;
+	lower(keys[0]);
+	n = 1;
+	if (plan_primary_email(s, email, keys[1], 320, &why) && strcmp(keys[0], keys[1]))
+		n = 2;
+	return n;
+}
+
 /* ------------------------------------------------------------------ canonical "our part" */
 
 static int cmp_str(const void *a, const void *b)
@@ -251,18 +259,18 @@ static char *obj_text(struct json_object *o)
 							  JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
-static bool type_managed(const char *type, unsigned mask, bool phones)
+bool plan_type_managed(const char *type, unsigned mask, bool phones)
 {
 	if (!type)
 		return false;
 	if (phones) {
-		for (size_t i = 0; i < sizeof(phone_types) / sizeof(phone_types[0]); i++)
-			if (!strcmp(type, phone_types[i].type))
-				return (mask & phone_types[i].bit) != 0;
+		for (size_t i = 0; i < sizeof(plan_phone_types) / sizeof(plan_phone_types[0]); i++)
+			if (!strcmp(type, plan_phone_types[i].type))
+				return (mask & plan_phone_types[i].bit) != 0;
 	} else {
-		for (size_t i = 0; i < sizeof(address_types) / sizeof(address_types[0]); i++)
-			if (!strcmp(type, address_types[i].type))
-				return (mask & address_types[i].bit) != 0;
+		for (size_t i = 0; i < sizeof(plan_address_types) / sizeof(plan_address_types[0]); i++)
+			if (!strcmp(type, plan_address_types[i].type))
+				return (mask & plan_address_types[i].bit) != 0;
 	}
 	return false;
 }
@@ -276,17 +284,17 @@ static struct json_object *canon_entry(struct json_object *e, bool phones, bool 
 	struct json_object *o = json_object_new_object();
 	if (!o)
 		return NULL;
-	const char *type = jstr(e, "type");
+	const char *type = plan_jstr(e, "type");
 	json_object_object_add(o, "type", json_object_new_string(type ? type : ""));
 	if (phones) {
-		const char *v = jstr(e, "value");
+		const char *v = plan_jstr(e, "value");
 		json_object_object_add(o, "value", json_object_new_string(v ? v : ""));
 		return o;
 	}
-	for (size_t k = 0; k < sizeof(address_keys) / sizeof(address_keys[0]); k++) {
-		const char *v = jstr(e, address_keys[k][dir_keys ? 0 : 1]);
+	for (size_t k = 0; k < sizeof(plan_address_keys) / sizeof(plan_address_keys[0]); k++) {
+		const char *v = plan_jstr(e, plan_address_keys[k][dir_keys ? 0 : 1]);
 		if (v && v[0])
-			json_object_object_add(o, address_keys[k][1], json_object_new_string(v));
+			json_object_object_add(o, plan_address_keys[k][1], json_object_new_string(v));
 	}
 	return o;
 }
@@ -302,7 +310,7 @@ static struct json_object *managed_entries(struct json_object *arr, unsigned mas
 	size_t n = arr ? json_object_array_length(arr) : 0;
 	for (size_t i = 0; out && i < n; i++) {
 		struct json_object *e = json_object_array_get_idx(arr, i);
-		if (type_managed(jstr(e, "type"), mask, phones))
+		if (plan_type_managed(plan_jstr(e, "type"), mask, phones))
 			json_object_array_add(out, canon_entry(e, phones, dir));
 	}
 	return out;
@@ -327,6 +335,14 @@ static char *array_canon(struct json_object *arr)
 		free(v[i]);
 	free(v);
 	return out;
+}
+
+char *plan_managed_text(struct json_object *arr, unsigned mask, bool phones, bool dir_keys)
+{
+	struct json_object *m = managed_entries(arr, mask, phones, dir_keys);
+	char *t = m ? array_canon(m) : NULL;
+	json_object_put(m);
+	return t;
 }
 
 /* ------------------------------------------------------------------ the fields */
@@ -392,12 +408,12 @@ static void desired_free(struct desired *d)
 }
 
 /* The primary organization entry of a Google user (primary: true, else the first), or NULL. */
-static struct json_object *primary_org(struct json_object *g)
+struct json_object *plan_primary_org(struct json_object *g)
 {
-	struct json_object *orgs = jarr(g, "organizations");
+	struct json_object *orgs = plan_jarr(g, "organizations");
 	size_t n = orgs ? json_object_array_length(orgs) : 0;
 	for (size_t i = 0; i < n; i++)
-		if (jbool(json_object_array_get_idx(orgs, i), "primary"))
+		if (plan_jbool(json_object_array_get_idx(orgs, i), "primary"))
 			return json_object_array_get_idx(orgs, i);
 	return n ? json_object_array_get_idx(orgs, 0) : NULL;
 }
@@ -410,8 +426,8 @@ static struct json_object *typed_entries(struct json_object *arr, const char *ty
 	size_t n = arr ? json_object_array_length(arr) : 0;
 	for (size_t i = 0; out && i < n; i++) {
 		struct json_object *e = json_object_array_get_idx(arr, i);
-		const char *t = jstr(e, "type"), *v = jstr(e, key);
-		if (t && !strcmp(t, type) && !jbool(e, "primary")) {
+		const char *t = plan_jstr(e, "type"), *v = plan_jstr(e, key);
+		if (t && !strcmp(t, type) && !plan_jbool(e, "primary")) {
 			struct json_object *o = json_object_new_object();
 			json_object_object_add(o, key, json_object_new_string(v ? v : ""));
 			json_object_object_add(o, "type", json_object_new_string(type));
@@ -493,7 +509,7 @@ static int desired_compute(const struct plan_settings *s, const struct plan_user
 	if (d->suspend_managed) {
 		d->want[F_SUSPENDED] = strdup(d->suspend_want ? "true" : "false");
 		if (known)
-			d->have[F_SUSPENDED] = strdup(jbool(g, "suspended") ? "true" : "false");
+			d->have[F_SUSPENDED] = strdup(plan_jbool(g, "suspended") ? "true" : "false");
 		if (!d->want[F_SUSPENDED] || (known && !d->have[F_SUSPENDED]))
 			return -1;
 	}
@@ -501,31 +517,31 @@ static int desired_compute(const struct plan_settings *s, const struct plan_user
 		return 0;
 	const char *reason;
 	if (plan_primary_email(s, u->email, d->primary, sizeof(d->primary), &reason) &&
-	    set_scalar(d, F_PRIMARY, d->primary, jstr(g, "primaryEmail"), known))
+	    set_scalar(d, F_PRIMARY, d->primary, plan_jstr(g, "primaryEmail"), known))
 		return -1;
 	struct json_object *name = NULL;
 	if (g)
 		json_object_object_get_ex(g, "name", &name);
-	if (set_scalar(d, F_GIVEN, u->first_name, jstr(name, "givenName"), known) ||
-	    set_scalar(d, F_FAMILY, u->last_name, jstr(name, "familyName"), known))
+	if (set_scalar(d, F_GIVEN, u->first_name, plan_jstr(name, "givenName"), known) ||
+	    set_scalar(d, F_FAMILY, u->last_name, plan_jstr(name, "familyName"), known))
 		return -1;
-	struct json_object *org = known ? primary_org(g) : NULL;
+	struct json_object *org = known ? plan_primary_org(g) : NULL;
 	const char *org_values[ORG_N] = {u->job_title, u->department, u->cost_center,
 					 u->employee_type};
 	for (int i = 0; i < ORG_N; i++)
 		if ((s->export_mask & org_fields[i].bit) &&
 		    set_scalar(d, (enum field_id)(F_ORG_TITLE + i), org_values[i],
-			       jstr(org, org_fields[i].gkey), known))
+			       plan_jstr(org, org_fields[i].gkey), known))
 			return -1;
 	if ((s->export_mask & PLAN_ATTR_EMPLOYEE_ID) &&
 	    set_field(d, F_EXTERNAL_IDS, one_typed("value", u->employee_id, "organization"),
-		      known ? typed_entries(jarr(g, "externalIds"), "organization", "value") : NULL,
+		      known ? typed_entries(plan_jarr(g, "externalIds"), "organization", "value") : NULL,
 		      known))
 		return -1;
-	if (s->export_mask & PHONE_BITS) {
+	if (s->export_mask & PLAN_PHONE_BITS) {
 		struct json_object *dir = json_tokener_parse(u->phones_json);
 		int rc = set_field(d, F_PHONES, managed_entries(dir, s->export_mask, true, true),
-				   known ? managed_entries(jarr(g, "phones"), s->export_mask, true,
+				   known ? managed_entries(plan_jarr(g, "phones"), s->export_mask, true,
 							   false)
 					 : NULL,
 				   known);
@@ -534,10 +550,10 @@ static int desired_compute(const struct plan_settings *s, const struct plan_user
 		if (rc)
 			return -1;
 	}
-	if (s->export_mask & ADDRESS_BITS) {
+	if (s->export_mask & PLAN_ADDRESS_BITS) {
 		struct json_object *dir = json_tokener_parse(u->addresses_json);
 		int rc = set_field(d, F_ADDRESSES, managed_entries(dir, s->export_mask, false, true),
-				   known ? managed_entries(jarr(g, "addresses"), s->export_mask,
+				   known ? managed_entries(plan_jarr(g, "addresses"), s->export_mask,
 							   false, false)
 					 : NULL,
 				   known);
@@ -548,12 +564,12 @@ static int desired_compute(const struct plan_settings *s, const struct plan_user
 	}
 	if ((s->export_mask & PLAN_ATTR_ALTERNATE_EMAIL) &&
 	    set_field(d, F_EMAILS, one_typed("address", u->alternate_email, "other"),
-		      known ? typed_entries(jarr(g, "emails"), "other", "address") : NULL, known))
+		      known ? typed_entries(plan_jarr(g, "emails"), "other", "address") : NULL, known))
 		return -1;
 	/* A manager who is not linked yet leaves the relation alone until a later run. */
 	if ((s->export_mask & PLAN_ATTR_MANAGER) && (!u->has_manager || u->manager_email) &&
 	    set_field(d, F_RELATIONS, one_typed("value", u->manager_email, "manager"),
-		      known ? typed_entries(jarr(g, "relations"), "manager", "value") : NULL, known))
+		      known ? typed_entries(plan_jarr(g, "relations"), "manager", "value") : NULL, known))
 		return -1;
 	return 0;
 }
@@ -690,12 +706,12 @@ static const char *array_key(enum field_id f)
 /* Whether Google's entry e belongs to the part gwsync manages of field f. */
 static bool entry_ours(const struct plan_settings *s, enum field_id f, struct json_object *e)
 {
-	const char *t = jstr(e, "type");
+	const char *t = plan_jstr(e, "type");
 	switch (f) {
 	case F_EXTERNAL_IDS: return t && !strcmp(t, "organization");
-	case F_PHONES: return type_managed(t, s->export_mask, true);
-	case F_ADDRESSES: return type_managed(t, s->export_mask, false);
-	case F_EMAILS: return t && !strcmp(t, "other") && !jbool(e, "primary");
+	case F_PHONES: return plan_type_managed(t, s->export_mask, true);
+	case F_ADDRESSES: return plan_type_managed(t, s->export_mask, false);
+	case F_EMAILS: return t && !strcmp(t, "other") && !plan_jbool(e, "primary");
 	case F_RELATIONS: return t && !strcmp(t, "manager");
 	default: return false;
 	}
@@ -706,7 +722,7 @@ static struct json_object *rebuild_array(const struct plan_settings *s, enum fie
 					 struct json_object *g, struct json_object *ours)
 {
 	struct json_object *out = json_object_new_array();
-	struct json_object *arr = jarr(g, array_key(f));
+	struct json_object *arr = plan_jarr(g, array_key(f));
 	size_t n = arr ? json_object_array_length(arr) : 0;
 	for (size_t i = 0; out && i < n; i++) {
 		struct json_object *e = json_object_array_get_idx(arr, i);
@@ -724,9 +740,9 @@ static struct json_object *rebuild_orgs(const struct plan_settings *s, const str
 					struct json_object *g)
 {
 	const char *vals[ORG_N] = {u->job_title, u->department, u->cost_center, u->employee_type};
-	struct json_object *orgs = jarr(g, "organizations");
+	struct json_object *orgs = plan_jarr(g, "organizations");
 	struct json_object *out = orgs ? json_object_new_array() : NULL;
-	struct json_object *prim = primary_org(g);
+	struct json_object *prim = plan_primary_org(g);
 	size_t n = orgs ? json_object_array_length(orgs) : 0;
 	struct json_object *target = NULL;
 	for (size_t i = 0; i < n; i++) {
@@ -768,14 +784,14 @@ static struct json_object *rebuild_orgs(const struct plan_settings *s, const str
 static void admin_flags(const struct plan_settings *s, struct json_object *g, bool *super,
 			bool *delegated, bool *authorizer)
 {
-	*super = jbool(g, "isAdmin");
-	*delegated = jbool(g, "isDelegatedAdmin");
+	*super = plan_jbool(g, "isAdmin");
+	*delegated = plan_jbool(g, "isDelegatedAdmin");
 	*authorizer = false;
 	if (!s->admin_email || !s->admin_email[0] || !g)
 		return;
-	const char *pe = jstr(g, "primaryEmail");
+	const char *pe = plan_jstr(g, "primaryEmail");
 	*authorizer = pe && !strcasecmp(pe, s->admin_email);
-	struct json_object *al = jarr(g, "aliases");
+	struct json_object *al = plan_jarr(g, "aliases");
 	size_t n = al ? json_object_array_length(al) : 0;
 	for (size_t i = 0; i < n && !*authorizer; i++)
 		*authorizer = !strcasecmp(json_object_get_string(json_object_array_get_idx(al, i)),
@@ -796,8 +812,8 @@ static int set_reason(struct plan_entry *e, enum plan_op op, const char *reason,
 /* Google suspended g itself (suspensionReason not ADMIN): only an admin may lift it. */
 static bool google_suspended_itself(struct json_object *g)
 {
-	const char *why = jstr(g, "suspensionReason");
-	return g && jbool(g, "suspended") && why && why[0] && strcmp(why, "ADMIN") != 0;
+	const char *why = plan_jstr(g, "suspensionReason");
+	return g && plan_jbool(g, "suspended") && why && why[0] && strcmp(why, "ADMIN") != 0;
 }
 
 /*
@@ -1002,7 +1018,7 @@ static int check_rules(const struct plan_settings *s, const struct plan_user *u,
 
 static bool is_protected_delegated(const struct plan_settings *s, struct json_object *g)
 {
-	return s->delegated_admin && g && (jbool(g, "isAdmin") || jbool(g, "isDelegatedAdmin"));
+	return s->delegated_admin && g && (plan_jbool(g, "isAdmin") || plan_jbool(g, "isDelegatedAdmin"));
 }
 
 /* Provisioning of an unlinked (or deleted-and-recreated) user. */
@@ -1058,7 +1074,7 @@ static int plan_one(const struct plan_settings *s, const struct plan_user *u, si
 			return 0; /* nothing known to compare with */
 		if (wanted && s->identity_google) {
 			/* Google's address stays; the link keeps recording it. */
-			const char *pe = g ? jstr(g, "primaryEmail") : u->link_primary_email;
+			const char *pe = g ? plan_jstr(g, "primaryEmail") : u->link_primary_email;
 			if (pe && pe[0] && !(e->primary_email = strdup(pe)))
 				return -1;
 			if (e->primary_email)
@@ -1080,7 +1096,7 @@ static int plan_one(const struct plan_settings *s, const struct plan_user *u, si
 		}
 		bool super, delegated, authorizer;
 		admin_flags(s, g, &super, &delegated, &authorizer);
-		if (e->op == PLAN_NONE && g && (super || authorizer) && !jbool(g, "suspended") &&
+		if (e->op == PLAN_NONE && g && (super || authorizer) && !plan_jbool(g, "suspended") &&
 		    !s->identity_google) {
 			bool managed;
 			if (want_suspended(s, u, &managed) && managed)
@@ -1102,15 +1118,15 @@ static int plan_one(const struct plan_settings *s, const struct plan_user *u, si
 	for (int i = 0; i < 2; i++) {
 		if (u->m_state[i] != PLAN_G_FOUND || !u->m[i])
 			continue;
-		if (mg && strcmp(jstr(mg, "id") ? jstr(mg, "id") : "",
-				 jstr(u->m[i], "id") ? jstr(u->m[i], "id") : "") != 0)
+		if (mg && strcmp(plan_jstr(mg, "id") ? plan_jstr(mg, "id") : "",
+				 plan_jstr(u->m[i], "id") ? plan_jstr(u->m[i], "id") : "") != 0)
 			return set_reason(e, PLAN_CONFLICT, "ambiguous_match",
 					  "the email and its rewritten address match different Google users");
 		mg = u->m[i];
 	}
 	if (!mg)
 		return plan_create(s, u, e);
-	const char *gid = jstr(mg, "id");
+	const char *gid = plan_jstr(mg, "id");
 	if (!gid || !(e->google_id = strdup(gid)))
 		return -1;
 	if (u->g_linked_elsewhere)
@@ -1121,7 +1137,7 @@ static int plan_one(const struct plan_settings *s, const struct plan_user *u, si
 				  "an admin user; the integration's admin may not change it");
 	if (s->identity_google) {
 		/* No rename: the link records Google's address. */
-		const char *pe = jstr(mg, "primaryEmail");
+		const char *pe = plan_jstr(mg, "primaryEmail");
 		if (pe && pe[0]) {
 			free(e->primary_email);
 			if (!(e->primary_email = strdup(pe)))
@@ -1359,8 +1375,8 @@ const char *plan_google_fields(unsigned export_mask, char *buf, size_t cap)
 		unsigned bits;
 		const char *field;
 	} arrays[] = {
-		{PLAN_ATTR_ALTERNATE_EMAIL, ",emails"}, {PHONE_BITS, ",phones"},
-		{ADDRESS_BITS, ",addresses"},		{ORG_BITS, ",organizations"},
+		{PLAN_ATTR_ALTERNATE_EMAIL, ",emails"}, {PLAN_PHONE_BITS, ",phones"},
+		{PLAN_ADDRESS_BITS, ",addresses"},		{ORG_BITS, ",organizations"},
 		{PLAN_ATTR_EMPLOYEE_ID, ",externalIds"}, {PLAN_ATTR_MANAGER, ",relations"},
 	};
 	size_t len = 0;

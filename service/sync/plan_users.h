@@ -189,6 +189,15 @@ bool plan_primary_email(const struct plan_settings *s, const char *email, char *
 			const char **reason);
 
 /*
+ * The one matching rule of both directions: the addresses by which a directory user's email
+ * matches a Google user (its primaryEmail or an alias, ignoring case): the email itself and, when
+ * it differs, the email rewritten per plan_primary_email(), both lower-case, into keys. Returns
+ * how many (0-2). The export's runner looks them up in Google; the import looks Google's
+ * addresses up among them (plan_import.c). Pure.
+ */
+int plan_match_keys(const struct plan_settings *s, const char *email, char keys[2][320]);
+
+/*
  * Plans every user of users[0..n). Returns 0, or -1 when out of memory (*p then empty).
  * Entries come in execution order: renames, updates, links, creates, suspensions, then the rest.
  */

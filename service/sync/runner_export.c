@@ -414,9 +414,13 @@ static int gather_full(struct google_client *gc, struct plan_settings *ps,
 			    strcasecmp(rewritten, u->link_primary_email))
 				k2 = rewritten;
 		} else if (u->exists && u->in_scope) {
-			k1 = u->email;
-			if (plan_primary_email(ps, u->email, rewritten, sizeof(rewritten), &why))
+			char mk[2][320];
+			int nk = plan_match_keys(ps, u->email, mk);
+			k1 = nk > 0 ? u->email : NULL;
+			if (nk > 1) {
+				snprintf(rewritten, sizeof(rewritten), "%s", mk[1]);
 				k2 = rewritten;
+			}
 		}
 		const char *ks[] = {k1, k2};
 		for (int k = 0; k < 2 && !oom; k++) {
@@ -479,16 +483,10 @@ static int gather_full(struct google_client *gc, struct plan_settings *ps,
 		}
 		if (!u->exists || !u->in_scope)
 			continue;
-		char rewritten[320];
-		const char *why;
-		const char *keys[2] = {u->email, NULL};
-		if (plan_primary_email(ps, u->email, rewritten, sizeof(rewritten), &why) &&
-		    strcasecmp(rewritten, u->email))
-			keys[1] = rewritten;
-		for (int k = 0; k < 2; k++) {
-			if (!keys[k])
-				continue;
-			struct json_object *g = gindex_find(&gi, keys[k]);
+		char mk[2][320];
+		int nk = plan_match_keys(ps, u->email, mk);
+		for (int k = 0; k < nk; k++) {
+			struct json_object *g = gindex_find(&gi, mk[k]);
 			u->m_state[k] = g ? PLAN_G_FOUND : PLAN_G_NOT_FOUND;
 			u->m[k] = g ? json_object_get(g) : NULL;
 		}

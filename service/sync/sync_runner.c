@@ -6,6 +6,7 @@
 #include "log.h"
 #include "runner_export.h"
 #include "runner_groups.h"
+#include "runner_import.h"
 #include "sync_runner.h"
 
 void sync_domains_refresh(struct sync_job *j)
@@ -150,7 +151,7 @@ static int run_verify_authorization(struct sync_job *j, struct err *e)
 static const struct sync_runner runners[] = {
 	{"verify_authorization", run_verify_authorization, false, NULL},
 	{"export_users", export_users_run, false, NULL},
-	{"import_users", NULL, false, "import_users has no runner in this build yet (sync engine)"},
+	{"import_users", import_users_run, false, NULL},
 	{"sync_groups", sync_groups_run, false, NULL},
 	{"full_sync", full_sync_run, false, NULL},
 	{"test_sleep", run_test_sleep, true, NULL},

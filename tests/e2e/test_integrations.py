@@ -45,7 +45,8 @@ def test_create_get_list_with_defaults(api, db):
         "deleted_in_google_action": "leave", "provision_without_password": False,
         "identity_source": "directory",
         "import_schedule": {"enabled": False, "interval_minutes": 60, "mode": "full",
-                            "last_run_at": None, "next_run_at": None}}
+                            "last_run_at": None, "next_run_at": None},
+        "import_guard": {"max_count": 1000}}
     assert r.headers["Location"] == f"/v1/integrations/{it['id']}"
     assert r.headers["ETag"] == '"1"'
     got = api.get(f"/v1/integrations/{it['id']}", key=key)
@@ -98,6 +99,8 @@ def test_create_with_settings_and_validation(api, db):
         ({"name": "ok", "settings": {"identity_source": None}}, "/settings/identity_source", "must be directory or google"),
         ({"name": "ok", "settings": {"deletion_guard": {"max_percent": 101}}}, "/settings/deletion_guard/max_percent", "must be an integer from 0 to 100"),
         ({"name": "ok", "settings": {"deletion_guard": {"max_count": -1}}}, "/settings/deletion_guard/max_count", "must be an integer from 0 to 1000000"),
+        ({"name": "ok", "settings": {"import_guard": {"max_count": -1}}}, "/settings/import_guard/max_count", "must be an integer from 0 to 1000000"),
+        ({"name": "ok", "settings": {"import_guard": {"max_percent": 5}}}, "/settings/import_guard/max_percent", "unknown field"),
         ({"name": "ok", "settings": {"import_filter": "x" * 2049}}, "/settings/import_filter", "is too long"),
         ({"name": "ok", "settings": {"default_domain": "example.com"}}, "/settings/default_domain", "add the domain first, then make it the default"),
         ({"name": "ok", "settings": {"colour": 1}}, "/settings/colour", "unknown field"),

@@ -1,0 +1,220 @@
+/*
+ * The import engine's side of the store (store_import.h). The batch write is four statements in
+ * one transaction: creates, updates (both answer which rows they refused: an email another user
+ * holds), then bindings, links and events for every row not refused.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_import.h"
+#include "store_internal.h"
+
+int store_import_settings_get(struct store *st, const char *tenant_id, const char *integration_id,
+			      struct store_import_settings *out, struct err *e)
+{
+	const char *p[] = {tenant_id, integration_id};
+	PGresult *res;
+	/* identity_source through to_jsonb: read defensively, whether or not the column exists. */
+	int rc = store_exec_idempotent(st,
+				       "SELECT coalesce(to_jsonb(i) ->> 'identity_source', "
+				       "'directory'), import_guard_max_count FROM integrations i "
+				       "WHERE tenant_id = $1::uuid AND id = $2::uuid",
+				       2, p, &res, e);
+	if (rc)
+		return rc;
+	if (PQntuples(res) == 0)
+		rc = err_set(e, E_NOTFOUND, "no such integration");
+	else {
+		store_copy(out->identity_source, sizeof(out->identity_source), res, 0, 0);
+		out->import_guard_max_count = atoi(PQgetvalue(res, 0, 1));
+	}
+	PQclear(res);
+	return rc;
+}
+
+/*
+ * Linked by Google id, or matching by address or local part; each user once. The lists are
+ * joined (unnest), never `= ANY`: with statistics that lag a fast-growing table, `= ANY` over a
+ * sequential scan costs rows × keys, a join at worst rows + keys.
+ */
+#define CANDIDATES_SQL                                                                             \
+	"WITH c AS (SELECT l.user_id AS id FROM unnest($3::text[]) k (gid) JOIN user_links l ON "  \
+	" l.integration_id = $2::uuid AND l.google_id = k.gid WHERE l.tenant_id = $1::uuid"        \
+	" UNION SELECT u.id FROM unnest($4::text[]) k (addr) JOIN directory_users u ON "           \
+	" u.tenant_id = $1::uuid AND lower(u.email) = k.addr"                                      \
+	" UNION SELECT u.id FROM unnest($5::text[]) k (lp) JOIN directory_users u ON "             \
+	" u.tenant_id = $1::uuid AND lower(split_part(u.email, '@', 1)) = k.lp)"                   \
+	" SELECT c.id, u.id IS NOT NULL, coalesce(u.version, 0), u.email, u.first_name, "          \
+	" u.last_name, u.state, u.alternate_email, u.cost_center, u.department, u.employee_type, " \
+	" u.job_title, u.employee_id, coalesce(u.addresses, '[]')::text, "                         \
+	" coalesce(u.phones, '[]')::text, l.google_id, l.status"                                   \
+	" FROM c LEFT JOIN directory_users u ON u.tenant_id = $1::uuid AND u.id = c.id"            \
+	" LEFT JOIN user_links l ON l.integration_id = $2::uuid AND l.user_id = c.id ORDER BY 1"
+
+int store_import_candidates(struct store *st, const char *tenant_id, const char *integration_id,
+			    const char *const *google_ids, size_t n_ids, const char *const *keys,
+			    size_t n_keys, const char *const *locals, size_t n_locals,
+			    store_import_row_fn fn, void *ctx, struct err *e)
+{
+	char *ids = store_text_array(google_ids, n_ids), *ks = store_text_array(keys, n_keys);
+	char *ls = n_locals ? store_text_array(locals, n_locals) : NULL;
+	int rc = E_OK;
+	PGresult *res = NULL;
+	if (!ids || !ks || (n_locals && !ls))
+		rc = err_set(e, E_NOMEM, "import candidates");
+	if (!rc) {
+		const char *p[] = {tenant_id, integration_id, ids, ks, ls};
+		rc = store_exec_idempotent(st, CANDIDATES_SQL, 5, p, &res, e);
+	}
+	for (int i = 0; !rc && i < PQntuples(res); i++) {
+		int c = 0;
+		struct store_import_row r;
+		r.user_id = PQgetvalue(res, i, c++);
+		r.exists = PQgetvalue(res, i, c++)[0] == 't';
+		r.version = strtoll(PQgetvalue(res, i, c++), NULL, 10);
+		r.email = PQgetvalue(res, i, c++);
+		r.first_name = PQgetvalue(res, i, c++);
+		r.last_name = PQgetvalue(res, i, c++);
+		r.state = PQgetvalue(res, i, c++);
+		r.alternate_email = PQgetvalue(res, i, c++);
+		r.cost_center = PQgetvalue(res, i, c++);
+		r.department = PQgetvalue(res, i, c++);
+		r.employee_type = PQgetvalue(res, i, c++);
+		r.job_title = PQgetvalue(res, i, c++);
+		r.employee_id = PQgetvalue(res, i, c++);
+		r.addresses_json = PQgetvalue(res, i, c++);
+		r.phones_json = PQgetvalue(res, i, c++);
+		r.google_id = PQgetvalue(res, i, c++);
+		r.link_status = PQgetvalue(res, i, c++);
+		rc = fn(ctx, &r, e);
+	}
+	PQclear(res);
+	free(ids);
+	free(ks);
+	free(ls);
+	return rc;
+}
+
+/* A nullable text column: "" clears it; absent keeps it. */
+#define COL(c) c " = CASE WHEN r.f ? '" c "' THEN nullif(r.f ->> '" c "', '') ELSE u." c " END, "
+/* A NOT NULL text column. */
+#define COL_NN(c) c " = CASE WHEN r.f ? '" c "' THEN r.f ->> '" c "' ELSE u." c " END, "
+#define COL_J(c) c " = CASE WHEN r.f ? '" c "' THEN r.f -> '" c "' ELSE u." c " END, "
+
+/* New replica users (staged); answers the rows refused (their email is someone else's). */
+#define CREATE_SQL                                                                                 \
+	"WITH r AS (SELECT x ->> 'user_id' AS id, x -> 'fields' AS f FROM jsonb_array_elements("    \
+	" $2::jsonb) x WHERE x ->> 'op' = 'create'),"                                              \
+	" ins AS (INSERT INTO directory_users (tenant_id, id, email, first_name, last_name, state, " \
+	" alternate_email, cost_center, department, employee_type, job_title, employee_id, "       \
+	" company, location, addresses, phones) SELECT $1::uuid, r.id, r.f ->> 'email', "          \
+	" coalesce(r.f ->> 'first_name', ''), coalesce(r.f ->> 'last_name', ''), 'staged', "       \
+	" nullif(r.f ->> 'alternate_email', ''), nullif(r.f ->> 'cost_center', ''), "              \
+	" nullif(r.f ->> 'department', ''), nullif(r.f ->> 'employee_type', ''), "                 \
+	" nullif(r.f ->> 'job_title', ''), nullif(r.f ->> 'employee_id', ''), "                    \
+	" nullif(r.f ->> 'company', ''), nullif(r.f ->> 'location', ''), "                         \
+	" coalesce(r.f -> 'addresses', '[]'), coalesce(r.f -> 'phones', '[]') FROM r "             \
+	" ON CONFLICT DO NOTHING RETURNING id)"                                                     \
+	" SELECT r.id FROM r WHERE r.id NOT IN (SELECT id FROM ins)"
+
+/* Fields of existing users (only rows that carry some); answers the rows refused. */
+#define UPDATE_SQL                                                                                 \
+	"WITH r AS (SELECT x ->> 'user_id' AS id, x -> 'fields' AS f FROM jsonb_array_elements("    \
+	" $2::jsonb) x WHERE x ->> 'op' IN ('link', 'update') AND x -> 'fields' <> '{}'),"         \
+	" up AS (UPDATE directory_users u SET " COL_NN("email") COL_NN("first_name")               \
+	COL_NN("last_name") COL_NN("state") COL("alternate_email") COL("cost_center")               \
+	COL("department") COL("employee_type") COL("job_title") COL("employee_id")                 \
+	COL_J("addresses") COL_J("phones")                                                         \
+	" version = u.version + 1, updated_at = now() FROM r WHERE u.tenant_id = $1::uuid AND "    \
+	" u.id = r.id AND NOT (r.f ? 'email' AND EXISTS (SELECT 1 FROM directory_users o WHERE "   \
+	" o.tenant_id = $1::uuid AND lower(o.email) = lower(r.f ->> 'email') AND o.id <> u.id)) "  \
+	" RETURNING u.id)"                                                                         \
+	" SELECT r.id FROM r WHERE r.id NOT IN (SELECT id FROM up)"
+
+/* Bindings, links (origin imported) and events of the rows written. */
+#define LINK_SQL                                                                                   \
+	"WITH r AS (SELECT x FROM jsonb_array_elements($3::jsonb) x WHERE NOT (x ->> 'user_id' = "  \
+	" ANY ($4::text[]))),"                                                                     \
+	" b AS (INSERT INTO user_bindings (tenant_id, integration_id, user_id) SELECT $1::uuid, "  \
+	" $2::uuid, x ->> 'user_id' FROM r WHERE x ->> 'op' IN ('create', 'link') ON CONFLICT DO " \
+	" NOTHING),"                                                                               \
+	" l AS (INSERT INTO user_links (tenant_id, integration_id, user_id, google_id, "           \
+	" primary_email, status, origin, last_synced_at, updated_at) SELECT $1::uuid, $2::uuid, "   \
+	" x ->> 'user_id', x ->> 'google_id', x ->> 'primary_email', x ->> 'link_status', "        \
+	" 'imported', now(), now() FROM r WHERE x ->> 'op' IN ('create', 'link') ON CONFLICT "     \
+	" (integration_id, user_id) DO UPDATE SET google_id = excluded.google_id, primary_email = " \
+	" excluded.primary_email, status = excluded.status, origin = 'imported', field_hashes = "  \
+	" CASE WHEN user_links.google_id IS DISTINCT FROM excluded.google_id THEN '{}' ELSE "      \
+	" user_links.field_hashes END, last_error_reason = NULL, last_error_message = NULL, "      \
+	" last_synced_at = now(), updated_at = now())"                                             \
+	" INSERT INTO outbox (stream, key, payload) SELECT 'events', $2::text, gwsync_cloudevent(" \
+	" 'gws.user.imported', $1::uuid, $2::uuid, x ->> 'user_id', x -> 'event') FROM r WHERE "    \
+	" x ? 'event'"
+
+/* Appends the ids of res (column 0) to a growing list. */
+static int collect(PGresult *res, char ***ids, size_t *n, size_t *cap)
+{
+	for (int i = 0; i < PQntuples(res); i++) {
+		if (*n == *cap) {
+			size_t c = *cap ? *cap * 2 : 16;
+			char **v = realloc(*ids, c * sizeof(*v));
+			if (!v)
+				return -1;
+			*ids = v;
+			*cap = c;
+		}
+		if (!((*ids)[*n] = strdup(PQgetvalue(res, i, 0))))
+			return -1;
+		(*n)++;
+	}
+	return 0;
+}
+
+int store_import_apply(struct store *st, const char *tenant_id, const char *integration_id,
+		       const char *job_id, const char *owner, const char *rows_json,
+		       void (*fn_refused)(void *ctx, const char *user_id), void *ctx,
+		       struct err *e)
+{
+	char **refused = NULL, *arr = NULL;
+	size_t n = 0, cap = 0;
+	PGconn *conn = store_tx_begin(st, NULL, e);
+	if (!conn)
+		return e ? e->code : E_UNAVAIL;
+	int rc = store_lease_hold(conn, job_id, owner, tenant_id, integration_id, e);
+	const char *sqls[] = {CREATE_SQL, UPDATE_SQL};
+	for (int s = 0; !rc && s < 2; s++) {
+		const char *p[] = {tenant_id, rows_json};
+		PGresult *res = NULL;
+		rc = store_conn_exec(conn, sqls[s], 2, p, &res, e);
+		if (!rc && collect(res, &refused, &n, &cap))
+			rc = err_set(e, E_NOMEM, "import");
+		PQclear(res);
+	}
+	if (!rc && !(arr = store_text_array((const char *const *)refused, n)))
+		rc = err_set(e, E_NOMEM, "import");
+	if (!rc) {
+		const char *p[] = {tenant_id, integration_id, rows_json, arr};
+		PGresult *res = NULL;
+		rc = store_conn_exec(conn, LINK_SQL, 4, p, &res, e);
+		PQclear(res);
+	}
+	rc = store_tx_end(st, conn, rc, e);
+	for (size_t i = 0; i < n; i++) {
+		if (!rc && fn_refused)
+			fn_refused(ctx, refused[i]);
+		free(refused[i]);
+	}
+	free(refused);
+	free(arr);
+	return rc;
+}
+
+int store_import_analyze(struct store *st, struct err *e)
+{
+	PGresult *res = NULL;
+	int rc = store_exec_idempotent(st, "ANALYZE directory_users, user_bindings, user_links", 0,
+				       NULL, &res, e);
+	PQclear(res);
+	return rc;
+}

@@ -1,0 +1,71 @@
+/*
+ * What the user import engine reads and writes (issue "User import engine"): its settings, the
+ * directory users a page of Google users may be (linked by Google id in the integration, or
+ * matching by address), and one batch of import writes — replica users created or updated, their
+ * bindings and links, and their gws.user.imported events — in one transaction. Part of the store
+ * (store.h: threading and error mapping); every function filters by tenant and integration.
+ */
+#ifndef GWSYNC_DB_STORE_IMPORT_H
+#define GWSYNC_DB_STORE_IMPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store.h"
+
+struct store_import_settings {
+	char identity_source[16]; /* directory | google ("directory" when the setting is absent) */
+	int import_guard_max_count; /* 0: off */
+};
+
+int store_import_settings_get(struct store *st, const char *tenant_id, const char *integration_id,
+			      struct store_import_settings *out, struct err *e);
+
+/* A directory user (or the link of a deleted one), borrowed for the callback. "" for null. */
+struct store_import_row {
+	const char *user_id;
+	bool exists;
+	int64_t version;
+	const char *email, *first_name, *last_name, *state;
+	const char *alternate_email, *cost_center, *department, *employee_type, *job_title,
+		*employee_id;
+	const char *addresses_json, *phones_json;
+	const char *google_id, *link_status; /* this integration's link */
+};
+
+typedef int (*store_import_row_fn)(void *ctx, const struct store_import_row *r, struct err *e);
+
+/*
+ * Calls fn once for every directory user of the tenant linked in the integration to one of
+ * google_ids (also links of users deleted since: exists false), whose lower-case email is one of
+ * keys, or whose lower-case local part is one of locals (users rewritten to the default domain;
+ * n_locals 0: none). Each user once.
+ */
+int store_import_candidates(struct store *st, const char *tenant_id, const char *integration_id,
+			    const char *const *google_ids, size_t n_ids, const char *const *keys,
+			    size_t n_keys, const char *const *locals, size_t n_locals,
+			    store_import_row_fn fn, void *ctx, struct err *e);
+
+/*
+ * One batch of import writes, in one transaction, while owner holds the running job (else
+ * E_NOTFOUND, nothing written). rows_json is a JSON array of
+ *   {op: create|link|update, user_id, google_id, primary_email, link_status, fields: {column:
+ *    value}, event: {...} (optional: the gws.user.imported data)}
+ * create inserts the replica user (state staged); link and update write the fields given (""
+ * clears a nullable column); create and link also bind the user and link it (origin imported).
+ * A row whose email another directory user holds is not written: fn_refused(ctx, user_id) is
+ * called for it (no binding, link or event either).
+ */
+int store_import_apply(struct store *st, const char *tenant_id, const char *integration_id,
+		       const char *job_id, const char *owner, const char *rows_json,
+		       void (*fn_refused)(void *ctx, const char *user_id), void *ctx,
+		       struct err *e);
+
+/*
+ * Refreshes the planner's statistics of the tables an import grows (directory users, bindings,
+ * links) after a run that added many rows, so the next run's lookups use their indexes instead
+ * of plans made for the tables' old sizes.
+ */
+int store_import_analyze(struct store *st, struct err *e);
+
+#endif

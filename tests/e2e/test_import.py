@@ -1,0 +1,288 @@
+"""The user import engine end to end: gws-emulator → worker → PostgreSQL → outbox → Kafka.
+
+Each test gets its own database, api and worker and an integration authorized against the
+module's emulator (reset per test), as in test_export.py. Google's side is seeded through the
+emulator's control API and checked through its request log; events are read from Kafka with kcat,
+as the other e2e tests do.
+"""
+import json
+import urllib.parse
+
+import gwsync_harness as h
+from test_authorization import emu, sa_keys  # noqa: F401 (fixtures)
+from test_events import consume_all, wait_until
+from test_export import (  # noqa: F401 (fixtures)
+    ex, google_call, gu, pending, seed_google)
+
+
+def preview(ex, **params):
+    q = urllib.parse.urlencode(params)
+    return ex.api.get(f"/v1/integrations/{ex.iid}/google-users" + (f"?{q}" if q else ""), key=ex.key)
+
+
+def states(ex, **params):
+    r = preview(ex, limit=100, **params)
+    assert r.status_code == 200, r.text
+    assert "next_cursor" not in r.json()
+    return {u["primary_email"]: u for u in r.json()["items"]}
+
+
+def directory_user(ex, uid, email, **more):
+    """A directory user that is not bound to the integration."""
+    body = {"email": email, "first_name": "Dir", "last_name": "User", "state": "active", **more}
+    r = ex.api.request("PUT", f"/v1/users/{uid}", ex.key, json=body)
+    assert r.status_code in (200, 201), r.text
+
+
+def google_ids(ex):
+    return {u["primaryEmail"]: u["id"] for u in ex.emu.ctl("GET", "state")["users"]}
+
+
+def list_calls(ex, seq):
+    return [r for r in ex.emu.requests_since(seq) if r.get("route") == "directory.users.list"]
+
+
+def replica(ex, uid):
+    r = ex.api.get(f"/v1/users/{uid}", key=ex.key)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def imported_events(ex):
+    """gws.user.imported events of this integration that reached Kafka (parsed as CloudEvents)."""
+    out = []
+    for line in consume_all("gwsync.events", "%s\n").splitlines():
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            continue
+        if ev.get("type") == "gws.user.imported" and ev.get("integration") == ex.iid:
+            out.append(ev)
+    return out
+
+
+def outbox_imported(ex):
+    return h.sql(ex.db, "SELECT count(*) FROM outbox WHERE convert_from(payload, 'UTF8')::jsonb "
+                        "->> 'type' = 'gws.user.imported'")[0][0]
+
+
+SEED = [
+    gu("lin@example.com", "Lin", "Linked"),
+    gu("mp@example.com", "Matt", "Primary"),
+    gu("ma@example.com", "Mia", "Alias", aliases=["mia.alias@example.com"]),
+    gu("new@example.com", "Nina", "New",
+       organizations=[{"name": "Acme Corp", "title": "Engineer", "department": "R&D", "primary": True}],
+       locations=[{"type": "desk", "area": "desk", "buildingId": "HQ-1"}]),
+    gu("sus@example.com", "Sue", "Suspended", suspended=True),
+    gu("arc@example.com", "Archie", "Archived", archived=True, suspended=False),
+]
+
+
+def test_preview_states_and_no_query_param(ex):
+    seed_google(ex.emu, SEED)
+    ex.user("lin", "lin@example.com", "Lin", "Linked")  # bound: the export takes it over
+    ex.idle()
+    assert ex.link("lin")["status"] == "synced"
+    directory_user(ex, "mp", "MP@example.com")            # matched by primary, not bound
+    directory_user(ex, "ma", "mia.alias@example.com")     # matched by alias
+    before = h.sql(ex.db, "SELECT count(*), max(version) FROM directory_users")[0]
+    links_before = h.sql(ex.db, "SELECT count(*) FROM user_links")[0][0]
+    seq = ex.seq()
+    got = states(ex)
+    want = {"lin@example.com": ("linked", "lin"), "mp@example.com": ("matched", "mp"),
+            "ma@example.com": ("matched", "ma"), "new@example.com": ("new", None),
+            "sus@example.com": ("inactive", None), "arc@example.com": ("inactive", None)}
+    for email, (state, uid) in want.items():
+        assert (got[email]["match_state"], got[email]["user_id"]) == (state, uid), got[email]
+    assert got["ma@example.com"]["aliases"] == ["mia.alias@example.com"]
+    assert got["arc@example.com"]["archived"] is True and got["arc@example.com"]["suspended"] is False
+    assert got["new@example.com"]["name"] == {"given_name": "Nina", "family_name": "New"}
+    # filtering by state may return short pages
+    only_new = states(ex, match_state="new")
+    assert "new@example.com" in only_new and all(u["match_state"] == "new" for u in only_new.values())
+    # one users.list per request, by customer, with a projection, and no query parameter at all
+    calls = list_calls(ex, seq)
+    assert len(calls) == 2, calls
+    for c in calls:
+        params = urllib.parse.parse_qs(c["query"], keep_blank_values=True)
+        assert params["customer"] == ["my_customer"] and "domain" not in params
+        assert "query" not in params and "fields" in params and params["maxResults"] == ["100"]
+    # the preview changes nothing
+    assert ex.writes_since(seq) == []
+    assert h.sql(ex.db, "SELECT count(*), max(version) FROM directory_users")[0] == before
+    assert h.sql(ex.db, "SELECT count(*) FROM user_links")[0][0] == links_before
+    h.assert_problem(preview(ex, match_state="bogus"), 400, "validation")
+    h.assert_problem(preview(ex, limit=101), 400, "validation")
+
+
+def test_preview_filter_paging_and_bad_query(ex):
+    seed_google(ex.emu, [gu(f"pager{i}@example.com", "Pager", f"N{i}") for i in range(7)] +
+                [gu("pager-s@example.com", "Pager", "S", suspended=True),
+                 gu("pager-a@example.com", "Pager", "A", archived=True)])
+    r = ex.api.request("PATCH", f"/v1/integrations/{ex.iid}", ex.key,
+                       json={"settings": {"import_filter": "isArchived=false"}})
+    assert r.status_code == 200, r.text
+    seq = ex.seq()
+    seen, cursor, pages = [], None, 0
+    while True:
+        params = {"limit": 3, "query": "givenName:Pager isSuspended=false"}
+        if cursor:
+            params["cursor"] = cursor
+        r = preview(ex, **params)
+        assert r.status_code == 200, r.text
+        pages += 1
+        seen += [u["primary_email"] for u in r.json()["items"]]
+        cursor = r.json().get("next_cursor")
+        if not cursor:
+            break
+    assert pages == 3 and sorted(seen) == sorted(f"pager{i}@example.com" for i in range(7))
+    calls = list_calls(ex, seq)
+    assert len(calls) == 3
+    for c in calls:
+        params = urllib.parse.parse_qs(c["query"])
+        # the integration's filter and the caller's query together
+        assert params["query"] == ["isArchived=false givenName:Pager isSuspended=false"], params
+        assert params["maxResults"] == ["3"]
+    # a query Google refuses: 400 quoting Google
+    r = preview(ex, query="name:O'Brien")
+    h.assert_problem(r, 400, "invalid-query")
+    assert "Invalid Input: query" in r.json()["detail"]
+    # an import filter Google refuses is not stored
+    r = ex.api.request("PATCH", f"/v1/integrations/{ex.iid}", ex.key,
+                       json={"settings": {"import_filter": "name:O'Brien"}})
+    h.assert_problem(r, 400, "validation")
+    errs = r.json()["errors"]
+    assert errs[0]["pointer"] == "/settings/import_filter" and "Invalid Input: query" in errs[0]["detail"]
+    got = ex.api.get(f"/v1/integrations/{ex.iid}", key=ex.key).json()
+    assert got["settings"]["import_filter"] == "isArchived=false"
+    checks = [c for c in list_calls(ex, seq) if "O'Brien" in urllib.parse.unquote(c["query"])]
+    assert any(urllib.parse.parse_qs(c["query"]).get("maxResults") == ["1"] for c in checks)
+
+
+def test_preview_google_unreachable_is_quick(ex):
+    ex.emu.ctl("POST", "faults", {"route": "directory.users.list", "status": 503, "times": 1000})
+    import time
+    t0 = time.monotonic()
+    r = preview(ex)
+    h.assert_problem(r, 503, "google-unreachable")
+    assert time.monotonic() - t0 < 20  # the retry policy alone would allow two minutes
+    ex.emu.ctl("DELETE", "faults")
+
+
+def test_import_chosen_all_new_updates_only_and_events(ex):
+    seed_google(ex.emu, SEED + [gu("pick@example.com", "Pia", "Picked")])
+    ex.rules(job_title="import", department="export")
+    directory_user(ex, "mp", "mp@example.com")
+    ex.idle()
+    ids = google_ids(ex)
+    # chosen users only
+    job = ex.job("import_users", google_user_ids=[ids["pick@example.com"]])
+    assert job["status"] == "succeeded" and job["counts"]["created"] == 1, job
+    pick = replica(ex, "google:" + ids["pick@example.com"])
+    assert pick["email"] == "pick@example.com" and pick["state"] == "staged"
+    assert (pick["first_name"], pick["last_name"]) == ("Pia", "Picked")
+    link = ex.link("google:" + ids["pick@example.com"])
+    assert link["origin"] == "imported" and link["google_id"] == ids["pick@example.com"]
+    assert h.sql(ex.db, "SELECT count(*) FROM user_bindings WHERE user_id = %s",
+                 "google:" + ids["pick@example.com"])[0][0] == 1
+    # all new, full mode: new ones created, the matched one linked, inactive ones never
+    seq = ex.seq()
+    job = ex.job("import_users", all_new=True)
+    assert job["status"] == "succeeded", job
+    items = ex.items(job["id"])
+    assert items[ids["new@example.com"]]["outcome"] == "created"
+    assert items[ids["mp@example.com"]]["outcome"] == "updated"
+    assert items[ids["pick@example.com"]]["outcome"] == "unchanged"
+    for gone in ("sus@example.com", "arc@example.com"):
+        assert items[ids[gone]]["outcome"] == "skipped" and items[ids[gone]]["error"]["reason"] == "inactive"
+    new = replica(ex, "google:" + ids["new@example.com"])
+    assert new["job_title"] == "Engineer"           # rule import
+    assert new["department"] is None                # rule export: never flows back
+    assert (new["company"], new["location"]) == ("Acme Corp", "HQ-1")
+    assert ex.link("mp")["origin"] == "imported" and ex.link("mp")["google_id"] == ids["mp@example.com"]
+    users = {r[0] for r in h.sql(ex.db, "SELECT email FROM directory_users")}
+    assert "sus@example.com" not in users and "arc@example.com" not in users
+    assert ex.writes_since(seq) == []  # Google is only read
+    # the events reach Kafka as CloudEvents, without a password
+    evs = wait_until(lambda: (lambda e: e if len(e) >= 4 else None)(imported_events(ex)), timeout=60,
+                     what="gws.user.imported on Kafka")
+    by_user = {e["data"]["user_id"]: e for e in evs}
+    ev = by_user["google:" + ids["new@example.com"]]
+    assert ev["specversion"] == "1.0" and ev["source"] == "gwsync" and ev["tenant"]
+    assert ev["data"]["created"] is True and ev["data"]["google_id"] == ids["new@example.com"]
+    assert ev["data"]["attributes"]["job_title"] == "Engineer"
+    assert by_user["mp"]["data"]["created"] is False
+    assert all("password" not in json.dumps(e) for e in evs)
+    # a later full run (a scheduled one: no parameters) creates nothing more
+    job = ex.job("import_users")
+    assert job["counts"]["created"] == 0 and job["counts"]["updated"] == 0, job
+    # updates_only over an unchanged account: nothing changes, no event, one listing read
+    events_before = outbox_imported(ex)
+    seq = ex.seq()
+    job = ex.job("import_users", mode="updates_only")
+    assert job["status"] == "succeeded", job
+    assert job["counts"]["created"] == 0 and job["counts"]["updated"] == 0, job
+    assert outbox_imported(ex) == events_before
+    reqs = [r for r in ex.emu.requests_since(seq) if r.get("route", "").startswith("directory.")]
+    assert [r["route"] for r in reqs] == ["directory.users.list"], reqs
+    assert "fields" in urllib.parse.parse_qs(reqs[0]["query"])
+    # a change in Google reaches the replica; the export-only department stays
+    h.sql(ex.db, "UPDATE directory_users SET department = 'Kept' WHERE id = %s",
+          "google:" + ids["new@example.com"])
+    google_call(ex.emu, "PUT", f"/admin/directory/v1/users/{ids['new@example.com']}",
+                {"organizations": [{"name": "Acme Corp", "title": "Lead", "department": "Ops",
+                                    "primary": True}]})
+    job = ex.job("import_users", mode="updates_only")
+    assert job["counts"]["updated"] == 1, job
+    new = replica(ex, "google:" + ids["new@example.com"])
+    assert new["job_title"] == "Lead" and new["department"] == "Kept"
+    assert outbox_imported(ex) == events_before + 1
+    # all_new with updates_only is refused
+    r = ex.api.post(f"/v1/integrations/{ex.iid}/jobs", key=ex.key,
+                    json={"type": "import_users", "parameters": {"all_new": True, "mode": "updates_only"}})
+    h.assert_problem(r, 400, "validation")
+
+
+def test_import_guard_dry_run_and_approval(ex):
+    seed_google(ex.emu, [gu(f"g{i}@example.com", "G", str(i)) for i in range(3)])
+    ex.idle()
+    exports = "SELECT count(*) FROM jobs WHERE type = 'export_users'"
+    before = h.sql(ex.db, exports)[0][0]
+    ex.settings(import_guard={"max_count": 2})
+    # the import guard is no export setting: no reconcile is queued for it
+    assert h.sql(ex.db, exports)[0][0] == before
+    job = ex.job("import_users", dry_run=True, all_new=True)
+    assert job["status"] == "succeeded" and job["plan_summary"]["ops"]["create"] == 4, job  # + admin@
+    assert h.sql(ex.db, "SELECT count(*) FROM directory_users")[0][0] == 0
+    job = ex.job("import_users", all_new=True)
+    assert job["status"] == "awaiting_approval", job
+    plan = ex.api.get(f"/v1/jobs/{job['id']}/plan?limit=100", key=ex.key).json()["items"]
+    assert sorted(p["op"] for p in plan) == ["create"] * 4
+    assert all(p["user_id"] == "google:" + p["google_id"] for p in plan)
+    assert h.sql(ex.db, "SELECT count(*) FROM directory_users")[0][0] == 0
+    r = ex.api.post(f"/v1/jobs/{job['id']}/approve", key=ex.key)
+    assert r.status_code == 202, r.text
+    job = ex.wait(job["id"], until=("queued", "running", "awaiting_approval"))
+    assert job["status"] == "succeeded" and job["counts"]["created"] == 4, job
+
+
+def test_identity_source_google(ex):
+    seed_google(ex.emu, [gu("ida@example.com", "Ida", "Old"), gu("idb@example.com", "Ibo", "Old")])
+    ex.user("ida", "ida@example.com", "Ida", "Old")
+    ex.user("idb", "idb@example.com", "Ibo", "Old")
+    ex.idle()
+    ids = google_ids(ex)
+    google_call(ex.emu, "PUT", f"/admin/directory/v1/users/{ids['ida@example.com']}",
+                {"name": {"givenName": "Ida", "familyName": "New"}, "suspended": True})
+    # identity_source directory (the default): names and suspension stay the directory's
+    job = ex.job("import_users", mode="updates_only")
+    assert job["counts"]["updated"] == 0, job
+    assert replica(ex, "ida")["last_name"] == "Old" and replica(ex, "ida")["state"] == "active"
+    # identity_source google: email, names and suspension come from Google
+    ex.settings(identity_source="google")
+    ex.idle()
+    job = ex.job("import_users", mode="updates_only")
+    assert job["counts"]["updated"] == 1 and job["counts"]["unchanged"] >= 1, job
+    ida = replica(ex, "ida")
+    assert ida["last_name"] == "New" and ida["state"] == "suspended"
+    assert replica(ex, "idb")["last_name"] == "Old"
