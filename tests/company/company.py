@@ -568,6 +568,9 @@ def expect(state, directory, people, dgroups, ggroups, google_of, admins):
         out["groups"][dg["email"]] = sorted(x if isinstance(x, str) else f"{x[0]}|{x[1]}" for x in entries)
     # import preview (issue 14): the states nothing else can blur
     dir_emails = {p["email"].lower() for p in people}
+    # a linked user matched by an alias was renamed to the directory's address: listed under it
+    final_primary = {e["google_id"]: e["primary"] for e in out["users"].values()
+                     if e["outcome"] == "linked"}
     for u in state["users"]:
         st = None
         if u["id"] in usable:
@@ -581,7 +584,7 @@ def expect(state, directory, people, dgroups, ggroups, google_of, admins):
         else:
             st = "new"
         if st:
-            out["preview"][u["primaryEmail"]] = st
+            out["preview"][final_primary.get(u["id"], u["primaryEmail"])] = st
     for i, p in enumerate(people):
         e = out["users"][p["id"]]
         if e["outcome"] == "untouched" and e.get("google"):
