@@ -36,10 +36,14 @@
 	" coalesce(u.phones, '[]')::text, u.password_hash, u.password_hash_function, "             \
 	" u.locked_at IS NOT NULL, u.password_expired_at IS NOT NULL, l.google_id, "               \
 	" l.primary_email, l.status, l.origin, coalesce(l.field_hashes, '{}')::text, "             \
-	" l.password_digest, l.last_error_reason"                                                  \
+	" l.password_digest, l.last_error_reason, CASE WHEN ml.google_id IS NOT NULL AND "       \
+	"  ml.status <> 'released' AND ($3::text[] IS NULL OR ml.user_id = ANY ($3::text[])) "    \
+	"  THEN ml.primary_email END"                                                              \
 	" FROM s FULL JOIN l ON l.user_id = s.user_id"                                             \
 	" LEFT JOIN directory_users u ON u.tenant_id = $1::uuid AND u.id = coalesce(s.user_id, "   \
 	"  l.user_id)"                                                                             \
+	" LEFT JOIN user_links ml ON ml.tenant_id = $1::uuid AND ml.integration_id = $2::uuid "    \
+	"  AND ml.user_id = u.manager_id"                                                          \
 	" WHERE s.user_id IS NOT NULL OR l.status <> 'released'"                                   \
 	" ORDER BY 1"
 
@@ -90,6 +94,7 @@ static void scope_row(const PGresult *res, int i, struct store_export_row *r)
 	r->field_hashes_json = PQgetvalue(res, i, c++);
 	r->password_digest = PQgetvalue(res, i, c++);
 	r->link_error_reason = PQgetvalue(res, i, c++);
+	r->manager_primary_email = PQgetvalue(res, i, c++);
 }
 
 /*
@@ -369,6 +374,26 @@ int store_plan_page(struct store *st, const char *tenant_id, const char *job_id,
 		else
 			*n = (size_t)strtoull(PQgetvalue(res, 0, 1), NULL, 10);
 	}
+	PQclear(res);
+	return rc;
+}
+
+int store_job_unchanged_set(struct store *st, const char *job_id, const char *owner,
+			    int unlisted, struct err *e)
+{
+	char n[16];
+	snprintf(n, sizeof(n), "%d", unlisted);
+	const char *p[] = {job_id, owner, n};
+	PGresult *res;
+	/* Set, not added: a resumed run counts again every unchanged user that has no item. */
+	int rc = store_exec(st,
+			    "UPDATE jobs j SET unchanged_count = (SELECT count(*) FROM job_items i "
+			    "WHERE i.job_id = j.id AND i.outcome = 'unchanged') + $3::int, "
+			    "updated_at = now() WHERE j.id = $1::uuid AND j.lease_owner = $2 AND "
+			    "j.status = 'running'",
+			    3, p, &res, e);
+	if (!rc && strcmp(PQcmdTuples(res), "0") == 0)
+		rc = err_set(e, E_NOTFOUND, "the job's lease was lost");
 	PQclear(res);
 	return rc;
 }

@@ -44,6 +44,9 @@ struct store_export_row {
 	const char *field_hashes_json; /* "{}" when none */
 	const char *password_digest;
 	const char *link_error_reason;
+	/* the manager's primaryEmail when the manager is linked (not released) by this integration
+	 * and, in a targeted walk, among user_ids; "" otherwise */
+	const char *manager_primary_email;
 };
 
 typedef int (*store_export_row_fn)(void *ctx, const struct store_export_row *row, struct err *e);
@@ -123,6 +126,13 @@ int store_plan_summary_set(struct store *st, const char *job_id, const char *own
  */
 int store_plan_page(struct store *st, const char *tenant_id, const char *job_id,
 		    int64_t after_seq, int limit, char **items_json, size_t *n, struct err *e);
+
+/*
+ * The job's unchanged count: its items with outcome unchanged plus unlisted, the unchanged users
+ * the run counted without an item each (while owner holds it, else E_NOTFOUND).
+ */
+int store_job_unchanged_set(struct store *st, const char *job_id, const char *owner,
+			    int unlisted, struct err *e);
 
 /* ---- deletion guard ---- */
 

@@ -293,9 +293,9 @@ static void outcome_clear(struct outcome *o)
 	memset(o, 0, sizeof(*o));
 }
 
-/* Writes the links of outcomes[0..n) and records their items. */
-static int record(struct apply_ctx *ac, struct outcome *os, const struct plan_entry *const *ens,
-		  size_t n, struct err *e)
+/* Writes the links of outcomes[0..n) and records their items (unless unlisted). */
+static int record_as(struct apply_ctx *ac, struct outcome *os, const struct plan_entry *const *ens,
+		     size_t n, bool unlisted, struct err *e)
 {
 	struct sync_job *j = ac->j;
 	struct store_link_write *w = calloc(n ? n : 1, sizeof(*w));
@@ -313,6 +313,8 @@ static int record(struct apply_ctx *ac, struct outcome *os, const struct plan_en
 		j->stop = SYNC_LOST;
 		return E_OK;
 	}
+	if (unlisted)
+		return rc;
 	struct store_job_item_in *items = rc ? NULL : calloc(n, sizeof(*items));
 	size_t k2 = 0;
 	if (!rc && !items)
@@ -335,6 +337,12 @@ static int record(struct apply_ctx *ac, struct outcome *os, const struct plan_en
 	}
 	free(items);
 	return rc;
+}
+
+static int record(struct apply_ctx *ac, struct outcome *os, const struct plan_entry *const *ens,
+		  size_t n, struct err *e)
+{
+	return record_as(ac, os, ens, n, false, e);
 }
 
 /* Runs the Google writes of one batch of entries and records every outcome. */
@@ -534,6 +542,25 @@ static bool needs_google(enum plan_op op)
 	       op == PLAN_UNSUSPEND || op == PLAN_UPDATE || op == PLAN_SET_PASSWORD;
 }
 
+int apply_settled(struct apply_ctx *ac, const struct plan_entry *const *ens, size_t n,
+		  bool listed, struct err *e)
+{
+	struct outcome *os = calloc(n ? n : 1, sizeof(*os));
+	if (!os)
+		return err_set(e, E_NOMEM, "apply");
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		os[i].job_id = ac->j->job->id;
+		local_outcome(&ac->scope->users[ens[i]->user].pu, ens[i], &os[i]);
+		m += os[i].write_link;
+	}
+	int rc = m || listed ? record_as(ac, os, ens, n, !listed, e) : E_OK;
+	for (size_t i = 0; i < n; i++)
+		outcome_clear(&os[i]);
+	free(os);
+	return rc;
+}
+
 int apply_users(struct apply_ctx *ac, const struct plan *p, struct err *e)
 {
 	struct sync_job *j = ac->j;
@@ -566,7 +593,7 @@ int apply_users(struct apply_ctx *ac, const struct plan *p, struct err *e)
 	}
 	free(os);
 	free(lens);
-	int done = 0, total = (int)p->n;
+	int done = (int)ac->settled, total = (int)(p->n + ac->settled);
 	for (size_t i = 0; i < p->n; i++)
 		done += !needs_google(p->entries[i].op);
 	if (!rc && !j->stop)
