@@ -18,8 +18,7 @@
  * or through a bound group, and (full join) the links of the integration, of which released
  * ones count only for users in scope. $3: only these user ids (NULL: everyone).
  */
-#define SCOPE_SQL                                                                                  \
-	"DECLARE export_scope NO SCROLL CURSOR FOR "                                               \
+#define SCOPE_WITH                                                                                 \
 	"WITH s AS (SELECT user_id, bool_or(direct) AS direct FROM ("                              \
 	" SELECT user_id, true AS direct FROM user_bindings WHERE tenant_id = $1::uuid AND "       \
 	"  integration_id = $2::uuid AND ($3::text[] IS NULL OR user_id = ANY ($3::text[]))"       \
@@ -28,7 +27,15 @@
 	"  $1::uuid AND gb.integration_id = $2::uuid AND ($3::text[] IS NULL OR gm.user_id = "     \
 	"  ANY ($3::text[]))) b GROUP BY user_id),"                                                \
 	" l AS (SELECT * FROM user_links WHERE tenant_id = $1::uuid AND integration_id = $2::uuid " \
-	"  AND ($3::text[] IS NULL OR user_id = ANY ($3::text[])))"                                \
+	"  AND ($3::text[] IS NULL OR user_id = ANY ($3::text[])))"
+#define SCOPE_JOIN                                                                                 \
+	" FROM s FULL JOIN l ON l.user_id = s.user_id"                                             \
+	" LEFT JOIN directory_users u ON u.tenant_id = $1::uuid AND u.id = coalesce(s.user_id, "   \
+	"  l.user_id)"
+#define SCOPE_WHERE " WHERE s.user_id IS NOT NULL OR l.status <> 'released'"
+
+#define SCOPE_SQL                                                                                  \
+	"DECLARE export_scope NO SCROLL CURSOR FOR " SCOPE_WITH                                    \
 	" SELECT coalesce(s.user_id, l.user_id), u.id IS NOT NULL, s.user_id IS NOT NULL, "        \
 	" coalesce(s.direct, false), coalesce(u.version, 0), u.email, u.first_name, u.last_name, "  \
 	" u.state, u.alternate_email, u.manager_id, u.cost_center, u.department, "                 \
@@ -36,16 +43,17 @@
 	" coalesce(u.phones, '[]')::text, u.password_hash, u.password_hash_function, "             \
 	" u.locked_at IS NOT NULL, u.password_expired_at IS NOT NULL, l.google_id, "               \
 	" l.primary_email, l.status, l.origin, coalesce(l.field_hashes, '{}')::text, "             \
-	" l.password_digest, l.last_error_reason, CASE WHEN ml.google_id IS NOT NULL AND "       \
+	" l.password_digest, l.last_error_reason, CASE WHEN ml.google_id IS NOT NULL AND "         \
 	"  ml.status <> 'released' AND ($3::text[] IS NULL OR ml.user_id = ANY ($3::text[])) "    \
-	"  THEN ml.primary_email END"                                                              \
-	" FROM s FULL JOIN l ON l.user_id = s.user_id"                                             \
-	" LEFT JOIN directory_users u ON u.tenant_id = $1::uuid AND u.id = coalesce(s.user_id, "   \
-	"  l.user_id)"                                                                             \
+	"  THEN ml.primary_email END" SCOPE_JOIN                                                   \
 	" LEFT JOIN user_links ml ON ml.tenant_id = $1::uuid AND ml.integration_id = $2::uuid "    \
-	"  AND ml.user_id = u.manager_id"                                                          \
-	" WHERE s.user_id IS NOT NULL OR l.status <> 'released'"                                   \
-	" ORDER BY 1"
+	"  AND ml.user_id = u.manager_id" SCOPE_WHERE " ORDER BY 1"
+
+/* The same users, only what matching needs (user id, flags, email, link), in no order. */
+#define KEYS_SQL                                                                                   \
+	"DECLARE export_scope NO SCROLL CURSOR FOR " SCOPE_WITH                                    \
+	" SELECT coalesce(s.user_id, l.user_id), u.id IS NOT NULL, s.user_id IS NOT NULL, "        \
+	" u.email, l.google_id, l.primary_email, l.status" SCOPE_JOIN SCOPE_WHERE
 
 static int integration_check(PGconn *conn, const char *tenant_id, const char *integration_id,
 			     struct err *e)
@@ -97,15 +105,36 @@ static void scope_row(const PGresult *res, int i, struct store_export_row *r)
 	r->manager_primary_email = PQgetvalue(res, i, c++);
 }
 
+static void keys_row(const PGresult *res, int i, struct store_export_row *r)
+{
+	static const char *const none = "";
+	*r = (struct store_export_row){
+		.email = none, .first_name = none, .last_name = none, .state = none,
+		.alternate_email = none, .manager_id = none, .cost_center = none,
+		.department = none, .employee_type = none, .job_title = none,
+		.employee_id = none, .addresses_json = "[]", .phones_json = "[]",
+		.password_hash = none, .password_hash_function = none, .link_origin = none,
+		.field_hashes_json = "{}", .password_digest = none, .link_error_reason = none,
+		.manager_primary_email = none};
+	r->user_id = PQgetvalue(res, i, 0);
+	r->exists = PQgetvalue(res, i, 1)[0] == 't';
+	r->in_scope = PQgetvalue(res, i, 2)[0] == 't';
+	r->email = PQgetvalue(res, i, 3);
+	r->google_id = PQgetvalue(res, i, 4);
+	r->link_primary_email = PQgetvalue(res, i, 5);
+	r->link_status = PQgetvalue(res, i, 6);
+}
+
 /*
  * One cursor in one read transaction: a single snapshot, linear cost however large the scope,
  * and at most one FETCH of rows in memory. Each FETCH is its own statement, so the statement
  * timeout bounds a fetch, not the walk. The connection stays borrowed for the walk; fn may use
  * the store (it gets another connection).
  */
-int store_export_scope(struct store *st, const char *tenant_id, const char *integration_id,
-		       const char *const *user_ids, size_t n_ids, store_export_row_fn fn, void *ctx,
-		       struct err *e)
+static int scope_walk(struct store *st, const char *sql,
+		      void (*parse)(const PGresult *, int, struct store_export_row *),
+		      const char *tenant_id, const char *integration_id, const char *const *user_ids,
+		      size_t n_ids, store_export_row_fn fn, void *ctx, struct err *e)
 {
 	char *ids = NULL;
 	if (n_ids > 0) {
@@ -123,7 +152,7 @@ int store_export_scope(struct store *st, const char *tenant_id, const char *inte
 	if (!rc) {
 		const char *p[] = {tenant_id, integration_id, ids};
 		/* Not through the prepared-statement cache: DECLARE is not preparable by name. */
-		res = PQexecParams(conn, SCOPE_SQL, 3, NULL, p, NULL, NULL, 0);
+		res = PQexecParams(conn, sql, 3, NULL, p, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			rc = err_set(e, PQstatus(conn) == CONNECTION_OK ? E_INTERNAL : E_UNAVAIL,
 				     "export scope: %s", PQresultErrorMessage(res));
@@ -141,7 +170,7 @@ int store_export_scope(struct store *st, const char *tenant_id, const char *inte
 		int rows = PQntuples(res);
 		for (int i = 0; !rc && i < rows; i++) {
 			struct store_export_row row;
-			scope_row(res, i, &row);
+			parse(res, i, &row);
 			rc = fn(ctx, &row, e);
 		}
 		PQclear(res);
@@ -153,6 +182,20 @@ int store_export_scope(struct store *st, const char *tenant_id, const char *inte
 	/* Read only: a commit or a rollback ends it alike; fn's code is what the caller wants. */
 	int end = store_tx_end(st, conn, rc, rc ? NULL : e);
 	return rc ? rc : end;
+}
+
+int store_export_scope(struct store *st, const char *tenant_id, const char *integration_id,
+		       const char *const *user_ids, size_t n_ids, store_export_row_fn fn, void *ctx,
+		       struct err *e)
+{
+	return scope_walk(st, SCOPE_SQL, scope_row, tenant_id, integration_id, user_ids, n_ids, fn,
+			  ctx, e);
+}
+
+int store_export_scope_keys(struct store *st, const char *tenant_id, const char *integration_id,
+			    store_export_row_fn fn, void *ctx, struct err *e)
+{
+	return scope_walk(st, KEYS_SQL, keys_row, tenant_id, integration_id, NULL, 0, fn, ctx, e);
 }
 
 /* ---- links ---- */

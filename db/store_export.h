@@ -62,6 +62,14 @@ int store_export_scope(struct store *st, const char *tenant_id, const char *inte
 		       struct err *e);
 
 /*
+ * The same walk (every user, in no particular order) with only user_id, exists, in_scope, email
+ * and the link's google_id, primary email and status set; the other fields are "" ("[]", "{}").
+ * For what the scope may match before it is walked in full.
+ */
+int store_export_scope_keys(struct store *st, const char *tenant_id, const char *integration_id,
+			    store_export_row_fn fn, void *ctx, struct err *e);
+
+/*
  * A link write. NULL fields keep what the link holds (a new link gets NULL columns / '{}'),
  * except error_reason/error_message, which are always replaced (NULL clears them). synced sets
  * last_synced_at to now. event_type (NULL: none) adds a gws.user.* CloudEvent with data

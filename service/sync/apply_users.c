@@ -94,6 +94,13 @@ static bool link_current(const struct plan_user *u, const struct plan_entry *en,
 	return same;
 }
 
+/* An unchanged linked user whose link does not record what Google holds yet (hashes, status). */
+static bool link_refresh_due(const struct plan_user *u, const struct plan_entry *en)
+{
+	return u->google_id[0] && strcmp(u->link_status, "released") &&
+	       !link_current(u, en, strcmp(u->link_status, "suspended") ? "synced" : "suspended");
+}
+
 static bool body_suspends(const struct plan_entry *en)
 {
 	struct json_object *v;
@@ -501,9 +508,7 @@ static void local_outcome(const struct plan_user *u, const struct plan_entry *en
 {
 	switch (en->op) {
 	case PLAN_NONE:
-		if (u->google_id[0] && strcmp(u->link_status, "released") &&
-		    !link_current(u, en, strcmp(u->link_status, "suspended") ? "synced"
-									      : "suspended"))
+		if (link_refresh_due(u, en))
 			set_done(o, u, en, u->google_id, NULL, JOB_UNCHANGED);
 		o->count = JOB_UNCHANGED;
 		break;
@@ -545,19 +550,32 @@ static bool needs_google(enum plan_op op)
 int apply_settled(struct apply_ctx *ac, const struct plan_entry *const *ens, size_t n,
 		  bool listed, struct err *e)
 {
-	struct outcome *os = calloc(n ? n : 1, sizeof(*os));
-	if (!os)
-		return err_set(e, E_NOMEM, "apply");
+	/* Unlisted, only the links that do not record what Google holds yet need anything. */
+	const struct plan_entry **w = listed ? NULL : calloc(n ? n : 1, sizeof(*w));
 	size_t m = 0;
-	for (size_t i = 0; i < n; i++) {
+	if (!listed && !w)
+		return err_set(e, E_NOMEM, "apply");
+	for (size_t i = 0; w && i < n; i++) {
+		const struct plan_user *u = &ac->scope->users[ens[i]->user].pu;
+		if (link_refresh_due(u, ens[i]))
+			w[m++] = ens[i];
+	}
+	if (w) {
+		ens = w;
+		n = m;
+	}
+	struct outcome *os = n ? calloc(n, sizeof(*os)) : NULL;
+	int rc = n && !os ? err_set(e, E_NOMEM, "apply") : E_OK;
+	for (size_t i = 0; os && i < n; i++) {
 		os[i].job_id = ac->j->job->id;
 		local_outcome(&ac->scope->users[ens[i]->user].pu, ens[i], &os[i]);
-		m += os[i].write_link;
 	}
-	int rc = m || listed ? record_as(ac, os, ens, n, !listed, e) : E_OK;
-	for (size_t i = 0; i < n; i++)
+	if (os)
+		rc = record_as(ac, os, ens, n, !listed, e);
+	for (size_t i = 0; os && i < n; i++)
 		outcome_clear(&os[i]);
 	free(os);
+	free(w);
 	return rc;
 }
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <stdint.h>
 #include <strings.h>
+#include <time.h>
 
 #include "apply_users.h"
 #include "crypto.h"
@@ -145,6 +146,13 @@ static int scope_add(struct export_scope *sc, const struct store_export_row *r, 
 	if (ok && r->field_hashes_json[0])
 		u->field_hashes = json_tokener_parse(r->field_hashes_json);
 	return ok ? E_OK : err_set(e, E_NOMEM, "scope"); /* counted even when incomplete: freed */
+}
+
+static long long ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)(t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
 static void lower_ascii(char *s)
@@ -450,11 +458,15 @@ static int wanted_row(void *ctx, const struct store_export_row *r, struct err *e
  * scope), then one listing keeping only the Google users with such a key, as text.
  */
 static int gindex_build(struct sync_job *j, struct google_client *gc, struct plan_settings *ps,
-			const struct store_job_done *done, struct gindex *gi, struct err *e)
+			const struct store_job_done *done, struct gindex *gi, long long *keys_ms,
+			struct err *e)
 {
 	void *ctx[] = {gi, ps, (void *)(uintptr_t)done};
-	int rc = store_export_scope(j->st, j->job->tenant_id, j->job->integration_id, NULL, 0,
-				    wanted_row, ctx, e);
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int rc = store_export_scope_keys(j->st, j->job->tenant_id, j->job->integration_id,
+					 wanted_row, ctx, e);
+	*keys_ms = ms_since(&t0);
 	if (!rc && ps->admin_email && plan_keyset_add(&gi->wanted, ps->admin_email))
 		rc = err_set(e, E_NOMEM, "google index");
 	if (!rc && plan_keyset_seal(&gi->wanted))
@@ -944,6 +956,7 @@ struct walk {
 	size_t cap_entries;
 	struct plan_settled settled;
 	int unlisted; /* unchanged users recorded without an item */
+	struct timespec last_checkpoint;
 };
 
 static int plan_push(struct walk *w, struct plan_entry *en)
@@ -1043,8 +1056,11 @@ static int walk_flush(struct walk *w, struct err *e)
 	for (size_t i = 0; i < sc->n; i++)
 		user_free(&sc->users[i]);
 	sc->n = 0;
-	if (!rc && !w->j->stop && w->gi)
+	/* progress and the lease about once a second (a chunk takes milliseconds) */
+	if (!rc && !w->j->stop && w->gi && ms_since(&w->last_checkpoint) >= 1000) {
 		sync_job_checkpoint(w->j, (int)(w->settled.n + w->plan.n), -1);
+		clock_gettime(CLOCK_MONOTONIC, &w->last_checkpoint);
+	}
 	return rc;
 }
 
@@ -1089,8 +1105,12 @@ int export_users_run(struct sync_job *j, struct err *e)
 	if (rc)
 		goto out;
 	struct google_client *gc = connect_handle_client(h);
-	if (!targeted && (rc = gindex_build(j, gc, &ps, &done, &gi, e)))
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	long long keys_ms = 0, list_ms = 0, walk_ms;
+	if (!targeted && (rc = gindex_build(j, gc, &ps, &done, &gi, &keys_ms, e)))
 		goto out;
+	list_ms = ms_since(&t0) - keys_ms;
 	int recorded = 0;
 	for (int c = 0; c < JOB_NCOUNT; c++)
 		recorded += j->job->counts[c];
@@ -1098,10 +1118,12 @@ int export_users_run(struct sync_job *j, struct err *e)
 			  .done = &done, .chunk_max = targeted ? SIZE_MAX : CHUNK,
 			  /* an earlier run's items are replaced one by one, so they stay listed */
 			  .listed = recorded > 0};
+	clock_gettime(CLOCK_MONOTONIC, &w.last_checkpoint);
 	rc = store_export_scope(j->st, j->job->tenant_id, j->job->integration_id,
 				(const char *const *)ids, n_ids, walk_row, &w, e);
 	if (!rc)
 		rc = walk_flush(&w, e);
+	walk_ms = ms_since(&t0) - keys_ms - list_ms;
 	if (j->stop) {
 		rc = E_OK;
 		goto out;
@@ -1129,8 +1151,12 @@ int export_users_run(struct sync_job *j, struct err *e)
 							  plan->counts[PLAN_SET_PASSWORD] +
 							  plan->counts[PLAN_UNSUSPEND]),
 				       LOG_NUM("suspensions", plan->counts[PLAN_SUSPEND]),
-				       LOG_NUM("dry_run", j->job->dry_run)},
-		  6);
+				       LOG_NUM("dry_run", j->job->dry_run),
+				       /* where a run's time goes: the scope's keys, the listing, the
+					  walk (plan and unchanged users recorded) */
+				       LOG_NUM("keys_ms", keys_ms), LOG_NUM("list_ms", list_ms),
+				       LOG_NUM("walk_ms", walk_ms)},
+		  9);
 	if ((rc = store_plan(j, plan, w.kept.users, e)))
 		goto out;
 	if (j->job->dry_run) {
