@@ -301,6 +301,57 @@ int store_links_write(struct store *st, const char *tenant_id, const char *integ
 	return store_tx_end(st, conn, rc, e);
 }
 
+int store_links_refresh(struct store *st, const char *tenant_id, const char *integration_id,
+			const char *job_id, const char *owner, const struct store_link_write *w,
+			size_t n, struct err *e)
+{
+	if (n == 0)
+		return E_OK;
+	const char **cols[4];
+	for (int c = 0; c < 4; c++)
+		if (!(cols[c] = calloc(n, sizeof(char *)))) {
+			for (int k = 0; k < c; k++)
+				free(cols[k]);
+			return err_set(e, E_NOMEM, "link refresh");
+		}
+	for (size_t i = 0; i < n; i++) {
+		cols[0][i] = w[i].user_id;
+		cols[1][i] = w[i].primary_email; /* NULL keeps (stored as "") */
+		cols[2][i] = w[i].status;
+		cols[3][i] = w[i].field_hashes_json && w[i].field_hashes_json[0] ? w[i].field_hashes_json
+										 : "{}";
+	}
+	char *arr[4];
+	bool ok = true;
+	for (int c = 0; c < 4; c++) {
+		arr[c] = store_text_array(cols[c], n);
+		ok = ok && arr[c];
+		free(cols[c]);
+	}
+	int rc = ok ? E_OK : err_set(e, E_NOMEM, "link refresh");
+	PGconn *conn = rc ? NULL : store_tx_begin(st, NULL, e);
+	if (!rc && !conn)
+		rc = e ? e->code : E_UNAVAIL;
+	if (conn) {
+		rc = lease_hold(conn, job_id, owner, tenant_id, integration_id, e);
+		const char *p[] = {tenant_id, integration_id, arr[0], arr[1], arr[2], arr[3]};
+		if (!rc)
+			rc = exec_in(conn,
+				     "UPDATE user_links l SET primary_email = coalesce(nullif(x.pe, ''), "
+				     "l.primary_email), status = x.status, field_hashes = l.field_hashes || "
+				     "x.h::jsonb, last_error_reason = NULL, last_error_message = NULL, "
+				     "last_synced_at = now(), updated_at = now() FROM unnest($3::text[], "
+				     "$4::text[], $5::text[], $6::text[]) AS x(user_id, pe, status, h) WHERE "
+				     "l.tenant_id = $1::uuid AND l.integration_id = $2::uuid AND l.user_id = "
+				     "x.user_id",
+				     6, p, NULL, e);
+		rc = store_tx_end(st, conn, rc, e);
+	}
+	for (int c = 0; c < 4; c++)
+		free(arr[c]);
+	return rc;
+}
+
 int store_links_release_in(PGconn *conn, const char *tenant_id, const char *integration_id,
 			   int *n, struct err *e)
 {

@@ -98,6 +98,16 @@ int store_links_write(struct store *st, const char *tenant_id, const char *integ
 		      const char *job_id, const char *owner, const struct store_link_write *w,
 		      size_t n, struct err *e);
 
+/*
+ * Records on existing links, in one statement, what Google was found to hold for unchanged users:
+ * of each w only user_id, primary_email (NULL keeps), status and field_hashes_json (merged) are
+ * used; errors are cleared, last_synced_at set; no event. While owner holds the job (else
+ * E_NOTFOUND, nothing written).
+ */
+int store_links_refresh(struct store *st, const char *tenant_id, const char *integration_id,
+			const char *job_id, const char *owner, const struct store_link_write *w,
+			size_t n, struct err *e);
+
 /* Marks every link of the integration released (deactivation). *n gets how many. */
 int store_links_release(struct store *st, const char *tenant_id, const char *integration_id,
 			int *n, struct err *e);

@@ -300,9 +300,9 @@ static void outcome_clear(struct outcome *o)
 	memset(o, 0, sizeof(*o));
 }
 
-/* Writes the links of outcomes[0..n) and records their items (unless unlisted). */
-static int record_as(struct apply_ctx *ac, struct outcome *os, const struct plan_entry *const *ens,
-		     size_t n, bool unlisted, struct err *e)
+/* Writes the links of outcomes[0..n) and records their items. */
+static int record(struct apply_ctx *ac, struct outcome *os, const struct plan_entry *const *ens,
+		  size_t n, struct err *e)
 {
 	struct sync_job *j = ac->j;
 	struct store_link_write *w = calloc(n ? n : 1, sizeof(*w));
@@ -320,8 +320,6 @@ static int record_as(struct apply_ctx *ac, struct outcome *os, const struct plan
 		j->stop = SYNC_LOST;
 		return E_OK;
 	}
-	if (unlisted)
-		return rc;
 	struct store_job_item_in *items = rc ? NULL : calloc(n, sizeof(*items));
 	size_t k2 = 0;
 	if (!rc && !items)
@@ -344,12 +342,6 @@ static int record_as(struct apply_ctx *ac, struct outcome *os, const struct plan
 	}
 	free(items);
 	return rc;
-}
-
-static int record(struct apply_ctx *ac, struct outcome *os, const struct plan_entry *const *ens,
-		  size_t n, struct err *e)
-{
-	return record_as(ac, os, ens, n, false, e);
 }
 
 /* Runs the Google writes of one batch of entries and records every outcome. */
@@ -570,8 +562,23 @@ int apply_settled(struct apply_ctx *ac, const struct plan_entry *const *ens, siz
 		os[i].job_id = ac->j->job->id;
 		local_outcome(&ac->scope->users[ens[i]->user].pu, ens[i], &os[i]);
 	}
-	if (os)
-		rc = record_as(ac, os, ens, n, !listed, e);
+	if (os && listed) {
+		rc = record(ac, os, ens, n, e);
+	} else if (os) {
+		/* every one a link refresh without an event (set_done of an unchanged user) */
+		struct store_link_write *lw = calloc(n, sizeof(*lw));
+		for (size_t i = 0; lw && i < n; i++)
+			lw[i] = os[i].w;
+		struct sync_job *j = ac->j;
+		rc = !lw ? err_set(e, E_NOMEM, "links")
+			 : store_links_refresh(j->st, j->job->tenant_id, j->job->integration_id,
+					       j->job->id, j->owner, lw, n, e);
+		free(lw);
+		if (rc == E_NOTFOUND) {
+			j->stop = SYNC_LOST;
+			rc = E_OK;
+		}
+	}
 	for (size_t i = 0; os && i < n; i++)
 		outcome_clear(&os[i]);
 	free(os);
