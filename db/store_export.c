@@ -125,16 +125,51 @@ static void keys_row(const PGresult *res, int i, struct store_export_row *r)
 	r->link_status = PQgetvalue(res, i, 6);
 }
 
+/* Sends the next FETCH without waiting: PostgreSQL works on it while the caller works on rows. */
+static int fetch_send(PGconn *conn, struct err *e)
+{
+	if (PQsendQuery(conn, SCOPE_FETCH))
+		return E_OK;
+	return err_set(e, E_UNAVAIL, "export scope: %.200s", PQerrorMessage(conn));
+}
+
+/* The answer of the FETCH in flight (every result read, so the connection is free again). */
+static int fetch_get(PGconn *conn, PGresult **out, struct err *e)
+{
+	PGresult *r, *keep = NULL;
+	while ((r = PQgetResult(conn))) {
+		if (!keep)
+			keep = r;
+		else
+			PQclear(r);
+	}
+	*out = NULL;
+	if (keep && PQresultStatus(keep) == PGRES_TUPLES_OK) {
+		*out = keep;
+		return E_OK;
+	}
+	int rc = err_set(e, PQstatus(conn) == CONNECTION_OK ? E_INTERNAL : E_UNAVAIL,
+			 "export scope: %.200s",
+			 keep ? PQresultErrorMessage(keep) : PQerrorMessage(conn));
+	char *nl = e ? strchr(e->msg, '\n') : NULL;
+	if (nl)
+		*nl = '\0';
+	PQclear(keep);
+	return rc;
+}
+
 /*
  * One cursor in one read transaction: a single snapshot, linear cost however large the scope,
- * and at most one FETCH of rows in memory. Each FETCH is its own statement, so the statement
- * timeout bounds a fetch, not the walk. The connection stays borrowed for the walk; fn may use
- * the store (it gets another connection).
+ * and at most two FETCHes of rows in memory (the next one is on its way while fn works on the
+ * current one). Each FETCH is its own statement, so the statement timeout bounds a fetch, not
+ * the walk. first (optional) runs while PostgreSQL prepares the first rows. The connection stays borrowed
+ * for the walk; fn may use the store (it gets another connection).
  */
 static int scope_walk(struct store *st, const char *sql,
 		      void (*parse)(const PGresult *, int, struct store_export_row *),
 		      const char *tenant_id, const char *integration_id, const char *const *user_ids,
-		      size_t n_ids, store_export_row_fn fn, void *ctx, struct err *e)
+		      size_t n_ids, store_export_first_fn first, store_export_row_fn fn, void *ctx,
+		      struct err *e)
 {
 	char *ids = NULL;
 	if (n_ids > 0) {
@@ -163,11 +198,19 @@ static int scope_walk(struct store *st, const char *sql,
 		PQclear(res);
 		res = NULL;
 	}
+	bool inflight = false;
+	if (!rc)
+		inflight = !(rc = fetch_send(conn, e));
+	if (!rc && first)
+		rc = first(ctx, e);
 	while (!rc) {
-		rc = store_conn_exec(conn, SCOPE_FETCH, 0, NULL, &res, e);
+		rc = fetch_get(conn, &res, e);
+		inflight = false;
 		if (rc)
 			break;
 		int rows = PQntuples(res);
+		if (rows > 0)
+			inflight = !(rc = fetch_send(conn, e));
 		for (int i = 0; !rc && i < rows; i++) {
 			struct store_export_row row;
 			parse(res, i, &row);
@@ -177,6 +220,11 @@ static int scope_walk(struct store *st, const char *sql,
 		res = NULL;
 		if (rows == 0)
 			break;
+	}
+	if (inflight) { /* stopped early: the answer on its way is read and dropped */
+		PGresult *r;
+		while ((r = PQgetResult(conn)))
+			PQclear(r);
 	}
 	free(ids);
 	/* Read only: a commit or a rollback ends it alike; fn's code is what the caller wants. */
@@ -188,14 +236,23 @@ int store_export_scope(struct store *st, const char *tenant_id, const char *inte
 		       const char *const *user_ids, size_t n_ids, store_export_row_fn fn, void *ctx,
 		       struct err *e)
 {
-	return scope_walk(st, SCOPE_SQL, scope_row, tenant_id, integration_id, user_ids, n_ids, fn,
+	return scope_walk(st, SCOPE_SQL, scope_row, tenant_id, integration_id, user_ids, n_ids, NULL,
+			  fn, ctx, e);
+}
+
+int store_export_scope_first(struct store *st, const char *tenant_id, const char *integration_id,
+			     store_export_first_fn first, store_export_row_fn fn, void *ctx,
+			     struct err *e)
+{
+	return scope_walk(st, SCOPE_SQL, scope_row, tenant_id, integration_id, NULL, 0, first, fn,
 			  ctx, e);
 }
 
 int store_export_scope_keys(struct store *st, const char *tenant_id, const char *integration_id,
 			    store_export_row_fn fn, void *ctx, struct err *e)
 {
-	return scope_walk(st, KEYS_SQL, keys_row, tenant_id, integration_id, NULL, 0, fn, ctx, e);
+	return scope_walk(st, KEYS_SQL, keys_row, tenant_id, integration_id, NULL, 0, NULL, fn, ctx,
+			  e);
 }
 
 /* ---- links ---- */

@@ -62,6 +62,16 @@ int store_export_scope(struct store *st, const char *tenant_id, const char *inte
 		       struct err *e);
 
 /*
+ * store_export_scope() of everyone, calling first(ctx, e) once before the first row, while
+ * PostgreSQL prepares the rows (work that needs no rows, e.g. reading Google, overlaps it). A
+ * non-zero return of first stops the walk and is returned.
+ */
+typedef int (*store_export_first_fn)(void *ctx, struct err *e);
+int store_export_scope_first(struct store *st, const char *tenant_id, const char *integration_id,
+			     store_export_first_fn first, store_export_row_fn fn, void *ctx,
+			     struct err *e);
+
+/*
  * The same walk (every user, in no particular order) with only user_id, exists, in_scope, email
  * and the link's google_id, primary email and status set; the other fields are "" ("[]", "{}").
  * For what the scope may match before it is walked in full.

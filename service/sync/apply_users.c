@@ -74,31 +74,40 @@ static char *event_data(const char *job_id, const struct plan_user *u, const cha
 	return t;
 }
 
+/*
+ * Whether the link's stored digests (x->field_hashes_text, PostgreSQL's jsonb text) hold every
+ * digest this entry would record. A field name and a hex digest need no escaping, so a plain
+ * search is exact; a text in another layout only costs a refresh of the link.
+ */
+static bool hashes_recorded(const char *stored, struct json_object *hashes)
+{
+	json_object_object_foreach(hashes, k, v)
+	{
+		const char *d = json_object_get_string(v);
+		char needle[160];
+		int n = snprintf(needle, sizeof(needle), "\"%s\": \"%s\"", k, d ? d : "");
+		if (n < 0 || (size_t)n >= sizeof(needle) || !strstr(stored, needle))
+			return false;
+	}
+	return true;
+}
+
 /* Whether the link already records what this entry would record (no write needed). */
-static bool link_current(const struct plan_user *u, const struct plan_entry *en,
+static bool link_current(const struct export_user *x, const struct plan_entry *en,
 			 const char *status)
 {
-	if (strcmp(u->link_status, status))
+	if (strcmp(x->pu.link_status, status))
 		return false;
-	if (!en->hashes)
-		return true;
-	bool same = u->field_hashes != NULL;
-	json_object_object_foreach(en->hashes, k, v)
-	{
-		struct json_object *h;
-		if (!same)
-			break;
-		same = json_object_object_get_ex(u->field_hashes, k, &h) &&
-		       !strcmp(json_object_get_string(h), json_object_get_string(v));
-	}
-	return same;
+	return !en->hashes || hashes_recorded(x->field_hashes_text ? x->field_hashes_text : "{}",
+					       en->hashes);
 }
 
 /* An unchanged linked user whose link does not record what Google holds yet (hashes, status). */
-static bool link_refresh_due(const struct plan_user *u, const struct plan_entry *en)
+static bool link_refresh_due(const struct export_user *x, const struct plan_entry *en)
 {
+	const struct plan_user *u = &x->pu;
 	return u->google_id[0] && strcmp(u->link_status, "released") &&
-	       !link_current(u, en, strcmp(u->link_status, "suspended") ? "synced" : "suspended");
+	       !link_current(x, en, strcmp(u->link_status, "suspended") ? "synced" : "suspended");
 }
 
 static bool body_suspends(const struct plan_entry *en)
@@ -495,12 +504,13 @@ out:
 }
 
 /* Outcomes that need no Google call: unchanged, skipped, conflicts, failures, deleted. */
-static void local_outcome(const struct plan_user *u, const struct plan_entry *en,
+static void local_outcome(const struct export_user *x, const struct plan_entry *en,
 			  struct outcome *o)
 {
+	const struct plan_user *u = &x->pu;
 	switch (en->op) {
 	case PLAN_NONE:
-		if (link_refresh_due(u, en))
+		if (link_refresh_due(x, en))
 			set_done(o, u, en, u->google_id, NULL, JOB_UNCHANGED);
 		o->count = JOB_UNCHANGED;
 		break;
@@ -548,8 +558,7 @@ int apply_settled(struct apply_ctx *ac, const struct plan_entry *const *ens, siz
 	if (!listed && !w)
 		return err_set(e, E_NOMEM, "apply");
 	for (size_t i = 0; w && i < n; i++) {
-		const struct plan_user *u = &ac->scope->users[ens[i]->user].pu;
-		if (link_refresh_due(u, ens[i]))
+		if (link_refresh_due(&ac->scope->users[ens[i]->user], ens[i]))
 			w[m++] = ens[i];
 	}
 	if (w) {
@@ -560,7 +569,7 @@ int apply_settled(struct apply_ctx *ac, const struct plan_entry *const *ens, siz
 	int rc = n && !os ? err_set(e, E_NOMEM, "apply") : E_OK;
 	for (size_t i = 0; os && i < n; i++) {
 		os[i].job_id = ac->j->job->id;
-		local_outcome(&ac->scope->users[ens[i]->user].pu, ens[i], &os[i]);
+		local_outcome(&ac->scope->users[ens[i]->user], ens[i], &os[i]);
 	}
 	if (os && listed) {
 		rc = record(ac, os, ens, n, e);
@@ -606,7 +615,7 @@ int apply_users(struct apply_ctx *ac, const struct plan *p, struct err *e)
 		if (i < p->n && !needs_google(p->entries[i].op)) {
 			lens[nl] = &p->entries[i];
 			os[nl].job_id = j->job->id;
-			local_outcome(&ac->scope->users[p->entries[i].user].pu, lens[nl], &os[nl]);
+			local_outcome(&ac->scope->users[p->entries[i].user], lens[nl], &os[nl]);
 			nl++;
 		}
 		if (nl && (nl == LOCAL || i == p->n)) {

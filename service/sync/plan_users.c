@@ -233,16 +233,54 @@ static char *join_sorted(char **v, size_t n)
 	return out;
 }
 
-/* JSON text of a string value. */
+/*
+ * JSON text of a string value, byte for byte as json-c writes it (JSON_C_TO_STRING_PLAIN |
+ * NOSLASHESCAPE: " \\ \b \f \n \r \t escaped, other control characters as \u00xx, the rest
+ * as is), without building an object: the digests on the links are of this text
+ * (plan_json_string_text; unit test compares with json-c).
+ */
 static char *json_text_str(const char *s)
 {
-	struct json_object *o = json_object_new_string(s);
-	if (!o)
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 3;
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+		n += *c < 0x20 ? 6 : (*c == '"' || *c == '\\') ? 2 : 1;
+	char *out = malloc(n), *o = out;
+	if (!out)
 		return NULL;
-	char *t = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-							       JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(o);
-	return t;
+	*o++ = '"';
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		const char *esc = NULL;
+		switch (*c) {
+		case '"': esc = "\\\""; break;
+		case '\\': esc = "\\\\"; break;
+		case '\b': esc = "\\b"; break;
+		case '\f': esc = "\\f"; break;
+		case '\n': esc = "\\n"; break;
+		case '\r': esc = "\\r"; break;
+		case '\t': esc = "\\t"; break;
+		default: break;
+		}
+		if (esc) {
+			*o++ = esc[0];
+			*o++ = esc[1];
+		} else if (*c < 0x20) {
+			memcpy(o, "\\u00", 4);
+			o[4] = hex[*c >> 4];
+			o[5] = hex[*c & 15];
+			o += 6;
+		} else {
+			*o++ = (char)*c;
+		}
+	}
+	*o++ = '"';
+	*o = 0;
+	return out;
+}
+
+char *plan_json_string_text(const char *s)
+{
+	return json_text_str(s);
 }
 
 static char *obj_text(struct json_object *o)

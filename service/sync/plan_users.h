@@ -237,6 +237,9 @@ void plan_free(struct plan *p);
  */
 int plan_entry_skip(struct plan_entry *e, const char *reason, const char *message);
 
+/* The JSON text of a string value as json-c writes it (malloc'd; NULL when out of memory). */
+char *plan_json_string_text(const char *s);
+
 /* The change list of e as a JSON array text ([{field, before, after}], password "changed"). */
 char *plan_changes_json(const struct plan_entry *e);
 

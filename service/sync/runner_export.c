@@ -41,7 +41,7 @@ static void user_free(struct export_user *x)
 			      u->job_title, u->employee_id, u->addresses_json, u->phones_json,
 			      u->password_digest, u->google_id, u->link_status,
 			      u->link_primary_email, u->link_password_digest, u->manager_email,
-			      x->link_origin};
+			      x->link_origin, x->field_hashes_text};
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		xfree_str(strs[i]);
 	if (x->hash) {
@@ -83,8 +83,9 @@ static struct export_user *scope_push(struct export_scope *sc)
 	return x;
 }
 
-/* Copies one row of the scope walk into sc. */
-static int scope_add(struct export_scope *sc, const struct store_export_row *r, struct err *e)
+/* Copies one row of the scope walk into sc; parse_hashes: the planner compares with them. */
+static int scope_add(struct export_scope *sc, const struct store_export_row *r, bool parse_hashes,
+		     struct err *e)
 {
 	struct export_user *x = scope_push(sc);
 	if (!x)
@@ -114,6 +115,7 @@ static int scope_add(struct export_scope *sc, const struct store_export_row *r, 
 	DUP(u->link_primary_email, r->link_primary_email);
 	DUP(u->link_password_digest, r->password_digest);
 	DUP(x->link_origin, r->link_origin);
+	DUP(x->field_hashes_text, r->field_hashes_json[0] ? r->field_hashes_json : "{}");
 #undef DUP
 	/* The manager's linked primaryEmail (the store resolves it: the whole scope is never held). */
 	if (ok && r->manager_primary_email[0])
@@ -143,7 +145,7 @@ static int scope_add(struct export_scope *sc, const struct store_export_row *r, 
 	u->locked = r->locked;
 	u->password_expired = r->password_expired;
 	u->has_manager = r->manager_id[0] != 0;
-	if (ok && r->field_hashes_json[0])
+	if (ok && parse_hashes && r->field_hashes_json[0])
 		u->field_hashes = json_tokener_parse(r->field_hashes_json);
 	return ok ? E_OK : err_set(e, E_NOMEM, "scope"); /* counted even when incomplete: freed */
 }
@@ -453,30 +455,28 @@ static int wanted_row(void *ctx, const struct store_export_row *r, struct err *e
 	return E_OK;
 }
 
-/*
- * Full reconcile, before the scope is planned: the keys the scope may match (one walk of the
- * scope), then one listing keeping only the Google users with such a key, as text.
- */
-static int gindex_build(struct sync_job *j, struct google_client *gc, struct plan_settings *ps,
-			const struct store_job_done *done, struct gindex *gi, long long *keys_ms,
-			struct err *e)
+/* Full reconcile, before the scope is planned: the keys the scope may match (a light walk). */
+static int gindex_keys(struct sync_job *j, const struct plan_settings *ps,
+		       const struct store_job_done *done, struct gindex *gi, struct err *e)
 {
-	void *ctx[] = {gi, ps, (void *)(uintptr_t)done};
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	void *ctx[] = {gi, (void *)(uintptr_t)ps, (void *)(uintptr_t)done};
 	int rc = store_export_scope_keys(j->st, j->job->tenant_id, j->job->integration_id,
 					 wanted_row, ctx, e);
-	*keys_ms = ms_since(&t0);
 	if (!rc && ps->admin_email && plan_keyset_add(&gi->wanted, ps->admin_email))
 		rc = err_set(e, E_NOMEM, "google index");
 	if (!rc && plan_keyset_seal(&gi->wanted))
 		rc = err_set(e, E_NOMEM, "google index");
-	if (rc)
-		return rc;
+	return rc;
+}
+
+/* One listing, keeping only the Google users with a key the scope may match, as text. */
+static int gindex_list(struct google_client *gc, struct plan_settings *ps, struct gindex *gi,
+		       struct err *e)
+{
 	char extra[128], fields[512];
 	snprintf(fields, sizeof(fields), "%s%s", GOOGLE_USER_FIELDS,
 		 plan_google_fields(ps->export_mask, extra, sizeof(extra)));
-	rc = google_users_list_all(gc, fields, gindex_user, gi, e);
+	int rc = google_users_list_all(gc, fields, gindex_user, gi, e);
 	if (rc)
 		return rc;
 	qsort(gi->v, gi->n, sizeof(*gi->v), cmp_gkey);
@@ -944,10 +944,11 @@ static int guard_trips(struct sync_job *j, const struct store_integration *it, i
 
 struct walk {
 	struct sync_job *j;
-	const struct plan_settings *ps;
+	struct plan_settings *ps;
 	struct google_client *gc;
 	struct connect_handle *h;
-	const struct gindex *gi; /* full reconcile; NULL: targeted */
+	struct gindex *gi; /* full reconcile; NULL: targeted */
+	long long list_ms;
 	const struct store_job_done *done;
 	size_t chunk_max;
 	bool listed; /* unchanged users get an item each (a resumed job); else they are counted */
@@ -1064,10 +1065,21 @@ static int walk_flush(struct walk *w, struct err *e)
 	return rc;
 }
 
+/* While PostgreSQL prepares the scope's rows: the Google listing. */
+static int walk_first(void *ctx, struct err *e)
+{
+	struct walk *w = ctx;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int rc = gindex_list(w->gc, w->ps, w->gi, e);
+	w->list_ms = ms_since(&t0);
+	return rc;
+}
+
 static int walk_row(void *ctx, const struct store_export_row *r, struct err *e)
 {
 	struct walk *w = ctx;
-	int rc = scope_add(&w->chunk, r, e);
+	int rc = scope_add(&w->chunk, r, w->gi == NULL, e);
 	if (!rc && w->chunk.n >= w->chunk_max)
 		rc = walk_flush(w, e);
 	if (!rc && w->j->stop)
@@ -1107,10 +1119,10 @@ int export_users_run(struct sync_job *j, struct err *e)
 	struct google_client *gc = connect_handle_client(h);
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	long long keys_ms = 0, list_ms = 0, walk_ms;
-	if (!targeted && (rc = gindex_build(j, gc, &ps, &done, &gi, &keys_ms, e)))
+	long long keys_ms = 0, walk_ms;
+	if (!targeted && (rc = gindex_keys(j, &ps, &done, &gi, e)))
 		goto out;
-	list_ms = ms_since(&t0) - keys_ms;
+	keys_ms = ms_since(&t0);
 	int recorded = 0;
 	for (int c = 0; c < JOB_NCOUNT; c++)
 		recorded += j->job->counts[c];
@@ -1119,11 +1131,13 @@ int export_users_run(struct sync_job *j, struct err *e)
 			  /* an earlier run's items are replaced one by one, so they stay listed */
 			  .listed = recorded > 0};
 	clock_gettime(CLOCK_MONOTONIC, &w.last_checkpoint);
-	rc = store_export_scope(j->st, j->job->tenant_id, j->job->integration_id,
-				(const char *const *)ids, n_ids, walk_row, &w, e);
+	rc = targeted ? store_export_scope(j->st, j->job->tenant_id, j->job->integration_id,
+					   (const char *const *)ids, n_ids, walk_row, &w, e)
+		      : store_export_scope_first(j->st, j->job->tenant_id, j->job->integration_id,
+						 walk_first, walk_row, &w, e);
 	if (!rc)
 		rc = walk_flush(&w, e);
-	walk_ms = ms_since(&t0) - keys_ms - list_ms;
+	walk_ms = ms_since(&t0) - keys_ms - w.list_ms;
 	if (j->stop) {
 		rc = E_OK;
 		goto out;
@@ -1152,9 +1166,10 @@ int export_users_run(struct sync_job *j, struct err *e)
 							  plan->counts[PLAN_UNSUSPEND]),
 				       LOG_NUM("suspensions", plan->counts[PLAN_SUSPEND]),
 				       LOG_NUM("dry_run", j->job->dry_run),
-				       /* where a run's time goes: the scope's keys, the listing, the
-					  walk (plan and unchanged users recorded) */
-				       LOG_NUM("keys_ms", keys_ms), LOG_NUM("list_ms", list_ms),
+				       /* where a run's time goes: the scope's keys, the listing (while
+					  PostgreSQL prepares the scope), the walk (plan and unchanged
+					  users recorded) */
+				       LOG_NUM("keys_ms", keys_ms), LOG_NUM("list_ms", w.list_ms),
 				       LOG_NUM("walk_ms", walk_ms)},
 		  9);
 	if ((rc = store_plan(j, plan, w.kept.users, e)))

@@ -25,6 +25,9 @@ struct export_user {
 	char *hash;	     /* the replica's password hash; wiped on free; never logged */
 	char *hash_function;
 	char *link_origin;
+	char *field_hashes_text; /* the link's {field: digest} as stored ("{}" when none); the
+				    planner's pu.field_hashes is parsed from it only when it needs it
+				    (a targeted run: a full reconcile compares with Google) */
 	bool done; /* this job recorded the user in an earlier run (resumed after a crash): skipped */
 };
 

@@ -555,6 +555,29 @@ static void test_chunks_match_one_plan(void **state)
 	assert_int_equal(entry_of(1)->op, PLAN_LINK);
 }
 
+
+/* The planner's JSON string text is json-c's, byte for byte (the links' digests are of it). */
+static void test_json_string_text_is_json_c(void **state)
+{
+	(void)state;
+	char s[300];
+	size_t k = 0;
+	for (int c = 1; c < 256; c++)
+		s[k++] = (char)c;
+	s[k] = 0;
+	const char *cases[] = {"", "Liz", "a/b \"q\" \\ é \t\n", s};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct json_object *o = json_object_new_string(cases[i]);
+		const char *want = json_object_to_json_string_ext(
+			o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+		char *got = plan_json_string_text(cases[i]);
+		assert_non_null(got);
+		assert_string_equal(got, want);
+		free(got);
+		json_object_put(o);
+	}
+}
+
 /* ------------------------------------------------------------------ provisioning */
 
 static void test_create_with_password(void **state)
@@ -1338,6 +1361,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_two_users_one_primary_email, teardown),
 		cmocka_unit_test_teardown(test_linked_to_another_user, teardown),
 		cmocka_unit_test_teardown(test_chunks_match_one_plan, teardown),
+		cmocka_unit_test_teardown(test_json_string_text_is_json_c, teardown),
 		cmocka_unit_test_teardown(test_create_with_password, teardown),
 		cmocka_unit_test_teardown(test_create_awaits_password, teardown),
 		cmocka_unit_test_teardown(test_create_without_password, teardown),
