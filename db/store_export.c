@@ -18,8 +18,7 @@
  * or through a bound group, and (full join) the links of the integration, of which released
  * ones count only for users in scope. $3: only these user ids (NULL: everyone).
  */
-#define SCOPE_SQL                                                                                  \
-	"DECLARE export_scope NO SCROLL CURSOR FOR "                                               \
+#define SCOPE_WITH                                                                                 \
 	"WITH s AS (SELECT user_id, bool_or(direct) AS direct FROM ("                              \
 	" SELECT user_id, true AS direct FROM user_bindings WHERE tenant_id = $1::uuid AND "       \
 	"  integration_id = $2::uuid AND ($3::text[] IS NULL OR user_id = ANY ($3::text[]))"       \
@@ -28,7 +27,15 @@
 	"  $1::uuid AND gb.integration_id = $2::uuid AND ($3::text[] IS NULL OR gm.user_id = "     \
 	"  ANY ($3::text[]))) b GROUP BY user_id),"                                                \
 	" l AS (SELECT * FROM user_links WHERE tenant_id = $1::uuid AND integration_id = $2::uuid " \
-	"  AND ($3::text[] IS NULL OR user_id = ANY ($3::text[])))"                                \
+	"  AND ($3::text[] IS NULL OR user_id = ANY ($3::text[])))"
+#define SCOPE_JOIN                                                                                 \
+	" FROM s FULL JOIN l ON l.user_id = s.user_id"                                             \
+	" LEFT JOIN directory_users u ON u.tenant_id = $1::uuid AND u.id = coalesce(s.user_id, "   \
+	"  l.user_id)"
+#define SCOPE_WHERE " WHERE s.user_id IS NOT NULL OR l.status <> 'released'"
+
+#define SCOPE_SQL                                                                                  \
+	"DECLARE export_scope NO SCROLL CURSOR FOR " SCOPE_WITH                                    \
 	" SELECT coalesce(s.user_id, l.user_id), u.id IS NOT NULL, s.user_id IS NOT NULL, "        \
 	" coalesce(s.direct, false), coalesce(u.version, 0), u.email, u.first_name, u.last_name, "  \
 	" u.state, u.alternate_email, u.manager_id, u.cost_center, u.department, "                 \
@@ -36,12 +43,17 @@
 	" coalesce(u.phones, '[]')::text, u.password_hash, u.password_hash_function, "             \
 	" u.locked_at IS NOT NULL, u.password_expired_at IS NOT NULL, l.google_id, "               \
 	" l.primary_email, l.status, l.origin, coalesce(l.field_hashes, '{}')::text, "             \
-	" l.password_digest, l.last_error_reason"                                                  \
-	" FROM s FULL JOIN l ON l.user_id = s.user_id"                                             \
-	" LEFT JOIN directory_users u ON u.tenant_id = $1::uuid AND u.id = coalesce(s.user_id, "   \
-	"  l.user_id)"                                                                             \
-	" WHERE s.user_id IS NOT NULL OR l.status <> 'released'"                                   \
-	" ORDER BY 1"
+	" l.password_digest, l.last_error_reason, CASE WHEN ml.google_id IS NOT NULL AND "         \
+	"  ml.status <> 'released' AND ($3::text[] IS NULL OR ml.user_id = ANY ($3::text[])) "    \
+	"  THEN ml.primary_email END" SCOPE_JOIN                                                   \
+	" LEFT JOIN user_links ml ON ml.tenant_id = $1::uuid AND ml.integration_id = $2::uuid "    \
+	"  AND ml.user_id = u.manager_id" SCOPE_WHERE " ORDER BY 1"
+
+/* The same users, only what matching needs (user id, flags, email, link), in no order. */
+#define KEYS_SQL                                                                                   \
+	"DECLARE export_scope NO SCROLL CURSOR FOR " SCOPE_WITH                                    \
+	" SELECT coalesce(s.user_id, l.user_id), u.id IS NOT NULL, s.user_id IS NOT NULL, "        \
+	" u.email, l.google_id, l.primary_email, l.status" SCOPE_JOIN SCOPE_WHERE
 
 static int integration_check(PGconn *conn, const char *tenant_id, const char *integration_id,
 			     struct err *e)
@@ -90,17 +102,74 @@ static void scope_row(const PGresult *res, int i, struct store_export_row *r)
 	r->field_hashes_json = PQgetvalue(res, i, c++);
 	r->password_digest = PQgetvalue(res, i, c++);
 	r->link_error_reason = PQgetvalue(res, i, c++);
+	r->manager_primary_email = PQgetvalue(res, i, c++);
+}
+
+static void keys_row(const PGresult *res, int i, struct store_export_row *r)
+{
+	static const char *const none = "";
+	*r = (struct store_export_row){
+		.email = none, .first_name = none, .last_name = none, .state = none,
+		.alternate_email = none, .manager_id = none, .cost_center = none,
+		.department = none, .employee_type = none, .job_title = none,
+		.employee_id = none, .addresses_json = "[]", .phones_json = "[]",
+		.password_hash = none, .password_hash_function = none, .link_origin = none,
+		.field_hashes_json = "{}", .password_digest = none, .link_error_reason = none,
+		.manager_primary_email = none};
+	r->user_id = PQgetvalue(res, i, 0);
+	r->exists = PQgetvalue(res, i, 1)[0] == 't';
+	r->in_scope = PQgetvalue(res, i, 2)[0] == 't';
+	r->email = PQgetvalue(res, i, 3);
+	r->google_id = PQgetvalue(res, i, 4);
+	r->link_primary_email = PQgetvalue(res, i, 5);
+	r->link_status = PQgetvalue(res, i, 6);
+}
+
+/* Sends the next FETCH without waiting: PostgreSQL works on it while the caller works on rows. */
+static int fetch_send(PGconn *conn, struct err *e)
+{
+	if (PQsendQuery(conn, SCOPE_FETCH))
+		return E_OK;
+	return err_set(e, E_UNAVAIL, "export scope: %.200s", PQerrorMessage(conn));
+}
+
+/* The answer of the FETCH in flight (every result read, so the connection is free again). */
+static int fetch_get(PGconn *conn, PGresult **out, struct err *e)
+{
+	PGresult *r, *keep = NULL;
+	while ((r = PQgetResult(conn))) {
+		if (!keep)
+			keep = r;
+		else
+			PQclear(r);
+	}
+	*out = NULL;
+	if (keep && PQresultStatus(keep) == PGRES_TUPLES_OK) {
+		*out = keep;
+		return E_OK;
+	}
+	int rc = err_set(e, PQstatus(conn) == CONNECTION_OK ? E_INTERNAL : E_UNAVAIL,
+			 "export scope: %.200s",
+			 keep ? PQresultErrorMessage(keep) : PQerrorMessage(conn));
+	char *nl = e ? strchr(e->msg, '\n') : NULL;
+	if (nl)
+		*nl = '\0';
+	PQclear(keep);
+	return rc;
 }
 
 /*
  * One cursor in one read transaction: a single snapshot, linear cost however large the scope,
- * and at most one FETCH of rows in memory. Each FETCH is its own statement, so the statement
- * timeout bounds a fetch, not the walk. The connection stays borrowed for the walk; fn may use
- * the store (it gets another connection).
+ * and at most two FETCHes of rows in memory (the next one is on its way while fn works on the
+ * current one). Each FETCH is its own statement, so the statement timeout bounds a fetch, not
+ * the walk. first (optional) runs while PostgreSQL prepares the first rows. The connection stays borrowed
+ * for the walk; fn may use the store (it gets another connection).
  */
-int store_export_scope(struct store *st, const char *tenant_id, const char *integration_id,
-		       const char *const *user_ids, size_t n_ids, store_export_row_fn fn, void *ctx,
-		       struct err *e)
+static int scope_walk(struct store *st, const char *sql,
+		      void (*parse)(const PGresult *, int, struct store_export_row *),
+		      const char *tenant_id, const char *integration_id, const char *const *user_ids,
+		      size_t n_ids, store_export_first_fn first, store_export_row_fn fn, void *ctx,
+		      struct err *e)
 {
 	char *ids = NULL;
 	if (n_ids > 0) {
@@ -118,7 +187,7 @@ int store_export_scope(struct store *st, const char *tenant_id, const char *inte
 	if (!rc) {
 		const char *p[] = {tenant_id, integration_id, ids};
 		/* Not through the prepared-statement cache: DECLARE is not preparable by name. */
-		res = PQexecParams(conn, SCOPE_SQL, 3, NULL, p, NULL, NULL, 0);
+		res = PQexecParams(conn, sql, 3, NULL, p, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			rc = err_set(e, PQstatus(conn) == CONNECTION_OK ? E_INTERNAL : E_UNAVAIL,
 				     "export scope: %s", PQresultErrorMessage(res));
@@ -129,14 +198,22 @@ int store_export_scope(struct store *st, const char *tenant_id, const char *inte
 		PQclear(res);
 		res = NULL;
 	}
+	bool inflight = false;
+	if (!rc)
+		inflight = !(rc = fetch_send(conn, e));
+	if (!rc && first)
+		rc = first(ctx, e);
 	while (!rc) {
-		rc = store_conn_exec(conn, SCOPE_FETCH, 0, NULL, &res, e);
+		rc = fetch_get(conn, &res, e);
+		inflight = false;
 		if (rc)
 			break;
 		int rows = PQntuples(res);
+		if (rows > 0)
+			inflight = !(rc = fetch_send(conn, e));
 		for (int i = 0; !rc && i < rows; i++) {
 			struct store_export_row row;
-			scope_row(res, i, &row);
+			parse(res, i, &row);
 			rc = fn(ctx, &row, e);
 		}
 		PQclear(res);
@@ -144,10 +221,38 @@ int store_export_scope(struct store *st, const char *tenant_id, const char *inte
 		if (rows == 0)
 			break;
 	}
+	if (inflight) { /* stopped early: the answer on its way is read and dropped */
+		PGresult *r;
+		while ((r = PQgetResult(conn)))
+			PQclear(r);
+	}
 	free(ids);
 	/* Read only: a commit or a rollback ends it alike; fn's code is what the caller wants. */
 	int end = store_tx_end(st, conn, rc, rc ? NULL : e);
 	return rc ? rc : end;
+}
+
+int store_export_scope(struct store *st, const char *tenant_id, const char *integration_id,
+		       const char *const *user_ids, size_t n_ids, store_export_row_fn fn, void *ctx,
+		       struct err *e)
+{
+	return scope_walk(st, SCOPE_SQL, scope_row, tenant_id, integration_id, user_ids, n_ids, NULL,
+			  fn, ctx, e);
+}
+
+int store_export_scope_first(struct store *st, const char *tenant_id, const char *integration_id,
+			     store_export_first_fn first, store_export_row_fn fn, void *ctx,
+			     struct err *e)
+{
+	return scope_walk(st, SCOPE_SQL, scope_row, tenant_id, integration_id, NULL, 0, first, fn,
+			  ctx, e);
+}
+
+int store_export_scope_keys(struct store *st, const char *tenant_id, const char *integration_id,
+			    store_export_row_fn fn, void *ctx, struct err *e)
+{
+	return scope_walk(st, KEYS_SQL, keys_row, tenant_id, integration_id, NULL, 0, NULL, fn, ctx,
+			  e);
 }
 
 /* ---- links ---- */
@@ -251,6 +356,57 @@ int store_links_write(struct store *st, const char *tenant_id, const char *integ
 				x->user_id);
 	}
 	return store_tx_end(st, conn, rc, e);
+}
+
+int store_links_refresh(struct store *st, const char *tenant_id, const char *integration_id,
+			const char *job_id, const char *owner, const struct store_link_write *w,
+			size_t n, struct err *e)
+{
+	if (n == 0)
+		return E_OK;
+	const char **cols[4];
+	for (int c = 0; c < 4; c++)
+		if (!(cols[c] = calloc(n, sizeof(char *)))) {
+			for (int k = 0; k < c; k++)
+				free(cols[k]);
+			return err_set(e, E_NOMEM, "link refresh");
+		}
+	for (size_t i = 0; i < n; i++) {
+		cols[0][i] = w[i].user_id;
+		cols[1][i] = w[i].primary_email; /* NULL keeps (stored as "") */
+		cols[2][i] = w[i].status;
+		cols[3][i] = w[i].field_hashes_json && w[i].field_hashes_json[0] ? w[i].field_hashes_json
+										 : "{}";
+	}
+	char *arr[4];
+	bool ok = true;
+	for (int c = 0; c < 4; c++) {
+		arr[c] = store_text_array(cols[c], n);
+		ok = ok && arr[c];
+		free(cols[c]);
+	}
+	int rc = ok ? E_OK : err_set(e, E_NOMEM, "link refresh");
+	PGconn *conn = rc ? NULL : store_tx_begin(st, NULL, e);
+	if (!rc && !conn)
+		rc = e ? e->code : E_UNAVAIL;
+	if (conn) {
+		rc = store_lease_hold(conn, job_id, owner, tenant_id, integration_id, e);
+		const char *p[] = {tenant_id, integration_id, arr[0], arr[1], arr[2], arr[3]};
+		if (!rc)
+			rc = exec_in(conn,
+				     "UPDATE user_links l SET primary_email = coalesce(nullif(x.pe, ''), "
+				     "l.primary_email), status = x.status, field_hashes = l.field_hashes || "
+				     "x.h::jsonb, last_error_reason = NULL, last_error_message = NULL, "
+				     "last_synced_at = now(), updated_at = now() FROM unnest($3::text[], "
+				     "$4::text[], $5::text[], $6::text[]) AS x(user_id, pe, status, h) WHERE "
+				     "l.tenant_id = $1::uuid AND l.integration_id = $2::uuid AND l.user_id = "
+				     "x.user_id",
+				     6, p, NULL, e);
+		rc = store_tx_end(st, conn, rc, e);
+	}
+	for (int c = 0; c < 4; c++)
+		free(arr[c]);
+	return rc;
 }
 
 int store_links_release_in(PGconn *conn, const char *tenant_id, const char *integration_id,
@@ -411,6 +567,26 @@ int store_plan_page(struct store *st, const char *tenant_id, const char *job_id,
 		else
 			*n = (size_t)strtoull(PQgetvalue(res, 0, 1), NULL, 10);
 	}
+	PQclear(res);
+	return rc;
+}
+
+int store_job_unchanged_set(struct store *st, const char *job_id, const char *owner,
+			    int unlisted, struct err *e)
+{
+	char n[16];
+	snprintf(n, sizeof(n), "%d", unlisted);
+	const char *p[] = {job_id, owner, n};
+	PGresult *res;
+	/* Set, not added: a resumed run counts again every unchanged user that has no item. */
+	int rc = store_exec(st,
+			    "UPDATE jobs j SET unchanged_count = (SELECT count(*) FROM job_items i "
+			    "WHERE i.job_id = j.id AND i.outcome = 'unchanged') + $3::int, "
+			    "updated_at = now() WHERE j.id = $1::uuid AND j.lease_owner = $2 AND "
+			    "j.status = 'running'",
+			    3, p, &res, e);
+	if (!rc && strcmp(PQcmdTuples(res), "0") == 0)
+		rc = err_set(e, E_NOTFOUND, "the job's lease was lost");
 	PQclear(res);
 	return rc;
 }

@@ -44,6 +44,9 @@ struct store_export_row {
 	const char *field_hashes_json; /* "{}" when none */
 	const char *password_digest;
 	const char *link_error_reason;
+	/* the manager's primaryEmail when the manager is linked (not released) by this integration
+	 * and, in a targeted walk, among user_ids; "" otherwise */
+	const char *manager_primary_email;
 };
 
 typedef int (*store_export_row_fn)(void *ctx, const struct store_export_row *row, struct err *e);
@@ -57,6 +60,24 @@ typedef int (*store_export_row_fn)(void *ctx, const struct store_export_row *row
 int store_export_scope(struct store *st, const char *tenant_id, const char *integration_id,
 		       const char *const *user_ids, size_t n_ids, store_export_row_fn fn, void *ctx,
 		       struct err *e);
+
+/*
+ * store_export_scope() of everyone, calling first(ctx, e) once before the first row, while
+ * PostgreSQL prepares the rows (work that needs no rows, e.g. reading Google, overlaps it). A
+ * non-zero return of first stops the walk and is returned.
+ */
+typedef int (*store_export_first_fn)(void *ctx, struct err *e);
+int store_export_scope_first(struct store *st, const char *tenant_id, const char *integration_id,
+			     store_export_first_fn first, store_export_row_fn fn, void *ctx,
+			     struct err *e);
+
+/*
+ * The same walk (every user, in no particular order) with only user_id, exists, in_scope, email
+ * and the link's google_id, primary email and status set; the other fields are "" ("[]", "{}").
+ * For what the scope may match before it is walked in full.
+ */
+int store_export_scope_keys(struct store *st, const char *tenant_id, const char *integration_id,
+			    store_export_row_fn fn, void *ctx, struct err *e);
 
 /*
  * A link write. NULL fields keep what the link holds (a new link gets NULL columns / '{}'),
@@ -86,6 +107,16 @@ struct store_link_write {
 int store_links_write(struct store *st, const char *tenant_id, const char *integration_id,
 		      const char *job_id, const char *owner, const struct store_link_write *w,
 		      size_t n, struct err *e);
+
+/*
+ * Records on existing links, in one statement, what Google was found to hold for unchanged users:
+ * of each w only user_id, primary_email (NULL keeps), status and field_hashes_json (merged) are
+ * used; errors are cleared, last_synced_at set; no event. While owner holds the job (else
+ * E_NOTFOUND, nothing written).
+ */
+int store_links_refresh(struct store *st, const char *tenant_id, const char *integration_id,
+			const char *job_id, const char *owner, const struct store_link_write *w,
+			size_t n, struct err *e);
 
 /* Marks every link of the integration released (deactivation). *n gets how many. */
 int store_links_release(struct store *st, const char *tenant_id, const char *integration_id,
@@ -130,6 +161,13 @@ int store_plan_summary_merge(struct store *st, const char *job_id, const char *o
  */
 int store_plan_page(struct store *st, const char *tenant_id, const char *job_id,
 		    int64_t after_seq, int limit, char **items_json, size_t *n, struct err *e);
+
+/*
+ * The job's unchanged count: its items with outcome unchanged plus unlisted, the unchanged users
+ * the run counted without an item each (while owner holds it, else E_NOTFOUND).
+ */
+int store_job_unchanged_set(struct store *st, const char *job_id, const char *owner,
+			    int unlisted, struct err *e);
 
 /* ---- deletion guard ---- */
 

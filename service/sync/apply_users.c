@@ -74,24 +74,40 @@ static char *event_data(const char *job_id, const struct plan_user *u, const cha
 	return t;
 }
 
+/*
+ * Whether the link's stored digests (x->field_hashes_text, PostgreSQL's jsonb text) hold every
+ * digest this entry would record. A field name and a hex digest need no escaping, so a plain
+ * search is exact; a text in another layout only costs a refresh of the link.
+ */
+static bool hashes_recorded(const char *stored, struct json_object *hashes)
+{
+	json_object_object_foreach(hashes, k, v)
+	{
+		const char *d = json_object_get_string(v);
+		char needle[160];
+		int n = snprintf(needle, sizeof(needle), "\"%s\": \"%s\"", k, d ? d : "");
+		if (n < 0 || (size_t)n >= sizeof(needle) || !strstr(stored, needle))
+			return false;
+	}
+	return true;
+}
+
 /* Whether the link already records what this entry would record (no write needed). */
-static bool link_current(const struct plan_user *u, const struct plan_entry *en,
+static bool link_current(const struct export_user *x, const struct plan_entry *en,
 			 const char *status)
 {
-	if (strcmp(u->link_status, status))
+	if (strcmp(x->pu.link_status, status))
 		return false;
-	if (!en->hashes)
-		return true;
-	bool same = u->field_hashes != NULL;
-	json_object_object_foreach(en->hashes, k, v)
-	{
-		struct json_object *h;
-		if (!same)
-			break;
-		same = json_object_object_get_ex(u->field_hashes, k, &h) &&
-		       !strcmp(json_object_get_string(h), json_object_get_string(v));
-	}
-	return same;
+	return !en->hashes || hashes_recorded(x->field_hashes_text ? x->field_hashes_text : "{}",
+					       en->hashes);
+}
+
+/* An unchanged linked user whose link does not record what Google holds yet (hashes, status). */
+static bool link_refresh_due(const struct export_user *x, const struct plan_entry *en)
+{
+	const struct plan_user *u = &x->pu;
+	return u->google_id[0] && strcmp(u->link_status, "released") &&
+	       !link_current(x, en, strcmp(u->link_status, "suspended") ? "synced" : "suspended");
 }
 
 static bool body_suspends(const struct plan_entry *en)
@@ -503,14 +519,13 @@ out:
 }
 
 /* Outcomes that need no Google call: unchanged, skipped, conflicts, failures, deleted. */
-static void local_outcome(const struct plan_user *u, const struct plan_entry *en,
+static void local_outcome(const struct export_user *x, const struct plan_entry *en,
 			  struct outcome *o)
 {
+	const struct plan_user *u = &x->pu;
 	switch (en->op) {
 	case PLAN_NONE:
-		if (u->google_id[0] && strcmp(u->link_status, "released") &&
-		    !link_current(u, en, strcmp(u->link_status, "suspended") ? "synced"
-									      : "suspended"))
+		if (link_refresh_due(x, en))
 			set_done(o, u, en, u->google_id, NULL, JOB_UNCHANGED);
 		o->count = JOB_UNCHANGED;
 		note_kept(o, en);
@@ -550,6 +565,52 @@ static bool needs_google(enum plan_op op)
 	       op == PLAN_UNSUSPEND || op == PLAN_UPDATE || op == PLAN_SET_PASSWORD;
 }
 
+int apply_settled(struct apply_ctx *ac, const struct plan_entry *const *ens, size_t n,
+		  bool listed, struct err *e)
+{
+	/* Unlisted, only the links that do not record what Google holds yet need anything. */
+	const struct plan_entry **w = listed ? NULL : calloc(n ? n : 1, sizeof(*w));
+	size_t m = 0;
+	if (!listed && !w)
+		return err_set(e, E_NOMEM, "apply");
+	for (size_t i = 0; w && i < n; i++) {
+		if (link_refresh_due(&ac->scope->users[ens[i]->user], ens[i]))
+			w[m++] = ens[i];
+	}
+	if (w) {
+		ens = w;
+		n = m;
+	}
+	struct outcome *os = n ? calloc(n, sizeof(*os)) : NULL;
+	int rc = n && !os ? err_set(e, E_NOMEM, "apply") : E_OK;
+	for (size_t i = 0; os && i < n; i++) {
+		os[i].job_id = ac->j->job->id;
+		local_outcome(&ac->scope->users[ens[i]->user], ens[i], &os[i]);
+	}
+	if (os && listed) {
+		rc = record(ac, os, ens, n, e);
+	} else if (os) {
+		/* every one a link refresh without an event (set_done of an unchanged user) */
+		struct store_link_write *lw = calloc(n, sizeof(*lw));
+		for (size_t i = 0; lw && i < n; i++)
+			lw[i] = os[i].w;
+		struct sync_job *j = ac->j;
+		rc = !lw ? err_set(e, E_NOMEM, "links")
+			 : store_links_refresh(j->st, j->job->tenant_id, j->job->integration_id,
+					       j->job->id, j->owner, lw, n, e);
+		free(lw);
+		if (rc == E_NOTFOUND) {
+			j->stop = SYNC_LOST;
+			rc = E_OK;
+		}
+	}
+	for (size_t i = 0; os && i < n; i++)
+		outcome_clear(&os[i]);
+	free(os);
+	free(w);
+	return rc;
+}
+
 int apply_users(struct apply_ctx *ac, const struct plan *p, struct err *e)
 {
 	struct sync_job *j = ac->j;
@@ -570,7 +631,7 @@ int apply_users(struct apply_ctx *ac, const struct plan *p, struct err *e)
 		if (i < p->n && !needs_google(p->entries[i].op)) {
 			lens[nl] = &p->entries[i];
 			os[nl].job_id = j->job->id;
-			local_outcome(&ac->scope->users[p->entries[i].user].pu, lens[nl], &os[nl]);
+			local_outcome(&ac->scope->users[p->entries[i].user], lens[nl], &os[nl]);
 			nl++;
 		}
 		if (nl && (nl == LOCAL || i == p->n)) {
@@ -582,7 +643,7 @@ int apply_users(struct apply_ctx *ac, const struct plan *p, struct err *e)
 	}
 	free(os);
 	free(lens);
-	int done = 0, total = (int)p->n;
+	int done = (int)ac->settled, total = (int)(p->n + ac->settled);
 	for (size_t i = 0; i < p->n; i++)
 		done += !needs_google(p->entries[i].op);
 	if (!rc && !j->stop)

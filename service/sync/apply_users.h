@@ -21,10 +21,19 @@
 
 struct apply_ctx {
 	struct sync_job *j;
-	struct connect_handle *h;
+	struct connect_handle *h;	/* NULL for apply_settled() */
 	struct export_scope *scope; /* the users the plan's entries index */
+	size_t settled;		    /* users recorded by apply_settled() before (progress) */
 };
 
 int apply_users(struct apply_ctx *ac, const struct plan *p, struct err *e);
+
+/*
+ * Records entries that need no Google call and that no later check can change (unchanged users,
+ * plan_entry_settled()): the link when it does not record what Google holds yet. listed: also an
+ * item each (outcome unchanged); else the caller counts them (store_job_unchanged_set()).
+ */
+int apply_settled(struct apply_ctx *ac, const struct plan_entry *const *ens, size_t n,
+		  bool listed, struct err *e);
 
 #endif

@@ -241,16 +241,54 @@ static char *join_sorted(char **v, size_t n)
 	return out;
 }
 
-/* JSON text of a string value. */
+/*
+ * JSON text of a string value, byte for byte as json-c writes it (JSON_C_TO_STRING_PLAIN |
+ * NOSLASHESCAPE: " \\ \b \f \n \r \t escaped, other control characters as \u00xx, the rest
+ * as is), without building an object: the digests on the links are of this text
+ * (plan_json_string_text; unit test compares with json-c).
+ */
 static char *json_text_str(const char *s)
 {
-	struct json_object *o = json_object_new_string(s);
-	if (!o)
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 3;
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+		n += *c < 0x20 ? 6 : (*c == '"' || *c == '\\') ? 2 : 1;
+	char *out = malloc(n), *o = out;
+	if (!out)
 		return NULL;
-	char *t = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-							       JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(o);
-	return t;
+	*o++ = '"';
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		const char *esc = NULL;
+		switch (*c) {
+		case '"': esc = "\\\""; break;
+		case '\\': esc = "\\\\"; break;
+		case '\b': esc = "\\b"; break;
+		case '\f': esc = "\\f"; break;
+		case '\n': esc = "\\n"; break;
+		case '\r': esc = "\\r"; break;
+		case '\t': esc = "\\t"; break;
+		default: break;
+		}
+		if (esc) {
+			*o++ = esc[0];
+			*o++ = esc[1];
+		} else if (*c < 0x20) {
+			memcpy(o, "\\u00", 4);
+			o[4] = hex[*c >> 4];
+			o[5] = hex[*c & 15];
+			o += 6;
+		} else {
+			*o++ = (char)*c;
+		}
+	}
+	*o++ = '"';
+	*o = 0;
+	return out;
+}
+
+char *plan_json_string_text(const char *s)
+{
+	return json_text_str(s);
 }
 
 static char *obj_text(struct json_object *o)
@@ -1199,19 +1237,21 @@ static void drop_write(struct plan_entry *e)
 }
 
 /*
- * Marks every entry whose key occurs more than once (among entries that want it) a conflict,
- * except owner (when given): the user already linked under that address keeps it, so a newcomer
- * never breaks an account that works.
+ * Marks every entry whose key occurs more than once (among entries that want it, and the settled
+ * entries of earlier chunks: in_settled) a conflict, except owner (when given): the user already
+ * linked under that address keeps it, so a newcomer never breaks an account that works.
  */
 static int conflict_duplicates(struct plan *p, const struct plan_user *users, struct keyed *k,
-			       size_t nk, bool by_primary, const char *reason, const char *message)
+			       size_t nk, bool by_primary, const struct plan_keyset *in_settled,
+			       const char *reason, const char *message)
 {
 	qsort(k, nk, sizeof(*k), cmp_keyed);
 	for (size_t i = 0; i < nk;) {
 		size_t j = i + 1;
 		while (j < nk && !strcmp(k[i].key, k[j].key))
 			j++;
-		for (size_t m = i; j - i > 1 && m < j; m++) {
+		bool dup = j - i > 1 || plan_keyset_has(in_settled, k[i].key);
+		for (size_t m = i; dup && m < j; m++) {
 			struct plan_entry *e = &p->entries[k[m].entry];
 			const struct plan_user *u = &users[e->user];
 			if (by_primary && u->google_id[0] && strcmp(u->link_status, "released") &&
@@ -1227,7 +1267,7 @@ static int conflict_duplicates(struct plan *p, const struct plan_user *users, st
 }
 
 static int cross_checks(const struct plan_settings *s, const struct plan_user *users,
-			struct plan *p)
+			struct plan *p, const struct plan_settled *settled)
 {
 	(void)s;
 	struct keyed *k = calloc(p->n ? p->n : 1, sizeof(*k));
@@ -1239,7 +1279,8 @@ static int cross_checks(const struct plan_settings *s, const struct plan_user *u
 		if (writes_user(e->op) && e->primary_email)
 			k[nk++] = (struct keyed){e->primary_email, i};
 	}
-	int rc = conflict_duplicates(p, users, k, nk, true, "duplicate_primary_email",
+	int rc = conflict_duplicates(p, users, k, nk, true, settled ? &settled->primary : NULL,
+				     "duplicate_primary_email",
 				     "another directory user wants the same Google address");
 	nk = 0;
 	for (size_t i = 0; !rc && i < p->n; i++) {
@@ -1248,22 +1289,23 @@ static int cross_checks(const struct plan_settings *s, const struct plan_user *u
 			k[nk++] = (struct keyed){e->google_id, i};
 	}
 	if (!rc)
-		rc = conflict_duplicates(p, users, k, nk, false, "several_directory_users",
+		rc = conflict_duplicates(p, users, k, nk, false, NULL, "several_directory_users",
 					 "several directory users match this Google user");
 	/* A takeover of a Google user another directory user is linked to. */
 	for (size_t i = 0; !rc && i < p->n; i++) {
 		struct plan_entry *e = &p->entries[i];
 		if (e->op != PLAN_LINK)
 			continue;
-		for (size_t j = 0; j < p->n; j++) {
+		bool taken = settled && plan_keyset_has(&settled->linked, e->google_id);
+		for (size_t j = 0; !taken && j < p->n; j++) {
 			const struct plan_user *o = &users[p->entries[j].user];
-			if (j != i && o->google_id[0] && strcmp(o->link_status, "released") &&
-			    !strcmp(o->google_id, e->google_id)) {
-				drop_write(e);
-				rc = set_reason(e, PLAN_CONFLICT, "linked_to_another_user",
-						"the matching Google user is linked to another directory user");
-				break;
-			}
+			taken = j != i && o->google_id[0] && strcmp(o->link_status, "released") &&
+				!strcmp(o->google_id, e->google_id);
+		}
+		if (taken) {
+			drop_write(e);
+			rc = set_reason(e, PLAN_CONFLICT, "linked_to_another_user",
+					"the matching Google user is linked to another directory user");
 		}
 	}
 	free(k);
@@ -1310,8 +1352,8 @@ void plan_free(struct plan *p)
 	memset(p, 0, sizeof(*p));
 }
 
-int plan_users_run(const struct plan_settings *s, const struct plan_user *users, size_t n,
-		   struct plan *p)
+int plan_users_chunk(const struct plan_settings *s, const struct plan_user *users, size_t n,
+		     struct plan *p)
 {
 	memset(p, 0, sizeof(*p));
 	p->entries = calloc(n ? n : 1, sizeof(*p->entries));
@@ -1319,18 +1361,168 @@ int plan_users_run(const struct plan_settings *s, const struct plan_user *users,
 		return -1;
 	p->n = n;
 	for (size_t i = 0; i < n; i++) {
-		if (plan_one(s, &users[i], i, &p->entries[i]))
-			goto oom;
+		if (plan_one(s, &users[i], i, &p->entries[i])) {
+			plan_free(p);
+			return -1;
+		}
 	}
-	if (cross_checks(s, users, p))
-		goto oom;
-	qsort(p->entries, n, sizeof(*p->entries), cmp_entry);
-	for (size_t i = 0; i < n; i++)
+	return 0;
+}
+
+int plan_users_finish(const struct plan_settings *s, const struct plan_user *users,
+		      struct plan *p, const struct plan_settled *settled)
+{
+	if (cross_checks(s, users, p, settled)) {
+		plan_free(p);
+		return -1;
+	}
+	qsort(p->entries, p->n, sizeof(*p->entries), cmp_entry);
+	memset(p->counts, 0, sizeof(p->counts));
+	for (size_t i = 0; i < p->n; i++)
 		p->counts[p->entries[i].op]++;
 	return 0;
-oom:
-	plan_free(p);
-	return -1;
+}
+
+int plan_users_run(const struct plan_settings *s, const struct plan_user *users, size_t n,
+		   struct plan *p)
+{
+	if (plan_users_chunk(s, users, n, p))
+		return -1;
+	return plan_users_finish(s, users, p, NULL);
+}
+
+bool plan_entry_settled(const struct plan_user *u, const struct plan_entry *e)
+{
+	/*
+	 * The cross-user checks change only entries that want a primaryEmail someone else wants
+	 * (but never its linked owner's) and takeovers: an unchanged entry is final when it wants
+	 * no address, or when its user is linked under that very address.
+	 */
+	if (e->op != PLAN_NONE)
+		return false;
+	/* a difference left alone (identity_source google) is reported on the user's item */
+	if (e->n_kept)
+		return false;
+	if (!e->primary_email)
+		return true;
+	return u->google_id[0] && strcmp(u->link_status, "released") &&
+	       !strcasecmp(u->link_primary_email, e->primary_email);
+}
+
+int plan_settled_add(struct plan_settled *st, const struct plan_user *u, const struct plan_entry *e)
+{
+	if (e->primary_email && plan_keyset_add(&st->primary, e->primary_email))
+		return -1;
+	if (u->google_id[0] && strcmp(u->link_status, "released") &&
+	    plan_keyset_add(&st->linked, u->google_id))
+		return -1;
+	st->n++;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ compact key sets */
+
+int plan_keyset_add(struct plan_keyset *ks, const char *key)
+{
+	size_t l = strlen(key) + 1;
+	if (ks->len + l > ks->cap) {
+		size_t cap = ks->cap ? ks->cap * 2 : 4096;
+		while (cap < ks->len + l)
+			cap *= 2;
+		char *na = realloc(ks->arena, cap);
+		if (!na)
+			return -1;
+		ks->arena = na;
+		ks->cap = cap;
+	}
+	if (ks->n == ks->cap_off) {
+		size_t c = ks->cap_off ? ks->cap_off * 2 : 1024;
+		size_t *no = realloc(ks->off, c * sizeof(*no));
+		if (!no)
+			return -1;
+		ks->off = no;
+		ks->cap_off = c;
+	}
+	memcpy(ks->arena + ks->len, key, l);
+	ks->off[ks->n++] = ks->len;
+	ks->len += l;
+	ks->sorted = false;
+	return 0;
+}
+
+/* qsort takes no context: each element carries its arena (no global state). */
+struct keyref {
+	const char *arena;
+	size_t off;
+};
+
+static int cmp_keyref(const void *a, const void *b)
+{
+	const struct keyref *x = a, *y = b;
+	return strcmp(x->arena + x->off, y->arena + y->off);
+}
+
+int plan_keyset_seal(struct plan_keyset *ks)
+{
+	if (ks->sorted || ks->n < 2) {
+		ks->sorted = true;
+		return 0;
+	}
+	struct keyref *r = malloc(ks->n * sizeof(*r));
+	if (!r)
+		return -1;
+	for (size_t i = 0; i < ks->n; i++)
+		r[i] = (struct keyref){ks->arena, ks->off[i]};
+	qsort(r, ks->n, sizeof(*r), cmp_keyref);
+	for (size_t i = 0; i < ks->n; i++)
+		ks->off[i] = r[i].off;
+	free(r);
+	ks->sorted = true;
+	return 0;
+}
+
+bool plan_keyset_has(const struct plan_keyset *ks, const char *key)
+{
+	if (!ks || !key || !ks->n)
+		return false;
+	size_t lo = 0, hi = ks->n;
+	if (!ks->sorted) { /* not sealed: a linear look (only ever small) */
+		for (size_t i = 0; i < ks->n; i++)
+			if (!strcmp(ks->arena + ks->off[i], key))
+				return true;
+		return false;
+	}
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(ks->arena + ks->off[mid], key);
+		if (!c)
+			return true;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+void plan_keyset_free(struct plan_keyset *ks)
+{
+	free(ks->arena);
+	free(ks->off);
+	memset(ks, 0, sizeof(*ks));
+}
+
+void plan_settled_free(struct plan_settled *st)
+{
+	plan_keyset_free(&st->primary);
+	plan_keyset_free(&st->linked);
+	st->n = 0;
+}
+
+void plan_entry_release(struct plan_entry *e)
+{
+	entry_free(e);
+	memset(e, 0, sizeof(*e));
 }
 
 /* {field, before, after} of c (password: {field, changed}), with left_alone when given. */

@@ -200,9 +200,53 @@ int plan_match_keys(const struct plan_settings *s, const char *email, char keys[
 /*
  * Plans every user of users[0..n). Returns 0, or -1 when out of memory (*p then empty).
  * Entries come in execution order: renames, updates, links, creates, suspensions, then the rest.
+ * Same as plan_users_chunk() then plan_users_finish() without settled entries.
  */
 int plan_users_run(const struct plan_settings *s, const struct plan_user *users, size_t n,
 		   struct plan *p);
+
+/*
+ * Planning a large scope in chunks, with the cross-user checks still exact:
+ * plan_users_chunk() plans each user on its own (entries[i] is users[i], nothing sorted, no
+ * cross-user check). An entry plan_entry_settled() calls final can never be changed by the
+ * cross-user checks (unchanged with no difference left alone, and wanting no address or linked
+ * under it): the caller may act
+ * on it and drop it, keeping only its keys (plan_settled_add()). The other entries, with their
+ * users gathered into one array, go to plan_users_finish(): the checks (duplicate primaryEmail,
+ * several users on one Google user, a Google user linked to someone else) against each other
+ * and against the settled keys, then execution order and counts (of these entries only).
+ */
+struct plan_keyset { /* strings in one arena; sorted by plan_keyset_seal() */
+	char *arena;
+	size_t len, cap;
+	size_t *off;
+	size_t n, cap_off;
+	bool sorted;
+};
+
+struct plan_settled {
+	struct plan_keyset primary; /* primaryEmail of settled entries (lower-case) */
+	struct plan_keyset linked;  /* Google ids their users are linked to (not released) */
+	size_t n;		    /* how many entries were settled */
+};
+
+int plan_users_chunk(const struct plan_settings *s, const struct plan_user *users, size_t n,
+		     struct plan *p);
+bool plan_entry_settled(const struct plan_user *u, const struct plan_entry *e);
+int plan_settled_add(struct plan_settled *st, const struct plan_user *u,
+		     const struct plan_entry *e);
+/* Seal both key sets (sort) before plan_users_finish(). 0, or -1 when out of memory. */
+int plan_keyset_seal(struct plan_keyset *ks);
+int plan_keyset_add(struct plan_keyset *ks, const char *key);
+bool plan_keyset_has(const struct plan_keyset *ks, const char *key);
+void plan_keyset_free(struct plan_keyset *ks);
+void plan_settled_free(struct plan_settled *st);
+/* settled may be NULL. Returns 0, or -1 when out of memory (*p then empty). */
+int plan_users_finish(const struct plan_settings *s, const struct plan_user *users,
+		      struct plan *p, const struct plan_settled *settled);
+
+/* Frees what one entry owns and zeroes it (an entry moved out of a plan, or dropped). */
+void plan_entry_release(struct plan_entry *e);
 
 void plan_free(struct plan *p);
 
@@ -211,6 +255,9 @@ void plan_free(struct plan *p);
  * dropped. The caller adjusts p->counts. Returns 0, or -1 when out of memory.
  */
 int plan_entry_skip(struct plan_entry *e, const char *reason, const char *message);
+
+/* The JSON text of a string value as json-c writes it (malloc'd; NULL when out of memory). */
+char *plan_json_string_text(const char *s);
 
 /*
  * The change list of e as a JSON array text ([{field, before, after}], password "changed"), then

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <strings.h>
+#include <time.h>
 
 #include "apply_users.h"
 #include "crypto.h"
@@ -38,8 +40,8 @@ static void user_free(struct export_user *x)
 			      u->alternate_email, u->cost_center, u->department, u->employee_type,
 			      u->job_title, u->employee_id, u->addresses_json, u->phones_json,
 			      u->password_digest, u->google_id, u->link_status,
-			      u->link_primary_email, u->link_password_digest, x->manager_id,
-			      x->link_origin};
+			      u->link_primary_email, u->link_password_digest, u->manager_email,
+			      x->link_origin, x->field_hashes_text};
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		xfree_str(strs[i]);
 	if (x->hash) {
@@ -54,6 +56,7 @@ static void user_free(struct export_user *x)
 	for (int i = 0; i < 2; i++)
 		if (u->m[i])
 			json_object_put(u->m[i]);
+	memset(x, 0, sizeof(*x));
 }
 
 void export_scope_free(struct export_scope *sc)
@@ -64,19 +67,29 @@ void export_scope_free(struct export_scope *sc)
 	memset(sc, 0, sizeof(*sc));
 }
 
-static int scope_row(void *ctx, const struct store_export_row *r, struct err *e)
+/* A free slot at the end of sc (zeroed), or NULL when out of memory. */
+static struct export_user *scope_push(struct export_scope *sc)
 {
-	struct export_scope *sc = ctx;
 	if (sc->n == sc->cap) {
 		size_t cap = sc->cap ? sc->cap * 2 : 256;
 		struct export_user *nu = realloc(sc->users, cap * sizeof(*nu));
 		if (!nu)
-			return err_set(e, E_NOMEM, "scope");
+			return NULL;
 		sc->users = nu;
 		sc->cap = cap;
 	}
-	struct export_user *x = &sc->users[sc->n];
+	struct export_user *x = &sc->users[sc->n++];
 	memset(x, 0, sizeof(*x));
+	return x;
+}
+
+/* Copies one row of the scope walk into sc; parse_hashes: the planner compares with them. */
+static int scope_add(struct export_scope *sc, const struct store_export_row *r, bool parse_hashes,
+		     struct err *e)
+{
+	struct export_user *x = scope_push(sc);
+	if (!x)
+		return err_set(e, E_NOMEM, "scope");
 	struct plan_user *u = &x->pu;
 	bool ok = true;
 #define DUP(dst, src)                                                                          \
@@ -101,9 +114,12 @@ static int scope_row(void *ctx, const struct store_export_row *r, struct err *e)
 	DUP(u->link_status, r->link_status);
 	DUP(u->link_primary_email, r->link_primary_email);
 	DUP(u->link_password_digest, r->password_digest);
-	DUP(x->manager_id, r->manager_id);
 	DUP(x->link_origin, r->link_origin);
+	DUP(x->field_hashes_text, r->field_hashes_json[0] ? r->field_hashes_json : "{}");
 #undef DUP
+	/* The manager's linked primaryEmail (the store resolves it: the whole scope is never held). */
+	if (ok && r->manager_primary_email[0])
+		ok = (u->manager_email = strdup(r->manager_primary_email)) != NULL;
 	char digest[65] = "";
 	if (ok && r->password_hash[0]) {
 		x->hash = strdup(r->password_hash);
@@ -129,37 +145,38 @@ static int scope_row(void *ctx, const struct store_export_row *r, struct err *e)
 	u->locked = r->locked;
 	u->password_expired = r->password_expired;
 	u->has_manager = r->manager_id[0] != 0;
-	if (ok && r->field_hashes_json[0])
+	if (ok && parse_hashes && r->field_hashes_json[0])
 		u->field_hashes = json_tokener_parse(r->field_hashes_json);
-	sc->n++; /* counted even when incomplete, so user_free() releases it */
-	return ok ? E_OK : err_set(e, E_NOMEM, "scope");
+	return ok ? E_OK : err_set(e, E_NOMEM, "scope"); /* counted even when incomplete: freed */
 }
 
-static int cmp_user_id(const void *key, const void *elem)
+static long long ms_since(const struct timespec *t0)
 {
-	return strcmp(key, ((const struct export_user *)elem)->pu.user_id);
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)(t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
-/* The manager's linked primaryEmail, for every user with a manager in the scope. */
-static void resolve_managers(struct export_scope *sc)
+static void lower_ascii(char *s)
 {
-	for (size_t i = 0; i < sc->n; i++) {
-		struct export_user *x = &sc->users[i];
-		if (!x->manager_id[0])
-			continue;
-		struct export_user *m = bsearch(x->manager_id, sc->users, sc->n, sizeof(*sc->users),
-						cmp_user_id);
-		if (m && m->pu.google_id[0] && strcmp(m->pu.link_status, "released") &&
-		    m->pu.link_primary_email[0])
-			x->pu.manager_email = m->pu.link_primary_email;
-	}
+	for (; *s; s++)
+		*s = (char)(*s >= 'A' && *s <= 'Z' ? *s + 32 : *s);
 }
 
 /* ------------------------------------------------------------------ what Google holds */
 
+/*
+ * A Google user of the listing, kept as its JSON text (a json-c tree costs ten times as much):
+ * parsed again only while its directory user is planned. id points into the same allocation.
+ */
+struct grec {
+	const char *id;
+	char text[];
+};
+
 struct gentry {
-	const char *key; /* lower-case address or id (owned by the object or the index) */
-	struct json_object *user;
+	const char *key; /* lower-case address or id (owned by the record or the index) */
+	const struct grec *rec;
 };
 
 struct gindex {
@@ -167,13 +184,12 @@ struct gindex {
 	size_t n, cap;
 	char **owned; /* lower-cased keys */
 	size_t n_owned, cap_owned;
-	struct json_object *all; /* array holding every user kept (one reference each) */
-	char **wanted;		 /* sorted keys (ids, lower-case addresses) the scope may match */
-	size_t n_wanted;
+	struct grec **recs; /* every user kept */
+	size_t n_recs, cap_recs;
+	struct plan_keyset wanted; /* keys (ids, lower-case addresses) the scope may match */
 };
 
-static int gindex_add(struct gindex *gi, const char *key, bool copy_lower,
-		      struct json_object *user)
+static int gindex_add(struct gindex *gi, const char *key, bool copy_lower, const struct grec *rec)
 {
 	if (!key || !key[0])
 		return 0;
@@ -197,13 +213,12 @@ static int gindex_add(struct gindex *gi, const char *key, bool copy_lower,
 		char *k = strdup(key);
 		if (!k)
 			return -1;
-		for (char *c = k; *c; c++)
-			*c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
+		lower_ascii(k);
 		gi->owned[gi->n_owned++] = k;
 		key = k;
 	}
 	gi->v[gi->n].key = key;
-	gi->v[gi->n].user = user;
+	gi->v[gi->n].rec = rec;
 	gi->n++;
 	return 0;
 }
@@ -216,21 +231,17 @@ static const char *jstr(struct json_object *o, const char *key)
 	return json_object_get_string(v);
 }
 
-static int cmp_strp(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 static bool wanted_key(const struct gindex *gi, const char *key)
 {
 	if (!key || !key[0])
 		return false;
 	char lk[320];
-	snprintf(lk, sizeof(lk), "%s", key);
-	for (char *c = lk; *c; c++)
-		*c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
-	const char *k = lk;
-	return bsearch(&k, gi->wanted, gi->n_wanted, sizeof(*gi->wanted), cmp_strp) != NULL;
+	size_t n = strlen(key);
+	if (n >= sizeof(lk)) /* longer than any address: no key */
+		return false;
+	memcpy(lk, key, n + 1);
+	lower_ascii(lk);
+	return plan_keyset_has(&gi->wanted, lk);
 }
 
 /* Whether the scope can match this Google user (by id, primary address or alias). */
@@ -251,15 +262,40 @@ static bool gindex_wants(const struct gindex *gi, struct json_object *user)
 	return false;
 }
 
+static struct grec *grec_new(struct json_object *user)
+{
+	const char *text = json_object_to_json_string_ext(user, JSON_C_TO_STRING_PLAIN);
+	const char *id = jstr(user, "id");
+	size_t lt = strlen(text) + 1, li = strlen(id ? id : "") + 1;
+	struct grec *r = malloc(sizeof(*r) + lt + li);
+	if (!r)
+		return NULL;
+	memcpy(r->text, text, lt);
+	memcpy(r->text + lt, id ? id : "", li);
+	r->id = r->text + lt;
+	return r;
+}
+
 static int gindex_user(void *ctx, struct json_object *user, struct err *e)
 {
 	struct gindex *gi = ctx;
 	/* Google users the scope cannot match are not kept: memory follows the scope. */
 	if (!gindex_wants(gi, user))
 		return E_OK;
-	json_object_array_add(gi->all, json_object_get(user));
-	int rc = gindex_add(gi, jstr(user, "id"), false, user) ||
-		 gindex_add(gi, jstr(user, "primaryEmail"), true, user);
+	if (gi->n_recs == gi->cap_recs) {
+		size_t c = gi->cap_recs ? gi->cap_recs * 2 : 1024;
+		struct grec **nr = realloc(gi->recs, c * sizeof(*nr));
+		if (!nr)
+			return err_set(e, E_NOMEM, "google index");
+		gi->recs = nr;
+		gi->cap_recs = c;
+	}
+	struct grec *rec = grec_new(user);
+	if (!rec)
+		return err_set(e, E_NOMEM, "google index");
+	gi->recs[gi->n_recs++] = rec;
+	int rc = gindex_add(gi, rec->id, false, rec) ||
+		 gindex_add(gi, jstr(user, "primaryEmail"), true, rec);
 	const char *keys[] = {"aliases", "nonEditableAliases"};
 	for (int k = 0; k < 2 && !rc; k++) {
 		struct json_object *arr;
@@ -268,7 +304,7 @@ static int gindex_user(void *ctx, struct json_object *user, struct err *e)
 			continue;
 		for (size_t i = 0; i < json_object_array_length(arr) && !rc; i++)
 			rc = gindex_add(gi, json_object_get_string(json_object_array_get_idx(arr, i)),
-					true, user);
+					true, rec);
 	}
 	return rc ? err_set(e, E_NOMEM, "google index") : E_OK;
 }
@@ -278,17 +314,16 @@ static int cmp_gkey(const void *a, const void *b)
 	return strcmp(((const struct gentry *)a)->key, ((const struct gentry *)b)->key);
 }
 
-static struct json_object *gindex_find(const struct gindex *gi, const char *key)
+static const struct grec *gindex_find(const struct gindex *gi, const char *key)
 {
 	if (!gi->n || !key[0])
 		return NULL;
 	char lk[320];
 	snprintf(lk, sizeof(lk), "%s", key);
-	for (char *c = lk; *c; c++)
-		*c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
+	lower_ascii(lk);
 	struct gentry k = {lk, NULL};
 	const struct gentry *hit = bsearch(&k, gi->v, gi->n, sizeof(*gi->v), cmp_gkey);
-	return hit ? hit->user : NULL;
+	return hit ? hit->rec : NULL;
 }
 
 static void gindex_free(struct gindex *gi)
@@ -296,12 +331,11 @@ static void gindex_free(struct gindex *gi)
 	for (size_t i = 0; i < gi->n_owned; i++)
 		free(gi->owned[i]);
 	free(gi->owned);
-	for (size_t i = 0; i < gi->n_wanted; i++)
-		free(gi->wanted[i]);
-	free(gi->wanted);
+	for (size_t i = 0; i < gi->n_recs; i++)
+		free(gi->recs[i]);
+	free(gi->recs);
+	plan_keyset_free(&gi->wanted);
 	free(gi->v);
-	if (gi->all)
-		json_object_put(gi->all);
 	memset(gi, 0, sizeof(*gi));
 }
 
@@ -387,75 +421,93 @@ static int add_read(struct read_req **rq, size_t *n, size_t *cap, struct export_
 	return E_OK;
 }
 
-/* Full reconcile: one listing, then reads by id of linked users it lacks. */
-static int gather_full(struct google_client *gc, struct plan_settings *ps,
-		       struct export_scope *sc, struct err *e)
+/*
+ * The keys a user of a full reconcile may match in Google: a linked user its Google id (and its
+ * wanted address, to see whether a rename would land on someone else's); an unlinked one its
+ * email and the rewritten address.
+ */
+static int wanted_row(void *ctx, const struct store_export_row *r, struct err *e)
 {
-	struct gindex gi = {0};
-	gi.all = json_object_new_array();
-	gi.wanted = calloc(2 * sc->n + 1, sizeof(char *));
-	if (!gi.all || !gi.wanted) {
-		gindex_free(&gi);
-		return err_set(e, E_NOMEM, "google index");
+	struct gindex *gi = ((void **)ctx)[0];
+	const struct plan_settings *ps = ((void **)ctx)[1];
+	const struct store_job_done *done = ((void **)ctx)[2];
+	char rewritten[320], key[320], mk[2][320];
+	const char *why, *k1 = NULL, *k2 = NULL;
+	if (store_job_done_has(done, r->user_id))
+		return E_OK;
+	if (r->google_id[0] && strcmp(r->link_status, "released")) {
+		k1 = r->google_id;
+		if (r->exists && r->in_scope &&
+		    plan_primary_email(ps, r->email, rewritten, sizeof(rewritten), &why) &&
+		    strcasecmp(rewritten, r->link_primary_email))
+			k2 = rewritten;
+	} else if (r->exists && r->in_scope) {
+		int nk = plan_match_keys(ps, r->email, mk);
+		k1 = nk > 0 ? mk[0] : NULL;
+		k2 = nk > 1 ? mk[1] : NULL;
 	}
-	bool oom = false;
-	for (size_t i = 0; i < sc->n && !oom; i++) {
-		const struct export_user *x = &sc->users[i];
-		const struct plan_user *u = &x->pu;
-		char rewritten[320];
-		const char *why, *k1 = NULL, *k2 = NULL;
-		if (x->done)
+	const char *ks[] = {k1, k2};
+	for (int k = 0; k < 2; k++) {
+		if (!ks[k] || !ks[k][0])
 			continue;
-		if (u->google_id[0] && strcmp(u->link_status, "released")) {
-			k1 = u->google_id;
-			/* its wanted address, to see whether a rename would land on someone else's */
-			if (u->exists && u->in_scope &&
-			    plan_primary_email(ps, u->email, rewritten, sizeof(rewritten), &why) &&
-			    strcasecmp(rewritten, u->link_primary_email))
-				k2 = rewritten;
-		} else if (u->exists && u->in_scope) {
-			char mk[2][320];
-			int nk = plan_match_keys(ps, u->email, mk);
-			k1 = nk > 0 ? u->email : NULL;
-			if (nk > 1) {
-				snprintf(rewritten, sizeof(rewritten), "%s", mk[1]);
-				k2 = rewritten;
-			}
-		}
-		const char *ks[] = {k1, k2};
-		for (int k = 0; k < 2 && !oom; k++) {
-			if (!ks[k])
-				continue;
-			char *c = strdup(ks[k]);
-			oom = !c;
-			if (c) {
-				for (char *q = c; *q; q++)
-					*q = (char)(*q >= 'A' && *q <= 'Z' ? *q + 32 : *q);
-				gi.wanted[gi.n_wanted++] = c;
-			}
-		}
+		snprintf(key, sizeof(key), "%s", ks[k]);
+		lower_ascii(key);
+		if (plan_keyset_add(&gi->wanted, key))
+			return err_set(e, E_NOMEM, "google index");
 	}
-	if (!oom && ps->admin_email && (gi.wanted[gi.n_wanted] = strdup(ps->admin_email)))
-		gi.n_wanted++;
-	if (oom) {
-		gindex_free(&gi);
-		return err_set(e, E_NOMEM, "google index");
-	}
-	qsort(gi.wanted, gi.n_wanted, sizeof(*gi.wanted), cmp_strp);
+	return E_OK;
+}
+
+/* Full reconcile, before the scope is planned: the keys the scope may match (a light walk). */
+static int gindex_keys(struct sync_job *j, const struct plan_settings *ps,
+		       const struct store_job_done *done, struct gindex *gi, struct err *e)
+{
+	void *ctx[] = {gi, (void *)(uintptr_t)ps, (void *)(uintptr_t)done};
+	int rc = store_export_scope_keys(j->st, j->job->tenant_id, j->job->integration_id,
+					 wanted_row, ctx, e);
+	if (!rc && ps->admin_email && plan_keyset_add(&gi->wanted, ps->admin_email))
+		rc = err_set(e, E_NOMEM, "google index");
+	if (!rc && plan_keyset_seal(&gi->wanted))
+		rc = err_set(e, E_NOMEM, "google index");
+	return rc;
+}
+
+/* One listing, keeping only the Google users with a key the scope may match, as text. */
+static int gindex_list(struct google_client *gc, struct plan_settings *ps, struct gindex *gi,
+		       struct err *e)
+{
 	char extra[128], fields[512];
 	snprintf(fields, sizeof(fields), "%s%s", GOOGLE_USER_FIELDS,
 		 plan_google_fields(ps->export_mask, extra, sizeof(extra)));
-	int rc = google_users_list_all(gc, fields, gindex_user, &gi, e);
-	if (!rc)
-		qsort(gi.v, gi.n, sizeof(*gi.v), cmp_gkey);
-	if (!rc && ps->admin_email) {
-		struct json_object *admin = gindex_find(&gi, ps->admin_email), *v;
+	int rc = google_users_list_all(gc, fields, gindex_user, gi, e);
+	if (rc)
+		return rc;
+	qsort(gi->v, gi->n, sizeof(*gi->v), cmp_gkey);
+	if (ps->admin_email) {
+		const struct grec *ar = gindex_find(gi, ps->admin_email);
+		struct json_object *admin = ar ? json_tokener_parse(ar->text) : NULL, *v;
 		ps->delegated_admin =
 			admin && !(json_object_object_get_ex(admin, "isAdmin", &v) &&
 				   json_object_get_boolean(v));
+		if (admin)
+			json_object_put(admin);
 	}
+	return E_OK;
+}
+
+/*
+ * What Google holds for one chunk of a full reconcile: from the listing, and by id for linked
+ * users it lacks (to tell a deleted user from a moved one). A key the first walk did not see
+ * (the scope moved in between) is read by itself rather than taken for absent.
+ */
+static int gather_full(struct google_client *gc, const struct plan_settings *ps,
+		       const struct gindex *gi, struct export_scope *sc, struct err *e)
+{
+	char extra[128];
+	plan_google_fields(ps->export_mask, extra, sizeof(extra));
 	struct read_req *rq = NULL;
 	size_t nr = 0, cap = 0;
+	int rc = E_OK;
 	for (size_t i = 0; !rc && i < sc->n; i++) {
 		struct export_user *x = &sc->users[i];
 		struct plan_user *u = &x->pu;
@@ -463,17 +515,15 @@ static int gather_full(struct google_client *gc, struct plan_settings *ps,
 		if (x->done)
 			continue;
 		if (linked) {
-			struct json_object *g = gindex_find(&gi, u->google_id);
+			const struct grec *g = gindex_find(gi, u->google_id);
 			char want[320];
 			const char *why2;
 			if (g && u->exists && u->in_scope &&
 			    plan_primary_email(ps, u->email, want, sizeof(want), &why2)) {
-				struct json_object *holder = gindex_find(&gi, want);
-				const char *hid = holder ? jstr(holder, "id") : NULL;
-				u->primary_taken = hid && strcmp(hid, u->google_id) != 0;
+				const struct grec *holder = gindex_find(gi, want);
+				u->primary_taken = holder && strcmp(holder->id, u->google_id) != 0;
 			}
-			if (g) {
-				u->g = json_object_get(g);
+			if (g && (u->g = json_tokener_parse(g->text))) {
 				u->g_state = PLAN_G_FOUND;
 			} else {
 				/* A complete listing lacks it: confirm by id before calling it gone. */
@@ -485,16 +535,20 @@ static int gather_full(struct google_client *gc, struct plan_settings *ps,
 			continue;
 		char mk[2][320];
 		int nk = plan_match_keys(ps, u->email, mk);
-		for (int k = 0; k < nk; k++) {
-			struct json_object *g = gindex_find(&gi, mk[k]);
-			u->m_state[k] = g ? PLAN_G_FOUND : PLAN_G_NOT_FOUND;
-			u->m[k] = g ? json_object_get(g) : NULL;
+		for (int k = 0; !rc && k < nk; k++) {
+			if (!wanted_key(gi, mk[k])) {
+				u->m_state[k] = PLAN_G_NOT_FOUND; /* unless the read finds it */
+				rc = add_read(&rq, &nr, &cap, x, k, mk[k], extra, e);
+				continue;
+			}
+			const struct grec *g = gindex_find(gi, mk[k]);
+			u->m[k] = g ? json_tokener_parse(g->text) : NULL;
+			u->m_state[k] = u->m[k] ? PLAN_G_FOUND : g ? PLAN_G_UNKNOWN : PLAN_G_NOT_FOUND;
 		}
 	}
 	if (!rc && nr)
 		rc = read_users(gc, rq, nr, e);
 	free(rq);
-	gindex_free(&gi);
 	return rc;
 }
 
@@ -891,15 +945,169 @@ static int guard_trips(struct sync_job *j, const struct store_integration *it, i
 	return E_OK;
 }
 
+/*
+ * The scope is walked once and planned in chunks (CHUNK users; a targeted run is one chunk), so
+ * memory follows a chunk, not the scope: an entry no cross-user check can change (an unchanged
+ * user, plan_entry_settled()) is recorded and dropped with its user right away, keeping only its
+ * keys; every other entry and its user is kept for the checks, the plan and the applier.
+ */
+#define CHUNK 500
+
+struct walk {
+	struct sync_job *j;
+	struct plan_settings *ps;
+	struct google_client *gc;
+	struct connect_handle *h;
+	struct gindex *gi; /* full reconcile; NULL: targeted */
+	long long list_ms;
+	const struct store_job_done *done;
+	size_t chunk_max;
+	bool listed; /* unchanged users get an item each (a resumed job); else they are counted */
+	struct export_scope chunk, kept;
+	struct plan plan; /* the kept entries; they index kept */
+	size_t cap_entries;
+	struct plan_settled settled;
+	int unlisted; /* unchanged users recorded without an item */
+	struct timespec last_checkpoint;
+};
+
+static int plan_push(struct walk *w, struct plan_entry *en)
+{
+	if (w->plan.n == w->cap_entries) {
+		size_t c = w->cap_entries ? w->cap_entries * 2 : 256;
+		struct plan_entry *ne = realloc(w->plan.entries, c * sizeof(*ne));
+		if (!ne)
+			return -1;
+		w->plan.entries = ne;
+		w->cap_entries = c;
+	}
+	w->plan.entries[w->plan.n++] = *en;
+	memset(en, 0, sizeof(*en));
+	return 0;
+}
+
+/* The planner's view of sc: a copy of each user, done users as nobody (nothing to do). */
+static struct plan_user *plan_inputs(const struct export_scope *sc)
+{
+	struct plan_user *pu = calloc(sc->n ? sc->n : 1, sizeof(*pu));
+	for (size_t i = 0; pu && i < sc->n; i++) {
+		pu[i] = sc->users[i].pu;
+		if (sc->users[i].done)
+			pu[i] = (struct plan_user){
+				.user_id = pu[i].user_id, .email = "", .first_name = "", .last_name = "",
+				.state = "", .alternate_email = "", .cost_center = "", .department = "",
+				.employee_type = "", .job_title = "", .employee_id = "",
+				.addresses_json = "[]", .phones_json = "[]", .password_digest = "",
+				.google_id = "", .link_status = "", .link_primary_email = "",
+				.link_password_digest = ""};
+	}
+	return pu;
+}
+
+/* Plans the chunk, records and drops what is settled, keeps the rest. */
+static int walk_flush(struct walk *w, struct err *e)
+{
+	struct export_scope *sc = &w->chunk;
+	if (!sc->n)
+		return E_OK;
+	for (size_t i = 0; i < sc->n; i++)
+		sc->users[i].done = store_job_done_has(w->done, sc->users[i].pu.user_id);
+	struct plan_settings ps = *w->ps;
+	int rc = w->gi ? gather_full(w->gc, &ps, w->gi, sc, e) : gather_targeted(w->gc, &ps, sc, e);
+	if (rc)
+		return rc;
+	connect_handle_used(w->h);
+	struct plan_user *pu = plan_inputs(sc);
+	struct plan cp = {0};
+	const struct plan_entry **settled = calloc(sc->n, sizeof(*settled));
+	if (!pu || !settled || plan_users_chunk(&ps, pu, sc->n, &cp)) {
+		free(pu);
+		free(settled);
+		return err_set(e, E_NOMEM, "plan");
+	}
+	/* What Google holds was needed for planning only: the entries own what they send. */
+	for (size_t i = 0; i < sc->n; i++) {
+		struct plan_user *u = &sc->users[i].pu;
+		if (u->g)
+			json_object_put(u->g);
+		for (int k = 0; k < 2; k++)
+			if (u->m[k])
+				json_object_put(u->m[k]);
+		u->g = u->m[0] = u->m[1] = NULL;
+	}
+	size_t ns = 0;
+	for (size_t i = 0; !rc && i < cp.n; i++) {
+		struct plan_entry *en = &cp.entries[i];
+		if (plan_entry_settled(&pu[i], en)) {
+			if (plan_settled_add(&w->settled, &pu[i], en))
+				rc = err_set(e, E_NOMEM, "plan");
+			else if (!sc->users[i].done)
+				settled[ns++] = en;
+			continue;
+		}
+		struct export_user *x = scope_push(&w->kept);
+		if (!x) {
+			rc = err_set(e, E_NOMEM, "plan");
+			break;
+		}
+		*x = sc->users[i];
+		memset(&sc->users[i], 0, sizeof(sc->users[i]));
+		en->user = w->kept.n - 1;
+		if (plan_push(w, en))
+			rc = err_set(e, E_NOMEM, "plan");
+	}
+	free(pu);
+	if (!rc && ns && !w->j->job->dry_run) {
+		struct apply_ctx ac = {.j = w->j, .scope = sc};
+		rc = apply_settled(&ac, settled, ns, w->listed, e);
+		if (!w->listed)
+			w->unlisted += (int)ns;
+	}
+	free(settled);
+	plan_free(&cp);
+	for (size_t i = 0; i < sc->n; i++)
+		user_free(&sc->users[i]);
+	sc->n = 0;
+	/* progress and the lease about once a second (a chunk takes milliseconds) */
+	if (!rc && !w->j->stop && w->gi && ms_since(&w->last_checkpoint) >= 1000) {
+		sync_job_checkpoint(w->j, (int)(w->settled.n + w->plan.n), -1);
+		clock_gettime(CLOCK_MONOTONIC, &w->last_checkpoint);
+	}
+	return rc;
+}
+
+/* While PostgreSQL prepares the scope's rows: the Google listing. */
+static int walk_first(void *ctx, struct err *e)
+{
+	struct walk *w = ctx;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int rc = gindex_list(w->gc, w->ps, w->gi, e);
+	w->list_ms = ms_since(&t0);
+	return rc;
+}
+
+static int walk_row(void *ctx, const struct store_export_row *r, struct err *e)
+{
+	struct walk *w = ctx;
+	int rc = scope_add(&w->chunk, r, w->gi == NULL, e);
+	if (!rc && w->chunk.n >= w->chunk_max)
+		rc = walk_flush(w, e);
+	if (!rc && w->j->stop)
+		rc = err_set(e, E_CONFLICT, "stopped"); /* ends the walk; the runner reports stop */
+	return rc;
+}
+
 int export_users_run(struct sync_job *j, struct err *e)
 {
 	struct plan_settings ps;
 	char **domains = NULL, **ids = NULL, admin_email[320];
 	size_t n_ids = 0;
 	struct store_integration it;
-	struct export_scope sc = {0};
-	struct plan plan = {0};
+	struct walk w = {.j = j};
+	struct gindex gi = {0};
 	struct connect_handle *h = NULL;
+	struct store_job_done done = {0};
 	sync_domains_refresh(j);
 	int rc = load_settings(j, &ps, &domains, admin_email, &it, e);
 	if (!rc && strcmp(it.status, "active"))
@@ -914,63 +1122,72 @@ int export_users_run(struct sync_job *j, struct err *e)
 		goto out; /* nothing asked for */
 	if (sync_job_checkpoint(j, 0, -1))
 		goto out;
-	rc = store_export_scope(j->st, j->job->tenant_id, j->job->integration_id,
-				(const char *const *)ids, n_ids, scope_row, &sc, e);
-	if (rc)
-		goto out;
-	resolve_managers(&sc);
 	/* A run taken over after a crash skips the users an earlier run of this job recorded. */
-	struct store_job_done done;
 	if ((rc = sync_job_done_load(j, "user", &done, e)))
 		goto out;
-	for (size_t i = 0; i < sc.n; i++)
-		sc.users[i].done = store_job_done_has(&done, sc.users[i].pu.user_id);
-	store_job_done_cleanup(&done);
 	rc = connect_client_acquire(j->conn, j->job->tenant_id, j->job->integration_id, &h, e);
 	if (rc)
 		goto out;
 	struct google_client *gc = connect_handle_client(h);
-	rc = targeted ? gather_targeted(gc, &ps, &sc, e) : gather_full(gc, &ps, &sc, e);
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	long long keys_ms = 0, walk_ms;
+	if (!targeted && (rc = gindex_keys(j, &ps, &done, &gi, e)))
+		goto out;
+	keys_ms = ms_since(&t0);
+	int recorded = 0;
+	for (int c = 0; c < JOB_NCOUNT; c++)
+		recorded += j->job->counts[c];
+	w = (struct walk){.j = j, .ps = &ps, .gc = gc, .h = h, .gi = targeted ? NULL : &gi,
+			  .done = &done, .chunk_max = targeted ? SIZE_MAX : CHUNK,
+			  /* an earlier run's items are replaced one by one, so they stay listed */
+			  .listed = recorded > 0};
+	clock_gettime(CLOCK_MONOTONIC, &w.last_checkpoint);
+	rc = targeted ? store_export_scope(j->st, j->job->tenant_id, j->job->integration_id,
+					   (const char *const *)ids, n_ids, walk_row, &w, e)
+		      : store_export_scope_first(j->st, j->job->tenant_id, j->job->integration_id,
+						 walk_first, walk_row, &w, e);
+	if (!rc)
+		rc = walk_flush(&w, e);
+	walk_ms = ms_since(&t0) - keys_ms - w.list_ms;
+	if (j->stop) {
+		rc = E_OK;
+		goto out;
+	}
 	if (rc)
 		goto out;
-	connect_handle_used(h);
-	struct plan_user *pu = calloc(sc.n ? sc.n : 1, sizeof(*pu));
-	if (!pu) {
+	gindex_free(&gi); /* planned: what Google holds is in the entries now */
+	struct plan_user *pu = plan_inputs(&w.kept);
+	if (!pu || plan_keyset_seal(&w.settled.primary) || plan_keyset_seal(&w.settled.linked) ||
+	    plan_users_finish(&ps, pu, &w.plan, &w.settled)) {
+		free(pu);
 		rc = err_set(e, E_NOMEM, "plan");
 		goto out;
 	}
-	for (size_t i = 0; i < sc.n; i++) {
-		pu[i] = sc.users[i].pu;
-		if (sc.users[i].done) /* planned as nobody: nothing to do, nothing to record */
-			pu[i] = (struct plan_user){
-				.user_id = pu[i].user_id, .email = "", .first_name = "", .last_name = "",
-				.state = "", .alternate_email = "", .cost_center = "", .department = "",
-				.employee_type = "", .job_title = "", .employee_id = "",
-				.addresses_json = "[]", .phones_json = "[]", .password_digest = "",
-				.google_id = "", .link_status = "", .link_primary_email = "",
-				.link_password_digest = ""};
-	}
-	int prc = plan_users_run(&ps, pu, sc.n, &plan);
 	free(pu);
-	if (prc) {
-		rc = err_set(e, E_NOMEM, "plan");
-		goto out;
-	}
+	struct plan *plan = &w.plan;
+	plan->counts[PLAN_NONE] += (int)w.settled.n;
+	size_t users = w.settled.n + plan->n;
 	log_write(LOG_INFO, "sync", "export_planned", NULL,
-		  (struct log_field[]){LOG_NUM("users", (long long)sc.n),
-				       LOG_NUM("creates", plan.counts[PLAN_CREATE]),
-				       LOG_NUM("links", plan.counts[PLAN_LINK]),
-				       LOG_NUM("updates", plan.counts[PLAN_UPDATE] +
-							  plan.counts[PLAN_RENAME] +
-							  plan.counts[PLAN_SET_PASSWORD] +
-							  plan.counts[PLAN_UNSUSPEND]),
-				       LOG_NUM("suspensions", plan.counts[PLAN_SUSPEND]),
-				       LOG_NUM("dry_run", j->job->dry_run)},
-		  6);
-	if ((rc = store_plan(j, &plan, sc.users, e)))
+		  (struct log_field[]){LOG_NUM("users", (long long)users),
+				       LOG_NUM("creates", plan->counts[PLAN_CREATE]),
+				       LOG_NUM("links", plan->counts[PLAN_LINK]),
+				       LOG_NUM("updates", plan->counts[PLAN_UPDATE] +
+							  plan->counts[PLAN_RENAME] +
+							  plan->counts[PLAN_SET_PASSWORD] +
+							  plan->counts[PLAN_UNSUSPEND]),
+				       LOG_NUM("suspensions", plan->counts[PLAN_SUSPEND]),
+				       LOG_NUM("dry_run", j->job->dry_run),
+				       /* where a run's time goes: the scope's keys, the listing (while
+					  PostgreSQL prepares the scope), the walk (plan and unchanged
+					  users recorded) */
+				       LOG_NUM("keys_ms", keys_ms), LOG_NUM("list_ms", w.list_ms),
+				       LOG_NUM("walk_ms", walk_ms)},
+		  9);
+	if ((rc = store_plan(j, plan, w.kept.users, e)))
 		goto out;
 	if (j->job->dry_run) {
-		sync_job_checkpoint(j, (int)sc.n, (int)sc.n);
+		sync_job_checkpoint(j, (int)users, (int)users);
 		goto out;
 	}
 	char plan_job[64] = "";
@@ -979,28 +1196,39 @@ int export_users_run(struct sync_job *j, struct err *e)
 		struct approved a;
 		if ((rc = approved_load(j, plan_job, &a, e)))
 			goto out;
-		approved_restrict(&plan, sc.users, &a);
+		approved_restrict(plan, w.kept.users, &a);
 		approved_free(&a);
 	}
 	bool trips = false;
 	if (!param_true(j, "approved") && !plan_job[0] &&
-	    (rc = guard_trips(j, &it, plan.counts[PLAN_SUSPEND], &trips, e)))
+	    (rc = guard_trips(j, &it, plan->counts[PLAN_SUSPEND], &trips, e)))
 		goto out;
 	if (trips) {
 		if (!(rc = store_job_await_approval(j->st, j->job->id, j->owner, e)))
 			j->stop = SYNC_AWAITING; /* the job waits: the worker must not finish it */
 		log_write(LOG_WARN, "sync", "deletion_guard", "job awaits approval",
-			  (struct log_field[]){LOG_NUM("suspensions", plan.counts[PLAN_SUSPEND])},
+			  (struct log_field[]){LOG_NUM("suspensions", plan->counts[PLAN_SUSPEND])},
 			  1);
 		goto out;
 	}
-	struct apply_ctx ac = {.j = j, .h = h, .scope = &sc};
-	rc = apply_users(&ac, &plan, e);
+	struct apply_ctx ac = {.j = j, .h = h, .scope = &w.kept, .settled = w.settled.n};
+	rc = apply_users(&ac, plan, e);
+	if (!rc && !j->stop && (w.unlisted || !w.listed)) {
+		rc = store_job_unchanged_set(j->st, j->job->id, j->owner, w.unlisted, e);
+		if (rc == E_NOTFOUND) {
+			j->stop = SYNC_LOST;
+			rc = E_OK;
+		}
+	}
 out:
-	plan_free(&plan);
+	plan_free(&w.plan);
+	plan_settled_free(&w.settled);
 	if (h)
 		connect_client_release(j->conn, h);
-	export_scope_free(&sc);
+	export_scope_free(&w.chunk);
+	export_scope_free(&w.kept);
+	gindex_free(&gi);
+	store_job_done_cleanup(&done);
 	free_domains(domains);
 	for (size_t i = 0; ids && i < n_ids; i++)
 		free(ids[i]);

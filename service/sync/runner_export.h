@@ -6,6 +6,8 @@
  * links; what Google holds (full: one users.list by customer plus a users.get by id for each
  * linked user the listing lacks; targeted: users.get by id or address, batched, only for the users
  * the planner must see); the plan (stored with its summary); the deletion guard; then the applier.
+ * The scope is planned in chunks as it is read; unchanged users are recorded and dropped per
+ * chunk (service/sync/README.md, "memory follows a chunk").
  * A dry run stops after storing the plan. Errors that stop the run (E_UNAUTH, E_CONFLICT for an
  * integration that is not active, store errors) come back in e; one user's failure is its item.
  *
@@ -22,13 +24,15 @@ struct export_user {
 	struct plan_user pu; /* strings owned (strdup) */
 	char *hash;	     /* the replica's password hash; wiped on free; never logged */
 	char *hash_function;
-	char *manager_id;
 	char *link_origin;
+	char *field_hashes_text; /* the link's {field: digest} as stored ("{}" when none); the
+				    planner's pu.field_hashes is parsed from it only when it needs it
+				    (a targeted run: a full reconcile compares with Google) */
 	bool done; /* this job recorded the user in an earlier run (resumed after a crash): skipped */
 };
 
 struct export_scope {
-	struct export_user *users; /* ordered by user id */
+	struct export_user *users; /* ordered by user id (a chunk, or the users a plan keeps) */
 	size_t n, cap;
 };
 

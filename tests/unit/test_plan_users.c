@@ -491,6 +491,98 @@ static void test_linked_to_another_user(void **state)
 	check_op(entry_of(1), PLAN_NONE, NULL);
 }
 
+
+/*
+ * Planning in chunks (plan_users_chunk, settled entries dropped, plan_users_finish) gives what one
+ * plan of everyone gives: the cross-user checks see the settled keys of earlier chunks.
+ */
+static void test_chunks_match_one_plan(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	s.default_domain = "example.com";
+	struct plan_user u[5] = {linked(G_LIZ ",\"aliases\":[\"lizzy@example.com\"]}"), user(),
+				 user(), user(), linked(G_LIZ "}")};
+	u[1].user_id = "u2";
+	u[1].email = "LIZ@partner.org"; /* rewritten to liz@example.com, which u1 holds */
+	u[2].user_id = "u3";
+	u[2].email = "lizzy@example.com"; /* an alias of g1, linked to u1 */
+	u[2].m_state[0] = PLAN_G_FOUND;
+	u[2].m[0] = u[0].g;
+	u[3].user_id = "u4";
+	u[3].email = "jack@example.com";
+	/* linked to g9 under an older address: unchanged in Google, but not settled */
+	u[4].user_id = "u5";
+	u[4].email = "jenna@example.com";
+	u[4].google_id = "g9";
+	u[4].link_primary_email = "old@example.com";
+	u[4].g = J("{\"id\":\"g9\",\"primaryEmail\":\"jenna@example.com\",\"name\":{"
+		   "\"givenName\":\"Liz\",\"familyName\":\"Lemon\"},\"suspended\":false}");
+	plan_n(&s, u, 5);
+	enum plan_op want[5];
+	for (size_t i = 0; i < 5; i++)
+		want[i] = entry_of(i)->op;
+	assert_int_equal(want[0], PLAN_NONE);
+	assert_int_equal(want[1], PLAN_CONFLICT);
+	assert_int_equal(want[2], PLAN_CONFLICT);
+	assert_int_equal(want[3], PLAN_CREATE);
+	assert_int_equal(want[4], PLAN_NONE);
+
+	/* chunk 1: u1 alone, settled (linked under the address it wants) */
+	struct plan c1 = {0};
+	struct plan_settled st = {0};
+	assert_int_equal(plan_users_chunk(&s, u, 1, &c1), 0);
+	assert_true(plan_entry_settled(&u[0], &c1.entries[0]));
+	assert_int_equal(plan_settled_add(&st, &u[0], &c1.entries[0]), 0);
+	plan_free(&c1);
+	/* chunk 2: the others; u5 is unchanged but kept (its link names another address) */
+	plan_free(&P);
+	assert_int_equal(plan_users_chunk(&s, u + 1, 4, &P), 0);
+	for (size_t i = 0; i < 4; i++)
+		assert_false(plan_entry_settled(&u[1 + i], &P.entries[i]));
+	assert_int_equal(plan_keyset_seal(&st.primary), 0);
+	assert_int_equal(plan_keyset_seal(&st.linked), 0);
+	assert_int_equal(plan_users_finish(&s, u + 1, &P, &st), 0);
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(entry_of(i)->op, want[1 + i]);
+	check_op(entry_of(0), PLAN_CONFLICT, "duplicate_primary_email");
+	check_op(entry_of(1), PLAN_CONFLICT, "linked_to_another_user");
+	/* order: the create before the rest */
+	assert_int_equal(P.entries[0].op, PLAN_CREATE);
+	assert_int_equal(P.counts[PLAN_CONFLICT], 2);
+	plan_settled_free(&st);
+
+	/* without the settled keys, the newcomers would pass: the keys are what makes it exact */
+	plan_free(&P);
+	assert_int_equal(plan_users_chunk(&s, u + 1, 4, &P), 0);
+	assert_int_equal(plan_users_finish(&s, u + 1, &P, NULL), 0);
+	assert_int_equal(entry_of(0)->op, PLAN_CREATE);
+	assert_int_equal(entry_of(1)->op, PLAN_LINK);
+}
+
+
+/* The planner's JSON string text is json-c's, byte for byte (the links' digests are of it). */
+static void test_json_string_text_is_json_c(void **state)
+{
+	(void)state;
+	char s[300];
+	size_t k = 0;
+	for (int c = 1; c < 256; c++)
+		s[k++] = (char)c;
+	s[k] = 0;
+	const char *cases[] = {"", "Liz", "a/b \"q\" \\ é \t\n", s};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct json_object *o = json_object_new_string(cases[i]);
+		const char *want = json_object_to_json_string_ext(
+			o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+		char *got = plan_json_string_text(cases[i]);
+		assert_non_null(got);
+		assert_string_equal(got, want);
+		free(got);
+		json_object_put(o);
+	}
+}
+
 /* ------------------------------------------------------------------ provisioning */
 
 static void test_create_with_password(void **state)
@@ -1443,6 +1535,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_two_users_one_google_user, teardown),
 		cmocka_unit_test_teardown(test_two_users_one_primary_email, teardown),
 		cmocka_unit_test_teardown(test_linked_to_another_user, teardown),
+		cmocka_unit_test_teardown(test_chunks_match_one_plan, teardown),
+		cmocka_unit_test_teardown(test_json_string_text_is_json_c, teardown),
 		cmocka_unit_test_teardown(test_create_with_password, teardown),
 		cmocka_unit_test_teardown(test_create_awaits_password, teardown),
 		cmocka_unit_test_teardown(test_create_without_password, teardown),
