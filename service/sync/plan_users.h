@@ -210,8 +210,8 @@ int plan_users_run(const struct plan_settings *s, const struct plan_user *users,
  * plan_users_chunk() plans each user on its own (entries[i] is users[i], nothing sorted, no
  * cross-user check). An entry plan_entry_settled() calls final can never be changed by the
  * cross-user checks (unchanged with no difference left alone, and wanting no address or linked
- * under it): the caller may act
- * on it and drop it, keeping only its keys (plan_settled_add()). The other entries, with their
+ * under it): the caller may act on it and drop it, keeping only its keys (plan_settled_add()).
+ * The other entries, with their
  * users gathered into one array, go to plan_users_finish(): the checks (duplicate primaryEmail,
  * several users on one Google user, a Google user linked to someone else) against each other
  * and against the settled keys, then execution order and counts (of these entries only).
