@@ -259,14 +259,9 @@ void handle_jobs_get(struct api_request *rq, struct api_response *rs)
 
 static int64_t cursor_seq(const char *after, struct api_response *rs)
 {
-	if (!after[0])
-		return 0;
-	char *end;
-	long long v = strtoll(after, &end, 10);
-	if (*end || v <= 0) {
+	int64_t v = api_cursor_seq(after);
+	if (v < 0)
 		api_cursor_invalid(rs);
-		return -1;
-	}
 	return v;
 }
 
