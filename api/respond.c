@@ -359,9 +359,9 @@ int64_t api_cursor_seq(const char *after)
 {
 	if (!after[0])
 		return 0;
-	/* Exactly what next_cursor holds: no sign, no leading zero, at most 18 digits. */
+	/* Exactly what next_cursor holds: no sign, no leading zero, at most 9 digits (an int4). */
 	size_t n = strlen(after);
-	if (n > 18 || after[0] == '0' || strspn(after, "0123456789") != n)
+	if (n > 9 || after[0] == '0' || strspn(after, "0123456789") != n)
 		return -1;
 	return strtoll(after, NULL, 10);
 }
