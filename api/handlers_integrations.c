@@ -419,8 +419,9 @@ void handle_integrations_patch(struct api_request *rq, struct api_response *rs)
 	}
 	if (e.code == E_INVAL) {
 		struct problem p;
-		problem_set(&p, 400, "validation", "Invalid request",
-			    "the integration update is not valid");
+		/* Well-formed, but it names a domain the integration does not have (yet): 409. */
+		problem_set(&p, 409, "conflict", "Conflict",
+			    "default_domain must be one of the integration's domains");
 		problem_add_error(&p, "/settings/default_domain", "%s", e.msg);
 		api_reply_problem(rs, &p, NULL);
 	} else {

@@ -28,6 +28,8 @@ def google_unreachable_env():
         "GWSYNC_GOOGLE_REQUEST_DEADLINE_MS": "1000",
         # The consent callback in its browser mode: every outcome is a 302 to this page.
         "GWSYNC_OAUTH_RETURN_URL": CLOSED + "/done",
+        # The job types openapi.yaml lists include test_sleep, which exists in this mode.
+        "GWSYNC_JOB_TEST_RUNNERS": "1",
     }
 
 

@@ -115,7 +115,7 @@ def test_patch_etag_and_default_domain(api, db):
     it, _ = create(api, key)
     url = f"/v1/integrations/{it['id']}"
     # default_domain must be one of the integration's domains
-    problem = h.assert_problem(api.request("PATCH", url, key=key, json={"settings": {"default_domain": "example.com"}}), 400, "validation")
+    problem = h.assert_problem(api.request("PATCH", url, key=key, json={"settings": {"default_domain": "example.com"}}), 409, "conflict")
     assert problem["errors"][0]["pointer"] == "/settings/default_domain"
     d = api.post(f"{url}/domains", key=key, json={"domain": "Example.COM"})
     assert d.status_code == 201 and d.json()["domain"] == "example.com" and d.json()["verified"] is None
