@@ -166,6 +166,12 @@ struct store_actor api_actor(const struct api_request *rq, const char *action);
 /* 1 when s is a canonical lower- or upper-case UUID. */
 int api_is_uuid(const char *s);
 
+/*
+ * An integer as JSON Schema means it: a number with no fraction, 116.0 included (json-c types
+ * that a double). 1 with *out set, or 0 for anything else (strings, fractions, out of range).
+ */
+int api_json_integer(json_object *v, int64_t *out);
+
 /* json-c helpers that cannot leak: add a member, dropping the value when add fails. */
 void api_json_put(json_object *obj, const char *key, json_object *val);
 void api_json_put_str(json_object *obj, const char *key, const char *s); /* "" → omitted */

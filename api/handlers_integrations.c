@@ -99,7 +99,9 @@ static void take_int(json_object *obj, const char *key, const char *ptr, int min
 	json_object *v;
 	if (!member(obj, key, &v))
 		return;
-	int64_t x = json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : INT64_MIN;
+	int64_t x;
+	if (!api_json_integer(v, &x))
+		x = INT64_MIN;
 	if (x < min || x > max)
 		problem_add_error(p, ptr, "must be an integer from %d to %d", min, max);
 	else

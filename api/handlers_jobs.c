@@ -95,8 +95,9 @@ static void test_sleep_params(json_object *params, struct problem *p)
 			if (strcmp(ints[i].key, key) != 0)
 				continue;
 			known = true;
-			int64_t v = json_object_is_type(val, json_type_int) ? json_object_get_int64(val)
-									    : -1;
+			int64_t v;
+			if (!api_json_integer(val, &v))
+				v = -1;
 			if (v < 0 || v > ints[i].max) {
 				char ptr[64];
 				snprintf(ptr, sizeof(ptr), "/parameters/%s", key);

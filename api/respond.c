@@ -285,6 +285,22 @@ int api_query_get(const struct api_request *rq, const char *name, char *buf, siz
 	return 0;
 }
 
+int api_json_integer(json_object *v, int64_t *out)
+{
+	if (json_object_is_type(v, json_type_int)) {
+		*out = json_object_get_int64(v);
+		return 1;
+	}
+	if (!json_object_is_type(v, json_type_double))
+		return 0;
+	double d = json_object_get_double(v);
+	/* Within ±2^53 a double holds integers exactly; beyond, every range here refuses it. */
+	if (!(d >= -9007199254740992.0 && d <= 9007199254740992.0) || d != (double)(int64_t)d)
+		return 0;
+	*out = (int64_t)d;
+	return 1;
+}
+
 int api_is_uuid(const char *s)
 {
 	if (strlen(s) != 36)
