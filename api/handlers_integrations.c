@@ -394,10 +394,6 @@ void handle_integrations_patch(struct api_request *rq, struct api_response *rs)
 		err_clear(&e);
 		if (store_integration_get(rq->ctx->st, rq->who.tenant_id, id, it, &e))
 			break;
-		if (if_version >= 0 && it->version != if_version) {
-			err_set(&e, E_PRECONDITION, "the integration changed since that ETag");
-			break;
-		}
 		struct problem p;
 		problem_set(&p, 400, "validation", "Invalid request",
 			    "the integration update is not valid");
@@ -410,6 +406,11 @@ void handle_integrations_patch(struct api_request *rq, struct api_response *rs)
 		if (p.n_errors) {
 			api_reply_problem(rs, &p, NULL);
 			goto out;
+		}
+		/* A body that is not valid is a 400 whatever the version: preconditions come after. */
+		if (if_version >= 0 && it->version != if_version) {
+			err_set(&e, E_PRECONDITION, "the integration changed since that ETag");
+			break;
 		}
 		int rc = store_integration_update(rq->ctx->st, &actor, rq->who.tenant_id, it, &e);
 		if (rc == E_OK) {
