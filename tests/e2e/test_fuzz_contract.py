@@ -5,6 +5,14 @@ not allow (an undeclared status, a body or header that does not fit, a schema-va
 refused, a schema-violating one accepted, an undeclared method not answered 405) or the contract
 allows what the API refuses. Google is not reachable: its URLs point at a closed local port, so
 the routes that call Google answer their documented 503 google-unreachable within a second.
+
+What a route must declare to pass (new routes are fuzzed as soon as they are in openapi.yaml):
+every status it can answer (400 for what the schema refuses, 415 where it takes a body, 422 where
+it takes an Idempotency-Key, 404/409/412/422 where valid input can meet a missing, taken or
+changed resource, 503 where it calls Google); every constraint it enforces as schema (patterns,
+lengths, enums, required members, `additionalProperties: false`; a cursor parameter with the
+pattern of its list's key); and, when it hangs below a resource created by another route, a
+link from that create (`links:` on its 201/202) so the stateful phase reaches it.
 """
 import json
 import os
