@@ -336,7 +336,8 @@ def test_patch_is_a_merge_patch(api, keys):
     assert_error(patch(api, "/v1/users/u-1", ed, {"phones": [{"type": "x", "value": "123"}]}),
                  "/phones/0/type")
     assert_error(patch(api, "/v1/users/u-1", ed, {"nickname": "x"}), "/nickname", "unknown field")
-    assert_error(patch(api, "/v1/users/u-1", ed, {"manager_id": "ghost"}), "/manager_id")
+    assert_reference_error(patch(api, "/v1/users/u-1", ed, {"manager_id": "ghost"}),
+                           "manager_id names no user of this tenant")
     assert api.get("/v1/users/u-1", key=ed).headers["ETag"] == '"3"'
     h.assert_problem(patch(api, "/v1/users/nobody", ed, {"state": "active"}), 404, "not-found")
 

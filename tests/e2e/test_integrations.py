@@ -128,7 +128,14 @@ def test_patch_etag_and_default_domain(api, db):
     assert body["name"] == "Renamed" and body["settings"]["default_domain"] == "example.com"
     assert body["settings"]["deletion_guard"] == {"max_count": 25, "max_percent": 5}
     h.assert_problem(api.request("PATCH", url, key=key, headers={"If-Match": '"1"'}, json={"name": "Stale"}), 412, "precondition-failed")
-    h.assert_problem(api.request("PATCH", url, key=key, headers={"If-Match": 'garbage'}, json={"name": "Stale"}), 412)
+    # A malformed If-Match is the client's error (400), not a version that differs (412); a body
+    # that is not valid is a 400 even with a stale version.
+    p = h.assert_problem(api.request("PATCH", url, key=key, headers={"If-Match": 'garbage'}, json={"name": "Stale"}), 400,
+                         "validation")
+    assert p["errors"][0]["pointer"] == "/header/If-Match"
+    p = h.assert_problem(api.request("PATCH", url, key=key, headers={"If-Match": '"1"'}, json={"name": ""}), 400,
+                         "validation")
+    assert p["errors"][0]["pointer"] == "/name"
     assert api.request("PATCH", url, key=key, headers={"If-Match": "*"}, json={"name": "Any"}).status_code == 200
     assert api.get(url, key=key).json()["name"] == "Any"
     domains = api.get(f"{url}/domains", key=key).json()["items"]
