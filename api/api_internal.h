@@ -128,11 +128,15 @@ int api_query_get(const struct api_request *rq, const char *name, char *buf, siz
 
 /*
  * Reads limit (1..100, default 20) and cursor; on a bad value answers 400 and returns -1.
- * after gets the sort key the cursor names ("" when none); the caller checks its shape with
- * api_cursor_invalid() when it must be a uuid or a number.
+ * after gets the sort key the cursor names ("" when none): 1-255 of [A-Za-z0-9._:-], checked
+ * here; the caller checks it is its kind of key (api_cursor_seq, api_is_uuid, a directory id)
+ * and answers api_cursor_invalid() otherwise.
  */
 int api_page_params(const struct api_request *rq, struct api_response *rs, int *limit,
 		    char after[API_CURSOR_MAX]);
+
+/* A sequence-number cursor: 0 for none, the number, or -1 when after is not one. */
+int64_t api_cursor_seq(const char *after);
 
 /* Answers 400 for a cursor that does not come from this list; always returns -1. */
 int api_cursor_invalid(struct api_response *rs);
@@ -144,12 +148,12 @@ int api_cursor_invalid(struct api_response *rs);
  */
 void api_reply_page(struct api_response *rs, json_object *items, const char *next_after);
 
-/* Opaque cursor for the page after the item with this sort key. */
+/* The cursor for the page after the item with this sort key (the key itself; "" if unfit). */
 void api_cursor_encode(const char *key, char *out, size_t cap);
 
 /*
- * The version an If-Match header asks for: -1 when there is none (or "*"). A header that names
- * no version of ours can never match: answers 412 and returns -1 from the function.
+ * The version an If-Match header asks for: -1 when there is none (or "*"). A header that is not
+ * "*" or an ETag of ours ("N", W/"N") is malformed: answers 400 and returns -1 from the function.
  */
 int api_if_match(const struct api_request *rq, struct api_response *rs, int64_t *version);
 
@@ -161,6 +165,12 @@ struct store_actor api_actor(const struct api_request *rq, const char *action);
 
 /* 1 when s is a canonical lower- or upper-case UUID. */
 int api_is_uuid(const char *s);
+
+/*
+ * An integer as JSON Schema means it: a number with no fraction, 116.0 included (json-c types
+ * that a double). 1 with *out set, or 0 for anything else (strings, fractions, out of range).
+ */
+int api_json_integer(json_object *v, int64_t *out);
 
 /* json-c helpers that cannot leak: add a member, dropping the value when add fails. */
 void api_json_put(json_object *obj, const char *key, json_object *val);

@@ -30,9 +30,8 @@ void handle_audit_list(struct api_request *rq, struct api_response *rs)
 	char after[API_CURSOR_MAX];
 	if (api_page_params(rq, rs, &limit, after))
 		return;
-	char *end = NULL;
-	long long before = after[0] ? strtoll(after, &end, 10) : 0;
-	if (after[0] && (*end || before < 1)) {
+	long long before = api_cursor_seq(after);
+	if (before < 0) {
 		api_cursor_invalid(rs);
 		return;
 	}

@@ -197,8 +197,9 @@ static const char *failure_problem(const struct connect_outcome *o, struct probl
 			    o->e.msg);
 		break;
 	case CONNECT_INVALID_KEY:
-		problem_set(p, 400, "validation", "Invalid request",
-			    "the service-account key is not valid");
+		/* The body has the shape the contract asks for; the key in it does not load. */
+		problem_set(p, 422, "key-invalid", "Service-account key not usable",
+			    "the service-account key does not load");
 		problem_add_error(p, "/key", "%s", o->e.msg);
 		return p->slug;
 	case CONNECT_STATE:

@@ -4,6 +4,7 @@
 
 #include "handlers_integrations.h"
 #include "store_groups_sync.h"
+#include "validate.h"
 
 /* Platform ids: 1–128 of [A-Za-z0-9._:-]; anything else cannot name a user or group. */
 static int platform_id_valid(const char *s)
@@ -144,6 +145,10 @@ void handle_bound_groups_list(struct api_request *rq, struct api_response *rs)
 	char after[API_CURSOR_MAX];
 	if (!id || api_page_params(rq, rs, &limit, after))
 		return;
+	if (after[0] && !validate_directory_id(after)) {
+		api_cursor_invalid(rs);
+		return;
+	}
 	char include[32] = "";
 	bool unmanaged = false;
 	if (api_query_get(rq, "include", include, sizeof(include))) {
@@ -300,6 +305,10 @@ void handle_bound_users_list(struct api_request *rq, struct api_response *rs)
 	char after[API_CURSOR_MAX];
 	if (!id || api_page_params(rq, rs, &limit, after))
 		return;
+	if (after[0] && !validate_directory_id(after)) {
+		api_cursor_invalid(rs);
+		return;
+	}
 	char status[32];
 	const char *status_filter = NULL;
 	if (api_query_get(rq, "status", status, sizeof(status))) {

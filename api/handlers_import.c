@@ -4,11 +4,14 @@
  * GWSYNC_GOOGLE_REQUEST_DEADLINE_MS (a google_deadline scope), so an unreachable Google holds a
  * request thread for seconds only.
  */
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "handlers_import.h"
+#include "utf8.h"
 #include "import_preview.h"
 
 #define QUERY_MAX (STORE_FILTER_MAX * 4 + 1)
@@ -38,8 +41,25 @@ static void reply_google_err(struct api_response *rs, const struct err *e, const
 				"changed. Retry later.",
 				e->msg);
 	} else {
-		api_reply_err(rs, e);
+		/* every other refusal of Google's gets its own problem type, as authorization does */
+		api_reply_google_error(rs, e->code, e);
 	}
+}
+
+/* Valid UTF-8 (the query is sent to Google as is). */
+static bool utf8_valid(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t left = strlen(s);
+	while (left) {
+		uint32_t cp;
+		size_t n = utf8_decode(p, left, &cp);
+		if (!n)
+			return false;
+		p += n;
+		left -= n;
+	}
+	return true;
 }
 
 void handle_google_users_list(struct api_request *rq, struct api_response *rs)
@@ -78,6 +98,8 @@ void handle_google_users_list(struct api_request *rq, struct api_response *rs)
 			problem_add_error(&p, "/query/query",
 					  "must be a users.list query of 1 to %d characters",
 					  STORE_FILTER_MAX);
+		else if (!utf8_valid(query))
+			problem_add_error(&p, "/query/query", "must be valid UTF-8");
 		pr.query = query;
 	}
 	if (api_query_get(rq, "cursor", token, TOKEN_MAX + 2)) {
@@ -93,7 +115,11 @@ void handle_google_users_list(struct api_request *rq, struct api_response *rs)
 		struct err e = {0};
 		if (import_preview(rq->ctx->conn, rq->ctx->st, rq->who.tenant_id, id, &pr, &items,
 				   &next, &e)) {
-			reply_google_err(rs, &e, pr.query ? "/query/query" : "/settings/import_filter");
+			/* Google names a bad page token; else the query it was sent is the culprit */
+			const char *at = pr.page_token && strstr(e.msg, "page token") ? "/query/cursor"
+					 : pr.query					 ? "/query/query"
+										 : "/settings/import_filter";
+			reply_google_err(rs, &e, at);
 		} else {
 			json_object *jo = json_object_new_object();
 			api_json_put(jo, "items", items);

@@ -103,7 +103,9 @@ static void take_int(json_object *obj, const char *key, const char *ptr, int min
 	json_object *v;
 	if (!member(obj, key, &v))
 		return;
-	int64_t x = json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : INT64_MIN;
+	int64_t x;
+	if (!api_json_integer(v, &x))
+		x = INT64_MIN;
 	if (x < min || x > max)
 		problem_add_error(p, ptr, "must be an integer from %d to %d", min, max);
 	else
@@ -410,10 +412,6 @@ void handle_integrations_patch(struct api_request *rq, struct api_response *rs)
 		err_clear(&e);
 		if (store_integration_get(rq->ctx->st, rq->who.tenant_id, id, it, &e))
 			break;
-		if (if_version >= 0 && it->version != if_version) {
-			err_set(&e, E_PRECONDITION, "the integration changed since that ETag");
-			break;
-		}
 		struct problem p;
 		problem_set(&p, 400, "validation", "Invalid request",
 			    "the integration update is not valid");
@@ -429,6 +427,11 @@ void handle_integrations_patch(struct api_request *rq, struct api_response *rs)
 			api_reply_problem(rs, &p, NULL);
 			goto out;
 		}
+		/* A body that is not valid is a 400 whatever the version: preconditions come after. */
+		if (if_version >= 0 && it->version != if_version) {
+			err_set(&e, E_PRECONDITION, "the integration changed since that ETag");
+			break;
+		}
 		/* A new import filter is tried on Google once, before anything is stored. */
 		if (api_import_filter_check(rq, rs, it, old_filter))
 			goto out;
@@ -442,8 +445,9 @@ void handle_integrations_patch(struct api_request *rq, struct api_response *rs)
 	}
 	if (e.code == E_INVAL) {
 		struct problem p;
-		problem_set(&p, 400, "validation", "Invalid request",
-			    "the integration update is not valid");
+		/* Well-formed, but it names a domain the integration does not have (yet): 409. */
+		problem_set(&p, 409, "conflict", "Conflict",
+			    "default_domain must be one of the integration's domains");
 		problem_add_error(&p, "/settings/default_domain", "%s", e.msg);
 		api_reply_problem(rs, &p, NULL);
 	} else {

@@ -95,8 +95,9 @@ static void test_sleep_params(json_object *params, struct problem *p)
 			if (strcmp(ints[i].key, key) != 0)
 				continue;
 			known = true;
-			int64_t v = json_object_is_type(val, json_type_int) ? json_object_get_int64(val)
-									    : -1;
+			int64_t v;
+			if (!api_json_integer(val, &v))
+				v = -1;
 			if (v < 0 || v > ints[i].max) {
 				char ptr[64];
 				snprintf(ptr, sizeof(ptr), "/parameters/%s", key);
@@ -270,14 +271,9 @@ void handle_jobs_get(struct api_request *rq, struct api_response *rs)
 
 static int64_t cursor_seq(const char *after, struct api_response *rs)
 {
-	if (!after[0])
-		return 0;
-	char *end;
-	long long v = strtoll(after, &end, 10);
-	if (*end || v <= 0) {
+	int64_t v = api_cursor_seq(after);
+	if (v < 0)
 		api_cursor_invalid(rs);
-		return -1;
-	}
 	return v;
 }
 

@@ -47,8 +47,9 @@ int directory_if_match(struct api_request *rq, struct api_response *rs, int64_t 
 void directory_reply_err(struct api_response *rs, const struct err *e)
 {
 	if (e->code == E_INVAL && e->reason[0] == '/') {
+		/* The body fit the contract; a field names what does not exist here: 422. */
 		struct problem p;
-		problem_set(&p, 400, "validation", "Invalid request", "%s", e->msg);
+		problem_set(&p, 422, "invalid-reference", "Invalid reference", "%s", e->msg);
 		problem_add_error(&p, e->reason, "%s", e->msg);
 		api_reply_problem(rs, &p, NULL);
 		return;
@@ -441,8 +442,6 @@ static void user_body_parse(json_object *body, bool patch, const char *self_id,
 		problem_add_error(p, "/manager_id",
 				  "must be a user id (1 to 128 characters of "
 				  "A-Z a-z 0-9 . _ : -)");
-	else if (in->manager_id && strcmp(in->manager_id, self_id) == 0)
-		problem_add_error(p, "/manager_id", "must be another user, not the user itself");
 
 	for (size_t i = 0; i < N_USER_ATTRS; i++) {
 		const char *s = optional_string(body, user_attrs[i].name, &ub->has_attr[i], p);
@@ -465,6 +464,13 @@ static void user_body_parse(json_object *body, bool patch, const char *self_id,
 		problem_add_error(p, "/addresses", "out of memory");
 	if ((ub->has_phones || !patch) && !ub->phones && !p->n_errors)
 		problem_add_error(p, "/phones", "out of memory");
+	/* A well-formed body whose manager is the user itself names no other user: 422, as the store
+	 * answers for a manager_id that names no user at all. */
+	if (!p->n_errors && in->manager_id && strcmp(in->manager_id, self_id) == 0) {
+		problem_set(p, 422, "invalid-reference", "Invalid reference",
+			    "manager_id must be another user, not the user itself");
+		problem_add_error(p, "/manager_id", "must be another user, not the user itself");
+	}
 }
 
 static const char *or_null(const char *s)

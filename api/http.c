@@ -499,6 +499,62 @@ static int log_message(const struct mg_connection *conn, const char *message)
 	return 1;
 }
 
+/*
+ * Every error CivetWeb answers by itself (a request it cannot parse, a method it refuses such as
+ * TRACE, a head too large, ...) goes through here, so clients get the same problem+json as from
+ * the handlers. A method CivetWeb refuses on one of our paths is what it is to our router: 405
+ * with Allow; on any other path 404. The connection closes: CivetWeb may not have read the head.
+ */
+static int http_error(struct mg_connection *conn, int status, const char *errmsg)
+{
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	struct api_server *srv = ri ? ri->user_data : NULL;
+	char req_id[33];
+	if (crypto_random_hex(req_id, 16))
+		snprintf(req_id, sizeof(req_id), "unknown");
+	/* CivetWeb may refuse a request before it sets local_uri: take the path from the raw URI. */
+	char path[1024] = "";
+	const char *uri = ri ? (ri->local_uri ? ri->local_uri : ri->request_uri) : NULL;
+	if (uri)
+		snprintf(path, sizeof(path), "%.*s", (int)strcspn(uri, "?"), uri);
+	struct api_request rq = {
+		.method = ri && ri->request_method ? ri->request_method : "",
+		.path = path,
+		.req_id = req_id,
+	};
+	struct api_response rs = {0};
+	size_t route = (size_t)-1;
+	struct router_match params = {0};
+	enum router_result found = ROUTER_NO_PATH;
+	if (status == 400 && rq.method[0] && rq.path[0] == '/')
+		found = router_find(api_routes, api_routes_count, sizeof(api_routes[0]), rq.method,
+				    rq.path, &route, &params, rs.allow, sizeof(rs.allow));
+	if (found == ROUTER_NO_METHOD) {
+		api_reply_error(&rs, 405, "method-not-allowed", "Method not allowed",
+				"%s is not allowed on %s", rq.method, rq.path);
+	} else if (status >= 500) {
+		rs.allow[0] = '\0';
+		api_reply_error(&rs, status <= 599 ? status : 500, "internal", "Internal error", "%s",
+				errmsg && *errmsg ? errmsg : "internal error");
+	} else {
+		rs.allow[0] = '\0';
+		api_reply_error(&rs, status >= 400 ? status : 400, "bad-request", "Bad request", "%s",
+				errmsg && *errmsg ? errmsg : "malformed request");
+	}
+	send_response(conn, &rq, &rs, 1);
+	struct log_field fields[] = {
+		LOG_STR("method", rq.method),
+		LOG_STR("path", rq.path),
+		LOG_NUM("status", rs.status),
+		LOG_STR("civetweb", errmsg),
+	};
+	log_write(LOG_INFO, "http", "http_request", NULL, fields, sizeof(fields) / sizeof(fields[0]));
+	if (srv)
+		api_metrics_observe(srv->ctx.metrics, (size_t)-1, rs.status, 0);
+	free(rs.body);
+	return 0;
+}
+
 /* The health listener's threads: probes and a scrape or two at a time, never the API's clients. */
 #define HEALTH_THREADS "4"
 /* A probe that has not sent its request within this long is not a probe. */
@@ -536,6 +592,7 @@ static struct mg_context *listener_start(struct api_server *srv, const char *lis
 	struct mg_callbacks cb = {0};
 	cb.begin_request = begin;
 	cb.log_message = log_message;
+	cb.http_error = http_error;
 	struct mg_context *mg = mg_start(&cb, srv, options);
 	if (!mg)
 		return NULL;

@@ -9,7 +9,22 @@
 #include "log.h"
 #include "utf8.h"
 
-#define CURSOR_TAG "c1:"
+/*
+ * A cursor is the sort key of the last item shown (an id or a sequence number); each list then
+ * checks it is its kind of key. The characters are those of directory ids, which include
+ * those of UUIDs and numbers, so a cursor needs no escaping in a query string.
+ */
+static int cursor_well_formed(const char *s)
+{
+	if (!*s)
+		return 0;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (!isalnum(c) && c != '.' && c != '_' && c != ':' && c != '-')
+			return 0;
+	}
+	return 1;
+}
 
 void api_json_put(json_object *obj, const char *key, json_object *val)
 {
@@ -270,6 +285,22 @@ int api_query_get(const struct api_request *rq, const char *name, char *buf, siz
 	return 0;
 }
 
+int api_json_integer(json_object *v, int64_t *out)
+{
+	if (json_object_is_type(v, json_type_int)) {
+		*out = json_object_get_int64(v);
+		return 1;
+	}
+	if (!json_object_is_type(v, json_type_double))
+		return 0;
+	double d = json_object_get_double(v);
+	/* Within ±2^53 a double holds integers exactly; beyond, every range here refuses it. */
+	if (!(d >= -9007199254740992.0 && d <= 9007199254740992.0) || d != (double)(int64_t)d)
+		return 0;
+	*out = (int64_t)d;
+	return 1;
+}
+
 int api_is_uuid(const char *s)
 {
 	if (strlen(s) != 36)
@@ -287,10 +318,8 @@ int api_is_uuid(const char *s)
 
 void api_cursor_encode(const char *key, char *out, size_t cap)
 {
-	char raw[API_CURSOR_MAX + 8];
-	int n = snprintf(raw, sizeof(raw), CURSOR_TAG "%s", key);
-	if (n < 0 || (size_t)n >= sizeof(raw) ||
-	    crypto_base64url_encode(raw, (size_t)n, out, cap) < 0)
+	/* The cursor is the sort key itself: ids and numbers, all of them URL-safe. */
+	if (snprintf(out, cap, "%s", key) >= (int)cap || !cursor_well_formed(out))
 		out[0] = '\0';
 }
 
@@ -335,16 +364,22 @@ int api_page_params(const struct api_request *rq, struct api_response *rs, int *
 		*limit = (int)v;
 	}
 	if (api_query_get(rq, "cursor", buf, sizeof(buf))) {
-		unsigned char raw[API_CURSOR_MAX + 8];
-		size_t tag = strlen(CURSOR_TAG);
-		int n = crypto_base64url_decode(buf, raw, sizeof(raw) - 1);
-		if (n <= (int)tag || n - (int)tag >= API_CURSOR_MAX ||
-		    memcmp(raw, CURSOR_TAG, tag) != 0 || memchr(raw, '\0', (size_t)n))
+		if (!cursor_well_formed(buf) || strlen(buf) >= API_CURSOR_MAX)
 			return api_cursor_invalid(rs);
-		memcpy(after, raw + tag, (size_t)n - tag);
-		after[n - (int)tag] = '\0';
+		memcpy(after, buf, strlen(buf) + 1);
 	}
 	return 0;
+}
+
+int64_t api_cursor_seq(const char *after)
+{
+	if (!after[0])
+		return 0;
+	/* Exactly what next_cursor holds: no sign, no leading zero, at most 9 digits (an int4). */
+	size_t n = strlen(after);
+	if (n > 9 || after[0] == '0' || strspn(after, "0123456789") != n)
+		return -1;
+	return strtoll(after, NULL, 10);
 }
 
 int api_if_match(const struct api_request *rq, struct api_response *rs, int64_t *version)
@@ -353,20 +388,24 @@ int api_if_match(const struct api_request *rq, struct api_response *rs, int64_t 
 	const char *h = rq->if_match;
 	if (!h)
 		return 0;
-	while (*h == ' ')
-		h++;
 	if (strcmp(h, "*") == 0)
 		return 0;
+	/*
+	 * Only what this API hands out: "*" or an ETag "N" (W/"N" too), N a version without sign
+	 * or leading zero. Anything else is a malformed header (400), not a version that differs.
+	 */
 	if (strncmp(h, "W/", 2) == 0)
 		h += 2;
-	char *end = NULL;
-	long long v = h[0] == '"' ? strtoll(h + 1, &end, 10) : -1;
-	if (v < 1 || !end || strcmp(end, "\"") != 0) {
-		api_reply_error(rs, 412, "precondition-failed", "Precondition failed",
-				"If-Match must be an ETag this API returned");
+	size_t digits = h[0] == '"' ? strspn(h + 1, "0123456789") : 0;
+	if (digits < 1 || digits > 18 || h[1] == '0' || strcmp(h + 1 + digits, "\"") != 0) {
+		struct problem p;
+		problem_set(&p, 400, "validation", "Invalid request", "header If-Match is invalid");
+		problem_add_error(&p, "/header/If-Match",
+				  "must be * or an ETag this API returned, such as \"3\"");
+		api_reply_problem(rs, &p, NULL);
 		return -1;
 	}
-	*version = v;
+	*version = strtoll(h + 1, NULL, 10);
 	return 0;
 }
 

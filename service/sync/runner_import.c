@@ -338,6 +338,28 @@ static void params_free(struct params *p)
 	free(p->ids);
 }
 
+static int cmp_idp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* An id named twice is one Google user: read, planned and written once. */
+static void ids_unique(struct params *p)
+{
+	if (p->n_ids < 2)
+		return;
+	qsort(p->ids, p->n_ids, sizeof(*p->ids), cmp_idp);
+	size_t k = 1;
+	for (size_t i = 1; i < p->n_ids; i++) {
+		if (!strcmp(p->ids[i], p->ids[k - 1]))
+			free(p->ids[i]);
+		else
+			p->ids[k++] = p->ids[i];
+	}
+	p->ids[k] = NULL;
+	p->n_ids = k;
+}
+
 static int params_load(struct sync_job *j, struct params *p, struct err *e)
 {
 	memset(p, 0, sizeof(*p));
@@ -359,6 +381,7 @@ static int params_load(struct sync_job *j, struct params *p, struct err *e)
 			json_object_put(o);
 			return err_set(e, E_NOMEM, "google_user_ids");
 		}
+		ids_unique(p);
 	}
 	p->all_new = json_object_object_get_ex(o, "all_new", &v) && json_object_get_boolean(v);
 	p->approved = json_object_object_get_ex(o, "approved", &v) && json_object_get_boolean(v);

@@ -294,7 +294,7 @@ def test_unknown_admin_and_bad_requests(ctx):
     h.assert_problem(api.get(f"/v1/integrations/{iid}/authorization", key=ctx.key), 404, "not-authorized")
     h.assert_problem(api.post(f"/v1/integrations/{iid}/authorization/verify", key=ctx.key), 409, "not-authorized")
     bad = dict(ctx.sa["a"], private_key="-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n")
-    p = h.assert_problem(authorize_sa(api, ctx.key, iid, bad), 400, "validation")
+    p = h.assert_problem(authorize_sa(api, ctx.key, iid, bad), 422, "key-invalid")
     assert p["errors"][0]["pointer"] == "/key"
     p = h.assert_problem(api.post(f"/v1/integrations/{iid}/authorization", key=ctx.key,
                                   json={"type": "service_account", "key": ctx.sa["a"]}), 400, "validation")

@@ -62,8 +62,9 @@ def imported_events(ex):
 
 
 def outbox_imported(ex):
-    return h.sql(ex.db, "SELECT count(*) FROM outbox WHERE convert_from(payload, 'UTF8')::jsonb "
-                        "->> 'type' = 'gws.user.imported'")[0][0]
+    # events only: the dead-letter stream carries what the directory sent, JSON or not
+    return h.sql(ex.db, "SELECT count(*) FROM outbox WHERE stream = 'events' AND "
+                        "convert_from(payload, 'UTF8')::jsonb ->> 'type' = 'gws.user.imported'")[0][0]
 
 
 SEED = [
@@ -286,3 +287,42 @@ def test_identity_source_google(ex):
     ida = replica(ex, "ida")
     assert ida["last_name"] == "New" and ida["state"] == "suspended"
     assert replica(ex, "idb")["last_name"] == "Old"
+
+
+def test_preview_refusals_and_bad_input_are_problems(ex):
+    """Google's refusals get their own problem types (never a 500), a bad page token blames the
+    cursor, and a query that is not UTF-8 is refused before Google sees it."""
+    seed_google(ex.emu, [gu("refuse@example.com", "Ref", "Use")])
+    ex.emu.ctl("PUT", "config", {"sdkDisabled": True})
+    try:
+        r = preview(ex)
+        v = ex.api.post(f"/v1/integrations/{ex.iid}/authorization/verify", key=ex.key)
+        assert r.status_code == v.status_code and r.status_code in (403, 409), (r.text, v.text)
+        assert r.json()["type"] == v.json()["type"], (r.text, v.text)
+    finally:
+        ex.emu.ctl("PUT", "config", {"sdkDisabled": False})
+    ex.emu.ctl("POST", "faults", {"route": "directory.users.list", "status": 403, "reason": "forbidden",
+                                  "times": 1000})
+    try:
+        r = preview(ex)
+        assert 400 <= r.status_code < 600 and r.status_code != 500, r.text
+        assert r.json()["type"] != "about:blank" and not r.json()["type"].endswith("/internal"), r.text
+    finally:
+        ex.emu.ctl("DELETE", "faults")
+    r = preview(ex, cursor="garbage")
+    body = h.assert_problem(r, 400, "invalid-query")
+    assert body["errors"][0]["pointer"] == "/query/cursor", body
+    seq = ex.seq()
+    r = ex.api.get(f"/v1/integrations/{ex.iid}/google-users?query=%ff%fe", key=ex.key)
+    body = h.assert_problem(r, 400, "validation")
+    assert body["errors"][0]["pointer"] == "/query/query", body
+    assert list_calls(ex, seq) == []
+
+
+def test_import_names_a_google_user_once_however_often_it_is_listed(ex):
+    seed_google(ex.emu, [gu("twice@example.com", "Two", "Times")])
+    gid = google_ids(ex)["twice@example.com"]
+    job = ex.job("import_users", google_user_ids=[gid, gid, "999", "999"])
+    assert job["status"] == "succeeded", job
+    assert job["counts"]["created"] == 1 and job["counts"]["skipped"] == 1, job
+    assert replica(ex, f"google:{gid}")["email"] == "twice@example.com"

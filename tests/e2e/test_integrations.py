@@ -118,7 +118,7 @@ def test_patch_etag_and_default_domain(api, db):
     it, _ = create(api, key)
     url = f"/v1/integrations/{it['id']}"
     # default_domain must be one of the integration's domains
-    problem = h.assert_problem(api.request("PATCH", url, key=key, json={"settings": {"default_domain": "example.com"}}), 400, "validation")
+    problem = h.assert_problem(api.request("PATCH", url, key=key, json={"settings": {"default_domain": "example.com"}}), 409, "conflict")
     assert problem["errors"][0]["pointer"] == "/settings/default_domain"
     d = api.post(f"{url}/domains", key=key, json={"domain": "Example.COM"})
     assert d.status_code == 201 and d.json()["domain"] == "example.com" and d.json()["verified"] is None
@@ -131,7 +131,14 @@ def test_patch_etag_and_default_domain(api, db):
     assert body["name"] == "Renamed" and body["settings"]["default_domain"] == "example.com"
     assert body["settings"]["deletion_guard"] == {"max_count": 25, "max_percent": 5}
     h.assert_problem(api.request("PATCH", url, key=key, headers={"If-Match": '"1"'}, json={"name": "Stale"}), 412, "precondition-failed")
-    h.assert_problem(api.request("PATCH", url, key=key, headers={"If-Match": 'garbage'}, json={"name": "Stale"}), 412)
+    # A malformed If-Match is the client's error (400), not a version that differs (412); a body
+    # that is not valid is a 400 even with a stale version.
+    p = h.assert_problem(api.request("PATCH", url, key=key, headers={"If-Match": 'garbage'}, json={"name": "Stale"}), 400,
+                         "validation")
+    assert p["errors"][0]["pointer"] == "/header/If-Match"
+    p = h.assert_problem(api.request("PATCH", url, key=key, headers={"If-Match": '"1"'}, json={"name": ""}), 400,
+                         "validation")
+    assert p["errors"][0]["pointer"] == "/name"
     assert api.request("PATCH", url, key=key, headers={"If-Match": "*"}, json={"name": "Any"}).status_code == 200
     assert api.get(url, key=key).json()["name"] == "Any"
     domains = api.get(f"{url}/domains", key=key).json()["items"]
