@@ -178,6 +178,15 @@ static void job_params(const char *type, json_object *params, struct problem *p)
 	if (all_new && json_object_object_get_ex(params, "google_user_ids", &ids))
 		problem_add_error(p, "/parameters/all_new",
 				  "give either google_user_ids or all_new, not both");
+	/* Creating every new Google user is asked for by name, never by leaving parameters out. */
+	bool updates_only = json_object_object_get_ex(params, "mode", &mode) &&
+			    json_object_is_type(mode, json_type_string) &&
+			    !strcmp(json_object_get_string(mode), "updates_only");
+	if (import && !all_new && !updates_only &&
+	    !json_object_object_get_ex(params, "google_user_ids", &ids))
+		problem_add_error(p, "/parameters",
+				  "an import_users job names google_user_ids, or all_new: true, or "
+				  "mode updates_only");
 }
 
 void handle_jobs_create(struct api_request *rq, struct api_response *rs)
@@ -217,6 +226,10 @@ void handle_jobs_create(struct api_request *rq, struct api_response *rs)
 			else if (type)
 				job_params(type, pv, &p);
 		}
+	} else if (type && !strcmp(type, "import_users")) {
+		problem_add_error(&p, "/parameters",
+				  "an import_users job names google_user_ids, or all_new: true, or "
+				  "mode updates_only");
 	}
 	bool dry_run = false;
 	json_object *dv = NULL;

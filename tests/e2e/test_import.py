@@ -214,9 +214,14 @@ def test_import_chosen_all_new_updates_only_and_events(ex):
     assert ev["data"]["attributes"]["job_title"] == "Engineer"
     assert by_user["mp"]["data"]["created"] is False
     assert all("password" not in json.dumps(e) for e in evs)
-    # a later full run (a scheduled one: no parameters) creates nothing more
-    job = ex.job("import_users")
+    # a later full run (as the schedule queues it) creates nothing more
+    job = ex.job("import_users", all_new=True)
     assert job["counts"]["created"] == 0 and job["counts"]["updated"] == 0, job
+    # the widest import is asked for by name, never by leaving parameters out
+    for body in ({"type": "import_users"}, {"type": "import_users", "parameters": {}},
+                 {"type": "import_users", "parameters": {"mode": "full"}}):
+        r = ex.api.post(f"/v1/integrations/{ex.iid}/jobs", key=ex.key, json=body)
+        assert h.assert_problem(r, 400, "validation")["errors"][0]["pointer"] == "/parameters"
     # updates_only over an unchanged account: nothing changes, no event, one listing read
     events_before = outbox_imported(ex)
     seq = ex.seq()
