@@ -80,6 +80,46 @@ def by(docs, kind, name):
     return hits[0]
 
 
+def test_each_overlay_sets_its_own_image_and_edits_reach_it(rendered, tmp_path):
+    """The base must not rewrite the image name: an overlay's images: entry (and `kustomize edit
+    set image gwsync=...`, the README's release step) then never matches."""
+    want = {"dev": "localhost/gwsync:0.1.0", "prod": "registry.example.invalid/gwsync:0.1.0",
+            "keda": "registry.example.invalid/gwsync:0.1.0"}
+    for overlay, image in want.items():
+        images = {c["image"] for _, spec in pod_specs(rendered[overlay]) for c in spec["containers"]
+                  if "gws-emulator" not in c["image"]}
+        assert images == {image}, (overlay, images)
+    copy = tmp_path / "k8s"
+    shutil.copytree(K8S, copy)
+    prod = copy / "overlays" / "prod"
+    subprocess.run([kustomize(), "edit", "set", "image", "gwsync=registry.test/gwsync:9.9.9"], cwd=prod,
+                   check=True, capture_output=True, timeout=60)
+    out = subprocess.run([kustomize(), "build", str(prod)], capture_output=True, text=True, check=True,
+                         timeout=120).stdout
+    images = {c["image"] for d in yaml.safe_load_all(out) if d and d["kind"] in ("Deployment", "Job")
+              for c in d["spec"]["template"]["spec"]["containers"]}
+    assert images == {"registry.test/gwsync:9.9.9"}, images
+
+
+def test_the_migrate_phase_holds_everything_its_job_needs(rendered):
+    """`kubectl apply -l gwsync.io/phase=migrate` on a fresh namespace must create the Job's
+    ServiceAccount and ConfigMaps too, or its pods are never created."""
+    for overlay, docs in rendered.items():
+        phase = [d for d in docs if d["metadata"].get("labels", {}).get("gwsync.io/phase") == "migrate"]
+        names = {(d["kind"], d["metadata"]["name"]) for d in phase}
+        jobs = [d for d in phase if d["kind"] == "Job"]
+        assert jobs, overlay
+        for job in jobs:
+            spec = job["spec"]["template"]["spec"]
+            sa = spec.get("serviceAccountName")
+            if sa:
+                assert ("ServiceAccount", sa) in names, (overlay, sa, names)
+            for c in spec["containers"]:
+                for ef in c.get("envFrom", []):
+                    if "configMapRef" in ef:
+                        assert ("ConfigMap", ef["configMapRef"]["name"]) in names, (overlay, ef, names)
+
+
 def test_hadolint_passes_on_the_dockerfile():
     hadolint = tool(os.path.join(PYTOOLS, "bin", "hadolint"), "hadolint")
     p = subprocess.run([hadolint, os.path.join(SOURCE_DIR, "deploy", "docker", "Dockerfile")],
@@ -284,7 +324,7 @@ def test_pods_are_locked_down_and_stop_in_time(rendered):
         assert by(docs, "HorizontalPodAutoscaler", "gwsync-api")["spec"]["minReplicas"] >= 2
         # The migrate Job and its ConfigMap can be applied alone, before the rollout.
         phase = {(d["kind"]) for d in docs if d["metadata"].get("labels", {}).get("gwsync.io/phase") == "migrate"}
-        assert phase == {"Job", "ConfigMap"}, (overlay, phase)
+        assert phase == {"Job", "ConfigMap", "ServiceAccount"}, (overlay, phase)
         assert by(docs, "Job", "gwsync-migrate")["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"]
 
 
