@@ -2,7 +2,7 @@
 """The demo deploy/local/run shows (Python stdlib only): a generated company (tests/company) synced
 end to end through the running api and worker against the Google emulator.
 
-  demo.py --api URL --operator-key KEY --emulator URL --emulator-bin PATH --brokers HOST:PORT
+  demo.py --api URL --operator-key-file FILE --emulator URL --emulator-bin PATH --brokers HOST:PORT
           --run-dir DIR [--users 2000] [--seed 1]
 
 A fresh tenant and editor key each time (the database outlives runs), the company's Google side
@@ -27,16 +27,18 @@ def say(*a):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    for a in ("--api", "--operator-key", "--emulator", "--emulator-bin", "--brokers", "--run-dir"):
+    for a in ("--api", "--operator-key-file", "--emulator", "--emulator-bin", "--brokers", "--run-dir"):
         ap.add_argument(a, required=True)
     ap.add_argument("--users", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
     t_all = time.monotonic()
-    op = drive.Client(a.api, a.operator_key)
+    with open(a.operator_key_file) as f:
+        op = drive.Client(a.api, f.read().strip())
     tenant = op.call("POST", "/v1/tenants", {"name": "Company " + time.strftime("%Y-%m-%d %H:%M:%S")})
     key = op.call("POST", f"/v1/tenants/{tenant['id']}/api-keys", {"role": "editor"})["key"]
-    with open(os.path.join(a.run_dir, "editor.key"), "w") as f:
+    key_file = os.path.join(a.run_dir, "editor.key")
+    with open(os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
         f.write(key + "\n")
     api = drive.Client(a.api, key)
     emu = drive.Emulator(a.emulator)
@@ -112,7 +114,7 @@ def main():
     person = next(u for u in directory["users"] if expected["users"][u["id"]]["outcome"] == "linked"
                   and "'" not in json.dumps(u) and "%" not in json.dumps(u) and u["state"] == "active"
                   and u["id"] not in directory["locked"])
-    base, auth = a.api, f'-H "Authorization: Bearer {key}"'
+    base, auth = a.api, f'-H "Authorization: Bearer $(cat {key_file})"'
     say(f"""
 Look further (editor key in {a.run_dir}/editor.key):
   curl -s {auth} {base}/v1/jobs/{job['id']}
