@@ -12,29 +12,17 @@
 
 #include <cmocka.h>
 
+#include "json_pool.h"
 #include "plan_groups.h"
 
 /* ------------------------------------------------------------------ fixtures */
 
-static struct json_object *pool[16];
-static size_t n_pool;
 static struct plan_groups P;
-
-static struct json_object *J(const char *text)
-{
-	struct json_object *jo = json_tokener_parse(text);
-	assert_non_null(jo);
-	assert_true(n_pool < sizeof(pool) / sizeof(pool[0]));
-	pool[n_pool++] = jo;
-	return jo;
-}
 
 static int teardown(void **state)
 {
 	(void)state;
-	for (size_t i = 0; i < n_pool; i++)
-		json_object_put(pool[i]);
-	n_pool = 0;
+	json_pool_free();
 	plan_groups_free(&P);
 	return 0;
 }

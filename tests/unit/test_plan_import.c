@@ -13,27 +13,15 @@
 
 #include <cmocka.h>
 
+#include "json_pool.h"
 #include "plan_import.h"
 
-static struct json_object *pool[64];
-static size_t n_pool;
 static struct import_plan P;
-
-static struct json_object *J(const char *text)
-{
-	struct json_object *jo = json_tokener_parse(text);
-	assert_non_null(jo);
-	assert_true(n_pool < sizeof(pool) / sizeof(pool[0]));
-	pool[n_pool++] = jo;
-	return jo;
-}
 
 static int teardown(void **state)
 {
 	(void)state;
-	for (size_t i = 0; i < n_pool; i++)
-		json_object_put(pool[i]);
-	n_pool = 0;
+	json_pool_free();
 	import_plan_free(&P);
 	return 0;
 }

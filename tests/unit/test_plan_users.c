@@ -13,30 +13,17 @@
 #include <cmocka.h>
 
 #include "crypto.h"
+#include "json_pool.h"
 #include "plan_users.h"
 
 /* ------------------------------------------------------------------ fixtures */
 
-static struct json_object *pool[64];
-static size_t n_pool;
 static struct plan P;
-
-/* Parses JSON text; the object lives until the test's teardown. */
-static struct json_object *J(const char *text)
-{
-	struct json_object *jo = json_tokener_parse(text);
-	assert_non_null(jo);
-	assert_true(n_pool < sizeof(pool) / sizeof(pool[0]));
-	pool[n_pool++] = jo;
-	return jo;
-}
 
 static int teardown(void **state)
 {
 	(void)state;
-	for (size_t i = 0; i < n_pool; i++)
-		json_object_put(pool[i]);
-	n_pool = 0;
+	json_pool_free();
 	plan_free(&P);
 	return 0;
 }
@@ -1110,7 +1097,7 @@ static void test_targeted_unchanged(void **state)
 	check_op(e, PLAN_NONE, NULL);
 	struct plan_user t = linked(NULL);
 	t.field_hashes = json_object_get(e->hashes);
-	pool[n_pool++] = t.field_hashes;
+	json_pool_keep(t.field_hashes);
 	s.full = false;
 	assert_false(plan_user_needs_read(&s, &t));
 	check_op(plan1(&s, &t), PLAN_NONE, NULL);
