@@ -350,6 +350,15 @@ def test_configmap_sets_only_known_settings_with_valid_defaults(config_table):
         assert value != "", name
 
 
+def test_configmap_names_every_setting_that_is_not_a_secret(config_table):
+    """config.env holds every GWSYNC_* setting (or names it in its comments: unset by default,
+    test only); secrets come as *_FILE mounts."""
+    text = open(os.path.join(K8S, "base", "config.env")).read()
+    secret = re.compile(r"(SECRET|PASSWORD|_KEYS?$|_KEYS_PREVIOUS$|DATABASE_URL$)")
+    missing = [n for n in config_table if not secret.search(n) and n not in text]
+    assert missing == [], missing
+
+
 def promtool():
     return tool(shutil.which("promtool") or "", "promtool (Debian package prometheus)")
 
