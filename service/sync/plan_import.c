@@ -105,8 +105,10 @@ struct import_index *import_index_build(const struct import_settings *s,
 			ix->by_addr[ix->n_addr++].dir = i;
 		}
 	}
-	qsort(ix->by_id, ix->n_id, sizeof(*ix->by_id), cmp_ikey);
-	qsort(ix->by_addr, ix->n_addr, sizeof(*ix->by_addr), cmp_ikey);
+	if (ix->n_id > 1)
+		qsort(ix->by_id, ix->n_id, sizeof(*ix->by_id), cmp_ikey);
+	if (ix->n_addr > 1)
+		qsort(ix->by_addr, ix->n_addr, sizeof(*ix->by_addr), cmp_ikey);
 	return ix;
 oom:
 	import_index_free(ix);
@@ -556,7 +558,8 @@ int plan_import_cross_check(struct import_plan *p)
 		    (op == IMPORT_OP_LINK || op == IMPORT_OP_UPDATE || op == IMPORT_OP_NONE))
 			v[n++] = (struct uref){p->entries[i].user_id, i};
 	}
-	qsort(v, n, sizeof(*v), cmp_uref);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_uref);
 	int rc = 0;
 	for (size_t i = 0; i < n && !rc;) {
 		size_t j = i + 1;

@@ -220,7 +220,8 @@ static int cmp_str(const void *a, const void *b)
 /* An array of JSON texts sorted and joined into "[a,b]" (order of entries never matters). */
 static char *join_sorted(char **v, size_t n)
 {
-	qsort(v, n, sizeof(*v), cmp_str);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_str);
 	size_t len = 3;
 	for (size_t i = 0; i < n; i++)
 		len += strlen(v[i]) + 1;
@@ -1245,7 +1246,8 @@ static int conflict_duplicates(struct plan *p, const struct plan_user *users, st
 			       size_t nk, bool by_primary, const struct plan_keyset *in_settled,
 			       const char *reason, const char *message)
 {
-	qsort(k, nk, sizeof(*k), cmp_keyed);
+	if (nk > 1)
+		qsort(k, nk, sizeof(*k), cmp_keyed);
 	for (size_t i = 0; i < nk;) {
 		size_t j = i + 1;
 		while (j < nk && !strcmp(k[i].key, k[j].key))
@@ -1376,7 +1378,8 @@ int plan_users_finish(const struct plan_settings *s, const struct plan_user *use
 		plan_free(p);
 		return -1;
 	}
-	qsort(p->entries, p->n, sizeof(*p->entries), cmp_entry);
+	if (p->n > 1) /* entries may be NULL when nothing is left to plan */
+		qsort(p->entries, p->n, sizeof(*p->entries), cmp_entry);
 	memset(p->counts, 0, sizeof(p->counts));
 	for (size_t i = 0; i < p->n; i++)
 		p->counts[p->entries[i].op]++;
@@ -1473,7 +1476,8 @@ int plan_keyset_seal(struct plan_keyset *ks)
 		return -1;
 	for (size_t i = 0; i < ks->n; i++)
 		r[i] = (struct keyref){ks->arena, ks->off[i]};
-	qsort(r, ks->n, sizeof(*r), cmp_keyref);
+	if (ks->n > 1)
+		qsort(r, ks->n, sizeof(*r), cmp_keyref);
 	for (size_t i = 0; i < ks->n; i++)
 		ks->off[i] = r[i].off;
 	free(r);

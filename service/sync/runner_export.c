@@ -482,7 +482,8 @@ static int gindex_list(struct google_client *gc, struct plan_settings *ps, struc
 	int rc = google_users_list_all(gc, fields, gindex_user, gi, e);
 	if (rc)
 		return rc;
-	qsort(gi->v, gi->n, sizeof(*gi->v), cmp_gkey);
+	if (gi->n > 1)
+		qsort(gi->v, gi->n, sizeof(*gi->v), cmp_gkey);
 	if (ps->admin_email) {
 		const struct grec *ar = gindex_find(gi, ps->admin_email);
 		struct json_object *admin = ar ? json_tokener_parse(ar->text) : NULL, *v;
@@ -877,7 +878,8 @@ static int approved_load(struct sync_job *j, const char *plan_job, struct approv
 		return err_set(e, E_NOMEM, "approved plan");
 	for (size_t i = 0; i < a->n; i++)
 		pairs[i] = (struct approved_pair){a->user_ids[i], a->ops[i]};
-	qsort(pairs, a->n, sizeof(*pairs), cmp_approved_pair);
+	if (a->n > 1)
+		qsort(pairs, a->n, sizeof(*pairs), cmp_approved_pair);
 	for (size_t i = 0; i < a->n; i++) {
 		a->user_ids[i] = pairs[i].user_id;
 		a->ops[i] = pairs[i].op;
