@@ -56,23 +56,24 @@ static int add_param(char *buf, size_t cap, size_t *len, const char *name, const
 	return 0;
 }
 
-int google_users_list_page(struct google_client *gc, const struct google_users_page_req *rq,
-			   google_user_fn fn, void *ctx, char **next_token, struct err *e)
+static int list_page(struct google_client *gc, const struct google_users_page_req *rq,
+		     google_user_fn fn, void *ctx, char **next_token, char *path, size_t cap,
+		     struct err *e)
 {
 	*next_token = NULL;
-	char path[8192], num[16], projection[600];
-	int n = snprintf(path, sizeof(path), "%s?customer=my_customer", GOOGLE_USERS_PATH);
+	char num[16], projection[600];
+	int n = snprintf(path, cap, "%s?customer=my_customer", GOOGLE_USERS_PATH);
 	size_t len = (size_t)n;
 	snprintf(num, sizeof(num), "%d", rq->max_results);
 	n = snprintf(projection, sizeof(projection), "nextPageToken,users(%s)", rq->fields);
 	if (n < 0 || (size_t)n >= sizeof(projection))
 		return err_set(e, E_INVAL, "projection too long");
-	if (add_param(path, sizeof(path), &len, "maxResults", num, e) ||
-	    add_param(path, sizeof(path), &len, "fields", projection, e) ||
+	if (add_param(path, cap, &len, "maxResults", num, e) ||
+	    add_param(path, cap, &len, "fields", projection, e) ||
 	    (rq->query && rq->query[0] &&
-	     add_param(path, sizeof(path), &len, "query", rq->query, e)) ||
+	     add_param(path, cap, &len, "query", rq->query, e)) ||
 	    (rq->page_token && rq->page_token[0] &&
-	     add_param(path, sizeof(path), &len, "pageToken", rq->page_token, e)))
+	     add_param(path, cap, &len, "pageToken", rq->page_token, e)))
 		return e ? e->code : E_INVAL;
 	struct google_exchange x = {.method = "GET", .path = path};
 	struct httpc_response resp;
@@ -101,6 +102,20 @@ int google_users_list_page(struct google_client *gc, const struct google_users_p
 	    !(*next_token = strdup(json_object_get_string(next))))
 		rc = err_set(e, E_NOMEM, "users.list");
 	json_object_put(jo);
+	return rc;
+}
+
+/* The path lives on the heap: an API request thread (CivetWeb's) has a small stack. */
+int google_users_list_page(struct google_client *gc, const struct google_users_page_req *rq,
+			   google_user_fn fn, void *ctx, char **next_token, struct err *e)
+{
+	enum { PATH_CAP = 8192 };
+	*next_token = NULL;
+	char *path = malloc(PATH_CAP);
+	if (!path)
+		return err_set(e, E_NOMEM, "users.list");
+	int rc = list_page(gc, rq, fn, ctx, next_token, path, PATH_CAP, e);
+	free(path);
 	return rc;
 }
 
