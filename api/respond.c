@@ -175,15 +175,25 @@ json_object *api_body_object(struct api_request *rq, struct api_response *rs)
 				"send the body as application/json");
 		return NULL;
 	}
-	/* Before json-c, which would turn a lone surrogate into U+FFFD and keep bytes not UTF-8. */
+	/*
+	 * Before json-c, which would turn a lone surrogate into U+FFFD, keep bytes not UTF-8 and keep
+	 * the last of two members with the same name. A repeated name is reported once the text is
+	 * known to be JSON (a body cut short is malformed first).
+	 */
 	char bad[256];
 	size_t bad_at;
-	if (json_text_unicode_check(rq->body, rq->body_len, bad, sizeof(bad), &bad_at)) {
+	enum json_text_fault fault =
+		json_text_check(rq->body, rq->body_len, bad, sizeof(bad), &bad_at);
+	if (fault == JSON_TEXT_BAD_UNICODE) {
 		struct problem p;
 		problem_set(&p, 400, "validation", "Invalid request",
 			    "a string is not valid Unicode (byte %zu)", bad_at);
 		problem_add_error(&p, bad, JSON_TEXT_UNICODE_RULE);
 		api_reply_problem(rs, &p, NULL);
+		return NULL;
+	}
+	if (fault == JSON_TEXT_NOMEM) {
+		api_reply_error(rs, 500, "internal", "Internal error", "out of memory");
 		return NULL;
 	}
 	json_tokener *tok = json_tokener_new_ex(rq->ctx->cfg->json_max_depth);
@@ -211,6 +221,14 @@ json_object *api_body_object(struct api_request *rq, struct api_response *rs)
 	} else if (!json_object_is_type(jo, json_type_object)) {
 		api_reply_error(rs, 400, "malformed-json", "Malformed JSON",
 				"the body must be a JSON object");
+		json_object_put(jo);
+		jo = NULL;
+	} else if (fault == JSON_TEXT_DUPLICATE_NAME) {
+		struct problem p;
+		problem_set(&p, 400, "validation", "Invalid request",
+			    "a member name appears twice in one object (byte %zu)", bad_at);
+		problem_add_error(&p, bad, JSON_TEXT_DUPLICATE_RULE);
+		api_reply_problem(rs, &p, NULL);
 		json_object_put(jo);
 		jo = NULL;
 	} else {

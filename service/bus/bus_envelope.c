@@ -14,6 +14,19 @@
 #define EVENT_MAX_BYTES (256 * 1024)
 #define EVENT_MAX_DEPTH 16
 
+/*
+ * A fault of the raw text at pointer: named like the other data faults ("first_name ...",
+ * "addresses/0/locality ..."), invalid_data inside "data", else the message is malformed.
+ */
+static json_object *text_fault(const char *pointer, const char *rule, struct err *e)
+{
+	bool in_data = strncmp(pointer, "/data/", 6) == 0;
+	const char *name = in_data ? pointer + 6 : pointer[0] ? pointer + 1 : "the message";
+	err_set(e, E_INVAL, "%s %s", name, rule);
+	snprintf(e->reason, sizeof(e->reason), "%s", in_data ? "invalid_data" : "malformed_json");
+	return NULL;
+}
+
 static json_object *parse_object(const char *payload, size_t len, struct err *e)
 {
 	if (len > EVENT_MAX_BYTES) {
@@ -21,17 +34,19 @@ static json_object *parse_object(const char *payload, size_t len, struct err *e)
 		snprintf(e->reason, sizeof(e->reason), "malformed_json");
 		return NULL;
 	}
-	/* Refused, not repaired: json-c would store a lone surrogate as U+FFFD (REST refuses it too). */
+	/*
+	 * Refused, not repaired or guessed at: json-c would store a lone surrogate as U+FFFD and keep
+	 * the last of two members with the same name (REST refuses both too).
+	 */
 	char bad[128];
 	size_t bad_at;
-	if (json_text_unicode_check(payload, len, bad, sizeof(bad), &bad_at)) {
-		/* Named like the other data faults: "first_name ...", "addresses/0/locality ...". */
-		bool in_data = strncmp(bad, "/data/", 6) == 0;
-		const char *name = in_data ? bad + 6 : bad[0] ? bad + 1 : "the message";
-		err_set(e, E_INVAL, "%s %s", name, JSON_TEXT_UNICODE_RULE);
-		snprintf(e->reason, sizeof(e->reason), "%s", in_data ? "invalid_data" : "malformed_json");
+	enum json_text_fault fault = json_text_check(payload, len, bad, sizeof(bad), &bad_at);
+	if (fault == JSON_TEXT_NOMEM) {
+		err_set(e, E_NOMEM, "json text check");
 		return NULL;
 	}
+	if (fault == JSON_TEXT_BAD_UNICODE)
+		return text_fault(bad, JSON_TEXT_UNICODE_RULE, e);
 	json_tokener *tok = json_tokener_new_ex(EVENT_MAX_DEPTH);
 	if (!tok) {
 		err_set(e, E_NOMEM, "json tokener");
@@ -48,6 +63,10 @@ static json_object *parse_object(const char *payload, size_t len, struct err *e)
 			jerr ? json_tokener_error_desc(jerr) : "");
 		snprintf(e->reason, sizeof(e->reason), "malformed_json");
 		return NULL;
+	}
+	if (fault == JSON_TEXT_DUPLICATE_NAME) {
+		json_object_put(jo);
+		return text_fault(bad, JSON_TEXT_DUPLICATE_RULE, e);
 	}
 	return jo;
 }

@@ -1,6 +1,7 @@
 #include "utf8.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 size_t utf8_decode(const unsigned char *s, size_t left, uint32_t *cp)
@@ -42,20 +43,33 @@ size_t utf8_decode(const unsigned char *s, size_t left, uint32_t *cp)
 
 /* ---- the JSON text check ---- */
 
-#define JT_DEPTH 64 /* deeper text is refused by the parsers anyway (their limits are lower) */
+/* A member name read, decoded: s[0..n) (NULs kept) in struct jt's name buffer. */
+struct jt_name {
+	const char *s;
+	size_t n;
+	size_t quote; /* offset of its opening quote */
+};
 
 struct jt {
 	const unsigned char *s;
 	size_t len, i;
 	char *ptr;
 	size_t cap, plen; /* the pointer of the value being read */
+	/* The names of the objects still open, innermost last; the decoded bytes in buf (len
+	 * bytes: a decoded name is never longer than its raw text). */
+	char *buf;
+	size_t buf_len;
+	struct jt_name *names;
+	size_t n_names, names_cap;
 };
 
 struct jt_level {
-	char kind;     /* '{' or '[' */
-	size_t outer;  /* pointer length of the container itself */
-	size_t index;  /* arrays: the current element */
-	int want_key;  /* objects: a string here is a member name */
+	char kind;	   /* '{' or '[' */
+	size_t outer;	   /* pointer length of the container itself */
+	size_t index;	   /* arrays: the current element */
+	int want_key;	   /* objects: a string here is a member name */
+	size_t first_name; /* objects: where its names start in t->names and t->buf */
+	size_t buf_start;
 };
 
 static int hex4(const unsigned char *s, size_t left, uint32_t *out)
@@ -95,6 +109,14 @@ static void ptr_put(struct jt *t, const char *s, size_t n, int escape)
 	t->ptr[t->plen] = '\0';
 }
 
+/* A decoded piece of a member name: into the pointer (escaped, cut to fit) and, whole, the buffer. */
+static void key_put(struct jt *t, const char *s, size_t n)
+{
+	ptr_put(t, s, n, 1);
+	memcpy(t->buf + t->buf_len, s, n);
+	t->buf_len += n;
+}
+
 static void ptr_cut(struct jt *t, size_t at)
 {
 	t->plen = at < t->plen ? at : t->plen;
@@ -112,8 +134,8 @@ static void ptr_index(struct jt *t, size_t outer, size_t index)
 
 /*
  * Reads the string whose opening quote is at t->i. With key set, its decoded text becomes the
- * last pointer segment. Returns 0 when fine, 1 at a Unicode fault (*at = its offset), -1 when
- * the text is not a JSON string.
+ * last pointer segment (and the name being read). Returns 0 when fine, 1 at a Unicode fault
+ * (*at = its offset), -1 when the text is not a JSON string.
  */
 static int jt_string(struct jt *t, int key, size_t *at)
 {
@@ -134,7 +156,7 @@ static int jt_string(struct jt *t, int key, size_t *at)
 				if (!f)
 					return -1;
 				if (key)
-					ptr_put(t, &to[f - from], 1, 1);
+					key_put(t, &to[f - from], 1);
 				t->i += 2;
 				continue;
 			}
@@ -170,13 +192,13 @@ static int jt_string(struct jt *t, int key, size_t *at)
 							     u[1] = (char)(0x80 | ((cp >> 12) & 0x3f)),
 							     u[2] = (char)(0x80 | ((cp >> 6) & 0x3f)),
 							     u[3] = (char)(0x80 | (cp & 0x3f)), 4);
-				ptr_put(t, u, n, 1);
+				key_put(t, u, n);
 			}
 			continue;
 		}
 		if (c < 0x80) {
 			if (key)
-				ptr_put(t, (const char *)&t->s[t->i], 1, 1);
+				key_put(t, (const char *)&t->s[t->i], 1);
 			t->i++;
 			continue;
 		}
@@ -187,61 +209,144 @@ static int jt_string(struct jt *t, int key, size_t *at)
 			return 1;
 		}
 		if (key)
-			ptr_put(t, (const char *)&t->s[t->i], n, 1);
+			key_put(t, (const char *)&t->s[t->i], n);
 		t->i += n;
 	}
 	return -1;
 }
 
-int json_text_unicode_check(const char *text, size_t len, char *pointer, size_t cap,
-			    size_t *offset)
+static int name_cmp(const void *a, const void *b)
 {
-	struct jt t = {(const unsigned char *)text, len, 0, pointer, cap, 0};
-	struct jt_level st[JT_DEPTH];
-	int depth = 0;
-	if (cap)
-		pointer[0] = '\0';
-	while (t.i < t.len) {
-		unsigned char c = t.s[t.i];
+	const struct jt_name *x = a, *y = b;
+	int c = memcmp(x->s, y->s, x->n < y->n ? x->n : y->n);
+	if (c)
+		return c;
+	if (x->n != y->n)
+		return x->n < y->n ? -1 : 1;
+	return x->quote < y->quote ? -1 : x->quote > y->quote;
+}
+
+/*
+ * The object of level lv closes: sorts its names (O(n log n) per object, whatever the names) and
+ * finds the earliest one in the text that repeats an earlier one. Returns 1 with the pointer and
+ * *offset set when there is one; the names are dropped either way.
+ */
+static int names_repeat(struct jt *t, const struct jt_level *lv, size_t *offset)
+{
+	struct jt_name *v = t->names + lv->first_name;
+	size_t n = t->n_names - lv->first_name;
+	const struct jt_name *found = NULL;
+	if (n > 1) {
+		qsort(v, n, sizeof(*v), name_cmp);
+		for (size_t k = 1; k < n; k++) {
+			if (v[k].n == v[k - 1].n && !memcmp(v[k].s, v[k - 1].s, v[k].n) &&
+			    (!found || v[k].quote < found->quote))
+				found = &v[k];
+		}
+	}
+	if (found) {
+		ptr_cut(t, lv->outer);
+		ptr_put(t, "/", 1, 0);
+		ptr_put(t, found->s, found->n, 1);
+		*offset = found->quote;
+	}
+	t->n_names = lv->first_name;
+	t->buf_len = lv->buf_start;
+	return found != NULL;
+}
+
+static enum json_text_fault jt_walk(struct jt *t, size_t *offset)
+{
+	struct jt_level *st = NULL;
+	size_t depth = 0, cap = 0;
+	enum json_text_fault fault = JSON_TEXT_OK;
+	while (t->i < t->len) {
+		unsigned char c = t->s[t->i];
 		struct jt_level *top = depth ? &st[depth - 1] : NULL;
 		if (c == '"') {
 			int key = top && top->kind == '{' && top->want_key;
-			size_t at = 0;
+			size_t at = 0, quote = t->i, start = t->buf_len;
 			if (key) {
-				ptr_cut(&t, top->outer);
-				ptr_put(&t, "/", 1, 0);
+				ptr_cut(t, top->outer);
+				ptr_put(t, "/", 1, 0);
 				top->want_key = 0;
 			}
-			int r = jt_string(&t, key, &at);
+			int r = jt_string(t, key, &at);
 			if (r < 0)
-				return 0;
+				break;
 			if (r > 0) {
 				if (key)
-					ptr_cut(&t, top->outer);
+					ptr_cut(t, top->outer);
 				*offset = at;
-				return 1;
+				fault = JSON_TEXT_BAD_UNICODE;
+				break;
+			}
+			if (key) {
+				if (t->n_names == t->names_cap) {
+					size_t ncap = t->names_cap ? t->names_cap * 2 : 32;
+					struct jt_name *grown =
+						realloc(t->names, ncap * sizeof(*grown));
+					if (!grown) {
+						fault = JSON_TEXT_NOMEM;
+						break;
+					}
+					t->names = grown;
+					t->names_cap = ncap;
+				}
+				t->names[t->n_names++] = (struct jt_name){
+					t->buf + start, t->buf_len - start, quote};
 			}
 			continue;
 		}
 		if (c == '{' || c == '[') {
-			if (depth == JT_DEPTH)
-				return 0;
-			st[depth] = (struct jt_level){(char)c, t.plen, 0, c == '{'};
+			if (depth == cap) {
+				size_t ncap = cap ? cap * 2 : 16;
+				struct jt_level *grown = realloc(st, ncap * sizeof(*st));
+				if (!grown) {
+					fault = JSON_TEXT_NOMEM;
+					break;
+				}
+				st = grown;
+				cap = ncap;
+			}
+			st[depth] = (struct jt_level){(char)c, t->plen, 0,	    c == '{',
+						      t->n_names,  t->buf_len};
 			depth++;
 			if (c == '[')
-				ptr_index(&t, t.plen, 0);
+				ptr_index(t, t->plen, 0);
 		} else if (c == '}' || c == ']') {
 			if (!depth)
-				return 0;
+				break;
 			depth--;
-			ptr_cut(&t, st[depth].outer);
+			if (st[depth].kind == '{' && names_repeat(t, &st[depth], offset)) {
+				fault = JSON_TEXT_DUPLICATE_NAME;
+				break;
+			}
+			ptr_cut(t, st[depth].outer);
 		} else if (c == ',' && top) {
 			if (top->kind == '{')
 				top->want_key = 1;
 			else
-				ptr_index(&t, top->outer, ++top->index);
+				ptr_index(t, top->outer, ++top->index);
 		}
-		t.i++;
+		t->i++;
 	}
-	return 0;
+	free(st);
+	return fault;
+}
+
+enum json_text_fault json_text_check(const char *text, size_t len, char *pointer, size_t cap,
+				     size_t *offset)
+{
+	struct jt t = {.s = (const unsigned char *)text, .len = len, .ptr = pointer, .cap = cap};
+	if (cap)
+		pointer[0] = '\0';
+	*offset = 0;
+	t.buf = malloc(len + 1);
+	enum json_text_fault fault = t.buf ? jt_walk(&t, offset) : JSON_TEXT_NOMEM;
+	free(t.buf);
+	free(t.names);
+	if (fault == JSON_TEXT_NOMEM && cap)
+		pointer[0] = '\0';
+	return fault;
 }

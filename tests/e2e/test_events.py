@@ -170,6 +170,28 @@ def test_event_with_invalid_unicode_is_dead_lettered_naming_the_field(pipe):
     assert wait_until(lambda: dead_letters(pipe.db, wanted), timeout=60, what="dead letters") == wanted
 
 
+def test_event_with_a_repeated_member_name_is_dead_lettered_naming_it(pipe):
+    """REST refuses {"name":"a","name":"b"} with a 400; as an event it is a dead letter, never
+    applied with the last value (json-c alone would keep it)."""
+    w = pipe.worker()
+    tid = tenant_id(pipe.db)
+    rule = "must appear only once in its object"
+    in_data = event(tid, "user.created", {"id": "dupname1", "email": "dupname1@example.com",
+                                          "first_name": "A", "state": "staged"})
+    text_in_data = json.dumps(in_data).replace('"first_name": "A"', '"first_name": "A", "first_name": "B"')
+    in_envelope = event(tid, "user.created", {"id": "dupname2", "email": "dupname2@example.com",
+                                              "state": "staged"})
+    text_in_envelope = json.dumps(in_envelope)[:-1] + ', "type": "user.deleted"}'
+    good = event(tid, "user.created", {"id": "dupname3", "email": "dupname3@example.com", "state": "staged"})
+    produce([("k", text_in_data), ("k", text_in_envelope), ("k", good)])
+    w.wait_for(lambda r: r.get("event") == "event_processed" and r.get("id") == good["id"], timeout=60)
+    for uid in ("dupname1", "dupname2"):
+        assert pipe.api.get(f"/v1/users/{uid}", key=pipe.editor).status_code == 404
+    wanted = {in_data["id"]: ("invalid_data", f"first_name {rule}"),
+              in_envelope["id"]: ("malformed_json", f"type {rule}")}
+    assert wait_until(lambda: dead_letters(pipe.db, wanted), timeout=60, what="dead letters") == wanted
+
+
 def test_directory_events_change_the_replica(pipe):
     w = pipe.worker()
     iid = pipe.integration()

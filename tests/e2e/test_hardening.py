@@ -136,12 +136,15 @@ def test_path_parameters_are_decoded_once(api, db):
     assert ids == ["a.b:c-d_e", "abcA"], ids
 
 
-# ---------------------------------------------------------------- 3: invalid Unicode
+# ---------------------------------------------------------------- 3: invalid Unicode (and repeated names)
 
 UNICODE_RULE = "must be valid Unicode: UTF-8, and no unpaired surrogate (\\ud800-\\udfff)"
 
 
-@pytest.mark.parametrize("body, pointer", [
+DUPLICATE_RULE = "must appear only once in its object"
+
+
+@pytest.mark.parametrize("body, pointer, rule", [(b, p, UNICODE_RULE) for b, p in [
     (b'{"email":"u@example.com","first_name":"a\\ud800","last_name":"L"}', "/first_name"),
     (b'{"email":"u@example.com","first_name":"a\\udc00","last_name":"L"}', "/first_name"),
     (b'{"email":"u@example.com","first_name":"\\ud800\\u0041","last_name":"L"}', "/first_name"),
@@ -149,14 +152,20 @@ UNICODE_RULE = "must be valid Unicode: UTF-8, and no unpaired surrogate (\\ud800
     (b'{"email":"u@example.com","first_name":"A","last_name":"\xed\xa0\x80"}', "/last_name"),
     (b'{"email":"u@example.com","first_name":"A","last_name":"L","phones":'
      b'[{"type":"work","value":"1"},{"type":"home","value":"2\\ud83d"}]}', "/phones/1/value"),
-])
-def test_invalid_unicode_is_refused_naming_the_field(api, db, body, pointer):
+]] + [(b, p, DUPLICATE_RULE) for b, p in [
+    # a member name repeated in one object: refused, never the last one kept
+    (b'{"email":"u@example.com","first_name":"A","first_name":"B","last_name":"L"}', "/first_name"),
+    (b'{"email":"u@example.com","first_name":"A","first_n\\u0061me":"B","last_name":"L"}', "/first_name"),
+    (b'{"email":"u@example.com","first_name":"A","last_name":"L","phones":'
+     b'[{"type":"work","value":"1"},{"type":"home","value":"2","type":"work"}]}', "/phones/1/type"),
+]])
+def test_invalid_unicode_and_repeated_names_are_refused_naming_the_field(api, db, body, pointer, rule):
     editor = h.create_key(db, "acme", "editor")
     status, _, text = raw(api, "PUT", "/v1/users/u1", editor, body)
     assert status == 400, text
     problem = json.loads(text)
     assert problem["type"] == "urn:gwsync:problem:validation", problem
-    assert problem["errors"] == [{"pointer": pointer, "detail": UNICODE_RULE}], problem
+    assert problem["errors"] == [{"pointer": pointer, "detail": rule}], problem
     assert raw(api, "GET", "/v1/users/u1", editor)[0] == 404
 
 
@@ -174,6 +183,21 @@ def test_valid_surrogate_pairs_and_non_ascii_are_kept(api, db):
     assert status == 201, text
     got = api.get("/v1/users/u1", key=editor).json()
     assert (got["first_name"], got["last_name"]) == ("\U0001F600 \u00e9", "\u00e9"), got
+
+
+# ---------------------------------------------------------------- repeated member names
+
+def test_repeated_member_names_are_refused_on_every_body(api, operator_key):
+    status, _, text = raw(api, "POST", "/v1/tenants", operator_key, b'{"name":"a","name":"b"}')
+    assert status == 400, text
+    assert json.loads(text)["errors"] == [{"pointer": "/name", "detail": DUPLICATE_RULE}]
+    # A body that is not JSON is malformed first, whatever names it repeats before it breaks off.
+    status, _, text = raw(api, "POST", "/v1/tenants", operator_key, b'{"name":"a","name":"b"')
+    assert status == 400 and json.loads(text)["type"] == "urn:gwsync:problem:malformed-json", text
+    # The same name in two objects is no repetition.
+    status, _, text = raw(api, "POST", "/v1/tenants", operator_key, b'{"name":"ok","x":{"name":1}}')
+    assert status == 400 and json.loads(text)["errors"][0]["pointer"] == "/x", text
+    assert [t["name"] for t in api.get("/v1/tenants", key=operator_key).json()["items"]] == ["acme"]
 
 
 # ---------------------------------------------------------------- 6: key before body

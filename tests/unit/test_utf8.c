@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -32,15 +33,33 @@ static void test_decode(void **state)
 	assert_int_equal(utf8_decode((const unsigned char *)"", 0, &cp), 0);
 }
 
-/* Runs the check; returns the pointer it names, or "OK". */
-static const char *check(const char *text)
+/*
+ * Runs the check; returns the pointer it names, or "OK". A fault must be want, at the offset
+ * at_expected (or anywhere in the text when at_expected is SIZE_MAX).
+ */
+static const char *fault(const char *text, enum json_text_fault want, size_t at_expected)
 {
 	static char ptr[128];
 	size_t at = 999;
-	if (!json_text_unicode_check(text, strlen(text), ptr, sizeof(ptr), &at))
+	enum json_text_fault f = json_text_check(text, strlen(text), ptr, sizeof(ptr), &at);
+	if (f == JSON_TEXT_OK)
 		return "OK";
-	assert_true(at < strlen(text));
+	assert_int_equal(f, want);
+	if (at_expected == SIZE_MAX)
+		assert_true(at < strlen(text));
+	else
+		assert_int_equal(at, at_expected);
 	return ptr;
+}
+
+static const char *check(const char *text)
+{
+	return fault(text, JSON_TEXT_BAD_UNICODE, SIZE_MAX);
+}
+
+static const char *dup(const char *text, size_t at_expected)
+{
+	return fault(text, JSON_TEXT_DUPLICATE_NAME, at_expected);
 }
 
 static void test_json_accepts_valid_unicode(void **state)
@@ -87,9 +106,38 @@ static void test_json_pointer_is_cut_to_fit(void **state)
 	char ptr[8];
 	size_t at;
 	const char *text = "{\"a_long_member_name\":\"\\ud800\"}";
-	assert_int_equal(json_text_unicode_check(text, strlen(text), ptr, sizeof(ptr), &at), 1);
+	assert_int_equal(json_text_check(text, strlen(text), ptr, sizeof(ptr), &at),
+			 JSON_TEXT_BAD_UNICODE);
 	assert_string_equal(ptr, "/a_long");
 	assert_int_equal(at, 23);
+}
+
+static void test_json_repeated_member_names(void **state)
+{
+	(void)state;
+	assert_string_equal(dup("{\"name\":\"a\",\"name\":\"b\"}", 12), "/name");
+	/* The same name once decoded: escapes, and a NUL kept apart from the end of the name. */
+	assert_string_equal(dup("{\"name\":1,\"n\\u0061me\":2}", 10), "/name");
+	assert_string_equal(dup("{\"a/b\":1,\"a\\/b\":2}", 9), "/a~1b");
+	assert_string_equal(dup("{\"a\\u0000b\":1,\"a\\u0000c\":2,\"a\":3}", 0), "OK");
+	/* Per object: the same name in two objects, nested or side by side, is fine. */
+	assert_string_equal(dup("{\"a\":{\"a\":1},\"b\":{\"a\":2},\"c\":[{\"a\":1},{\"a\":2}]}", 0),
+			    "OK");
+	assert_string_equal(dup("{\"o\":{\"x\":1,\"y\":{\"x\":2},\"x\":3}}", 24), "/o/x");
+	assert_string_equal(dup("[{\"k\":1},{\"k\":1,\"k\":2}]", 16), "/1/k");
+	/* A string value equal to a name is not a name. */
+	assert_string_equal(dup("{\"a\":\"a\",\"b\":[\"a\",\"b\"]}", 0), "OK");
+	/* Deeper than any fixed stack: still checked. */
+	char deep[1200];
+	size_t n = 0;
+	for (int i = 0; i < 100; i++)
+		n += (size_t)sprintf(deep + n, "{\"d\":");
+	n += (size_t)sprintf(deep + n, "{\"z\":1,\"z\":2}");
+	for (int i = 0; i < 100; i++)
+		deep[n++] = '}';
+	deep[n] = '\0';
+	const char *p = dup(deep, 100 * 5 + 7);
+	assert_true(strncmp(p, "/d/d/d", 6) == 0);
 }
 
 int main(void)
@@ -99,6 +147,7 @@ int main(void)
 		cmocka_unit_test(test_json_accepts_valid_unicode),
 		cmocka_unit_test(test_json_names_the_field),
 		cmocka_unit_test(test_json_pointer_is_cut_to_fit),
+		cmocka_unit_test(test_json_repeated_member_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
