@@ -222,6 +222,8 @@ static int parse_part(const char *p, const char *end, const char *tag,
 	}
 	struct google_error ge;
 	google_error_classify(status, it->resp_body, it->resp_len, &ge);
+	if (ge.code == E_OK && google_expects_json(it->method, it->path))
+		google_answer_check(status, it->resp_body, it->resp_len, &ge);
 	if (ge.code != E_OK) {
 		google_error_to_err(&ge, &it->e);
 		it->retryable = ge.retryable;

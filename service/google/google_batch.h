@@ -34,7 +34,8 @@ struct google_batch_item {
 	char *resp_body; /* owned; NUL-terminated; NULL when the part had no body */
 	size_t resp_len;
 	int retryable; /* the part's error is transient (its retries are used up) */
-	struct err e;  /* E_OK for a 2xx part, else classified (reason, msg, status) */
+	struct err e;  /* E_OK for a 2xx part (with a JSON object where one is due), else classified
+			  (reason, msg, status; invalid_response for an empty or non-JSON 2xx) */
 };
 
 /*

@@ -225,7 +225,8 @@ static enum google_outcome outcome_of(const struct google_error *ge)
 		return GOOGLE_AUTH_ERROR;
 	if (ge->rate_limited)
 		return GOOGLE_RATE_LIMITED;
-	if (ge->retryable || ge->status >= 500)
+	/* A 2xx that is not what the call expects is Google's fault, like a 5xx. */
+	if (ge->retryable || ge->status >= 500 || (ge->status >= 200 && ge->status < 300))
 		return GOOGLE_SERVER_ERROR;
 	return GOOGLE_CLIENT_ERROR;
 }
@@ -311,13 +312,18 @@ int google_send(struct google_client *gc, const struct google_exchange *x,
 			if (!again)
 				goto out;
 			reason = err_code_name((enum err_code)rc);
-		} else if (resp->status >= 200 && resp->status < 300) {
-			count_attempt(gc, x->method, GOOGLE_OK, resp->elapsed_ms, 1);
-			rc = E_OK;
-			goto out;
 		} else {
 			status = (int)resp->status;
-			google_error_classify(status, resp->body, resp->body_len, &ge);
+			int answered = status >= 200 && status < 300;
+			/* An empty or non-JSON 2xx where JSON is due is a failure, never a success. */
+			if (answered && !(x->expect_json && google_answer_check(status, resp->body,
+										resp->body_len, &ge))) {
+				count_attempt(gc, x->method, GOOGLE_OK, resp->elapsed_ms, 1);
+				rc = E_OK;
+				goto out;
+			}
+			if (!answered)
+				google_error_classify(status, resp->body, resp->body_len, &ge);
 			count_attempt(gc, x->method, outcome_of(&ge), resp->elapsed_ms, 1);
 			const char *ra = httpc_response_header(resp, "Retry-After");
 			if (ra && google_retry_after_parse(ra, time(NULL), &retry_after_ms))
@@ -377,7 +383,8 @@ int google_call(struct google_client *gc, const char *method, const char *path_a
 	struct google_exchange x = {.method = method,
 				    .path = path_and_query,
 				    .body = json_body,
-				    .body_len = json_body ? strlen(json_body) : 0};
+				    .body_len = json_body ? strlen(json_body) : 0,
+				    .expect_json = google_expects_json(method, path_and_query)};
 	struct err local;
 	if (!e)
 		e = &local;
@@ -425,7 +432,9 @@ int google_call_json(struct google_client *gc, const char *method, const char *p
 	if (json_tokener_get_error(tok) != json_tokener_success) {
 		json_object_put(jo);
 		jo = NULL;
-		rc = err_set(e, E_UPSTREAM, "google answer is not JSON");
+		rc = err_set(e, E_UPSTREAM, "Google answered with a body that is not JSON");
+		if (e)
+			snprintf(e->reason, sizeof(e->reason), "%s", GOOGLE_REASON_INVALID_RESPONSE);
 	}
 	json_tokener_free(tok);
 	free(body);

@@ -212,3 +212,47 @@ int google_error_to_err(const struct google_error *ge, struct err *e)
 	e->upstream_status = ge->status;
 	return ge->code;
 }
+
+int google_expects_json(const char *method, const char *path)
+{
+	static const char *const no_body[] = {"/undelete", "/makeAdmin", "/stop"};
+	if (!method || strcmp(method, "DELETE") == 0)
+		return 0;
+	size_t n = path ? strcspn(path, "?") : 0;
+	for (size_t i = 0; i < sizeof(no_body) / sizeof(no_body[0]); i++) {
+		size_t k = strlen(no_body[i]);
+		if (n >= k && memcmp(path + n - k, no_body[i], k) == 0)
+			return 0;
+	}
+	return 1;
+}
+
+static int json_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+int google_answer_check(int status, const char *body, size_t len, struct google_error *out)
+{
+	size_t a = 0, b = body ? len : 0;
+	while (a < b && json_blank(body[a]))
+		a++;
+	while (b > a && json_blank(body[b - 1]))
+		b--;
+	if (b - a >= 2 && body[a] == '{' && body[b - 1] == '}')
+		return 0;
+	memset(out, 0, sizeof(*out));
+	out->status = status;
+	out->code = E_UPSTREAM;
+	snprintf(out->reason, sizeof(out->reason), "%s", GOOGLE_REASON_INVALID_RESPONSE);
+	if (a == b) {
+		snprintf(out->message, sizeof(out->message),
+			 "Google answered with an empty body where a JSON object was expected");
+	} else {
+		char start[96];
+		text_summary(body + a, b - a, start, sizeof(start));
+		snprintf(out->message, sizeof(out->message),
+			 "Google answered with a body that is not a JSON object: %s", start);
+	}
+	return 1;
+}

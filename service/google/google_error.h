@@ -37,6 +37,24 @@ struct google_error {
  */
 void google_error_classify(int status, const char *body, size_t len, struct google_error *out);
 
+/* The reason of a 2xx answer that is not the JSON object the call expects. */
+#define GOOGLE_REASON_INVALID_RESPONSE "invalid_response"
+
+/*
+ * Whether Google answers method on path (a query is ignored) with a JSON object: every Directory
+ * method does but those with no response schema (API-NOTES §1: deletes, users.undelete,
+ * users.makeAdmin, channels.stop), which answer with an empty body.
+ */
+int google_expects_json(const char *method, const char *path);
+
+/*
+ * A 2xx answer to a call that expects a JSON object: 0 when body looks like one (its first and
+ * last bytes that are not blank are '{' and '}'; the parser checks the rest). Otherwise 1, with
+ * out filled as a failure: E_UPSTREAM, reason GOOGLE_REASON_INVALID_RESPONSE, not retried (a write
+ * may have happened), the message saying what came (an empty body, or the start of the text).
+ */
+int google_answer_check(int status, const char *body, size_t len, struct google_error *out);
+
 /* Copies ge into e: code, upstream_status, reason and "HTTP <status>: <message>". */
 int google_error_to_err(const struct google_error *ge, struct err *e);
 

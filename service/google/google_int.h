@@ -19,20 +19,23 @@ struct google_exchange {
 	const char *content_type; /* NULL → application/json when there is a body */
 	const char *body;
 	size_t body_len;
-	unsigned cost; /* bucket units: 1, or the number of calls in a batch; 0 → 1 */
+	unsigned cost;	 /* bucket units: 1, or the number of calls in a batch; 0 → 1 */
+	int expect_json; /* a 2xx must carry a JSON object (google_answer_check), else it fails */
 };
 
 /*
  * Sends x with the whole policy (bucket, token, 401 refresh, retries, metrics). On E_OK *resp
  * holds a 2xx answer owned by the caller (httpc_response_cleanup); otherwise *resp is empty and
- * e says why.
+ * e says why (a 2xx that fails x->expect_json: E_UPSTREAM, reason invalid_response, counted as a
+ * failed call and a server_error attempt).
  */
 int google_send(struct google_client *gc, const struct google_exchange *x,
 		struct httpc_response *resp, struct err *e);
 
 /*
  * google_call() with the body parsed: *out is the JSON object (json_object_put by the caller), or
- * NULL for an empty 2xx body. A 2xx body that is not JSON is E_UPSTREAM.
+ * NULL for the empty 2xx body of a call without a response (google_expects_json). A 2xx body that
+ * is not JSON is E_UPSTREAM with reason invalid_response.
  */
 int google_call_json(struct google_client *gc, const char *method, const char *path_and_query,
 		     const char *json_body, int *status, struct json_object **out, struct err *e);

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "google_batch.h"
+#include "google_error.h"
 #include "google_groups.h"
 #include "log.h"
 #include "runner_groups.h"
@@ -299,6 +300,11 @@ static int group_create(struct groups_apply *ga, struct google_client *gc, struc
 		}
 	}
 	free(resp);
+	if (rc == E_OK && !s->google_id[0]) {
+		/* Answered 2xx with JSON but no id: nothing to link; a failure, never "ok". */
+		err_set(&ge, E_UPSTREAM, "Google's answer to groups.insert has no group id");
+		snprintf(ge.reason, sizeof(ge.reason), "%s", GOOGLE_REASON_INVALID_RESPONSE);
+	}
 	if (!s->google_id[0]) {
 		if (rc == E_UNAUTH) {
 			*e = ge;

@@ -7,6 +7,7 @@
 
 #include "crypto.h"
 #include "google_batch.h"
+#include "google_error.h"
 #include "google_users.h"
 #include "log.h"
 #include "store_export.h"
@@ -286,7 +287,13 @@ static void part_outcome(struct apply_ctx *ac, const struct export_user *x,
 	if (it->e.code == E_OK) {
 		if (en->op == PLAN_CREATE) {
 			struct json_object *g = it->resp_body ? json_tokener_parse(it->resp_body) : NULL;
-			set_done(o, u, en, jstr(g, "id"), "provisioned", JOB_CREATED);
+			const char *id = jstr(g, "id");
+			if (id && *id)
+				set_done(o, u, en, id, "provisioned", JOB_CREATED);
+			else /* nothing to link: a failure, never a success */
+				set_failed(o, u, en, "failed", GOOGLE_REASON_INVALID_RESPONSE,
+					   "Google's answer to users.insert has no user id", JOB_FAILED,
+					   "gws.user.failed");
 			if (g)
 				json_object_put(g);
 		} else {

@@ -142,6 +142,8 @@ static void handle_batch(const struct request *rq, struct reply *r)
 		if (strstr(paths[i], "missing")) {
 			st = 404;
 			body = GERR(404, "notFound", "Resource Not Found: userKey");
+		} else if (strstr(paths[i], "noanswer")) {
+			body = ""; /* 200 without the resource */
 		} else if (strstr(paths[i], "pending") && hit(paths[i]) == 1) {
 			st = 412;
 			body = GERR(412, "conditionNotMet", "User creation is not complete.");
@@ -280,6 +282,10 @@ static void handle(const struct request *rq, struct reply *r)
 			  rq->method, rq->body_len);
 	else if (strcmp(p, "/s/empty") == 0)
 		reply_set(r, 204, "", "%s", "");
+	else if (strcmp(p, "/s/empty200") == 0 || strcmp(p, "/s/x/makeAdmin") == 0)
+		reply_set(r, 200, JSON, "%s", "");
+	else if (strcmp(p, "/s/text200") == 0)
+		reply_set(r, 200, "Content-Type: text/plain\r\n", "%s", "OK");
 	else
 		reply_set(r, 404, JSON, GERR(404, "notFound", "no such script"));
 }
@@ -580,6 +586,54 @@ static void test_limits_and_methods(void)
 	/* A POST that timed out is not retried: it may have happened. */
 	rc = google_call(gc, "POST", "/s/slow", "{}", &status, NULL, NULL, &e);
 	CHECK(rc == E_TIMEOUT && hits("/s/slow") == 3, "slow POST attempts %d", hits("/s/slow"));
+	google_client_free(gc);
+}
+
+/* A 2xx without the JSON object the call expects is a failure with its own reason, never "ok". */
+static void test_empty_answers(void)
+{
+	struct google_client *gc = client(4, 0);
+	call_expect(gc, "/s/empty200", E_UPSTREAM, 200, 1, "invalid_response");
+	call_expect(gc, "/s/text200", E_UPSTREAM, 200, 1, "invalid_response");
+	struct google_metrics m;
+	google_client_metrics(gc, &m);
+	CHECK(m.calls == 2 && m.calls_failed == 2, "calls %llu failed %llu", m.calls,
+	      m.calls_failed);
+	CHECK(m.requests[GOOGLE_GET][GOOGLE_OK] == 0 &&
+		      m.requests[GOOGLE_GET][GOOGLE_SERVER_ERROR] == 2,
+	      "attempts ok %llu server_error %llu", m.requests[GOOGLE_GET][GOOGLE_OK],
+	      m.requests[GOOGLE_GET][GOOGLE_SERVER_ERROR]);
+
+	/* The parsed form says the same. */
+	struct json_object *jo = NULL;
+	struct err e = {0};
+	int rc = google_call_json(gc, "GET", "/s/empty200", NULL, NULL, &jo, &e);
+	CHECK(rc == E_UPSTREAM && !jo && strcmp(e.reason, "invalid_response") == 0 &&
+		      strstr(e.msg, "empty body"),
+	      "google_call_json: %s '%s' %s", err_code_name(rc), e.reason, e.msg);
+
+	/* Calls without a response schema answer an empty body: that is their success. */
+	int status = 0;
+	rc = google_call(gc, "DELETE", "/s/empty200", NULL, &status, NULL, NULL, &e);
+	CHECK(rc == E_OK && status == 200, "DELETE with an empty 200: %s", err_code_name(rc));
+	rc = google_call(gc, "POST", "/s/x/makeAdmin", "{\"status\":true}", &status, NULL, NULL,
+			 &e);
+	CHECK(rc == E_OK, "makeAdmin with an empty 200: %s", err_code_name(rc));
+
+	/* A batch part likewise. */
+	struct google_batch_item items[2] = {
+		{.method = "PUT", .path = "/admin/directory/v1/users/noanswer", .body = "{}"},
+		{.method = "DELETE", .path = "/admin/directory/v1/groups/g/members/noanswer"},
+	};
+	rc = google_batch(gc, items, 2, &e);
+	CHECK(rc == E_OK, "batch: %s", e.msg);
+	CHECK(items[0].status == 200 && items[0].e.code == E_UPSTREAM &&
+		      strcmp(items[0].e.reason, "invalid_response") == 0 && !items[0].retryable,
+	      "PUT part with an empty 200: %s '%s'", err_code_name(items[0].e.code),
+	      items[0].e.reason);
+	CHECK(items[1].status == 200 && items[1].e.code == E_OK, "DELETE part: %s",
+	      err_code_name(items[1].e.code));
+	google_batch_items_cleanup(items, 2);
 	google_client_free(gc);
 }
 
@@ -893,6 +947,7 @@ int main(void)
 	test_paging();
 	test_batch();
 	test_oauth();
+	test_empty_answers(); /* after test_batch, which counts the batch requests */
 
 	server_stop();
 	httpc_global_cleanup();
