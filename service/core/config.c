@@ -85,7 +85,8 @@ static const struct config_entry config_table[] = {
 	 "Address and port of the health listener: `/healthz`, `/readyz` and `/metrics` on their "
 	 "own threads, so probes and Prometheus are answered while slow clients or a Google outage "
 	 "hold the API's threads (IPv4 host:port; port 0 picks a free one). The API also keeps them "
-	 "on GWSYNC_HTTP_LISTEN; the worker has no other listener. Unset: no health listener."},
+	 "on GWSYNC_HTTP_LISTEN (so on the api it needs a port of its own: the same port on the same "
+	 "host or 0.0.0.0 is refused); the worker has no other listener. Unset: no health listener."},
 	{"GWSYNC_JSON_MAX_DEPTH", T_INT, OFF(json_max_depth), "32", 2, 1000, 0, API, 0,
 	 "Deepest nesting accepted in a JSON request body."},
 	{"GWSYNC_AUTH_CACHE_TTL_MS", T_INT, OFF(auth_cache_ttl_ms), "5000", 0, 60000, 0, API, 0,
@@ -313,6 +314,23 @@ static int listen_valid(const char *s)
 	return inet_pton(AF_INET, host, &addr) == 1;
 }
 
+/*
+ * Whether two valid listen addresses would take the same socket: the same port (0 picks a free
+ * one each time, so never) on the same host, or on any host when either is 0.0.0.0.
+ */
+static bool listen_overlap(const char *a, const char *b)
+{
+	if (!a || !b)
+		return false;
+	const char *ca = strrchr(a, ':'), *cb = strrchr(b, ':');
+	long pa, pb;
+	if (!ca || !cb || parse_long(ca + 1, &pa) || parse_long(cb + 1, &pb) || pa != pb || !pa)
+		return false;
+	size_t ha = (size_t)(ca - a), hb = (size_t)(cb - b);
+	bool any = (ha == 7 && !strncmp(a, "0.0.0.0", 7)) || (hb == 7 && !strncmp(b, "0.0.0.0", 7));
+	return any || (ha == hb && !strncmp(a, b, ha));
+}
+
 static void entry_apply(struct config *cfg, const struct config_entry *ce, const char *val,
 			struct errs *es)
 {
@@ -445,6 +463,11 @@ int config_load(struct config *cfg, unsigned roles, char *const *envp, char *err
 		}
 	}
 	kafka_props_load(cfg, envp, &es);
+	if ((roles & API) && listen_overlap(cfg->http_listen, cfg->health_listen))
+		errs_add(&es,
+			 "GWSYNC_HEALTH_LISTEN: %s is the address of the API (GWSYNC_HTTP_LISTEN=%s); "
+			 "the health listener needs a port of its own",
+			 cfg->health_listen, cfg->http_listen);
 	if (cfg->kafka_heartbeat_ms > 0 && cfg->kafka_session_timeout_ms > 0 &&
 	    cfg->kafka_heartbeat_ms * 3 > cfg->kafka_session_timeout_ms)
 		errs_add(&es,

@@ -34,6 +34,20 @@ def test_migrate_needs_no_kafka_but_worker_does():
     assert p.returncode == 78 and "GWSYNC_KAFKA_BROKERS" in p.stderr
 
 
+def test_config_check_refuses_the_health_listener_on_the_api_port():
+    env = clean_env(GWSYNC_DATABASE_URL="postgresql://x/y", GWSYNC_KAFKA_BROKERS="127.0.0.1:9",
+                    GWSYNC_SECRET_KEY=h.TEST_SECRET_KEY, GWSYNC_HTTP_LISTEN="0.0.0.0:8080",
+                    GWSYNC_HEALTH_LISTEN="127.0.0.1:8080")
+    p = gw(["config", "check"], env)
+    assert p.returncode == 78, p.stderr
+    assert re.search(r"GWSYNC_HEALTH_LISTEN: 127\.0\.0\.1:8080 is the address of the API "
+                     r"\(GWSYNC_HTTP_LISTEN=0\.0\.0\.0:8080\)", p.stderr), p.stderr
+    # the worker has no API listener
+    assert gw(["config", "check", "--role", "worker"], env).returncode == 0
+    env["GWSYNC_HEALTH_LISTEN"] = "127.0.0.1:8081"
+    assert gw(["config", "check"], env).returncode == 0
+
+
 def test_config_check_redacts_secrets(tmp_path):
     secret_file = tmp_path / "db"
     secret_file.write_text("postgresql://u:hunter2secret@127.0.0.1/db\n")

@@ -294,6 +294,40 @@ static void test_every_problem_reported(void **state)
 	config_cleanup(&cfg);
 }
 
+/* The API and its health listener on one socket: config check says so, naming both settings. */
+static void test_health_listener_needs_its_own_port(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *http, *health;
+		int clash;
+	} cases[] = {
+		{"GWSYNC_HTTP_LISTEN=127.0.0.1:8080", "GWSYNC_HEALTH_LISTEN=127.0.0.1:8080", 1},
+		{"GWSYNC_HTTP_LISTEN=0.0.0.0:8080", "GWSYNC_HEALTH_LISTEN=127.0.0.1:8080", 1},
+		{"GWSYNC_HTTP_LISTEN=10.0.0.1:8080", "GWSYNC_HEALTH_LISTEN=0.0.0.0:8080", 1},
+		{"GWSYNC_HTTP_LISTEN=127.0.0.1:8080", "GWSYNC_HEALTH_LISTEN=127.0.0.1:8081", 0},
+		{"GWSYNC_HTTP_LISTEN=127.0.0.1:8080", "GWSYNC_HEALTH_LISTEN=10.0.0.1:8080", 0},
+		{"GWSYNC_HTTP_LISTEN=127.0.0.1:0", "GWSYNC_HEALTH_LISTEN=127.0.0.1:0", 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct config cfg;
+		char errs[ERRS_CAP];
+		char *envp[] = {"GWSYNC_DATABASE_URL=" DB_URL, SK_ENV,
+				"GWSYNC_KAFKA_BROKERS=kafka:9092", (char *)cases[i].http,
+				(char *)cases[i].health, NULL};
+		assert_int_equal(config_load(&cfg, CONFIG_ROLE_API, envp, errs, sizeof(errs)),
+				 cases[i].clash);
+		if (cases[i].clash) {
+			assert_true(errs_has(errs, "GWSYNC_HEALTH_LISTEN", "GWSYNC_HTTP_LISTEN"));
+			assert_non_null(strstr(errs, strchr(cases[i].http, '=') + 1));
+		}
+		config_cleanup(&cfg);
+		/* The worker has no API listener: its health listener may take that address. */
+		assert_int_equal(config_load(&cfg, CONFIG_ROLE_WORKER, envp, errs, sizeof(errs)), 0);
+		config_cleanup(&cfg);
+	}
+}
+
 static void test_secret_key_and_google_settings(void **state)
 {
 	(void)state;
@@ -805,6 +839,7 @@ int main(void)
 		cmocka_unit_test(test_kafka_passthrough),
 		cmocka_unit_test(test_cleanup_zeroes),
 		cmocka_unit_test(test_print_redacts_secrets),
+		cmocka_unit_test(test_health_listener_needs_its_own_port),
 		cmocka_unit_test(test_secret_key_and_google_settings),
 		cmocka_unit_test(test_print_redacts_url_from_file),
 		cmocka_unit_test(test_doc_lists_every_printed_name),
