@@ -75,17 +75,16 @@ def main():
                 f"than the limits allow; a person would look at its plan (GET /v1/jobs/{job['id']}/plan). "
                 "Approving it ...")
 
-    last = [0.0]
+    last, line = [0.0], drive.ProgressLine()
 
     def progress(job):
-        if time.monotonic() - last[0] < 0.5 and job["status"] in ("queued", "running"):
+        finished, text = line.update(job)  # every read: a phase that ends is never missed
+        if finished:
+            sys.stdout.write("\r" + finished + "\n")
+        elif time.monotonic() - last[0] < 0.5 and job["status"] in ("queued", "running"):
             return
         last[0] = time.monotonic()
-        p, c = job["progress"], job["counts"]
-        total = p["total"] if p["total"] is not None else "?"
-        sys.stdout.write(f"\r   {job['type']} {job['status']:<17} {p['done']}/{total}  created {c['created']} "
-                         f"updated {c['updated']} unchanged {c['unchanged']} skipped {c['skipped']} "
-                         f"failed {c['failed']}   ")
+        sys.stdout.write("\r" + text)
         sys.stdout.flush()
 
     t1 = time.monotonic()

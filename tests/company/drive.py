@@ -239,6 +239,39 @@ def dry_run_and_apply(api, iid, say=print, progress=None, timeout=1800):
     return dry, job
 
 
+class ProgressLine:
+    """A job's progress as one line per phase. A full_sync reports its users, then its groups,
+    each from 0 and with no total (null) until that phase is planned; the server's counter starts
+    again for the groups, so the users' line is finished (with its last figures) and the groups
+    get a line of their own. While a phase plans, done counts what it has read; once the total is
+    known, what it has written: each is shown under its own label, so no number goes back."""
+
+    PHASES = {"full_sync": ("users", "groups"), "export_users": ("users",), "sync_groups": ("groups",),
+              "import_users": ("users",)}
+
+    def __init__(self):
+        self.phase, self.had_total, self.text, self.width = 0, False, "", 0
+
+    def update(self, job):
+        """The job as last read: returns (finished, current), finished being the whole last line
+        of a phase that just ended (print it and a newline) or None, current the line to show."""
+        phases = self.PHASES.get(job["type"], (job["type"],))
+        p, c = job["progress"], job["counts"]
+        finished = None
+        if p["total"] is None and self.had_total and self.phase + 1 < len(phases):
+            finished, self.phase, self.had_total = self.text, self.phase + 1, False
+        self.had_total = self.had_total or p["total"] is not None
+        step = f"planning, {p['done']} read" if p["total"] is None else f"{p['done']}/{p['total']}"
+        text = (f"   {job['type']} {phases[min(self.phase, len(phases) - 1)]:<6} {job['status']:<17} "
+                f"{step:<22} created {c['created']} updated {c['updated']} unchanged {c['unchanged']} "
+                f"skipped {c['skipped']} failed {c['failed']}")
+        self.width = max(self.width, len(text))
+        self.text = text.ljust(self.width)
+        if job["status"] == "awaiting_approval":  # approved, it runs again from its first phase
+            self.phase, self.had_total = 0, False
+        return finished, self.text
+
+
 def plan_lines(summary):
     """plan_summary as printable lines: creates / takeovers / updates / suspensions / conflicts /
     skipped by reason."""

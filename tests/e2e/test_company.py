@@ -95,6 +95,32 @@ def primary_org(g):
     return next((o for o in orgs if o.get("primary")), orgs[0])
 
 
+
+def test_demo_progress_line_is_one_monotone_line_per_phase():
+    """deploy/local/run's progress line: a full_sync's counter starts again for its groups; the
+    users' line is finished with its last figures and the groups get their own."""
+    def job(done, total, status="running", created=0):
+        return {"type": "full_sync", "status": status, "progress": {"done": done, "total": total},
+                "counts": {"created": created, "updated": 0, "unchanged": 0, "skipped": 0, "failed": 0}}
+    line = drive.ProgressLine()
+    reads = [job(0, None), job(800, None), job(1500, 2000), job(2000, 2000, created=500),
+             job(0, None, created=500), job(10, 40, created=503), job(40, 40, "succeeded", created=510)]
+    out = [line.update(j) for j in reads]
+    finished = [f for f, _ in out if f]
+    assert len(finished) == 1 and " users " in finished[0] and "2000/2000" in finished[0] \
+        and "created 500 " in finished[0], finished
+    assert out[4][0] == finished[0]
+    labels = [cur.split()[1] for _, cur in out]
+    assert labels == ["users"] * 4 + ["groups"] * 3, labels
+    assert "planning, 0 read" in out[4][1] and "40/40" in out[6][1] and "succeeded" in out[6][1]
+    # \r overwrites: a line is never shorter than the one before it
+    assert all(len(b) >= len(a) for (_, a), (_, b) in zip(out, out[1:]))
+    # stopped by the deletion guard, approved: the run starts again with its users
+    line = drive.ProgressLine()
+    for j in (job(0, None), job(900, None), job(900, None, "awaiting_approval"), job(0, None), job(5, 900)):
+        f, cur = line.update(j)
+        assert f is None and cur.split()[1] == "users", cur
+
 def test_the_company_converges(co):
     exp = co.expected
     # the dry run planned, the approved run applied it; conflicts and rule-breakers made it partial
