@@ -6,28 +6,13 @@
 #include "store_groups_sync.h"
 #include "validate.h"
 
-/* Platform ids: 1–128 of [A-Za-z0-9._:-]; anything else cannot name a user or group. */
-static int platform_id_valid(const char *s)
-{
-	size_t n = s ? strlen(s) : 0;
-	if (n == 0 || n > 128)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == ':' || c == '-'))
-			return 0;
-	}
-	return 1;
-}
-
 static void binding_put(struct api_request *rq, struct api_response *rs, bool is_group)
 {
 	const char *id = integration_path_id(rq, rs);
 	if (!id)
 		return;
 	const char *member = router_param(&rq->params, is_group ? "group_id" : "user_id");
-	if (!platform_id_valid(member)) {
+	if (!validate_directory_id(member)) {
 		api_reply_error(rs, 404, "not-found", "Not found",
 				is_group ? "no such group" : "no such user");
 		return;
@@ -56,7 +41,7 @@ static void binding_delete(struct api_request *rq, struct api_response *rs, bool
 	const char *member = router_param(&rq->params, is_group ? "group_id" : "user_id");
 	struct err e = {0};
 	struct store_actor actor = api_actor(rq, "unbind");
-	if (!platform_id_valid(member)) {
+	if (!validate_directory_id(member)) {
 		api_reply_error(rs, 404, "not-found", "Not found", "no such binding");
 		return;
 	}
@@ -180,7 +165,7 @@ void handle_bound_group_get(struct api_request *rq, struct api_response *rs)
 	if (!id)
 		return;
 	const char *group_id = router_param(&rq->params, "group_id");
-	if (!platform_id_valid(group_id)) {
+	if (!validate_directory_id(group_id)) {
 		api_reply_error(rs, 404, "not-found", "Not found", "no such group");
 		return;
 	}
@@ -204,7 +189,7 @@ void handle_bound_group_delete_in_google(struct api_request *rq, struct api_resp
 	if (!id)
 		return;
 	const char *group_id = router_param(&rq->params, "group_id");
-	if (!platform_id_valid(group_id)) {
+	if (!validate_directory_id(group_id)) {
 		api_reply_error(rs, 404, "not-found", "Not found", "no such group");
 		return;
 	}
@@ -349,7 +334,7 @@ void handle_bound_user_get(struct api_request *rq, struct api_response *rs)
 	if (!id)
 		return;
 	const char *user_id = router_param(&rq->params, "user_id");
-	if (!platform_id_valid(user_id)) {
+	if (!validate_directory_id(user_id)) {
 		api_reply_error(rs, 404, "not-found", "Not found", "no such user");
 		return;
 	}

@@ -190,6 +190,11 @@ void handle_domains_remove(struct api_request *rq, struct api_response *rs)
 	snprintf(domain, sizeof(domain), "%s", router_param(&rq->params, "domain"));
 	for (char *c = domain; *c; c++)
 		*c = (char)tolower((unsigned char)*c);
+	/* The rule a domain is added by: anything else cannot be one of the integration's. */
+	if (domain_invalid(domain)) {
+		api_reply_error(rs, 404, "not-found", "Not found", "no such domain");
+		return;
+	}
 	struct err e = {0};
 	struct store_actor actor = api_actor(rq, NULL);
 	if (store_domain_remove(rq->ctx->st, &actor, rq->who.tenant_id, id, domain, &e)) {

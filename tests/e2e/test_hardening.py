@@ -3,8 +3,10 @@ path parameters decoded once (2), invalid Unicode refused (3), the key checked b
 read (6), and log lines that stay JSON whatever a client sends (14)."""
 import http.client
 import json
+import re
 import socket
 import time
+import urllib.parse
 
 import pytest
 
@@ -183,6 +185,74 @@ def test_valid_surrogate_pairs_and_non_ascii_are_kept(api, db):
     assert status == 201, text
     got = api.get("/v1/users/u1", key=editor).json()
     assert (got["first_name"], got["last_name"]) == ("\U0001F600 \u00e9", "\u00e9"), got
+
+
+# ---------------------------------------------------------------- path ids: one rule per kind
+
+# Each kind of path id, with values its rule refuses (percent-encoded as sent).
+PATH_ID_KINDS = {
+    "uuid": ("not-a-uuid", "0123456789abcdef0123456789abcdef0123", "00000000-0000-0000-0000-00000000000g",
+             "a%20b"),
+    "directory": ("a%20b", "caf%C3%A9", "x" * 129, "a+b"),
+    "domain": ("a_b.example", "-a.example", "example", "a%20b.example", "EXAMPLE..com"),
+}
+PATH_ID_KIND = {"tenant_id": "uuid", "key_id": "uuid", "integration_id": "uuid", "job_id": "uuid",
+                "user_id": "directory", "group_id": "directory", "domain": "domain"}
+PATH_ID_VALID = {"uuid": "6f1c1b9e-3a50-4a51-9a57-8f7c2f0c6d11", "directory": "u1", "domain": "example.com"}
+# The routes that create what the id names refuse it as input (400 naming it), the others answer
+# that no such thing exists (404): nothing with such an id can exist.
+CREATES = {("PUT", "/v1/users/{user_id}"), ("PUT", "/v1/groups/{group_id}")}
+
+
+def test_every_path_id_is_checked_by_its_kind_with_one_answer(api, db, operator_key):
+    editor = h.create_key(db, "acme", "editor")
+    routes = [(m.upper(), path) for path, item in h.openapi_spec()["paths"].items() if "{" in path
+              for m in item if m in ("get", "put", "post", "patch", "delete")]
+    assert len(routes) > 30, routes
+    seen_kinds = set()
+    for method, template in routes:
+        names = re.findall(r"{(\w+)}", template)
+        key = operator_key if template.startswith(("/v1/tenants", "/v1/api-keys")) else editor
+        for name in names:
+            kind = PATH_ID_KIND[name]  # a new path parameter needs its kind here
+            seen_kinds.add(kind)
+            for bad in PATH_ID_KINDS[kind]:
+                path = template
+                for other in names:
+                    path = path.replace("{%s}" % other, bad if other == name else PATH_ID_VALID[PATH_ID_KIND[other]])
+                status, headers, text = raw(api, method, path, key, {} if method in ("PUT", "POST", "PATCH") else None)
+                where = f"{method} {path}"
+                assert headers.get("Content-Type") == "application/problem+json", (where, status, text)
+                problem = json.loads(text)
+                if (method, template) in CREATES:
+                    assert status == 400 and problem["type"] == "urn:gwsync:problem:validation", (where, text)
+                    assert problem["errors"][0]["pointer"] == f"/path/{name}", (where, text)
+                else:
+                    assert status == 404 and problem["type"] == "urn:gwsync:problem:not-found", (where, status, text)
+    assert seen_kinds == set(PATH_ID_KINDS)
+    # openapi.yaml documents each kind's rule on every route, and the values above break it.
+    spec = h.openapi_spec()
+    for path, item in spec["paths"].items():
+        params = list(item.get("parameters", []))
+        for m in ("get", "put", "post", "patch", "delete"):
+            params += item.get(m, {}).get("parameters", [])
+        for prm in params:
+            if "$ref" in prm:
+                prm = spec["components"]["parameters"][prm["$ref"].rsplit("/", 1)[1]]
+            if prm["in"] != "path":
+                continue
+            kind, schema = PATH_ID_KIND[prm["name"]], prm["schema"]
+            if kind == "uuid":
+                assert schema.get("format") == "uuid", (path, prm)
+                continue
+            assert "pattern" in schema, (path, prm)
+            rule = re.compile(schema["pattern"])
+            assert rule.search(PATH_ID_VALID[kind]), (path, prm)
+            for bad in PATH_ID_KINDS[kind]:
+                assert not rule.search(urllib.parse.unquote(bad)) or len(bad) > schema.get("maxLength", 1e9), \
+                    (path, bad)
+    assert [t["name"] for t in api.get("/v1/tenants", key=operator_key).json()["items"]] == ["acme"]
+    assert api.get("/v1/users", key=editor).json()["items"] == []
 
 
 # ---------------------------------------------------------------- repeated member names
