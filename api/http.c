@@ -500,6 +500,70 @@ static int log_message(const struct mg_connection *conn, const char *message)
 }
 
 /*
+ * When each CivetWeb worker thread began waiting for the request head it is reading, so a head
+ * that never ends can be told from one that is malformed: CivetWeb reports both as 400
+ * "Malformed message" and says nothing else. It waits request_timeout_ms for a connection's first
+ * head and keep_alive_timeout_ms for the next ones, counted from about when these marks are set
+ * (a new connection; the end of the previous request), so a head refused no earlier than that
+ * after its mark timed out. One per worker thread (init_thread), touched only by that thread.
+ */
+struct head_clock {
+	long long since_ms;
+	long first_ms, next_ms; /* the context's request_timeout_ms and keep_alive_timeout_ms */
+	int kept_alive;
+};
+
+static void *thread_start(const struct mg_context *mg, int thread_type)
+{
+	if (thread_type != 1) /* 1: a worker thread; others read no request */
+		return NULL;
+	struct head_clock *hc = calloc(1, sizeof(*hc));
+	if (hc) {
+		hc->first_ms = atol(mg_get_option(mg, "request_timeout_ms"));
+		hc->next_ms = atol(mg_get_option(mg, "keep_alive_timeout_ms"));
+	}
+	return hc; /* NULL (out of memory): timeouts are reported as 400, as CivetWeb does */
+}
+
+static void thread_stop(const struct mg_context *mg, int thread_type, void *thread_pointer)
+{
+	(void)mg;
+	(void)thread_type;
+	free(thread_pointer);
+}
+
+static int connection_start(const struct mg_connection *conn, void **conn_data)
+{
+	(void)conn_data;
+	struct head_clock *hc = mg_get_thread_pointer(conn);
+	if (hc) {
+		hc->since_ms = clock_monotonic_ms();
+		hc->kept_alive = 0;
+	}
+	return 0;
+}
+
+static void request_end(const struct mg_connection *conn, int status)
+{
+	(void)status;
+	struct head_clock *hc = mg_get_thread_pointer(conn);
+	if (hc) {
+		hc->since_ms = clock_monotonic_ms();
+		hc->kept_alive = 1;
+	}
+}
+
+/* The head CivetWeb refused as malformed was still incomplete when its time ran out. */
+static long head_timed_out(const struct mg_connection *conn, int status, const char *errmsg)
+{
+	struct head_clock *hc = mg_get_thread_pointer(conn);
+	if (!hc || status != 400 || !errmsg || strcmp(errmsg, "Malformed message") != 0)
+		return 0;
+	long limit = hc->kept_alive ? hc->next_ms : hc->first_ms;
+	return limit > 0 && clock_monotonic_ms() - hc->since_ms >= limit ? limit : 0;
+}
+
+/*
  * Every error CivetWeb answers by itself (a request it cannot parse, a method it refuses such as
  * TRACE, a head too large, ...) goes through here, so clients get the same problem+json as from
  * the handlers. A method CivetWeb refuses on one of our paths is what it is to our router: 405
@@ -529,7 +593,11 @@ static int http_error(struct mg_connection *conn, int status, const char *errmsg
 	if (status == 400 && rq.method[0] && rq.path[0] == '/')
 		found = router_find(api_routes, api_routes_count, sizeof(api_routes[0]), rq.method,
 				    rq.path, &route, &params, rs.allow, sizeof(rs.allow));
-	if (found == ROUTER_NO_METHOD) {
+	long timeout_ms = head_timed_out(conn, status, errmsg);
+	if (timeout_ms) {
+		api_reply_error(&rs, 408, "request-timeout", "Request timeout",
+				"the request head did not arrive within %ld ms", timeout_ms);
+	} else if (found == ROUTER_NO_METHOD) {
 		api_reply_error(&rs, 405, "method-not-allowed", "Method not allowed",
 				"%s is not allowed on %s", rq.method, rq.path);
 	} else if (status >= 500) {
@@ -593,6 +661,10 @@ static struct mg_context *listener_start(struct api_server *srv, const char *lis
 	cb.begin_request = begin;
 	cb.log_message = log_message;
 	cb.http_error = http_error;
+	cb.init_thread = thread_start;
+	cb.exit_thread = thread_stop;
+	cb.init_connection = connection_start;
+	cb.end_request = request_end;
 	struct mg_context *mg = mg_start(&cb, srv, options);
 	if (!mg)
 		return NULL;
