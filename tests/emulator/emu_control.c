@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* gws-emulator control API under /_emulator/ (Google never uses that path) and state files. */
+#include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,7 +182,7 @@ static const struct emu_jspec config_spec[] = {
 	{ "deletedRetentionS", EMU_JT_INT, NULL }, { "newUser404Ms", EMU_JT_INT, NULL },
 	{ "newGroup404Ms", EMU_JT_INT, NULL },	   { "memberStatus", EMU_JT_BOOL, NULL },
 	{ "memberAliasEmail", EMU_JT_BOOL, NULL }, { "rolesFilter", EMU_JT_BOOL, NULL },
-	{ "perMinute", EMU_JT_INT, NULL },	   { NULL, 0, NULL },
+	{ NULL, 0, NULL },
 };
 
 static const struct emu_jspec customer_spec[] = {
@@ -330,6 +332,23 @@ static int config_check(struct emu *em, struct json_object *jo, char *err, size_
 
 	if (emu_json_check(jo, config_spec, err, errlen))
 		return -1;
+	/* a misspelt switch would otherwise leave the behaviour a test asked for silently off */
+	json_object_object_foreach(jo, key, val)
+	{
+		const struct emu_jspec *sp = config_spec;
+
+		while (sp->key && strcmp(sp->key, key))
+			sp++;
+		if (!sp->key) {
+			snprintf(err, errlen, "%.64s is not a switch", key);
+			return -1;
+		}
+		if (sp->type == EMU_JT_INT && json_object_is_type(val, json_type_int) &&
+		    (json_object_get_int64(val) < 0 || json_object_get_int64(val) > INT32_MAX)) {
+			snprintf(err, errlen, "%s must be 0..%d", key, INT32_MAX);
+			return -1;
+		}
+	}
 	if (jhas(jo, "deleteStatus", &v) && json_object_get_int(v) != 200 &&
 	    json_object_get_int(v) != 204) {
 		snprintf(err, errlen, "deleteStatus must be 200 or 204");
@@ -491,12 +510,30 @@ static void resp_msg(struct emu_resp *rs, char *err, size_t errlen)
 	json_object_put(jo);
 }
 
+/* A suspensionReason as Google spells them (ADMIN, ABUSE, WEB_LOGIN_REQUIRED, UNDER13, ...). */
+static bool valid_suspension_reason(const char *r)
+{
+	size_t n = strlen(r);
+
+	if (n == 0 || n > 64)
+		return false;
+	for (; *r; r++)
+		if (!isupper((unsigned char)*r) && !isdigit((unsigned char)*r) && *r != '_')
+			return false;
+	return true;
+}
+
 static int user_load(struct emu *em, struct json_object *uj, char *err, size_t errlen)
 {
 	const char *email = jstr(uj, "primaryEmail");
 	struct emu_user *u = email ? emu_user_find(em, email) : NULL;
 	struct json_object *copy = NULL, *v;
 	static const char *const extra[] = { "privileges", "deleted", "isAdmin", "id" };
+
+	if (jstr(uj, "suspensionReason") && !valid_suspension_reason(jstr(uj, "suspensionReason"))) {
+		snprintf(err, errlen, "suspensionReason must be 1 to 64 of A-Z, 0-9 and _");
+		return -1;
+	}
 
 	if (!u) {
 		struct emu_resp rs;
@@ -1187,6 +1224,14 @@ static void ctl_user(struct emu *em, struct emu_req *rq, struct emu_resp *rs,
 		const char *reason = jstr(jo, "reason");
 		bool on = !jhas(jo, "suspended", &v) || json_object_get_boolean(v);
 
+		if (reason && !valid_suspension_reason(reason)) {
+			ctl_err(rs, 400, "reason must be 1 to 64 of A-Z, 0-9 and _");
+			return;
+		}
+		if (u->deleted) {
+			ctl_err(rs, 409, "the user is deleted");
+			return;
+		}
 		u->suspended = on;
 		str_set(&u->susp_reason, on ? (reason ? reason : "ABUSE") : NULL);
 		emu_user_touch(em, u);
@@ -1313,9 +1358,13 @@ void emu_control(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 		jw_str(&w, em->customer_id);
 		jw_k(&w, "domain");
 		jw_str(&w, emu_primary_domain(em));
-		snprintf(admin, sizeof(admin), "admin@%s", emu_primary_domain(em));
-		jw_k(&w, "adminEmail");
-		jw_str(&w, admin);
+		/* the reset's super admin, not admin@<primary>: a state may change the primary domain */
+		struct emu_user *au = emu_user_by_id(em, em->admin_id);
+
+		if (au && !au->deleted) {
+			jw_k(&w, "adminEmail");
+			jw_str(&w, au->email);
+		}
 		jw_k(&w, "tokenUri");
 		snprintf(admin, sizeof(admin), "%s/token", em->base_url);
 		jw_str(&w, admin);
@@ -1394,8 +1443,6 @@ void emu_control(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 		} else {
 			struct jw w;
 
-			if (jhas(jo, "perMinute", &v))
-				em->quota_per_minute = json_object_get_int(v);
 			rs->status = 200;
 			buf_reset(&rs->body);
 			jw_init(&w, &rs->body, NULL);
