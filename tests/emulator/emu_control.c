@@ -323,6 +323,22 @@ static const struct emu_jspec *ctl_spec(const char *path)
 	return NULL;
 }
 
+/* The first member of object jo that spec does not name, or NULL. */
+static const char *unknown_key(struct json_object *jo, const struct emu_jspec *spec)
+{
+	json_object_object_foreach(jo, key, unused)
+	{
+		const struct emu_jspec *s = spec;
+
+		(void)unused;
+		while (s->key && strcmp(s->key, key))
+			s++;
+		if (!s->key)
+			return key;
+	}
+	return NULL;
+}
+
 /* ---------------------------------------------------------------- config */
 
 /* Everything that can reject a config object, so that a rejected one changes nothing. */
@@ -333,22 +349,16 @@ static int config_check(struct emu *em, struct json_object *jo, char *err, size_
 	if (emu_json_check(jo, config_spec, err, errlen))
 		return -1;
 	/* a misspelt switch would otherwise leave the behaviour a test asked for silently off */
-	json_object_object_foreach(jo, key, val)
-	{
-		const struct emu_jspec *sp = config_spec;
-
-		while (sp->key && strcmp(sp->key, key))
-			sp++;
-		if (!sp->key) {
-			snprintf(err, errlen, "%.64s is not a switch", key);
-			return -1;
-		}
-		if (sp->type == EMU_JT_INT && json_object_is_type(val, json_type_int) &&
-		    (json_object_get_int64(val) < 0 || json_object_get_int64(val) > INT32_MAX)) {
-			snprintf(err, errlen, "%s must be 0..%d", key, INT32_MAX);
-			return -1;
-		}
+	if (unknown_key(jo, config_spec)) {
+		snprintf(err, errlen, "%.64s is not a switch", unknown_key(jo, config_spec));
+		return -1;
 	}
+	for (const struct emu_jspec *sp = config_spec; sp->key; sp++)
+		if (sp->type == EMU_JT_INT && jhas(jo, sp->key, &v) &&
+		    (json_object_get_int64(v) < 0 || json_object_get_int64(v) > INT32_MAX)) {
+			snprintf(err, errlen, "%s must be 0..%d", sp->key, INT32_MAX);
+			return -1;
+		}
 	if (jhas(jo, "deleteStatus", &v) && json_object_get_int(v) != 200 &&
 	    json_object_get_int(v) != 204) {
 		snprintf(err, errlen, "deleteStatus must be 200 or 204");
@@ -659,6 +669,11 @@ int emu_state_load(struct emu *em, struct json_object *jo, char *err, size_t err
 
 	if (!json_object_is_type(jo, json_type_object)) {
 		snprintf(err, errlen, "state must be a JSON object");
+		return -1;
+	}
+	if (unknown_key(jo, state_spec)) {
+		snprintf(err, errlen, "%.64s is not a member of the state format",
+			 unknown_key(jo, state_spec));
 		return -1;
 	}
 	if (emu_json_check(jo, state_spec, err, errlen))
@@ -1269,22 +1284,15 @@ static void ctl_seed_account(struct emu *em, struct emu_resp *rs, struct json_ob
 		return;
 	}
 	/* The fixture is the state itself: a wrapper such as {"state": {...}} would load nothing. */
-	json_object_object_foreach(fx, key, unused)
-	{
-		const struct emu_jspec *s = state_spec;
+	if (unknown_key(fx, state_spec)) {
+		char msg[160];
 
-		(void)unused;
-		while (s->key && strcmp(s->key, key))
-			s++;
-		if (!s->key) {
-			char msg[160];
-
-			snprintf(msg, sizeof(msg), "fixture.%.64s is not a member of the state format", key);
-			if (owned)
-				json_object_put(fx);
-			ctl_err(rs, 400, msg);
-			return;
-		}
+		snprintf(msg, sizeof(msg), "fixture.%.64s is not a member of the state format",
+			 unknown_key(fx, state_spec));
+		if (owned)
+			json_object_put(fx);
+		ctl_err(rs, 400, msg);
+		return;
 	}
 	if (!jhas(jo, "reset", &v) || json_object_get_boolean(v))
 		emu_reset(em, NULL);

@@ -1,7 +1,9 @@
 """Defects found by the issue-11 audit, trying the emulator from outside with bad input."""
+import subprocess
+
 import pytest
 
-from conftest import DIR, gerr
+from conftest import BIN, DIR, gerr
 from test_batch import build, parse
 
 MP = {"Content-Type": "multipart/mixed; boundary=batch_xyz"}
@@ -89,3 +91,15 @@ def test_info_admin_and_reset_domain_survive_a_new_primary_domain(emu):
     assert emu.ctl("GET", "info")["adminEmail"] == "admin@corp.example"
     emu.ctl("POST", "reset", {})
     assert emu.ctl("GET", "info")["domain"] == "example.com"
+
+
+def test_state_refuses_unknown_members(emu, tmp_path):
+    """PUT state {"user": [...]} (a typo) answered 200 and loaded nothing, as seed/account once did."""
+    r = emu.ctl("PUT", "state", {"user": [{"primaryEmail": "typo@example.com"}]}, expect=400)
+    assert r["error"] == "user is not a member of the state format"
+    assert emu.ctl("GET", "info")["users"] == 1
+    p = tmp_path / "state.json"
+    p.write_text('{"users": [], "grups": []}')
+    run = subprocess.run([BIN, "--state", str(p), "--listen", "127.0.0.1:0"], capture_output=True, text=True,
+                         timeout=10)
+    assert run.returncode == 1 and "grups is not a member of the state format" in run.stderr, run.stderr
