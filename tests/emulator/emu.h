@@ -142,7 +142,7 @@ size_t b64url_encode(const unsigned char *in, size_t n, char *out);
 /* Decodes base64url (padding optional); returns an owned buffer or NULL. */
 unsigned char *b64url_decode(const char *in, size_t n, size_t *outlen);
 
-/* Percent-decodes in place ('+' becomes space when plus is true). */
+/* Percent-decodes in place ('+' becomes space when plus is true); %00 is left as is. */
 void pct_decode(char *s, bool plus);
 void buf_add_pct(struct buf *b, const char *s);
 /* Returns the decoded value of name in an x-www-form-urlencoded string (owned), or NULL. */
@@ -372,6 +372,8 @@ struct emu {
 	int delete_status; /* 204 (default) or 200 */
 	char *consent;     /* allow | access_denied | admin_policy_enforced */
 	char *consent_user;
+	char default_domain[256]; /* --domain: what a reset without a domain goes back to */
+	char admin_id[24]; /* the super admin made by a reset (GET _emulator/info adminEmail) */
 	int token_ttl_s;
 	int refresh_ttl_s;
 	int code_ttl_s;

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* gws-emulator control API under /_emulator/ (Google never uses that path) and state files. */
+#include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,7 +182,7 @@ static const struct emu_jspec config_spec[] = {
 	{ "deletedRetentionS", EMU_JT_INT, NULL }, { "newUser404Ms", EMU_JT_INT, NULL },
 	{ "newGroup404Ms", EMU_JT_INT, NULL },	   { "memberStatus", EMU_JT_BOOL, NULL },
 	{ "memberAliasEmail", EMU_JT_BOOL, NULL }, { "rolesFilter", EMU_JT_BOOL, NULL },
-	{ "perMinute", EMU_JT_INT, NULL },	   { NULL, 0, NULL },
+	{ NULL, 0, NULL },
 };
 
 static const struct emu_jspec customer_spec[] = {
@@ -321,6 +323,22 @@ static const struct emu_jspec *ctl_spec(const char *path)
 	return NULL;
 }
 
+/* The first member of object jo that spec does not name, or NULL. */
+static const char *unknown_key(struct json_object *jo, const struct emu_jspec *spec)
+{
+	json_object_object_foreach(jo, key, unused)
+	{
+		const struct emu_jspec *s = spec;
+
+		(void)unused;
+		while (s->key && strcmp(s->key, key))
+			s++;
+		if (!s->key)
+			return key;
+	}
+	return NULL;
+}
+
 /* ---------------------------------------------------------------- config */
 
 /* Everything that can reject a config object, so that a rejected one changes nothing. */
@@ -330,6 +348,17 @@ static int config_check(struct emu *em, struct json_object *jo, char *err, size_
 
 	if (emu_json_check(jo, config_spec, err, errlen))
 		return -1;
+	/* a misspelt switch would otherwise leave the behaviour a test asked for silently off */
+	if (unknown_key(jo, config_spec)) {
+		snprintf(err, errlen, "%.64s is not a switch", unknown_key(jo, config_spec));
+		return -1;
+	}
+	for (const struct emu_jspec *sp = config_spec; sp->key; sp++)
+		if (sp->type == EMU_JT_INT && jhas(jo, sp->key, &v) &&
+		    (json_object_get_int64(v) < 0 || json_object_get_int64(v) > INT32_MAX)) {
+			snprintf(err, errlen, "%s must be 0..%d", sp->key, INT32_MAX);
+			return -1;
+		}
 	if (jhas(jo, "deleteStatus", &v) && json_object_get_int(v) != 200 &&
 	    json_object_get_int(v) != 204) {
 		snprintf(err, errlen, "deleteStatus must be 200 or 204");
@@ -491,12 +520,30 @@ static void resp_msg(struct emu_resp *rs, char *err, size_t errlen)
 	json_object_put(jo);
 }
 
+/* A suspensionReason as Google spells them (ADMIN, ABUSE, WEB_LOGIN_REQUIRED, UNDER13, ...). */
+static bool valid_suspension_reason(const char *r)
+{
+	size_t n = strlen(r);
+
+	if (n == 0 || n > 64)
+		return false;
+	for (; *r; r++)
+		if (!isupper((unsigned char)*r) && !isdigit((unsigned char)*r) && *r != '_')
+			return false;
+	return true;
+}
+
 static int user_load(struct emu *em, struct json_object *uj, char *err, size_t errlen)
 {
 	const char *email = jstr(uj, "primaryEmail");
 	struct emu_user *u = email ? emu_user_find(em, email) : NULL;
 	struct json_object *copy = NULL, *v;
 	static const char *const extra[] = { "privileges", "deleted", "isAdmin", "id" };
+
+	if (jstr(uj, "suspensionReason") && !valid_suspension_reason(jstr(uj, "suspensionReason"))) {
+		snprintf(err, errlen, "suspensionReason must be 1 to 64 of A-Z, 0-9 and _");
+		return -1;
+	}
 
 	if (!u) {
 		struct emu_resp rs;
@@ -622,6 +669,11 @@ int emu_state_load(struct emu *em, struct json_object *jo, char *err, size_t err
 
 	if (!json_object_is_type(jo, json_type_object)) {
 		snprintf(err, errlen, "state must be a JSON object");
+		return -1;
+	}
+	if (unknown_key(jo, state_spec)) {
+		snprintf(err, errlen, "%.64s is not a member of the state format",
+			 unknown_key(jo, state_spec));
 		return -1;
 	}
 	if (emu_json_check(jo, state_spec, err, errlen))
@@ -1187,6 +1239,14 @@ static void ctl_user(struct emu *em, struct emu_req *rq, struct emu_resp *rs,
 		const char *reason = jstr(jo, "reason");
 		bool on = !jhas(jo, "suspended", &v) || json_object_get_boolean(v);
 
+		if (reason && !valid_suspension_reason(reason)) {
+			ctl_err(rs, 400, "reason must be 1 to 64 of A-Z, 0-9 and _");
+			return;
+		}
+		if (u->deleted) {
+			ctl_err(rs, 409, "the user is deleted");
+			return;
+		}
 		u->suspended = on;
 		str_set(&u->susp_reason, on ? (reason ? reason : "ABUSE") : NULL);
 		emu_user_touch(em, u);
@@ -1224,22 +1284,15 @@ static void ctl_seed_account(struct emu *em, struct emu_resp *rs, struct json_ob
 		return;
 	}
 	/* The fixture is the state itself: a wrapper such as {"state": {...}} would load nothing. */
-	json_object_object_foreach(fx, key, unused)
-	{
-		const struct emu_jspec *s = state_spec;
+	if (unknown_key(fx, state_spec)) {
+		char msg[160];
 
-		(void)unused;
-		while (s->key && strcmp(s->key, key))
-			s++;
-		if (!s->key) {
-			char msg[160];
-
-			snprintf(msg, sizeof(msg), "fixture.%.64s is not a member of the state format", key);
-			if (owned)
-				json_object_put(fx);
-			ctl_err(rs, 400, msg);
-			return;
-		}
+		snprintf(msg, sizeof(msg), "fixture.%.64s is not a member of the state format",
+			 unknown_key(fx, state_spec));
+		if (owned)
+			json_object_put(fx);
+		ctl_err(rs, 400, msg);
+		return;
 	}
 	if (!jhas(jo, "reset", &v) || json_object_get_boolean(v))
 		emu_reset(em, NULL);
@@ -1313,9 +1366,13 @@ void emu_control(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 		jw_str(&w, em->customer_id);
 		jw_k(&w, "domain");
 		jw_str(&w, emu_primary_domain(em));
-		snprintf(admin, sizeof(admin), "admin@%s", emu_primary_domain(em));
-		jw_k(&w, "adminEmail");
-		jw_str(&w, admin);
+		/* the reset's super admin, not admin@<primary>: a state may change the primary domain */
+		struct emu_user *au = emu_user_by_id(em, em->admin_id);
+
+		if (au && !au->deleted) {
+			jw_k(&w, "adminEmail");
+			jw_str(&w, au->email);
+		}
 		jw_k(&w, "tokenUri");
 		snprintf(admin, sizeof(admin), "%s/token", em->base_url);
 		jw_str(&w, admin);
@@ -1394,8 +1451,6 @@ void emu_control(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 		} else {
 			struct jw w;
 
-			if (jhas(jo, "perMinute", &v))
-				em->quota_per_minute = json_object_get_int(v);
 			rs->status = 200;
 			buf_reset(&rs->body);
 			jw_init(&w, &rs->body, NULL);

@@ -498,6 +498,11 @@ struct emu_member *emu_member_insert_json(struct emu *em, struct emu_group *g,
 			 (unsigned long long)(hash64(low, strlen(low), 3) % 10000000000000000000ull));
 		free(low);
 		mid = ext;
+		/* Google lists external addresses as USER; EXTERNAL only when asked for, so that
+		 * a test can show a client the type API-NOTES §16 says it may meet */
+		if (json_object_object_get_ex(jo, "type", &v) &&
+		    !strcasecmp(json_object_get_string(v), "EXTERNAL"))
+			type = MT_EXTERNAL;
 	} else {
 		emu_err(rs, 404, "notFound", "Resource Not Found: memberKey");
 		return NULL;

@@ -194,7 +194,7 @@ void emu_reset(struct emu *em, const char *domain)
 {
 	char dom[256];
 
-	snprintf(dom, sizeof(dom), "%s", domain ? domain : emu_primary_domain(em));
+	snprintf(dom, sizeof(dom), "%s", domain ? domain : em->default_domain);
 	store_clear(em);
 	strcpy(em->customer_id, "C0");
 	rand_alnum(em->customer_id + 2, 7);
@@ -232,6 +232,7 @@ void emu_reset(struct emu *em, const char *domain)
 	u->agreed_terms = true;
 	u->password = xstrdup("emulator-admin-password");
 	em->consent_user = xstrdup(u->id);
+	snprintf(em->admin_id, sizeof(em->admin_id), "%s", u->id);
 }
 
 void emu_init(struct emu *em, const char *domain)
@@ -240,7 +241,8 @@ void emu_init(struct emu *em, const char *domain)
 	pthread_mutex_init(&em->mu, NULL);
 	rand_alnum(em->nonce, 16);
 	em->log = xcalloc(EMU_LOG_MAX, sizeof(*em->log));
-	emu_reset(em, domain ? domain : "example.com");
+	snprintf(em->default_domain, sizeof(em->default_domain), "%s", domain ? domain : "example.com");
+	emu_reset(em, NULL);
 }
 
 void emu_cleanup(struct emu *em)

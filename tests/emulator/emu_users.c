@@ -151,6 +151,53 @@ static bool user_creating(struct emu *em, const struct emu_user *u, struct emu_r
 	return false;
 }
 
+/*
+ * The enum parameters of users.get/list (discovery: projection, viewType, event): a value outside
+ * the enum is a 400, not a silent default. Message as for orderBy [I].
+ */
+static bool enum_param_bad(struct emu_req *rq, struct emu_resp *rs, bool list)
+{
+	static const struct {
+		const char *name;
+		const char *values[6];
+	} params[] = {
+		{ "projection", { "basic", "custom", "full" } },
+		{ "viewType", { "admin_view", "domain_public" } },
+		{ "event", { "add", "delete", "makeAdmin", "undelete", "update" } },
+	};
+	for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
+		char *v;
+		bool ok = false;
+
+		if (!list && !strcmp(params[i].name, "event"))
+			continue;
+		v = emu_qp(rq, params[i].name);
+		if (!v)
+			continue;
+		struct buf m;
+
+		buf_init(&m);
+		for (size_t k = 0; params[i].values[k]; k++) {
+			ok = ok || !strcasecmp(v, params[i].values[k]);
+			buf_addf(&m, "%s%s", k ? ", " : "", params[i].values[k]);
+		}
+		if (!ok) {
+			char *vals = xstrdup(m.p);
+
+			buf_reset(&m);
+			buf_addf(&m, "Invalid value '%s'. Values must be one of: %s", v, vals);
+			emu_err_esf(rs, 400, "invalidParameter", m.p, NULL, "INVALID_ARGUMENT",
+				    params[i].name, "parameter");
+			free(vals);
+		}
+		buf_cleanup(&m);
+		free(v);
+		if (!ok)
+			return true;
+	}
+	return false;
+}
+
 static int projection_of(struct emu_req *rq, char **mask)
 {
 	char *p = emu_qp(rq, "projection");
@@ -585,6 +632,8 @@ void h_users_insert(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 
 void h_users_get(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 {
+	if (enum_param_bad(rq, rs, false))
+		return;
 	struct emu_user *u = user_key(em, rq, rs);
 
 	if (!u)
@@ -887,7 +936,7 @@ void h_users_list(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 	buf_init(&kb);
 	if (emu_check_customer_domain(em, rq, rs, true, &domain))
 		goto out;
-	if (emu_parse_max(rq, rs, 100, 500, false, &max))
+	if (emu_parse_max(rq, rs, 100, 500, false, &max) || enum_param_bad(rq, rs, true))
 		goto out;
 	order = emu_qp(rq, "orderBy");
 	sorder = emu_qp(rq, "sortOrder");

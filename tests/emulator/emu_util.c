@@ -829,7 +829,10 @@ void pct_decode(char *s, bool plus)
 	char *o = s;
 
 	for (; *s; s++) {
-		if (*s == '%' && hexval((unsigned char)s[1]) >= 0 && hexval((unsigned char)s[2]) >= 0) {
+		/* %00 stays as sent: a decoded NUL would cut the value short, so that
+		 * "users/a@example.com%00x" found a@example.com and "pageToken=%00" read as none */
+		if (*s == '%' && hexval((unsigned char)s[1]) >= 0 && hexval((unsigned char)s[2]) >= 0 &&
+		    (s[1] != '0' || s[2] != '0')) {
 			*o++ = (char)(hexval((unsigned char)s[1]) * 16 + hexval((unsigned char)s[2]));
 			s += 2;
 		} else if (*s == '+' && plus) {

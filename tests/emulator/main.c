@@ -314,6 +314,10 @@ int main(int argc, char **argv)
 	const char *opts[] = { "listening_ports", listen, "num_threads", threads,
 			       "enable_keep_alive", "yes", "request_timeout_ms", "60000",
 			       "keep_alive_timeout_ms", "60000",
+			       /* the path as sent: the router decodes each segment once, as Google
+				* does (CivetWeb's decoding made "a%2540b" read as a@b and cut the path
+				* at a %00) */
+			       "decode_url", "no",
 			       /* header and body go out in separate writes: no Nagle delay */
 			       "tcp_nodelay", "1", NULL };
 	struct mg_callbacks cb;

@@ -54,12 +54,22 @@ def test_quota_per_minute(emu):
 
 
 def test_concurrency_limit(emu):
-    emu.ctl("PUT", "quota", {"concurrency": 2})
     emu.ctl("POST", "faults", {"route": "directory.users.get", "latencyMs": 400})
+    burst = lambda: list(ex.map(
+        lambda _: Emulator.call(emu, "GET", f"{DIR}/users/admin@example.com").status_code, range(6)))
     with concurrent.futures.ThreadPoolExecutor(6) as ex:
-        sts = list(ex.map(lambda _: Emulator.call(emu, "GET", f"{DIR}/users/admin@example.com").status_code,
-                          range(6)))
+        assert burst() == [200] * 6          # off (the default): no limit
+        emu.ctl("PUT", "quota", {"concurrency": 2})
+        sts = burst()
     assert sts.count(200) >= 2 and sts.count(429) >= 1, sts
+
+
+def test_delete_status_switch(emu):
+    for status in (204, 200):
+        emu.ctl("PUT", "config", {"deleteStatus": status})
+        emu.new_user(f"d{status}@example.com")
+        r = emu.call("DELETE", f"{DIR}/users/d{status}@example.com")
+        assert r.status_code == status and r.content == b"", r.text
 
 
 def test_request_log_and_counters(emu):

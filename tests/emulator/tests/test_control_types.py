@@ -78,7 +78,7 @@ WRONG = [
     ("PUT", "config", {"consentUser": []}),
     ("PUT", "config", {"apiAccess": "no"}),
     ("PUT", "config", {"projectNumber": 5}),
-    ("PUT", "quota", {"perMinute": "7"}),
+    ("PUT", "quota", {"quotaWindowMs": "7"}),
 ]
 
 

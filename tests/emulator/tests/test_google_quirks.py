@@ -179,6 +179,19 @@ def test_owner_manager_is_a_member(emu, role):
     assert emu.call("GET", f"{DIR}/groups/roles@example.com/hasMember/o@example.com").json() == {"isMember": True}
 
 
+def test_external_member_entry(emu):
+    """An address outside the customer's domains is a USER entry (as Google lists it); a member
+    inserted with type EXTERNAL keeps that type, so a client can be shown the entry §16 names."""
+    emu.new_group("ext@example.com")
+    r = emu.call("POST", f"{DIR}/groups/ext@example.com/members", {"email": "pal@gmail.com"})
+    assert r.status_code == 200 and r.json()["type"] == "USER", r.text
+    r = emu.call("POST", f"{DIR}/groups/ext@example.com/members", {"email": "guest@gmail.com", "type": "EXTERNAL"})
+    assert r.status_code == 200 and r.json()["type"] == "EXTERNAL", r.text
+    ms = {m["email"]: m["type"] for m in members(emu, "ext@example.com")}
+    assert ms == {"pal@gmail.com": "USER", "guest@gmail.com": "EXTERNAL"}
+    assert emu.call("DELETE", f"{DIR}/groups/ext@example.com/members/guest@gmail.com").status_code == 204
+
+
 def test_roles_filter_switch(emu):
     emu.new_user("own@example.com")
     emu.new_user("mem@example.com")
@@ -211,7 +224,8 @@ def test_new_group_404_window(emu):
     gerr(emu.call("GET", f"{DIR}/groups/fresh@example.com"), 404, "notFound", "Resource Not Found: groupKey")
     gerr(emu.call("POST", f"{DIR}/groups/fresh@example.com/members", {"email": "fm@example.com"}),
          404, "notFound", "Resource Not Found: groupKey")
-    assert emu.call("GET", "/groups/v1/groups/fresh@example.com", params={"alt": "json"}).status_code == 404
+    gerr(emu.call("GET", "/groups/v1/groups/fresh@example.com", params={"alt": "json"}), 404, "notFound",
+         "Resource Not Found: groupUniqueId")
     time.sleep(0.45)
     assert emu.call("GET", f"{DIR}/groups/fresh@example.com").status_code == 200
     assert emu.call("POST", f"{DIR}/groups/fresh@example.com/members", {"email": "fm@example.com"}).status_code == 200
@@ -249,6 +263,11 @@ def test_query_escaped_apostrophe_and_quoted_spaces(emu):
     assert [g["email"] for g in r.json()["groups"]] == ["one@example.com"]
     gerr(emu.call("GET", DIR + "/groups", params={"customer": "my_customer", "query": "bogus=1"}),
          400, "invalid", "Invalid query")
+    # groups take the escaped apostrophe too, inside a quoted value with a space
+    emu.new_group("ob@example.com", name="O'Brien team")
+    for q in [r"name='O\'Brien team'", "name=\"O'Brien team\""]:
+        r = emu.call("GET", DIR + "/groups", params={"customer": "my_customer", "query": q})
+        assert [g["email"] for g in r.json()["groups"]] == ["ob@example.com"], q
 
 
 # ---------------------------------------------------------------- ambiguous 409 on a rename
@@ -325,6 +344,14 @@ def test_crypt_rounds_and_ldap_hashes(emu):
     gerr(insert("r4@example.com", ldap, "SHA-1"), 400, "invalid", "Invalid Password")
     hexd = base64.b64decode(ldap[5:]).hex()
     assert insert("r4@example.com", hexd, "SHA-1").status_code == 200
+    # the same rules for SHA-256 crypt and LDAP {MD5}
+    gerr(insert("r5@example.com", crypt("pw", "$5$rounds=10001$saltsalt$"), "crypt"), 400, "invalid",
+         "Invalid Password")
+    assert insert("r5@example.com", crypt("pw", "$5$rounds=10000$saltsalt$"), "crypt").status_code == 200
+    md5 = "{MD5}" + base64.b64encode(hashlib.md5(b"helloworld").digest()).decode()
+    gerr(insert("r6@example.com", md5, "MD5"), 400, "invalid", "Invalid Password")
+    assert insert("r6@example.com", hashlib.md5(b"helloworld").hexdigest(), "MD5").status_code == 200
+    assert emu.ctl("POST", "users/r6@example.com/check-password", {"password": "helloworld"})["match"] is True
 
 
 def test_non_ascii_names_round_trip(emu):
@@ -355,6 +382,7 @@ def test_page_token_under_wrong_name_gives_page_one(emu):
     (None, lambda pw: pw),
     ("MD5", lambda pw: hashlib.md5(pw.encode()).hexdigest()),
     ("SHA-1", lambda pw: hashlib.sha1(pw.encode()).hexdigest().upper()),
+    ("crypt", lambda pw: crypt(pw, "ab")),
     ("crypt", lambda pw: crypt(pw, "$1$abcdefgh$")),
     ("crypt", lambda pw: crypt(pw, "$5$rounds=6000$abcdefgh$")),
     ("crypt", lambda pw: crypt(pw, "$6$abcdefgh$")),
@@ -378,8 +406,11 @@ def test_check_password(emu, fn, make):
 # ---------------------------------------------------------------- quota window, request log
 
 def test_quota_is_a_rolling_window(emu):
-    emu.ctl("PUT", "config", {"quotaPerMinute": 3, "quotaWindowMs": 1000})
     get = lambda: emu.call("GET", f"{DIR}/users/admin@example.com").status_code
+    # off (the default): no limit
+    assert emu.ctl("GET", "config")["quotaPerMinute"] == 0
+    assert {get() for _ in range(20)} == {200}
+    emu.ctl("PUT", "config", {"quotaPerMinute": 3, "quotaWindowMs": 1000})
     assert [get(), get()] == [200, 200]
     time.sleep(0.5)
     assert get() == 200

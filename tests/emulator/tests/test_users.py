@@ -255,6 +255,9 @@ def test_empty_list_omits_array(emu):
 
 
 def test_post_create_412_window(emu):
+    # off (the default): a write right after the insert succeeds
+    emu.new_user("now@example.com")
+    assert emu.call("PUT", f"{DIR}/users/now@example.com", {"suspended": True}).status_code == 200
     emu.ctl("PUT", "config", {"create412Ms": 1500})
     emu.new_user("w@example.com")
     gerr(emu.call("PUT", f"{DIR}/users/w@example.com", {"suspended": True}), 412, "conditionNotMet",
