@@ -172,10 +172,17 @@ int api_is_uuid(const char *s);
  */
 int api_json_integer(json_object *v, int64_t *out);
 
-/* json-c helpers that cannot leak: add a member, dropping the value when add fails. */
-void api_json_put(json_object *obj, const char *key, json_object *val);
+/*
+ * The one set of json-c helpers that cannot leak: add a member, dropping the value when add
+ * fails. Every handler builds its JSON with these (no local copies).
+ */
+void api_json_put(json_object *obj, const char *key, json_object *val); /* NULL → omitted */
+void api_json_put_or_null(json_object *obj, const char *key, json_object *val); /* NULL → null */
 void api_json_put_str(json_object *obj, const char *key, const char *s); /* "" → omitted */
 void api_json_put_str_or_null(json_object *obj, const char *key, const char *s); /* "" → null */
+void api_json_put_int_or_null(json_object *obj, const char *key, int v);	 /* < 0 → null */
+/* {"reason", "message"} (empty members omitted), or NULL when both are empty. */
+json_object *api_json_error(const char *reason, const char *message);
 
 /*
  * Answers a failed Google call made on the request's thread (under google_deadline_begin) with the

@@ -21,15 +21,9 @@ static json_object *authorization_json(const struct store_credential *c)
 	json_object *jo = json_object_new_object();
 	api_json_put_str(jo, "integration_id", c->integration_id);
 	api_json_put_str(jo, "type", c->kind);
-	if (c->client_email[0])
-		api_json_put_str(jo, "client_email", c->client_email);
-	else
-		json_object_object_add(jo, "client_email", NULL);
+	api_json_put_str_or_null(jo, "client_email", c->client_email);
 	api_json_put_str(jo, "client_id", c->client_id);
-	if (c->admin_email[0])
-		api_json_put_str(jo, "admin_email", c->admin_email);
-	else
-		json_object_object_add(jo, "admin_email", NULL);
+	api_json_put_str_or_null(jo, "admin_email", c->admin_email);
 	json_object *scopes = json_object_new_array();
 	char buf[STORE_SCOPES_MAX + 1];
 	snprintf(buf, sizeof(buf), "%s", c->scopes);
@@ -38,10 +32,7 @@ static json_object *authorization_json(const struct store_credential *c)
 		json_object_array_add(scopes, json_object_new_string(t));
 	api_json_put(jo, "scopes", scopes);
 	api_json_put_str(jo, "authorized_at", c->authorized_at);
-	if (c->last_used_at[0])
-		api_json_put_str(jo, "last_used_at", c->last_used_at);
-	else
-		json_object_object_add(jo, "last_used_at", NULL);
+	api_json_put_str_or_null(jo, "last_used_at", c->last_used_at);
 	if (c->last_error_reason[0]) {
 		json_object *le = json_object_new_object();
 		api_json_put_str(le, "reason", c->last_error_reason);

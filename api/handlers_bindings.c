@@ -88,52 +88,30 @@ void handle_group_binding_delete(struct api_request *rq, struct api_response *rs
 	binding_delete(rq, rs, true);
 }
 
-static void put_str_or_null(json_object *o, const char *key, const char *v)
-{
-	if (v[0])
-		api_json_put_str(o, key, v);
-	else
-		json_object_object_add(o, key, NULL);
-}
-
-static void put_count(json_object *o, const char *key, int v)
-{
-	if (v >= 0)
-		api_json_put(o, key, json_object_new_int(v));
-	else
-		json_object_object_add(o, key, NULL);
-}
-
 /* A group of the integration: its binding and its Google group link (null without one). */
 static json_object *bound_group_json(const struct store_group_status *g)
 {
 	json_object *jo = json_object_new_object();
 	api_json_put_str(jo, "group_id", g->group_id);
 	api_json_put_str(jo, "name", g->name);
-	put_str_or_null(jo, "email", g->email);
+	api_json_put_str_or_null(jo, "email", g->email);
 	api_json_put(jo, "bound", json_object_new_boolean(g->bound));
-	put_str_or_null(jo, "bound_at", g->bound_at);
+	api_json_put_str_or_null(jo, "bound_at", g->bound_at);
 	if (!g->status[0]) {
 		json_object_object_add(jo, "link", NULL);
 		return jo;
 	}
 	json_object *link = json_object_new_object();
 	api_json_put_str(link, "status", g->status);
-	put_str_or_null(link, "google_id", g->google_id);
-	put_str_or_null(link, "email", g->link_email);
-	put_str_or_null(link, "origin", g->origin);
-	put_count(link, "wanted_members", g->wanted);
-	put_count(link, "actual_members", g->actual);
-	put_count(link, "not_managed_members", g->not_managed);
-	if (g->last_error_reason[0] || g->last_error_message[0]) {
-		json_object *err = json_object_new_object();
-		api_json_put_str(err, "reason", g->last_error_reason);
-		api_json_put_str(err, "message", g->last_error_message);
-		api_json_put(link, "last_error", err);
-	} else {
-		json_object_object_add(link, "last_error", NULL);
-	}
-	put_str_or_null(link, "last_synced_at", g->last_synced_at);
+	api_json_put_str_or_null(link, "google_id", g->google_id);
+	api_json_put_str_or_null(link, "email", g->link_email);
+	api_json_put_str_or_null(link, "origin", g->origin);
+	api_json_put_int_or_null(link, "wanted_members", g->wanted);
+	api_json_put_int_or_null(link, "actual_members", g->actual);
+	api_json_put_int_or_null(link, "not_managed_members", g->not_managed);
+	api_json_put_or_null(link, "last_error",
+			     api_json_error(g->last_error_reason, g->last_error_message));
+	api_json_put_str_or_null(link, "last_synced_at", g->last_synced_at);
 	api_json_put(jo, "link", link);
 	return jo;
 }
@@ -270,30 +248,12 @@ static json_object *bound_user_json(const char *integration_id, const struct sto
 
 	json_object *link = json_object_new_object();
 	api_json_put_str(link, "status", u->status);
-	if (u->google_id[0])
-		api_json_put_str(link, "google_id", u->google_id);
-	else
-		json_object_object_add(link, "google_id", NULL);
-	if (u->primary_email[0])
-		api_json_put_str(link, "primary_email", u->primary_email);
-	else
-		json_object_object_add(link, "primary_email", NULL);
-	if (u->last_error_reason[0] || u->last_error_message[0]) {
-		json_object *err = json_object_new_object();
-		api_json_put_str(err, "reason", u->last_error_reason);
-		api_json_put_str(err, "message", u->last_error_message);
-		api_json_put(link, "last_error", err);
-	} else {
-		json_object_object_add(link, "last_error", NULL);
-	}
-	if (u->last_synced_at[0])
-		api_json_put_str(link, "last_synced_at", u->last_synced_at);
-	else
-		json_object_object_add(link, "last_synced_at", NULL);
-	if (u->origin[0])
-		api_json_put_str(link, "origin", u->origin);
-	else
-		json_object_object_add(link, "origin", NULL);
+	api_json_put_str_or_null(link, "google_id", u->google_id);
+	api_json_put_str_or_null(link, "primary_email", u->primary_email);
+	api_json_put_or_null(link, "last_error",
+			     api_json_error(u->last_error_reason, u->last_error_message));
+	api_json_put_str_or_null(link, "last_synced_at", u->last_synced_at);
+	api_json_put_str_or_null(link, "origin", u->origin);
 	api_json_put(jo, "link", link);
 	return jo;
 }

@@ -18,14 +18,8 @@ static json_object *group_json(const struct store_group *g)
 	json_object *jo = json_object_new_object();
 	api_json_put_str(jo, "id", g->id);
 	api_json_put_str(jo, "name", g->name);
-	if (g->description && g->description[0])
-		api_json_put_str(jo, "description", g->description);
-	else
-		json_object_object_add(jo, "description", NULL);
-	if (g->email[0])
-		api_json_put_str(jo, "email", g->email);
-	else
-		json_object_object_add(jo, "email", NULL);
+	api_json_put_str_or_null(jo, "description", g->description);
+	api_json_put_str_or_null(jo, "email", g->email);
 	api_json_put_str(jo, "created_at", g->created_at);
 	api_json_put_str(jo, "updated_at", g->updated_at);
 	return jo;

@@ -23,14 +23,6 @@ static bool in_list(const char *s, const char *const *list)
 	return false;
 }
 
-static void put_str_or_null(json_object *jo, const char *key, const char *s)
-{
-	if (s && *s)
-		api_json_put_str(jo, key, s);
-	else
-		json_object_object_add(jo, key, NULL);
-}
-
 static json_object *job_json(const struct store_job *j)
 {
 	json_object *jo = json_object_new_object();
@@ -46,28 +38,22 @@ static json_object *job_json(const struct store_job *j)
 	api_json_put(jo, "attempts", json_object_new_int(j->attempts));
 	json_object *pr = json_object_new_object();
 	api_json_put(pr, "done", json_object_new_int(j->progress_done));
-	if (j->progress_total >= 0)
-		api_json_put(pr, "total", json_object_new_int(j->progress_total));
-	else
-		json_object_object_add(pr, "total", NULL);
+	api_json_put_int_or_null(pr, "total", j->progress_total);
 	api_json_put(jo, "progress", pr);
 	json_object *c = json_object_new_object();
 	for (int k = 0; k < JOB_NCOUNT; k++)
 		api_json_put(c, store_job_outcomes[k], json_object_new_int(j->counts[k]));
 	api_json_put(jo, "counts", c);
-	put_str_or_null(jo, "error", j->error);
-	put_str_or_null(jo, "requested_by", j->requested_by);
-	put_str_or_null(jo, "worker", j->lease_owner);
-	put_str_or_null(jo, "lease_expires_at", j->lease_expires_at);
+	api_json_put_str_or_null(jo, "error", j->error);
+	api_json_put_str_or_null(jo, "requested_by", j->requested_by);
+	api_json_put_str_or_null(jo, "worker", j->lease_owner);
+	api_json_put_str_or_null(jo, "lease_expires_at", j->lease_expires_at);
 	api_json_put_str(jo, "created_at", j->created_at);
 	api_json_put_str(jo, "updated_at", j->updated_at);
-	put_str_or_null(jo, "started_at", j->started_at);
-	put_str_or_null(jo, "finished_at", j->finished_at);
-	json_object *summary = j->plan_summary_json ? json_tokener_parse(j->plan_summary_json) : NULL;
-	if (summary)
-		api_json_put(jo, "plan_summary", summary);
-	else
-		json_object_object_add(jo, "plan_summary", NULL);
+	api_json_put_str_or_null(jo, "started_at", j->started_at);
+	api_json_put_str_or_null(jo, "finished_at", j->finished_at);
+	api_json_put_or_null(jo, "plan_summary",
+			     j->plan_summary_json ? json_tokener_parse(j->plan_summary_json) : NULL);
 	return jo;
 }
 
@@ -376,19 +362,11 @@ void handle_jobs_items(struct api_request *rq, struct api_response *rs)
 		api_json_put_str(it, "object_type", list[i].object_type);
 		api_json_put_str(it, "object_id", list[i].object_id);
 		api_json_put_str(it, "outcome", list[i].outcome);
-		json_object *d = list[i].detail_json ? json_tokener_parse(list[i].detail_json) : NULL;
-		if (d)
-			api_json_put(it, "detail", d);
-		else
-			json_object_object_add(it, "detail", NULL);
-		if (list[i].error_reason[0] || list[i].error_message[0]) {
-			json_object *er = json_object_new_object();
-			api_json_put_str(er, "reason", list[i].error_reason);
-			api_json_put_str(er, "message", list[i].error_message);
-			api_json_put(it, "error", er);
-		} else {
-			json_object_object_add(it, "error", NULL);
-		}
+		api_json_put_or_null(it, "detail",
+				     list[i].detail_json ? json_tokener_parse(list[i].detail_json)
+							 : NULL);
+		api_json_put_or_null(it, "error",
+				     api_json_error(list[i].error_reason, list[i].error_message));
 		api_json_put_str(it, "created_at", list[i].created_at);
 		json_object_array_add(items, it);
 	}

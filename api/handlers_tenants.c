@@ -24,10 +24,7 @@ json_object *api_key_json(const struct store_api_key *k)
 	api_json_put_str(jo, "role", access_role_name(k->role));
 	api_json_put_str(jo, "prefix", k->prefix);
 	api_json_put_str(jo, "created_at", k->created_at);
-	if (k->last_used_at[0])
-		api_json_put_str(jo, "last_used_at", k->last_used_at);
-	else
-		json_object_object_add(jo, "last_used_at", NULL);
+	api_json_put_str_or_null(jo, "last_used_at", k->last_used_at);
 	return jo;
 }
 

@@ -69,14 +69,6 @@ static json_object *stored_array(const char *text)
 	return json_object_new_array();
 }
 
-static void put_nullable(json_object *jo, const char *key, const char *s)
-{
-	if (s && *s)
-		api_json_put_str(jo, key, s);
-	else
-		json_object_object_add(jo, key, NULL);
-}
-
 /* The optional text attributes, in the order of the JSON and of struct store_user_input. */
 static const struct user_attr {
 	const char *name;
@@ -101,15 +93,15 @@ static json_object *user_json(const struct store_user *u)
 	api_json_put_str(jo, "first_name", u->first_name);
 	api_json_put_str(jo, "last_name", u->last_name);
 	api_json_put_str(jo, "state", u->state);
-	put_nullable(jo, "alternate_email", u->alternate_email);
-	put_nullable(jo, "manager_id", u->manager_id);
+	api_json_put_str_or_null(jo, "alternate_email", u->alternate_email);
+	api_json_put_str_or_null(jo, "manager_id", u->manager_id);
 	for (size_t i = 0; i < N_USER_ATTRS; i++)
-		put_nullable(jo, user_attrs[i].name, (const char *)u + user_attrs[i].cur_off);
+		api_json_put_str_or_null(jo, user_attrs[i].name, (const char *)u + user_attrs[i].cur_off);
 	api_json_put(jo, "addresses", stored_array(u->addresses_json));
 	api_json_put(jo, "phones", stored_array(u->phones_json));
 	/* Whether a password is waiting, never the hash. */
 	api_json_put(jo, "password_set", json_object_new_boolean(u->password_set));
-	put_nullable(jo, "password_set_at", u->password_set_at);
+	api_json_put_str_or_null(jo, "password_set_at", u->password_set_at);
 	api_json_put_str(jo, "created_at", u->created_at);
 	api_json_put_str(jo, "updated_at", u->updated_at);
 	return jo;

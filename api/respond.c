@@ -6,6 +6,7 @@
 
 #include "api_internal.h"
 #include "crypto.h"
+#include "json_put.h"
 #include "log.h"
 #include "utf8.h"
 
@@ -28,8 +29,7 @@ static int cursor_well_formed(const char *s)
 
 void api_json_put(json_object *obj, const char *key, json_object *val)
 {
-	if (val && json_object_object_add(obj, key, val))
-		json_object_put(val);
+	(void)json_put(obj, key, val);
 }
 
 void api_json_put_str(json_object *obj, const char *key, const char *s)
@@ -38,12 +38,32 @@ void api_json_put_str(json_object *obj, const char *key, const char *s)
 		api_json_put(obj, key, json_object_new_string(s));
 }
 
+void api_json_put_or_null(json_object *obj, const char *key, json_object *val)
+{
+	if (!val)
+		json_object_object_add(obj, key, NULL);
+	else
+		(void)json_put(obj, key, val);
+}
+
 void api_json_put_str_or_null(json_object *obj, const char *key, const char *s)
 {
-	if (s && *s)
-		api_json_put(obj, key, json_object_new_string(s));
-	else
-		json_object_object_add(obj, key, NULL);
+	api_json_put_or_null(obj, key, s && *s ? json_object_new_string(s) : NULL);
+}
+
+void api_json_put_int_or_null(json_object *obj, const char *key, int v)
+{
+	api_json_put_or_null(obj, key, v >= 0 ? json_object_new_int(v) : NULL);
+}
+
+json_object *api_json_error(const char *reason, const char *message)
+{
+	if (!reason[0] && !message[0])
+		return NULL;
+	json_object *er = json_object_new_object();
+	api_json_put_str(er, "reason", reason);
+	api_json_put_str(er, "message", message);
+	return er;
 }
 
 void api_reply_json(struct api_response *rs, int status, json_object *jo)
