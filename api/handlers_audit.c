@@ -1,11 +1,14 @@
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api_internal.h"
 
-static json_object *audit_json(const struct store_audit_event *ev)
+static json_object *audit_json(const void *row, const void *arg)
 {
+	(void)arg;
+	const struct store_audit_event *ev = row;
 	json_object *jo = json_object_new_object();
 	char id[24];
 	snprintf(id, sizeof(id), "%lld", (long long)ev->id);
@@ -26,28 +29,16 @@ static json_object *audit_json(const struct store_audit_event *ev)
 
 void handle_audit_list(struct api_request *rq, struct api_response *rs)
 {
-	int limit;
-	char after[API_CURSOR_MAX];
-	if (api_page_params(rq, rs, &limit, after))
+	struct api_page pg;
+	if (api_page_begin(rq, rs, API_CURSOR_SEQ, &pg))
 		return;
-	long long before = api_cursor_seq(after);
-	if (before < 0) {
-		api_cursor_invalid(rs);
-		return;
-	}
 	struct store_audit_event *ev = NULL;
 	size_t n = 0;
 	struct err e = {0};
-	if (store_audit_list(rq->ctx->st, rq->who.tenant_id, before, limit + 1, &ev, &n, &e)) {
+	if (store_audit_list(rq->ctx->st, rq->who.tenant_id, pg.seq, pg.limit + 1, &ev, &n, &e))
 		api_reply_err(rs, &e);
-		return;
-	}
-	json_object *items = json_object_new_array();
-	for (size_t i = 0; i < n && i < (size_t)limit; i++)
-		json_object_array_add(items, audit_json(&ev[i]));
-	char key[24] = "";
-	if (n > (size_t)limit)
-		snprintf(key, sizeof(key), "%lld", (long long)ev[limit - 1].id);
-	api_reply_page(rs, items, key[0] ? key : NULL);
+	else
+		api_reply_rows(rs, &pg, ev, n, sizeof(*ev), offsetof(struct store_audit_event, id),
+			       audit_json, NULL);
 	store_audit_events_free(ev, n);
 }

@@ -1,3 +1,4 @@
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,8 +90,10 @@ void handle_group_binding_delete(struct api_request *rq, struct api_response *rs
 }
 
 /* A group of the integration: its binding and its Google group link (null without one). */
-static json_object *bound_group_json(const struct store_group_status *g)
+static json_object *bound_group_json(const void *row, const void *arg)
 {
+	(void)arg;
+	const struct store_group_status *g = row;
 	json_object *jo = json_object_new_object();
 	api_json_put_str(jo, "group_id", g->group_id);
 	api_json_put_str(jo, "name", g->name);
@@ -119,14 +122,9 @@ static json_object *bound_group_json(const struct store_group_status *g)
 void handle_bound_groups_list(struct api_request *rq, struct api_response *rs)
 {
 	const char *id = integration_path_id(rq, rs);
-	int limit;
-	char after[API_CURSOR_MAX];
-	if (!id || api_page_params(rq, rs, &limit, after))
+	struct api_page pg;
+	if (!id || api_page_begin(rq, rs, API_CURSOR_ID, &pg))
 		return;
-	if (after[0] && !validate_directory_id(after)) {
-		api_cursor_invalid(rs);
-		return;
-	}
 	char include[32] = "";
 	bool unmanaged = false;
 	if (api_query_get(rq, "include", include, sizeof(include))) {
@@ -141,14 +139,11 @@ void handle_bound_groups_list(struct api_request *rq, struct api_response *rs)
 	size_t n = 0;
 	struct err e = {0};
 	if (store_group_status_list(rq->ctx->st, rq->who.tenant_id, id, NULL, unmanaged,
-				    after[0] ? after : NULL, limit + 1, &gs, &n, &e)) {
+				    api_page_after(&pg), pg.limit + 1, &gs, &n, &e))
 		api_reply_err(rs, &e);
-		return;
-	}
-	json_object *items = json_object_new_array();
-	for (size_t i = 0; i < n && i < (size_t)limit; i++)
-		json_object_array_add(items, bound_group_json(&gs[i]));
-	api_reply_page(rs, items, n > (size_t)limit ? gs[limit - 1].group_id : NULL);
+	else
+		api_reply_rows(rs, &pg, gs, n, sizeof(*gs),
+			       offsetof(struct store_group_status, group_id), bound_group_json, NULL);
 	free(gs);
 }
 
@@ -172,7 +167,7 @@ void handle_bound_group_get(struct api_request *rq, struct api_response *rs)
 		api_reply_error(rs, 404, "not-found", "Not found",
 				"the group is neither bound to nor linked in this integration");
 	else
-		api_reply_json(rs, 200, bound_group_json(&gs[0]));
+		api_reply_json(rs, 200, bound_group_json(&gs[0], NULL));
 	free(gs);
 }
 
@@ -203,17 +198,20 @@ void handle_bound_group_delete_in_google(struct api_request *rq, struct api_resp
 		api_json_put_str(jo, "status", "delete_requested");
 		api_reply_json(rs, 202, jo);
 	} else {
-		api_reply_json(rs, 202, bound_group_json(&gs[0]));
+		api_reply_json(rs, 202, bound_group_json(&gs[0], NULL));
 	}
 	free(gs);
 }
 
 static const char *const link_statuses[] = {
 	"pending", "creating",	"linked",    "provisioned",	  "synced",  "failed",
-	"conflict", "skipped", "suspended", "deleted_in_google", "released"};
+	"conflict", "skipped", "suspended", "deleted_in_google", "released", NULL};
 
-static json_object *bound_user_json(const char *integration_id, const struct store_bound_user *u)
+/* arg: the integration id. */
+static json_object *bound_user_json(const void *row, const void *arg)
 {
+	const char *integration_id = arg;
+	const struct store_bound_user *u = row;
 	json_object *jo = json_object_new_object();
 	api_json_put_str(jo, "user_id", u->user_id);
 	/* Empty for a user deleted from the directory (still linked): kept as "". */
@@ -261,45 +259,22 @@ static json_object *bound_user_json(const char *integration_id, const struct sto
 void handle_bound_users_list(struct api_request *rq, struct api_response *rs)
 {
 	const char *id = integration_path_id(rq, rs);
-	int limit;
-	char after[API_CURSOR_MAX];
-	if (!id || api_page_params(rq, rs, &limit, after))
+	struct api_page pg;
+	if (!id || api_page_begin(rq, rs, API_CURSOR_ID, &pg))
 		return;
-	if (after[0] && !validate_directory_id(after)) {
-		api_cursor_invalid(rs);
-		return;
-	}
 	char status[32];
-	const char *status_filter = NULL;
-	if (api_query_get(rq, "status", status, sizeof(status))) {
-		for (size_t i = 0; i < sizeof(link_statuses) / sizeof(link_statuses[0]); i++) {
-			if (strcmp(status, link_statuses[i]) == 0)
-				status_filter = link_statuses[i];
-		}
-		if (!status_filter) {
-			struct problem p;
-			problem_set(&p, 400, "validation", "Invalid request",
-				    "query parameter status is invalid");
-			problem_add_error(&p, "/query/status",
-					  "must be one of pending, creating, linked, provisioned, "
-					  "synced, failed, conflict, skipped, suspended, "
-					  "deleted_in_google, released");
-			api_reply_problem(rs, &p, NULL);
-			return;
-		}
-	}
+	int has_status = api_query_one_of(rq, rs, "status", link_statuses, status, sizeof(status));
+	if (has_status < 0)
+		return;
 	struct store_bound_user *us = NULL;
 	size_t n = 0;
 	struct err e = {0};
-	if (store_bound_users_list(rq->ctx->st, rq->who.tenant_id, id, status_filter,
-				   after[0] ? after : NULL, limit + 1, &us, &n, &e)) {
+	if (store_bound_users_list(rq->ctx->st, rq->who.tenant_id, id, has_status ? status : NULL,
+				   api_page_after(&pg), pg.limit + 1, &us, &n, &e))
 		api_reply_err(rs, &e);
-		return;
-	}
-	json_object *items = json_object_new_array();
-	for (size_t i = 0; i < n && i < (size_t)limit; i++)
-		json_object_array_add(items, bound_user_json(id, &us[i]));
-	api_reply_page(rs, items, n > (size_t)limit ? us[limit - 1].user_id : NULL);
+	else
+		api_reply_rows(rs, &pg, us, n, sizeof(*us),
+			       offsetof(struct store_bound_user, user_id), bound_user_json, id);
 	free(us);
 }
 
@@ -322,6 +297,6 @@ void handle_bound_user_get(struct api_request *rq, struct api_response *rs)
 	if (store_bound_user_get(rq->ctx->st, rq->who.tenant_id, id, user_id, u, &e))
 		api_reply_err(rs, &e);
 	else
-		api_reply_json(rs, 200, bound_user_json(id, u));
+		api_reply_json(rs, 200, bound_user_json(u, id));
 	free(u);
 }

@@ -1,4 +1,5 @@
 /* Directory groups and their members. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +14,10 @@ static void add_if(struct problem *p, const char *pointer, const char *why)
 		problem_add_error(p, pointer, "%s", why);
 }
 
-static json_object *group_json(const struct store_group *g)
+static json_object *group_json(const void *row, const void *arg)
 {
+	(void)arg;
+	const struct store_group *g = row;
 	json_object *jo = json_object_new_object();
 	api_json_put_str(jo, "id", g->id);
 	api_json_put_str(jo, "name", g->name);
@@ -25,8 +28,10 @@ static json_object *group_json(const struct store_group *g)
 	return jo;
 }
 
-static json_object *member_json(const struct store_member *m)
+static json_object *member_json(const void *row, const void *arg)
 {
+	(void)arg;
+	const struct store_member *m = row;
 	json_object *jo = json_object_new_object();
 	api_json_put_str(jo, "group_id", m->group_id);
 	api_json_put_str(jo, "user_id", m->user_id);
@@ -117,7 +122,7 @@ void handle_groups_put(struct api_request *rq, struct api_response *rs)
 	if (created)
 		snprintf(rs->location, sizeof(rs->location), "/v1/groups/%s", id);
 	api_set_etag(rs, g.version);
-	api_reply_json(rs, created ? 201 : 200, group_json(&g));
+	api_reply_json(rs, created ? 201 : 200, group_json(&g, NULL));
 	store_group_cleanup(&g);
 }
 
@@ -133,32 +138,24 @@ void handle_groups_get(struct api_request *rq, struct api_response *rs)
 		return;
 	}
 	api_set_etag(rs, g.version);
-	api_reply_json(rs, 200, group_json(&g));
+	api_reply_json(rs, 200, group_json(&g, NULL));
 	store_group_cleanup(&g);
 }
 
 void handle_groups_list(struct api_request *rq, struct api_response *rs)
 {
-	int limit;
-	char after[API_CURSOR_MAX];
-	if (api_page_params(rq, rs, &limit, after))
+	struct api_page pg;
+	if (api_page_begin(rq, rs, API_CURSOR_ID, &pg))
 		return;
-	if (after[0] && !validate_directory_id(after)) {
-		api_cursor_invalid(rs);
-		return;
-	}
 	struct store_group *gs = NULL;
 	size_t n = 0;
 	struct err e = {0};
-	if (store_group_list(rq->ctx->st, rq->who.tenant_id, after[0] ? after : NULL, limit + 1,
-			     &gs, &n, &e)) {
+	if (store_group_list(rq->ctx->st, rq->who.tenant_id, api_page_after(&pg), pg.limit + 1,
+			     &gs, &n, &e))
 		api_reply_err(rs, &e);
-		return;
-	}
-	json_object *items = json_object_new_array();
-	for (size_t i = 0; i < n && i < (size_t)limit; i++)
-		json_object_array_add(items, group_json(&gs[i]));
-	api_reply_page(rs, items, n > (size_t)limit ? gs[limit - 1].id : NULL);
+	else
+		api_reply_rows(rs, &pg, gs, n, sizeof(*gs), offsetof(struct store_group, id),
+			       group_json, NULL);
 	store_groups_free(gs, n);
 }
 
@@ -197,7 +194,7 @@ void handle_group_members_put(struct api_request *rq, struct api_response *rs)
 	if (created)
 		snprintf(rs->location, sizeof(rs->location), "/v1/groups/%s/members/%s", gid, uid);
 	api_set_etag(rs, 1);
-	api_reply_json(rs, created ? 201 : 200, member_json(&m));
+	api_reply_json(rs, created ? 201 : 200, member_json(&m, NULL));
 }
 
 void handle_group_members_delete(struct api_request *rq, struct api_response *rs)
@@ -222,25 +219,17 @@ void handle_group_members_list(struct api_request *rq, struct api_response *rs)
 	const char *gid = directory_path_id(rq, rs, "group_id", "group", false);
 	if (!gid)
 		return;
-	int limit;
-	char after[API_CURSOR_MAX];
-	if (api_page_params(rq, rs, &limit, after))
+	struct api_page pg;
+	if (api_page_begin(rq, rs, API_CURSOR_ID, &pg))
 		return;
-	if (after[0] && !validate_directory_id(after)) {
-		api_cursor_invalid(rs);
-		return;
-	}
 	struct store_member *ms = NULL;
 	size_t n = 0;
 	struct err e = {0};
-	if (store_member_list(rq->ctx->st, rq->who.tenant_id, gid, after[0] ? after : NULL,
-			      limit + 1, &ms, &n, &e)) {
+	if (store_member_list(rq->ctx->st, rq->who.tenant_id, gid, api_page_after(&pg),
+			      pg.limit + 1, &ms, &n, &e))
 		api_reply_err(rs, &e);
-		return;
-	}
-	json_object *items = json_object_new_array();
-	for (size_t i = 0; i < n && i < (size_t)limit; i++)
-		json_object_array_add(items, member_json(&ms[i]));
-	api_reply_page(rs, items, n > (size_t)limit ? ms[limit - 1].user_id : NULL);
+	else
+		api_reply_rows(rs, &pg, ms, n, sizeof(*ms), offsetof(struct store_member, user_id),
+			       member_json, NULL);
 	free(ms);
 }

@@ -1,3 +1,4 @@
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -353,28 +354,26 @@ void handle_integrations_create(struct api_request *rq, struct api_response *rs)
 	free(it);
 }
 
+static json_object *integration_row(const void *row, const void *arg)
+{
+	(void)arg;
+	return api_integration_json(row);
+}
+
 void handle_integrations_list(struct api_request *rq, struct api_response *rs)
 {
-	int limit;
-	char after[API_CURSOR_MAX];
-	if (api_page_params(rq, rs, &limit, after))
+	struct api_page pg;
+	if (api_page_begin(rq, rs, API_CURSOR_UUID, &pg))
 		return;
-	if (after[0] && !api_is_uuid(after)) {
-		api_cursor_invalid(rs);
-		return;
-	}
 	struct store_integration *list = NULL;
 	size_t n = 0;
 	struct err e = {0};
-	if (store_integration_list(rq->ctx->st, rq->who.tenant_id, after[0] ? after : NULL,
-				   limit + 1, &list, &n, &e)) {
+	if (store_integration_list(rq->ctx->st, rq->who.tenant_id, api_page_after(&pg),
+				   pg.limit + 1, &list, &n, &e))
 		api_reply_err(rs, &e);
-		return;
-	}
-	json_object *items = json_object_new_array();
-	for (size_t i = 0; i < n && i < (size_t)limit; i++)
-		json_object_array_add(items, api_integration_json(&list[i]));
-	api_reply_page(rs, items, n > (size_t)limit ? list[limit - 1].id : NULL);
+	else
+		api_reply_rows(rs, &pg, list, n, sizeof(*list),
+			       offsetof(struct store_integration, id), integration_row, NULL);
 	free(list);
 }
 

@@ -1,3 +1,4 @@
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,8 +8,10 @@
 #include "log.h"
 #include "validate.h"
 
-static json_object *tenant_json(const struct store_tenant *t)
+static json_object *tenant_json(const void *row, const void *arg)
 {
+	(void)arg;
+	const struct store_tenant *t = row;
 	json_object *jo = json_object_new_object();
 	api_json_put_str(jo, "id", t->id);
 	api_json_put_str(jo, "name", t->name);
@@ -62,30 +65,22 @@ void handle_tenants_create(struct api_request *rq, struct api_response *rs)
 	log_write(LOG_INFO, "api", "tenant_created", NULL,
 		  (struct log_field[]){LOG_STR("tenant_id", t.id)}, 1);
 	snprintf(rs->location, sizeof(rs->location), "/v1/tenants/%s", t.id);
-	api_reply_json(rs, 201, tenant_json(&t));
+	api_reply_json(rs, 201, tenant_json(&t, NULL));
 }
 
 void handle_tenants_list(struct api_request *rq, struct api_response *rs)
 {
-	int limit;
-	char after[API_CURSOR_MAX];
-	if (api_page_params(rq, rs, &limit, after))
+	struct api_page pg;
+	if (api_page_begin(rq, rs, API_CURSOR_UUID, &pg))
 		return;
-	if (after[0] && !api_is_uuid(after)) {
-		api_cursor_invalid(rs);
-		return;
-	}
 	struct store_tenant *ts = NULL;
 	size_t n = 0;
 	struct err e = {0};
-	if (store_tenant_list(rq->ctx->st, after[0] ? after : NULL, limit + 1, &ts, &n, &e)) {
+	if (store_tenant_list(rq->ctx->st, api_page_after(&pg), pg.limit + 1, &ts, &n, &e))
 		api_reply_err(rs, &e);
-		return;
-	}
-	json_object *items = json_object_new_array();
-	for (size_t i = 0; i < n && i < (size_t)limit; i++)
-		json_object_array_add(items, tenant_json(&ts[i]));
-	api_reply_page(rs, items, n > (size_t)limit ? ts[limit - 1].id : NULL);
+	else
+		api_reply_rows(rs, &pg, ts, n, sizeof(*ts), offsetof(struct store_tenant, id),
+			       tenant_json, NULL);
 	free(ts);
 }
 
@@ -110,7 +105,7 @@ void handle_tenants_get(struct api_request *rq, struct api_response *rs)
 	struct store_tenant t;
 	if (path_tenant(rq, rs, &t))
 		return;
-	api_reply_json(rs, 200, tenant_json(&t));
+	api_reply_json(rs, 200, tenant_json(&t, NULL));
 }
 
 void handle_tenant_keys_create(struct api_request *rq, struct api_response *rs)

@@ -85,8 +85,10 @@ static const struct user_attr {
 
 #define N_USER_ATTRS (sizeof(user_attrs) / sizeof(user_attrs[0]))
 
-static json_object *user_json(const struct store_user *u)
+static json_object *user_json(const void *row, const void *arg)
 {
+	(void)arg;
+	const struct store_user *u = row;
 	json_object *jo = json_object_new_object();
 	api_json_put_str(jo, "id", u->id);
 	api_json_put_str(jo, "email", u->email);
@@ -110,31 +112,12 @@ static json_object *user_json(const struct store_user *u)
 static void reply_user(struct api_response *rs, int status, const struct store_user *u)
 {
 	api_set_etag(rs, u->version);
-	api_reply_json(rs, status, user_json(u));
+	api_reply_json(rs, status, user_json(u, NULL));
 }
 
 /* ---- the request body ---- */
 
 static const char *const states[] = {"staged", "active", "suspended", NULL};
-
-static int one_of(const char *s, const char *const *set)
-{
-	for (; *set; set++) {
-		if (strcmp(s, *set) == 0)
-			return 1;
-	}
-	return 0;
-}
-
-static void add_one_of(struct problem *p, const char *pointer, const char *const *set)
-{
-	char list[128] = "";
-	size_t n = 0;
-	for (; *set; set++)
-		n += (size_t)snprintf(list + n, n < sizeof(list) ? sizeof(list) - n : 0, "%s%s",
-				      n ? ", " : "", *set);
-	problem_add_error(p, pointer, "must be one of %s", list);
-}
 
 /* Adds why (a validate_* verdict) for pointer unless it is NULL. */
 static void add_if(struct problem *p, const char *pointer, const char *why)
@@ -344,14 +327,14 @@ static void check_members(json_object *body, struct problem *p)
 	json_object_object_foreach(body, key, val)
 	{
 		(void)val;
-		int ok = one_of(key, known);
+		int ok = api_one_of(key, known);
 		for (size_t i = 0; i < N_USER_ATTRS; i++)
 			ok |= strcmp(key, user_attrs[i].name) == 0;
 		if (ok)
 			continue;
 		char ptr[128];
 		snprintf(ptr, sizeof(ptr), "/%s", key);
-		if (one_of(key, user_readonly))
+		if (api_one_of(key, user_readonly))
 			problem_add_error(p, ptr, "is read-only");
 		else if (strcmp(key, "password") == 0)
 			problem_add_error(
@@ -420,8 +403,8 @@ static void user_body_parse(json_object *body, bool patch, const char *self_id,
 	if (!ub->has_state) {
 		in->state = "staged";
 	} else if (!v || !json_object_is_type(v, json_type_string) ||
-		   !one_of(json_object_get_string(v), states)) {
-		add_one_of(p, "/state", states);
+		   !api_one_of(json_object_get_string(v), states)) {
+		api_add_one_of(p, "/state", states);
 	} else {
 		in->state = json_object_get_string(v);
 	}
@@ -633,38 +616,23 @@ void handle_users_get(struct api_request *rq, struct api_response *rs)
 
 void handle_users_list(struct api_request *rq, struct api_response *rs)
 {
-	int limit;
-	char after[API_CURSOR_MAX];
-	if (api_page_params(rq, rs, &limit, after))
+	struct api_page pg;
+	if (api_page_begin(rq, rs, API_CURSOR_ID, &pg))
 		return;
-	if (after[0] && !validate_directory_id(after)) {
-		api_cursor_invalid(rs);
-		return;
-	}
 	char email[VALIDATE_EMAIL_MAX + 2], state[16];
 	int has_email = api_query_get(rq, "email", email, sizeof(email));
-	int has_state = api_query_get(rq, "state", state, sizeof(state));
-	if (has_state && !one_of(state, states)) {
-		struct problem p;
-		problem_set(&p, 400, "validation", "Invalid request",
-			    "query parameter state is invalid");
-		add_one_of(&p, "/query/state", states);
-		api_reply_problem(rs, &p, NULL);
+	int has_state = api_query_one_of(rq, rs, "state", states, state, sizeof(state));
+	if (has_state < 0)
 		return;
-	}
 	struct store_user *us = NULL;
 	size_t n = 0;
 	struct err e = {0};
 	if (store_user_list(rq->ctx->st, rq->who.tenant_id, has_email ? email : NULL,
-			    has_state ? state : NULL, after[0] ? after : NULL, limit + 1, &us, &n,
-			    &e)) {
+			    has_state ? state : NULL, api_page_after(&pg), pg.limit + 1, &us, &n, &e))
 		api_reply_err(rs, &e);
-		return;
-	}
-	json_object *items = json_object_new_array();
-	for (size_t i = 0; i < n && i < (size_t)limit; i++)
-		json_object_array_add(items, user_json(&us[i]));
-	api_reply_page(rs, items, n > (size_t)limit ? us[limit - 1].id : NULL);
+	else
+		api_reply_rows(rs, &pg, us, n, sizeof(*us), offsetof(struct store_user, id),
+			       user_json, NULL);
 	store_users_free(us, n);
 }
 
@@ -739,8 +707,8 @@ void handle_users_password(struct api_request *rq, struct api_response *rs)
 		if (!has_fn || !fn)
 			problem_add_error(p, "/hash_function", "is required with hash");
 		else if (!json_object_is_type(fn, json_type_string) ||
-			 !one_of(json_object_get_string(fn), functions))
-			add_one_of(p, "/hash_function", functions);
+			 !api_one_of(json_object_get_string(fn), functions))
+			api_add_one_of(p, "/hash_function", functions);
 		else
 			function = json_object_get_string(fn);
 		if (!has_hash || !hash)

@@ -9,6 +9,7 @@
 #include "json_put.h"
 #include "log.h"
 #include "utf8.h"
+#include "validate.h"
 
 /*
  * A cursor is the sort key of the last item shown (an id or a sequence number); each list then
@@ -305,6 +306,41 @@ int api_query_get(const struct api_request *rq, const char *name, char *buf, siz
 	return 0;
 }
 
+int api_one_of(const char *s, const char *const *set)
+{
+	for (; *set; set++) {
+		if (strcmp(s, *set) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+void api_add_one_of(struct problem *p, const char *pointer, const char *const *set)
+{
+	char list[256] = "";
+	size_t n = 0;
+	for (; *set && n < sizeof(list); set++)
+		n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", n ? ", " : "", *set);
+	problem_add_error(p, pointer, "must be one of %s", list);
+}
+
+int api_query_one_of(const struct api_request *rq, struct api_response *rs, const char *name,
+		     const char *const *set, char *buf, size_t cap)
+{
+	if (!api_query_get(rq, name, buf, cap))
+		return 0;
+	if (api_one_of(buf, set))
+		return 1;
+	struct problem p;
+	char pointer[64];
+	problem_set(&p, 400, "validation", "Invalid request", "query parameter %s is invalid",
+		    name);
+	snprintf(pointer, sizeof(pointer), "/query/%s", name);
+	api_add_one_of(&p, pointer, set);
+	api_reply_problem(rs, &p, NULL);
+	return -1;
+}
+
 int api_json_integer(json_object *v, int64_t *out)
 {
 	if (json_object_is_type(v, json_type_int)) {
@@ -336,7 +372,8 @@ int api_is_uuid(const char *s)
 	return 1;
 }
 
-void api_cursor_encode(const char *key, char *out, size_t cap)
+/* The cursor for the page after the item with this sort key (the key itself; "" if unfit). */
+static void cursor_encode(const char *key, char *out, size_t cap)
 {
 	/* The cursor is the sort key itself: ids and numbers, all of them URL-safe. */
 	if (snprintf(out, cap, "%s", key) >= (int)cap || !cursor_well_formed(out))
@@ -349,13 +386,13 @@ void api_reply_page(struct api_response *rs, json_object *items, const char *nex
 	api_json_put(jo, "items", items);
 	if (next_after) {
 		char cursor[API_CURSOR_MAX * 2];
-		api_cursor_encode(next_after, cursor, sizeof(cursor));
+		cursor_encode(next_after, cursor, sizeof(cursor));
 		api_json_put_str(jo, "next_cursor", cursor);
 	}
 	api_reply_json(rs, 200, jo);
 }
 
-int api_cursor_invalid(struct api_response *rs)
+static int cursor_invalid(struct api_response *rs)
 {
 	struct problem p;
 	problem_set(&p, 400, "validation", "Invalid request", "query parameter cursor is invalid");
@@ -364,10 +401,26 @@ int api_cursor_invalid(struct api_response *rs)
 	return -1;
 }
 
-int api_page_params(const struct api_request *rq, struct api_response *rs, int *limit,
-		    char after[API_CURSOR_MAX])
+/* A sequence-number cursor: 0 for none, the number, or -1 when after is not one. */
+static int64_t cursor_seq(const char *after)
+{
+	if (!after[0])
+		return 0;
+	/* Exactly what next_cursor holds: no sign, no leading zero, at most 9 digits (an int4). */
+	size_t n = strlen(after);
+	if (n > 9 || after[0] == '0' || strspn(after, "0123456789") != n)
+		return -1;
+	return strtoll(after, NULL, 10);
+}
+
+int api_page_begin(const struct api_request *rq, struct api_response *rs,
+		   enum api_cursor_kind kind, struct api_page *pg)
 {
 	char buf[API_CURSOR_MAX * 2];
+	int *limit = &pg->limit;
+	char *after = pg->after;
+	pg->kind = kind;
+	pg->seq = 0;
 	*limit = 20;
 	after[0] = '\0';
 	if (api_query_get(rq, "limit", buf, sizeof(buf))) {
@@ -383,23 +436,44 @@ int api_page_params(const struct api_request *rq, struct api_response *rs, int *
 		}
 		*limit = (int)v;
 	}
-	if (api_query_get(rq, "cursor", buf, sizeof(buf))) {
-		if (!cursor_well_formed(buf) || strlen(buf) >= API_CURSOR_MAX)
-			return api_cursor_invalid(rs);
-		memcpy(after, buf, strlen(buf) + 1);
-	}
-	return 0;
+	if (!api_query_get(rq, "cursor", buf, sizeof(buf)))
+		return 0;
+	if (!cursor_well_formed(buf) || strlen(buf) >= API_CURSOR_MAX)
+		return cursor_invalid(rs);
+	memcpy(after, buf, strlen(buf) + 1);
+	int ok = kind == API_CURSOR_ID	 ? validate_directory_id(after)
+		 : kind == API_CURSOR_UUID ? api_is_uuid(after)
+					   : (pg->seq = cursor_seq(after)) >= 0;
+	return ok ? 0 : cursor_invalid(rs);
 }
 
-int64_t api_cursor_seq(const char *after)
+const char *api_page_after(const struct api_page *pg)
 {
-	if (!after[0])
-		return 0;
-	/* Exactly what next_cursor holds: no sign, no leading zero, at most 9 digits (an int4). */
-	size_t n = strlen(after);
-	if (n > 9 || after[0] == '0' || strspn(after, "0123456789") != n)
-		return -1;
-	return strtoll(after, NULL, 10);
+	return pg->after[0] ? pg->after : NULL;
+}
+
+void api_reply_rows(struct api_response *rs, const struct api_page *pg, const void *rows,
+		    size_t n, size_t size, size_t key_off, api_row_json_fn *row_json,
+		    const void *arg)
+{
+	size_t shown = n < (size_t)pg->limit ? n : (size_t)pg->limit;
+	json_object *items = json_object_new_array();
+	for (size_t i = 0; i < shown; i++)
+		json_object_array_add(items, row_json((const char *)rows + i * size, arg));
+	char seq[24];
+	const char *next = NULL;
+	if (n > shown && shown) {
+		const char *key = (const char *)rows + (shown - 1) * size + key_off;
+		if (pg->kind == API_CURSOR_SEQ) {
+			int64_t v;
+			memcpy(&v, key, sizeof(v));
+			snprintf(seq, sizeof(seq), "%lld", (long long)v);
+			next = seq;
+		} else {
+			next = key;
+		}
+	}
+	api_reply_page(rs, items, next);
 }
 
 int api_if_match(const struct api_request *rq, struct api_response *rs, int64_t *version)
