@@ -116,10 +116,23 @@ void api_reply_err(struct api_response *rs, const struct err *e);
 json_object *api_body_object(struct api_request *rq, struct api_response *rs);
 
 /*
- * Checks that obj has no members but the NULL-terminated allowed ones; adds one error per unknown
- * member to p (pointer "/name"). Returns the number of unknown members.
+ * Checks that obj has no members but the NULL-terminated allowed ones; adds one error per other
+ * member to p (pointer "/name"): "is read-only" for those in readonly (may be NULL), else
+ * "unknown field". Returns the number of such members.
  */
-int api_body_only(json_object *obj, const char *const *allowed, struct problem *p);
+int api_body_only(json_object *obj, const char *const *allowed, const char *const *readonly,
+		  struct problem *p);
+
+/*
+ * The start of every handler that takes a JSON body (POST, PUT, PATCH): the body as an object
+ * (api_body_object; NULL when it answered), p set to the 400 validation problem with this
+ * detail ("the user is not valid"), and api_body_only's errors added (allowed NULL: the caller
+ * checks the members itself). The caller checks the values, answers p when it has errors and
+ * puts the body.
+ */
+json_object *api_body_begin(struct api_request *rq, struct api_response *rs, const char *detail,
+			    const char *const *allowed, const char *const *readonly,
+			    struct problem *p);
 
 /* Copies query parameter name (decoded) into buf; 1 when present, 0 when absent. */
 int api_query_get(const struct api_request *rq, const char *name, char *buf, size_t cap);
@@ -154,8 +167,11 @@ enum api_cursor_kind {
 struct api_page {
 	enum api_cursor_kind kind;
 	int limit;
+	int fetch;		    /* limit + 1: the rows to ask the store for */
 	char after[API_CURSOR_MAX]; /* the cursor's sort key; "" on the first page */
 	int64_t seq;		    /* API_CURSOR_SEQ: after as a number; 0 on the first page */
+	size_t n;		    /* for the store: the rows it returned */
+	struct err e;		    /* for the store: why it failed */
 };
 
 /*
@@ -171,15 +187,23 @@ const char *api_page_after(const struct api_page *pg);
 /* One row of a list as JSON (a new object); arg is what the list passed to api_reply_rows. */
 typedef json_object *api_row_json_fn(const void *row, const void *arg);
 
+/* Defines name, an api_row_json_fn calling fn(const struct X *row) that ignores arg. */
+#define API_ROW_JSON(name, fn)                                                                    \
+	static json_object *name(const void *row, const void *arg)                               \
+	{                                                                                         \
+		(void)arg;                                                                        \
+		return fn(row);                                                                   \
+	}
+
 /*
- * Answers 200 {"items": [...], "next_cursor": ...} from n rows of size bytes each, as the store
- * returned them (up to limit + 1): the first limit through row_json; when the extra row came
+ * Answers a list with what the store returned for it: rc non-zero → the store's error pg->e
+ * (api_reply_err). Otherwise 200 {"items": [...], "next_cursor": ...} from the pg->n rows of
+ * size bytes each (up to limit + 1): the first limit through row_json; when the extra row came
  * back, next_cursor is the sort key at key_off of the last row shown (a char array, or an
  * int64_t for API_CURSOR_SEQ). The rows stay the caller's.
  */
-void api_reply_rows(struct api_response *rs, const struct api_page *pg, const void *rows,
-		    size_t n, size_t size, size_t key_off, api_row_json_fn *row_json,
-		    const void *arg);
+void api_reply_rows(struct api_response *rs, const struct api_page *pg, int rc, const void *rows,
+		    size_t size, size_t key_off, api_row_json_fn *row_json, const void *arg);
 
 /*
  * Answers 200 {"items": items, "next_cursor": ...}, taking items; next_after is the sort key of

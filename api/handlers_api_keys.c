@@ -4,11 +4,7 @@
 #include "api_internal.h"
 #include "log.h"
 
-static json_object *key_row(const void *row, const void *arg)
-{
-	(void)arg;
-	return api_key_json(row);
-}
+API_ROW_JSON(key_row, api_key_json)
 
 void handle_api_keys_list(struct api_request *rq, struct api_response *rs)
 {
@@ -16,14 +12,10 @@ void handle_api_keys_list(struct api_request *rq, struct api_response *rs)
 	if (api_page_begin(rq, rs, API_CURSOR_UUID, &pg))
 		return;
 	struct store_api_key *ks = NULL;
-	size_t n = 0;
-	struct err e = {0};
-	if (store_api_key_list(rq->ctx->st, rq->who.tenant_id, api_page_after(&pg), pg.limit + 1,
-			       &ks, &n, &e))
-		api_reply_err(rs, &e);
-	else
-		api_reply_rows(rs, &pg, ks, n, sizeof(*ks), offsetof(struct store_api_key, id),
-			       key_row, NULL);
+	int rc = store_api_key_list(rq->ctx->st, rq->who.tenant_id, api_page_after(&pg), pg.fetch,
+				    &ks, &pg.n, &pg.e);
+	api_reply_rows(rs, &pg, rc, ks, sizeof(*ks), offsetof(struct store_api_key, id), key_row,
+		       NULL);
 	free(ks);
 }
 

@@ -5,10 +5,8 @@
 
 #include "api_internal.h"
 
-static json_object *audit_json(const void *row, const void *arg)
+static json_object *audit_json(const struct store_audit_event *ev)
 {
-	(void)arg;
-	const struct store_audit_event *ev = row;
 	json_object *jo = json_object_new_object();
 	char id[24];
 	snprintf(id, sizeof(id), "%lld", (long long)ev->id);
@@ -27,18 +25,17 @@ static json_object *audit_json(const void *row, const void *arg)
 	return jo;
 }
 
+API_ROW_JSON(audit_row, audit_json)
+
 void handle_audit_list(struct api_request *rq, struct api_response *rs)
 {
 	struct api_page pg;
 	if (api_page_begin(rq, rs, API_CURSOR_SEQ, &pg))
 		return;
 	struct store_audit_event *ev = NULL;
-	size_t n = 0;
-	struct err e = {0};
-	if (store_audit_list(rq->ctx->st, rq->who.tenant_id, pg.seq, pg.limit + 1, &ev, &n, &e))
-		api_reply_err(rs, &e);
-	else
-		api_reply_rows(rs, &pg, ev, n, sizeof(*ev), offsetof(struct store_audit_event, id),
-			       audit_json, NULL);
-	store_audit_events_free(ev, n);
+	int rc = store_audit_list(rq->ctx->st, rq->who.tenant_id, pg.seq, pg.fetch, &ev, &pg.n,
+				  &pg.e);
+	api_reply_rows(rs, &pg, rc, ev, sizeof(*ev), offsetof(struct store_audit_event, id),
+		       audit_row, NULL);
+	store_audit_events_free(ev, pg.n);
 }

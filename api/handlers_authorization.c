@@ -311,9 +311,7 @@ void handle_authorization_post(struct api_request *rq, struct api_response *rs)
 	const char *id = integration_path_id(rq, rs);
 	if (!id)
 		return;
-	json_object *body = api_body_object(rq, rs);
-	if (!body)
-		return;
+	json_object *body = NULL;
 	struct problem *p = malloc(sizeof(*p));
 	struct connect_outcome *o = calloc(1, sizeof(*o));
 	char *key_text = NULL;
@@ -322,9 +320,10 @@ void handle_authorization_post(struct api_request *rq, struct api_response *rs)
 		api_reply_error(rs, 500, "internal", "Internal error", "out of memory");
 		goto out;
 	}
-	problem_set(p, 400, "validation", "Invalid request", "the authorization is not valid");
 	static const char *const allowed[] = {"type", "key", "admin_email", NULL};
-	api_body_only(body, allowed, p);
+	body = api_body_begin(rq, rs, "the authorization is not valid", allowed, NULL, p);
+	if (!body)
+		goto out;
 	json_object *type = NULL, *key = NULL, *admin = NULL;
 	json_object_object_get_ex(body, "type", &type);
 	json_object_object_get_ex(body, "key", &key);

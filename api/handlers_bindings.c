@@ -90,10 +90,8 @@ void handle_group_binding_delete(struct api_request *rq, struct api_response *rs
 }
 
 /* A group of the integration: its binding and its Google group link (null without one). */
-static json_object *bound_group_json(const void *row, const void *arg)
+static json_object *bound_group_json(const struct store_group_status *g)
 {
-	(void)arg;
-	const struct store_group_status *g = row;
 	json_object *jo = json_object_new_object();
 	api_json_put_str(jo, "group_id", g->group_id);
 	api_json_put_str(jo, "name", g->name);
@@ -119,6 +117,8 @@ static json_object *bound_group_json(const void *row, const void *arg)
 	return jo;
 }
 
+API_ROW_JSON(bound_group_row, bound_group_json)
+
 void handle_bound_groups_list(struct api_request *rq, struct api_response *rs)
 {
 	const char *id = integration_path_id(rq, rs);
@@ -136,14 +136,10 @@ void handle_bound_groups_list(struct api_request *rq, struct api_response *rs)
 		unmanaged = true;
 	}
 	struct store_group_status *gs = NULL;
-	size_t n = 0;
-	struct err e = {0};
-	if (store_group_status_list(rq->ctx->st, rq->who.tenant_id, id, NULL, unmanaged,
-				    api_page_after(&pg), pg.limit + 1, &gs, &n, &e))
-		api_reply_err(rs, &e);
-	else
-		api_reply_rows(rs, &pg, gs, n, sizeof(*gs),
-			       offsetof(struct store_group_status, group_id), bound_group_json, NULL);
+	int rc = store_group_status_list(rq->ctx->st, rq->who.tenant_id, id, NULL, unmanaged,
+					 api_page_after(&pg), pg.fetch, &gs, &pg.n, &pg.e);
+	api_reply_rows(rs, &pg, rc, gs, sizeof(*gs), offsetof(struct store_group_status, group_id),
+		       bound_group_row, NULL);
 	free(gs);
 }
 
@@ -167,7 +163,7 @@ void handle_bound_group_get(struct api_request *rq, struct api_response *rs)
 		api_reply_error(rs, 404, "not-found", "Not found",
 				"the group is neither bound to nor linked in this integration");
 	else
-		api_reply_json(rs, 200, bound_group_json(&gs[0], NULL));
+		api_reply_json(rs, 200, bound_group_json(&gs[0]));
 	free(gs);
 }
 
@@ -198,7 +194,7 @@ void handle_bound_group_delete_in_google(struct api_request *rq, struct api_resp
 		api_json_put_str(jo, "status", "delete_requested");
 		api_reply_json(rs, 202, jo);
 	} else {
-		api_reply_json(rs, 202, bound_group_json(&gs[0], NULL));
+		api_reply_json(rs, 202, bound_group_json(&gs[0]));
 	}
 	free(gs);
 }
@@ -267,14 +263,11 @@ void handle_bound_users_list(struct api_request *rq, struct api_response *rs)
 	if (has_status < 0)
 		return;
 	struct store_bound_user *us = NULL;
-	size_t n = 0;
-	struct err e = {0};
-	if (store_bound_users_list(rq->ctx->st, rq->who.tenant_id, id, has_status ? status : NULL,
-				   api_page_after(&pg), pg.limit + 1, &us, &n, &e))
-		api_reply_err(rs, &e);
-	else
-		api_reply_rows(rs, &pg, us, n, sizeof(*us),
-			       offsetof(struct store_bound_user, user_id), bound_user_json, id);
+	int rc = store_bound_users_list(rq->ctx->st, rq->who.tenant_id, id,
+					has_status ? status : NULL, api_page_after(&pg), pg.fetch, &us,
+					&pg.n, &pg.e);
+	api_reply_rows(rs, &pg, rc, us, sizeof(*us), offsetof(struct store_bound_user, user_id),
+		       bound_user_json, id);
 	free(us);
 }
 

@@ -14,10 +14,8 @@ static void add_if(struct problem *p, const char *pointer, const char *why)
 		problem_add_error(p, pointer, "%s", why);
 }
 
-static json_object *group_json(const void *row, const void *arg)
+static json_object *group_json(const struct store_group *g)
 {
-	(void)arg;
-	const struct store_group *g = row;
 	json_object *jo = json_object_new_object();
 	api_json_put_str(jo, "id", g->id);
 	api_json_put_str(jo, "name", g->name);
@@ -28,10 +26,8 @@ static json_object *group_json(const void *row, const void *arg)
 	return jo;
 }
 
-static json_object *member_json(const void *row, const void *arg)
+static json_object *member_json(const struct store_member *m)
 {
-	(void)arg;
-	const struct store_member *m = row;
 	json_object *jo = json_object_new_object();
 	api_json_put_str(jo, "group_id", m->group_id);
 	api_json_put_str(jo, "user_id", m->user_id);
@@ -63,27 +59,12 @@ void handle_groups_put(struct api_request *rq, struct api_response *rs)
 	int64_t if_version;
 	if (!id || directory_if_match(rq, rs, &if_version))
 		return;
-	json_object *body = api_body_object(rq, rs);
-	if (!body)
-		return;
-	struct problem p;
-	problem_set(&p, 400, "validation", "Invalid request", "the group is not valid");
 	static const char *const allowed[] = {"name", "description", "email", NULL};
 	static const char *const readonly[] = {"id", "created_at", "updated_at", NULL};
-	json_object_object_foreach(body, key, val)
-	{
-		(void)val;
-		int known = 0, ro = 0;
-		for (const char *const *a = allowed; *a; a++)
-			known |= strcmp(*a, key) == 0;
-		for (const char *const *a = readonly; *a; a++)
-			ro |= strcmp(*a, key) == 0;
-		if (known)
-			continue;
-		char ptr[128];
-		snprintf(ptr, sizeof(ptr), "/%s", key);
-		problem_add_error(&p, ptr, ro ? "is read-only" : "unknown field");
-	}
+	struct problem p;
+	json_object *body = api_body_begin(rq, rs, "the group is not valid", allowed, readonly, &p);
+	if (!body)
+		return;
 
 	struct store_group_input in = {0};
 	json_object *name_v = NULL;
@@ -122,7 +103,7 @@ void handle_groups_put(struct api_request *rq, struct api_response *rs)
 	if (created)
 		snprintf(rs->location, sizeof(rs->location), "/v1/groups/%s", id);
 	api_set_etag(rs, g.version);
-	api_reply_json(rs, created ? 201 : 200, group_json(&g, NULL));
+	api_reply_json(rs, created ? 201 : 200, group_json(&g));
 	store_group_cleanup(&g);
 }
 
@@ -138,9 +119,11 @@ void handle_groups_get(struct api_request *rq, struct api_response *rs)
 		return;
 	}
 	api_set_etag(rs, g.version);
-	api_reply_json(rs, 200, group_json(&g, NULL));
+	api_reply_json(rs, 200, group_json(&g));
 	store_group_cleanup(&g);
 }
+
+API_ROW_JSON(group_row, group_json)
 
 void handle_groups_list(struct api_request *rq, struct api_response *rs)
 {
@@ -148,15 +131,11 @@ void handle_groups_list(struct api_request *rq, struct api_response *rs)
 	if (api_page_begin(rq, rs, API_CURSOR_ID, &pg))
 		return;
 	struct store_group *gs = NULL;
-	size_t n = 0;
-	struct err e = {0};
-	if (store_group_list(rq->ctx->st, rq->who.tenant_id, api_page_after(&pg), pg.limit + 1,
-			     &gs, &n, &e))
-		api_reply_err(rs, &e);
-	else
-		api_reply_rows(rs, &pg, gs, n, sizeof(*gs), offsetof(struct store_group, id),
-			       group_json, NULL);
-	store_groups_free(gs, n);
+	int rc = store_group_list(rq->ctx->st, rq->who.tenant_id, api_page_after(&pg), pg.fetch,
+				  &gs, &pg.n, &pg.e);
+	api_reply_rows(rs, &pg, rc, gs, sizeof(*gs), offsetof(struct store_group, id), group_row,
+		       NULL);
+	store_groups_free(gs, pg.n);
 }
 
 void handle_groups_delete(struct api_request *rq, struct api_response *rs)
@@ -194,7 +173,7 @@ void handle_group_members_put(struct api_request *rq, struct api_response *rs)
 	if (created)
 		snprintf(rs->location, sizeof(rs->location), "/v1/groups/%s/members/%s", gid, uid);
 	api_set_etag(rs, 1);
-	api_reply_json(rs, created ? 201 : 200, member_json(&m, NULL));
+	api_reply_json(rs, created ? 201 : 200, member_json(&m));
 }
 
 void handle_group_members_delete(struct api_request *rq, struct api_response *rs)
@@ -214,6 +193,8 @@ void handle_group_members_delete(struct api_request *rq, struct api_response *rs
 	rs->content_type = "application/json";
 }
 
+API_ROW_JSON(member_row, member_json)
+
 void handle_group_members_list(struct api_request *rq, struct api_response *rs)
 {
 	const char *gid = directory_path_id(rq, rs, "group_id", "group", false);
@@ -223,13 +204,9 @@ void handle_group_members_list(struct api_request *rq, struct api_response *rs)
 	if (api_page_begin(rq, rs, API_CURSOR_ID, &pg))
 		return;
 	struct store_member *ms = NULL;
-	size_t n = 0;
-	struct err e = {0};
-	if (store_member_list(rq->ctx->st, rq->who.tenant_id, gid, api_page_after(&pg),
-			      pg.limit + 1, &ms, &n, &e))
-		api_reply_err(rs, &e);
-	else
-		api_reply_rows(rs, &pg, ms, n, sizeof(*ms), offsetof(struct store_member, user_id),
-			       member_json, NULL);
+	int rc = store_member_list(rq->ctx->st, rq->who.tenant_id, gid, api_page_after(&pg),
+				   pg.fetch, &ms, &pg.n, &pg.e);
+	api_reply_rows(rs, &pg, rc, ms, sizeof(*ms), offsetof(struct store_member, user_id),
+		       member_row, NULL);
 	free(ms);
 }

@@ -312,7 +312,9 @@ static void integration_defaults(struct store_integration *it)
 
 void handle_integrations_create(struct api_request *rq, struct api_response *rs)
 {
-	json_object *body = api_body_object(rq, rs);
+	static const char *const allowed[] = {"name", "settings", NULL};
+	struct problem p;
+	json_object *body = api_body_begin(rq, rs, "the integration is not valid", allowed, NULL, &p);
 	if (!body)
 		return;
 	struct store_integration *it = malloc(sizeof(*it));
@@ -322,10 +324,6 @@ void handle_integrations_create(struct api_request *rq, struct api_response *rs)
 		return;
 	}
 	integration_defaults(it);
-	struct problem p;
-	problem_set(&p, 400, "validation", "Invalid request", "the integration is not valid");
-	static const char *const allowed[] = {"name", "settings", NULL};
-	api_body_only(body, allowed, &p);
 	name_apply(body, it, true, &p);
 	json_object *s;
 	if (member(body, "settings", &s))
@@ -354,11 +352,7 @@ void handle_integrations_create(struct api_request *rq, struct api_response *rs)
 	free(it);
 }
 
-static json_object *integration_row(const void *row, const void *arg)
-{
-	(void)arg;
-	return api_integration_json(row);
-}
+API_ROW_JSON(integration_row, api_integration_json)
 
 void handle_integrations_list(struct api_request *rq, struct api_response *rs)
 {
@@ -366,14 +360,10 @@ void handle_integrations_list(struct api_request *rq, struct api_response *rs)
 	if (api_page_begin(rq, rs, API_CURSOR_UUID, &pg))
 		return;
 	struct store_integration *list = NULL;
-	size_t n = 0;
-	struct err e = {0};
-	if (store_integration_list(rq->ctx->st, rq->who.tenant_id, api_page_after(&pg),
-				   pg.limit + 1, &list, &n, &e))
-		api_reply_err(rs, &e);
-	else
-		api_reply_rows(rs, &pg, list, n, sizeof(*list),
-			       offsetof(struct store_integration, id), integration_row, NULL);
+	int rc = store_integration_list(rq->ctx->st, rq->who.tenant_id, api_page_after(&pg),
+					pg.fetch, &list, &pg.n, &pg.e);
+	api_reply_rows(rs, &pg, rc, list, sizeof(*list), offsetof(struct store_integration, id),
+		       integration_row, NULL);
 	free(list);
 }
 
@@ -415,7 +405,7 @@ void handle_integrations_patch(struct api_request *rq, struct api_response *rs)
 		problem_set(&p, 400, "validation", "Invalid request",
 			    "the integration update is not valid");
 		static const char *const allowed[] = {"name", "settings", NULL};
-		api_body_only(body, allowed, &p);
+		api_body_only(body, allowed, NULL, &p);
 		name_apply(body, it, false, &p);
 		json_object *s;
 		if (!old_filter && !(old_filter = strdup(it->import_filter)))

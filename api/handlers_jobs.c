@@ -16,10 +16,8 @@ static const char *const job_statuses[] = {"queued",	"running",   "succeeded",
 					   "awaiting_approval", NULL};
 
 
-static json_object *job_json(const void *row, const void *arg)
+static json_object *job_json(const struct store_job *j)
 {
-	(void)arg;
-	const struct store_job *j = row;
 	json_object *jo = json_object_new_object();
 	api_json_put_str(jo, "id", j->id);
 	api_json_put_str(jo, "integration_id", j->integration_id);
@@ -175,13 +173,11 @@ void handle_jobs_create(struct api_request *rq, struct api_response *rs)
 	const char *integration_id = integration_path_id(rq, rs);
 	if (!integration_id)
 		return;
-	json_object *body = api_body_object(rq, rs);
+	static const char *const allowed[] = {"type", "parameters", "dry_run", NULL};
+	struct problem p;
+	json_object *body = api_body_begin(rq, rs, "the job is not valid", allowed, NULL, &p);
 	if (!body)
 		return;
-	struct problem p;
-	problem_set(&p, 400, "validation", "Invalid request", "the job is not valid");
-	static const char *const allowed[] = {"type", "parameters", "dry_run", NULL};
-	api_body_only(body, allowed, &p);
 	json_object *v = NULL;
 	const char *type = NULL;
 	bool test_ok = rq->ctx->cfg->job_test_runners != 0;
@@ -244,7 +240,7 @@ void handle_jobs_create(struct api_request *rq, struct api_response *rs)
 	log_write(LOG_INFO, "api", "job_queued", NULL,
 		  (struct log_field[]){LOG_STR("job_id", job.id), LOG_STR("type", job.type)}, 2);
 	snprintf(rs->location, sizeof(rs->location), "/v1/jobs/%s", job.id);
-	api_reply_json(rs, 202, job_json(&job, NULL));
+	api_reply_json(rs, 202, job_json(&job));
 	store_job_cleanup(&job);
 }
 
@@ -259,9 +255,11 @@ void handle_jobs_get(struct api_request *rq, struct api_response *rs)
 		api_reply_err(rs, &e);
 		return;
 	}
-	api_reply_json(rs, 200, job_json(&job, NULL));
+	api_reply_json(rs, 200, job_json(&job));
 	store_job_cleanup(&job);
 }
+
+API_ROW_JSON(job_row, job_json)
 
 void handle_jobs_list(struct api_request *rq, struct api_response *rs)
 {
@@ -283,22 +281,16 @@ void handle_jobs_list(struct api_request *rq, struct api_response *rs)
 		return;
 	}
 	struct store_job *list = NULL;
-	size_t n = 0;
-	struct err e = {0};
-	if (store_job_list(rq->ctx->st, rq->who.tenant_id, integration_id,
-			   has_status ? status : NULL, has_type ? type : NULL, pg.seq, pg.limit + 1,
-			   &list, &n, &e))
-		api_reply_err(rs, &e);
-	else
-		api_reply_rows(rs, &pg, list, n, sizeof(*list), offsetof(struct store_job, seq),
-			       job_json, NULL);
-	store_jobs_free(list, n);
+	int rc = store_job_list(rq->ctx->st, rq->who.tenant_id, integration_id,
+				has_status ? status : NULL, has_type ? type : NULL, pg.seq, pg.fetch,
+				&list, &pg.n, &pg.e);
+	api_reply_rows(rs, &pg, rc, list, sizeof(*list), offsetof(struct store_job, seq), job_row,
+		       NULL);
+	store_jobs_free(list, pg.n);
 }
 
-static json_object *job_item_json(const void *row, const void *arg)
+static json_object *job_item_json(const struct store_job_item *item)
 {
-	(void)arg;
-	const struct store_job_item *item = row;
 	json_object *it = json_object_new_object();
 	api_json_put_str(it, "object_type", item->object_type);
 	api_json_put_str(it, "object_id", item->object_id);
@@ -309,6 +301,8 @@ static json_object *job_item_json(const void *row, const void *arg)
 	api_json_put_str(it, "created_at", item->created_at);
 	return it;
 }
+
+API_ROW_JSON(job_item_row, job_item_json)
 
 void handle_jobs_items(struct api_request *rq, struct api_response *rs)
 {
@@ -323,15 +317,12 @@ void handle_jobs_items(struct api_request *rq, struct api_response *rs)
 	if (has_outcome < 0)
 		return;
 	struct store_job_item *list = NULL;
-	size_t n = 0;
-	struct err e = {0};
-	if (store_job_items_list(rq->ctx->st, rq->who.tenant_id, id, has_outcome ? outcome : NULL,
-				 pg.seq, pg.limit + 1, &list, &n, &e))
-		api_reply_err(rs, &e);
-	else
-		api_reply_rows(rs, &pg, list, n, sizeof(*list),
-			       offsetof(struct store_job_item, seq), job_item_json, NULL);
-	store_job_items_free(list, n);
+	int rc = store_job_items_list(rq->ctx->st, rq->who.tenant_id, id,
+				      has_outcome ? outcome : NULL, pg.seq, pg.fetch, &list, &pg.n,
+				      &pg.e);
+	api_reply_rows(rs, &pg, rc, list, sizeof(*list), offsetof(struct store_job_item, seq),
+		       job_item_row, NULL);
+	store_job_items_free(list, pg.n);
 }
 
 void handle_jobs_cancel(struct api_request *rq, struct api_response *rs)
@@ -349,7 +340,7 @@ void handle_jobs_cancel(struct api_request *rq, struct api_response *rs)
 		  (struct log_field[]){LOG_STR("job_id", job.id), LOG_STR("status", job.status)},
 		  2);
 	/* 200: cancelled now; 202: the running job stops at its next checkpoint. */
-	api_reply_json(rs, strcmp(job.status, "cancelled") == 0 ? 200 : 202, job_json(&job, NULL));
+	api_reply_json(rs, strcmp(job.status, "cancelled") == 0 ? 200 : 202, job_json(&job));
 	store_job_cleanup(&job);
 }
 
@@ -362,7 +353,7 @@ void handle_jobs_plan(struct api_request *rq, struct api_response *rs)
 	char *text = NULL;
 	size_t n = 0;
 	struct err e = {0};
-	if (store_plan_page(rq->ctx->st, rq->who.tenant_id, id, pg.seq, pg.limit + 1, &text, &n,
+	if (store_plan_page(rq->ctx->st, rq->who.tenant_id, id, pg.seq, pg.fetch, &text, &n,
 			    &e)) {
 		api_reply_err(rs, &e);
 		return;
@@ -412,6 +403,6 @@ void handle_jobs_approve(struct api_request *rq, struct api_response *rs)
 	log_write(LOG_INFO, "api", "job_approved", NULL,
 		  (struct log_field[]){LOG_STR("job_id", id), LOG_STR("queued_job_id", job.id)}, 2);
 	snprintf(rs->location, sizeof(rs->location), "/v1/jobs/%s", job.id);
-	api_reply_json(rs, 202, job_json(&job, NULL));
+	api_reply_json(rs, 202, job_json(&job));
 	store_job_cleanup(&job);
 }

@@ -8,10 +8,8 @@
 #include "log.h"
 #include "validate.h"
 
-static json_object *tenant_json(const void *row, const void *arg)
+static json_object *tenant_json(const struct store_tenant *t)
 {
-	(void)arg;
-	const struct store_tenant *t = row;
 	json_object *jo = json_object_new_object();
 	api_json_put_str(jo, "id", t->id);
 	api_json_put_str(jo, "name", t->name);
@@ -33,13 +31,11 @@ json_object *api_key_json(const struct store_api_key *k)
 
 void handle_tenants_create(struct api_request *rq, struct api_response *rs)
 {
-	json_object *body = api_body_object(rq, rs);
+	static const char *const allowed[] = {"name", NULL};
+	struct problem p;
+	json_object *body = api_body_begin(rq, rs, "the tenant is not valid", allowed, NULL, &p);
 	if (!body)
 		return;
-	struct problem p;
-	problem_set(&p, 400, "validation", "Invalid request", "the tenant is not valid");
-	static const char *const allowed[] = {"name", NULL};
-	api_body_only(body, allowed, &p);
 	json_object *name = NULL;
 	if (!json_object_object_get_ex(body, "name", &name))
 		problem_add_error(&p, "/name", "is required");
@@ -65,8 +61,10 @@ void handle_tenants_create(struct api_request *rq, struct api_response *rs)
 	log_write(LOG_INFO, "api", "tenant_created", NULL,
 		  (struct log_field[]){LOG_STR("tenant_id", t.id)}, 1);
 	snprintf(rs->location, sizeof(rs->location), "/v1/tenants/%s", t.id);
-	api_reply_json(rs, 201, tenant_json(&t, NULL));
+	api_reply_json(rs, 201, tenant_json(&t));
 }
+
+API_ROW_JSON(tenant_row, tenant_json)
 
 void handle_tenants_list(struct api_request *rq, struct api_response *rs)
 {
@@ -74,13 +72,9 @@ void handle_tenants_list(struct api_request *rq, struct api_response *rs)
 	if (api_page_begin(rq, rs, API_CURSOR_UUID, &pg))
 		return;
 	struct store_tenant *ts = NULL;
-	size_t n = 0;
-	struct err e = {0};
-	if (store_tenant_list(rq->ctx->st, api_page_after(&pg), pg.limit + 1, &ts, &n, &e))
-		api_reply_err(rs, &e);
-	else
-		api_reply_rows(rs, &pg, ts, n, sizeof(*ts), offsetof(struct store_tenant, id),
-			       tenant_json, NULL);
+	int rc = store_tenant_list(rq->ctx->st, api_page_after(&pg), pg.fetch, &ts, &pg.n, &pg.e);
+	api_reply_rows(rs, &pg, rc, ts, sizeof(*ts), offsetof(struct store_tenant, id), tenant_row,
+		       NULL);
 	free(ts);
 }
 
@@ -105,7 +99,7 @@ void handle_tenants_get(struct api_request *rq, struct api_response *rs)
 	struct store_tenant t;
 	if (path_tenant(rq, rs, &t))
 		return;
-	api_reply_json(rs, 200, tenant_json(&t, NULL));
+	api_reply_json(rs, 200, tenant_json(&t));
 }
 
 void handle_tenant_keys_create(struct api_request *rq, struct api_response *rs)
@@ -113,13 +107,11 @@ void handle_tenant_keys_create(struct api_request *rq, struct api_response *rs)
 	struct store_tenant t;
 	if (path_tenant(rq, rs, &t))
 		return;
-	json_object *body = api_body_object(rq, rs);
+	static const char *const allowed[] = {"role", NULL};
+	struct problem p;
+	json_object *body = api_body_begin(rq, rs, "the API key request is not valid", allowed, NULL, &p);
 	if (!body)
 		return;
-	struct problem p;
-	problem_set(&p, 400, "validation", "Invalid request", "the API key request is not valid");
-	static const char *const allowed[] = {"role", NULL};
-	api_body_only(body, allowed, &p);
 	json_object *role = NULL;
 	enum access_role r = ACCESS_NONE;
 	if (!json_object_object_get_ex(body, "role", &role))

@@ -85,10 +85,8 @@ static const struct user_attr {
 
 #define N_USER_ATTRS (sizeof(user_attrs) / sizeof(user_attrs[0]))
 
-static json_object *user_json(const void *row, const void *arg)
+static json_object *user_json(const struct store_user *u)
 {
-	(void)arg;
-	const struct store_user *u = row;
 	json_object *jo = json_object_new_object();
 	api_json_put_str(jo, "id", u->id);
 	api_json_put_str(jo, "email", u->email);
@@ -112,7 +110,7 @@ static json_object *user_json(const void *row, const void *arg)
 static void reply_user(struct api_response *rs, int status, const struct store_user *u)
 {
 	api_set_etag(rs, u->version);
-	api_reply_json(rs, status, user_json(u, NULL));
+	api_reply_json(rs, status, user_json(u));
 }
 
 /* ---- the request body ---- */
@@ -487,6 +485,7 @@ static void user_merge(struct user_body *ub, const struct store_user *cur)
  * stacks (100 KiB in Debian's build, most of it taken before a handler runs).
  */
 struct user_work {
+	json_object *body; /* the request's, parsed; in borrows from it */
 	struct problem p;
 	struct user_body ub;
 	struct store_user cur;
@@ -508,27 +507,42 @@ static void user_work_free(struct user_work *w)
 	user_body_cleanup(&w->ub);
 	store_user_cleanup(&w->cur);
 	store_user_cleanup(&w->u);
+	json_object_put(w->body);
 	free(w);
+}
+
+/*
+ * The preamble of PUT and PATCH: the path id (PUT may create it), If-Match, the body parsed and
+ * checked into w->ub. NULL when it answered (400, 404, 412, 415, ...).
+ */
+static struct user_work *user_write_begin(struct api_request *rq, struct api_response *rs,
+					  bool patch, const char **id, int64_t *if_version)
+{
+	*id = directory_path_id(rq, rs, "user_id", "user", !patch);
+	if (!*id || directory_if_match(rq, rs, if_version))
+		return NULL;
+	struct user_work *w = user_work_new(rs);
+	if (!w)
+		return NULL;
+	w->body = api_body_begin(rq, rs, patch ? "the patch is not valid" : "the user is not valid",
+				 NULL, NULL, &w->p);
+	if (w->body)
+		user_body_parse(w->body, patch, *id, &w->ub, &w->p);
+	if (w->body && !w->p.n_errors)
+		return w;
+	if (w->body)
+		api_reply_problem(rs, &w->p, NULL);
+	user_work_free(w);
+	return NULL;
 }
 
 void handle_users_put(struct api_request *rq, struct api_response *rs)
 {
-	const char *id = directory_path_id(rq, rs, "user_id", "user", true);
+	const char *id;
 	int64_t if_version;
-	if (!id || directory_if_match(rq, rs, &if_version))
-		return;
-	json_object *body = api_body_object(rq, rs);
-	if (!body)
-		return;
-	struct user_work *w = user_work_new(rs);
+	struct user_work *w = user_write_begin(rq, rs, false, &id, &if_version);
 	if (!w)
-		goto out;
-	problem_set(&w->p, 400, "validation", "Invalid request", "the user is not valid");
-	user_body_parse(body, false, id, &w->ub, &w->p);
-	if (w->p.n_errors) {
-		api_reply_problem(rs, &w->p, NULL);
-		goto out;
-	}
+		return;
 	struct err e = {0};
 	bool created = false;
 	struct store_actor actor = api_actor(rq, NULL);
@@ -542,27 +556,15 @@ void handle_users_put(struct api_request *rq, struct api_response *rs)
 	reply_user(rs, created ? 201 : 200, &w->u);
 out:
 	user_work_free(w);
-	json_object_put(body);
 }
 
 void handle_users_patch(struct api_request *rq, struct api_response *rs)
 {
-	const char *id = directory_path_id(rq, rs, "user_id", "user", false);
+	const char *id;
 	int64_t if_version;
-	if (!id || directory_if_match(rq, rs, &if_version))
-		return;
-	json_object *body = api_body_object(rq, rs);
-	if (!body)
-		return;
-	struct user_work *w = user_work_new(rs);
+	struct user_work *w = user_write_begin(rq, rs, true, &id, &if_version);
 	if (!w)
-		goto out;
-	problem_set(&w->p, 400, "validation", "Invalid request", "the patch is not valid");
-	user_body_parse(body, true, id, &w->ub, &w->p);
-	if (w->p.n_errors) {
-		api_reply_problem(rs, &w->p, NULL);
-		goto out;
-	}
+		return;
 	struct store_actor actor = api_actor(rq, NULL);
 	/*
 	 * Read, merge, write if the version is still the one read. Without If-Match a concurrent
@@ -594,7 +596,6 @@ void handle_users_patch(struct api_request *rq, struct api_response *rs)
 	}
 out:
 	user_work_free(w);
-	json_object_put(body);
 }
 
 void handle_users_get(struct api_request *rq, struct api_response *rs)
@@ -614,6 +615,8 @@ void handle_users_get(struct api_request *rq, struct api_response *rs)
 	free(u);
 }
 
+API_ROW_JSON(user_row, user_json)
+
 void handle_users_list(struct api_request *rq, struct api_response *rs)
 {
 	struct api_page pg;
@@ -625,15 +628,12 @@ void handle_users_list(struct api_request *rq, struct api_response *rs)
 	if (has_state < 0)
 		return;
 	struct store_user *us = NULL;
-	size_t n = 0;
-	struct err e = {0};
-	if (store_user_list(rq->ctx->st, rq->who.tenant_id, has_email ? email : NULL,
-			    has_state ? state : NULL, api_page_after(&pg), pg.limit + 1, &us, &n, &e))
-		api_reply_err(rs, &e);
-	else
-		api_reply_rows(rs, &pg, us, n, sizeof(*us), offsetof(struct store_user, id),
-			       user_json, NULL);
-	store_users_free(us, n);
+	int rc = store_user_list(rq->ctx->st, rq->who.tenant_id, has_email ? email : NULL,
+				 has_state ? state : NULL, api_page_after(&pg), pg.fetch, &us, &pg.n,
+				 &pg.e);
+	api_reply_rows(rs, &pg, rc, us, sizeof(*us), offsetof(struct store_user, id), user_row,
+		       NULL);
+	store_users_free(us, pg.n);
 }
 
 void handle_users_delete(struct api_request *rq, struct api_response *rs)
@@ -668,7 +668,7 @@ static void wipe_request(struct api_request *rq, json_object *password)
 
 void handle_users_password(struct api_request *rq, struct api_response *rs)
 {
-	json_object *body = NULL, *pw = NULL, *hash = NULL, *fn = NULL;
+	json_object *pw = NULL, *hash = NULL, *fn = NULL;
 	char stored[PASSWORD_HASH_MAX + 1] = "";
 	const char *function = NULL;
 	struct user_work *w = NULL;
@@ -676,17 +676,15 @@ void handle_users_password(struct api_request *rq, struct api_response *rs)
 	const char *id = directory_path_id(rq, rs, "user_id", "user", false);
 	if (!id || directory_if_match(rq, rs, &if_version))
 		goto out;
-	body = api_body_object(rq, rs);
-	if (!body)
-		goto out;
 	w = user_work_new(rs);
 	if (!w)
 		goto out;
-
-	struct problem *p = &w->p;
-	problem_set(p, 400, "validation", "Invalid request", "the password is not valid");
 	static const char *const allowed[] = {"password", "hash", "hash_function", NULL};
-	api_body_only(body, allowed, p);
+	struct problem *p = &w->p;
+	json_object *body = w->body =
+		api_body_begin(rq, rs, "the password is not valid", allowed, NULL, p);
+	if (!body)
+		goto out;
 	int has_pw = member_get(body, "password", &pw);
 	int has_hash = member_get(body, "hash", &hash);
 	int has_fn = member_get(body, "hash_function", &fn);
@@ -762,6 +760,5 @@ void handle_users_password(struct api_request *rq, struct api_response *rs)
 out:
 	wipe_request(rq, pw);
 	crypto_wipe(stored, sizeof(stored));
-	user_work_free(w);
-	json_object_put(body);
+	user_work_free(w); /* and the body */
 }

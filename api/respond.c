@@ -250,23 +250,36 @@ json_object *api_body_object(struct api_request *rq, struct api_response *rs)
 	return jerr == json_tokener_success ? jo : NULL;
 }
 
-int api_body_only(json_object *obj, const char *const *allowed, struct problem *p)
+int api_body_only(json_object *obj, const char *const *allowed, const char *const *readonly,
+		  struct problem *p)
 {
 	int unknown = 0;
 	json_object_object_foreach(obj, key, val)
 	{
 		(void)val;
-		int ok = 0;
-		for (const char *const *a = allowed; *a; a++)
-			ok |= strcmp(*a, key) == 0;
-		if (!ok) {
-			char ptr[128];
-			snprintf(ptr, sizeof(ptr), "/%s", key);
-			problem_add_error(p, ptr, "unknown field");
-			unknown++;
-		}
+		if (api_one_of(key, allowed))
+			continue;
+		char ptr[128];
+		snprintf(ptr, sizeof(ptr), "/%s", key);
+		problem_add_error(p, ptr,
+				  readonly && api_one_of(key, readonly) ? "is read-only"
+									 : "unknown field");
+		unknown++;
 	}
 	return unknown;
+}
+
+json_object *api_body_begin(struct api_request *rq, struct api_response *rs, const char *detail,
+			    const char *const *allowed, const char *const *readonly,
+			    struct problem *p)
+{
+	json_object *body = api_body_object(rq, rs);
+	if (!body)
+		return NULL;
+	problem_set(p, 400, "validation", "Invalid request", "%s", detail);
+	if (allowed)
+		api_body_only(body, allowed, readonly, p);
+	return body;
 }
 
 static int hexval(int c)
@@ -417,12 +430,9 @@ int api_page_begin(const struct api_request *rq, struct api_response *rs,
 		   enum api_cursor_kind kind, struct api_page *pg)
 {
 	char buf[API_CURSOR_MAX * 2];
-	int *limit = &pg->limit;
-	char *after = pg->after;
+	memset(pg, 0, sizeof(*pg));
 	pg->kind = kind;
-	pg->seq = 0;
-	*limit = 20;
-	after[0] = '\0';
+	pg->limit = 20;
 	if (api_query_get(rq, "limit", buf, sizeof(buf))) {
 		char *end;
 		long v = strtol(buf, &end, 10);
@@ -434,16 +444,17 @@ int api_page_begin(const struct api_request *rq, struct api_response *rs,
 			api_reply_problem(rs, &p, NULL);
 			return -1;
 		}
-		*limit = (int)v;
+		pg->limit = (int)v;
 	}
+	pg->fetch = pg->limit + 1;
 	if (!api_query_get(rq, "cursor", buf, sizeof(buf)))
 		return 0;
 	if (!cursor_well_formed(buf) || strlen(buf) >= API_CURSOR_MAX)
 		return cursor_invalid(rs);
-	memcpy(after, buf, strlen(buf) + 1);
-	int ok = kind == API_CURSOR_ID	 ? validate_directory_id(after)
-		 : kind == API_CURSOR_UUID ? api_is_uuid(after)
-					   : (pg->seq = cursor_seq(after)) >= 0;
+	memcpy(pg->after, buf, strlen(buf) + 1);
+	int ok = kind == API_CURSOR_ID	 ? validate_directory_id(buf)
+		 : kind == API_CURSOR_UUID ? api_is_uuid(buf)
+					   : (pg->seq = cursor_seq(buf)) >= 0;
 	return ok ? 0 : cursor_invalid(rs);
 }
 
@@ -452,10 +463,14 @@ const char *api_page_after(const struct api_page *pg)
 	return pg->after[0] ? pg->after : NULL;
 }
 
-void api_reply_rows(struct api_response *rs, const struct api_page *pg, const void *rows,
-		    size_t n, size_t size, size_t key_off, api_row_json_fn *row_json,
-		    const void *arg)
+void api_reply_rows(struct api_response *rs, const struct api_page *pg, int rc, const void *rows,
+		    size_t size, size_t key_off, api_row_json_fn *row_json, const void *arg)
 {
+	if (rc) {
+		api_reply_err(rs, &pg->e);
+		return;
+	}
+	size_t n = pg->n;
 	size_t shown = n < (size_t)pg->limit ? n : (size_t)pg->limit;
 	json_object *items = json_object_new_array();
 	for (size_t i = 0; i < shown; i++)

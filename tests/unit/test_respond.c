@@ -106,6 +106,7 @@ static void test_page_limit(void **state)
 	struct answer a;
 	assert_int_equal(page(NULL, API_CURSOR_ID, &pg, &a), 0);
 	assert_int_equal(pg.limit, 20);
+	assert_int_equal(pg.fetch, 21);
 	assert_null(api_page_after(&pg));
 	answer_free(&a);
 	assert_int_equal(page("limit=100", API_CURSOR_ID, &pg, &a), 0);
@@ -177,9 +178,9 @@ static json_object *row_json(const void *r, const void *arg)
 static json_object *reply_rows(enum api_cursor_kind kind, int limit, const struct row *rows,
 			       size_t n, size_t key_off)
 {
-	struct api_page pg = {.kind = kind, .limit = limit};
+	struct api_page pg = {.kind = kind, .limit = limit, .n = n};
 	struct api_response rs = {0};
-	api_reply_rows(&rs, &pg, rows, n, sizeof(*rows), key_off, row_json, "t");
+	api_reply_rows(&rs, &pg, 0, rows, sizeof(*rows), key_off, row_json, "t");
 	assert_int_equal(rs.status, 200);
 	json_object *jo = json_tokener_parse(rs.body);
 	assert_non_null(jo);
@@ -209,6 +210,13 @@ static void test_reply_rows(void **state)
 	jo = reply_rows(API_CURSOR_ID, 20, NULL, 0, offsetof(struct row, id));
 	assert_string_equal(text(jo), "{\"items\":[]}");
 	json_object_put(jo);
+	/* The store failed: its error is the answer. */
+	struct api_page pg = {.kind = API_CURSOR_ID, .limit = 2, .n = 0};
+	err_set(&pg.e, E_NOTFOUND, "no such integration");
+	struct api_response rs = {0};
+	api_reply_rows(&rs, &pg, E_NOTFOUND, rows, sizeof(*rows), 0, row_json, NULL);
+	assert_int_equal(rs.status, 404);
+	free(rs.body);
 }
 
 static void test_query_one_of(void **state)
@@ -230,12 +238,33 @@ static void test_query_one_of(void **state)
 	answer_free(&a);
 }
 
+static void test_body_only(void **state)
+{
+	(void)state;
+	static const char *const allowed[] = {"name", NULL};
+	static const char *const readonly[] = {"id", NULL};
+	json_object *body = json_tokener_parse("{\"name\":\"a\",\"id\":\"x\",\"zz\":1}");
+	struct problem p;
+	problem_set(&p, 400, "validation", "Invalid request", "t");
+	assert_int_equal(api_body_only(body, allowed, readonly, &p), 2);
+	assert_int_equal(p.n_errors, 2);
+	assert_string_equal(p.errors[0].pointer, "/id");
+	assert_string_equal(p.errors[0].detail, "is read-only");
+	assert_string_equal(p.errors[1].pointer, "/zz");
+	assert_string_equal(p.errors[1].detail, "unknown field");
+	problem_set(&p, 400, "validation", "Invalid request", "t");
+	assert_int_equal(api_body_only(body, allowed, NULL, &p), 2);
+	assert_string_equal(p.errors[0].detail, "unknown field");
+	json_object_put(body);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_json_put),	  cmocka_unit_test(test_api_json_helpers),
 		cmocka_unit_test(test_page_limit),	  cmocka_unit_test(test_page_cursor_kinds),
 		cmocka_unit_test(test_reply_rows),	  cmocka_unit_test(test_query_one_of),
+		cmocka_unit_test(test_body_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
