@@ -582,25 +582,11 @@ def test_worker_killed_during_group_sync_counts_objects_once(gx, route):
     """SIGKILL while creating groups, or while adding their members: the job resumes on another
     worker, every group and member is written once, and the counts are the objects (groups created
     + members added), not attempts."""
-    import signal
-    import time
     names = ("alice", "bob", "carol", "dave", "erin")
     three_users(gx, "dave", "erin")
     n = 16
     sql_groups(gx, n, names)
-    gx.emu.ctl("POST", "faults", {"route": route, "latencyMs": 250 if "groups" in route else 40})
-    r = gx.api.post(f"/v1/integrations/{gx.iid}/jobs", key=gx.key, json={"type": "sync_groups"})
-    assert r.status_code == 202, r.text
-    jid = r.json()["id"]
-    deadline = time.monotonic() + 60
-    while gx.emu.ctl("GET", "counters")["counters"].get(route, 0) < n // 3:
-        assert time.monotonic() < deadline, f"{route} did not start"
-        time.sleep(0.05)
-    gx.worker.proc.send_signal(signal.SIGKILL)
-    gx.worker.proc.wait()
-    gx.emu.ctl("DELETE", "faults")
-    gx.start_worker()
-    job = gx.wait(jid)
+    job = gx.kill_worker_during("sync_groups", route, 250 if "groups" in route else 40, n // 3)
     assert job["status"] == "succeeded" and job["attempts"] == 2, job
     assert job["counts"] == {"created": n + n * len(names), "updated": 0, "unchanged": 0, "skipped": 0,
                              "failed": 0}, job
