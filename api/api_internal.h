@@ -105,7 +105,10 @@ void api_reply_json(struct api_response *rs, int status, json_object *jo);
 void api_reply_problem(struct api_response *rs, const struct problem *p, const char *extra_json);
 void api_reply_error(struct api_response *rs, int status, const char *slug, const char *title,
 		     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-/* Maps an err from below (store, bus) to its problem: not found 404, conflict 409, down 503. */
+/*
+ * Maps an err from below (store, bus) to its problem: not found 404, conflict 409 (reason
+ * integration_not_active: integration-not-active), down 503.
+ */
 void api_reply_err(struct api_response *rs, const struct err *e);
 
 /*

@@ -117,6 +117,23 @@ static json_object *bound_group_json(const struct store_group_status *g)
 	return jo;
 }
 
+/*
+ * The integration and the platform id param ("group_id", "user_id") of a bound object's path;
+ * NULL when either names nothing (answered 404).
+ */
+static const char *bound_path_id(struct api_request *rq, struct api_response *rs,
+				 const char *param, const char *what, const char **integration_id)
+{
+	*integration_id = integration_path_id(rq, rs);
+	if (!*integration_id)
+		return NULL;
+	const char *v = router_param(&rq->params, param);
+	if (platform_id_valid(v))
+		return v;
+	api_reply_error(rs, 404, "not-found", "Not found", "no such %s", what);
+	return NULL;
+}
+
 API_ROW_JSON(bound_group_row, bound_group_json)
 
 void handle_bound_groups_list(struct api_request *rq, struct api_response *rs)
@@ -145,14 +162,10 @@ void handle_bound_groups_list(struct api_request *rq, struct api_response *rs)
 
 void handle_bound_group_get(struct api_request *rq, struct api_response *rs)
 {
-	const char *id = integration_path_id(rq, rs);
-	if (!id)
+	const char *id;
+	const char *group_id = bound_path_id(rq, rs, "group_id", "group", &id);
+	if (!group_id)
 		return;
-	const char *group_id = router_param(&rq->params, "group_id");
-	if (!platform_id_valid(group_id)) {
-		api_reply_error(rs, 404, "not-found", "Not found", "no such group");
-		return;
-	}
 	struct store_group_status *gs = NULL;
 	size_t n = 0;
 	struct err e = {0};
@@ -169,14 +182,10 @@ void handle_bound_group_get(struct api_request *rq, struct api_response *rs)
 
 void handle_bound_group_delete_in_google(struct api_request *rq, struct api_response *rs)
 {
-	const char *id = integration_path_id(rq, rs);
-	if (!id)
+	const char *id;
+	const char *group_id = bound_path_id(rq, rs, "group_id", "group", &id);
+	if (!group_id)
 		return;
-	const char *group_id = router_param(&rq->params, "group_id");
-	if (!platform_id_valid(group_id)) {
-		api_reply_error(rs, 404, "not-found", "Not found", "no such group");
-		return;
-	}
 	struct store_actor actor = api_actor(rq, "delete_in_google");
 	struct err e = {0};
 	if (store_group_delete_request(rq->ctx->st, &actor, rq->who.tenant_id, id, group_id,
@@ -273,14 +282,10 @@ void handle_bound_users_list(struct api_request *rq, struct api_response *rs)
 
 void handle_bound_user_get(struct api_request *rq, struct api_response *rs)
 {
-	const char *id = integration_path_id(rq, rs);
-	if (!id)
+	const char *id;
+	const char *user_id = bound_path_id(rq, rs, "user_id", "user", &id);
+	if (!user_id)
 		return;
-	const char *user_id = router_param(&rq->params, "user_id");
-	if (!platform_id_valid(user_id)) {
-		api_reply_error(rs, 404, "not-found", "Not found", "no such user");
-		return;
-	}
 	struct store_bound_user *u = malloc(sizeof(*u));
 	if (!u) {
 		api_reply_error(rs, 500, "internal", "Internal error", "out of memory");

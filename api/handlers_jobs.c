@@ -228,11 +228,6 @@ void handle_jobs_create(struct api_request *rq, struct api_response *rs)
 				  dry_run, rq->who.key_id,
 				  strcmp(type, "verify_authorization") == 0, &job, &e);
 	json_object_put(body);
-	if (rc == E_CONFLICT && strcmp(e.reason, "integration_not_active") == 0) {
-		api_reply_error(rs, 409, "integration-not-active", "Integration not active", "%s",
-				e.msg);
-		return;
-	}
 	if (rc) {
 		api_reply_err(rs, &e);
 		return;
@@ -391,11 +386,6 @@ void handle_jobs_approve(struct api_request *rq, struct api_response *rs)
 	struct err e = {0};
 	struct store_actor actor = api_actor(rq, "approve");
 	int rc = store_job_approve(rq->ctx->st, &actor, rq->who.tenant_id, id, &job, &created, &e);
-	if (rc == E_CONFLICT && strcmp(e.reason, "integration_not_active") == 0) {
-		api_reply_error(rs, 409, "integration-not-active", "Integration not active", "%s",
-				e.msg);
-		return;
-	}
 	if (rc) {
 		api_reply_err(rs, &e);
 		return;

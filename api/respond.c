@@ -129,7 +129,12 @@ void api_reply_err(struct api_response *rs, const struct err *e)
 		api_reply_error(rs, 404, "not-found", "Not found", "%s", e->msg);
 		return;
 	case E_CONFLICT:
-		api_reply_error(rs, 409, "conflict", "Conflict", "%s", e->msg);
+		/* A job or preview asked of an integration that is not active (store_jobs.h). */
+		if (!strcmp(e->reason, "integration_not_active"))
+			api_reply_error(rs, 409, "integration-not-active", "Integration not active",
+					"%s", e->msg);
+		else
+			api_reply_error(rs, 409, "conflict", "Conflict", "%s", e->msg);
 		return;
 	case E_PRECONDITION:
 		api_reply_error(rs, 412, "precondition-failed", "Precondition failed", "%s", e->msg);
