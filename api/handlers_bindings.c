@@ -273,8 +273,8 @@ void handle_bound_users_list(struct api_request *rq, struct api_response *rs)
 		return;
 	struct store_bound_user *us = NULL;
 	int rc = store_bound_users_list(rq->ctx->st, rq->who.tenant_id, id,
-					has_status ? status : NULL, api_page_after(&pg), pg.fetch, &us,
-					&pg.n, &pg.e);
+					has_status ? status : NULL, api_page_after(&pg), pg.fetch,
+					&us, &pg.n, &pg.e);
 	api_reply_rows(rs, &pg, rc, us, sizeof(*us), offsetof(struct store_bound_user, user_id),
 		       bound_user_json, id);
 	free(us);

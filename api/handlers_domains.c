@@ -271,7 +271,8 @@ void handle_attribute_rules_put(struct api_request *rq, struct api_response *rs)
 		return;
 	static const char *const allowed[] = {"rules", NULL};
 	struct problem p;
-	json_object *body = api_body_begin(rq, rs, "the attribute rules are not valid", allowed, NULL, &p);
+	json_object *body =
+		api_body_begin(rq, rs, "the attribute rules are not valid", allowed, NULL, &p);
 	if (!body)
 		return;
 	json_object *map = NULL;

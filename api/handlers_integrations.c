@@ -314,7 +314,8 @@ void handle_integrations_create(struct api_request *rq, struct api_response *rs)
 {
 	static const char *const allowed[] = {"name", "settings", NULL};
 	struct problem p;
-	json_object *body = api_body_begin(rq, rs, "the integration is not valid", allowed, NULL, &p);
+	json_object *body =
+		api_body_begin(rq, rs, "the integration is not valid", allowed, NULL, &p);
 	if (!body)
 		return;
 	struct store_integration *it = malloc(sizeof(*it));

@@ -45,8 +45,9 @@ static json_object *job_json(const struct store_job *j)
 	api_json_put_str(jo, "updated_at", j->updated_at);
 	api_json_put_str_or_null(jo, "started_at", j->started_at);
 	api_json_put_str_or_null(jo, "finished_at", j->finished_at);
-	api_json_put_or_null(jo, "plan_summary",
-			     j->plan_summary_json ? json_tokener_parse(j->plan_summary_json) : NULL);
+	api_json_put_or_null(jo, "plan_summary", j->plan_summary_json
+							 ? json_tokener_parse(j->plan_summary_json)
+							 : NULL);
 	return jo;
 }
 
@@ -270,15 +271,16 @@ void handle_jobs_list(struct api_request *rq, struct api_response *rs)
 	int has_type = api_query_get(rq, "type", type, sizeof(type));
 	if (has_type && !api_one_of(type, job_types) && strcmp(type, "test_sleep") != 0) {
 		struct problem p;
-		problem_set(&p, 400, "validation", "Invalid request", "query parameter type is invalid");
+		problem_set(&p, 400, "validation", "Invalid request",
+			    "query parameter type is invalid");
 		problem_add_error(&p, "/query/type", "is not a job type");
 		api_reply_problem(rs, &p, NULL);
 		return;
 	}
 	struct store_job *list = NULL;
 	int rc = store_job_list(rq->ctx->st, rq->who.tenant_id, integration_id,
-				has_status ? status : NULL, has_type ? type : NULL, pg.seq, pg.fetch,
-				&list, &pg.n, &pg.e);
+				has_status ? status : NULL, has_type ? type : NULL, pg.seq,
+				pg.fetch, &list, &pg.n, &pg.e);
 	api_reply_rows(rs, &pg, rc, list, sizeof(*list), offsetof(struct store_job, seq), job_row,
 		       NULL);
 	store_jobs_free(list, pg.n);
@@ -368,8 +370,8 @@ void handle_jobs_plan(struct api_request *rq, struct api_response *rs)
 	char key[32] = "";
 	if (len > (size_t)pg.limit) {
 		json_object *seq = NULL;
-		json_object_object_get_ex(json_object_array_get_idx(all, (size_t)pg.limit - 1), "seq",
-					  &seq);
+		json_object_object_get_ex(json_object_array_get_idx(all, (size_t)pg.limit - 1),
+					  "seq", &seq);
 		snprintf(key, sizeof(key), "%lld", (long long)json_object_get_int64(seq));
 	}
 	json_object_put(all);

@@ -109,7 +109,8 @@ void handle_tenant_keys_create(struct api_request *rq, struct api_response *rs)
 		return;
 	static const char *const allowed[] = {"role", NULL};
 	struct problem p;
-	json_object *body = api_body_begin(rq, rs, "the API key request is not valid", allowed, NULL, &p);
+	json_object *body =
+		api_body_begin(rq, rs, "the API key request is not valid", allowed, NULL, &p);
 	if (!body)
 		return;
 	json_object *role = NULL;

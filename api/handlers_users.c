@@ -96,7 +96,8 @@ static json_object *user_json(const struct store_user *u)
 	api_json_put_str_or_null(jo, "alternate_email", u->alternate_email);
 	api_json_put_str_or_null(jo, "manager_id", u->manager_id);
 	for (size_t i = 0; i < N_USER_ATTRS; i++)
-		api_json_put_str_or_null(jo, user_attrs[i].name, (const char *)u + user_attrs[i].cur_off);
+		api_json_put_str_or_null(jo, user_attrs[i].name,
+					 (const char *)u + user_attrs[i].cur_off);
 	api_json_put(jo, "addresses", stored_array(u->addresses_json));
 	api_json_put(jo, "phones", stored_array(u->phones_json));
 	/* Whether a password is waiting, never the hash. */
@@ -629,8 +630,8 @@ void handle_users_list(struct api_request *rq, struct api_response *rs)
 		return;
 	struct store_user *us = NULL;
 	int rc = store_user_list(rq->ctx->st, rq->who.tenant_id, has_email ? email : NULL,
-				 has_state ? state : NULL, api_page_after(&pg), pg.fetch, &us, &pg.n,
-				 &pg.e);
+				 has_state ? state : NULL, api_page_after(&pg), pg.fetch, &us,
+				 &pg.n, &pg.e);
 	api_reply_rows(rs, &pg, rc, us, sizeof(*us), offsetof(struct store_user, id), user_row,
 		       NULL);
 	store_users_free(us, pg.n);

@@ -54,7 +54,8 @@ char *problem_render(const struct problem *p, const char *extra_json, size_t *le
 				bad = 1;
 				break;
 			}
-			bad = json_put(item, "pointer", json_object_new_string(p->errors[i].pointer)) ||
+			bad = json_put(item, "pointer",
+				       json_object_new_string(p->errors[i].pointer)) ||
 			      json_put(item, "detail", json_object_new_string(p->errors[i].detail));
 		}
 	}

@@ -147,7 +147,8 @@ STORE_ROWS_FREE(groups_free, store_groups_free)
 int store_group_list(struct store *st, const char *tenant_id, const char *after_id, int limit,
 		     struct store_group **out, size_t *n, struct err *e)
 {
-	static const struct store_rows how = {.size = sizeof(**out), .copy = group_copy, .free = groups_free};
+	static const struct store_rows how = {
+		.size = sizeof(**out), .copy = group_copy, .free = groups_free};
 	char lim[16];
 	snprintf(lim, sizeof(lim), "%d", limit);
 	const char *params[] = {tenant_id, after_id, lim};

@@ -253,7 +253,8 @@ int store_user_list(struct store *st, const char *tenant_id, const char *email,
 		    const char *state, const char *after_id, int limit, struct store_user **out,
 		    size_t *n, struct err *e)
 {
-	static const struct store_rows how = {.size = sizeof(**out), .copy = user_copy, .free = users_free};
+	static const struct store_rows how = {
+		.size = sizeof(**out), .copy = user_copy, .free = users_free};
 	char lim[16];
 	snprintf(lim, sizeof(lim), "%d", limit);
 	const char *params[] = {tenant_id, email, state, after_id, lim};

@@ -234,7 +234,8 @@ static void test_query_one_of(void **state)
 	struct answer a = {.rs = rs, .body = json_tokener_parse(rs.body)};
 	assert_refused(&a, "/query/bad");
 	json_object *err = json_object_array_get_idx(member(a.body, "errors"), 0);
-	assert_string_equal(json_object_get_string(member(err, "detail")), "must be one of on, off");
+	assert_string_equal(json_object_get_string(member(err, "detail")),
+			    "must be one of on, off");
 	answer_free(&a);
 }
 
