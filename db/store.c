@@ -519,6 +519,21 @@ int store_rows(int rc, PGresult *res, const struct store_rows *how, void **out, 
 	return E_OK;
 }
 
+int store_integration_check(struct store *st, PGconn *conn, const char *tenant_id,
+			    const char *integration_id, struct err *e)
+{
+	static const char sql[] =
+		"SELECT 1 FROM integrations WHERE tenant_id = $1::uuid AND id = $2::uuid";
+	const char *p[] = {tenant_id, integration_id};
+	PGresult *res = NULL;
+	int rc = conn ? store_conn_exec(conn, sql, 2, p, &res, e)
+		      : store_exec_idempotent(st, sql, 2, p, &res, e);
+	if (!rc && PQntuples(res) == 0)
+		rc = err_set(e, E_NOTFOUND, "no such integration");
+	PQclear(res);
+	return rc;
+}
+
 int store_list(struct store *st, const char *sql, int nparams, const char *const *params,
 	       const struct store_rows *how, void **out, size_t *n, struct err *e)
 {

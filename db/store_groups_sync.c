@@ -32,22 +32,6 @@
 	" LEFT JOIN group_links l ON l.integration_id = $2::uuid AND l.group_id = g.group_id"      \
 	" ORDER BY 1"
 
-/* E_NOTFOUND unless the integration is the tenant's. */
-static int integration_exists(struct store *st, const char *tenant_id, const char *integration_id,
-			      struct err *e)
-{
-	const char *p[] = {tenant_id, integration_id};
-	PGresult *res = NULL;
-	int rc = store_exec_idempotent(st,
-				       "SELECT 1 FROM integrations WHERE tenant_id = $1::uuid AND id = "
-				       "$2::uuid",
-				       2, p, &res, e);
-	if (!rc && PQntuples(res) == 0)
-		rc = err_set(e, E_NOTFOUND, "no such integration");
-	PQclear(res);
-	return rc;
-}
-
 int store_groups_scope(struct store *st, const char *tenant_id, const char *integration_id,
 		       const char *const *group_ids, size_t n_ids, store_group_row_fn fn, void *ctx,
 		       struct err *e)
@@ -56,7 +40,7 @@ int store_groups_scope(struct store *st, const char *tenant_id, const char *inte
 	if (n_ids > 0 && !(ids = store_text_array(group_ids, n_ids)))
 		return err_set(e, E_NOMEM, "group scope ids");
 	PGresult *res = NULL;
-	int rc = integration_exists(st, tenant_id, integration_id, e);
+	int rc = store_integration_check(st, NULL, tenant_id, integration_id, e);
 	if (!rc) {
 		const char *p[] = {tenant_id, integration_id, ids};
 		rc = store_exec_idempotent(st, GROUP_SCOPE_SQL, 3, p, &res, e);
@@ -283,7 +267,7 @@ int store_group_status_list(struct store *st, const char *tenant_id, const char 
 {
 	*out = NULL;
 	*n = 0;
-	int rc = integration_exists(st, tenant_id, integration_id, e);
+	int rc = store_integration_check(st, NULL, tenant_id, integration_id, e);
 	if (rc)
 		return rc;
 	char lim[16];

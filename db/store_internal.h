@@ -142,6 +142,13 @@ int store_group_links_release_in(PGconn *conn, const char *tenant_id, const char
 int store_lease_hold(PGconn *conn, const char *job_id, const char *owner, const char *tenant_id,
 		     const char *integration_id, struct err *e);
 
+/*
+ * E_NOTFOUND ("no such integration") unless integration_id is one of the tenant's: on conn, in
+ * the caller's transaction, or (conn NULL) on a pooled connection.
+ */
+int store_integration_check(struct store *st, PGconn *conn, const char *tenant_id,
+			    const char *integration_id, struct err *e);
+
 /* Compiled-in migrations (generated from db/migrations/NNNN_name.sql at build time). */
 struct store_migration {
 	int version;
