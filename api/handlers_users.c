@@ -141,36 +141,73 @@ static const char *string_of(json_object *v, struct problem *p, const char *poin
 	return NULL;
 }
 
-/* The members of an address besides type; their rules: validate_address_member(). */
-static const struct address_field {
+/*
+ * The members of an address or a phone; type (and a phone's value) required, the others
+ * optional ("" or null: dropped). Their rules: validate_address_member(), validate_phone_member().
+ */
+struct item_field {
 	const char *name;
-} address_fields[] = {
-	{"street_address"}, {"locality"}, {"region"}, {"postal_code"}, {"country"}, {"formatted"},
+	bool required;
 };
 
-/*
- * The part addresses and phones share: null stands for none ("[]" in *out); otherwise the value
- * must be an array of at most max items. Returns the item count, or -1 when *out is settled
- * (null) or the value was refused (error added to p).
- */
-static long repeated_begin(json_object *v, const char *pointer, size_t max, struct problem *p,
-			   char **out)
+static const struct item_field address_fields[] = {
+	{"type", true},	 {"street_address", false}, {"locality", false}, {"region", false},
+	{"postal_code", false}, {"country", false},	    {"formatted", false},
+};
+
+static const struct item_field phone_fields[] = {{"type", true}, {"value", true}};
+
+struct repeated {
+	const char *name; /* "addresses" */
+	size_t max;
+	const struct item_field *fields;
+	size_t n_fields;
+	const char *(*validate)(const char *member, const char *value);
+};
+
+static const struct repeated addresses = {"addresses", VALIDATE_ADDRESSES_MAX, address_fields,
+					  sizeof(address_fields) / sizeof(address_fields[0]),
+					  validate_address_member};
+static const struct repeated phones = {"phones", VALIDATE_PHONES_MAX, phone_fields,
+				       sizeof(phone_fields) / sizeof(phone_fields[0]),
+				       validate_phone_member};
+
+/* Checks one item's members into the canonical object it becomes (errors added to p). */
+static json_object *check_item(const struct repeated *r, json_object *item, size_t i,
+			       struct problem *p)
 {
-	*out = NULL;
-	if (!v) {
-		*out = strdup("[]");
-		return -1;
+	char ptr[128];
+	json_object_object_foreach(item, key, val)
+	{
+		(void)val;
+		bool known = false;
+		for (size_t f = 0; f < r->n_fields; f++)
+			known |= strcmp(key, r->fields[f].name) == 0;
+		if (!known) {
+			snprintf(ptr, sizeof(ptr), "/%s/%zu/%s", r->name, i, key);
+			problem_add_error(p, ptr, "unknown field");
+		}
 	}
-	if (!json_object_is_type(v, json_type_array)) {
-		problem_add_error(p, pointer, "must be an array (or null)");
-		return -1;
+	json_object *out = json_object_new_object();
+	for (size_t f = 0; f < r->n_fields; f++) {
+		const struct item_field *fd = &r->fields[f];
+		json_object *fv;
+		snprintf(ptr, sizeof(ptr), "/%s/%zu/%s", r->name, i, fd->name);
+		if (!member_get(item, fd->name, &fv) || !fv) {
+			if (fd->required)
+				problem_add_error(p, ptr, "is required");
+			continue;
+		}
+		const char *s = string_of(fv, p, ptr);
+		if (!s || (!fd->required && !*s))
+			continue;
+		const char *why = r->validate(fd->name, s);
+		if (why)
+			problem_add_error(p, ptr, "%s", why);
+		else
+			api_json_put_str(out, fd->name, s);
 	}
-	size_t n = json_object_array_length(v);
-	if (n > max) {
-		problem_add_error(p, pointer, "must have at most %zu items", max);
-		return -1;
-	}
-	return (long)n;
+	return out;
 }
 
 /*
@@ -178,118 +215,35 @@ static long repeated_begin(json_object *v, const char *pointer, size_t max, stru
  * the store keeps: only known members, empty strings dropped. *out is malloc'd (caller frees)
  * or NULL when invalid.
  */
-static void check_addresses(json_object *v, struct problem *p, char **out)
+static void check_repeated(const struct repeated *r, json_object *v, struct problem *p,
+			   char **out)
 {
-	long count = repeated_begin(v, "/addresses", VALIDATE_ADDRESSES_MAX, p, out);
-	if (count < 0)
+	char ptr[128];
+	snprintf(ptr, sizeof(ptr), "/%s", r->name);
+	*out = NULL;
+	if (!v) {
+		*out = strdup("[]");
 		return;
-	size_t n = (size_t)count;
-	size_t errors = p->n_errors;
-	json_object *arr = json_object_new_array();
-	for (size_t i = 0; i < n; i++) {
-		json_object *item = json_object_array_get_idx(v, i);
-		char ptr[128];
-		snprintf(ptr, sizeof(ptr), "/addresses/%zu", i);
-		if (!json_object_is_type(item, json_type_object)) {
-			problem_add_error(p, ptr, "must be an object");
-			continue;
-		}
-		json_object *a = json_object_new_object();
-		json_object_object_foreach(item, key, val)
-		{
-			(void)val;
-			int known = strcmp(key, "type") == 0;
-			for (size_t f = 0; f < sizeof(address_fields) / sizeof(address_fields[0]);
-			     f++)
-				known |= strcmp(key, address_fields[f].name) == 0;
-			if (!known) {
-				snprintf(ptr, sizeof(ptr), "/addresses/%zu/%s", i, key);
-				problem_add_error(p, ptr, "unknown field");
-			}
-		}
-		json_object *t;
-		snprintf(ptr, sizeof(ptr), "/addresses/%zu/type", i);
-		if (!member_get(item, "type", &t) || !t) {
-			problem_add_error(p, ptr, "is required");
-		} else {
-			const char *s = string_of(t, p, ptr);
-			const char *why = s ? validate_address_member("type", s) : NULL;
-			if (why)
-				problem_add_error(p, ptr, "%s", why);
-			else if (s)
-				api_json_put_str(a, "type", s);
-		}
-		for (size_t f = 0; f < sizeof(address_fields) / sizeof(address_fields[0]); f++) {
-			const struct address_field *af = &address_fields[f];
-			json_object *fv;
-			snprintf(ptr, sizeof(ptr), "/addresses/%zu/%s", i, af->name);
-			if (!member_get(item, af->name, &fv) || !fv)
-				continue;
-			const char *s = string_of(fv, p, ptr);
-			if (!s || !*s)
-				continue;
-			const char *why = validate_address_member(af->name, s);
-			if (why)
-				problem_add_error(p, ptr, "%s", why);
-			else
-				api_json_put_str(a, af->name, s);
-		}
-		json_object_array_add(arr, a);
 	}
-	if (p->n_errors == errors)
-		*out = strdup(json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN));
-	json_object_put(arr);
-}
-
-static void check_phones(json_object *v, struct problem *p, char **out)
-{
-	long count = repeated_begin(v, "/phones", VALIDATE_PHONES_MAX, p, out);
-	if (count < 0)
+	if (!json_object_is_type(v, json_type_array)) {
+		problem_add_error(p, ptr, "must be an array (or null)");
 		return;
-	size_t n = (size_t)count;
+	}
+	size_t n = json_object_array_length(v);
+	if (n > r->max) {
+		problem_add_error(p, ptr, "must have at most %zu items", r->max);
+		return;
+	}
 	size_t errors = p->n_errors;
 	json_object *arr = json_object_new_array();
 	for (size_t i = 0; i < n; i++) {
 		json_object *item = json_object_array_get_idx(v, i);
-		char ptr[128];
-		snprintf(ptr, sizeof(ptr), "/phones/%zu", i);
 		if (!json_object_is_type(item, json_type_object)) {
+			snprintf(ptr, sizeof(ptr), "/%s/%zu", r->name, i);
 			problem_add_error(p, ptr, "must be an object");
 			continue;
 		}
-		json_object_object_foreach(item, key, val)
-		{
-			(void)val;
-			if (strcmp(key, "type") != 0 && strcmp(key, "value") != 0) {
-				snprintf(ptr, sizeof(ptr), "/phones/%zu/%s", i, key);
-				problem_add_error(p, ptr, "unknown field");
-			}
-		}
-		json_object *ph = json_object_new_object();
-		json_object *t, *pv;
-		snprintf(ptr, sizeof(ptr), "/phones/%zu/type", i);
-		if (!member_get(item, "type", &t) || !t) {
-			problem_add_error(p, ptr, "is required");
-		} else {
-			const char *s = string_of(t, p, ptr);
-			const char *why = s ? validate_phone_member("type", s) : NULL;
-			if (why)
-				problem_add_error(p, ptr, "%s", why);
-			else if (s)
-				api_json_put_str(ph, "type", s);
-		}
-		snprintf(ptr, sizeof(ptr), "/phones/%zu/value", i);
-		if (!member_get(item, "value", &pv) || !pv) {
-			problem_add_error(p, ptr, "is required");
-		} else {
-			const char *s = string_of(pv, p, ptr);
-			const char *why = s ? validate_phone_member("value", s) : NULL;
-			if (why)
-				problem_add_error(p, ptr, "%s", why);
-			else if (s)
-				api_json_put_str(ph, "value", s);
-		}
-		json_object_array_add(arr, ph);
+		json_object_array_add(arr, check_item(r, item, i, p));
 	}
 	if (p->n_errors == errors)
 		*out = strdup(json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN));
@@ -428,10 +382,10 @@ static void user_body_parse(json_object *body, bool patch, const char *self_id,
 
 	ub->has_addr = member_get(body, "addresses", &v);
 	if (ub->has_addr || !patch)
-		check_addresses(v, p, &ub->addresses);
+		check_repeated(&addresses, v, p, &ub->addresses);
 	ub->has_phones = member_get(body, "phones", &v);
 	if (ub->has_phones || !patch)
-		check_phones(v, p, &ub->phones);
+		check_repeated(&phones, v, p, &ub->phones);
 	in->addresses_json = ub->addresses;
 	in->phones_json = ub->phones;
 	if ((ub->has_addr || !patch) && !ub->addresses && !p->n_errors)
