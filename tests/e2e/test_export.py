@@ -153,6 +153,16 @@ class Export:
             for s in self.ctx.secrets() + [SECRET]:
                 assert s not in w.all_output()
 
+    def teardown(self):
+        """A fixture's end: the workers, then (whatever they did) every api of the test."""
+        try:
+            self.close()
+        finally:
+            for api in self.ctx.apis:
+                if api.process.proc.poll() is None:
+                    status, _ = api.stop()
+                    h.assert_clean_exit(status, api.process)
+
 
 @pytest.fixture
 def pending(db, emu, sa_keys):
@@ -163,13 +173,7 @@ def pending(db, emu, sa_keys):
     c.key = h.create_key(db, "acme", "editor")
     e = Export(c)
     yield e
-    try:
-        e.close()
-    finally:  # whatever the workers did, no api outlives its test
-        for api in c.apis:
-            if api.process.proc.poll() is None:
-                status, _ = api.stop()
-                h.assert_clean_exit(status, api.process)
+    e.teardown()
 
 
 @pytest.fixture

@@ -76,13 +76,7 @@ def gx(db, emu, sa_keys):  # noqa: F811
     g.settings(group_management=True)
     g.authorize()
     yield g
-    try:
-        g.close()
-    finally:  # whatever the workers did, no api outlives its test
-        for api in c.apis:
-            if api.process.proc.poll() is None:
-                status, _ = api.stop()
-                h.assert_clean_exit(status, api.process)
+    g.teardown()
 
 
 def group_event(gx, type_):
