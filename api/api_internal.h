@@ -105,7 +105,10 @@ void api_reply_json(struct api_response *rs, int status, json_object *jo);
 void api_reply_problem(struct api_response *rs, const struct problem *p, const char *extra_json);
 void api_reply_error(struct api_response *rs, int status, const char *slug, const char *title,
 		     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-/* Maps an err from below (store, bus) to its problem: not found 404, conflict 409, down 503. */
+/*
+ * Maps an err from below (store, bus) to its problem: not found 404, conflict 409 (reason
+ * integration_not_active: integration-not-active), down 503.
+ */
 void api_reply_err(struct api_response *rs, const struct err *e);
 
 /*
@@ -116,40 +119,101 @@ void api_reply_err(struct api_response *rs, const struct err *e);
 json_object *api_body_object(struct api_request *rq, struct api_response *rs);
 
 /*
- * Checks that obj has no members but the NULL-terminated allowed ones; adds one error per unknown
- * member to p (pointer "/name"). Returns the number of unknown members.
+ * Checks that obj has no members but the NULL-terminated allowed ones; adds one error per other
+ * member to p (pointer "/name"): "is read-only" for those in readonly (may be NULL), else
+ * "unknown field". Returns the number of such members.
  */
-int api_body_only(json_object *obj, const char *const *allowed, struct problem *p);
+int api_body_only(json_object *obj, const char *const *allowed, const char *const *readonly,
+		  struct problem *p);
+
+/*
+ * The start of every handler that takes a JSON body (POST, PUT, PATCH): the body as an object
+ * (api_body_object; NULL when it answered), p set to the 400 validation problem with this
+ * detail ("the user is not valid"), and api_body_only's errors added (allowed NULL: the caller
+ * checks the members itself). The caller checks the values, answers p when it has errors and
+ * puts the body.
+ */
+json_object *api_body_begin(struct api_request *rq, struct api_response *rs, const char *detail,
+			    const char *const *allowed, const char *const *readonly,
+			    struct problem *p);
 
 /* Copies query parameter name (decoded) into buf; 1 when present, 0 when absent. */
 int api_query_get(const struct api_request *rq, const char *name, char *buf, size_t cap);
 
+/* 1 when s is one of the NULL-terminated set. */
+int api_one_of(const char *s, const char *const *set);
+
+/* Adds "must be one of a, b, c" (the NULL-terminated set) for pointer to p. */
+void api_add_one_of(struct problem *p, const char *pointer, const char *const *set);
+
+/*
+ * A list filter that takes one of a NULL-terminated set: copies query parameter name into buf and
+ * returns 1 when present, 0 when absent; any other value answers 400 ("query parameter NAME is
+ * invalid", pointer /query/NAME, "must be one of ...") and returns -1.
+ */
+int api_query_one_of(const struct api_request *rq, struct api_response *rs, const char *name,
+		     const char *const *set, char *buf, size_t cap);
+
 #define API_CURSOR_MAX 256
 
 /*
- * Reads limit (1..100, default 20) and cursor; on a bad value answers 400 and returns -1.
- * after gets the sort key the cursor names ("" when none): 1-255 of [A-Za-z0-9._:-], checked
- * here; the caller checks it is its kind of key (api_cursor_seq, api_is_uuid, a directory id)
- * and answers api_cursor_invalid() otherwise.
+ * Paging, the same for every list: ?limit= (1..100, default 20) and ?cursor=, the sort key of the
+ * last item of the page before. A list fetches limit + 1 rows; when the extra one comes back the
+ * answer's next_cursor names the last item shown. The kind of sort key is the list's own.
  */
-int api_page_params(const struct api_request *rq, struct api_response *rs, int *limit,
-		    char after[API_CURSOR_MAX]);
+enum api_cursor_kind {
+	API_CURSOR_ID,	 /* a directory id (validate_directory_id) */
+	API_CURSOR_UUID, /* a UUID */
+	API_CURSOR_SEQ,	 /* a sequence number (an int64_t in the row), at most 9 digits */
+};
 
-/* A sequence-number cursor: 0 for none, the number, or -1 when after is not one. */
-int64_t api_cursor_seq(const char *after);
-
-/* Answers 400 for a cursor that does not come from this list; always returns -1. */
-int api_cursor_invalid(struct api_response *rs);
+struct api_page {
+	enum api_cursor_kind kind;
+	int limit;
+	int fetch;		    /* limit + 1: the rows to ask the store for */
+	char after[API_CURSOR_MAX]; /* the cursor's sort key; "" on the first page */
+	int64_t seq;		    /* API_CURSOR_SEQ: after as a number; 0 on the first page */
+	size_t n;		    /* for the store: the rows it returned */
+	struct err e;		    /* for the store: why it failed */
+};
 
 /*
- * Answers 200 {"items": items, "next_cursor": ...}, taking items. Lists fetch limit + 1 rows;
- * when the extra one came back, next_after is the sort key of the last item shown and the cursor
- * points after it; NULL on the last page.
+ * Reads limit and cursor and checks the cursor is of this kind. On a bad value answers 400
+ * (pointer /query/limit or /query/cursor) and returns -1.
+ */
+int api_page_begin(const struct api_request *rq, struct api_response *rs,
+		   enum api_cursor_kind kind, struct api_page *pg);
+
+/* The sort key to read after: NULL on the first page. */
+const char *api_page_after(const struct api_page *pg);
+
+/* One row of a list as JSON (a new object); arg is what the list passed to api_reply_rows. */
+typedef json_object *api_row_json_fn(const void *row, const void *arg);
+
+/* Defines name, an api_row_json_fn calling fn(const struct X *row) that ignores arg. */
+#define API_ROW_JSON(name, fn)                                                                    \
+	static json_object *name(const void *row, const void *arg)                               \
+	{                                                                                         \
+		(void)arg;                                                                        \
+		return fn(row);                                                                   \
+	}
+
+/*
+ * Answers a list with what the store returned for it: rc non-zero → the store's error pg->e
+ * (api_reply_err). Otherwise 200 {"items": [...], "next_cursor": ...} from the pg->n rows of
+ * size bytes each (up to limit + 1): the first limit through row_json; when the extra row came
+ * back, next_cursor is the sort key at key_off of the last row shown (a char array, or an
+ * int64_t for API_CURSOR_SEQ). The rows stay the caller's.
+ */
+void api_reply_rows(struct api_response *rs, const struct api_page *pg, int rc, const void *rows,
+		    size_t size, size_t key_off, api_row_json_fn *row_json, const void *arg);
+
+/*
+ * Answers 200 {"items": items, "next_cursor": ...}, taking items; next_after is the sort key of
+ * the last item shown when more follow, NULL on the last page. For lists that are not arrays of
+ * rows (a stored plan); api_reply_rows builds on it.
  */
 void api_reply_page(struct api_response *rs, json_object *items, const char *next_after);
-
-/* The cursor for the page after the item with this sort key (the key itself; "" if unfit). */
-void api_cursor_encode(const char *key, char *out, size_t cap);
 
 /*
  * The version an If-Match header asks for: -1 when there is none (or "*"). A header that is not
@@ -172,10 +236,17 @@ int api_is_uuid(const char *s);
  */
 int api_json_integer(json_object *v, int64_t *out);
 
-/* json-c helpers that cannot leak: add a member, dropping the value when add fails. */
-void api_json_put(json_object *obj, const char *key, json_object *val);
+/*
+ * The one set of json-c helpers that cannot leak: add a member, dropping the value when add
+ * fails. Every handler builds its JSON with these (no local copies).
+ */
+void api_json_put(json_object *obj, const char *key, json_object *val); /* NULL → omitted */
+void api_json_put_or_null(json_object *obj, const char *key, json_object *val); /* NULL → null */
 void api_json_put_str(json_object *obj, const char *key, const char *s); /* "" → omitted */
 void api_json_put_str_or_null(json_object *obj, const char *key, const char *s); /* "" → null */
+void api_json_put_int_or_null(json_object *obj, const char *key, int v);	 /* < 0 → null */
+/* {"reason", "message"} (empty members omitted), or NULL when both are empty. */
+json_object *api_json_error(const char *reason, const char *message);
 
 /*
  * Answers a failed Google call made on the request's thread (under google_deadline_begin) with the

@@ -1,30 +1,21 @@
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "api_internal.h"
 #include "log.h"
 
+API_ROW_JSON(key_row, api_key_json)
+
 void handle_api_keys_list(struct api_request *rq, struct api_response *rs)
 {
-	int limit;
-	char after[API_CURSOR_MAX];
-	if (api_page_params(rq, rs, &limit, after))
+	struct api_page pg;
+	if (api_page_begin(rq, rs, API_CURSOR_UUID, &pg))
 		return;
-	if (after[0] && !api_is_uuid(after)) {
-		api_cursor_invalid(rs);
-		return;
-	}
 	struct store_api_key *ks = NULL;
-	size_t n = 0;
-	struct err e = {0};
-	if (store_api_key_list(rq->ctx->st, rq->who.tenant_id, after[0] ? after : NULL, limit + 1,
-			       &ks, &n, &e)) {
-		api_reply_err(rs, &e);
-		return;
-	}
-	json_object *items = json_object_new_array();
-	for (size_t i = 0; i < n && i < (size_t)limit; i++)
-		json_object_array_add(items, api_key_json(&ks[i]));
-	api_reply_page(rs, items, n > (size_t)limit ? ks[limit - 1].id : NULL);
+	int rc = store_api_key_list(rq->ctx->st, rq->who.tenant_id, api_page_after(&pg), pg.fetch,
+				    &ks, &pg.n, &pg.e);
+	api_reply_rows(rs, &pg, rc, ks, sizeof(*ks), offsetof(struct store_api_key, id), key_row,
+		       NULL);
 	free(ks);
 }
 

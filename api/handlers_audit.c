@@ -1,3 +1,4 @@
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,30 +25,17 @@ static json_object *audit_json(const struct store_audit_event *ev)
 	return jo;
 }
 
+API_ROW_JSON(audit_row, audit_json)
+
 void handle_audit_list(struct api_request *rq, struct api_response *rs)
 {
-	int limit;
-	char after[API_CURSOR_MAX];
-	if (api_page_params(rq, rs, &limit, after))
+	struct api_page pg;
+	if (api_page_begin(rq, rs, API_CURSOR_SEQ, &pg))
 		return;
-	long long before = api_cursor_seq(after);
-	if (before < 0) {
-		api_cursor_invalid(rs);
-		return;
-	}
 	struct store_audit_event *ev = NULL;
-	size_t n = 0;
-	struct err e = {0};
-	if (store_audit_list(rq->ctx->st, rq->who.tenant_id, before, limit + 1, &ev, &n, &e)) {
-		api_reply_err(rs, &e);
-		return;
-	}
-	json_object *items = json_object_new_array();
-	for (size_t i = 0; i < n && i < (size_t)limit; i++)
-		json_object_array_add(items, audit_json(&ev[i]));
-	char key[24] = "";
-	if (n > (size_t)limit)
-		snprintf(key, sizeof(key), "%lld", (long long)ev[limit - 1].id);
-	api_reply_page(rs, items, key[0] ? key : NULL);
-	store_audit_events_free(ev, n);
+	int rc = store_audit_list(rq->ctx->st, rq->who.tenant_id, pg.seq, pg.fetch, &ev, &pg.n,
+				  &pg.e);
+	api_reply_rows(rs, &pg, rc, ev, sizeof(*ev), offsetof(struct store_audit_event, id),
+		       audit_row, NULL);
+	store_audit_events_free(ev, pg.n);
 }

@@ -21,15 +21,9 @@ static json_object *authorization_json(const struct store_credential *c)
 	json_object *jo = json_object_new_object();
 	api_json_put_str(jo, "integration_id", c->integration_id);
 	api_json_put_str(jo, "type", c->kind);
-	if (c->client_email[0])
-		api_json_put_str(jo, "client_email", c->client_email);
-	else
-		json_object_object_add(jo, "client_email", NULL);
+	api_json_put_str_or_null(jo, "client_email", c->client_email);
 	api_json_put_str(jo, "client_id", c->client_id);
-	if (c->admin_email[0])
-		api_json_put_str(jo, "admin_email", c->admin_email);
-	else
-		json_object_object_add(jo, "admin_email", NULL);
+	api_json_put_str_or_null(jo, "admin_email", c->admin_email);
 	json_object *scopes = json_object_new_array();
 	char buf[STORE_SCOPES_MAX + 1];
 	snprintf(buf, sizeof(buf), "%s", c->scopes);
@@ -38,10 +32,7 @@ static json_object *authorization_json(const struct store_credential *c)
 		json_object_array_add(scopes, json_object_new_string(t));
 	api_json_put(jo, "scopes", scopes);
 	api_json_put_str(jo, "authorized_at", c->authorized_at);
-	if (c->last_used_at[0])
-		api_json_put_str(jo, "last_used_at", c->last_used_at);
-	else
-		json_object_object_add(jo, "last_used_at", NULL);
+	api_json_put_str_or_null(jo, "last_used_at", c->last_used_at);
 	if (c->last_error_reason[0]) {
 		json_object *le = json_object_new_object();
 		api_json_put_str(le, "reason", c->last_error_reason);
@@ -320,9 +311,7 @@ void handle_authorization_post(struct api_request *rq, struct api_response *rs)
 	const char *id = integration_path_id(rq, rs);
 	if (!id)
 		return;
-	json_object *body = api_body_object(rq, rs);
-	if (!body)
-		return;
+	json_object *body = NULL;
 	struct problem *p = malloc(sizeof(*p));
 	struct connect_outcome *o = calloc(1, sizeof(*o));
 	char *key_text = NULL;
@@ -331,9 +320,10 @@ void handle_authorization_post(struct api_request *rq, struct api_response *rs)
 		api_reply_error(rs, 500, "internal", "Internal error", "out of memory");
 		goto out;
 	}
-	problem_set(p, 400, "validation", "Invalid request", "the authorization is not valid");
 	static const char *const allowed[] = {"type", "key", "admin_email", NULL};
-	api_body_only(body, allowed, p);
+	body = api_body_begin(rq, rs, "the authorization is not valid", allowed, NULL, p);
+	if (!body)
+		goto out;
 	json_object *type = NULL, *key = NULL, *admin = NULL;
 	json_object_object_get_ex(body, "type", &type);
 	json_object_object_get_ex(body, "key", &key);

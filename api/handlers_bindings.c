@@ -1,3 +1,4 @@
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,67 +74,59 @@ void handle_group_binding_delete(struct api_request *rq, struct api_response *rs
 	binding_delete(rq, rs, true);
 }
 
-static void put_str_or_null(json_object *o, const char *key, const char *v)
-{
-	if (v[0])
-		api_json_put_str(o, key, v);
-	else
-		json_object_object_add(o, key, NULL);
-}
-
-static void put_count(json_object *o, const char *key, int v)
-{
-	if (v >= 0)
-		api_json_put(o, key, json_object_new_int(v));
-	else
-		json_object_object_add(o, key, NULL);
-}
-
 /* A group of the integration: its binding and its Google group link (null without one). */
 static json_object *bound_group_json(const struct store_group_status *g)
 {
 	json_object *jo = json_object_new_object();
 	api_json_put_str(jo, "group_id", g->group_id);
 	api_json_put_str(jo, "name", g->name);
-	put_str_or_null(jo, "email", g->email);
+	api_json_put_str_or_null(jo, "email", g->email);
 	api_json_put(jo, "bound", json_object_new_boolean(g->bound));
-	put_str_or_null(jo, "bound_at", g->bound_at);
+	api_json_put_str_or_null(jo, "bound_at", g->bound_at);
 	if (!g->status[0]) {
 		json_object_object_add(jo, "link", NULL);
 		return jo;
 	}
 	json_object *link = json_object_new_object();
 	api_json_put_str(link, "status", g->status);
-	put_str_or_null(link, "google_id", g->google_id);
-	put_str_or_null(link, "email", g->link_email);
-	put_str_or_null(link, "origin", g->origin);
-	put_count(link, "wanted_members", g->wanted);
-	put_count(link, "actual_members", g->actual);
-	put_count(link, "not_managed_members", g->not_managed);
-	if (g->last_error_reason[0] || g->last_error_message[0]) {
-		json_object *err = json_object_new_object();
-		api_json_put_str(err, "reason", g->last_error_reason);
-		api_json_put_str(err, "message", g->last_error_message);
-		api_json_put(link, "last_error", err);
-	} else {
-		json_object_object_add(link, "last_error", NULL);
-	}
-	put_str_or_null(link, "last_synced_at", g->last_synced_at);
+	api_json_put_str_or_null(link, "google_id", g->google_id);
+	api_json_put_str_or_null(link, "email", g->link_email);
+	api_json_put_str_or_null(link, "origin", g->origin);
+	api_json_put_int_or_null(link, "wanted_members", g->wanted);
+	api_json_put_int_or_null(link, "actual_members", g->actual);
+	api_json_put_int_or_null(link, "not_managed_members", g->not_managed);
+	api_json_put_or_null(link, "last_error",
+			     api_json_error(g->last_error_reason, g->last_error_message));
+	api_json_put_str_or_null(link, "last_synced_at", g->last_synced_at);
 	api_json_put(jo, "link", link);
 	return jo;
 }
 
+/*
+ * The integration and the platform id param ("group_id", "user_id") of a bound object's path;
+ * NULL when either names nothing (answered 404).
+ */
+static const char *bound_path_id(struct api_request *rq, struct api_response *rs,
+				 const char *param, const char *what, const char **integration_id)
+{
+	*integration_id = integration_path_id(rq, rs);
+	if (!*integration_id)
+		return NULL;
+	const char *v = router_param(&rq->params, param);
+	if (validate_directory_id(v))
+		return v;
+	api_reply_error(rs, 404, "not-found", "Not found", "no such %s", what);
+	return NULL;
+}
+
+API_ROW_JSON(bound_group_row, bound_group_json)
+
 void handle_bound_groups_list(struct api_request *rq, struct api_response *rs)
 {
 	const char *id = integration_path_id(rq, rs);
-	int limit;
-	char after[API_CURSOR_MAX];
-	if (!id || api_page_params(rq, rs, &limit, after))
+	struct api_page pg;
+	if (!id || api_page_begin(rq, rs, API_CURSOR_ID, &pg))
 		return;
-	if (after[0] && !validate_directory_id(after)) {
-		api_cursor_invalid(rs);
-		return;
-	}
 	char include[32] = "";
 	bool unmanaged = false;
 	if (api_query_get(rq, "include", include, sizeof(include))) {
@@ -145,30 +138,19 @@ void handle_bound_groups_list(struct api_request *rq, struct api_response *rs)
 		unmanaged = true;
 	}
 	struct store_group_status *gs = NULL;
-	size_t n = 0;
-	struct err e = {0};
-	if (store_group_status_list(rq->ctx->st, rq->who.tenant_id, id, NULL, unmanaged,
-				    after[0] ? after : NULL, limit + 1, &gs, &n, &e)) {
-		api_reply_err(rs, &e);
-		return;
-	}
-	json_object *items = json_object_new_array();
-	for (size_t i = 0; i < n && i < (size_t)limit; i++)
-		json_object_array_add(items, bound_group_json(&gs[i]));
-	api_reply_page(rs, items, n > (size_t)limit ? gs[limit - 1].group_id : NULL);
+	int rc = store_group_status_list(rq->ctx->st, rq->who.tenant_id, id, NULL, unmanaged,
+					 api_page_after(&pg), pg.fetch, &gs, &pg.n, &pg.e);
+	api_reply_rows(rs, &pg, rc, gs, sizeof(*gs), offsetof(struct store_group_status, group_id),
+		       bound_group_row, NULL);
 	free(gs);
 }
 
 void handle_bound_group_get(struct api_request *rq, struct api_response *rs)
 {
-	const char *id = integration_path_id(rq, rs);
-	if (!id)
+	const char *id;
+	const char *group_id = bound_path_id(rq, rs, "group_id", "group", &id);
+	if (!group_id)
 		return;
-	const char *group_id = router_param(&rq->params, "group_id");
-	if (!validate_directory_id(group_id)) {
-		api_reply_error(rs, 404, "not-found", "Not found", "no such group");
-		return;
-	}
 	struct store_group_status *gs = NULL;
 	size_t n = 0;
 	struct err e = {0};
@@ -185,14 +167,10 @@ void handle_bound_group_get(struct api_request *rq, struct api_response *rs)
 
 void handle_bound_group_delete_in_google(struct api_request *rq, struct api_response *rs)
 {
-	const char *id = integration_path_id(rq, rs);
-	if (!id)
+	const char *id;
+	const char *group_id = bound_path_id(rq, rs, "group_id", "group", &id);
+	if (!group_id)
 		return;
-	const char *group_id = router_param(&rq->params, "group_id");
-	if (!validate_directory_id(group_id)) {
-		api_reply_error(rs, 404, "not-found", "Not found", "no such group");
-		return;
-	}
 	struct store_actor actor = api_actor(rq, "delete_in_google");
 	struct err e = {0};
 	if (store_group_delete_request(rq->ctx->st, &actor, rq->who.tenant_id, id, group_id,
@@ -217,10 +195,13 @@ void handle_bound_group_delete_in_google(struct api_request *rq, struct api_resp
 
 static const char *const link_statuses[] = {
 	"pending", "creating",	"linked",    "provisioned",	  "synced",  "failed",
-	"conflict", "skipped", "suspended", "deleted_in_google", "released"};
+	"conflict", "skipped", "suspended", "deleted_in_google", "released", NULL};
 
-static json_object *bound_user_json(const char *integration_id, const struct store_bound_user *u)
+/* arg: the integration id. */
+static json_object *bound_user_json(const void *row, const void *arg)
 {
+	const char *integration_id = arg;
+	const struct store_bound_user *u = row;
 	json_object *jo = json_object_new_object();
 	api_json_put_str(jo, "user_id", u->user_id);
 	/* Empty for a user deleted from the directory (still linked): kept as "". */
@@ -255,30 +236,12 @@ static json_object *bound_user_json(const char *integration_id, const struct sto
 
 	json_object *link = json_object_new_object();
 	api_json_put_str(link, "status", u->status);
-	if (u->google_id[0])
-		api_json_put_str(link, "google_id", u->google_id);
-	else
-		json_object_object_add(link, "google_id", NULL);
-	if (u->primary_email[0])
-		api_json_put_str(link, "primary_email", u->primary_email);
-	else
-		json_object_object_add(link, "primary_email", NULL);
-	if (u->last_error_reason[0] || u->last_error_message[0]) {
-		json_object *err = json_object_new_object();
-		api_json_put_str(err, "reason", u->last_error_reason);
-		api_json_put_str(err, "message", u->last_error_message);
-		api_json_put(link, "last_error", err);
-	} else {
-		json_object_object_add(link, "last_error", NULL);
-	}
-	if (u->last_synced_at[0])
-		api_json_put_str(link, "last_synced_at", u->last_synced_at);
-	else
-		json_object_object_add(link, "last_synced_at", NULL);
-	if (u->origin[0])
-		api_json_put_str(link, "origin", u->origin);
-	else
-		json_object_object_add(link, "origin", NULL);
+	api_json_put_str_or_null(link, "google_id", u->google_id);
+	api_json_put_str_or_null(link, "primary_email", u->primary_email);
+	api_json_put_or_null(link, "last_error",
+			     api_json_error(u->last_error_reason, u->last_error_message));
+	api_json_put_str_or_null(link, "last_synced_at", u->last_synced_at);
+	api_json_put_str_or_null(link, "origin", u->origin);
 	api_json_put(jo, "link", link);
 	return jo;
 }
@@ -286,58 +249,28 @@ static json_object *bound_user_json(const char *integration_id, const struct sto
 void handle_bound_users_list(struct api_request *rq, struct api_response *rs)
 {
 	const char *id = integration_path_id(rq, rs);
-	int limit;
-	char after[API_CURSOR_MAX];
-	if (!id || api_page_params(rq, rs, &limit, after))
+	struct api_page pg;
+	if (!id || api_page_begin(rq, rs, API_CURSOR_ID, &pg))
 		return;
-	if (after[0] && !validate_directory_id(after)) {
-		api_cursor_invalid(rs);
-		return;
-	}
 	char status[32];
-	const char *status_filter = NULL;
-	if (api_query_get(rq, "status", status, sizeof(status))) {
-		for (size_t i = 0; i < sizeof(link_statuses) / sizeof(link_statuses[0]); i++) {
-			if (strcmp(status, link_statuses[i]) == 0)
-				status_filter = link_statuses[i];
-		}
-		if (!status_filter) {
-			struct problem p;
-			problem_set(&p, 400, "validation", "Invalid request",
-				    "query parameter status is invalid");
-			problem_add_error(&p, "/query/status",
-					  "must be one of pending, creating, linked, provisioned, "
-					  "synced, failed, conflict, skipped, suspended, "
-					  "deleted_in_google, released");
-			api_reply_problem(rs, &p, NULL);
-			return;
-		}
-	}
-	struct store_bound_user *us = NULL;
-	size_t n = 0;
-	struct err e = {0};
-	if (store_bound_users_list(rq->ctx->st, rq->who.tenant_id, id, status_filter,
-				   after[0] ? after : NULL, limit + 1, &us, &n, &e)) {
-		api_reply_err(rs, &e);
+	int has_status = api_query_one_of(rq, rs, "status", link_statuses, status, sizeof(status));
+	if (has_status < 0)
 		return;
-	}
-	json_object *items = json_object_new_array();
-	for (size_t i = 0; i < n && i < (size_t)limit; i++)
-		json_object_array_add(items, bound_user_json(id, &us[i]));
-	api_reply_page(rs, items, n > (size_t)limit ? us[limit - 1].user_id : NULL);
+	struct store_bound_user *us = NULL;
+	int rc = store_bound_users_list(rq->ctx->st, rq->who.tenant_id, id,
+					has_status ? status : NULL, api_page_after(&pg), pg.fetch,
+					&us, &pg.n, &pg.e);
+	api_reply_rows(rs, &pg, rc, us, sizeof(*us), offsetof(struct store_bound_user, user_id),
+		       bound_user_json, id);
 	free(us);
 }
 
 void handle_bound_user_get(struct api_request *rq, struct api_response *rs)
 {
-	const char *id = integration_path_id(rq, rs);
-	if (!id)
+	const char *id;
+	const char *user_id = bound_path_id(rq, rs, "user_id", "user", &id);
+	if (!user_id)
 		return;
-	const char *user_id = router_param(&rq->params, "user_id");
-	if (!validate_directory_id(user_id)) {
-		api_reply_error(rs, 404, "not-found", "Not found", "no such user");
-		return;
-	}
 	struct store_bound_user *u = malloc(sizeof(*u));
 	if (!u) {
 		api_reply_error(rs, 500, "internal", "Internal error", "out of memory");
@@ -347,6 +280,6 @@ void handle_bound_user_get(struct api_request *rq, struct api_response *rs)
 	if (store_bound_user_get(rq->ctx->st, rq->who.tenant_id, id, user_id, u, &e))
 		api_reply_err(rs, &e);
 	else
-		api_reply_json(rs, 200, bound_user_json(id, u));
+		api_reply_json(rs, 200, bound_user_json(u, id));
 	free(u);
 }

@@ -125,13 +125,11 @@ void handle_domains_add(struct api_request *rq, struct api_response *rs)
 	const char *id = integration_path_id(rq, rs);
 	if (!id)
 		return;
-	json_object *body = api_body_object(rq, rs);
+	static const char *const allowed[] = {"domain", NULL};
+	struct problem p;
+	json_object *body = api_body_begin(rq, rs, "the domain is not valid", allowed, NULL, &p);
 	if (!body)
 		return;
-	struct problem p;
-	problem_set(&p, 400, "validation", "Invalid request", "the domain is not valid");
-	static const char *const allowed[] = {"domain", NULL};
-	api_body_only(body, allowed, &p);
 	json_object *v = NULL;
 	char domain[STORE_DOMAIN_MAX + 2] = "";
 	if (!json_object_object_get_ex(body, "domain", &v)) {
@@ -276,13 +274,12 @@ void handle_attribute_rules_put(struct api_request *rq, struct api_response *rs)
 	int64_t if_version;
 	if (!id || api_if_match(rq, rs, &if_version))
 		return;
-	json_object *body = api_body_object(rq, rs);
+	static const char *const allowed[] = {"rules", NULL};
+	struct problem p;
+	json_object *body =
+		api_body_begin(rq, rs, "the attribute rules are not valid", allowed, NULL, &p);
 	if (!body)
 		return;
-	struct problem p;
-	problem_set(&p, 400, "validation", "Invalid request", "the attribute rules are not valid");
-	static const char *const allowed[] = {"rules", NULL};
-	api_body_only(body, allowed, &p);
 	json_object *map = NULL;
 	struct store_attribute_rule rules[64];
 	size_t n = 0;

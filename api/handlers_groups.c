@@ -1,4 +1,5 @@
 /* Directory groups and their members. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,14 +19,8 @@ static json_object *group_json(const struct store_group *g)
 	json_object *jo = json_object_new_object();
 	api_json_put_str(jo, "id", g->id);
 	api_json_put_str(jo, "name", g->name);
-	if (g->description && g->description[0])
-		api_json_put_str(jo, "description", g->description);
-	else
-		json_object_object_add(jo, "description", NULL);
-	if (g->email[0])
-		api_json_put_str(jo, "email", g->email);
-	else
-		json_object_object_add(jo, "email", NULL);
+	api_json_put_str_or_null(jo, "description", g->description);
+	api_json_put_str_or_null(jo, "email", g->email);
 	api_json_put_str(jo, "created_at", g->created_at);
 	api_json_put_str(jo, "updated_at", g->updated_at);
 	return jo;
@@ -64,27 +59,12 @@ void handle_groups_put(struct api_request *rq, struct api_response *rs)
 	int64_t if_version;
 	if (!id || directory_if_match(rq, rs, &if_version))
 		return;
-	json_object *body = api_body_object(rq, rs);
-	if (!body)
-		return;
-	struct problem p;
-	problem_set(&p, 400, "validation", "Invalid request", "the group is not valid");
 	static const char *const allowed[] = {"name", "description", "email", NULL};
 	static const char *const readonly[] = {"id", "created_at", "updated_at", NULL};
-	json_object_object_foreach(body, key, val)
-	{
-		(void)val;
-		int known = 0, ro = 0;
-		for (const char *const *a = allowed; *a; a++)
-			known |= strcmp(*a, key) == 0;
-		for (const char *const *a = readonly; *a; a++)
-			ro |= strcmp(*a, key) == 0;
-		if (known)
-			continue;
-		char ptr[128];
-		snprintf(ptr, sizeof(ptr), "/%s", key);
-		problem_add_error(&p, ptr, ro ? "is read-only" : "unknown field");
-	}
+	struct problem p;
+	json_object *body = api_body_begin(rq, rs, "the group is not valid", allowed, readonly, &p);
+	if (!body)
+		return;
 
 	struct store_group_input in = {0};
 	json_object *name_v = NULL;
@@ -143,29 +123,19 @@ void handle_groups_get(struct api_request *rq, struct api_response *rs)
 	store_group_cleanup(&g);
 }
 
+API_ROW_JSON(group_row, group_json)
+
 void handle_groups_list(struct api_request *rq, struct api_response *rs)
 {
-	int limit;
-	char after[API_CURSOR_MAX];
-	if (api_page_params(rq, rs, &limit, after))
+	struct api_page pg;
+	if (api_page_begin(rq, rs, API_CURSOR_ID, &pg))
 		return;
-	if (after[0] && !validate_directory_id(after)) {
-		api_cursor_invalid(rs);
-		return;
-	}
 	struct store_group *gs = NULL;
-	size_t n = 0;
-	struct err e = {0};
-	if (store_group_list(rq->ctx->st, rq->who.tenant_id, after[0] ? after : NULL, limit + 1,
-			     &gs, &n, &e)) {
-		api_reply_err(rs, &e);
-		return;
-	}
-	json_object *items = json_object_new_array();
-	for (size_t i = 0; i < n && i < (size_t)limit; i++)
-		json_object_array_add(items, group_json(&gs[i]));
-	api_reply_page(rs, items, n > (size_t)limit ? gs[limit - 1].id : NULL);
-	store_groups_free(gs, n);
+	int rc = store_group_list(rq->ctx->st, rq->who.tenant_id, api_page_after(&pg), pg.fetch,
+				  &gs, &pg.n, &pg.e);
+	api_reply_rows(rs, &pg, rc, gs, sizeof(*gs), offsetof(struct store_group, id), group_row,
+		       NULL);
+	store_groups_free(gs, pg.n);
 }
 
 void handle_groups_delete(struct api_request *rq, struct api_response *rs)
@@ -223,30 +193,20 @@ void handle_group_members_delete(struct api_request *rq, struct api_response *rs
 	rs->content_type = "application/json";
 }
 
+API_ROW_JSON(member_row, member_json)
+
 void handle_group_members_list(struct api_request *rq, struct api_response *rs)
 {
 	const char *gid = directory_path_id(rq, rs, "group_id", "group", false);
 	if (!gid)
 		return;
-	int limit;
-	char after[API_CURSOR_MAX];
-	if (api_page_params(rq, rs, &limit, after))
+	struct api_page pg;
+	if (api_page_begin(rq, rs, API_CURSOR_ID, &pg))
 		return;
-	if (after[0] && !validate_directory_id(after)) {
-		api_cursor_invalid(rs);
-		return;
-	}
 	struct store_member *ms = NULL;
-	size_t n = 0;
-	struct err e = {0};
-	if (store_member_list(rq->ctx->st, rq->who.tenant_id, gid, after[0] ? after : NULL,
-			      limit + 1, &ms, &n, &e)) {
-		api_reply_err(rs, &e);
-		return;
-	}
-	json_object *items = json_object_new_array();
-	for (size_t i = 0; i < n && i < (size_t)limit; i++)
-		json_object_array_add(items, member_json(&ms[i]));
-	api_reply_page(rs, items, n > (size_t)limit ? ms[limit - 1].user_id : NULL);
+	int rc = store_member_list(rq->ctx->st, rq->who.tenant_id, gid, api_page_after(&pg),
+				   pg.fetch, &ms, &pg.n, &pg.e);
+	api_reply_rows(rs, &pg, rc, ms, sizeof(*ms), offsetof(struct store_member, user_id),
+		       member_row, NULL);
 	free(ms);
 }

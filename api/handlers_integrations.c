@@ -1,3 +1,4 @@
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,7 +312,10 @@ static void integration_defaults(struct store_integration *it)
 
 void handle_integrations_create(struct api_request *rq, struct api_response *rs)
 {
-	json_object *body = api_body_object(rq, rs);
+	static const char *const allowed[] = {"name", "settings", NULL};
+	struct problem p;
+	json_object *body =
+		api_body_begin(rq, rs, "the integration is not valid", allowed, NULL, &p);
 	if (!body)
 		return;
 	struct store_integration *it = malloc(sizeof(*it));
@@ -321,10 +325,6 @@ void handle_integrations_create(struct api_request *rq, struct api_response *rs)
 		return;
 	}
 	integration_defaults(it);
-	struct problem p;
-	problem_set(&p, 400, "validation", "Invalid request", "the integration is not valid");
-	static const char *const allowed[] = {"name", "settings", NULL};
-	api_body_only(body, allowed, &p);
 	name_apply(body, it, true, &p);
 	json_object *s;
 	if (member(body, "settings", &s))
@@ -353,28 +353,18 @@ void handle_integrations_create(struct api_request *rq, struct api_response *rs)
 	free(it);
 }
 
+API_ROW_JSON(integration_row, api_integration_json)
+
 void handle_integrations_list(struct api_request *rq, struct api_response *rs)
 {
-	int limit;
-	char after[API_CURSOR_MAX];
-	if (api_page_params(rq, rs, &limit, after))
+	struct api_page pg;
+	if (api_page_begin(rq, rs, API_CURSOR_UUID, &pg))
 		return;
-	if (after[0] && !api_is_uuid(after)) {
-		api_cursor_invalid(rs);
-		return;
-	}
 	struct store_integration *list = NULL;
-	size_t n = 0;
-	struct err e = {0};
-	if (store_integration_list(rq->ctx->st, rq->who.tenant_id, after[0] ? after : NULL,
-				   limit + 1, &list, &n, &e)) {
-		api_reply_err(rs, &e);
-		return;
-	}
-	json_object *items = json_object_new_array();
-	for (size_t i = 0; i < n && i < (size_t)limit; i++)
-		json_object_array_add(items, api_integration_json(&list[i]));
-	api_reply_page(rs, items, n > (size_t)limit ? list[limit - 1].id : NULL);
+	int rc = store_integration_list(rq->ctx->st, rq->who.tenant_id, api_page_after(&pg),
+					pg.fetch, &list, &pg.n, &pg.e);
+	api_reply_rows(rs, &pg, rc, list, sizeof(*list), offsetof(struct store_integration, id),
+		       integration_row, NULL);
 	free(list);
 }
 
@@ -416,7 +406,7 @@ void handle_integrations_patch(struct api_request *rq, struct api_response *rs)
 		problem_set(&p, 400, "validation", "Invalid request",
 			    "the integration update is not valid");
 		static const char *const allowed[] = {"name", "settings", NULL};
-		api_body_only(body, allowed, &p);
+		api_body_only(body, allowed, NULL, &p);
 		name_apply(body, it, false, &p);
 		json_object *s;
 		if (!old_filter && !(old_filter = strdup(it->import_filter)))

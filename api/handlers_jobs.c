@@ -1,4 +1,5 @@
 /* Jobs: queue one on an integration, read, list, page through items, cancel. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,22 +15,6 @@ static const char *const job_statuses[] = {"queued",	"running",   "succeeded",
 					   "partially_failed", "failed", "cancelled",
 					   "awaiting_approval", NULL};
 
-static bool in_list(const char *s, const char *const *list)
-{
-	for (; *list; list++) {
-		if (strcmp(*list, s) == 0)
-			return true;
-	}
-	return false;
-}
-
-static void put_str_or_null(json_object *jo, const char *key, const char *s)
-{
-	if (s && *s)
-		api_json_put_str(jo, key, s);
-	else
-		json_object_object_add(jo, key, NULL);
-}
 
 static json_object *job_json(const struct store_job *j)
 {
@@ -46,28 +31,23 @@ static json_object *job_json(const struct store_job *j)
 	api_json_put(jo, "attempts", json_object_new_int(j->attempts));
 	json_object *pr = json_object_new_object();
 	api_json_put(pr, "done", json_object_new_int(j->progress_done));
-	if (j->progress_total >= 0)
-		api_json_put(pr, "total", json_object_new_int(j->progress_total));
-	else
-		json_object_object_add(pr, "total", NULL);
+	api_json_put_int_or_null(pr, "total", j->progress_total);
 	api_json_put(jo, "progress", pr);
 	json_object *c = json_object_new_object();
 	for (int k = 0; k < JOB_NCOUNT; k++)
 		api_json_put(c, store_job_outcomes[k], json_object_new_int(j->counts[k]));
 	api_json_put(jo, "counts", c);
-	put_str_or_null(jo, "error", j->error);
-	put_str_or_null(jo, "requested_by", j->requested_by);
-	put_str_or_null(jo, "worker", j->lease_owner);
-	put_str_or_null(jo, "lease_expires_at", j->lease_expires_at);
+	api_json_put_str_or_null(jo, "error", j->error);
+	api_json_put_str_or_null(jo, "requested_by", j->requested_by);
+	api_json_put_str_or_null(jo, "worker", j->lease_owner);
+	api_json_put_str_or_null(jo, "lease_expires_at", j->lease_expires_at);
 	api_json_put_str(jo, "created_at", j->created_at);
 	api_json_put_str(jo, "updated_at", j->updated_at);
-	put_str_or_null(jo, "started_at", j->started_at);
-	put_str_or_null(jo, "finished_at", j->finished_at);
-	json_object *summary = j->plan_summary_json ? json_tokener_parse(j->plan_summary_json) : NULL;
-	if (summary)
-		api_json_put(jo, "plan_summary", summary);
-	else
-		json_object_object_add(jo, "plan_summary", NULL);
+	api_json_put_str_or_null(jo, "started_at", j->started_at);
+	api_json_put_str_or_null(jo, "finished_at", j->finished_at);
+	api_json_put_or_null(jo, "plan_summary", j->plan_summary_json
+							 ? json_tokener_parse(j->plan_summary_json)
+							 : NULL);
 	return jo;
 }
 
@@ -194,20 +174,18 @@ void handle_jobs_create(struct api_request *rq, struct api_response *rs)
 	const char *integration_id = integration_path_id(rq, rs);
 	if (!integration_id)
 		return;
-	json_object *body = api_body_object(rq, rs);
+	static const char *const allowed[] = {"type", "parameters", "dry_run", NULL};
+	struct problem p;
+	json_object *body = api_body_begin(rq, rs, "the job is not valid", allowed, NULL, &p);
 	if (!body)
 		return;
-	struct problem p;
-	problem_set(&p, 400, "validation", "Invalid request", "the job is not valid");
-	static const char *const allowed[] = {"type", "parameters", "dry_run", NULL};
-	api_body_only(body, allowed, &p);
 	json_object *v = NULL;
 	const char *type = NULL;
 	bool test_ok = rq->ctx->cfg->job_test_runners != 0;
 	if (!json_object_object_get_ex(body, "type", &v) || !v)
 		problem_add_error(&p, "/type", "is required");
 	else if (!json_object_is_type(v, json_type_string) ||
-		 !(in_list(json_object_get_string(v), job_types) ||
+		 !(api_one_of(json_object_get_string(v), job_types) ||
 		   (test_ok && strcmp(json_object_get_string(v), "test_sleep") == 0)))
 		problem_add_error(&p, "/type",
 				  "must be one of export_users, import_users, sync_groups, "
@@ -251,11 +229,6 @@ void handle_jobs_create(struct api_request *rq, struct api_response *rs)
 				  dry_run, rq->who.key_id,
 				  strcmp(type, "verify_authorization") == 0, &job, &e);
 	json_object_put(body);
-	if (rc == E_CONFLICT && strcmp(e.reason, "integration_not_active") == 0) {
-		api_reply_error(rs, 409, "integration-not-active", "Integration not active", "%s",
-				e.msg);
-		return;
-	}
 	if (rc) {
 		api_reply_err(rs, &e);
 		return;
@@ -282,125 +255,71 @@ void handle_jobs_get(struct api_request *rq, struct api_response *rs)
 	store_job_cleanup(&job);
 }
 
-static int64_t cursor_seq(const char *after, struct api_response *rs)
-{
-	int64_t v = api_cursor_seq(after);
-	if (v < 0)
-		api_cursor_invalid(rs);
-	return v;
-}
+API_ROW_JSON(job_row, job_json)
 
 void handle_jobs_list(struct api_request *rq, struct api_response *rs)
 {
 	const char *integration_id = integration_path_id(rq, rs);
-	int limit;
-	char after[API_CURSOR_MAX];
-	if (!integration_id || api_page_params(rq, rs, &limit, after))
-		return;
-	int64_t before = cursor_seq(after, rs);
-	if (before < 0)
+	struct api_page pg;
+	if (!integration_id || api_page_begin(rq, rs, API_CURSOR_SEQ, &pg))
 		return;
 	char status[32] = "", type[32] = "";
-	int has_status = api_query_get(rq, "status", status, sizeof(status));
+	int has_status = api_query_one_of(rq, rs, "status", job_statuses, status, sizeof(status));
+	if (has_status < 0)
+		return;
+	/* test_sleep (the e2e suite's job) is listed, never offered. */
 	int has_type = api_query_get(rq, "type", type, sizeof(type));
-	if ((has_status && !in_list(status, job_statuses)) ||
-	    (has_type && !in_list(type, job_types) && strcmp(type, "test_sleep") != 0)) {
+	if (has_type && !api_one_of(type, job_types) && strcmp(type, "test_sleep") != 0) {
 		struct problem p;
-		problem_set(&p, 400, "validation", "Invalid request", "a filter is invalid");
-		if (has_status && !in_list(status, job_statuses))
-			problem_add_error(&p, "/query/status", "is not a job status");
-		if (has_type && !in_list(type, job_types) && strcmp(type, "test_sleep") != 0)
-			problem_add_error(&p, "/query/type", "is not a job type");
+		problem_set(&p, 400, "validation", "Invalid request",
+			    "query parameter type is invalid");
+		problem_add_error(&p, "/query/type", "is not a job type");
 		api_reply_problem(rs, &p, NULL);
 		return;
 	}
 	struct store_job *list = NULL;
-	size_t n = 0;
-	struct err e = {0};
-	if (store_job_list(rq->ctx->st, rq->who.tenant_id, integration_id,
-			   has_status ? status : NULL, has_type ? type : NULL, before, limit + 1,
-			   &list, &n, &e)) {
-		api_reply_err(rs, &e);
-		return;
-	}
-	json_object *jo = json_object_new_object();
-	json_object *items = json_object_new_array();
-	for (size_t i = 0; i < n && i < (size_t)limit; i++)
-		json_object_array_add(items, job_json(&list[i]));
-	api_json_put(jo, "items", items);
-	if (n > (size_t)limit) {
-		char key[32], cursor[128];
-		snprintf(key, sizeof(key), "%lld", (long long)list[limit - 1].seq);
-		api_cursor_encode(key, cursor, sizeof(cursor));
-		api_json_put_str(jo, "next_cursor", cursor);
-	}
-	store_jobs_free(list, n);
-	api_reply_json(rs, 200, jo);
+	int rc = store_job_list(rq->ctx->st, rq->who.tenant_id, integration_id,
+				has_status ? status : NULL, has_type ? type : NULL, pg.seq,
+				pg.fetch, &list, &pg.n, &pg.e);
+	api_reply_rows(rs, &pg, rc, list, sizeof(*list), offsetof(struct store_job, seq), job_row,
+		       NULL);
+	store_jobs_free(list, pg.n);
 }
+
+static json_object *job_item_json(const struct store_job_item *item)
+{
+	json_object *it = json_object_new_object();
+	api_json_put_str(it, "object_type", item->object_type);
+	api_json_put_str(it, "object_id", item->object_id);
+	api_json_put_str(it, "outcome", item->outcome);
+	api_json_put_or_null(it, "detail",
+			     item->detail_json ? json_tokener_parse(item->detail_json) : NULL);
+	api_json_put_or_null(it, "error", api_json_error(item->error_reason, item->error_message));
+	api_json_put_str(it, "created_at", item->created_at);
+	return it;
+}
+
+API_ROW_JSON(job_item_row, job_item_json)
 
 void handle_jobs_items(struct api_request *rq, struct api_response *rs)
 {
 	const char *id = job_path_id(rq, rs);
-	int limit;
-	char after[API_CURSOR_MAX];
-	if (!id || api_page_params(rq, rs, &limit, after))
+	struct api_page pg;
+	if (!id || api_page_begin(rq, rs, API_CURSOR_SEQ, &pg))
 		return;
-	int64_t after_seq = cursor_seq(after, rs);
-	if (after_seq < 0)
-		return;
+	const char *outcomes[JOB_NCOUNT + 1] = {NULL};
+	memcpy(outcomes, store_job_outcomes, sizeof(store_job_outcomes));
 	char outcome[32] = "";
-	int has_outcome = api_query_get(rq, "outcome", outcome, sizeof(outcome));
-	bool ok = !has_outcome;
-	for (int k = 0; !ok && k < JOB_NCOUNT; k++)
-		ok = strcmp(outcome, store_job_outcomes[k]) == 0;
-	if (!ok) {
-		struct problem p;
-		problem_set(&p, 400, "validation", "Invalid request", "a filter is invalid");
-		problem_add_error(&p, "/query/outcome",
-				  "must be created, updated, unchanged, skipped or failed");
-		api_reply_problem(rs, &p, NULL);
+	int has_outcome = api_query_one_of(rq, rs, "outcome", outcomes, outcome, sizeof(outcome));
+	if (has_outcome < 0)
 		return;
-	}
 	struct store_job_item *list = NULL;
-	size_t n = 0;
-	struct err e = {0};
-	if (store_job_items_list(rq->ctx->st, rq->who.tenant_id, id, has_outcome ? outcome : NULL,
-				 after_seq, limit + 1, &list, &n, &e)) {
-		api_reply_err(rs, &e);
-		return;
-	}
-	json_object *jo = json_object_new_object();
-	json_object *items = json_object_new_array();
-	for (size_t i = 0; i < n && i < (size_t)limit; i++) {
-		json_object *it = json_object_new_object();
-		api_json_put_str(it, "object_type", list[i].object_type);
-		api_json_put_str(it, "object_id", list[i].object_id);
-		api_json_put_str(it, "outcome", list[i].outcome);
-		json_object *d = list[i].detail_json ? json_tokener_parse(list[i].detail_json) : NULL;
-		if (d)
-			api_json_put(it, "detail", d);
-		else
-			json_object_object_add(it, "detail", NULL);
-		if (list[i].error_reason[0] || list[i].error_message[0]) {
-			json_object *er = json_object_new_object();
-			api_json_put_str(er, "reason", list[i].error_reason);
-			api_json_put_str(er, "message", list[i].error_message);
-			api_json_put(it, "error", er);
-		} else {
-			json_object_object_add(it, "error", NULL);
-		}
-		api_json_put_str(it, "created_at", list[i].created_at);
-		json_object_array_add(items, it);
-	}
-	api_json_put(jo, "items", items);
-	if (n > (size_t)limit) {
-		char key[32], cursor[128];
-		snprintf(key, sizeof(key), "%lld", (long long)list[limit - 1].seq);
-		api_cursor_encode(key, cursor, sizeof(cursor));
-		api_json_put_str(jo, "next_cursor", cursor);
-	}
-	store_job_items_free(list, n);
-	api_reply_json(rs, 200, jo);
+	int rc = store_job_items_list(rq->ctx->st, rq->who.tenant_id, id,
+				      has_outcome ? outcome : NULL, pg.seq, pg.fetch, &list, &pg.n,
+				      &pg.e);
+	api_reply_rows(rs, &pg, rc, list, sizeof(*list), offsetof(struct store_job_item, seq),
+		       job_item_row, NULL);
+	store_job_items_free(list, pg.n);
 }
 
 void handle_jobs_cancel(struct api_request *rq, struct api_response *rs)
@@ -425,17 +344,13 @@ void handle_jobs_cancel(struct api_request *rq, struct api_response *rs)
 void handle_jobs_plan(struct api_request *rq, struct api_response *rs)
 {
 	const char *id = job_path_id(rq, rs);
-	int limit;
-	char after[API_CURSOR_MAX];
-	if (!id || api_page_params(rq, rs, &limit, after))
-		return;
-	int64_t after_seq = cursor_seq(after, rs);
-	if (after_seq < 0)
+	struct api_page pg;
+	if (!id || api_page_begin(rq, rs, API_CURSOR_SEQ, &pg))
 		return;
 	char *text = NULL;
 	size_t n = 0;
 	struct err e = {0};
-	if (store_plan_page(rq->ctx->st, rq->who.tenant_id, id, after_seq, limit + 1, &text, &n,
+	if (store_plan_page(rq->ctx->st, rq->who.tenant_id, id, pg.seq, pg.fetch, &text, &n,
 			    &e)) {
 		api_reply_err(rs, &e);
 		return;
@@ -450,13 +365,13 @@ void handle_jobs_plan(struct api_request *rq, struct api_response *rs)
 	/* The store's page has one entry more than asked for when more follow. */
 	json_object *items = json_object_new_array();
 	size_t len = json_object_array_length(all);
-	for (size_t i = 0; i < len && i < (size_t)limit; i++)
+	for (size_t i = 0; i < len && i < (size_t)pg.limit; i++)
 		json_object_array_add(items, json_object_get(json_object_array_get_idx(all, i)));
 	char key[32] = "";
-	if (len > (size_t)limit) {
+	if (len > (size_t)pg.limit) {
 		json_object *seq = NULL;
-		json_object_object_get_ex(json_object_array_get_idx(all, (size_t)limit - 1), "seq",
-					  &seq);
+		json_object_object_get_ex(json_object_array_get_idx(all, (size_t)pg.limit - 1),
+					  "seq", &seq);
 		snprintf(key, sizeof(key), "%lld", (long long)json_object_get_int64(seq));
 	}
 	json_object_put(all);
@@ -473,11 +388,6 @@ void handle_jobs_approve(struct api_request *rq, struct api_response *rs)
 	struct err e = {0};
 	struct store_actor actor = api_actor(rq, "approve");
 	int rc = store_job_approve(rq->ctx->st, &actor, rq->who.tenant_id, id, &job, &created, &e);
-	if (rc == E_CONFLICT && strcmp(e.reason, "integration_not_active") == 0) {
-		api_reply_error(rs, 409, "integration-not-active", "Integration not active", "%s",
-				e.msg);
-		return;
-	}
 	if (rc) {
 		api_reply_err(rs, &e);
 		return;

@@ -1,3 +1,4 @@
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,22 +25,17 @@ json_object *api_key_json(const struct store_api_key *k)
 	api_json_put_str(jo, "role", access_role_name(k->role));
 	api_json_put_str(jo, "prefix", k->prefix);
 	api_json_put_str(jo, "created_at", k->created_at);
-	if (k->last_used_at[0])
-		api_json_put_str(jo, "last_used_at", k->last_used_at);
-	else
-		json_object_object_add(jo, "last_used_at", NULL);
+	api_json_put_str_or_null(jo, "last_used_at", k->last_used_at);
 	return jo;
 }
 
 void handle_tenants_create(struct api_request *rq, struct api_response *rs)
 {
-	json_object *body = api_body_object(rq, rs);
+	static const char *const allowed[] = {"name", NULL};
+	struct problem p;
+	json_object *body = api_body_begin(rq, rs, "the tenant is not valid", allowed, NULL, &p);
 	if (!body)
 		return;
-	struct problem p;
-	problem_set(&p, 400, "validation", "Invalid request", "the tenant is not valid");
-	static const char *const allowed[] = {"name", NULL};
-	api_body_only(body, allowed, &p);
 	json_object *name = NULL;
 	if (!json_object_object_get_ex(body, "name", &name))
 		problem_add_error(&p, "/name", "is required");
@@ -68,27 +64,17 @@ void handle_tenants_create(struct api_request *rq, struct api_response *rs)
 	api_reply_json(rs, 201, tenant_json(&t));
 }
 
+API_ROW_JSON(tenant_row, tenant_json)
+
 void handle_tenants_list(struct api_request *rq, struct api_response *rs)
 {
-	int limit;
-	char after[API_CURSOR_MAX];
-	if (api_page_params(rq, rs, &limit, after))
+	struct api_page pg;
+	if (api_page_begin(rq, rs, API_CURSOR_UUID, &pg))
 		return;
-	if (after[0] && !api_is_uuid(after)) {
-		api_cursor_invalid(rs);
-		return;
-	}
 	struct store_tenant *ts = NULL;
-	size_t n = 0;
-	struct err e = {0};
-	if (store_tenant_list(rq->ctx->st, after[0] ? after : NULL, limit + 1, &ts, &n, &e)) {
-		api_reply_err(rs, &e);
-		return;
-	}
-	json_object *items = json_object_new_array();
-	for (size_t i = 0; i < n && i < (size_t)limit; i++)
-		json_object_array_add(items, tenant_json(&ts[i]));
-	api_reply_page(rs, items, n > (size_t)limit ? ts[limit - 1].id : NULL);
+	int rc = store_tenant_list(rq->ctx->st, api_page_after(&pg), pg.fetch, &ts, &pg.n, &pg.e);
+	api_reply_rows(rs, &pg, rc, ts, sizeof(*ts), offsetof(struct store_tenant, id), tenant_row,
+		       NULL);
 	free(ts);
 }
 
@@ -121,13 +107,12 @@ void handle_tenant_keys_create(struct api_request *rq, struct api_response *rs)
 	struct store_tenant t;
 	if (path_tenant(rq, rs, &t))
 		return;
-	json_object *body = api_body_object(rq, rs);
+	static const char *const allowed[] = {"role", NULL};
+	struct problem p;
+	json_object *body =
+		api_body_begin(rq, rs, "the API key request is not valid", allowed, NULL, &p);
 	if (!body)
 		return;
-	struct problem p;
-	problem_set(&p, 400, "validation", "Invalid request", "the API key request is not valid");
-	static const char *const allowed[] = {"role", NULL};
-	api_body_only(body, allowed, &p);
 	json_object *role = NULL;
 	enum access_role r = ACCESS_NONE;
 	if (!json_object_object_get_ex(body, "role", &role))

@@ -69,14 +69,6 @@ static json_object *stored_array(const char *text)
 	return json_object_new_array();
 }
 
-static void put_nullable(json_object *jo, const char *key, const char *s)
-{
-	if (s && *s)
-		api_json_put_str(jo, key, s);
-	else
-		json_object_object_add(jo, key, NULL);
-}
-
 /* The optional text attributes, in the order of the JSON and of struct store_user_input. */
 static const struct user_attr {
 	const char *name;
@@ -101,15 +93,16 @@ static json_object *user_json(const struct store_user *u)
 	api_json_put_str(jo, "first_name", u->first_name);
 	api_json_put_str(jo, "last_name", u->last_name);
 	api_json_put_str(jo, "state", u->state);
-	put_nullable(jo, "alternate_email", u->alternate_email);
-	put_nullable(jo, "manager_id", u->manager_id);
+	api_json_put_str_or_null(jo, "alternate_email", u->alternate_email);
+	api_json_put_str_or_null(jo, "manager_id", u->manager_id);
 	for (size_t i = 0; i < N_USER_ATTRS; i++)
-		put_nullable(jo, user_attrs[i].name, (const char *)u + user_attrs[i].cur_off);
+		api_json_put_str_or_null(jo, user_attrs[i].name,
+					 (const char *)u + user_attrs[i].cur_off);
 	api_json_put(jo, "addresses", stored_array(u->addresses_json));
 	api_json_put(jo, "phones", stored_array(u->phones_json));
 	/* Whether a password is waiting, never the hash. */
 	api_json_put(jo, "password_set", json_object_new_boolean(u->password_set));
-	put_nullable(jo, "password_set_at", u->password_set_at);
+	api_json_put_str_or_null(jo, "password_set_at", u->password_set_at);
 	api_json_put_str(jo, "created_at", u->created_at);
 	api_json_put_str(jo, "updated_at", u->updated_at);
 	return jo;
@@ -124,25 +117,6 @@ static void reply_user(struct api_response *rs, int status, const struct store_u
 /* ---- the request body ---- */
 
 static const char *const states[] = {"staged", "active", "suspended", NULL};
-
-static int one_of(const char *s, const char *const *set)
-{
-	for (; *set; set++) {
-		if (strcmp(s, *set) == 0)
-			return 1;
-	}
-	return 0;
-}
-
-static void add_one_of(struct problem *p, const char *pointer, const char *const *set)
-{
-	char list[128] = "";
-	size_t n = 0;
-	for (; *set; set++)
-		n += (size_t)snprintf(list + n, n < sizeof(list) ? sizeof(list) - n : 0, "%s%s",
-				      n ? ", " : "", *set);
-	problem_add_error(p, pointer, "must be one of %s", list);
-}
 
 /* Adds why (a validate_* verdict) for pointer unless it is NULL. */
 static void add_if(struct problem *p, const char *pointer, const char *why)
@@ -167,36 +141,73 @@ static const char *string_of(json_object *v, struct problem *p, const char *poin
 	return NULL;
 }
 
-/* The members of an address besides type; their rules: validate_address_member(). */
-static const struct address_field {
+/*
+ * The members of an address or a phone; type (and a phone's value) required, the others
+ * optional ("" or null: dropped). Their rules: validate_address_member(), validate_phone_member().
+ */
+struct item_field {
 	const char *name;
-} address_fields[] = {
-	{"street_address"}, {"locality"}, {"region"}, {"postal_code"}, {"country"}, {"formatted"},
+	bool required;
 };
 
-/*
- * The part addresses and phones share: null stands for none ("[]" in *out); otherwise the value
- * must be an array of at most max items. Returns the item count, or -1 when *out is settled
- * (null) or the value was refused (error added to p).
- */
-static long repeated_begin(json_object *v, const char *pointer, size_t max, struct problem *p,
-			   char **out)
+static const struct item_field address_fields[] = {
+	{"type", true},	 {"street_address", false}, {"locality", false}, {"region", false},
+	{"postal_code", false}, {"country", false},	    {"formatted", false},
+};
+
+static const struct item_field phone_fields[] = {{"type", true}, {"value", true}};
+
+struct repeated {
+	const char *name; /* "addresses" */
+	size_t max;
+	const struct item_field *fields;
+	size_t n_fields;
+	const char *(*validate)(const char *member, const char *value);
+};
+
+static const struct repeated addresses = {"addresses", VALIDATE_ADDRESSES_MAX, address_fields,
+					  sizeof(address_fields) / sizeof(address_fields[0]),
+					  validate_address_member};
+static const struct repeated phones = {"phones", VALIDATE_PHONES_MAX, phone_fields,
+				       sizeof(phone_fields) / sizeof(phone_fields[0]),
+				       validate_phone_member};
+
+/* Checks one item's members into the canonical object it becomes (errors added to p). */
+static json_object *check_item(const struct repeated *r, json_object *item, size_t i,
+			       struct problem *p)
 {
-	*out = NULL;
-	if (!v) {
-		*out = strdup("[]");
-		return -1;
+	char ptr[128];
+	json_object_object_foreach(item, key, val)
+	{
+		(void)val;
+		bool known = false;
+		for (size_t f = 0; f < r->n_fields; f++)
+			known |= strcmp(key, r->fields[f].name) == 0;
+		if (!known) {
+			snprintf(ptr, sizeof(ptr), "/%s/%zu/%s", r->name, i, key);
+			problem_add_error(p, ptr, "unknown field");
+		}
 	}
-	if (!json_object_is_type(v, json_type_array)) {
-		problem_add_error(p, pointer, "must be an array (or null)");
-		return -1;
+	json_object *out = json_object_new_object();
+	for (size_t f = 0; f < r->n_fields; f++) {
+		const struct item_field *fd = &r->fields[f];
+		json_object *fv;
+		snprintf(ptr, sizeof(ptr), "/%s/%zu/%s", r->name, i, fd->name);
+		if (!member_get(item, fd->name, &fv) || !fv) {
+			if (fd->required)
+				problem_add_error(p, ptr, "is required");
+			continue;
+		}
+		const char *s = string_of(fv, p, ptr);
+		if (!s || (!fd->required && !*s))
+			continue;
+		const char *why = r->validate(fd->name, s);
+		if (why)
+			problem_add_error(p, ptr, "%s", why);
+		else
+			api_json_put_str(out, fd->name, s);
 	}
-	size_t n = json_object_array_length(v);
-	if (n > max) {
-		problem_add_error(p, pointer, "must have at most %zu items", max);
-		return -1;
-	}
-	return (long)n;
+	return out;
 }
 
 /*
@@ -204,118 +215,35 @@ static long repeated_begin(json_object *v, const char *pointer, size_t max, stru
  * the store keeps: only known members, empty strings dropped. *out is malloc'd (caller frees)
  * or NULL when invalid.
  */
-static void check_addresses(json_object *v, struct problem *p, char **out)
+static void check_repeated(const struct repeated *r, json_object *v, struct problem *p,
+			   char **out)
 {
-	long count = repeated_begin(v, "/addresses", VALIDATE_ADDRESSES_MAX, p, out);
-	if (count < 0)
+	char ptr[128];
+	snprintf(ptr, sizeof(ptr), "/%s", r->name);
+	*out = NULL;
+	if (!v) {
+		*out = strdup("[]");
 		return;
-	size_t n = (size_t)count;
-	size_t errors = p->n_errors;
-	json_object *arr = json_object_new_array();
-	for (size_t i = 0; i < n; i++) {
-		json_object *item = json_object_array_get_idx(v, i);
-		char ptr[128];
-		snprintf(ptr, sizeof(ptr), "/addresses/%zu", i);
-		if (!json_object_is_type(item, json_type_object)) {
-			problem_add_error(p, ptr, "must be an object");
-			continue;
-		}
-		json_object *a = json_object_new_object();
-		json_object_object_foreach(item, key, val)
-		{
-			(void)val;
-			int known = strcmp(key, "type") == 0;
-			for (size_t f = 0; f < sizeof(address_fields) / sizeof(address_fields[0]);
-			     f++)
-				known |= strcmp(key, address_fields[f].name) == 0;
-			if (!known) {
-				snprintf(ptr, sizeof(ptr), "/addresses/%zu/%s", i, key);
-				problem_add_error(p, ptr, "unknown field");
-			}
-		}
-		json_object *t;
-		snprintf(ptr, sizeof(ptr), "/addresses/%zu/type", i);
-		if (!member_get(item, "type", &t) || !t) {
-			problem_add_error(p, ptr, "is required");
-		} else {
-			const char *s = string_of(t, p, ptr);
-			const char *why = s ? validate_address_member("type", s) : NULL;
-			if (why)
-				problem_add_error(p, ptr, "%s", why);
-			else if (s)
-				api_json_put_str(a, "type", s);
-		}
-		for (size_t f = 0; f < sizeof(address_fields) / sizeof(address_fields[0]); f++) {
-			const struct address_field *af = &address_fields[f];
-			json_object *fv;
-			snprintf(ptr, sizeof(ptr), "/addresses/%zu/%s", i, af->name);
-			if (!member_get(item, af->name, &fv) || !fv)
-				continue;
-			const char *s = string_of(fv, p, ptr);
-			if (!s || !*s)
-				continue;
-			const char *why = validate_address_member(af->name, s);
-			if (why)
-				problem_add_error(p, ptr, "%s", why);
-			else
-				api_json_put_str(a, af->name, s);
-		}
-		json_object_array_add(arr, a);
 	}
-	if (p->n_errors == errors)
-		*out = strdup(json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN));
-	json_object_put(arr);
-}
-
-static void check_phones(json_object *v, struct problem *p, char **out)
-{
-	long count = repeated_begin(v, "/phones", VALIDATE_PHONES_MAX, p, out);
-	if (count < 0)
+	if (!json_object_is_type(v, json_type_array)) {
+		problem_add_error(p, ptr, "must be an array (or null)");
 		return;
-	size_t n = (size_t)count;
+	}
+	size_t n = json_object_array_length(v);
+	if (n > r->max) {
+		problem_add_error(p, ptr, "must have at most %zu items", r->max);
+		return;
+	}
 	size_t errors = p->n_errors;
 	json_object *arr = json_object_new_array();
 	for (size_t i = 0; i < n; i++) {
 		json_object *item = json_object_array_get_idx(v, i);
-		char ptr[128];
-		snprintf(ptr, sizeof(ptr), "/phones/%zu", i);
 		if (!json_object_is_type(item, json_type_object)) {
+			snprintf(ptr, sizeof(ptr), "/%s/%zu", r->name, i);
 			problem_add_error(p, ptr, "must be an object");
 			continue;
 		}
-		json_object_object_foreach(item, key, val)
-		{
-			(void)val;
-			if (strcmp(key, "type") != 0 && strcmp(key, "value") != 0) {
-				snprintf(ptr, sizeof(ptr), "/phones/%zu/%s", i, key);
-				problem_add_error(p, ptr, "unknown field");
-			}
-		}
-		json_object *ph = json_object_new_object();
-		json_object *t, *pv;
-		snprintf(ptr, sizeof(ptr), "/phones/%zu/type", i);
-		if (!member_get(item, "type", &t) || !t) {
-			problem_add_error(p, ptr, "is required");
-		} else {
-			const char *s = string_of(t, p, ptr);
-			const char *why = s ? validate_phone_member("type", s) : NULL;
-			if (why)
-				problem_add_error(p, ptr, "%s", why);
-			else if (s)
-				api_json_put_str(ph, "type", s);
-		}
-		snprintf(ptr, sizeof(ptr), "/phones/%zu/value", i);
-		if (!member_get(item, "value", &pv) || !pv) {
-			problem_add_error(p, ptr, "is required");
-		} else {
-			const char *s = string_of(pv, p, ptr);
-			const char *why = s ? validate_phone_member("value", s) : NULL;
-			if (why)
-				problem_add_error(p, ptr, "%s", why);
-			else if (s)
-				api_json_put_str(ph, "value", s);
-		}
-		json_object_array_add(arr, ph);
+		json_object_array_add(arr, check_item(r, item, i, p));
 	}
 	if (p->n_errors == errors)
 		*out = strdup(json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN));
@@ -352,14 +280,14 @@ static void check_members(json_object *body, struct problem *p)
 	json_object_object_foreach(body, key, val)
 	{
 		(void)val;
-		int ok = one_of(key, known);
+		int ok = api_one_of(key, known);
 		for (size_t i = 0; i < N_USER_ATTRS; i++)
 			ok |= strcmp(key, user_attrs[i].name) == 0;
 		if (ok)
 			continue;
 		char ptr[128];
 		snprintf(ptr, sizeof(ptr), "/%s", key);
-		if (one_of(key, user_readonly))
+		if (api_one_of(key, user_readonly))
 			problem_add_error(p, ptr, "is read-only");
 		else if (strcmp(key, "password") == 0)
 			problem_add_error(
@@ -428,8 +356,8 @@ static void user_body_parse(json_object *body, bool patch, const char *self_id,
 	if (!ub->has_state) {
 		in->state = "staged";
 	} else if (!v || !json_object_is_type(v, json_type_string) ||
-		   !one_of(json_object_get_string(v), states)) {
-		add_one_of(p, "/state", states);
+		   !api_one_of(json_object_get_string(v), states)) {
+		api_add_one_of(p, "/state", states);
 	} else {
 		in->state = json_object_get_string(v);
 	}
@@ -454,10 +382,10 @@ static void user_body_parse(json_object *body, bool patch, const char *self_id,
 
 	ub->has_addr = member_get(body, "addresses", &v);
 	if (ub->has_addr || !patch)
-		check_addresses(v, p, &ub->addresses);
+		check_repeated(&addresses, v, p, &ub->addresses);
 	ub->has_phones = member_get(body, "phones", &v);
 	if (ub->has_phones || !patch)
-		check_phones(v, p, &ub->phones);
+		check_repeated(&phones, v, p, &ub->phones);
 	in->addresses_json = ub->addresses;
 	in->phones_json = ub->phones;
 	if ((ub->has_addr || !patch) && !ub->addresses && !p->n_errors)
@@ -512,6 +440,7 @@ static void user_merge(struct user_body *ub, const struct store_user *cur)
  * stacks (100 KiB in Debian's build, most of it taken before a handler runs).
  */
 struct user_work {
+	json_object *body; /* the request's, parsed; in borrows from it */
 	struct problem p;
 	struct user_body ub;
 	struct store_user cur;
@@ -533,27 +462,42 @@ static void user_work_free(struct user_work *w)
 	user_body_cleanup(&w->ub);
 	store_user_cleanup(&w->cur);
 	store_user_cleanup(&w->u);
+	json_object_put(w->body);
 	free(w);
+}
+
+/*
+ * The preamble of PUT and PATCH: the path id (PUT may create it), If-Match, the body parsed and
+ * checked into w->ub. NULL when it answered (400, 404, 412, 415, ...).
+ */
+static struct user_work *user_write_begin(struct api_request *rq, struct api_response *rs,
+					  bool patch, const char **id, int64_t *if_version)
+{
+	*id = directory_path_id(rq, rs, "user_id", "user", !patch);
+	if (!*id || directory_if_match(rq, rs, if_version))
+		return NULL;
+	struct user_work *w = user_work_new(rs);
+	if (!w)
+		return NULL;
+	w->body = api_body_begin(rq, rs, patch ? "the patch is not valid" : "the user is not valid",
+				 NULL, NULL, &w->p);
+	if (w->body)
+		user_body_parse(w->body, patch, *id, &w->ub, &w->p);
+	if (w->body && !w->p.n_errors)
+		return w;
+	if (w->body)
+		api_reply_problem(rs, &w->p, NULL);
+	user_work_free(w);
+	return NULL;
 }
 
 void handle_users_put(struct api_request *rq, struct api_response *rs)
 {
-	const char *id = directory_path_id(rq, rs, "user_id", "user", true);
+	const char *id;
 	int64_t if_version;
-	if (!id || directory_if_match(rq, rs, &if_version))
-		return;
-	json_object *body = api_body_object(rq, rs);
-	if (!body)
-		return;
-	struct user_work *w = user_work_new(rs);
+	struct user_work *w = user_write_begin(rq, rs, false, &id, &if_version);
 	if (!w)
-		goto out;
-	problem_set(&w->p, 400, "validation", "Invalid request", "the user is not valid");
-	user_body_parse(body, false, id, &w->ub, &w->p);
-	if (w->p.n_errors) {
-		api_reply_problem(rs, &w->p, NULL);
-		goto out;
-	}
+		return;
 	struct err e = {0};
 	bool created = false;
 	struct store_actor actor = api_actor(rq, NULL);
@@ -567,27 +511,15 @@ void handle_users_put(struct api_request *rq, struct api_response *rs)
 	reply_user(rs, created ? 201 : 200, &w->u);
 out:
 	user_work_free(w);
-	json_object_put(body);
 }
 
 void handle_users_patch(struct api_request *rq, struct api_response *rs)
 {
-	const char *id = directory_path_id(rq, rs, "user_id", "user", false);
+	const char *id;
 	int64_t if_version;
-	if (!id || directory_if_match(rq, rs, &if_version))
-		return;
-	json_object *body = api_body_object(rq, rs);
-	if (!body)
-		return;
-	struct user_work *w = user_work_new(rs);
+	struct user_work *w = user_write_begin(rq, rs, true, &id, &if_version);
 	if (!w)
-		goto out;
-	problem_set(&w->p, 400, "validation", "Invalid request", "the patch is not valid");
-	user_body_parse(body, true, id, &w->ub, &w->p);
-	if (w->p.n_errors) {
-		api_reply_problem(rs, &w->p, NULL);
-		goto out;
-	}
+		return;
 	struct store_actor actor = api_actor(rq, NULL);
 	/*
 	 * Read, merge, write if the version is still the one read. Without If-Match a concurrent
@@ -619,7 +551,6 @@ void handle_users_patch(struct api_request *rq, struct api_response *rs)
 	}
 out:
 	user_work_free(w);
-	json_object_put(body);
 }
 
 void handle_users_get(struct api_request *rq, struct api_response *rs)
@@ -639,41 +570,25 @@ void handle_users_get(struct api_request *rq, struct api_response *rs)
 	free(u);
 }
 
+API_ROW_JSON(user_row, user_json)
+
 void handle_users_list(struct api_request *rq, struct api_response *rs)
 {
-	int limit;
-	char after[API_CURSOR_MAX];
-	if (api_page_params(rq, rs, &limit, after))
+	struct api_page pg;
+	if (api_page_begin(rq, rs, API_CURSOR_ID, &pg))
 		return;
-	if (after[0] && !validate_directory_id(after)) {
-		api_cursor_invalid(rs);
-		return;
-	}
 	char email[VALIDATE_EMAIL_MAX + 2], state[16];
 	int has_email = api_query_get(rq, "email", email, sizeof(email));
-	int has_state = api_query_get(rq, "state", state, sizeof(state));
-	if (has_state && !one_of(state, states)) {
-		struct problem p;
-		problem_set(&p, 400, "validation", "Invalid request",
-			    "query parameter state is invalid");
-		add_one_of(&p, "/query/state", states);
-		api_reply_problem(rs, &p, NULL);
+	int has_state = api_query_one_of(rq, rs, "state", states, state, sizeof(state));
+	if (has_state < 0)
 		return;
-	}
 	struct store_user *us = NULL;
-	size_t n = 0;
-	struct err e = {0};
-	if (store_user_list(rq->ctx->st, rq->who.tenant_id, has_email ? email : NULL,
-			    has_state ? state : NULL, after[0] ? after : NULL, limit + 1, &us, &n,
-			    &e)) {
-		api_reply_err(rs, &e);
-		return;
-	}
-	json_object *items = json_object_new_array();
-	for (size_t i = 0; i < n && i < (size_t)limit; i++)
-		json_object_array_add(items, user_json(&us[i]));
-	api_reply_page(rs, items, n > (size_t)limit ? us[limit - 1].id : NULL);
-	store_users_free(us, n);
+	int rc = store_user_list(rq->ctx->st, rq->who.tenant_id, has_email ? email : NULL,
+				 has_state ? state : NULL, api_page_after(&pg), pg.fetch, &us,
+				 &pg.n, &pg.e);
+	api_reply_rows(rs, &pg, rc, us, sizeof(*us), offsetof(struct store_user, id), user_row,
+		       NULL);
+	store_users_free(us, pg.n);
 }
 
 void handle_users_delete(struct api_request *rq, struct api_response *rs)
@@ -708,7 +623,7 @@ static void wipe_request(struct api_request *rq, json_object *password)
 
 void handle_users_password(struct api_request *rq, struct api_response *rs)
 {
-	json_object *body = NULL, *pw = NULL, *hash = NULL, *fn = NULL;
+	json_object *pw = NULL, *hash = NULL, *fn = NULL;
 	char stored[PASSWORD_HASH_MAX + 1] = "";
 	const char *function = NULL;
 	struct user_work *w = NULL;
@@ -716,17 +631,15 @@ void handle_users_password(struct api_request *rq, struct api_response *rs)
 	const char *id = directory_path_id(rq, rs, "user_id", "user", false);
 	if (!id || directory_if_match(rq, rs, &if_version))
 		goto out;
-	body = api_body_object(rq, rs);
-	if (!body)
-		goto out;
 	w = user_work_new(rs);
 	if (!w)
 		goto out;
-
-	struct problem *p = &w->p;
-	problem_set(p, 400, "validation", "Invalid request", "the password is not valid");
 	static const char *const allowed[] = {"password", "hash", "hash_function", NULL};
-	api_body_only(body, allowed, p);
+	struct problem *p = &w->p;
+	json_object *body = w->body =
+		api_body_begin(rq, rs, "the password is not valid", allowed, NULL, p);
+	if (!body)
+		goto out;
 	int has_pw = member_get(body, "password", &pw);
 	int has_hash = member_get(body, "hash", &hash);
 	int has_fn = member_get(body, "hash_function", &fn);
@@ -747,8 +660,8 @@ void handle_users_password(struct api_request *rq, struct api_response *rs)
 		if (!has_fn || !fn)
 			problem_add_error(p, "/hash_function", "is required with hash");
 		else if (!json_object_is_type(fn, json_type_string) ||
-			 !one_of(json_object_get_string(fn), functions))
-			add_one_of(p, "/hash_function", functions);
+			 !api_one_of(json_object_get_string(fn), functions))
+			api_add_one_of(p, "/hash_function", functions);
 		else
 			function = json_object_get_string(fn);
 		if (!has_hash || !hash)
@@ -802,6 +715,5 @@ void handle_users_password(struct api_request *rq, struct api_response *rs)
 out:
 	wipe_request(rq, pw);
 	crypto_wipe(stored, sizeof(stored));
-	user_work_free(w);
-	json_object_put(body);
+	user_work_free(w); /* and the body */
 }

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_put.h"
+
 void problem_set(struct problem *p, int status, const char *slug, const char *title,
 		 const char *fmt, ...)
 {
@@ -31,18 +33,6 @@ void problem_add_error(struct problem *p, const char *pointer, const char *fmt, 
 	va_end(ap);
 }
 
-/* Adds val under key; json-c keeps val only on success, so drop it ourselves otherwise. */
-static int put(json_object *obj, const char *key, json_object *val)
-{
-	if (!val)
-		return -1;
-	if (json_object_object_add(obj, key, val)) {
-		json_object_put(val);
-		return -1;
-	}
-	return 0;
-}
-
 char *problem_render(const struct problem *p, const char *extra_json, size_t *len)
 {
 	json_object *jo = json_object_new_object();
@@ -50,13 +40,13 @@ char *problem_render(const struct problem *p, const char *extra_json, size_t *le
 		return NULL;
 	char type[128];
 	snprintf(type, sizeof(type), PROBLEM_TYPE_PREFIX "%s", p->slug);
-	int bad = put(jo, "type", json_object_new_string(type)) ||
-		  put(jo, "title", json_object_new_string(p->title)) ||
-		  put(jo, "status", json_object_new_int(p->status)) ||
-		  put(jo, "detail", json_object_new_string(p->detail));
+	int bad = json_put(jo, "type", json_object_new_string(type)) ||
+		  json_put(jo, "title", json_object_new_string(p->title)) ||
+		  json_put(jo, "status", json_object_new_int(p->status)) ||
+		  json_put(jo, "detail", json_object_new_string(p->detail));
 	if (!bad && p->n_errors) {
 		json_object *arr = json_object_new_array();
-		bad = put(jo, "errors", arr);
+		bad = json_put(jo, "errors", arr);
 		for (size_t i = 0; !bad && i < p->n_errors; i++) {
 			json_object *item = json_object_new_object();
 			if (!item || json_object_array_add(arr, item)) {
@@ -64,8 +54,9 @@ char *problem_render(const struct problem *p, const char *extra_json, size_t *le
 				bad = 1;
 				break;
 			}
-			bad = put(item, "pointer", json_object_new_string(p->errors[i].pointer)) ||
-			      put(item, "detail", json_object_new_string(p->errors[i].detail));
+			bad = json_put(item, "pointer",
+				       json_object_new_string(p->errors[i].pointer)) ||
+			      json_put(item, "detail", json_object_new_string(p->errors[i].detail));
 		}
 	}
 	if (!bad && extra_json) {
@@ -74,7 +65,7 @@ char *problem_render(const struct problem *p, const char *extra_json, size_t *le
 			json_object_object_foreach(extra, key, val)
 			{
 				if (!json_object_object_get_ex(jo, key, NULL))
-					bad |= put(jo, key, json_object_get(val));
+					bad |= json_put(jo, key, json_object_get(val));
 			}
 		}
 		json_object_put(extra);

@@ -6,8 +6,10 @@
 
 #include "api_internal.h"
 #include "crypto.h"
+#include "json_put.h"
 #include "log.h"
 #include "utf8.h"
+#include "validate.h"
 
 /*
  * A cursor is the sort key of the last item shown (an id or a sequence number); each list then
@@ -28,8 +30,7 @@ static int cursor_well_formed(const char *s)
 
 void api_json_put(json_object *obj, const char *key, json_object *val)
 {
-	if (val && json_object_object_add(obj, key, val))
-		json_object_put(val);
+	(void)json_put(obj, key, val);
 }
 
 void api_json_put_str(json_object *obj, const char *key, const char *s)
@@ -38,12 +39,32 @@ void api_json_put_str(json_object *obj, const char *key, const char *s)
 		api_json_put(obj, key, json_object_new_string(s));
 }
 
+void api_json_put_or_null(json_object *obj, const char *key, json_object *val)
+{
+	if (!val)
+		json_object_object_add(obj, key, NULL);
+	else
+		(void)json_put(obj, key, val);
+}
+
 void api_json_put_str_or_null(json_object *obj, const char *key, const char *s)
 {
-	if (s && *s)
-		api_json_put(obj, key, json_object_new_string(s));
-	else
-		json_object_object_add(obj, key, NULL);
+	api_json_put_or_null(obj, key, s && *s ? json_object_new_string(s) : NULL);
+}
+
+void api_json_put_int_or_null(json_object *obj, const char *key, int v)
+{
+	api_json_put_or_null(obj, key, v >= 0 ? json_object_new_int(v) : NULL);
+}
+
+json_object *api_json_error(const char *reason, const char *message)
+{
+	if (!reason[0] && !message[0])
+		return NULL;
+	json_object *er = json_object_new_object();
+	api_json_put_str(er, "reason", reason);
+	api_json_put_str(er, "message", message);
+	return er;
 }
 
 void api_reply_json(struct api_response *rs, int status, json_object *jo)
@@ -108,7 +129,12 @@ void api_reply_err(struct api_response *rs, const struct err *e)
 		api_reply_error(rs, 404, "not-found", "Not found", "%s", e->msg);
 		return;
 	case E_CONFLICT:
-		api_reply_error(rs, 409, "conflict", "Conflict", "%s", e->msg);
+		/* A job or preview asked of an integration that is not active (store_jobs.h). */
+		if (!strcmp(e->reason, "integration_not_active"))
+			api_reply_error(rs, 409, "integration-not-active", "Integration not active",
+					"%s", e->msg);
+		else
+			api_reply_error(rs, 409, "conflict", "Conflict", "%s", e->msg);
 		return;
 	case E_PRECONDITION:
 		api_reply_error(rs, 412, "precondition-failed", "Precondition failed", "%s", e->msg);
@@ -247,23 +273,36 @@ json_object *api_body_object(struct api_request *rq, struct api_response *rs)
 	return jerr == json_tokener_success ? jo : NULL;
 }
 
-int api_body_only(json_object *obj, const char *const *allowed, struct problem *p)
+int api_body_only(json_object *obj, const char *const *allowed, const char *const *readonly,
+		  struct problem *p)
 {
 	int unknown = 0;
 	json_object_object_foreach(obj, key, val)
 	{
 		(void)val;
-		int ok = 0;
-		for (const char *const *a = allowed; *a; a++)
-			ok |= strcmp(*a, key) == 0;
-		if (!ok) {
-			char ptr[128];
-			snprintf(ptr, sizeof(ptr), "/%s", key);
-			problem_add_error(p, ptr, "unknown field");
-			unknown++;
-		}
+		if (api_one_of(key, allowed))
+			continue;
+		char ptr[128];
+		snprintf(ptr, sizeof(ptr), "/%s", key);
+		problem_add_error(p, ptr,
+				  readonly && api_one_of(key, readonly) ? "is read-only"
+									 : "unknown field");
+		unknown++;
 	}
 	return unknown;
+}
+
+json_object *api_body_begin(struct api_request *rq, struct api_response *rs, const char *detail,
+			    const char *const *allowed, const char *const *readonly,
+			    struct problem *p)
+{
+	json_object *body = api_body_object(rq, rs);
+	if (!body)
+		return NULL;
+	problem_set(p, 400, "validation", "Invalid request", "%s", detail);
+	if (allowed)
+		api_body_only(body, allowed, readonly, p);
+	return body;
 }
 
 static int hexval(int c)
@@ -303,6 +342,41 @@ int api_query_get(const struct api_request *rq, const char *name, char *buf, siz
 	return 0;
 }
 
+int api_one_of(const char *s, const char *const *set)
+{
+	for (; *set; set++) {
+		if (strcmp(s, *set) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+void api_add_one_of(struct problem *p, const char *pointer, const char *const *set)
+{
+	char list[256] = "";
+	size_t n = 0;
+	for (; *set && n < sizeof(list); set++)
+		n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", n ? ", " : "", *set);
+	problem_add_error(p, pointer, "must be one of %s", list);
+}
+
+int api_query_one_of(const struct api_request *rq, struct api_response *rs, const char *name,
+		     const char *const *set, char *buf, size_t cap)
+{
+	if (!api_query_get(rq, name, buf, cap))
+		return 0;
+	if (api_one_of(buf, set))
+		return 1;
+	struct problem p;
+	char pointer[64];
+	problem_set(&p, 400, "validation", "Invalid request", "query parameter %s is invalid",
+		    name);
+	snprintf(pointer, sizeof(pointer), "/query/%s", name);
+	api_add_one_of(&p, pointer, set);
+	api_reply_problem(rs, &p, NULL);
+	return -1;
+}
+
 int api_json_integer(json_object *v, int64_t *out)
 {
 	if (json_object_is_type(v, json_type_int)) {
@@ -334,7 +408,8 @@ int api_is_uuid(const char *s)
 	return 1;
 }
 
-void api_cursor_encode(const char *key, char *out, size_t cap)
+/* The cursor for the page after the item with this sort key (the key itself; "" if unfit). */
+static void cursor_encode(const char *key, char *out, size_t cap)
 {
 	/* The cursor is the sort key itself: ids and numbers, all of them URL-safe. */
 	if (snprintf(out, cap, "%s", key) >= (int)cap || !cursor_well_formed(out))
@@ -347,13 +422,13 @@ void api_reply_page(struct api_response *rs, json_object *items, const char *nex
 	api_json_put(jo, "items", items);
 	if (next_after) {
 		char cursor[API_CURSOR_MAX * 2];
-		api_cursor_encode(next_after, cursor, sizeof(cursor));
+		cursor_encode(next_after, cursor, sizeof(cursor));
 		api_json_put_str(jo, "next_cursor", cursor);
 	}
 	api_reply_json(rs, 200, jo);
 }
 
-int api_cursor_invalid(struct api_response *rs)
+static int cursor_invalid(struct api_response *rs)
 {
 	struct problem p;
 	problem_set(&p, 400, "validation", "Invalid request", "query parameter cursor is invalid");
@@ -362,12 +437,25 @@ int api_cursor_invalid(struct api_response *rs)
 	return -1;
 }
 
-int api_page_params(const struct api_request *rq, struct api_response *rs, int *limit,
-		    char after[API_CURSOR_MAX])
+/* A sequence-number cursor: 0 for none, the number, or -1 when after is not one. */
+static int64_t cursor_seq(const char *after)
+{
+	if (!after[0])
+		return 0;
+	/* Exactly what next_cursor holds: no sign, no leading zero, at most 9 digits (an int4). */
+	size_t n = strlen(after);
+	if (n > 9 || after[0] == '0' || strspn(after, "0123456789") != n)
+		return -1;
+	return strtoll(after, NULL, 10);
+}
+
+int api_page_begin(const struct api_request *rq, struct api_response *rs,
+		   enum api_cursor_kind kind, struct api_page *pg)
 {
 	char buf[API_CURSOR_MAX * 2];
-	*limit = 20;
-	after[0] = '\0';
+	memset(pg, 0, sizeof(*pg));
+	pg->kind = kind;
+	pg->limit = 20;
 	if (api_query_get(rq, "limit", buf, sizeof(buf))) {
 		char *end;
 		long v = strtol(buf, &end, 10);
@@ -379,25 +467,51 @@ int api_page_params(const struct api_request *rq, struct api_response *rs, int *
 			api_reply_problem(rs, &p, NULL);
 			return -1;
 		}
-		*limit = (int)v;
+		pg->limit = (int)v;
 	}
-	if (api_query_get(rq, "cursor", buf, sizeof(buf))) {
-		if (!cursor_well_formed(buf) || strlen(buf) >= API_CURSOR_MAX)
-			return api_cursor_invalid(rs);
-		memcpy(after, buf, strlen(buf) + 1);
-	}
-	return 0;
+	pg->fetch = pg->limit + 1;
+	if (!api_query_get(rq, "cursor", buf, sizeof(buf)))
+		return 0;
+	if (!cursor_well_formed(buf) || strlen(buf) >= API_CURSOR_MAX)
+		return cursor_invalid(rs);
+	memcpy(pg->after, buf, strlen(buf) + 1);
+	int ok = kind == API_CURSOR_ID	 ? validate_directory_id(buf)
+		 : kind == API_CURSOR_UUID ? api_is_uuid(buf)
+					   : (pg->seq = cursor_seq(buf)) >= 0;
+	return ok ? 0 : cursor_invalid(rs);
 }
 
-int64_t api_cursor_seq(const char *after)
+const char *api_page_after(const struct api_page *pg)
 {
-	if (!after[0])
-		return 0;
-	/* Exactly what next_cursor holds: no sign, no leading zero, at most 9 digits (an int4). */
-	size_t n = strlen(after);
-	if (n > 9 || after[0] == '0' || strspn(after, "0123456789") != n)
-		return -1;
-	return strtoll(after, NULL, 10);
+	return pg->after[0] ? pg->after : NULL;
+}
+
+void api_reply_rows(struct api_response *rs, const struct api_page *pg, int rc, const void *rows,
+		    size_t size, size_t key_off, api_row_json_fn *row_json, const void *arg)
+{
+	if (rc) {
+		api_reply_err(rs, &pg->e);
+		return;
+	}
+	size_t n = pg->n;
+	size_t shown = n < (size_t)pg->limit ? n : (size_t)pg->limit;
+	json_object *items = json_object_new_array();
+	for (size_t i = 0; i < shown; i++)
+		json_object_array_add(items, row_json((const char *)rows + i * size, arg));
+	char seq[24];
+	const char *next = NULL;
+	if (n > shown && shown) {
+		const char *key = (const char *)rows + (shown - 1) * size + key_off;
+		if (pg->kind == API_CURSOR_SEQ) {
+			int64_t v;
+			memcpy(&v, key, sizeof(v));
+			snprintf(seq, sizeof(seq), "%lld", (long long)v);
+			next = seq;
+		} else {
+			next = key;
+		}
+	}
+	api_reply_page(rs, items, next);
 }
 
 int api_if_match(const struct api_request *rq, struct api_response *rs, int64_t *version)

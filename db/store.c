@@ -488,6 +488,60 @@ void store_copy(char *dst, size_t cap, const PGresult *res, int row, int col)
 		snprintf(dst, cap, "%s", PQgetvalue(res, row, col));
 }
 
+int store_rows(int rc, PGresult *res, const struct store_rows *how, void **out, size_t *n,
+	       struct err *e)
+{
+	*out = NULL;
+	*n = 0;
+	int rows = rc ? 0 : PQntuples(res);
+	if (!rc && how->parent_missing && rows == 0)
+		rc = err_set(e, E_NOTFOUND, "%s", how->parent_missing);
+	if (!rc && how->parent_missing && PQgetisnull(res, 0, how->null_col))
+		rows = 0;
+	char *v = rows ? calloc((size_t)rows, how->size) : NULL;
+	if (!rc && rows && !v)
+		rc = err_set(e, E_NOMEM, "list of %d rows", rows);
+	size_t copied = 0; /* the element that fails is left with nothing to free */
+	for (int i = 0; !rc && i < rows; i++) {
+		rc = how->copy(res, i, v + (size_t)i * how->size, e);
+		copied += rc ? 0 : 1;
+	}
+	PQclear(res);
+	if (rc) {
+		if (v && how->free)
+			how->free(v, copied);
+		else
+			free(v);
+		return rc;
+	}
+	*out = v;
+	*n = (size_t)rows;
+	return E_OK;
+}
+
+int store_integration_check(struct store *st, PGconn *conn, const char *tenant_id,
+			    const char *integration_id, struct err *e)
+{
+	static const char sql[] =
+		"SELECT 1 FROM integrations WHERE tenant_id = $1::uuid AND id = $2::uuid";
+	const char *p[] = {tenant_id, integration_id};
+	PGresult *res = NULL;
+	int rc = conn ? store_conn_exec(conn, sql, 2, p, &res, e)
+		      : store_exec_idempotent(st, sql, 2, p, &res, e);
+	if (!rc && PQntuples(res) == 0)
+		rc = err_set(e, E_NOTFOUND, "no such integration");
+	PQclear(res);
+	return rc;
+}
+
+int store_list(struct store *st, const char *sql, int nparams, const char *const *params,
+	       const struct store_rows *how, void **out, size_t *n, struct err *e)
+{
+	PGresult *res = NULL;
+	int rc = store_exec_idempotent(st, sql, nparams, params, &res, e);
+	return store_rows(rc, res, how, out, n, e);
+}
+
 int store_ping(struct store *st, struct err *e)
 {
 	PGresult *res;

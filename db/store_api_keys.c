@@ -15,6 +15,8 @@ static void key_row(const PGresult *res, int row, struct store_api_key *k)
 	store_copy(k->last_used_at, sizeof(k->last_used_at), res, row, 5);
 }
 
+STORE_ROW_COPY(key_copy, key_row)
+
 int store_api_key_create(struct store *st, const struct store_actor *actor,
 			 const char *tenant_id, enum access_role role, const char *key_hash,
 			 const char *prefix, struct store_api_key *out, struct err *e)
@@ -64,33 +66,19 @@ int store_api_key_authenticate(struct store *st, const char *key_hash, struct st
 int store_api_key_list(struct store *st, const char *tenant_id, const char *after_id, int limit,
 		       struct store_api_key **out, size_t *n, struct err *e)
 {
-	*out = NULL;
-	*n = 0;
+	static const struct store_rows how = {.size = sizeof(**out), .copy = key_copy};
 	char lim[16];
 	snprintf(lim, sizeof(lim), "%d", limit);
 	const char *params[] = {tenant_id, after_id, lim};
-	PGresult *res;
-	int rc = store_exec_idempotent(st,
-				       "SELECT " KEY_COLS " FROM api_keys WHERE tenant_id = $1 AND "
-				       "revoked_at IS NULL AND ($2::uuid IS NULL OR (created_at, id) < "
-				       "(SELECT created_at, id FROM api_keys WHERE id = $2::uuid AND "
-				       "tenant_id = $1)) ORDER BY created_at DESC, id DESC LIMIT $3",
-				       3, params, &res, e);
-	if (rc)
-		return rc;
-	int rows = PQntuples(res);
-	if (rows > 0) {
-		*out = calloc((size_t)rows, sizeof(**out));
-		if (!*out) {
-			PQclear(res);
-			return err_set(e, E_NOMEM, "key list");
-		}
-		for (int i = 0; i < rows; i++)
-			key_row(res, i, &(*out)[i]);
-	}
-	*n = (size_t)rows;
-	PQclear(res);
-	return E_OK;
+	void *rows;
+	int rc = store_list(st,
+			    "SELECT " KEY_COLS " FROM api_keys WHERE tenant_id = $1 AND "
+			    "revoked_at IS NULL AND ($2::uuid IS NULL OR (created_at, id) < "
+			    "(SELECT created_at, id FROM api_keys WHERE id = $2::uuid AND "
+			    "tenant_id = $1)) ORDER BY created_at DESC, id DESC LIMIT $3",
+			    3, params, &how, &rows, n, e);
+	*out = rows;
+	return rc;
 }
 
 int store_api_key_revoke(struct store *st, const struct store_actor *actor,

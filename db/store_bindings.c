@@ -60,6 +60,14 @@ static void domain_row(const PGresult *res, int row, const char *default_domain,
 	d->is_default = default_domain && strcmp(default_domain, d->domain) == 0;
 }
 
+/* A domain of a list; is_default is set after, from the integration's default. */
+static int domain_copy(const PGresult *res, int row, void *dst, struct err *e)
+{
+	(void)e;
+	domain_row(res, row, NULL, dst);
+	return E_OK;
+}
+
 int store_domain_list(struct store *st, const char *tenant_id, const char *integration_id,
 		      struct store_domain **out, size_t *n, struct err *e)
 {
@@ -80,17 +88,12 @@ int store_domain_list(struct store *st, const char *tenant_id, const char *integ
 				     "domain",
 				     1, p, &res, e);
 	}
-	int rows = rc ? 0 : PQntuples(res);
-	if (rows) {
-		*out = calloc((size_t)rows, sizeof(**out));
-		if (!*out)
-			rc = err_set(e, E_NOMEM, "domain list");
-	}
-	for (int i = 0; !rc && i < rows; i++)
-		domain_row(res, i, def, &(*out)[i]);
-	if (!rc)
-		*n = (size_t)rows;
-	PQclear(res);
+	static const struct store_rows how = {.size = sizeof(**out), .copy = domain_copy};
+	void *rows;
+	rc = store_rows(rc, res, &how, &rows, n, e);
+	*out = rows;
+	for (size_t i = 0; i < *n; i++)
+		(*out)[i].is_default = strcmp(def, (*out)[i].domain) == 0;
 	return store_tx_end(st, conn, rc, e);
 }
 
@@ -147,6 +150,15 @@ int store_domain_remove(struct store *st, const struct store_actor *actor, const
 	return store_tx_end(st, conn, rc, e);
 }
 
+static int rule_copy(const PGresult *res, int row, void *dst, struct err *e)
+{
+	(void)e;
+	struct store_attribute_rule *r = dst;
+	store_copy(r->attribute, sizeof(r->attribute), res, row, 0);
+	store_copy(r->direction, sizeof(r->direction), res, row, 1);
+	return E_OK;
+}
+
 int store_attribute_rules_get(struct store *st, const char *tenant_id, const char *integration_id,
 			      struct store_attribute_rule **out, size_t *n, int64_t *version,
 			      struct err *e)
@@ -166,19 +178,10 @@ int store_attribute_rules_get(struct store *st, const char *tenant_id, const cha
 				     "integration_id = $1 ORDER BY attribute",
 				     1, p, &res, e);
 	}
-	int rows = rc ? 0 : PQntuples(res);
-	if (rows) {
-		*out = calloc((size_t)rows, sizeof(**out));
-		if (!*out)
-			rc = err_set(e, E_NOMEM, "rules");
-	}
-	for (int i = 0; !rc && i < rows; i++) {
-		store_copy((*out)[i].attribute, sizeof((*out)[i].attribute), res, i, 0);
-		store_copy((*out)[i].direction, sizeof((*out)[i].direction), res, i, 1);
-	}
-	if (!rc)
-		*n = (size_t)rows;
-	PQclear(res);
+	static const struct store_rows how = {.size = sizeof(**out), .copy = rule_copy};
+	void *rows;
+	rc = store_rows(rc, res, &how, &rows, n, e);
+	*out = rows;
 	return store_tx_end(st, conn, rc, e);
 }
 
@@ -307,6 +310,17 @@ int store_binding_delete(struct store *st, const struct store_actor *actor, cons
 	return store_tx_end(st, conn, rc, e);
 }
 
+static int bound_group_copy(const PGresult *res, int row, void *dst, struct err *e)
+{
+	(void)e;
+	struct store_bound_group *g = dst;
+	store_copy(g->group_id, sizeof(g->group_id), res, row, 0);
+	store_copy(g->name, sizeof(g->name), res, row, 1);
+	store_copy(g->email, sizeof(g->email), res, row, 2);
+	store_copy(g->created_at, sizeof(g->created_at), res, row, 3);
+	return E_OK;
+}
+
 int store_bound_groups_list(struct store *st, const char *tenant_id, const char *integration_id,
 			    const char *after_id, int limit, struct store_bound_group **out,
 			    size_t *n, struct err *e)
@@ -330,22 +344,10 @@ int store_bound_groups_list(struct store *st, const char *tenant_id, const char 
 				     "b.group_id WHERE b.tenant_id = $1 AND b.integration_id = $2 AND "
 				     "($3::text IS NULL OR g.id > $3) ORDER BY g.id LIMIT $4",
 				     4, p, &res, e);
-	int rows = rc ? 0 : PQntuples(res);
-	if (rows) {
-		*out = calloc((size_t)rows, sizeof(**out));
-		if (!*out)
-			rc = err_set(e, E_NOMEM, "group list");
-	}
-	for (int i = 0; !rc && i < rows; i++) {
-		struct store_bound_group *g = &(*out)[i];
-		store_copy(g->group_id, sizeof(g->group_id), res, i, 0);
-		store_copy(g->name, sizeof(g->name), res, i, 1);
-		store_copy(g->email, sizeof(g->email), res, i, 2);
-		store_copy(g->created_at, sizeof(g->created_at), res, i, 3);
-	}
-	if (!rc)
-		*n = (size_t)rows;
-	PQclear(res);
+	static const struct store_rows how = {.size = sizeof(**out), .copy = bound_group_copy};
+	void *rows;
+	rc = store_rows(rc, res, &how, &rows, n, e);
+	*out = rows;
 	return store_tx_end(st, conn, rc, e);
 }
 
@@ -386,6 +388,8 @@ static void bound_user_row(const PGresult *res, int i, struct store_bound_user *
 	store_copy(u->origin, sizeof(u->origin), res, i, 13);
 }
 
+STORE_ROW_COPY(bound_user_copy, bound_user_row)
+
 int store_bound_users_list(struct store *st, const char *tenant_id, const char *integration_id,
 			   const char *status, const char *after_id, int limit,
 			   struct store_bound_user **out, size_t *n, struct err *e)
@@ -412,17 +416,10 @@ int store_bound_users_list(struct store *st, const char *tenant_id, const char *
 			" WHERE $4::text IS NULL OR coalesce(l.status, 'pending') = $4"
 			" ORDER BY u.id LIMIT $5",
 			5, p, &res, e);
-	int rows = rc ? 0 : PQntuples(res);
-	if (rows) {
-		*out = calloc((size_t)rows, sizeof(**out));
-		if (!*out)
-			rc = err_set(e, E_NOMEM, "bound users");
-	}
-	for (int i = 0; !rc && i < rows; i++)
-		bound_user_row(res, i, &(*out)[i]);
-	if (!rc)
-		*n = (size_t)rows;
-	PQclear(res);
+	static const struct store_rows how = {.size = sizeof(**out), .copy = bound_user_copy};
+	void *rows;
+	rc = store_rows(rc, res, &how, &rows, n, e);
+	*out = rows;
 	return store_tx_end(st, conn, rc, e);
 }
 

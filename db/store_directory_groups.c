@@ -141,37 +141,23 @@ int store_group_get(struct store *st, const char *tenant_id, const char *id,
 	return rc;
 }
 
+STORE_ROW_COPY_ERR(group_copy, group_row)
+STORE_ROWS_FREE(groups_free, store_groups_free)
+
 int store_group_list(struct store *st, const char *tenant_id, const char *after_id, int limit,
 		     struct store_group **out, size_t *n, struct err *e)
 {
-	*out = NULL;
-	*n = 0;
+	static const struct store_rows how = {
+		.size = sizeof(**out), .copy = group_copy, .free = groups_free};
 	char lim[16];
 	snprintf(lim, sizeof(lim), "%d", limit);
 	const char *params[] = {tenant_id, after_id, lim};
-	PGresult *res;
-	int rc = store_exec_idempotent(st,
-				       "SELECT " GROUP_COLS " FROM directory_groups WHERE tenant_id = $1 AND "
-				       "($2::text IS NULL OR id > $2::text) ORDER BY id LIMIT $3",
-				       3, params, &res, e);
-	if (rc)
-		return rc;
-	int rows = PQntuples(res);
-	if (rows > 0) {
-		*out = calloc((size_t)rows, sizeof(**out));
-		if (!*out)
-			rc = err_set(e, E_NOMEM, "group list");
-		for (int i = 0; !rc && i < rows; i++) {
-			rc = group_row(res, i, &(*out)[i], e);
-			*n = (size_t)i + (rc ? 0 : 1);
-		}
-		if (rc) {
-			store_groups_free(*out, *n);
-			*out = NULL;
-			*n = 0;
-		}
-	}
-	PQclear(res);
+	void *rows;
+	int rc = store_list(st,
+			    "SELECT " GROUP_COLS " FROM directory_groups WHERE tenant_id = $1 AND "
+			    "($2::text IS NULL OR id > $2::text) ORDER BY id LIMIT $3",
+			    3, params, &how, &rows, n, e);
+	*out = rows;
 	return rc;
 }
 
@@ -293,42 +279,31 @@ int store_member_delete(struct store *st, const struct store_actor *actor, const
 	return rc;
 }
 
+STORE_ROW_COPY(member_copy, member_row)
+
 int store_member_list(struct store *st, const char *tenant_id, const char *group_id,
 		      const char *after_user_id, int limit, struct store_member **out, size_t *n,
 		      struct err *e)
 {
-	*out = NULL;
-	*n = 0;
+	static const struct store_rows how = {.size = sizeof(**out),
+					      .copy = member_copy,
+					      .parent_missing = "no such group",
+					      .null_col = 1};
 	char lim[16];
 	snprintf(lim, sizeof(lim), "%d", limit);
 	const char *params[] = {tenant_id, group_id, after_user_id, lim};
-	PGresult *res;
+	void *rows;
 	/* One round trip: no row means no group; one row of NULLs means no members. */
-	int rc = store_exec_idempotent(st,
-				       "SELECT g.id, m.user_id, u.email, " SQL_TIME("m.created_at") " "
-				       "FROM directory_groups g LEFT JOIN LATERAL (SELECT gm.user_id, "
-				       "gm.created_at FROM group_members gm WHERE gm.tenant_id = g.tenant_id "
-				       "AND gm.group_id = g.id AND ($3::text IS NULL OR "
-				       "gm.user_id > $3::text) "
-				       "ORDER BY gm.user_id LIMIT $4) m ON true LEFT JOIN directory_users u "
-				       "ON u.tenant_id = g.tenant_id AND u.id = m.user_id "
-				       "WHERE g.tenant_id = $1 AND g.id = $2 ORDER BY m.user_id",
-				       4, params, &res, e);
-	if (rc)
-		return rc;
-	int rows = PQntuples(res);
-	if (rows == 0) {
-		rc = err_set(e, E_NOTFOUND, "no such group");
-	} else if (!PQgetisnull(res, 0, 1)) {
-		*out = calloc((size_t)rows, sizeof(**out));
-		if (!*out) {
-			rc = err_set(e, E_NOMEM, "member list");
-		} else {
-			for (int i = 0; i < rows; i++)
-				member_row(res, i, &(*out)[i]);
-			*n = (size_t)rows;
-		}
-	}
-	PQclear(res);
+	int rc = store_list(st,
+			    "SELECT g.id, m.user_id, u.email, " SQL_TIME("m.created_at") " "
+			    "FROM directory_groups g LEFT JOIN LATERAL (SELECT gm.user_id, "
+			    "gm.created_at FROM group_members gm WHERE gm.tenant_id = g.tenant_id "
+			    "AND gm.group_id = g.id AND ($3::text IS NULL OR "
+			    "gm.user_id > $3::text) "
+			    "ORDER BY gm.user_id LIMIT $4) m ON true LEFT JOIN directory_users u "
+			    "ON u.tenant_id = g.tenant_id AND u.id = m.user_id "
+			    "WHERE g.tenant_id = $1 AND g.id = $2 ORDER BY m.user_id",
+			    4, params, &how, &rows, n, e);
+	*out = rows;
 	return rc;
 }

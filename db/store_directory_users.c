@@ -246,40 +246,26 @@ int store_user_get(struct store *st, const char *tenant_id, const char *id,
 	return rc;
 }
 
+STORE_ROW_COPY_ERR(user_copy, user_row)
+STORE_ROWS_FREE(users_free, store_users_free)
+
 int store_user_list(struct store *st, const char *tenant_id, const char *email,
 		    const char *state, const char *after_id, int limit, struct store_user **out,
 		    size_t *n, struct err *e)
 {
-	*out = NULL;
-	*n = 0;
+	static const struct store_rows how = {
+		.size = sizeof(**out), .copy = user_copy, .free = users_free};
 	char lim[16];
 	snprintf(lim, sizeof(lim), "%d", limit);
 	const char *params[] = {tenant_id, email, state, after_id, lim};
-	PGresult *res;
-	int rc = store_exec_idempotent(st,
-				       "SELECT " USER_COLS " FROM directory_users WHERE tenant_id = $1 AND "
-				       "($2::text IS NULL OR lower(email) = lower($2::text)) AND "
-				       "($3::text IS NULL OR state = $3::text) AND "
-				       "($4::text IS NULL OR id > $4::text) ORDER BY id LIMIT $5",
-				       5, params, &res, e);
-	if (rc)
-		return rc;
-	int rows = PQntuples(res);
-	if (rows > 0) {
-		*out = calloc((size_t)rows, sizeof(**out));
-		if (!*out)
-			rc = err_set(e, E_NOMEM, "user list");
-		for (int i = 0; !rc && i < rows; i++) {
-			rc = user_row(res, i, &(*out)[i], e);
-			*n = (size_t)i + (rc ? 0 : 1);
-		}
-		if (rc) {
-			store_users_free(*out, *n);
-			*out = NULL;
-			*n = 0;
-		}
-	}
-	PQclear(res);
+	void *rows;
+	int rc = store_list(st,
+			    "SELECT " USER_COLS " FROM directory_users WHERE tenant_id = $1 AND "
+			    "($2::text IS NULL OR lower(email) = lower($2::text)) AND "
+			    "($3::text IS NULL OR state = $3::text) AND "
+			    "($4::text IS NULL OR id > $4::text) ORDER BY id LIMIT $5",
+			    5, params, &how, &rows, n, e);
+	*out = rows;
 	return rc;
 }
 

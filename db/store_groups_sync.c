@@ -39,16 +39,8 @@ int store_groups_scope(struct store *st, const char *tenant_id, const char *inte
 	char *ids = NULL;
 	if (n_ids > 0 && !(ids = store_text_array(group_ids, n_ids)))
 		return err_set(e, E_NOMEM, "group scope ids");
-	const char *cp[] = {tenant_id, integration_id};
 	PGresult *res = NULL;
-	int rc = store_exec_idempotent(st,
-				 "SELECT 1 FROM integrations WHERE tenant_id = $1::uuid AND id = "
-				 "$2::uuid",
-				 2, cp, &res, e);
-	if (!rc && PQntuples(res) == 0)
-		rc = err_set(e, E_NOTFOUND, "no such integration");
-	PQclear(res);
-	res = NULL;
+	int rc = store_integration_check(st, NULL, tenant_id, integration_id, e);
 	if (!rc) {
 		const char *p[] = {tenant_id, integration_id, ids};
 		rc = store_exec_idempotent(st, GROUP_SCOPE_SQL, 3, p, &res, e);
@@ -246,60 +238,47 @@ int store_group_links_release_in(PGconn *conn, const char *tenant_id, const char
 	" WHERE ($3::text IS NULL OR g.group_id = $3) AND ($4::text IS NULL OR g.group_id > $4)"   \
 	" ORDER BY 1 LIMIT $6"
 
+static int group_status_copy(const PGresult *res, int i, void *dst, struct err *e)
+{
+	(void)e;
+	struct store_group_status *g = dst;
+	int c = 0;
+	store_copy(g->group_id, sizeof(g->group_id), res, i, c++);
+	store_copy(g->name, sizeof(g->name), res, i, c++);
+	store_copy(g->email, sizeof(g->email), res, i, c++);
+	g->bound = PQgetvalue(res, i, c++)[0] == 't';
+	store_copy(g->bound_at, sizeof(g->bound_at), res, i, c++);
+	store_copy(g->status, sizeof(g->status), res, i, c++);
+	store_copy(g->google_id, sizeof(g->google_id), res, i, c++);
+	store_copy(g->link_email, sizeof(g->link_email), res, i, c++);
+	store_copy(g->origin, sizeof(g->origin), res, i, c++);
+	g->wanted = atoi(PQgetvalue(res, i, c++));
+	g->actual = atoi(PQgetvalue(res, i, c++));
+	g->not_managed = atoi(PQgetvalue(res, i, c++));
+	store_copy(g->last_error_reason, sizeof(g->last_error_reason), res, i, c++);
+	store_copy(g->last_error_message, sizeof(g->last_error_message), res, i, c++);
+	store_copy(g->last_synced_at, sizeof(g->last_synced_at), res, i, c++);
+	return E_OK;
+}
+
 int store_group_status_list(struct store *st, const char *tenant_id, const char *integration_id,
 			    const char *group_id, bool include_unlinked, const char *after_id,
 			    int limit, struct store_group_status **out, size_t *n, struct err *e)
 {
 	*out = NULL;
 	*n = 0;
-	const char *cp[] = {tenant_id, integration_id};
-	PGresult *res = NULL;
-	int rc = store_exec_idempotent(st,
-				 "SELECT 1 FROM integrations WHERE tenant_id = $1::uuid AND id = "
-				 "$2::uuid",
-				 2, cp, &res, e);
-	if (!rc && PQntuples(res) == 0)
-		rc = err_set(e, E_NOTFOUND, "no such integration");
-	PQclear(res);
-	res = NULL;
+	int rc = store_integration_check(st, NULL, tenant_id, integration_id, e);
 	if (rc)
 		return rc;
 	char lim[16];
 	snprintf(lim, sizeof(lim), "%d", limit);
 	const char *p[] = {tenant_id, integration_id, group_id, after_id,
 			   include_unlinked ? "t" : "f", lim};
-	rc = store_exec_idempotent(st, GROUP_STATUS_SQL, 6, p, &res, e);
-	if (rc)
-		return rc;
-	int rows = PQntuples(res);
-	struct store_group_status *v = calloc(rows ? (size_t)rows : 1, sizeof(*v));
-	if (!v) {
-		PQclear(res);
-		return err_set(e, E_NOMEM, "group status");
-	}
-	for (int i = 0; i < rows; i++) {
-		struct store_group_status *g = &v[i];
-		int c = 0;
-		store_copy(g->group_id, sizeof(g->group_id), res, i, c++);
-		store_copy(g->name, sizeof(g->name), res, i, c++);
-		store_copy(g->email, sizeof(g->email), res, i, c++);
-		g->bound = PQgetvalue(res, i, c++)[0] == 't';
-		store_copy(g->bound_at, sizeof(g->bound_at), res, i, c++);
-		store_copy(g->status, sizeof(g->status), res, i, c++);
-		store_copy(g->google_id, sizeof(g->google_id), res, i, c++);
-		store_copy(g->link_email, sizeof(g->link_email), res, i, c++);
-		store_copy(g->origin, sizeof(g->origin), res, i, c++);
-		g->wanted = atoi(PQgetvalue(res, i, c++));
-		g->actual = atoi(PQgetvalue(res, i, c++));
-		g->not_managed = atoi(PQgetvalue(res, i, c++));
-		store_copy(g->last_error_reason, sizeof(g->last_error_reason), res, i, c++);
-		store_copy(g->last_error_message, sizeof(g->last_error_message), res, i, c++);
-		store_copy(g->last_synced_at, sizeof(g->last_synced_at), res, i, c++);
-	}
-	PQclear(res);
-	*out = v;
-	*n = (size_t)rows;
-	return E_OK;
+	static const struct store_rows how = {.size = sizeof(**out), .copy = group_status_copy};
+	void *rows;
+	rc = store_list(st, GROUP_STATUS_SQL, 6, p, &how, &rows, n, e);
+	*out = rows;
+	return rc;
 }
 
 int store_group_delete_request(struct store *st, const struct store_actor *actor,

@@ -144,34 +144,22 @@ int store_integration_get(struct store *st, const char *tenant_id, const char *i
 	return rc;
 }
 
+STORE_ROW_COPY(integration_copy, integration_row)
+
 int store_integration_list(struct store *st, const char *tenant_id, const char *after_id,
 			   int limit, struct store_integration **out, size_t *n, struct err *e)
 {
-	*out = NULL;
-	*n = 0;
+	static const struct store_rows how = {.size = sizeof(**out), .copy = integration_copy};
 	char lim[16];
 	snprintf(lim, sizeof(lim), "%d", limit);
 	const char *p[] = {tenant_id, after_id, lim};
-	PGresult *res;
-	int rc = store_exec_idempotent(st,
-				       "SELECT " INTEGRATION_COLS " FROM integrations WHERE tenant_id = $1 AND "
-				       "($2::uuid IS NULL OR id > $2::uuid) ORDER BY id LIMIT $3",
-				       3, p, &res, e);
-	if (rc)
-		return rc;
-	int rows = PQntuples(res);
-	if (rows) {
-		*out = calloc((size_t)rows, sizeof(**out));
-		if (!*out) {
-			PQclear(res);
-			return err_set(e, E_NOMEM, "integration list");
-		}
-	}
-	for (int i = 0; i < rows; i++)
-		integration_row(res, i, &(*out)[i]);
-	*n = (size_t)rows;
-	PQclear(res);
-	return E_OK;
+	void *rows;
+	int rc = store_list(st,
+			    "SELECT " INTEGRATION_COLS " FROM integrations WHERE tenant_id = $1 AND "
+			    "($2::uuid IS NULL OR id > $2::uuid) ORDER BY id LIMIT $3",
+			    3, p, &how, &rows, n, e);
+	*out = rows;
+	return rc;
 }
 
 /*

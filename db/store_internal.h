@@ -60,6 +60,66 @@ int store_exec_as(struct store *st, const struct store_actor *actor, const char 
 void store_copy(char *dst, size_t cap, const PGresult *res, int row, int col);
 
 /*
+ * Reading a list: every store_*_list runs its SELECT, then turns the result into an array with
+ * store_rows(), which owns the rest of the shape (allocate, copy row by row, PQclear, undo on
+ * failure) so each list only says how one row is copied.
+ */
+
+/*
+ * Copies row of res into dst, one zeroed element of the list: E_OK, or an err code (E_NOMEM)
+ * after freeing whatever it had put into dst.
+ */
+typedef int store_row_fn(const PGresult *res, int row, void *dst, struct err *e);
+
+struct store_rows {
+	size_t size;	    /* of one element */
+	store_row_fn *copy; /* fills one element */
+	/* Frees the first n elements when a copy fails; NULL when elements own no memory. */
+	void (*free)(void *rows, size_t n);
+	/*
+	 * For a list under a parent read in the same statement (parent LEFT JOIN children): no row
+	 * at all is E_NOTFOUND with this message, and a first row whose column null_col is NULL is
+	 * the parent with no children (an empty list). NULL: every row is an element.
+	 */
+	const char *parent_missing;
+	int null_col;
+};
+
+/*
+ * Turns res into a calloc'd array of one element per row (NULL when none) in *out, *n the count.
+ * Takes res in every case (PQclear) and rc from the exec that made it: a non-zero rc is returned
+ * as is. On any failure *out is NULL and *n 0.
+ */
+int store_rows(int rc, PGresult *res, const struct store_rows *how, void **out, size_t *n,
+	       struct err *e);
+
+/*
+ * Adapters from a file's typed row function to store_row_fn: fn(res, row, struct X *) that
+ * cannot fail, or fn(res, row, struct X *, e) that can; and from a typed list free.
+ */
+#define STORE_ROW_COPY(name, fn)                                                                  \
+	static int name(const PGresult *res, int row, void *dst, struct err *e)                  \
+	{                                                                                         \
+		(void)e;                                                                          \
+		fn(res, row, dst);                                                                \
+		return E_OK;                                                                      \
+	}
+#define STORE_ROW_COPY_ERR(name, fn)                                                              \
+	static int name(const PGresult *res, int row, void *dst, struct err *e)                  \
+	{                                                                                         \
+		return fn(res, row, dst, e);                                                      \
+	}
+#define STORE_ROWS_FREE(name, fn)                                                                 \
+	static void name(void *rows, size_t n)                                                    \
+	{                                                                                         \
+		fn(rows, n);                                                                      \
+	}
+
+/* store_exec_idempotent(sql) then store_rows(): a whole list read outside a transaction. */
+int store_list(struct store *st, const char *sql, int nparams, const char *const *params,
+	       const struct store_rows *how, void **out, size_t *n, struct err *e);
+
+/*
  * Marks every link of the integration released (deactivation), in the caller's transaction on
  * conn; *n (may be NULL) gets how many. store_export.c.
  */
@@ -81,6 +141,13 @@ int store_group_links_release_in(PGconn *conn, const char *tenant_id, const char
  */
 int store_lease_hold(PGconn *conn, const char *job_id, const char *owner, const char *tenant_id,
 		     const char *integration_id, struct err *e);
+
+/*
+ * E_NOTFOUND ("no such integration") unless integration_id is one of the tenant's: on conn, in
+ * the caller's transaction, or (conn NULL) on a pooled connection.
+ */
+int store_integration_check(struct store *st, PGconn *conn, const char *tenant_id,
+			    const char *integration_id, struct err *e);
 
 /* Compiled-in migrations (generated from db/migrations/NNNN_name.sql at build time). */
 struct store_migration {

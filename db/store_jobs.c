@@ -130,50 +130,36 @@ int store_job_get(struct store *st, const char *tenant_id, const char *id, struc
 	return rc ? rc : job_one(res, out, e);
 }
 
+/* A job list's row: the job's columns from the first. */
+static int job_copy(const PGresult *res, int row, void *dst, struct err *e)
+{
+	return job_row(res, row, 0, dst, e);
+}
+
+STORE_ROWS_FREE(jobs_free, store_jobs_free)
+
 int store_job_list(struct store *st, const char *tenant_id, const char *integration_id,
 		   const char *status, const char *type, int64_t before_seq, int limit,
 		   struct store_job **out, size_t *n, struct err *e)
 {
-	*out = NULL;
-	*n = 0;
+	static const struct store_rows how = {.size = sizeof(**out),
+					      .copy = job_copy,
+					      .free = jobs_free,
+					      .parent_missing = "no such integration",
+					      .null_col = 0};
 	char before[24], lim[16];
 	snprintf(before, sizeof(before), "%lld", (long long)before_seq);
 	snprintf(lim, sizeof(lim), "%d", limit);
 	const char *p[] = {tenant_id, integration_id, status, type, before, lim};
-	PGresult *res;
-	int rc = store_exec_idempotent(st,
-				       "SELECT " JOB_COLS " FROM integrations i LEFT JOIN jobs j ON "
-				       "j.integration_id = i.id AND j.tenant_id = i.tenant_id AND ($3::text IS "
-				       "NULL OR j.status = $3) AND ($4::text IS NULL OR j.type = $4) AND ($5 = 0 "
-				       "OR j.seq < $5) WHERE i.tenant_id = $1 AND i.id = $2::uuid ORDER BY j.seq "
-				       "DESC NULLS LAST LIMIT $6",
-				       6, p, &res, e);
-	if (rc)
-		return rc;
-	int rows = PQntuples(res);
-	if (rows == 0) {
-		PQclear(res);
-		return err_set(e, E_NOTFOUND, "no such integration");
-	}
-	if (PQgetisnull(res, 0, 0)) {
-		PQclear(res);
-		return E_OK;
-	}
-	*out = calloc((size_t)rows, sizeof(**out));
-	if (!*out) {
-		PQclear(res);
-		return err_set(e, E_NOMEM, "job list");
-	}
-	for (int i = 0; !rc && i < rows; i++) {
-		rc = job_row(res, i, 0, &(*out)[i], e);
-		*n = (size_t)i + 1;
-	}
-	PQclear(res);
-	if (rc) {
-		store_jobs_free(*out, *n);
-		*out = NULL;
-		*n = 0;
-	}
+	void *rows;
+	int rc = store_list(st,
+			    "SELECT " JOB_COLS " FROM integrations i LEFT JOIN jobs j ON "
+			    "j.integration_id = i.id AND j.tenant_id = i.tenant_id AND ($3::text IS "
+			    "NULL OR j.status = $3) AND ($4::text IS NULL OR j.type = $4) AND ($5 = 0 "
+			    "OR j.seq < $5) WHERE i.tenant_id = $1 AND i.id = $2::uuid ORDER BY j.seq "
+			    "DESC NULLS LAST LIMIT $6",
+			    6, p, &how, &rows, n, e);
+	*out = rows;
 	return rc;
 }
 
@@ -283,55 +269,44 @@ void store_job_items_free(struct store_job_item *items, size_t n)
 	free(items);
 }
 
+static int job_item_copy(const PGresult *res, int row, void *dst, struct err *e)
+{
+	(void)e;
+	struct store_job_item *it = dst;
+	it->seq = strtoll(PQgetvalue(res, row, 0), NULL, 10);
+	store_copy(it->object_type, sizeof(it->object_type), res, row, 1);
+	store_copy(it->object_id, sizeof(it->object_id), res, row, 2);
+	store_copy(it->outcome, sizeof(it->outcome), res, row, 3);
+	it->detail_json = PQgetisnull(res, row, 4) ? NULL : strdup(PQgetvalue(res, row, 4));
+	store_copy(it->error_reason, sizeof(it->error_reason), res, row, 5);
+	store_copy(it->error_message, sizeof(it->error_message), res, row, 6);
+	store_copy(it->created_at, sizeof(it->created_at), res, row, 7);
+	return E_OK;
+}
+
 int store_job_items_list(struct store *st, const char *tenant_id, const char *job_id,
 			 const char *outcome, int64_t after_seq, int limit,
 			 struct store_job_item **out, size_t *n, struct err *e)
 {
-	*out = NULL;
-	*n = 0;
+	static const struct store_rows how = {.size = sizeof(**out),
+					      .copy = job_item_copy,
+					      .parent_missing = "no such job",
+					      .null_col = 0};
 	char after[24], lim[16];
 	snprintf(after, sizeof(after), "%lld", (long long)after_seq);
 	snprintf(lim, sizeof(lim), "%d", limit);
 	const char *p[] = {tenant_id, job_id, outcome, after, lim};
-	PGresult *res;
-	int rc = store_exec_idempotent(st,
-				       "SELECT ji.seq, ji.object_type, ji.object_id, ji.outcome, "
-				       "ji.detail::text, ji.error_reason, ji.error_message, " SQL_TIME(
-					       "ji.created_at") " FROM jobs j LEFT JOIN job_items ji ON ji.job_id "
-								"= j.id AND ($3::text IS NULL OR ji.outcome = "
-								"$3) AND ji.seq > $4 WHERE j.tenant_id = $1 AND "
-								"j.id = $2::uuid ORDER BY ji.seq LIMIT $5",
-				       5, p, &res, e);
-	if (rc)
-		return rc;
-	int rows = PQntuples(res);
-	if (rows == 0) {
-		PQclear(res);
-		return err_set(e, E_NOTFOUND, "no such job");
-	}
-	if (PQgetisnull(res, 0, 0)) {
-		PQclear(res);
-		return E_OK;
-	}
-	*out = calloc((size_t)rows, sizeof(**out));
-	if (!*out) {
-		PQclear(res);
-		return err_set(e, E_NOMEM, "job items");
-	}
-	for (int i = 0; i < rows; i++) {
-		struct store_job_item *it = &(*out)[i];
-		it->seq = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-		store_copy(it->object_type, sizeof(it->object_type), res, i, 1);
-		store_copy(it->object_id, sizeof(it->object_id), res, i, 2);
-		store_copy(it->outcome, sizeof(it->outcome), res, i, 3);
-		it->detail_json = PQgetisnull(res, i, 4) ? NULL : strdup(PQgetvalue(res, i, 4));
-		store_copy(it->error_reason, sizeof(it->error_reason), res, i, 5);
-		store_copy(it->error_message, sizeof(it->error_message), res, i, 6);
-		store_copy(it->created_at, sizeof(it->created_at), res, i, 7);
-	}
-	*n = (size_t)rows;
-	PQclear(res);
-	return E_OK;
+	void *rows;
+	int rc = store_list(st,
+			    "SELECT ji.seq, ji.object_type, ji.object_id, ji.outcome, "
+			    "ji.detail::text, ji.error_reason, ji.error_message, " SQL_TIME(
+				    "ji.created_at") " FROM jobs j LEFT JOIN job_items ji ON ji.job_id "
+						     "= j.id AND ($3::text IS NULL OR ji.outcome = "
+						     "$3) AND ji.seq > $4 WHERE j.tenant_id = $1 AND "
+						     "j.id = $2::uuid ORDER BY ji.seq LIMIT $5",
+			    5, p, &how, &rows, n, e);
+	*out = rows;
+	return rc;
 }
 
 /* ---- worker ---- */

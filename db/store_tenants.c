@@ -12,6 +12,8 @@ static void tenant_row(const PGresult *res, int row, struct store_tenant *t)
 	store_copy(t->created_at, sizeof(t->created_at), res, row, 2);
 }
 
+STORE_ROW_COPY(tenant_copy, tenant_row)
+
 static int tenant_one(struct store *st, const struct store_actor *actor, const char *sql,
 		      const char *param, struct store_tenant *out, struct err *e)
 {
@@ -56,29 +58,15 @@ int store_tenant_get_by_name(struct store *st, const char *name, struct store_te
 int store_tenant_list(struct store *st, const char *after_id, int limit,
 		      struct store_tenant **out, size_t *n, struct err *e)
 {
-	*out = NULL;
-	*n = 0;
+	static const struct store_rows how = {.size = sizeof(**out), .copy = tenant_copy};
 	char lim[16];
 	snprintf(lim, sizeof(lim), "%d", limit);
 	const char *params[] = {after_id, lim};
-	PGresult *res;
-	int rc = store_exec_idempotent(st,
-				       "SELECT " TENANT_COLS " FROM tenants "
-				       "WHERE $1::uuid IS NULL OR id > $1::uuid ORDER BY id LIMIT $2",
-				       2, params, &res, e);
-	if (rc)
-		return rc;
-	int rows = PQntuples(res);
-	if (rows > 0) {
-		*out = calloc((size_t)rows, sizeof(**out));
-		if (!*out) {
-			PQclear(res);
-			return err_set(e, E_NOMEM, "tenant list");
-		}
-		for (int i = 0; i < rows; i++)
-			tenant_row(res, i, &(*out)[i]);
-	}
-	*n = (size_t)rows;
-	PQclear(res);
-	return E_OK;
+	void *rows;
+	int rc = store_list(st,
+			    "SELECT " TENANT_COLS " FROM tenants "
+			    "WHERE $1::uuid IS NULL OR id > $1::uuid ORDER BY id LIMIT $2",
+			    2, params, &how, &rows, n, e);
+	*out = rows;
+	return rc;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "crypto.h"
+#include "json_put.h"
 
 #define JSON_OUT_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
@@ -148,26 +149,12 @@ static char *b64_json(struct json_object *jo)
 
 static int add_str(struct json_object *jo, const char *key, const char *val)
 {
-	struct json_object *v = json_object_new_string(val);
-	if (!v)
-		return -1;
-	if (json_object_object_add(jo, key, v)) {
-		json_object_put(v);
-		return -1;
-	}
-	return 0;
+	return json_put(jo, key, json_object_new_string(val));
 }
 
 static int add_int(struct json_object *jo, const char *key, long long val)
 {
-	struct json_object *v = json_object_new_int64(val);
-	if (!v)
-		return -1;
-	if (json_object_object_add(jo, key, v)) {
-		json_object_put(v);
-		return -1;
-	}
-	return 0;
+	return json_put(jo, key, json_object_new_int64(val));
 }
 
 /* "b64(header).b64(claims)" in a new string. */

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "json_put.h"
+
 static const char *const op_names[PLAN_GROUP_OP_N] = {
 	"none",		"link_group", "create_group",	"rename_group",
 	"update_group", "unmanage_group", "skip",	"conflict",
@@ -169,12 +171,7 @@ static int add_change(struct plan_group_entry *e, const char *field, const char 
 		return -1;
 	if (!e->body && !(e->body = json_object_new_object()))
 		return -1;
-	struct json_object *v = json_object_new_string(after);
-	if (!v || json_object_object_add(e->body, field, v)) {
-		json_object_put(v);
-		return -1;
-	}
-	return 0;
+	return json_put(e->body, field, json_object_new_string(after));
 }
 
 static int mc_push(struct plan_member_change **arr, size_t *n, const char *user_id,

@@ -531,58 +531,6 @@ static int store_plan(struct sync_job *j, const struct plan_groups *p,
 
 /* ------------------------------------------------------------------ the runner */
 
-/* parameters.group_ids as an owned array; *ids NULL when absent (every group). */
-static int target_ids(struct sync_job *j, char ***ids, size_t *n, struct err *e)
-{
-	*ids = NULL;
-	*n = 0;
-	struct json_object *params = j->job->parameters_json
-					     ? json_tokener_parse(j->job->parameters_json)
-					     : NULL, *arr;
-	if (params && json_object_object_get_ex(params, "group_ids", &arr) &&
-	    json_object_is_type(arr, json_type_array)) {
-		size_t m = json_object_array_length(arr);
-		*ids = calloc(m + 1, sizeof(char *));
-		if (!*ids) {
-			json_object_put(params);
-			return err_set(e, E_NOMEM, "group_ids");
-		}
-		for (size_t i = 0; i < m; i++) {
-			const char *s = json_object_get_string(json_object_array_get_idx(arr, i));
-			if (s && ((*ids)[*n] = strdup(s)))
-				(*n)++;
-		}
-	}
-	if (params)
-		json_object_put(params);
-	return E_OK;
-}
-
-static int load_domains(struct sync_job *j, char ***out, size_t *n, struct err *e)
-{
-	struct store_domain *d = NULL;
-	size_t nd = 0;
-	*out = NULL;
-	*n = 0;
-	int rc = store_domain_list(j->st, j->job->tenant_id, j->job->integration_id, &d, &nd, e);
-	if (rc)
-		return rc;
-	char **v = calloc(nd + 1, sizeof(*v));
-	size_t k = 0;
-	for (size_t i = 0; v && i < nd; i++) {
-		if (d[i].verified == 0) /* refused by Google: never written to */
-			continue;
-		if ((v[k] = strdup(d[i].domain)))
-			k++;
-	}
-	free(d);
-	if (!v)
-		return err_set(e, E_NOMEM, "domains");
-	*out = v;
-	*n = k;
-	return E_OK;
-}
-
 /*
  * Groups an earlier run of this job created without finishing their members (a crash): run again
  * (not done), and counted as created, not as updated, when they are finished.
@@ -654,14 +602,15 @@ int sync_groups_run(struct sync_job *j, struct err *e)
 			      &ie);
 		goto out;
 	}
-	if ((rc = target_ids(j, &ids, &n_ids, e)))
+	if ((rc = sync_job_param_ids(j, "group_ids", &ids, &n_ids, e)))
 		goto out;
 	if (ids && n_ids == 0)
 		goto out; /* nothing asked for */
 	if (sync_job_checkpoint(j, 0, -1))
 		goto out;
 	sync_domains_refresh(j);
-	if ((rc = load_domains(j, &domains, &n_domains, e)))
+	if ((rc = sync_domains_load(j->st, j->job->tenant_id, j->job->integration_id, &domains,
+				     &n_domains, e)))
 		goto out;
 	rc = store_groups_scope(j->st, j->job->tenant_id, j->job->integration_id,
 				(const char *const *)ids, n_ids, scope_row, &sc, e);
@@ -746,8 +695,6 @@ out:
 	scope_free(&sc);
 	store_strings_free(domains, n_domains);
 	store_strings_free(linked, n_linked);
-	for (size_t i = 0; ids && i < n_ids; i++)
-		free(ids[i]);
-	free(ids);
+	store_strings_free(ids, n_ids);
 	return rc;
 }

@@ -3,6 +3,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <json-c/json.h>
+
 #include "log.h"
 #include "runner_export.h"
 #include "runner_groups.h"
@@ -164,4 +166,56 @@ const struct sync_runner *sync_runner_find(const char *type, bool test_runners)
 			return &runners[i];
 	}
 	return NULL;
+}
+
+int sync_domains_load(struct store *st, const char *tenant_id, const char *integration_id,
+		      char ***out, size_t *n, struct err *e)
+{
+	struct store_domain *d = NULL;
+	size_t nd = 0;
+	*out = NULL;
+	*n = 0;
+	int rc = store_domain_list(st, tenant_id, integration_id, &d, &nd, e);
+	if (rc)
+		return rc;
+	char **v = calloc(nd + 1, sizeof(*v));
+	size_t k = 0;
+	for (size_t i = 0; v && i < nd; i++) {
+		if (d[i].verified == 0) /* refused by Google: never written to */
+			continue;
+		if ((v[k] = strdup(d[i].domain)))
+			k++;
+	}
+	free(d);
+	if (!v)
+		return err_set(e, E_NOMEM, "domains");
+	*out = v;
+	*n = k;
+	return E_OK;
+}
+
+int sync_job_param_ids(const struct sync_job *j, const char *key, char ***ids, size_t *n,
+		       struct err *e)
+{
+	*ids = NULL;
+	*n = 0;
+	struct json_object *params = j->job->parameters_json
+					     ? json_tokener_parse(j->job->parameters_json)
+					     : NULL, *arr;
+	if (params && json_object_object_get_ex(params, key, &arr) &&
+	    json_object_is_type(arr, json_type_array)) {
+		size_t m = json_object_array_length(arr);
+		*ids = calloc(m + 1, sizeof(char *));
+		if (!*ids) {
+			json_object_put(params);
+			return err_set(e, E_NOMEM, "%s", key);
+		}
+		for (size_t i = 0; i < m; i++) {
+			const char *s = json_object_get_string(json_object_array_get_idx(arr, i));
+			if (s && ((*ids)[*n] = strdup(s)))
+				(*n)++;
+		}
+	}
+	json_object_put(params);
+	return E_OK;
 }

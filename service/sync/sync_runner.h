@@ -74,6 +74,21 @@ int sync_job_items(struct sync_job *j, const struct store_job_item_in *items, si
  */
 void sync_domains_refresh(struct sync_job *j);
 
+/*
+ * The settings every runner reads before it plans (runner_export, runner_groups, runner_import):
+ * the integration's domains that Google did not refuse, as a NULL-terminated owned array of *n
+ * (store_strings_free); read after sync_domains_refresh().
+ */
+int sync_domains_load(struct store *st, const char *tenant_id, const char *integration_id,
+		      char ***out, size_t *n, struct err *e);
+
+/*
+ * The job's parameters.<key> (an array of ids) as an owned NULL-terminated array of *n; *ids NULL
+ * when the job names none (every object). store_strings_free(*ids, *n).
+ */
+int sync_job_param_ids(const struct sync_job *j, const char *key, char ***ids, size_t *n,
+		       struct err *e);
+
 typedef int (*sync_runner_fn)(struct sync_job *j, struct err *e);
 
 struct sync_runner {

@@ -45,6 +45,23 @@ class Export:
         self.workers.append(w)
         return w
 
+    def kill_worker_during(self, job_type, route, latency_ms, calls):
+        """Runs a job_type job with route slowed by latency_ms, SIGKILLs the worker once the
+        emulator has served `calls` of route, clears the fault and starts another worker; returns
+        the job as it ends there (the kill tests of export and groups)."""
+        self.emu.ctl("POST", "faults", {"route": route, "latencyMs": latency_ms})
+        r = self.api.post(f"/v1/integrations/{self.iid}/jobs", key=self.key, json={"type": job_type})
+        assert r.status_code == 202, r.text
+        deadline = time.monotonic() + 60
+        while self.emu.ctl("GET", "counters")["counters"].get(route, 0) < calls:
+            assert time.monotonic() < deadline, f"{route} did not start"
+            time.sleep(0.05)
+        self.worker.proc.send_signal(signal.SIGKILL)
+        self.worker.proc.wait()
+        self.emu.ctl("DELETE", "faults")
+        self.start_worker()
+        return self.wait(r.json()["id"])
+
     def settings(self, **settings):
         r = self.api.request("PATCH", f"/v1/integrations/{self.iid}", self.key, json={"settings": settings})
         assert r.status_code == 200, r.text
@@ -136,6 +153,16 @@ class Export:
             for s in self.ctx.secrets() + [SECRET]:
                 assert s not in w.all_output()
 
+    def teardown(self):
+        """A fixture's end: the workers, then (whatever they did) every api of the test."""
+        try:
+            self.close()
+        finally:
+            for api in self.ctx.apis:
+                if api.process.proc.poll() is None:
+                    status, _ = api.stop()
+                    h.assert_clean_exit(status, api.process)
+
 
 @pytest.fixture
 def pending(db, emu, sa_keys):
@@ -146,13 +173,7 @@ def pending(db, emu, sa_keys):
     c.key = h.create_key(db, "acme", "editor")
     e = Export(c)
     yield e
-    try:
-        e.close()
-    finally:  # whatever the workers did, no api outlives its test
-        for api in c.apis:
-            if api.process.proc.poll() is None:
-                status, _ = api.stop()
-                h.assert_clean_exit(status, api.process)
+    e.teardown()
 
 
 @pytest.fixture
@@ -423,19 +444,7 @@ def test_worker_killed_while_provisioning_creates_nobody_twice(pending):
     n = 250 if SANITIZE else 600
     ex.bulk_users("k", "kill", n)
     ex.authorize()
-    ex.emu.ctl("POST", "faults", {"route": "directory.users.insert", "latencyMs": 15})
-    r = ex.api.post(f"/v1/integrations/{ex.iid}/jobs", key=ex.key, json={"type": "export_users"})
-    assert r.status_code == 202, r.text
-    jid = r.json()["id"]
-    deadline = time.monotonic() + 60
-    while ex.emu.ctl("GET", "counters")["counters"].get("directory.users.insert", 0) < n // 6:
-        assert time.monotonic() < deadline, "provisioning did not start"
-        time.sleep(0.05)
-    ex.worker.proc.send_signal(signal.SIGKILL)
-    ex.worker.proc.wait()
-    ex.emu.ctl("DELETE", "faults")
-    ex.start_worker()
-    job = ex.wait(jid)
+    job = ex.kill_worker_during("export_users", "directory.users.insert", 15, n // 6)
     assert job["status"] in ("succeeded", "partially_failed"), job
     if job["counts"]["failed"]:
         job = ex.job()  # whatever was in flight converges on the next run

@@ -76,13 +76,7 @@ def gx(db, emu, sa_keys):  # noqa: F811
     g.settings(group_management=True)
     g.authorize()
     yield g
-    try:
-        g.close()
-    finally:  # whatever the workers did, no api outlives its test
-        for api in c.apis:
-            if api.process.proc.poll() is None:
-                status, _ = api.stop()
-                h.assert_clean_exit(status, api.process)
+    g.teardown()
 
 
 def group_event(gx, type_):
@@ -582,25 +576,11 @@ def test_worker_killed_during_group_sync_counts_objects_once(gx, route):
     """SIGKILL while creating groups, or while adding their members: the job resumes on another
     worker, every group and member is written once, and the counts are the objects (groups created
     + members added), not attempts."""
-    import signal
-    import time
     names = ("alice", "bob", "carol", "dave", "erin")
     three_users(gx, "dave", "erin")
     n = 16
     sql_groups(gx, n, names)
-    gx.emu.ctl("POST", "faults", {"route": route, "latencyMs": 250 if "groups" in route else 40})
-    r = gx.api.post(f"/v1/integrations/{gx.iid}/jobs", key=gx.key, json={"type": "sync_groups"})
-    assert r.status_code == 202, r.text
-    jid = r.json()["id"]
-    deadline = time.monotonic() + 60
-    while gx.emu.ctl("GET", "counters")["counters"].get(route, 0) < n // 3:
-        assert time.monotonic() < deadline, f"{route} did not start"
-        time.sleep(0.05)
-    gx.worker.proc.send_signal(signal.SIGKILL)
-    gx.worker.proc.wait()
-    gx.emu.ctl("DELETE", "faults")
-    gx.start_worker()
-    job = gx.wait(jid)
+    job = gx.kill_worker_during("sync_groups", route, 250 if "groups" in route else 40, n // 3)
     assert job["status"] == "succeeded" and job["attempts"] == 2, job
     assert job["counts"] == {"created": n + n * len(names), "updated": 0, "unchanged": 0, "skipped": 0,
                              "failed": 0}, job

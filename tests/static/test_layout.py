@@ -13,7 +13,9 @@ ALLOWED = {
     "civetweb.h": ("api/http.c", "tests/emulator/"),
     "openssl/": ("service/crypto/", "service/auth/jwt.c", "tests/"),
     # service/sync: the planners compare and rebuild Google's JSON resources field by field.
-    "json-c/": ("api/", "service/google/", "service/auth/", "service/bus/", "service/sync/", "tests/"),
+    # service/core/json_put: the one "add a member without leaking" helper all of those share.
+    "json-c/": ("api/", "service/google/", "service/auth/", "service/bus/", "service/sync/",
+                "service/core/json_put.", "tests/"),
 }
 SQL = re.compile(r'"\s*(SELECT\s|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+TABLE)', re.I)
 
