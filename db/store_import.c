@@ -10,29 +10,6 @@
 #include "store_import.h"
 #include "store_internal.h"
 
-int store_import_settings_get(struct store *st, const char *tenant_id, const char *integration_id,
-			      struct store_import_settings *out, struct err *e)
-{
-	const char *p[] = {tenant_id, integration_id};
-	PGresult *res;
-	/* identity_source through to_jsonb: read defensively, whether or not the column exists. */
-	int rc = store_exec_idempotent(st,
-				       "SELECT coalesce(to_jsonb(i) ->> 'identity_source', "
-				       "'directory'), import_guard_max_count FROM integrations i "
-				       "WHERE tenant_id = $1::uuid AND id = $2::uuid",
-				       2, p, &res, e);
-	if (rc)
-		return rc;
-	if (PQntuples(res) == 0)
-		rc = err_set(e, E_NOTFOUND, "no such integration");
-	else {
-		store_copy(out->identity_source, sizeof(out->identity_source), res, 0, 0);
-		out->import_guard_max_count = atoi(PQgetvalue(res, 0, 1));
-	}
-	PQclear(res);
-	return rc;
-}
-
 /*
  * Linked by Google id, or matching by address or local part; each user once. The lists are
  * joined (unnest), never `= ANY`: with statistics that lag a fast-growing table, `= ANY` over a

@@ -1,7 +1,7 @@
 /*
- * What the user import engine reads and writes (issue "User import engine"): its settings, the
- * directory users a page of Google users may be (linked by Google id in the integration, or
- * matching by address), and one batch of import writes — replica users created or updated, their
+ * What the user import engine reads and writes (issue "User import engine"; its settings come with
+ * the integration, store_integration_get): the directory users a page of Google users may be
+ * (linked by Google id in the integration, or matching by address), and one batch of import writes — replica users created or updated, their
  * bindings and links, and their gws.user.imported events — in one transaction. Part of the store
  * (store.h: threading and error mapping); every function filters by tenant and integration.
  */
@@ -12,14 +12,6 @@
 #include <stdint.h>
 
 #include "store.h"
-
-struct store_import_settings {
-	char identity_source[16]; /* directory | google ("directory" when the setting is absent) */
-	int import_guard_max_count; /* 0: off */
-};
-
-int store_import_settings_get(struct store *st, const char *tenant_id, const char *integration_id,
-			      struct store_import_settings *out, struct err *e);
 
 /* A directory user (or the link of a deleted one), borrowed for the callback. "" for null. */
 struct store_import_row {

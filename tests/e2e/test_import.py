@@ -170,6 +170,25 @@ def test_preview_google_unreachable_is_quick(ex):
     ex.emu.ctl("DELETE", "faults")
 
 
+def test_google_404_on_the_listing_names_google_never_a_missing_integration(ex):
+    """users.list answering 404 (e.g. Google no longer knows the customer) is Google's problem:
+    the preview is a Google problem type, the import fails with an error that names Google."""
+    seed_google(ex.emu, [gu("nf@example.com", "Not", "Found")])
+    ex.emu.ctl("POST", "faults", {"route": "directory.users.list", "status": 404, "reason": "notFound",
+                                  "message": "Resource Not Found: customer", "times": 1000})
+    try:
+        r = preview(ex)
+        body = h.assert_problem(r, 502, "google-error")
+        assert "integration" not in body["title"].lower(), body
+        assert "Resource Not Found: customer" in r.text, body
+        job = ex.job("import_users", all_new=True)
+        assert job["status"] == "failed", job
+        assert "Google" in job["error"] and "Resource Not Found: customer" in job["error"], job
+        assert "no such integration" not in job["error"], job
+    finally:
+        ex.emu.ctl("DELETE", "faults")
+    assert ex.api.get(f"/v1/integrations/{ex.iid}", key=ex.key).status_code == 200
+
 def test_import_chosen_all_new_updates_only_and_events(ex):
     seed_google(ex.emu, SEED + [gu("pick@example.com", "Pia", "Picked")])
     ex.rules(job_title="import", department="export")
@@ -331,3 +350,25 @@ def test_import_names_a_google_user_once_however_often_it_is_listed(ex):
     assert job["status"] == "succeeded", job
     assert job["counts"]["created"] == 1 and job["counts"]["skipped"] == 1, job
     assert replica(ex, f"google:{gid}")["email"] == "twice@example.com"
+
+
+def test_chosen_ids_google_does_not_know_are_skipped_items_in_the_plan_and_the_progress(ex):
+    seed_google(ex.emu, [gu("known@example.com", "Known", "One")])
+    gid = google_ids(ex)["known@example.com"]
+    job = ex.job("import_users", dry_run=True, google_user_ids=[gid, "999"])
+    assert job["status"] == "succeeded", job
+    assert job["plan_summary"]["ops"] == {"create": 1, "skip": 1}, job
+    assert job["plan_summary"]["reasons"] == {"not_found_in_google": 1}, job
+    assert job["progress"]["done"] == 2 and job["progress"]["total"] == 2, job
+    plan = ex.api.get(f"/v1/jobs/{job['id']}/plan?limit=100", key=ex.key).json()["items"]
+    absent = [p for p in plan if p["google_id"] == "999"]
+    assert len(absent) == 1 and absent[0]["op"] == "skip", plan
+    assert absent[0]["reason"] == "not_found_in_google", plan
+    job = ex.job("import_users", google_user_ids=[gid, "999"])
+    assert job["status"] == "succeeded", job
+    assert job["counts"]["created"] == 1 and job["counts"]["skipped"] == 1, job
+    assert job["progress"]["done"] == 2 and job["progress"]["total"] == 2, job
+    items = ex.api.get(f"/v1/jobs/{job['id']}/items?limit=100", key=ex.key).json()["items"]
+    skipped = [i for i in items if i["object_id"] == "999"]
+    assert len(skipped) == 1 and skipped[0]["outcome"] == "skipped", items
+    assert skipped[0]["error"]["reason"] == "not_found_in_google", items
