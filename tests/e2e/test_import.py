@@ -372,3 +372,54 @@ def test_chosen_ids_google_does_not_know_are_skipped_items_in_the_plan_and_the_p
     skipped = [i for i in items if i["object_id"] == "999"]
     assert len(skipped) == 1 and skipped[0]["outcome"] == "skipped", items
     assert skipped[0]["error"]["reason"] == "not_found_in_google", items
+
+
+def test_import_killed_mid_way_converges_on_rerun_without_duplicates(ex):
+    """A worker killed between two batches of writes: the job taken over (or a later run) creates
+    every remaining user once; no replica user, binding, link or gws.user.imported event twice."""
+    import signal
+    import time
+    n = 2500
+    seed_google(ex.emu, [gu(f"kill{i:04d}@example.com", "Kil", f"L{i}") for i in range(n)])
+    total = len(google_ids(ex))  # with the account's admin@
+    ex.idle()
+    ex.settings(import_guard={"max_count": 0})
+    # each link costs a millisecond: batches of 1,000 take long enough to kill the worker between
+    h.sql(ex.db, "CREATE FUNCTION test_slow_link() RETURNS trigger LANGUAGE plpgsql AS "
+                 "$$ BEGIN PERFORM pg_sleep(0.001); RETURN NULL; END $$")
+    h.sql(ex.db, "CREATE TRIGGER test_slow_link AFTER INSERT ON user_links FOR EACH ROW "
+                 "EXECUTE FUNCTION test_slow_link()")
+    created = "SELECT count(*) FROM directory_users WHERE id LIKE 'google:%%'"
+    try:
+        r = ex.api.post(f"/v1/integrations/{ex.iid}/jobs", key=ex.key,
+                        json={"type": "import_users", "parameters": {"all_new": True}})
+        assert r.status_code == 202, r.text
+        jid = r.json()["id"]
+        deadline = time.monotonic() + 60
+        while h.sql(ex.db, created)[0][0] == 0:
+            assert time.monotonic() < deadline, "the import wrote nothing"
+            time.sleep(0.02)
+        ex.worker.proc.send_signal(signal.SIGKILL)
+        ex.worker.proc.wait()
+        at_kill = h.sql(ex.db, created)[0][0]
+        assert 0 < at_kill < total, at_kill  # killed mid-way
+    finally:
+        h.sql(ex.db, "DROP TRIGGER test_slow_link ON user_links")
+        h.sql(ex.db, "DROP FUNCTION test_slow_link()")
+    ex.start_worker()
+    job = ex.wait(jid)
+    assert job["status"] == "succeeded", job
+    again = ex.job("import_users", all_new=True)
+    assert again["status"] == "succeeded" and again["counts"]["created"] == 0, again
+    kill = "LIKE 'google:%%'"
+    assert h.sql(ex.db, "SELECT count(*), count(DISTINCT lower(email)) FROM directory_users "
+                        f"WHERE id {kill}") == [(total, total)]
+    assert h.sql(ex.db, "SELECT count(*), count(DISTINCT google_id) FROM user_links WHERE "
+                        f"integration_id = %s AND user_id {kill}", ex.iid) == [(total, total)]
+    assert h.sql(ex.db, f"SELECT count(*) FROM user_bindings WHERE integration_id = %s AND user_id {kill}",
+                 ex.iid) == [(total,)]
+    events = h.sql(ex.db, "SELECT convert_from(payload, 'UTF8')::jsonb -> 'data' ->> 'user_id' FROM outbox "
+                          "WHERE stream = 'events' AND convert_from(payload, 'UTF8')::jsonb ->> 'type' = "
+                          "'gws.user.imported'")
+    subjects = [e[0] for e in events]
+    assert len(subjects) == total and len(set(subjects)) == total, (len(subjects), len(set(subjects)))
