@@ -98,8 +98,8 @@ int store_import_candidates(struct store *st, const char *tenant_id, const char 
 /*
  * The rest of the batch in one statement (the JSON parsed once): the fields of existing users
  * (only rows that carry some; refused when another user holds the new email), then bindings,
- * links (origin imported) and events of every row written. $4: the creates refused. Answers the
- * updates refused. The creates ran before, in their own statement, so the email check sees them.
+ * links (origin imported) and events of every row written (built here from the row: the payload
+ * carries each value once). $4: the creates refused, $5: the job. Answers the updates refused. The creates ran before, in their own statement, so the email check sees them.
  */
 #define WRITE_SQL                                                                                  \
 	"WITH r AS (SELECT x, x ->> 'user_id' AS id, x -> 'fields' AS f, x ->> 'op' IN ('link', "   \
@@ -127,8 +127,10 @@ int store_import_candidates(struct store *st, const char *tenant_id, const char 
 	" user_links.field_hashes END, last_error_reason = NULL, last_error_message = NULL, "      \
 	" last_synced_at = now(), updated_at = now()),"                                            \
 	" o AS (INSERT INTO outbox (stream, key, payload) SELECT 'events', $2::text, "              \
-	" gwsync_cloudevent('gws.user.imported', $1::uuid, $2::uuid, x ->> 'user_id', x -> "       \
-	" 'event') FROM w WHERE x ? 'event')"                                                      \
+	" gwsync_cloudevent('gws.user.imported', $1::uuid, $2::uuid, x ->> 'user_id', "            \
+	" jsonb_build_object('user_id', x -> 'user_id', 'google_id', x -> 'google_id', "           \
+	" 'primary_email', x -> 'primary_email', 'created', x ->> 'op' = 'create', 'job_id', "     \
+	" $5::text, 'attributes', x -> 'fields')) FROM w)"                                          \
 	" SELECT r.id FROM r WHERE r.upd AND r.id NOT IN (SELECT id FROM up)"
 
 /* Appends the ids of res (column 0) to a growing list. */
@@ -172,9 +174,9 @@ int store_import_apply(struct store *st, const char *tenant_id, const char *inte
 	if (!rc && !(arr = store_text_array((const char *const *)refused, n)))
 		rc = err_set(e, E_NOMEM, "import");
 	if (!rc) {
-		const char *p[] = {tenant_id, integration_id, rows_json, arr};
+		const char *p[] = {tenant_id, integration_id, rows_json, arr, job_id};
 		PGresult *res = NULL;
-		rc = store_conn_exec(conn, WRITE_SQL, 4, p, &res, e);
+		rc = store_conn_exec(conn, WRITE_SQL, 5, p, &res, e);
 		if (!rc && collect(res, &refused, &n, &cap))
 			rc = err_set(e, E_NOMEM, "import");
 		PQclear(res);

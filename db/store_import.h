@@ -42,11 +42,12 @@ int store_import_candidates(struct store *st, const char *tenant_id, const char 
  * One batch of import writes, in one transaction, while owner holds the running job (else
  * E_NOTFOUND, nothing written). rows_json is a JSON array of
  *   {op: create|link|update, user_id, google_id, primary_email, link_status, fields: {column:
- *    value}, event: {...} (optional: the gws.user.imported data)}
+ *    value}}
  * create inserts the replica user (state staged); link and update write the fields given (""
  * clears a nullable column); create and link also bind the user and link it (origin imported).
- * A row whose email another directory user holds is not written: fn_refused(ctx, user_id) is
- * called for it (no binding, link or event either).
+ * Every row written publishes gws.user.imported {user_id, google_id, primary_email, created,
+ * job_id, attributes: the fields}. A row whose email another directory user holds is not
+ * written: fn_refused(ctx, user_id) is called for it (no binding, link or event either).
  */
 int store_import_apply(struct store *st, const char *tenant_id, const char *integration_id,
 		       const char *job_id, const char *owner, const char *rows_json,

@@ -231,6 +231,8 @@ def test_import_chosen_all_new_updates_only_and_events(ex):
     assert ev["specversion"] == "1.0" and ev["source"] == "gwsync" and ev["tenant"]
     assert ev["data"]["created"] is True and ev["data"]["google_id"] == ids["new@example.com"]
     assert ev["data"]["attributes"]["job_title"] == "Engineer"
+    assert ev["data"]["primary_email"] == "new@example.com" and ev["data"]["job_id"] == job["id"]
+    assert ev["subject"] == "google:" + ids["new@example.com"]
     assert by_user["mp"]["data"]["created"] is False
     assert all("password" not in json.dumps(e) for e in evs)
     # a later full run (as the schedule queues it) creates nothing more
