@@ -17,7 +17,8 @@
 #define QUERY_MAX (STORE_FILTER_MAX * 4 + 1)
 #define TOKEN_MAX 2048
 
-/* Google's answer as a problem: a refused query, Google unreachable, or what the store says. */
+/* Google's answer as a problem: a refused query, Google's 404 or other refusal, Google
+ * unreachable, or what the store says. */
 static void reply_google_err(struct api_response *rs, const struct err *e, const char *pointer)
 {
 	if (e->code == E_INVAL && !strcmp(e->reason, "invalid_query")) {
@@ -34,6 +35,9 @@ static void reply_google_err(struct api_response *rs, const struct err *e, const
 				"Google no longer accepts this integration's grant; nothing is sent "
 				"to Google until an admin authorizes it again (POST "
 				".../authorization).");
+	} else if (e->code == E_UPSTREAM && e->upstream_status == 404) {
+		/* Google's 404 (an unknown customer): Google's error, not a missing integration */
+		api_reply_google_error(rs, E_UPSTREAM, e);
 	} else if (e->code == E_TIMEOUT || e->code == E_UNAVAIL || e->code == E_RATELIMIT ||
 		   e->code == E_UPSTREAM) {
 		api_reply_error(rs, 503, "google-unreachable", "Google unreachable",

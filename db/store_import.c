@@ -1,7 +1,7 @@
 /*
- * The import engine's side of the store (store_import.h). The batch write is four statements in
- * one transaction: creates, updates (both answer which rows they refused: an email another user
- * holds), then bindings, links and events for every row not refused.
+ * The import engine's side of the store (store_import.h). The batch write is two statements in
+ * one transaction: creates, then updates, bindings, links and events (both answer which rows they
+ * refused: an email another user holds; nothing else is written for those).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,29 +9,6 @@
 
 #include "store_import.h"
 #include "store_internal.h"
-
-int store_import_settings_get(struct store *st, const char *tenant_id, const char *integration_id,
-			      struct store_import_settings *out, struct err *e)
-{
-	const char *p[] = {tenant_id, integration_id};
-	PGresult *res;
-	/* identity_source through to_jsonb: read defensively, whether or not the column exists. */
-	int rc = store_exec_idempotent(st,
-				       "SELECT coalesce(to_jsonb(i) ->> 'identity_source', "
-				       "'directory'), import_guard_max_count FROM integrations i "
-				       "WHERE tenant_id = $1::uuid AND id = $2::uuid",
-				       2, p, &res, e);
-	if (rc)
-		return rc;
-	if (PQntuples(res) == 0)
-		rc = err_set(e, E_NOTFOUND, "no such integration");
-	else {
-		store_copy(out->identity_source, sizeof(out->identity_source), res, 0, 0);
-		out->import_guard_max_count = atoi(PQgetvalue(res, 0, 1));
-	}
-	PQclear(res);
-	return rc;
-}
 
 /*
  * Linked by Google id, or matching by address or local part; each user once. The lists are
@@ -118,39 +95,43 @@ int store_import_candidates(struct store *st, const char *tenant_id, const char 
 	" ON CONFLICT DO NOTHING RETURNING id)"                                                     \
 	" SELECT r.id FROM r WHERE r.id NOT IN (SELECT id FROM ins)"
 
-/* Fields of existing users (only rows that carry some); answers the rows refused. */
-#define UPDATE_SQL                                                                                 \
-	"WITH r AS (SELECT x ->> 'user_id' AS id, x -> 'fields' AS f FROM jsonb_array_elements("    \
-	" $2::jsonb) x WHERE x ->> 'op' IN ('link', 'update') AND x -> 'fields' <> '{}'),"         \
+/*
+ * The rest of the batch in one statement (the JSON parsed once): the fields of existing users
+ * (only rows that carry some; refused when another user holds the new email), then bindings,
+ * links (origin imported) and events of every row written (built here from the row: the payload
+ * carries each value once). $4: the creates refused, $5: the job. Answers the updates refused. The creates ran before, in their own statement, so the email check sees them.
+ */
+#define WRITE_SQL                                                                                  \
+	"WITH r AS (SELECT x, x ->> 'user_id' AS id, x -> 'fields' AS f, x ->> 'op' IN ('link', "   \
+	" 'update') AND x -> 'fields' <> '{}' AS upd FROM jsonb_array_elements($3::jsonb) x WHERE " \
+	" NOT (x ->> 'user_id' = ANY ($4::text[]))),"                                              \
 	" up AS (UPDATE directory_users u SET " COL_NN("email") COL_NN("first_name")               \
 	COL_NN("last_name") COL_NN("state") COL("alternate_email") COL("cost_center")               \
 	COL("department") COL("employee_type") COL("job_title") COL("employee_id")                 \
 	COL_J("addresses") COL_J("phones")                                                         \
-	" version = u.version + 1, updated_at = now() FROM r WHERE u.tenant_id = $1::uuid AND "    \
-	" u.id = r.id AND NOT (r.f ? 'email' AND EXISTS (SELECT 1 FROM directory_users o WHERE "   \
-	" o.tenant_id = $1::uuid AND lower(o.email) = lower(r.f ->> 'email') AND o.id <> u.id)) "  \
-	" RETURNING u.id)"                                                                         \
-	" SELECT r.id FROM r WHERE r.id NOT IN (SELECT id FROM up)"
-
-/* Bindings, links (origin imported) and events of the rows written. */
-#define LINK_SQL                                                                                   \
-	"WITH r AS (SELECT x FROM jsonb_array_elements($3::jsonb) x WHERE NOT (x ->> 'user_id' = "  \
-	" ANY ($4::text[]))),"                                                                     \
+	" version = u.version + 1, updated_at = now() FROM r WHERE r.upd AND u.tenant_id = "        \
+	" $1::uuid AND u.id = r.id AND NOT (r.f ? 'email' AND EXISTS (SELECT 1 FROM "              \
+	" directory_users o WHERE o.tenant_id = $1::uuid AND lower(o.email) = lower(r.f ->> "      \
+	" 'email') AND o.id <> u.id)) RETURNING u.id),"                                            \
+	" w AS (SELECT x FROM r WHERE NOT r.upd OR r.id IN (SELECT id FROM up)),"                  \
 	" b AS (INSERT INTO user_bindings (tenant_id, integration_id, user_id) SELECT $1::uuid, "  \
-	" $2::uuid, x ->> 'user_id' FROM r WHERE x ->> 'op' IN ('create', 'link') ON CONFLICT DO " \
+	" $2::uuid, x ->> 'user_id' FROM w WHERE x ->> 'op' IN ('create', 'link') ON CONFLICT DO " \
 	" NOTHING),"                                                                               \
 	" l AS (INSERT INTO user_links (tenant_id, integration_id, user_id, google_id, "           \
 	" primary_email, status, origin, last_synced_at, updated_at) SELECT $1::uuid, $2::uuid, "   \
 	" x ->> 'user_id', x ->> 'google_id', x ->> 'primary_email', x ->> 'link_status', "        \
-	" 'imported', now(), now() FROM r WHERE x ->> 'op' IN ('create', 'link') ON CONFLICT "     \
+	" 'imported', now(), now() FROM w WHERE x ->> 'op' IN ('create', 'link') ON CONFLICT "     \
 	" (integration_id, user_id) DO UPDATE SET google_id = excluded.google_id, primary_email = " \
 	" excluded.primary_email, status = excluded.status, origin = 'imported', field_hashes = "  \
 	" CASE WHEN user_links.google_id IS DISTINCT FROM excluded.google_id THEN '{}' ELSE "      \
 	" user_links.field_hashes END, last_error_reason = NULL, last_error_message = NULL, "      \
-	" last_synced_at = now(), updated_at = now())"                                             \
-	" INSERT INTO outbox (stream, key, payload) SELECT 'events', $2::text, gwsync_cloudevent(" \
-	" 'gws.user.imported', $1::uuid, $2::uuid, x ->> 'user_id', x -> 'event') FROM r WHERE "    \
-	" x ? 'event'"
+	" last_synced_at = now(), updated_at = now()),"                                            \
+	" o AS (INSERT INTO outbox (stream, key, payload) SELECT 'events', $2::text, "              \
+	" gwsync_cloudevent('gws.user.imported', $1::uuid, $2::uuid, x ->> 'user_id', "            \
+	" jsonb_build_object('user_id', x -> 'user_id', 'google_id', x -> 'google_id', "           \
+	" 'primary_email', x -> 'primary_email', 'created', x ->> 'op' = 'create', 'job_id', "     \
+	" $5::text, 'attributes', x -> 'fields')) FROM w)"                                          \
+	" SELECT r.id FROM r WHERE r.upd AND r.id NOT IN (SELECT id FROM up)"
 
 /* Appends the ids of res (column 0) to a growing list. */
 static int collect(PGresult *res, char ***ids, size_t *n, size_t *cap)
@@ -182,11 +163,10 @@ int store_import_apply(struct store *st, const char *tenant_id, const char *inte
 	if (!conn)
 		return e ? e->code : E_UNAVAIL;
 	int rc = store_lease_hold(conn, job_id, owner, tenant_id, integration_id, e);
-	const char *sqls[] = {CREATE_SQL, UPDATE_SQL};
-	for (int s = 0; !rc && s < 2; s++) {
+	if (!rc) {
 		const char *p[] = {tenant_id, rows_json};
 		PGresult *res = NULL;
-		rc = store_conn_exec(conn, sqls[s], 2, p, &res, e);
+		rc = store_conn_exec(conn, CREATE_SQL, 2, p, &res, e);
 		if (!rc && collect(res, &refused, &n, &cap))
 			rc = err_set(e, E_NOMEM, "import");
 		PQclear(res);
@@ -194,9 +174,11 @@ int store_import_apply(struct store *st, const char *tenant_id, const char *inte
 	if (!rc && !(arr = store_text_array((const char *const *)refused, n)))
 		rc = err_set(e, E_NOMEM, "import");
 	if (!rc) {
-		const char *p[] = {tenant_id, integration_id, rows_json, arr};
+		const char *p[] = {tenant_id, integration_id, rows_json, arr, job_id};
 		PGresult *res = NULL;
-		rc = store_conn_exec(conn, LINK_SQL, 4, p, &res, e);
+		rc = store_conn_exec(conn, WRITE_SQL, 5, p, &res, e);
+		if (!rc && collect(res, &refused, &n, &cap))
+			rc = err_set(e, E_NOMEM, "import");
 		PQclear(res);
 	}
 	rc = store_tx_end(st, conn, rc, e);

@@ -1,7 +1,7 @@
 /*
- * What the user import engine reads and writes (issue "User import engine"): its settings, the
- * directory users a page of Google users may be (linked by Google id in the integration, or
- * matching by address), and one batch of import writes — replica users created or updated, their
+ * What the user import engine reads and writes (issue "User import engine"; its settings come with
+ * the integration, store_integration_get): the directory users a page of Google users may be
+ * (linked by Google id in the integration, or matching by address), and one batch of import writes — replica users created or updated, their
  * bindings and links, and their gws.user.imported events — in one transaction. Part of the store
  * (store.h: threading and error mapping); every function filters by tenant and integration.
  */
@@ -12,14 +12,6 @@
 #include <stdint.h>
 
 #include "store.h"
-
-struct store_import_settings {
-	char identity_source[16]; /* directory | google ("directory" when the setting is absent) */
-	int import_guard_max_count; /* 0: off */
-};
-
-int store_import_settings_get(struct store *st, const char *tenant_id, const char *integration_id,
-			      struct store_import_settings *out, struct err *e);
 
 /* A directory user (or the link of a deleted one), borrowed for the callback. "" for null. */
 struct store_import_row {
@@ -50,11 +42,12 @@ int store_import_candidates(struct store *st, const char *tenant_id, const char 
  * One batch of import writes, in one transaction, while owner holds the running job (else
  * E_NOTFOUND, nothing written). rows_json is a JSON array of
  *   {op: create|link|update, user_id, google_id, primary_email, link_status, fields: {column:
- *    value}, event: {...} (optional: the gws.user.imported data)}
+ *    value}}
  * create inserts the replica user (state staged); link and update write the fields given (""
  * clears a nullable column); create and link also bind the user and link it (origin imported).
- * A row whose email another directory user holds is not written: fn_refused(ctx, user_id) is
- * called for it (no binding, link or event either).
+ * Every row written publishes gws.user.imported {user_id, google_id, primary_email, created,
+ * job_id, attributes: the fields}. A row whose email another directory user holds is not
+ * written: fn_refused(ctx, user_id) is called for it (no binding, link or event either).
  */
 int store_import_apply(struct store *st, const char *tenant_id, const char *integration_id,
 		       const char *job_id, const char *owner, const char *rows_json,

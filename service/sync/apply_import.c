@@ -13,31 +13,20 @@ static bool writes(enum import_op op)
 	return op == IMPORT_OP_CREATE || op == IMPORT_OP_LINK || op == IMPORT_OP_UPDATE;
 }
 
-/* One row of store_import_apply() for entry en. */
-static struct json_object *row_of(const struct sync_job *j, const struct import_entry *en)
+/* One row of store_import_apply() for entry en (the store builds its event from it). */
+static struct json_object *row_of(const struct import_entry *en)
 {
-	struct json_object *r = json_object_new_object(), *ev = json_object_new_object();
-	if (!r || !ev) {
-		json_object_put(r);
-		json_object_put(ev);
+	struct json_object *r = json_object_new_object();
+	if (!r)
 		return NULL;
-	}
 	json_object_object_add(r, "op", json_object_new_string(import_op_name(en->op)));
 	json_object_object_add(r, "user_id", json_object_new_string(en->user_id));
 	json_object_object_add(r, "google_id", json_object_new_string(en->google_id));
 	json_object_object_add(r, "primary_email", json_object_new_string(en->primary_email));
 	json_object_object_add(r, "link_status",
 			       json_object_new_string(en->suspended ? "suspended" : "synced"));
-	struct json_object *fields = en->fields ? en->fields : NULL;
-	json_object_object_add(r, "fields", fields ? json_object_get(fields) : json_object_new_object());
-	json_object_object_add(ev, "user_id", json_object_new_string(en->user_id));
-	json_object_object_add(ev, "google_id", json_object_new_string(en->google_id));
-	json_object_object_add(ev, "primary_email", json_object_new_string(en->primary_email));
-	json_object_object_add(ev, "created", json_object_new_boolean(en->op == IMPORT_OP_CREATE));
-	json_object_object_add(ev, "job_id", json_object_new_string(j->job->id));
-	json_object_object_add(ev, "attributes",
-			       fields ? json_object_get(fields) : json_object_new_object());
-	json_object_object_add(r, "event", ev);
+	json_object_object_add(r, "fields",
+			       en->fields ? json_object_get(en->fields) : json_object_new_object());
 	return r;
 }
 
@@ -91,7 +80,7 @@ int apply_import(struct sync_job *j, const struct import_plan *p, const bool *do
 			const struct import_entry *en = &p->entries[i];
 			if (done[i] || !writes(en->op))
 				continue;
-			struct json_object *r = row_of(j, en);
+			struct json_object *r = row_of(en);
 			if (!r) {
 				json_object_put(rows);
 				rows = NULL;

@@ -78,10 +78,12 @@ static int acquire(struct connect *conn, struct store *st, const char *tenant_id
 	return rc;
 }
 
-static void invalid_query(int rc, struct err *e)
+/* Google's refusal of the query gets its reason; Google's 404 stays Google's (import_google_rc). */
+static int google_rc(int rc, struct err *e)
 {
 	if (rc == E_INVAL && e && e->upstream_status == 400)
 		snprintf(e->reason, sizeof(e->reason), "invalid_query");
+	return import_google_rc(rc, e);
 }
 
 int import_preview(struct connect *conn, struct store *st, const char *tenant_id,
@@ -109,7 +111,7 @@ int import_preview(struct connect *conn, struct store *st, const char *tenant_id
 						   .deadline_ms = rq->deadline_ms};
 		rc = google_users_list_page(connect_handle_client(h), &gr, on_user, pg, next_token,
 					    e);
-		invalid_query(rc, e);
+		rc = google_rc(rc, e);
 		if (!rc)
 			connect_handle_used(h);
 	}
@@ -165,7 +167,7 @@ int import_filter_check(struct connect *conn, const char *tenant_id, const char 
 	struct google_users_page_req gr = {
 		.query = filter, .max_results = 1, .fields = "id", .deadline_ms = deadline_ms};
 	rc = google_users_list_page(connect_handle_client(h), &gr, ignore, NULL, &next, e);
-	invalid_query(rc, e);
+	rc = google_rc(rc, e);
 	if (!rc)
 		connect_handle_used(h);
 	free(next);

@@ -534,6 +534,23 @@ int plan_import_run(const struct import_settings *s, struct json_object *const *
 	return rc;
 }
 
+int plan_import_absent(struct import_plan *p, const char *google_id, const char *reason,
+		       const char *message)
+{
+	if (grow(p, 1))
+		return -1;
+	struct import_entry *e = &p->entries[p->n];
+	memset(e, 0, sizeof(*e));
+	e->state = IMPORT_STATE_N;
+	e->google_id = strdup(google_id);
+	e->primary_email = strdup("");
+	p->n++; /* counted even when incomplete, so import_plan_free() releases it */
+	if (!e->google_id || !e->primary_email || set_reason(e, IMPORT_OP_SKIP, reason, message))
+		return -1;
+	p->counts[IMPORT_OP_SKIP]++;
+	return 0;
+}
+
 struct uref {
 	const char *user_id;
 	size_t entry;

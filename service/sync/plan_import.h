@@ -127,6 +127,14 @@ int plan_import_run(const struct import_settings *s, struct json_object *const *
 		    const struct import_dir *dirs, size_t nd, struct import_plan *p);
 
 /*
+ * A chosen Google user Google does not hold (users.get answered 404): one skip entry with reason
+ * (e.g. not_found_in_google), no address and no user, state IMPORT_STATE_N, so that the plan, the
+ * dry run and the progress show it like any other. Returns 0 or -1 (out of memory).
+ */
+int plan_import_absent(struct import_plan *p, const char *google_id, const char *reason,
+		       const char *message);
+
+/*
  * Across pages: two Google users linked to one directory user (the second and later become a
  * conflict `several_google_users`). p->counts follow. Returns 0 or -1 (out of memory).
  */

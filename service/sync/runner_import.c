@@ -62,16 +62,13 @@ int import_config_load(struct store *st, const char *tenant_id, const char *inte
 	/* Never imported: the password and the state (Google's suspension follows
 	 * identity_source) and the manager (a relation names an address, not a person). */
 	mask &= ~(unsigned)(PLAN_ATTR_PASSWORD | PLAN_ATTR_STATE | PLAN_ATTR_MANAGER);
-	struct store_import_settings is;
-	if ((rc = store_import_settings_get(st, tenant_id, integration_id, &is, e)))
-		return rc;
 	c->match = (struct plan_settings){.domains = (const char *const *)c->domains,
 					  .n_domains = k,
 					  .default_domain = c->it.default_domain};
 	c->s = (struct import_settings){.match = &c->match,
 					.import_mask = mask,
-					.identity_google = !strcmp(is.identity_source, "google")};
-	c->guard_max_count = is.import_guard_max_count;
+					.identity_google = !strcmp(c->it.identity_source, "google")};
+	c->guard_max_count = c->it.import_guard_max_count;
 	/* The import's projection: organizations and locations always (company, location). */
 	char extra[128];
 	plan_google_fields(mask & ~(unsigned)(PLAN_ATTR_JOB_TITLE | PLAN_ATTR_DEPARTMENT |
@@ -79,6 +76,17 @@ int import_config_load(struct store *st, const char *tenant_id, const char *inte
 			   extra, sizeof(extra));
 	snprintf(c->fields, sizeof(c->fields), "%s%s", GOOGLE_IMPORT_FIELDS, extra);
 	return E_OK;
+}
+
+int import_google_rc(int rc, struct err *e)
+{
+	if (rc != E_NOTFOUND || !e || e->upstream_status != 404)
+		return rc;
+	char msg[sizeof(e->msg)];
+	snprintf(msg, sizeof(msg), "%s", e->msg);
+	return err_set(e, E_UPSTREAM, "Google answered users.list with 404 (%.160s): Google does not "
+				      "know this account",
+		       msg);
 }
 
 int import_query(const char *filter, const char *query, char *out, size_t cap)
@@ -242,7 +250,7 @@ static int on_user(void *ctx, struct json_object *user, struct err *e)
 	return rc ? rc : r->j->stop ? STOPPED : E_OK;
 }
 
-/* The chosen users by id (users.get through the batch endpoint); absent ones are items. */
+/* The chosen users by id (users.get through the batch endpoint); absent ones are skips. */
 static int read_chosen(struct reader *r, char **ids, size_t n, struct err *e)
 {
 	int rc = E_OK;
@@ -270,8 +278,9 @@ static int read_chosen(struct reader *r, char **ids, size_t n, struct err *e)
 				snprintf(paths[i], sizeof(paths[i]), "%s/-", GOOGLE_USERS_PATH);
 		}
 		rc = google_batch(gc, items, m, e);
-		struct store_job_item_in missing[READ_BATCH];
-		size_t nm = 0;
+		/* Absent ones are plan entries (skipped); other failures are failed items. */
+		struct store_job_item_in failed[READ_BATCH];
+		size_t nf = 0;
 		for (size_t i = 0; !rc && i < m; i++) {
 			struct json_object *jo = items[i].e.code == E_OK && items[i].resp_body
 							 ? json_tokener_parse(items[i].resp_body)
@@ -279,21 +288,22 @@ static int read_chosen(struct reader *r, char **ids, size_t n, struct err *e)
 			if (jo) {
 				rc = on_user(r, jo, e);
 				json_object_put(jo);
+			} else if (items[i].status == 404 || items[i].status == 412) {
+				if (plan_import_absent(r->plan, ids[off + i], "not_found_in_google",
+						       "Google has no user with this id"))
+					rc = err_set(e, E_NOMEM, "import plan");
 			} else {
-				bool gone = items[i].status == 404 || items[i].status == 412;
-				missing[nm++] = (struct store_job_item_in){
+				failed[nf++] = (struct store_job_item_in){
 					.object_type = "google_user",
 					.object_id = ids[off + i],
-					.outcome = gone ? JOB_SKIPPED : JOB_FAILED,
-					.error_reason = gone ? "not_found_in_google"
-							     : items[i].e.reason[0] ? items[i].e.reason
-										     : "google_error",
-					.error_message = gone ? "Google has no user with this id"
-							      : items[i].e.msg};
+					.outcome = JOB_FAILED,
+					.error_reason = items[i].e.reason[0] ? items[i].e.reason
+									     : "google_error",
+					.error_message = items[i].e.msg};
 			}
 		}
-		if (!rc && nm)
-			rc = sync_job_items(r->j, missing, nm, e);
+		if (!rc && nf)
+			rc = sync_job_items(r->j, failed, nf, e);
 		google_batch_items_cleanup(items, m);
 		free(items);
 		free(paths);
@@ -312,8 +322,10 @@ static int read_listing(struct reader *r, struct err *e)
 					&h, e);
 	if (rc)
 		return rc;
-	rc = google_users_list_query(connect_handle_client(h), r->c->it.import_filter, r->c->fields,
-				     on_user, r, e);
+	rc = import_google_rc(google_users_list_query(connect_handle_client(h),
+						      r->c->it.import_filter, r->c->fields, on_user,
+						      r, e),
+			      e);
 	if (!rc)
 		connect_handle_used(h);
 	connect_client_release(r->j->conn, h);

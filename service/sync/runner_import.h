@@ -51,6 +51,13 @@ int import_dirs_load(struct store *st, const char *tenant_id, const char *integr
 void import_dirs_free(struct import_dirs *d);
 
 /*
+ * Google's 404 to users.list (a customer Google no longer knows, say) is Google's error, never
+ * "no such integration": E_NOTFOUND from Google (e->upstream_status 404) becomes E_UPSTREAM with
+ * a message naming Google; any other rc is returned as is.
+ */
+int import_google_rc(int rc, struct err *e);
+
+/*
  * The query sent to Google: the import filter and the caller's query joined by a space (Google
  * ANDs the clauses), either alone, or "" when neither is set. Returns -1 when it does not fit.
  */

@@ -170,6 +170,25 @@ def test_preview_google_unreachable_is_quick(ex):
     ex.emu.ctl("DELETE", "faults")
 
 
+def test_google_404_on_the_listing_names_google_never_a_missing_integration(ex):
+    """users.list answering 404 (e.g. Google no longer knows the customer) is Google's problem:
+    the preview is a Google problem type, the import fails with an error that names Google."""
+    seed_google(ex.emu, [gu("nf@example.com", "Not", "Found")])
+    ex.emu.ctl("POST", "faults", {"route": "directory.users.list", "status": 404, "reason": "notFound",
+                                  "message": "Resource Not Found: customer", "times": 1000})
+    try:
+        r = preview(ex)
+        body = h.assert_problem(r, 502, "google-error")
+        assert "integration" not in body["title"].lower(), body
+        assert "Resource Not Found: customer" in r.text, body
+        job = ex.job("import_users", all_new=True)
+        assert job["status"] == "failed", job
+        assert "Google" in job["error"] and "Resource Not Found: customer" in job["error"], job
+        assert "no such integration" not in job["error"], job
+    finally:
+        ex.emu.ctl("DELETE", "faults")
+    assert ex.api.get(f"/v1/integrations/{ex.iid}", key=ex.key).status_code == 200
+
 def test_import_chosen_all_new_updates_only_and_events(ex):
     seed_google(ex.emu, SEED + [gu("pick@example.com", "Pia", "Picked")])
     ex.rules(job_title="import", department="export")
@@ -212,6 +231,8 @@ def test_import_chosen_all_new_updates_only_and_events(ex):
     assert ev["specversion"] == "1.0" and ev["source"] == "gwsync" and ev["tenant"]
     assert ev["data"]["created"] is True and ev["data"]["google_id"] == ids["new@example.com"]
     assert ev["data"]["attributes"]["job_title"] == "Engineer"
+    assert ev["data"]["primary_email"] == "new@example.com" and ev["data"]["job_id"] == job["id"]
+    assert ev["subject"] == "google:" + ids["new@example.com"]
     assert by_user["mp"]["data"]["created"] is False
     assert all("password" not in json.dumps(e) for e in evs)
     # a later full run (as the schedule queues it) creates nothing more
@@ -331,3 +352,76 @@ def test_import_names_a_google_user_once_however_often_it_is_listed(ex):
     assert job["status"] == "succeeded", job
     assert job["counts"]["created"] == 1 and job["counts"]["skipped"] == 1, job
     assert replica(ex, f"google:{gid}")["email"] == "twice@example.com"
+
+
+def test_chosen_ids_google_does_not_know_are_skipped_items_in_the_plan_and_the_progress(ex):
+    seed_google(ex.emu, [gu("known@example.com", "Known", "One")])
+    gid = google_ids(ex)["known@example.com"]
+    job = ex.job("import_users", dry_run=True, google_user_ids=[gid, "999"])
+    assert job["status"] == "succeeded", job
+    assert job["plan_summary"]["ops"] == {"create": 1, "skip": 1}, job
+    assert job["plan_summary"]["reasons"] == {"not_found_in_google": 1}, job
+    assert job["progress"]["done"] == 2 and job["progress"]["total"] == 2, job
+    plan = ex.api.get(f"/v1/jobs/{job['id']}/plan?limit=100", key=ex.key).json()["items"]
+    absent = [p for p in plan if p["google_id"] == "999"]
+    assert len(absent) == 1 and absent[0]["op"] == "skip", plan
+    assert absent[0]["reason"] == "not_found_in_google", plan
+    job = ex.job("import_users", google_user_ids=[gid, "999"])
+    assert job["status"] == "succeeded", job
+    assert job["counts"]["created"] == 1 and job["counts"]["skipped"] == 1, job
+    assert job["progress"]["done"] == 2 and job["progress"]["total"] == 2, job
+    items = ex.api.get(f"/v1/jobs/{job['id']}/items?limit=100", key=ex.key).json()["items"]
+    skipped = [i for i in items if i["object_id"] == "999"]
+    assert len(skipped) == 1 and skipped[0]["outcome"] == "skipped", items
+    assert skipped[0]["error"]["reason"] == "not_found_in_google", items
+
+
+def test_import_killed_mid_way_converges_on_rerun_without_duplicates(ex):
+    """A worker killed between two batches of writes: the job taken over (or a later run) creates
+    every remaining user once; no replica user, binding, link or gws.user.imported event twice."""
+    import signal
+    import time
+    n = 2500
+    seed_google(ex.emu, [gu(f"kill{i:04d}@example.com", "Kil", f"L{i}") for i in range(n)])
+    total = len(google_ids(ex))  # with the account's admin@
+    ex.idle()
+    ex.settings(import_guard={"max_count": 0})
+    # each link costs a millisecond: batches of 1,000 take long enough to kill the worker between
+    h.sql(ex.db, "CREATE FUNCTION test_slow_link() RETURNS trigger LANGUAGE plpgsql AS "
+                 "$$ BEGIN PERFORM pg_sleep(0.001); RETURN NULL; END $$")
+    h.sql(ex.db, "CREATE TRIGGER test_slow_link AFTER INSERT ON user_links FOR EACH ROW "
+                 "EXECUTE FUNCTION test_slow_link()")
+    created = "SELECT count(*) FROM directory_users WHERE id LIKE 'google:%%'"
+    try:
+        r = ex.api.post(f"/v1/integrations/{ex.iid}/jobs", key=ex.key,
+                        json={"type": "import_users", "parameters": {"all_new": True}})
+        assert r.status_code == 202, r.text
+        jid = r.json()["id"]
+        deadline = time.monotonic() + 60
+        while h.sql(ex.db, created)[0][0] == 0:
+            assert time.monotonic() < deadline, "the import wrote nothing"
+            time.sleep(0.02)
+        ex.worker.proc.send_signal(signal.SIGKILL)
+        ex.worker.proc.wait()
+        at_kill = h.sql(ex.db, created)[0][0]
+        assert 0 < at_kill < total, at_kill  # killed mid-way
+    finally:
+        h.sql(ex.db, "DROP TRIGGER test_slow_link ON user_links")
+        h.sql(ex.db, "DROP FUNCTION test_slow_link()")
+    ex.start_worker()
+    job = ex.wait(jid)
+    assert job["status"] == "succeeded", job
+    again = ex.job("import_users", all_new=True)
+    assert again["status"] == "succeeded" and again["counts"]["created"] == 0, again
+    kill = "LIKE 'google:%%'"
+    assert h.sql(ex.db, "SELECT count(*), count(DISTINCT lower(email)) FROM directory_users "
+                        f"WHERE id {kill}") == [(total, total)]
+    assert h.sql(ex.db, "SELECT count(*), count(DISTINCT google_id) FROM user_links WHERE "
+                        f"integration_id = %s AND user_id {kill}", ex.iid) == [(total, total)]
+    assert h.sql(ex.db, f"SELECT count(*) FROM user_bindings WHERE integration_id = %s AND user_id {kill}",
+                 ex.iid) == [(total,)]
+    events = h.sql(ex.db, "SELECT convert_from(payload, 'UTF8')::jsonb -> 'data' ->> 'user_id' FROM outbox "
+                          "WHERE stream = 'events' AND convert_from(payload, 'UTF8')::jsonb ->> 'type' = "
+                          "'gws.user.imported'")
+    subjects = [e[0] for e in events]
+    assert len(subjects) == total and len(set(subjects)) == total, (len(subjects), len(set(subjects)))

@@ -1,7 +1,8 @@
 /*
  * Unit tests of service/sync/plan_import.h: match states and their precedence, what each mode
  * does with each state, the import rules (only attributes set to import flow back), identity
- * source google, and the cross-page check. Google's resources are written as JSON text.
+ * source google, the cross-page check, and chosen users Google does not hold. Google's
+ * resources are written as JSON text.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -267,6 +268,27 @@ static void test_cross_check_several_google_users(void **state)
 	assert_int_equal(P.counts[IMPORT_OP_CONFLICT], 2);
 }
 
+/* A chosen id Google does not hold is a skip with its reason, counted, and no write. */
+static void test_absent_chosen_user_is_a_skip(void **state)
+{
+	(void)state;
+	struct import_settings s = settings();
+	plan1(&s, G_NEW, NULL, 0);
+	assert_int_equal(plan_import_absent(&P, "999", "not_found_in_google", "no such user"), 0);
+	assert_int_equal(P.n, 2);
+	const struct import_entry *e = &P.entries[1];
+	assert_int_equal(e->op, IMPORT_OP_SKIP);
+	assert_string_equal(e->google_id, "999");
+	assert_string_equal(e->primary_email, "");
+	assert_null(e->user_id);
+	assert_null(e->fields);
+	assert_string_equal(e->reason, "not_found_in_google");
+	assert_int_equal(P.counts[IMPORT_OP_SKIP], 1);
+	assert_int_equal(P.counts[IMPORT_OP_CREATE], 1);
+	assert_int_equal(plan_import_cross_check(&P), 0);
+	assert_int_equal(P.counts[IMPORT_OP_SKIP], 1);
+}
+
 static void test_names(void **state)
 {
 	(void)state;
@@ -294,6 +316,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_unchanged_and_identity_source, teardown),
 		cmocka_unit_test_teardown(test_phones_merge, teardown),
 		cmocka_unit_test_teardown(test_cross_check_several_google_users, teardown),
+		cmocka_unit_test_teardown(test_absent_chosen_user_is_a_skip, teardown),
 		cmocka_unit_test_teardown(test_names, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
