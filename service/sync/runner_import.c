@@ -39,17 +39,9 @@ int import_config_load(struct store *st, const char *tenant_id, const char *inte
 	int rc = store_integration_get(st, tenant_id, integration_id, &c->it, e);
 	if (rc)
 		return rc;
-	struct store_domain *d = NULL;
-	size_t nd = 0, k = 0;
-	if ((rc = store_domain_list(st, tenant_id, integration_id, &d, &nd, e)))
+	size_t k = 0;
+	if ((rc = sync_domains_load(st, tenant_id, integration_id, &c->domains, &k, e)))
 		return rc;
-	c->domains = calloc(nd + 1, sizeof(char *));
-	for (size_t i = 0; c->domains && i < nd; i++)
-		if (d[i].verified != 0 && (c->domains[k] = strdup(d[i].domain)))
-			k++;
-	free(d);
-	if (!c->domains)
-		return err_set(e, E_NOMEM, "domains");
 	struct store_attribute_rule *rules = NULL;
 	size_t nrules = 0;
 	if ((rc = store_attribute_rules_get(st, tenant_id, integration_id, &rules, &nrules, NULL, e)))
