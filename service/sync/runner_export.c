@@ -5,6 +5,7 @@
 #include "runner_export.h"
 
 #include <json-c/json.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,22 +29,10 @@
 
 /* ------------------------------------------------------------------ the scope, copied */
 
-static void xfree_str(const char *s)
-{
-	free((void *)(uintptr_t)s);
-}
-
 static void user_free(struct export_user *x)
 {
 	struct plan_user *u = &x->pu;
-	const char *strs[] = {u->user_id, u->email, u->first_name, u->last_name, u->state,
-			      u->alternate_email, u->cost_center, u->department, u->employee_type,
-			      u->job_title, u->employee_id, u->addresses_json, u->phones_json,
-			      u->password_digest, u->google_id, u->link_status,
-			      u->link_primary_email, u->link_password_digest, u->manager_email,
-			      x->link_origin, x->field_hashes_text};
-	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
-		xfree_str(strs[i]);
+	free(x->strings); /* every string of the row but the hash (scope_add) */
 	if (x->hash) {
 		crypto_wipe(x->hash, strlen(x->hash));
 		free(x->hash);
@@ -91,35 +80,65 @@ static int scope_add(struct export_scope *sc, const struct store_export_row *r, 
 	if (!x)
 		return err_set(e, E_NOMEM, "scope");
 	struct plan_user *u = &x->pu;
-	bool ok = true;
-#define DUP(dst, src)                                                                          \
-	do {                                                                                   \
-		(dst) = strdup((src) ? (src) : "");                                            \
-		ok = ok && (dst);                                                              \
-	} while (0)
-	DUP(u->user_id, r->user_id);
-	DUP(u->email, r->email);
-	DUP(u->first_name, r->first_name);
-	DUP(u->last_name, r->last_name);
-	DUP(u->state, r->state);
-	DUP(u->alternate_email, r->alternate_email);
-	DUP(u->cost_center, r->cost_center);
-	DUP(u->department, r->department);
-	DUP(u->employee_type, r->employee_type);
-	DUP(u->job_title, r->job_title);
-	DUP(u->employee_id, r->employee_id);
-	DUP(u->addresses_json, r->addresses_json[0] ? r->addresses_json : "[]");
-	DUP(u->phones_json, r->phones_json[0] ? r->phones_json : "[]");
-	DUP(u->google_id, r->google_id);
-	DUP(u->link_status, r->link_status);
-	DUP(u->link_primary_email, r->link_primary_email);
-	DUP(u->link_password_digest, r->password_digest);
-	DUP(x->link_origin, r->link_origin);
-	DUP(x->field_hashes_text, r->field_hashes_json[0] ? r->field_hashes_json : "{}");
-#undef DUP
+	/* One allocation for the row's strings (a chunk is copied and dropped per 500 users). */
+	const char *src[] = {r->user_id,
+			     r->email,
+			     r->first_name,
+			     r->last_name,
+			     r->state,
+			     r->alternate_email,
+			     r->cost_center,
+			     r->department,
+			     r->employee_type,
+			     r->job_title,
+			     r->employee_id,
+			     r->addresses_json[0] ? r->addresses_json : "[]",
+			     r->phones_json[0] ? r->phones_json : "[]",
+			     r->google_id,
+			     r->link_status,
+			     r->link_primary_email,
+			     r->password_digest,
+			     r->link_origin,
+			     r->field_hashes_json[0] ? r->field_hashes_json : "{}",
+			     r->manager_primary_email,
+			     ""}; /* the password digest, written below */
+	const char **dst[] = {&u->user_id,
+			      &u->email,
+			      &u->first_name,
+			      &u->last_name,
+			      &u->state,
+			      &u->alternate_email,
+			      &u->cost_center,
+			      &u->department,
+			      &u->employee_type,
+			      &u->job_title,
+			      &u->employee_id,
+			      &u->addresses_json,
+			      &u->phones_json,
+			      &u->google_id,
+			      &u->link_status,
+			      &u->link_primary_email,
+			      &u->link_password_digest,
+			      (const char **)&x->link_origin,
+			      (const char **)&x->field_hashes_text,
+			      &u->manager_email,
+			      &u->password_digest};
+	enum { NS = sizeof(src) / sizeof(src[0]), DIGEST_LEN = 64 };
+	size_t len[NS], total = DIGEST_LEN;
+	for (size_t i = 0; i < NS; i++)
+		total += (len[i] = strlen(src[i] ? src[i] : "")) + 1;
+	char *p = x->strings = malloc(total);
+	if (!p)
+		return err_set(e, E_NOMEM, "scope");
+	for (size_t i = 0; i < NS; i++) {
+		memcpy(p, src[i] ? src[i] : "", len[i] + 1);
+		*dst[i] = p;
+		p += len[i] + 1;
+	}
 	/* The manager's linked primaryEmail (the store resolves it: the whole scope is never held). */
-	if (ok && r->manager_primary_email[0])
-		ok = (u->manager_email = strdup(r->manager_primary_email)) != NULL;
+	if (!r->manager_primary_email[0])
+		u->manager_email = NULL;
+	bool ok = true;
 	char digest[65] = "";
 	if (ok && r->password_hash[0]) {
 		x->hash = strdup(r->password_hash);
@@ -137,8 +156,7 @@ static int scope_add(struct export_scope *sc, const struct store_export_row *r, 
 			ok = false;
 		}
 	}
-	u->password_digest = strdup(digest);
-	ok = ok && u->password_digest;
+	memcpy((char *)(uintptr_t)u->password_digest, digest, strlen(digest) + 1); /* room: 64 */
 	u->exists = r->exists;
 	u->in_scope = r->in_scope;
 	u->version = r->version;
@@ -175,19 +193,47 @@ struct grec {
 };
 
 struct gentry {
-	const char *key; /* lower-case address or id (owned by the record or the index) */
+	const char *key; /* lower-case address or id (in the record or the index's arena) */
 	const struct grec *rec;
 };
+
+/*
+ * Records and lower-cased keys live until the scope is planned: carved from large blocks, so
+ * 100,000 users are a few dozen allocations (not 300,000 small ones between the listing's
+ * short-lived trees) and free at once.
+ */
+struct gblock {
+	struct gblock *next;
+	size_t used, cap;
+	max_align_t data[];
+};
+
+#define GBLOCK_BYTES ((size_t)1 << 20)
 
 struct gindex {
 	struct gentry *v;
 	size_t n, cap;
-	char **owned; /* lower-cased keys */
-	size_t n_owned, cap_owned;
-	struct grec **recs; /* every user kept */
-	size_t n_recs, cap_recs;
+	struct gblock *blocks; /* newest first */
 	struct plan_keyset wanted; /* keys (ids, lower-case addresses) the scope may match */
 };
+
+static void *gindex_alloc(struct gindex *gi, size_t n)
+{
+	n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+	struct gblock *b = gi->blocks;
+	if (!b || b->cap - b->used < n) {
+		size_t cap = n > GBLOCK_BYTES ? n : GBLOCK_BYTES;
+		if (!(b = malloc(sizeof(*b) + cap)))
+			return NULL;
+		b->used = 0;
+		b->cap = cap;
+		b->next = gi->blocks;
+		gi->blocks = b;
+	}
+	void *p = (char *)b->data + b->used;
+	b->used += n;
+	return p;
+}
 
 static int gindex_add(struct gindex *gi, const char *key, bool copy_lower, const struct grec *rec)
 {
@@ -202,19 +248,12 @@ static int gindex_add(struct gindex *gi, const char *key, bool copy_lower, const
 		gi->cap = cap;
 	}
 	if (copy_lower) {
-		if (gi->n_owned == gi->cap_owned) {
-			size_t c = gi->cap_owned ? gi->cap_owned * 2 : 1024;
-			char **no = realloc(gi->owned, c * sizeof(*no));
-			if (!no)
-				return -1;
-			gi->owned = no;
-			gi->cap_owned = c;
-		}
-		char *k = strdup(key);
+		size_t l = strlen(key) + 1;
+		char *k = gindex_alloc(gi, l);
 		if (!k)
 			return -1;
+		memcpy(k, key, l);
 		lower_ascii(k);
-		gi->owned[gi->n_owned++] = k;
 		key = k;
 	}
 	gi->v[gi->n].key = key;
@@ -262,12 +301,14 @@ static bool gindex_wants(const struct gindex *gi, struct json_object *user)
 	return false;
 }
 
-static struct grec *grec_new(struct json_object *user)
+static struct grec *grec_new(struct gindex *gi, struct json_object *user)
 {
-	const char *text = json_object_to_json_string_ext(user, JSON_C_TO_STRING_PLAIN);
+	size_t lt;
+	const char *text = json_object_to_json_string_length(user, JSON_C_TO_STRING_PLAIN, &lt);
 	const char *id = jstr(user, "id");
-	size_t lt = strlen(text) + 1, li = strlen(id ? id : "") + 1;
-	struct grec *r = malloc(sizeof(*r) + lt + li);
+	size_t li = strlen(id ? id : "") + 1;
+	lt++;
+	struct grec *r = text ? gindex_alloc(gi, sizeof(*r) + lt + li) : NULL;
 	if (!r)
 		return NULL;
 	memcpy(r->text, text, lt);
@@ -282,18 +323,9 @@ static int gindex_user(void *ctx, struct json_object *user, struct err *e)
 	/* Google users the scope cannot match are not kept: memory follows the scope. */
 	if (!gindex_wants(gi, user))
 		return E_OK;
-	if (gi->n_recs == gi->cap_recs) {
-		size_t c = gi->cap_recs ? gi->cap_recs * 2 : 1024;
-		struct grec **nr = realloc(gi->recs, c * sizeof(*nr));
-		if (!nr)
-			return err_set(e, E_NOMEM, "google index");
-		gi->recs = nr;
-		gi->cap_recs = c;
-	}
-	struct grec *rec = grec_new(user);
+	struct grec *rec = grec_new(gi, user);
 	if (!rec)
 		return err_set(e, E_NOMEM, "google index");
-	gi->recs[gi->n_recs++] = rec;
 	int rc = gindex_add(gi, rec->id, false, rec) ||
 		 gindex_add(gi, jstr(user, "primaryEmail"), true, rec);
 	const char *keys[] = {"aliases", "nonEditableAliases"};
@@ -328,12 +360,11 @@ static const struct grec *gindex_find(const struct gindex *gi, const char *key)
 
 static void gindex_free(struct gindex *gi)
 {
-	for (size_t i = 0; i < gi->n_owned; i++)
-		free(gi->owned[i]);
-	free(gi->owned);
-	for (size_t i = 0; i < gi->n_recs; i++)
-		free(gi->recs[i]);
-	free(gi->recs);
+	while (gi->blocks) {
+		struct gblock *b = gi->blocks;
+		gi->blocks = b->next;
+		free(b);
+	}
 	plan_keyset_free(&gi->wanted);
 	free(gi->v);
 	memset(gi, 0, sizeof(*gi));
@@ -496,6 +527,18 @@ static int gindex_list(struct google_client *gc, struct plan_settings *ps, struc
 	return E_OK;
 }
 
+/* A record's JSON text as a tree (NULL when it is not JSON or out of memory); tok is reused. */
+static struct json_object *grec_parse(struct json_tokener *tok, const struct grec *g)
+{
+	json_tokener_reset(tok);
+	struct json_object *jo = json_tokener_parse_ex(tok, g->text, -1);
+	if (json_tokener_get_error(tok) != json_tokener_success) {
+		json_object_put(jo);
+		return NULL;
+	}
+	return jo;
+}
+
 /*
  * What Google holds for one chunk of a full reconcile: from the listing, and by id for linked
  * users it lacks (to tell a deleted user from a moved one). A key the first walk did not see
@@ -508,6 +551,9 @@ static int gather_full(struct google_client *gc, const struct plan_settings *ps,
 	plan_google_fields(ps->export_mask, extra, sizeof(extra));
 	struct read_req *rq = NULL;
 	size_t nr = 0, cap = 0;
+	struct json_tokener *tok = json_tokener_new();
+	if (!tok)
+		return err_set(e, E_NOMEM, "google index");
 	int rc = E_OK;
 	for (size_t i = 0; !rc && i < sc->n; i++) {
 		struct export_user *x = &sc->users[i];
@@ -524,7 +570,7 @@ static int gather_full(struct google_client *gc, const struct plan_settings *ps,
 				const struct grec *holder = gindex_find(gi, want);
 				u->primary_taken = holder && strcmp(holder->id, u->google_id) != 0;
 			}
-			if (g && (u->g = json_tokener_parse(g->text))) {
+			if (g && (u->g = grec_parse(tok, g))) {
 				u->g_state = PLAN_G_FOUND;
 			} else {
 				/* A complete listing lacks it: confirm by id before calling it gone. */
@@ -543,10 +589,11 @@ static int gather_full(struct google_client *gc, const struct plan_settings *ps,
 				continue;
 			}
 			const struct grec *g = gindex_find(gi, mk[k]);
-			u->m[k] = g ? json_tokener_parse(g->text) : NULL;
+			u->m[k] = g ? grec_parse(tok, g) : NULL;
 			u->m_state[k] = u->m[k] ? PLAN_G_FOUND : g ? PLAN_G_UNKNOWN : PLAN_G_NOT_FOUND;
 		}
 	}
+	json_tokener_free(tok);
 	if (!rc && nr)
 		rc = read_users(gc, rq, nr, e);
 	free(rq);

@@ -21,7 +21,8 @@
 #include "sync_runner.h"
 
 struct export_user {
-	struct plan_user pu; /* strings owned (strdup) */
+	struct plan_user pu; /* its strings (and link_origin, field_hashes_text) live in strings */
+	char *strings;	     /* one allocation for the row's strings, owned */
 	char *hash;	     /* the replica's password hash; wiped on free; never logged */
 	char *hash_function;
 	char *link_origin;
