@@ -5,6 +5,7 @@
 #include "runner_export.h"
 
 #include <json-c/json.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,6 +214,8 @@ struct gblock {
 struct gindex {
 	struct gentry *v;
 	size_t n, cap;
+	uint32_t *slot; /* open addressing over v by key (index + 1; 0 empty), built once listed */
+	size_t mask;
 	struct gblock *blocks; /* newest first */
 	struct plan_keyset wanted; /* keys (ids, lower-case addresses) the scope may match */
 };
@@ -341,21 +344,45 @@ static int gindex_user(void *ctx, struct json_object *user, struct err *e)
 	return rc ? err_set(e, E_NOMEM, "google index") : E_OK;
 }
 
-static int cmp_gkey(const void *a, const void *b)
+static uint64_t key_hash(const char *k)
 {
-	return strcmp(((const struct gentry *)a)->key, ((const struct gentry *)b)->key);
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+	for (; *k; k++)
+		h = (h ^ (unsigned char)*k) * 1099511628211ull;
+	return h;
+}
+
+/* The lookup table over every key listed (a key listed twice finds its first record). */
+static int gindex_seal(struct gindex *gi)
+{
+	size_t size = 1024;
+	while (size < 2 * gi->n)
+		size *= 2;
+	if (gi->n >= UINT32_MAX || !(gi->slot = calloc(size, sizeof(*gi->slot))))
+		return -1;
+	gi->mask = size - 1;
+	for (size_t i = 0; i < gi->n; i++) {
+		size_t h = (size_t)key_hash(gi->v[i].key) & gi->mask;
+		bool dup = false;
+		for (; gi->slot[h] && !dup; h = (h + 1) & gi->mask)
+			dup = !strcmp(gi->v[gi->slot[h] - 1].key, gi->v[i].key);
+		if (!dup)
+			gi->slot[h] = (uint32_t)i + 1;
+	}
+	return 0;
 }
 
 static const struct grec *gindex_find(const struct gindex *gi, const char *key)
 {
-	if (!gi->n || !key[0])
+	if (!gi->slot || !key[0])
 		return NULL;
 	char lk[320];
 	snprintf(lk, sizeof(lk), "%s", key);
 	lower_ascii(lk);
-	struct gentry k = {lk, NULL};
-	const struct gentry *hit = bsearch(&k, gi->v, gi->n, sizeof(*gi->v), cmp_gkey);
-	return hit ? hit->rec : NULL;
+	for (size_t h = (size_t)key_hash(lk) & gi->mask; gi->slot[h]; h = (h + 1) & gi->mask)
+		if (!strcmp(gi->v[gi->slot[h] - 1].key, lk))
+			return gi->v[gi->slot[h] - 1].rec;
+	return NULL;
 }
 
 static void gindex_free(struct gindex *gi)
@@ -367,6 +394,7 @@ static void gindex_free(struct gindex *gi)
 	}
 	plan_keyset_free(&gi->wanted);
 	free(gi->v);
+	free(gi->slot);
 	memset(gi, 0, sizeof(*gi));
 }
 
@@ -513,8 +541,8 @@ static int gindex_list(struct google_client *gc, struct plan_settings *ps, struc
 	int rc = google_users_list_all(gc, fields, gindex_user, gi, e);
 	if (rc)
 		return rc;
-	if (gi->n > 1)
-		qsort(gi->v, gi->n, sizeof(*gi->v), cmp_gkey);
+	if (gindex_seal(gi))
+		return err_set(e, E_NOMEM, "google index");
 	if (ps->admin_email) {
 		const struct grec *ar = gindex_find(gi, ps->admin_email);
 		struct json_object *admin = ar ? json_tokener_parse(ar->text) : NULL, *v;
@@ -539,23 +567,29 @@ static struct json_object *grec_parse(struct json_tokener *tok, const struct gre
 	return jo;
 }
 
+/* Google reads the listing could not answer, queued for the job thread. */
+struct reads {
+	struct read_req *rq;
+	size_t n, cap;
+};
+
 /*
- * What Google holds for one chunk of a full reconcile: from the listing, and by id for linked
- * users it lacks (to tell a deleted user from a moved one). A key the first walk did not see
- * (the scope moved in between) is read by itself rather than taken for absent.
+ * What Google holds for users[off, off + n) of a chunk of a full reconcile: from the listing,
+ * and queued reads by id for linked users it lacks (to tell a deleted user from a moved one). A
+ * key the first walk did not see (the scope moved in between) is queued to be read by itself
+ * rather than taken for absent. No I/O: runs on a chunk-half thread (gi is only read).
  */
-static int gather_full(struct google_client *gc, const struct plan_settings *ps,
-		       const struct gindex *gi, struct export_scope *sc, struct err *e)
+static int gather_listed(const struct plan_settings *ps, const struct gindex *gi,
+			 struct export_scope *sc, size_t off, size_t n, struct reads *rd,
+			 struct err *e)
 {
 	char extra[128];
 	plan_google_fields(ps->export_mask, extra, sizeof(extra));
-	struct read_req *rq = NULL;
-	size_t nr = 0, cap = 0;
 	struct json_tokener *tok = json_tokener_new();
 	if (!tok)
 		return err_set(e, E_NOMEM, "google index");
 	int rc = E_OK;
-	for (size_t i = 0; !rc && i < sc->n; i++) {
+	for (size_t i = off; !rc && i < off + n; i++) {
 		struct export_user *x = &sc->users[i];
 		struct plan_user *u = &x->pu;
 		bool linked = u->google_id[0] && strcmp(u->link_status, "released");
@@ -574,7 +608,7 @@ static int gather_full(struct google_client *gc, const struct plan_settings *ps,
 				u->g_state = PLAN_G_FOUND;
 			} else {
 				/* A complete listing lacks it: confirm by id before calling it gone. */
-				rc = add_read(&rq, &nr, &cap, x, -1, u->google_id, extra, e);
+				rc = add_read(&rd->rq, &rd->n, &rd->cap, x, -1, u->google_id, extra, e);
 			}
 			continue;
 		}
@@ -585,7 +619,7 @@ static int gather_full(struct google_client *gc, const struct plan_settings *ps,
 		for (int k = 0; !rc && k < nk; k++) {
 			if (!wanted_key(gi, mk[k])) {
 				u->m_state[k] = PLAN_G_NOT_FOUND; /* unless the read finds it */
-				rc = add_read(&rq, &nr, &cap, x, k, mk[k], extra, e);
+				rc = add_read(&rd->rq, &rd->n, &rd->cap, x, k, mk[k], extra, e);
 				continue;
 			}
 			const struct grec *g = gindex_find(gi, mk[k]);
@@ -594,9 +628,6 @@ static int gather_full(struct google_client *gc, const struct plan_settings *ps,
 		}
 	}
 	json_tokener_free(tok);
-	if (!rc && nr)
-		rc = read_users(gc, rq, nr, e);
-	free(rq);
 	return rc;
 }
 
@@ -1036,12 +1067,13 @@ static int plan_push(struct walk *w, struct plan_entry *en)
 }
 
 /* The planner's view of sc: a copy of each user, done users as nobody (nothing to do). */
-static struct plan_user *plan_inputs(const struct export_scope *sc)
+/* The planner's view of sc's users [off, off + n): a copy of each, done users as nobody. */
+static struct plan_user *plan_inputs_range(const struct export_scope *sc, size_t off, size_t n)
 {
-	struct plan_user *pu = calloc(sc->n ? sc->n : 1, sizeof(*pu));
-	for (size_t i = 0; pu && i < sc->n; i++) {
-		pu[i] = sc->users[i].pu;
-		if (sc->users[i].done)
+	struct plan_user *pu = calloc(n ? n : 1, sizeof(*pu));
+	for (size_t i = 0; pu && i < n; i++) {
+		pu[i] = sc->users[off + i].pu;
+		if (sc->users[off + i].done)
 			pu[i] = (struct plan_user){
 				.user_id = pu[i].user_id, .email = "", .first_name = "", .last_name = "",
 				.state = "", .alternate_email = "", .cost_center = "", .department = "",
@@ -1053,6 +1085,107 @@ static struct plan_user *plan_inputs(const struct export_scope *sc)
 	return pu;
 }
 
+static struct plan_user *plan_inputs(const struct export_scope *sc)
+{
+	return plan_inputs_range(sc, 0, sc->n);
+}
+
+/*
+ * Half of a chunk: its users' Google state (full reconcile: from the listing) and their plan.
+ * Parsing and planning are most of a reconcile's CPU and touch only the half's users, so the
+ * two halves run at once (the second on a thread of its own); what needs I/O (Google reads,
+ * the store) stays on the job thread.
+ */
+struct half {
+	const struct plan_settings *ps;
+	const struct gindex *gi;
+	struct export_scope *sc;
+	size_t off, n;
+	struct reads rd;     /* what the listing could not answer: read by the job thread */
+	struct plan_user *pu; /* planner inputs, [0, n) */
+	struct plan cp;	     /* entries[i] is users[off + i] */
+	int rc;
+	struct err e;
+};
+
+#define HALF_MIN 64 /* a smaller chunk is planned on the job thread alone */
+
+static int half_plan(struct half *h)
+{
+	h->pu = plan_inputs_range(h->sc, h->off, h->n);
+	if (!h->pu || plan_users_chunk(h->ps, h->pu, h->n, &h->cp))
+		return err_set(&h->e, E_NOMEM, "plan");
+	for (size_t i = 0; i < h->cp.n; i++)
+		h->cp.entries[i].user += h->off; /* entries index the chunk (the applier's scope) */
+	/* What Google holds was needed for planning only: the entries own what they send. */
+	for (size_t i = h->off; i < h->off + h->n; i++) {
+		struct plan_user *u = &h->sc->users[i].pu;
+		if (u->g)
+			json_object_put(u->g);
+		for (int k = 0; k < 2; k++)
+			if (u->m[k])
+				json_object_put(u->m[k]);
+		u->g = u->m[0] = u->m[1] = NULL;
+	}
+	return E_OK;
+}
+
+static void *half_run(void *arg)
+{
+	struct half *h = arg;
+	h->rc = gather_listed(h->ps, h->gi, h->sc, h->off, h->n, &h->rd, &h->e);
+	if (!h->rc && !h->rd.n)
+		h->rc = half_plan(h);
+	return NULL;
+}
+
+static void half_cleanup(struct half *h)
+{
+	free(h->rd.rq);
+	free(h->pu);
+	plan_free(&h->cp);
+}
+
+/* Google state and plan of the chunk, in two halves (full reconcile) or one (targeted). */
+static int chunk_plan(struct walk *w, struct plan_settings *ps, struct half hv[2],
+		      struct err *e)
+{
+	struct export_scope *sc = &w->chunk;
+	if (!w->gi) {
+		int rc = gather_targeted(w->gc, ps, sc, e);
+		if (!rc && half_plan(&hv[0]))
+			rc = err_set(e, E_NOMEM, "plan");
+		return rc;
+	}
+	pthread_t t;
+	bool threaded = false;
+	if (sc->n >= 2 * HALF_MIN) {
+		hv[0].n = sc->n / 2;
+		hv[1].off = hv[0].n;
+		hv[1].n = sc->n - hv[0].n;
+		threaded = pthread_create(&t, NULL, half_run, &hv[1]) == 0;
+	}
+	half_run(&hv[0]);
+	if (threaded)
+		pthread_join(t, NULL);
+	else if (hv[1].n)
+		half_run(&hv[1]);
+	int rc = E_OK;
+	for (int k = 0; k < 2 && !rc; k++) {
+		struct half *h = &hv[k];
+		if (h->rc) {
+			rc = h->rc;
+			if (e)
+				*e = h->e;
+		} else if (h->rd.n) {
+			rc = read_users(w->gc, h->rd.rq, h->rd.n, e);
+			if (!rc && half_plan(h))
+				rc = err_set(e, E_NOMEM, "plan");
+		}
+	}
+	return rc;
+}
+
 /* Plans the chunk, records and drops what is settled, keeps the rest. */
 static int walk_flush(struct walk *w, struct err *e)
 {
@@ -1062,50 +1195,37 @@ static int walk_flush(struct walk *w, struct err *e)
 	for (size_t i = 0; i < sc->n; i++)
 		sc->users[i].done = store_job_done_has(w->done, sc->users[i].pu.user_id);
 	struct plan_settings ps = *w->ps;
-	int rc = w->gi ? gather_full(w->gc, &ps, w->gi, sc, e) : gather_targeted(w->gc, &ps, sc, e);
-	if (rc)
-		return rc;
-	connect_handle_used(w->h);
-	struct plan_user *pu = plan_inputs(sc);
-	struct plan cp = {0};
+	struct half hv[2] = {{.ps = &ps, .gi = w->gi, .sc = sc, .n = sc->n},
+			     {.ps = &ps, .gi = w->gi, .sc = sc, .off = sc->n}};
 	const struct plan_entry **settled = calloc(sc->n, sizeof(*settled));
-	if (!pu || !settled || plan_users_chunk(&ps, pu, sc->n, &cp)) {
-		free(pu);
-		free(settled);
-		return err_set(e, E_NOMEM, "plan");
-	}
-	/* What Google holds was needed for planning only: the entries own what they send. */
-	for (size_t i = 0; i < sc->n; i++) {
-		struct plan_user *u = &sc->users[i].pu;
-		if (u->g)
-			json_object_put(u->g);
-		for (int k = 0; k < 2; k++)
-			if (u->m[k])
-				json_object_put(u->m[k]);
-		u->g = u->m[0] = u->m[1] = NULL;
-	}
+	int rc = settled ? chunk_plan(w, &ps, hv, e) : err_set(e, E_NOMEM, "plan");
+	if (!rc)
+		connect_handle_used(w->h);
 	size_t ns = 0;
-	for (size_t i = 0; !rc && i < cp.n; i++) {
-		struct plan_entry *en = &cp.entries[i];
-		if (plan_entry_settled(&pu[i], en)) {
-			if (plan_settled_add(&w->settled, &pu[i], en))
+	for (int k = 0; k < 2 && !rc; k++) {
+		struct half *h = &hv[k];
+		for (size_t li = 0; !rc && li < h->cp.n; li++) {
+			size_t i = h->off + li;
+			struct plan_entry *en = &h->cp.entries[li];
+			if (plan_entry_settled(&h->pu[li], en)) {
+				if (plan_settled_add(&w->settled, &h->pu[li], en))
+					rc = err_set(e, E_NOMEM, "plan");
+				else if (!sc->users[i].done)
+					settled[ns++] = en;
+				continue;
+			}
+			struct export_user *x = scope_push(&w->kept);
+			if (!x) {
 				rc = err_set(e, E_NOMEM, "plan");
-			else if (!sc->users[i].done)
-				settled[ns++] = en;
-			continue;
+				break;
+			}
+			*x = sc->users[i];
+			memset(&sc->users[i], 0, sizeof(sc->users[i]));
+			en->user = w->kept.n - 1;
+			if (plan_push(w, en))
+				rc = err_set(e, E_NOMEM, "plan");
 		}
-		struct export_user *x = scope_push(&w->kept);
-		if (!x) {
-			rc = err_set(e, E_NOMEM, "plan");
-			break;
-		}
-		*x = sc->users[i];
-		memset(&sc->users[i], 0, sizeof(sc->users[i]));
-		en->user = w->kept.n - 1;
-		if (plan_push(w, en))
-			rc = err_set(e, E_NOMEM, "plan");
 	}
-	free(pu);
 	if (!rc && ns && !w->j->job->dry_run) {
 		struct apply_ctx ac = {.j = w->j, .scope = sc};
 		rc = apply_settled(&ac, settled, ns, w->listed, e);
@@ -1113,12 +1233,15 @@ static int walk_flush(struct walk *w, struct err *e)
 			w->unlisted += (int)ns;
 	}
 	free(settled);
-	plan_free(&cp);
+	half_cleanup(&hv[0]);
+	half_cleanup(&hv[1]);
+	if (rc)
+		return rc; /* the chunk's users are freed with the walk */
 	for (size_t i = 0; i < sc->n; i++)
 		user_free(&sc->users[i]);
 	sc->n = 0;
 	/* progress and the lease about once a second (a chunk takes milliseconds) */
-	if (!rc && !w->j->stop && w->gi && ms_since(&w->last_checkpoint) >= 1000) {
+	if (!w->j->stop && w->gi && ms_since(&w->last_checkpoint) >= 1000) {
 		sync_job_checkpoint(w->j, (int)(w->settled.n + w->plan.n), -1);
 		clock_gettime(CLOCK_MONOTONIC, &w->last_checkpoint);
 	}
@@ -1178,8 +1301,9 @@ int export_users_run(struct sync_job *j, struct err *e)
 	if (rc)
 		goto out;
 	struct google_client *gc = connect_handle_client(h);
-	struct timespec t0;
+	struct timespec t0, cpu0, cpu1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu0);
 	long long keys_ms = 0, walk_ms;
 	if (!targeted && (rc = gindex_keys(j, &ps, &done, &gi, e)))
 		goto out;
@@ -1199,6 +1323,7 @@ int export_users_run(struct sync_job *j, struct err *e)
 	if (!rc)
 		rc = walk_flush(&w, e);
 	walk_ms = ms_since(&t0) - keys_ms - w.list_ms;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu1);
 	if (j->stop) {
 		rc = E_OK;
 		goto out;
@@ -1231,8 +1356,12 @@ int export_users_run(struct sync_job *j, struct err *e)
 					  PostgreSQL prepares the scope), the walk (plan and unchanged
 					  users recorded) */
 				       LOG_NUM("keys_ms", keys_ms), LOG_NUM("list_ms", w.list_ms),
-				       LOG_NUM("walk_ms", walk_ms)},
-		  9);
+				       LOG_NUM("walk_ms", walk_ms),
+				       /* the worker's CPU meanwhile (all its threads): what the run
+					  costs on a loaded machine */
+				       LOG_NUM("cpu_ms", (long long)(cpu1.tv_sec - cpu0.tv_sec) * 1000 +
+								 (cpu1.tv_nsec - cpu0.tv_nsec) / 1000000)},
+		  10);
 	if ((rc = store_plan(j, plan, w.kept.users, e)))
 		goto out;
 	if (j->job->dry_run) {
