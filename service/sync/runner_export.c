@@ -6,6 +6,7 @@
 
 #include <json-c/json.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -320,12 +321,9 @@ static struct grec *grec_new(struct gindex *gi, struct json_object *user)
 	return r;
 }
 
-static int gindex_user(void *ctx, struct json_object *user, struct err *e)
+/* Keeps a Google user: its record and an entry per key (id, primary address, aliases). */
+static int gindex_keep(struct gindex *gi, struct json_object *user, struct err *e)
 {
-	struct gindex *gi = ctx;
-	/* Google users the scope cannot match are not kept: memory follows the scope. */
-	if (!gindex_wants(gi, user))
-		return E_OK;
 	struct grec *rec = grec_new(gi, user);
 	if (!rec)
 		return err_set(e, E_NOMEM, "google index");
@@ -342,6 +340,32 @@ static int gindex_user(void *ctx, struct json_object *user, struct err *e)
 					true, rec);
 	}
 	return rc ? err_set(e, E_NOMEM, "google index") : E_OK;
+}
+
+/* Google users the scope cannot match are not kept: memory follows the scope. */
+static int gindex_user(struct gindex *gi, struct json_object *user, struct err *e)
+{
+	return gindex_wants(gi, user) ? gindex_keep(gi, user, e) : E_OK;
+}
+
+/*
+ * Drops the entries of records kept before the scope's keys were known that have no key the
+ * scope may match (their records stay in the blocks, a bounded waste). A record's entries are
+ * adjacent (gindex_keep).
+ */
+static void gindex_prune(struct gindex *gi)
+{
+	size_t o = 0;
+	for (size_t i = 0, k; i < gi->n; i = k) {
+		bool want = false;
+		for (k = i; k < gi->n && gi->v[k].rec == gi->v[i].rec; k++)
+			want = want || wanted_key(gi, gi->v[k].key);
+		if (want) {
+			memmove(&gi->v[o], &gi->v[i], (k - i) * sizeof(*gi->v));
+			o += k - i;
+		}
+	}
+	gi->n = o;
 }
 
 static uint64_t key_hash(const char *k)
@@ -531,28 +555,150 @@ static int gindex_keys(struct sync_job *j, const struct plan_settings *ps,
 	return rc;
 }
 
-/* One listing, keeping only the Google users with a key the scope may match, as text. */
-static int gindex_list(struct google_client *gc, struct plan_settings *ps, struct gindex *gi,
-		       struct err *e)
+/*
+ * The listing of a full reconcile, on a thread of its own from the run's start: it pages Google
+ * while the job thread reads the scope's keys (gindex_keys) and PostgreSQL prepares the scope's
+ * rows, and is joined before the first row is planned (walk_first). Until the keys are sealed it
+ * keeps every Google user, at most LIST_PENDING_MAX of them, then waits; once they are, it drops
+ * the ones the scope cannot match and filters the rest as they come. The thread owns gc, gi's
+ * records and entries until joined; the job thread owns gi->wanted until it sets keys (under mu).
+ */
+#define LIST_PENDING_MAX 20000 /* ~6 MB of records the scope may not match */
+
+struct lister {
+	struct google_client *gc;
+	struct gindex *gi;
+	unsigned export_mask;
+	const char *admin_email;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int keys;	    /* 0: being read, 1: sealed, -1: the run stops (under mu) */
+	atomic_bool cancel; /* the run stops: the listing ends at the next user */
+	size_t pending;	    /* users kept unfiltered (keys 0) */
+	bool filtered;	    /* the keys were seen: pending users pruned */
+	pthread_t thread;
+	bool started, joined;
+	/* results, read after the join */
+	int rc;
+	struct err e;
+	bool delegated_admin;
+	long long list_ms;
+};
+
+/* Waits until the keys are known or no more users may be kept unfiltered; the keys' state. */
+static int lister_keys(struct lister *ls, bool may_keep)
 {
+	pthread_mutex_lock(&ls->mu);
+	while (ls->keys == 0 && !(may_keep && ls->pending < LIST_PENDING_MAX))
+		pthread_cond_wait(&ls->cv, &ls->mu);
+	int k = ls->keys;
+	pthread_mutex_unlock(&ls->mu);
+	return k;
+}
+
+static int lister_user(void *ctx, struct json_object *user, struct err *e)
+{
+	struct lister *ls = ctx;
+	if (atomic_load(&ls->cancel))
+		return err_set(e, E_CONFLICT, "stopped");
+	if (!ls->filtered) {
+		int k = lister_keys(ls, true);
+		if (k < 0)
+			return err_set(e, E_CONFLICT, "stopped");
+		if (k == 0) {
+			ls->pending++;
+			return gindex_keep(ls->gi, user, e);
+		}
+		gindex_prune(ls->gi);
+		ls->filtered = true;
+	}
+	return gindex_user(ls->gi, user, e);
+}
+
+static void *lister_main(void *arg)
+{
+	struct lister *ls = arg;
+	struct gindex *gi = ls->gi;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	char extra[128], fields[512];
 	snprintf(fields, sizeof(fields), "%s%s", GOOGLE_USER_FIELDS,
-		 plan_google_fields(ps->export_mask, extra, sizeof(extra)));
-	int rc = google_users_list_all(gc, fields, gindex_user, gi, e);
-	if (rc)
-		return rc;
-	if (gindex_seal(gi))
-		return err_set(e, E_NOMEM, "google index");
-	if (ps->admin_email) {
-		const struct grec *ar = gindex_find(gi, ps->admin_email);
+		 plan_google_fields(ls->export_mask, extra, sizeof(extra)));
+	int rc = google_users_list_all(ls->gc, fields, lister_user, ls, &ls->e);
+	if (!rc && !ls->filtered) { /* listed before the keys were read */
+		if (lister_keys(ls, false) < 0) {
+			rc = err_set(&ls->e, E_CONFLICT, "stopped");
+		} else {
+			gindex_prune(gi);
+			ls->filtered = true;
+		}
+	}
+	if (!rc && gindex_seal(gi))
+		rc = err_set(&ls->e, E_NOMEM, "google index");
+	if (!rc && ls->admin_email) {
+		const struct grec *ar = gindex_find(gi, ls->admin_email);
 		struct json_object *admin = ar ? json_tokener_parse(ar->text) : NULL, *v;
-		ps->delegated_admin =
+		ls->delegated_admin =
 			admin && !(json_object_object_get_ex(admin, "isAdmin", &v) &&
 				   json_object_get_boolean(v));
 		if (admin)
 			json_object_put(admin);
 	}
-	return E_OK;
+	ls->rc = rc;
+	ls->list_ms = ms_since(&t0);
+	return NULL;
+}
+
+/* Starts the listing (on the calling thread later, in lister_join, if no thread can be made). */
+static void lister_start(struct lister *ls, struct google_client *gc, struct gindex *gi,
+			 const struct plan_settings *ps)
+{
+	*ls = (struct lister){.gc = gc, .gi = gi, .export_mask = ps->export_mask,
+			      .admin_email = ps->admin_email};
+	pthread_mutex_init(&ls->mu, NULL);
+	pthread_cond_init(&ls->cv, NULL);
+	atomic_init(&ls->cancel, false);
+	ls->started = pthread_create(&ls->thread, NULL, lister_main, ls) == 0;
+}
+
+/* The job thread's keys: 1 sealed, -1 the run stops. */
+static void lister_keys_set(struct lister *ls, int keys)
+{
+	pthread_mutex_lock(&ls->mu);
+	ls->keys = keys;
+	pthread_cond_broadcast(&ls->cv);
+	pthread_mutex_unlock(&ls->mu);
+}
+
+/* Waits for the listing (or runs it here); its result. */
+static int lister_join(struct lister *ls, struct plan_settings *ps, struct err *e)
+{
+	if (ls->joined)
+		return ls->rc;
+	if (ls->started)
+		pthread_join(ls->thread, NULL);
+	else
+		lister_main(ls);
+	ls->joined = true;
+	ps->delegated_admin = ls->delegated_admin;
+	if (ls->rc && e)
+		*e = ls->e;
+	return ls->rc;
+}
+
+/* Ends a listing the run no longer needs. */
+static void lister_end(struct lister *ls)
+{
+	if (!ls->gi)
+		return;
+	if (ls->started && !ls->joined) {
+		atomic_store(&ls->cancel, true);
+		lister_keys_set(ls, -1);
+		pthread_join(ls->thread, NULL);
+	}
+	pthread_cond_destroy(&ls->cv);
+	pthread_mutex_destroy(&ls->mu);
+	ls->gi = NULL;
 }
 
 /* A record's JSON text as a tree (NULL when it is not JSON or out of memory); tok is reused. */
@@ -1039,7 +1185,9 @@ struct walk {
 	struct google_client *gc;
 	struct connect_handle *h;
 	struct gindex *gi; /* full reconcile; NULL: targeted */
+	struct lister *ls; /* its listing */
 	long long list_ms;
+	struct timespec walk0; /* the listing joined */
 	const struct store_job_done *done;
 	size_t chunk_max;
 	bool listed; /* unchanged users get an item each (a resumed job); else they are counted */
@@ -1248,14 +1396,13 @@ static int walk_flush(struct walk *w, struct err *e)
 	return rc;
 }
 
-/* While PostgreSQL prepares the scope's rows: the Google listing. */
+/* Once PostgreSQL prepared the scope's rows: the Google listing, complete. */
 static int walk_first(void *ctx, struct err *e)
 {
 	struct walk *w = ctx;
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	int rc = gindex_list(w->gc, w->ps, w->gi, e);
-	w->list_ms = ms_since(&t0);
+	int rc = lister_join(w->ls, w->ps, e);
+	w->list_ms = w->ls->list_ms;
+	clock_gettime(CLOCK_MONOTONIC, &w->walk0);
 	return rc;
 }
 
@@ -1278,6 +1425,7 @@ int export_users_run(struct sync_job *j, struct err *e)
 	struct store_integration it;
 	struct walk w = {.j = j};
 	struct gindex gi = {0};
+	struct lister ls = {0};
 	struct connect_handle *h = NULL;
 	struct store_job_done done = {0};
 	sync_domains_refresh(j);
@@ -1305,13 +1453,18 @@ int export_users_run(struct sync_job *j, struct err *e)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu0);
 	long long keys_ms = 0, walk_ms;
-	if (!targeted && (rc = gindex_keys(j, &ps, &done, &gi, e)))
-		goto out;
+	if (!targeted) {
+		lister_start(&ls, gc, &gi, &ps);
+		rc = gindex_keys(j, &ps, &done, &gi, e);
+		lister_keys_set(&ls, rc ? -1 : 1);
+		if (rc)
+			goto out;
+	}
 	keys_ms = ms_since(&t0);
 	int recorded = 0;
 	for (int c = 0; c < JOB_NCOUNT; c++)
 		recorded += j->job->counts[c];
-	w = (struct walk){.j = j, .ps = &ps, .gc = gc, .h = h, .gi = targeted ? NULL : &gi,
+	w = (struct walk){.j = j, .ps = &ps, .gc = gc, .h = h, .gi = targeted ? NULL : &gi, .ls = &ls,
 			  .done = &done, .chunk_max = targeted ? SIZE_MAX : CHUNK,
 			  /* an earlier run's items are replaced one by one, so they stay listed */
 			  .listed = recorded > 0};
@@ -1322,7 +1475,8 @@ int export_users_run(struct sync_job *j, struct err *e)
 						 walk_first, walk_row, &w, e);
 	if (!rc)
 		rc = walk_flush(&w, e);
-	walk_ms = ms_since(&t0) - keys_ms - w.list_ms;
+	lister_end(&ls); /* a walk that ended before its first row */
+	walk_ms = targeted || !ls.joined ? ms_since(&t0) : ms_since(&w.walk0);
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu1);
 	if (j->stop) {
 		rc = E_OK;
@@ -1352,9 +1506,10 @@ int export_users_run(struct sync_job *j, struct err *e)
 							  plan->counts[PLAN_UNSUSPEND]),
 				       LOG_NUM("suspensions", plan->counts[PLAN_SUSPEND]),
 				       LOG_NUM("dry_run", j->job->dry_run),
-				       /* where a run's time goes: the scope's keys, the listing (while
-					  PostgreSQL prepares the scope), the walk (plan and unchanged
-					  users recorded) */
+				       /* where a run's time goes: the scope's keys, the listing (its
+					  own thread from the start, beside the keys and PostgreSQL
+					  preparing the scope), the walk once it is joined (plan and
+					  unchanged users recorded) */
 				       LOG_NUM("keys_ms", keys_ms), LOG_NUM("list_ms", w.list_ms),
 				       LOG_NUM("walk_ms", walk_ms),
 				       /* the worker's CPU meanwhile (all its threads): what the run
@@ -1405,6 +1560,7 @@ out:
 		connect_client_release(j->conn, h);
 	export_scope_free(&w.chunk);
 	export_scope_free(&w.kept);
+	lister_end(&ls);
 	gindex_free(&gi);
 	store_job_done_cleanup(&done);
 	free_domains(domains);
