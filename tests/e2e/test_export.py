@@ -647,7 +647,7 @@ def test_full_reconcile_of_a_chunk_planned_in_halves_keeps_each_user_to_its_own_
     assert len(links) == n
     for i in range(n):
         guser = g[f"take{i:04d}@example.com"]
-        assert guser["name"] == {"givenName": "Bulk", "familyName": f"N{i}"}, guser
+        assert (guser["name"]["givenName"], guser["name"]["familyName"]) == ("Bulk", f"N{i}"), guser
         assert links[f"t{i:04d}"][0] == guser["id"]
     assert len({fam for _, fam in links.values()}) == n  # each link its own user's name digest
     before = h.sql(ex.db, "SELECT user_id, updated_at, field_hashes::text FROM user_links ORDER BY 1")
