@@ -5,6 +5,9 @@
 #include "runner_export.h"
 
 #include <json-c/json.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,22 +31,10 @@
 
 /* ------------------------------------------------------------------ the scope, copied */
 
-static void xfree_str(const char *s)
-{
-	free((void *)(uintptr_t)s);
-}
-
 static void user_free(struct export_user *x)
 {
 	struct plan_user *u = &x->pu;
-	const char *strs[] = {u->user_id, u->email, u->first_name, u->last_name, u->state,
-			      u->alternate_email, u->cost_center, u->department, u->employee_type,
-			      u->job_title, u->employee_id, u->addresses_json, u->phones_json,
-			      u->password_digest, u->google_id, u->link_status,
-			      u->link_primary_email, u->link_password_digest, u->manager_email,
-			      x->link_origin, x->field_hashes_text};
-	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
-		xfree_str(strs[i]);
+	free(x->strings); /* every string of the row but the hash (scope_add) */
 	if (x->hash) {
 		crypto_wipe(x->hash, strlen(x->hash));
 		free(x->hash);
@@ -91,35 +82,65 @@ static int scope_add(struct export_scope *sc, const struct store_export_row *r, 
 	if (!x)
 		return err_set(e, E_NOMEM, "scope");
 	struct plan_user *u = &x->pu;
-	bool ok = true;
-#define DUP(dst, src)                                                                          \
-	do {                                                                                   \
-		(dst) = strdup((src) ? (src) : "");                                            \
-		ok = ok && (dst);                                                              \
-	} while (0)
-	DUP(u->user_id, r->user_id);
-	DUP(u->email, r->email);
-	DUP(u->first_name, r->first_name);
-	DUP(u->last_name, r->last_name);
-	DUP(u->state, r->state);
-	DUP(u->alternate_email, r->alternate_email);
-	DUP(u->cost_center, r->cost_center);
-	DUP(u->department, r->department);
-	DUP(u->employee_type, r->employee_type);
-	DUP(u->job_title, r->job_title);
-	DUP(u->employee_id, r->employee_id);
-	DUP(u->addresses_json, r->addresses_json[0] ? r->addresses_json : "[]");
-	DUP(u->phones_json, r->phones_json[0] ? r->phones_json : "[]");
-	DUP(u->google_id, r->google_id);
-	DUP(u->link_status, r->link_status);
-	DUP(u->link_primary_email, r->link_primary_email);
-	DUP(u->link_password_digest, r->password_digest);
-	DUP(x->link_origin, r->link_origin);
-	DUP(x->field_hashes_text, r->field_hashes_json[0] ? r->field_hashes_json : "{}");
-#undef DUP
+	/* One allocation for the row's strings (a chunk is copied and dropped per 500 users). */
+	const char *src[] = {r->user_id,
+			     r->email,
+			     r->first_name,
+			     r->last_name,
+			     r->state,
+			     r->alternate_email,
+			     r->cost_center,
+			     r->department,
+			     r->employee_type,
+			     r->job_title,
+			     r->employee_id,
+			     r->addresses_json[0] ? r->addresses_json : "[]",
+			     r->phones_json[0] ? r->phones_json : "[]",
+			     r->google_id,
+			     r->link_status,
+			     r->link_primary_email,
+			     r->password_digest,
+			     r->link_origin,
+			     r->field_hashes_json[0] ? r->field_hashes_json : "{}",
+			     r->manager_primary_email,
+			     ""}; /* the password digest, written below */
+	const char **dst[] = {&u->user_id,
+			      &u->email,
+			      &u->first_name,
+			      &u->last_name,
+			      &u->state,
+			      &u->alternate_email,
+			      &u->cost_center,
+			      &u->department,
+			      &u->employee_type,
+			      &u->job_title,
+			      &u->employee_id,
+			      &u->addresses_json,
+			      &u->phones_json,
+			      &u->google_id,
+			      &u->link_status,
+			      &u->link_primary_email,
+			      &u->link_password_digest,
+			      (const char **)&x->link_origin,
+			      (const char **)&x->field_hashes_text,
+			      &u->manager_email,
+			      &u->password_digest};
+	enum { NS = sizeof(src) / sizeof(src[0]), DIGEST_LEN = 64 };
+	size_t len[NS], total = DIGEST_LEN;
+	for (size_t i = 0; i < NS; i++)
+		total += (len[i] = strlen(src[i] ? src[i] : "")) + 1;
+	char *p = x->strings = malloc(total);
+	if (!p)
+		return err_set(e, E_NOMEM, "scope");
+	for (size_t i = 0; i < NS; i++) {
+		memcpy(p, src[i] ? src[i] : "", len[i] + 1);
+		*dst[i] = p;
+		p += len[i] + 1;
+	}
 	/* The manager's linked primaryEmail (the store resolves it: the whole scope is never held). */
-	if (ok && r->manager_primary_email[0])
-		ok = (u->manager_email = strdup(r->manager_primary_email)) != NULL;
+	if (!r->manager_primary_email[0])
+		u->manager_email = NULL;
+	bool ok = true;
 	char digest[65] = "";
 	if (ok && r->password_hash[0]) {
 		x->hash = strdup(r->password_hash);
@@ -137,8 +158,7 @@ static int scope_add(struct export_scope *sc, const struct store_export_row *r, 
 			ok = false;
 		}
 	}
-	u->password_digest = strdup(digest);
-	ok = ok && u->password_digest;
+	memcpy((char *)(uintptr_t)u->password_digest, digest, strlen(digest) + 1); /* room: 64 */
 	u->exists = r->exists;
 	u->in_scope = r->in_scope;
 	u->version = r->version;
@@ -175,19 +195,49 @@ struct grec {
 };
 
 struct gentry {
-	const char *key; /* lower-case address or id (owned by the record or the index) */
+	const char *key; /* lower-case address or id (in the record or the index's arena) */
 	const struct grec *rec;
 };
+
+/*
+ * Records and lower-cased keys live until the scope is planned: carved from large blocks, so
+ * 100,000 users are a few dozen allocations (not 300,000 small ones between the listing's
+ * short-lived trees) and free at once.
+ */
+struct gblock {
+	struct gblock *next;
+	size_t used, cap;
+	max_align_t data[];
+};
+
+#define GBLOCK_BYTES ((size_t)1 << 20)
 
 struct gindex {
 	struct gentry *v;
 	size_t n, cap;
-	char **owned; /* lower-cased keys */
-	size_t n_owned, cap_owned;
-	struct grec **recs; /* every user kept */
-	size_t n_recs, cap_recs;
+	uint32_t *slot; /* open addressing over v by key (index + 1; 0 empty), built once listed */
+	size_t mask;
+	struct gblock *blocks; /* newest first */
 	struct plan_keyset wanted; /* keys (ids, lower-case addresses) the scope may match */
 };
+
+static void *gindex_alloc(struct gindex *gi, size_t n)
+{
+	n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+	struct gblock *b = gi->blocks;
+	if (!b || b->cap - b->used < n) {
+		size_t cap = n > GBLOCK_BYTES ? n : GBLOCK_BYTES;
+		if (!(b = malloc(sizeof(*b) + cap)))
+			return NULL;
+		b->used = 0;
+		b->cap = cap;
+		b->next = gi->blocks;
+		gi->blocks = b;
+	}
+	void *p = (char *)b->data + b->used;
+	b->used += n;
+	return p;
+}
 
 static int gindex_add(struct gindex *gi, const char *key, bool copy_lower, const struct grec *rec)
 {
@@ -202,19 +252,12 @@ static int gindex_add(struct gindex *gi, const char *key, bool copy_lower, const
 		gi->cap = cap;
 	}
 	if (copy_lower) {
-		if (gi->n_owned == gi->cap_owned) {
-			size_t c = gi->cap_owned ? gi->cap_owned * 2 : 1024;
-			char **no = realloc(gi->owned, c * sizeof(*no));
-			if (!no)
-				return -1;
-			gi->owned = no;
-			gi->cap_owned = c;
-		}
-		char *k = strdup(key);
+		size_t l = strlen(key) + 1;
+		char *k = gindex_alloc(gi, l);
 		if (!k)
 			return -1;
+		memcpy(k, key, l);
 		lower_ascii(k);
-		gi->owned[gi->n_owned++] = k;
 		key = k;
 	}
 	gi->v[gi->n].key = key;
@@ -262,12 +305,14 @@ static bool gindex_wants(const struct gindex *gi, struct json_object *user)
 	return false;
 }
 
-static struct grec *grec_new(struct json_object *user)
+static struct grec *grec_new(struct gindex *gi, struct json_object *user)
 {
-	const char *text = json_object_to_json_string_ext(user, JSON_C_TO_STRING_PLAIN);
+	size_t lt;
+	const char *text = json_object_to_json_string_length(user, JSON_C_TO_STRING_PLAIN, &lt);
 	const char *id = jstr(user, "id");
-	size_t lt = strlen(text) + 1, li = strlen(id ? id : "") + 1;
-	struct grec *r = malloc(sizeof(*r) + lt + li);
+	size_t li = strlen(id ? id : "") + 1;
+	lt++;
+	struct grec *r = text ? gindex_alloc(gi, sizeof(*r) + lt + li) : NULL;
 	if (!r)
 		return NULL;
 	memcpy(r->text, text, lt);
@@ -276,24 +321,12 @@ static struct grec *grec_new(struct json_object *user)
 	return r;
 }
 
-static int gindex_user(void *ctx, struct json_object *user, struct err *e)
+/* Keeps a Google user: its record and an entry per key (id, primary address, aliases). */
+static int gindex_keep(struct gindex *gi, struct json_object *user, struct err *e)
 {
-	struct gindex *gi = ctx;
-	/* Google users the scope cannot match are not kept: memory follows the scope. */
-	if (!gindex_wants(gi, user))
-		return E_OK;
-	if (gi->n_recs == gi->cap_recs) {
-		size_t c = gi->cap_recs ? gi->cap_recs * 2 : 1024;
-		struct grec **nr = realloc(gi->recs, c * sizeof(*nr));
-		if (!nr)
-			return err_set(e, E_NOMEM, "google index");
-		gi->recs = nr;
-		gi->cap_recs = c;
-	}
-	struct grec *rec = grec_new(user);
+	struct grec *rec = grec_new(gi, user);
 	if (!rec)
 		return err_set(e, E_NOMEM, "google index");
-	gi->recs[gi->n_recs++] = rec;
 	int rc = gindex_add(gi, rec->id, false, rec) ||
 		 gindex_add(gi, jstr(user, "primaryEmail"), true, rec);
 	const char *keys[] = {"aliases", "nonEditableAliases"};
@@ -309,33 +342,83 @@ static int gindex_user(void *ctx, struct json_object *user, struct err *e)
 	return rc ? err_set(e, E_NOMEM, "google index") : E_OK;
 }
 
-static int cmp_gkey(const void *a, const void *b)
+/* Google users the scope cannot match are not kept: memory follows the scope. */
+static int gindex_user(struct gindex *gi, struct json_object *user, struct err *e)
 {
-	return strcmp(((const struct gentry *)a)->key, ((const struct gentry *)b)->key);
+	return gindex_wants(gi, user) ? gindex_keep(gi, user, e) : E_OK;
+}
+
+/*
+ * Drops the entries of records kept before the scope's keys were known that have no key the
+ * scope may match (their records stay in the blocks, a bounded waste). A record's entries are
+ * adjacent (gindex_keep).
+ */
+static void gindex_prune(struct gindex *gi)
+{
+	size_t o = 0;
+	for (size_t i = 0, k; i < gi->n; i = k) {
+		bool want = false;
+		for (k = i; k < gi->n && gi->v[k].rec == gi->v[i].rec; k++)
+			want = want || wanted_key(gi, gi->v[k].key);
+		if (want) {
+			memmove(&gi->v[o], &gi->v[i], (k - i) * sizeof(*gi->v));
+			o += k - i;
+		}
+	}
+	gi->n = o;
+}
+
+static uint64_t key_hash(const char *k)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+	for (; *k; k++)
+		h = (h ^ (unsigned char)*k) * 1099511628211ull;
+	return h;
+}
+
+/* The lookup table over every key listed (a key listed twice finds its first record). */
+static int gindex_seal(struct gindex *gi)
+{
+	size_t size = 1024;
+	while (size < 2 * gi->n)
+		size *= 2;
+	if (gi->n >= UINT32_MAX || !(gi->slot = calloc(size, sizeof(*gi->slot))))
+		return -1;
+	gi->mask = size - 1;
+	for (size_t i = 0; i < gi->n; i++) {
+		size_t h = (size_t)key_hash(gi->v[i].key) & gi->mask;
+		bool dup = false;
+		for (; gi->slot[h] && !dup; h = (h + 1) & gi->mask)
+			dup = !strcmp(gi->v[gi->slot[h] - 1].key, gi->v[i].key);
+		if (!dup)
+			gi->slot[h] = (uint32_t)i + 1;
+	}
+	return 0;
 }
 
 static const struct grec *gindex_find(const struct gindex *gi, const char *key)
 {
-	if (!gi->n || !key[0])
+	if (!gi->slot || !key[0])
 		return NULL;
 	char lk[320];
 	snprintf(lk, sizeof(lk), "%s", key);
 	lower_ascii(lk);
-	struct gentry k = {lk, NULL};
-	const struct gentry *hit = bsearch(&k, gi->v, gi->n, sizeof(*gi->v), cmp_gkey);
-	return hit ? hit->rec : NULL;
+	for (size_t h = (size_t)key_hash(lk) & gi->mask; gi->slot[h]; h = (h + 1) & gi->mask)
+		if (!strcmp(gi->v[gi->slot[h] - 1].key, lk))
+			return gi->v[gi->slot[h] - 1].rec;
+	return NULL;
 }
 
 static void gindex_free(struct gindex *gi)
 {
-	for (size_t i = 0; i < gi->n_owned; i++)
-		free(gi->owned[i]);
-	free(gi->owned);
-	for (size_t i = 0; i < gi->n_recs; i++)
-		free(gi->recs[i]);
-	free(gi->recs);
+	while (gi->blocks) {
+		struct gblock *b = gi->blocks;
+		gi->blocks = b->next;
+		free(b);
+	}
 	plan_keyset_free(&gi->wanted);
 	free(gi->v);
+	free(gi->slot);
 	memset(gi, 0, sizeof(*gi));
 }
 
@@ -472,44 +555,187 @@ static int gindex_keys(struct sync_job *j, const struct plan_settings *ps,
 	return rc;
 }
 
-/* One listing, keeping only the Google users with a key the scope may match, as text. */
-static int gindex_list(struct google_client *gc, struct plan_settings *ps, struct gindex *gi,
-		       struct err *e)
+/*
+ * The listing of a full reconcile, on a thread of its own from the run's start: it pages Google
+ * while the job thread reads the scope's keys (gindex_keys) and PostgreSQL prepares the scope's
+ * rows, and is joined before the first row is planned (walk_first). Until the keys are sealed it
+ * keeps every Google user, at most LIST_PENDING_MAX of them, then waits; once they are, it drops
+ * the ones the scope cannot match and filters the rest as they come. The thread owns gc, gi's
+ * records and entries until joined; the job thread owns gi->wanted until it sets keys (under mu).
+ */
+#define LIST_PENDING_MAX 20000 /* ~6 MB of records the scope may not match */
+
+struct lister {
+	struct google_client *gc;
+	struct gindex *gi;
+	unsigned export_mask;
+	const char *admin_email;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int keys;	    /* 0: being read, 1: sealed, -1: the run stops (under mu) */
+	atomic_bool cancel; /* the run stops: the listing ends at the next user */
+	size_t pending;	    /* users kept unfiltered (keys 0) */
+	bool filtered;	    /* the keys were seen: pending users pruned */
+	pthread_t thread;
+	bool started, joined;
+	/* results, read after the join */
+	int rc;
+	struct err e;
+	bool delegated_admin;
+	long long list_ms;
+};
+
+/* Waits until the keys are known or no more users may be kept unfiltered; the keys' state. */
+static int lister_keys(struct lister *ls, bool may_keep)
 {
+	pthread_mutex_lock(&ls->mu);
+	while (ls->keys == 0 && !(may_keep && ls->pending < LIST_PENDING_MAX))
+		pthread_cond_wait(&ls->cv, &ls->mu);
+	int k = ls->keys;
+	pthread_mutex_unlock(&ls->mu);
+	return k;
+}
+
+static int lister_user(void *ctx, struct json_object *user, struct err *e)
+{
+	struct lister *ls = ctx;
+	if (atomic_load(&ls->cancel))
+		return err_set(e, E_CONFLICT, "stopped");
+	if (!ls->filtered) {
+		int k = lister_keys(ls, true);
+		if (k < 0)
+			return err_set(e, E_CONFLICT, "stopped");
+		if (k == 0) {
+			ls->pending++;
+			return gindex_keep(ls->gi, user, e);
+		}
+		gindex_prune(ls->gi);
+		ls->filtered = true;
+	}
+	return gindex_user(ls->gi, user, e);
+}
+
+static void *lister_main(void *arg)
+{
+	struct lister *ls = arg;
+	struct gindex *gi = ls->gi;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	char extra[128], fields[512];
 	snprintf(fields, sizeof(fields), "%s%s", GOOGLE_USER_FIELDS,
-		 plan_google_fields(ps->export_mask, extra, sizeof(extra)));
-	int rc = google_users_list_all(gc, fields, gindex_user, gi, e);
-	if (rc)
-		return rc;
-	if (gi->n > 1)
-		qsort(gi->v, gi->n, sizeof(*gi->v), cmp_gkey);
-	if (ps->admin_email) {
-		const struct grec *ar = gindex_find(gi, ps->admin_email);
+		 plan_google_fields(ls->export_mask, extra, sizeof(extra)));
+	int rc = google_users_list_all(ls->gc, fields, lister_user, ls, &ls->e);
+	if (!rc && !ls->filtered) { /* listed before the keys were read */
+		if (lister_keys(ls, false) < 0) {
+			rc = err_set(&ls->e, E_CONFLICT, "stopped");
+		} else {
+			gindex_prune(gi);
+			ls->filtered = true;
+		}
+	}
+	if (!rc && gindex_seal(gi))
+		rc = err_set(&ls->e, E_NOMEM, "google index");
+	if (!rc && ls->admin_email) {
+		const struct grec *ar = gindex_find(gi, ls->admin_email);
 		struct json_object *admin = ar ? json_tokener_parse(ar->text) : NULL, *v;
-		ps->delegated_admin =
+		ls->delegated_admin =
 			admin && !(json_object_object_get_ex(admin, "isAdmin", &v) &&
 				   json_object_get_boolean(v));
 		if (admin)
 			json_object_put(admin);
 	}
-	return E_OK;
+	ls->rc = rc;
+	ls->list_ms = ms_since(&t0);
+	return NULL;
 }
 
+/* Starts the listing (on the calling thread later, in lister_join, if no thread can be made). */
+static void lister_start(struct lister *ls, struct google_client *gc, struct gindex *gi,
+			 const struct plan_settings *ps)
+{
+	*ls = (struct lister){.gc = gc, .gi = gi, .export_mask = ps->export_mask,
+			      .admin_email = ps->admin_email};
+	pthread_mutex_init(&ls->mu, NULL);
+	pthread_cond_init(&ls->cv, NULL);
+	atomic_init(&ls->cancel, false);
+	ls->started = pthread_create(&ls->thread, NULL, lister_main, ls) == 0;
+}
+
+/* The job thread's keys: 1 sealed, -1 the run stops. */
+static void lister_keys_set(struct lister *ls, int keys)
+{
+	pthread_mutex_lock(&ls->mu);
+	ls->keys = keys;
+	pthread_cond_broadcast(&ls->cv);
+	pthread_mutex_unlock(&ls->mu);
+}
+
+/* Waits for the listing (or runs it here); its result. */
+static int lister_join(struct lister *ls, struct plan_settings *ps, struct err *e)
+{
+	if (ls->joined)
+		return ls->rc;
+	if (ls->started)
+		pthread_join(ls->thread, NULL);
+	else
+		lister_main(ls);
+	ls->joined = true;
+	ps->delegated_admin = ls->delegated_admin;
+	if (ls->rc && e)
+		*e = ls->e;
+	return ls->rc;
+}
+
+/* Ends a listing the run no longer needs. */
+static void lister_end(struct lister *ls)
+{
+	if (!ls->gi)
+		return;
+	if (ls->started && !ls->joined) {
+		atomic_store(&ls->cancel, true);
+		lister_keys_set(ls, -1);
+		pthread_join(ls->thread, NULL);
+	}
+	pthread_cond_destroy(&ls->cv);
+	pthread_mutex_destroy(&ls->mu);
+	ls->gi = NULL;
+}
+
+/* A record's JSON text as a tree (NULL when it is not JSON or out of memory); tok is reused. */
+static struct json_object *grec_parse(struct json_tokener *tok, const struct grec *g)
+{
+	json_tokener_reset(tok);
+	struct json_object *jo = json_tokener_parse_ex(tok, g->text, -1);
+	if (json_tokener_get_error(tok) != json_tokener_success) {
+		json_object_put(jo);
+		return NULL;
+	}
+	return jo;
+}
+
+/* Google reads the listing could not answer, queued for the job thread. */
+struct reads {
+	struct read_req *rq;
+	size_t n, cap;
+};
+
 /*
- * What Google holds for one chunk of a full reconcile: from the listing, and by id for linked
- * users it lacks (to tell a deleted user from a moved one). A key the first walk did not see
- * (the scope moved in between) is read by itself rather than taken for absent.
+ * What Google holds for users[off, off + n) of a chunk of a full reconcile: from the listing,
+ * and queued reads by id for linked users it lacks (to tell a deleted user from a moved one). A
+ * key the first walk did not see (the scope moved in between) is queued to be read by itself
+ * rather than taken for absent. No I/O: runs on a chunk-half thread (gi is only read).
  */
-static int gather_full(struct google_client *gc, const struct plan_settings *ps,
-		       const struct gindex *gi, struct export_scope *sc, struct err *e)
+static int gather_listed(const struct plan_settings *ps, const struct gindex *gi,
+			 struct export_scope *sc, size_t off, size_t n, struct reads *rd,
+			 struct err *e)
 {
 	char extra[128];
 	plan_google_fields(ps->export_mask, extra, sizeof(extra));
-	struct read_req *rq = NULL;
-	size_t nr = 0, cap = 0;
+	struct json_tokener *tok = json_tokener_new();
+	if (!tok)
+		return err_set(e, E_NOMEM, "google index");
 	int rc = E_OK;
-	for (size_t i = 0; !rc && i < sc->n; i++) {
+	for (size_t i = off; !rc && i < off + n; i++) {
 		struct export_user *x = &sc->users[i];
 		struct plan_user *u = &x->pu;
 		bool linked = u->google_id[0] && strcmp(u->link_status, "released");
@@ -524,11 +750,11 @@ static int gather_full(struct google_client *gc, const struct plan_settings *ps,
 				const struct grec *holder = gindex_find(gi, want);
 				u->primary_taken = holder && strcmp(holder->id, u->google_id) != 0;
 			}
-			if (g && (u->g = json_tokener_parse(g->text))) {
+			if (g && (u->g = grec_parse(tok, g))) {
 				u->g_state = PLAN_G_FOUND;
 			} else {
 				/* A complete listing lacks it: confirm by id before calling it gone. */
-				rc = add_read(&rq, &nr, &cap, x, -1, u->google_id, extra, e);
+				rc = add_read(&rd->rq, &rd->n, &rd->cap, x, -1, u->google_id, extra, e);
 			}
 			continue;
 		}
@@ -539,17 +765,15 @@ static int gather_full(struct google_client *gc, const struct plan_settings *ps,
 		for (int k = 0; !rc && k < nk; k++) {
 			if (!wanted_key(gi, mk[k])) {
 				u->m_state[k] = PLAN_G_NOT_FOUND; /* unless the read finds it */
-				rc = add_read(&rq, &nr, &cap, x, k, mk[k], extra, e);
+				rc = add_read(&rd->rq, &rd->n, &rd->cap, x, k, mk[k], extra, e);
 				continue;
 			}
 			const struct grec *g = gindex_find(gi, mk[k]);
-			u->m[k] = g ? json_tokener_parse(g->text) : NULL;
+			u->m[k] = g ? grec_parse(tok, g) : NULL;
 			u->m_state[k] = u->m[k] ? PLAN_G_FOUND : g ? PLAN_G_UNKNOWN : PLAN_G_NOT_FOUND;
 		}
 	}
-	if (!rc && nr)
-		rc = read_users(gc, rq, nr, e);
-	free(rq);
+	json_tokener_free(tok);
 	return rc;
 }
 
@@ -961,7 +1185,9 @@ struct walk {
 	struct google_client *gc;
 	struct connect_handle *h;
 	struct gindex *gi; /* full reconcile; NULL: targeted */
+	struct lister *ls; /* its listing */
 	long long list_ms;
+	struct timespec walk0; /* the listing joined */
 	const struct store_job_done *done;
 	size_t chunk_max;
 	bool listed; /* unchanged users get an item each (a resumed job); else they are counted */
@@ -989,12 +1215,13 @@ static int plan_push(struct walk *w, struct plan_entry *en)
 }
 
 /* The planner's view of sc: a copy of each user, done users as nobody (nothing to do). */
-static struct plan_user *plan_inputs(const struct export_scope *sc)
+/* The planner's view of sc's users [off, off + n): a copy of each, done users as nobody. */
+static struct plan_user *plan_inputs_range(const struct export_scope *sc, size_t off, size_t n)
 {
-	struct plan_user *pu = calloc(sc->n ? sc->n : 1, sizeof(*pu));
-	for (size_t i = 0; pu && i < sc->n; i++) {
-		pu[i] = sc->users[i].pu;
-		if (sc->users[i].done)
+	struct plan_user *pu = calloc(n ? n : 1, sizeof(*pu));
+	for (size_t i = 0; pu && i < n; i++) {
+		pu[i] = sc->users[off + i].pu;
+		if (sc->users[off + i].done)
 			pu[i] = (struct plan_user){
 				.user_id = pu[i].user_id, .email = "", .first_name = "", .last_name = "",
 				.state = "", .alternate_email = "", .cost_center = "", .department = "",
@@ -1006,6 +1233,107 @@ static struct plan_user *plan_inputs(const struct export_scope *sc)
 	return pu;
 }
 
+static struct plan_user *plan_inputs(const struct export_scope *sc)
+{
+	return plan_inputs_range(sc, 0, sc->n);
+}
+
+/*
+ * Half of a chunk: its users' Google state (full reconcile: from the listing) and their plan.
+ * Parsing and planning are most of a reconcile's CPU and touch only the half's users, so the
+ * two halves run at once (the second on a thread of its own); what needs I/O (Google reads,
+ * the store) stays on the job thread.
+ */
+struct half {
+	const struct plan_settings *ps;
+	const struct gindex *gi;
+	struct export_scope *sc;
+	size_t off, n;
+	struct reads rd;     /* what the listing could not answer: read by the job thread */
+	struct plan_user *pu; /* planner inputs, [0, n) */
+	struct plan cp;	     /* entries[i] is users[off + i] */
+	int rc;
+	struct err e;
+};
+
+#define HALF_MIN 64 /* a smaller chunk is planned on the job thread alone */
+
+static int half_plan(struct half *h)
+{
+	h->pu = plan_inputs_range(h->sc, h->off, h->n);
+	if (!h->pu || plan_users_chunk(h->ps, h->pu, h->n, &h->cp))
+		return err_set(&h->e, E_NOMEM, "plan");
+	for (size_t i = 0; i < h->cp.n; i++)
+		h->cp.entries[i].user += h->off; /* entries index the chunk (the applier's scope) */
+	/* What Google holds was needed for planning only: the entries own what they send. */
+	for (size_t i = h->off; i < h->off + h->n; i++) {
+		struct plan_user *u = &h->sc->users[i].pu;
+		if (u->g)
+			json_object_put(u->g);
+		for (int k = 0; k < 2; k++)
+			if (u->m[k])
+				json_object_put(u->m[k]);
+		u->g = u->m[0] = u->m[1] = NULL;
+	}
+	return E_OK;
+}
+
+static void *half_run(void *arg)
+{
+	struct half *h = arg;
+	h->rc = gather_listed(h->ps, h->gi, h->sc, h->off, h->n, &h->rd, &h->e);
+	if (!h->rc && !h->rd.n)
+		h->rc = half_plan(h);
+	return NULL;
+}
+
+static void half_cleanup(struct half *h)
+{
+	free(h->rd.rq);
+	free(h->pu);
+	plan_free(&h->cp);
+}
+
+/* Google state and plan of the chunk, in two halves (full reconcile) or one (targeted). */
+static int chunk_plan(struct walk *w, struct plan_settings *ps, struct half hv[2],
+		      struct err *e)
+{
+	struct export_scope *sc = &w->chunk;
+	if (!w->gi) {
+		int rc = gather_targeted(w->gc, ps, sc, e);
+		if (!rc && half_plan(&hv[0]))
+			rc = err_set(e, E_NOMEM, "plan");
+		return rc;
+	}
+	pthread_t t;
+	bool threaded = false;
+	if (sc->n >= 2 * HALF_MIN) {
+		hv[0].n = sc->n / 2;
+		hv[1].off = hv[0].n;
+		hv[1].n = sc->n - hv[0].n;
+		threaded = pthread_create(&t, NULL, half_run, &hv[1]) == 0;
+	}
+	half_run(&hv[0]);
+	if (threaded)
+		pthread_join(t, NULL);
+	else if (hv[1].n)
+		half_run(&hv[1]);
+	int rc = E_OK;
+	for (int k = 0; k < 2 && !rc; k++) {
+		struct half *h = &hv[k];
+		if (h->rc) {
+			rc = h->rc;
+			if (e)
+				*e = h->e;
+		} else if (h->rd.n) {
+			rc = read_users(w->gc, h->rd.rq, h->rd.n, e);
+			if (!rc && half_plan(h))
+				rc = err_set(e, E_NOMEM, "plan");
+		}
+	}
+	return rc;
+}
+
 /* Plans the chunk, records and drops what is settled, keeps the rest. */
 static int walk_flush(struct walk *w, struct err *e)
 {
@@ -1015,50 +1343,37 @@ static int walk_flush(struct walk *w, struct err *e)
 	for (size_t i = 0; i < sc->n; i++)
 		sc->users[i].done = store_job_done_has(w->done, sc->users[i].pu.user_id);
 	struct plan_settings ps = *w->ps;
-	int rc = w->gi ? gather_full(w->gc, &ps, w->gi, sc, e) : gather_targeted(w->gc, &ps, sc, e);
-	if (rc)
-		return rc;
-	connect_handle_used(w->h);
-	struct plan_user *pu = plan_inputs(sc);
-	struct plan cp = {0};
+	struct half hv[2] = {{.ps = &ps, .gi = w->gi, .sc = sc, .n = sc->n},
+			     {.ps = &ps, .gi = w->gi, .sc = sc, .off = sc->n}};
 	const struct plan_entry **settled = calloc(sc->n, sizeof(*settled));
-	if (!pu || !settled || plan_users_chunk(&ps, pu, sc->n, &cp)) {
-		free(pu);
-		free(settled);
-		return err_set(e, E_NOMEM, "plan");
-	}
-	/* What Google holds was needed for planning only: the entries own what they send. */
-	for (size_t i = 0; i < sc->n; i++) {
-		struct plan_user *u = &sc->users[i].pu;
-		if (u->g)
-			json_object_put(u->g);
-		for (int k = 0; k < 2; k++)
-			if (u->m[k])
-				json_object_put(u->m[k]);
-		u->g = u->m[0] = u->m[1] = NULL;
-	}
+	int rc = settled ? chunk_plan(w, &ps, hv, e) : err_set(e, E_NOMEM, "plan");
+	if (!rc)
+		connect_handle_used(w->h);
 	size_t ns = 0;
-	for (size_t i = 0; !rc && i < cp.n; i++) {
-		struct plan_entry *en = &cp.entries[i];
-		if (plan_entry_settled(&pu[i], en)) {
-			if (plan_settled_add(&w->settled, &pu[i], en))
+	for (int k = 0; k < 2 && !rc; k++) {
+		struct half *h = &hv[k];
+		for (size_t li = 0; !rc && li < h->cp.n; li++) {
+			size_t i = h->off + li;
+			struct plan_entry *en = &h->cp.entries[li];
+			if (plan_entry_settled(&h->pu[li], en)) {
+				if (plan_settled_add(&w->settled, &h->pu[li], en))
+					rc = err_set(e, E_NOMEM, "plan");
+				else if (!sc->users[i].done)
+					settled[ns++] = en;
+				continue;
+			}
+			struct export_user *x = scope_push(&w->kept);
+			if (!x) {
 				rc = err_set(e, E_NOMEM, "plan");
-			else if (!sc->users[i].done)
-				settled[ns++] = en;
-			continue;
+				break;
+			}
+			*x = sc->users[i];
+			memset(&sc->users[i], 0, sizeof(sc->users[i]));
+			en->user = w->kept.n - 1;
+			if (plan_push(w, en))
+				rc = err_set(e, E_NOMEM, "plan");
 		}
-		struct export_user *x = scope_push(&w->kept);
-		if (!x) {
-			rc = err_set(e, E_NOMEM, "plan");
-			break;
-		}
-		*x = sc->users[i];
-		memset(&sc->users[i], 0, sizeof(sc->users[i]));
-		en->user = w->kept.n - 1;
-		if (plan_push(w, en))
-			rc = err_set(e, E_NOMEM, "plan");
 	}
-	free(pu);
 	if (!rc && ns && !w->j->job->dry_run) {
 		struct apply_ctx ac = {.j = w->j, .scope = sc};
 		rc = apply_settled(&ac, settled, ns, w->listed, e);
@@ -1066,26 +1381,28 @@ static int walk_flush(struct walk *w, struct err *e)
 			w->unlisted += (int)ns;
 	}
 	free(settled);
-	plan_free(&cp);
+	half_cleanup(&hv[0]);
+	half_cleanup(&hv[1]);
+	if (rc)
+		return rc; /* the chunk's users are freed with the walk */
 	for (size_t i = 0; i < sc->n; i++)
 		user_free(&sc->users[i]);
 	sc->n = 0;
 	/* progress and the lease about once a second (a chunk takes milliseconds) */
-	if (!rc && !w->j->stop && w->gi && ms_since(&w->last_checkpoint) >= 1000) {
+	if (!w->j->stop && w->gi && ms_since(&w->last_checkpoint) >= 1000) {
 		sync_job_checkpoint(w->j, (int)(w->settled.n + w->plan.n), -1);
 		clock_gettime(CLOCK_MONOTONIC, &w->last_checkpoint);
 	}
 	return rc;
 }
 
-/* While PostgreSQL prepares the scope's rows: the Google listing. */
+/* Once PostgreSQL prepared the scope's rows: the Google listing, complete. */
 static int walk_first(void *ctx, struct err *e)
 {
 	struct walk *w = ctx;
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	int rc = gindex_list(w->gc, w->ps, w->gi, e);
-	w->list_ms = ms_since(&t0);
+	int rc = lister_join(w->ls, w->ps, e);
+	w->list_ms = w->ls->list_ms;
+	clock_gettime(CLOCK_MONOTONIC, &w->walk0);
 	return rc;
 }
 
@@ -1108,14 +1425,18 @@ int export_users_run(struct sync_job *j, struct err *e)
 	struct store_integration it;
 	struct walk w = {.j = j};
 	struct gindex gi = {0};
+	struct lister ls = {0};
 	struct connect_handle *h = NULL;
 	struct store_job_done done = {0};
-	sync_domains_refresh(j);
-	int rc = load_settings(j, &ps, &domains, admin_email, &it, e);
+	int rc = target_ids(j, &ids, &n_ids, e);
+	/* A full reconcile refreshes the domains' verified flags; a targeted run (an event's) uses
+	   the stored ones: one domains.list per event would spend a fifth of the default quota. */
+	if (!rc && !ids)
+		sync_domains_refresh(j);
+	if (!rc)
+		rc = load_settings(j, &ps, &domains, admin_email, &it, e);
 	if (!rc && strcmp(it.status, "active"))
 		rc = err_set(e, E_CONFLICT, "the integration is %s, not active", it.status);
-	if (!rc)
-		rc = target_ids(j, &ids, &n_ids, e);
 	if (rc)
 		goto out;
 	bool targeted = ids != NULL;
@@ -1131,16 +1452,22 @@ int export_users_run(struct sync_job *j, struct err *e)
 	if (rc)
 		goto out;
 	struct google_client *gc = connect_handle_client(h);
-	struct timespec t0;
+	struct timespec t0, cpu0, cpu1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu0);
 	long long keys_ms = 0, walk_ms;
-	if (!targeted && (rc = gindex_keys(j, &ps, &done, &gi, e)))
-		goto out;
+	if (!targeted) {
+		lister_start(&ls, gc, &gi, &ps);
+		rc = gindex_keys(j, &ps, &done, &gi, e);
+		lister_keys_set(&ls, rc ? -1 : 1);
+		if (rc)
+			goto out;
+	}
 	keys_ms = ms_since(&t0);
 	int recorded = 0;
 	for (int c = 0; c < JOB_NCOUNT; c++)
 		recorded += j->job->counts[c];
-	w = (struct walk){.j = j, .ps = &ps, .gc = gc, .h = h, .gi = targeted ? NULL : &gi,
+	w = (struct walk){.j = j, .ps = &ps, .gc = gc, .h = h, .gi = targeted ? NULL : &gi, .ls = &ls,
 			  .done = &done, .chunk_max = targeted ? SIZE_MAX : CHUNK,
 			  /* an earlier run's items are replaced one by one, so they stay listed */
 			  .listed = recorded > 0};
@@ -1151,7 +1478,9 @@ int export_users_run(struct sync_job *j, struct err *e)
 						 walk_first, walk_row, &w, e);
 	if (!rc)
 		rc = walk_flush(&w, e);
-	walk_ms = ms_since(&t0) - keys_ms - w.list_ms;
+	lister_end(&ls); /* a walk that ended before its first row */
+	walk_ms = targeted || !ls.joined ? ms_since(&t0) : ms_since(&w.walk0);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu1);
 	if (j->stop) {
 		rc = E_OK;
 		goto out;
@@ -1180,12 +1509,17 @@ int export_users_run(struct sync_job *j, struct err *e)
 							  plan->counts[PLAN_UNSUSPEND]),
 				       LOG_NUM("suspensions", plan->counts[PLAN_SUSPEND]),
 				       LOG_NUM("dry_run", j->job->dry_run),
-				       /* where a run's time goes: the scope's keys, the listing (while
-					  PostgreSQL prepares the scope), the walk (plan and unchanged
-					  users recorded) */
+				       /* where a run's time goes: the scope's keys, the listing (its
+					  own thread from the start, beside the keys and PostgreSQL
+					  preparing the scope), the walk once it is joined (plan and
+					  unchanged users recorded) */
 				       LOG_NUM("keys_ms", keys_ms), LOG_NUM("list_ms", w.list_ms),
-				       LOG_NUM("walk_ms", walk_ms)},
-		  9);
+				       LOG_NUM("walk_ms", walk_ms),
+				       /* the worker's CPU meanwhile (all its threads): what the run
+					  costs on a loaded machine */
+				       LOG_NUM("cpu_ms", (long long)(cpu1.tv_sec - cpu0.tv_sec) * 1000 +
+								 (cpu1.tv_nsec - cpu0.tv_nsec) / 1000000)},
+		  10);
 	if ((rc = store_plan(j, plan, w.kept.users, e)))
 		goto out;
 	if (j->job->dry_run) {
@@ -1229,6 +1563,7 @@ out:
 		connect_client_release(j->conn, h);
 	export_scope_free(&w.chunk);
 	export_scope_free(&w.kept);
+	lister_end(&ls);
 	gindex_free(&gi);
 	store_job_done_cleanup(&done);
 	free_domains(domains);

@@ -11,8 +11,12 @@
  * A dry run stops after storing the plan. Errors that stop the run (E_UNAUTH, E_CONFLICT for an
  * integration that is not active, store errors) come back in e; one user's failure is its item.
  *
- * Threads: a worker job thread, one run per job. The scope owns every string it holds; the
- * password hash is wiped when freed.
+ * Threads: a worker job thread, one run per job. A chunk of a full reconcile (128 users or
+ * more) is parsed and planned in two halves at once: a short-lived thread takes the second half,
+ * reading the sealed Google index and writing only its half's users and entries; it does no
+ * I/O and is joined before the chunk goes on. Google reads, the store, logs and everything else
+ * stay on the job thread. The scope owns every string it holds; the password hash is wiped when
+ * freed.
  */
 #ifndef GWSYNC_SYNC_RUNNER_EXPORT_H
 #define GWSYNC_SYNC_RUNNER_EXPORT_H
@@ -21,7 +25,8 @@
 #include "sync_runner.h"
 
 struct export_user {
-	struct plan_user pu; /* strings owned (strdup) */
+	struct plan_user pu; /* its strings (and link_origin, field_hashes_text) live in strings */
+	char *strings;	     /* one allocation for the row's strings, owned */
 	char *hash;	     /* the replica's password hash; wiped on free; never logged */
 	char *hash_function;
 	char *link_origin;

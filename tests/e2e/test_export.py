@@ -638,3 +638,30 @@ def test_identity_source_google_leaves_names_address_and_suspension_to_google(ex
     g = ex.google()
     assert g["samuel@example.com"]["suspended"] is True and g["nia@example.com"]["suspended"] is True
     assert g["gina@example.com"]["name"]["familyName"] == "Directory"
+
+
+def test_full_reconcile_of_a_chunk_planned_in_halves_keeps_each_user_to_its_own_link(ex):
+    """300 users: one chunk, parsed and planned in two halves at once. Every link names its own
+    Google user and records its own user's names; a no-op rerun writes neither Google nor a link."""
+    n = 300
+    seed_google(ex.emu, [gu(f"take{i:04d}@example.com") for i in range(n)])
+    ex.bulk_users("t", "take", n)
+    ex.idle()
+    job = ex.job()
+    assert job["status"] == "succeeded" and job["counts"]["failed"] == 0, job
+    g = ex.google()
+    links = {u: (gid, fam) for u, gid, fam in h.sql(
+        ex.db, "SELECT user_id, google_id, field_hashes ->> 'name.familyName' FROM user_links "
+               "WHERE user_id LIKE 't%%'")}
+    assert len(links) == n
+    for i in range(n):
+        guser = g[f"take{i:04d}@example.com"]
+        assert (guser["name"]["givenName"], guser["name"]["familyName"]) == ("Bulk", f"N{i}"), guser
+        assert links[f"t{i:04d}"][0] == guser["id"]
+    assert len({fam for _, fam in links.values()}) == n  # each link its own user's name digest
+    before = h.sql(ex.db, "SELECT user_id, updated_at, field_hashes::text FROM user_links ORDER BY 1")
+    seq = ex.seq()
+    job = ex.job()
+    assert job["status"] == "succeeded" and job["counts"]["unchanged"] == n, job
+    assert ex.writes_since(seq) == []
+    assert h.sql(ex.db, "SELECT user_id, updated_at, field_hashes::text FROM user_links ORDER BY 1") == before
