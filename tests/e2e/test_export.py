@@ -22,6 +22,8 @@ SANITIZE = os.environ.get("GWSYNC_SANITIZE", "0").lower() in ("1", "on", "true")
 SHA_HEX = "2d6a3fb2c4d35e1dbcf8b4eddcd5e3da06f3a4a4"
 
 
+# Google calls a minute for tests whose many calls would wait on the default rate limit.
+QUICK_QPM = 12000
 # Short leases and a quick scheduler, so a killed worker's job moves on in seconds.
 FAST = {"GWSYNC_JOB_LEASE_MS": "2000", "GWSYNC_SCHEDULER_INTERVAL_MS": "300",
         "GWSYNC_JOB_REANNOUNCE_S": "3", "GWSYNC_OUTBOX_POLL_MS": "200"}
@@ -37,18 +39,19 @@ class Export:
         self.workers = []
         self.worker = self.start_worker()
 
-    def start_worker(self):
+    def start_worker(self, **extra):
         env = h.base_env(self.db, **google_env(self.emu.url, free_port()), **FAST,
-                         GWSYNC_KAFKA_GROUP=self.group)
+                         GWSYNC_KAFKA_GROUP=self.group, **extra)
         w = h.Process(["worker"], env)
         w.wait_event("worker_started")
         self.workers.append(w)
         return w
 
-    def kill_worker_during(self, job_type, route, latency_ms, calls):
+    def kill_worker_during(self, job_type, route, latency_ms, calls, **extra):
         """Runs a job_type job with route slowed by latency_ms, SIGKILLs the worker once the
         emulator has served `calls` of route, clears the fault and starts another worker; returns
-        the job as it ends there (the kill tests of export and groups)."""
+        the job as it ends there (the kill tests of export and groups); extra: the new worker's
+        settings."""
         self.emu.ctl("POST", "faults", {"route": route, "latencyMs": latency_ms})
         r = self.api.post(f"/v1/integrations/{self.iid}/jobs", key=self.key, json={"type": job_type})
         assert r.status_code == 202, r.text
@@ -59,8 +62,14 @@ class Export:
         self.worker.proc.send_signal(signal.SIGKILL)
         self.worker.proc.wait()
         self.emu.ctl("DELETE", "faults")
-        self.start_worker()
+        self.worker = self.start_worker(**extra)
         return self.wait(r.json()["id"])
+
+    def restart_worker(self, **extra):
+        """Stops the worker (it must exit cleanly) and starts another with extra settings."""
+        status, _ = self.worker.stop()
+        h.assert_clean_exit(status, self.worker)
+        self.worker = self.start_worker(**extra)
 
     def settings(self, **settings):
         r = self.api.request("PATCH", f"/v1/integrations/{self.iid}", self.key, json={"settings": settings})
@@ -429,6 +438,10 @@ def test_transient_google_errors_converge_in_one_run(pending):
     ex = pending
     n = 100 if SANITIZE else 200
     ex.bulk_users("u", "user", n)
+    # Each 429 halves the call rate (once a second, down to 60 a minute): from the default 2300 a
+    # minute the job spent about a minute near that floor. From a high configured rate the same
+    # cuts are made and the job is not kept waiting.
+    ex.restart_worker(GWSYNC_GOOGLE_QPM=100000)
     ex.authorize()
     ex.emu.ctl("POST", "faults", {"route": "directory.users.insert", "status": 503, "probability": 0.2})
     ex.emu.ctl("POST", "faults", {"route": "directory.users.insert", "status": 429, "probability": 0.05})
@@ -443,8 +456,12 @@ def test_worker_killed_while_provisioning_creates_nobody_twice(pending):
     ex = pending
     n = 250 if SANITIZE else 600
     ex.bulk_users("k", "kill", n)
+    # Not the default 2300 calls a minute, at which the job took a quarter of a minute; the
+    # emulator's latency keeps the first sixth of it long enough to kill the worker in.
+    ex.restart_worker(GWSYNC_GOOGLE_QPM=QUICK_QPM)
     ex.authorize()
-    job = ex.kill_worker_during("export_users", "directory.users.insert", 15, n // 6)
+    job = ex.kill_worker_during("export_users", "directory.users.insert", 15, n // 6,
+                                 GWSYNC_GOOGLE_QPM=QUICK_QPM)
     assert job["status"] in ("succeeded", "partially_failed"), job
     if job["counts"]["failed"]:
         job = ex.job()  # whatever was in flight converges on the next run

@@ -1,7 +1,7 @@
 """Scheduled imports (issue 14, item 5): the scheduler queues import_users every interval.
 
-GWSYNC_IMPORT_MINUTE_MS shortens the schedule's minute to 200 ms, so the shortest interval (15
-minutes) comes around every 3 s. Integrations are made active in the database; no Google is
+GWSYNC_IMPORT_MINUTE_MS shortens the schedule's minute to 100 ms (its least), so the shortest
+interval (15 minutes) comes around every 1.5 s. Integrations are made active in the database; no Google is
 needed: without an import runner on this branch such jobs end failed ("no runner"), which is
 exactly a run that fails and must not be retried before the next interval.
 """
@@ -13,7 +13,7 @@ import gwsync_harness as h
 from test_events import wait_until
 from test_jobs import FAST, pipe, sql  # noqa: F401  (fixture)
 
-MINUTE_MS = 200
+MINUTE_MS = 100
 INTERVAL = datetime.timedelta(milliseconds=15 * MINUTE_MS)
 
 
