@@ -98,6 +98,18 @@ static int verified_set(PGconn *conn, const char *tenant_id, const char *integra
 				 3, dp, &res, e);
 	PQclear(res);
 	free(verified);
+	if (rc)
+		return rc;
+	/* The flags are as Google lists them now: runs reuse them until they are older than
+	 * GWSYNC_DOMAINS_MAX_AGE_MS (store_domains_check_due). */
+	const char *cp[] = {integration_id, tenant_id};
+	rc = store_conn_exec(conn,
+			     "INSERT INTO integration_domains_checks (integration_id, tenant_id, "
+			     "domains_checked_at) SELECT id, tenant_id, now() FROM integrations WHERE "
+			     "id = $1::uuid AND tenant_id = $2::uuid ON CONFLICT (integration_id) DO "
+			     "UPDATE SET domains_checked_at = excluded.domains_checked_at",
+			     2, cp, &res, e);
+	PQclear(res);
 	return rc;
 }
 
@@ -239,6 +251,27 @@ int store_domains_verified_set(struct store *st, const struct store_actor *actor
 		return e ? e->code : E_UNAVAIL;
 	int rc = verified_set(conn, tenant_id, integration_id, verified_domains, e);
 	return store_tx_end(st, conn, rc, e);
+}
+
+int store_domains_check_due(struct store *st, const char *tenant_id, const char *integration_id,
+			    int max_age_ms, bool *due, struct err *e)
+{
+	*due = true;
+	if (max_age_ms <= 0)
+		return E_OK;
+	char age[16];
+	snprintf(age, sizeof(age), "%d", max_age_ms);
+	const char *p[] = {integration_id, tenant_id, age};
+	PGresult *res = NULL;
+	int rc = store_exec_idempotent(st,
+				       "SELECT NOT EXISTS (SELECT 1 FROM integration_domains_checks "
+				       "WHERE integration_id = $1::uuid AND tenant_id = $2::uuid AND "
+				       "domains_checked_at > now() - $3::int * interval '1 millisecond')",
+				       3, p, &res, e);
+	if (!rc)
+		*due = strcmp(PQgetvalue(res, 0, 0), "f") != 0;
+	PQclear(res);
+	return rc;
 }
 
 int store_credential_error(struct store *st, const char *integration_id, const char *reason,

@@ -69,11 +69,19 @@ int store_authorization_record(struct store *st, const struct store_actor *actor
 /*
  * Sets the verified flag of each of the integration's domains from Google's list (NULL-terminated,
  * lower case): true when listed, false otherwise; only changed flags are written. actor may be
- * NULL (a sync run). Used by the domain check and every sync run.
+ * NULL (a sync run). Used by the domain check and the sync runs' refresh; stamps the check's time.
  */
 int store_domains_verified_set(struct store *st, const struct store_actor *actor,
 			       const char *tenant_id, const char *integration_id,
 			       const char *const *verified_domains, struct err *e);
+
+/*
+ * *due true when the integration's domains were never checked with Google (store_domains_verified_set,
+ * an authorization) or not within the last max_age_ms (0: always due). Measured on the database's
+ * clock, so replicas agree. On an error *due is true as well.
+ */
+int store_domains_check_due(struct store *st, const char *tenant_id, const char *integration_id,
+			    int max_age_ms, bool *due, struct err *e);
 
 /* Sets the credential's last error (not audited; reason/message from Google, never a secret). */
 int store_credential_error(struct store *st, const char *integration_id, const char *reason,

@@ -55,21 +55,6 @@
 	" SELECT coalesce(s.user_id, l.user_id), u.id IS NOT NULL, s.user_id IS NOT NULL, "        \
 	" u.email, l.google_id, l.primary_email, l.status" SCOPE_JOIN SCOPE_WHERE
 
-static int integration_check(PGconn *conn, const char *tenant_id, const char *integration_id,
-			     struct err *e)
-{
-	const char *p[] = {tenant_id, integration_id};
-	PGresult *res;
-	int rc = store_conn_exec(conn,
-				 "SELECT 1 FROM integrations WHERE tenant_id = $1::uuid AND id = "
-				 "$2::uuid",
-				 2, p, &res, e);
-	if (!rc && PQntuples(res) == 0)
-		rc = err_set(e, E_NOTFOUND, "no such integration");
-	PQclear(res);
-	return rc;
-}
-
 static void scope_row(const PGresult *res, int i, struct store_export_row *r)
 {
 	int c = 0;
@@ -183,7 +168,7 @@ static int scope_walk(struct store *st, const char *sql,
 		return e ? e->code : E_UNAVAIL;
 	}
 	PGresult *res = NULL;
-	int rc = integration_check(conn, tenant_id, integration_id, e);
+	int rc = store_integration_check(st, conn, tenant_id, integration_id, e);
 	if (!rc) {
 		const char *p[] = {tenant_id, integration_id, ids};
 		/* Not through the prepared-statement cache: DECLARE is not preparable by name. */
@@ -426,7 +411,7 @@ int store_links_release(struct store *st, const char *tenant_id, const char *int
 	PGconn *conn = store_tx_begin(st, NULL, e);
 	if (!conn)
 		return e ? e->code : E_UNAVAIL;
-	int rc = integration_check(conn, tenant_id, integration_id, e);
+	int rc = store_integration_check(st, conn, tenant_id, integration_id, e);
 	if (!rc)
 		rc = store_links_release_in(conn, tenant_id, integration_id, &count, e);
 	rc = store_tx_end(st, conn, rc, e);

@@ -125,6 +125,7 @@ static void *run_main(void *arg)
 			      .job = &r->job,
 			      .owner = w->owner,
 			      .lease_ms = w->cfg->job_lease_ms,
+			      .domains_max_age_ms = w->cfg->domains_max_age_ms,
 			      .shutdown = &w->stop};
 	struct err e = {0};
 	int rc;

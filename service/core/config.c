@@ -118,6 +118,11 @@ static const struct config_entry config_table[] = {
 	 "Hours between scheduled full reconciles of every active integration with bindings (they "
 	 "correct what was changed by hand in Google's admin console); counted from the last full "
 	 "export or the authorization. 0 turns them off."},
+	{"GWSYNC_DOMAINS_MAX_AGE_MS", T_INT, OFF(domains_max_age_ms), "600000", 0, 86400000, 0,
+	 WORKER, 0,
+	 "A sync run (export, groups, import) asks Google for the domains' verified flags "
+	 "(domains.list) only when they were last checked longer ago than this (by a run, verify or "
+	 "the domain check); 0 asks on every run."},
 	{"GWSYNC_IMPORT_MINUTE_MS", T_INT, OFF(import_minute_ms), "60000", 100, 60000, 0, API, 0,
 	 "Test only: milliseconds in one minute of settings.import_schedule.interval_minutes, so "
 	 "tests can watch scheduled imports come around in seconds. Never below 60000 in "

@@ -64,6 +64,7 @@ struct config {
 	int job_max_attempts;
 	int job_reannounce_s;
 	int export_reconcile_h;
+	int domains_max_age_ms; /* worker: a run reuses domain flags checked this recently */
 	int job_test_runners;
 	int import_minute_ms; /* test knob: length of a minute of the import schedule */
 	int scheduler_interval_ms;

@@ -858,18 +858,9 @@ static int load_settings(struct sync_job *j, struct plan_settings *ps, char ***d
 	int rc = store_integration_get(j->st, tid, iid, it, e);
 	if (rc)
 		return rc;
-	struct store_domain *d = NULL;
-	size_t nd = 0;
-	if ((rc = store_domain_list(j->st, tid, iid, &d, &nd, e)))
-		return rc;
-	*domains = calloc(nd + 1, sizeof(char *));
 	size_t k = 0;
-	for (size_t i = 0; *domains && i < nd; i++)
-		if (d[i].verified != 0) /* refused by Google: never written to */
-			(*domains)[k++] = strdup(d[i].domain);
-	free(d);
-	if (!*domains)
-		return err_set(e, E_NOMEM, "domains");
+	if ((rc = sync_domains_load(j->st, tid, iid, domains, &k, e)))
+		return rc;
 	struct store_attribute_rule *rules = NULL;
 	size_t nrules = 0;
 	if ((rc = store_attribute_rules_get(j->st, tid, iid, &rules, &nrules, NULL, e)))
@@ -910,33 +901,6 @@ static void free_domains(char **d)
 	for (size_t i = 0; d && d[i]; i++)
 		free(d[i]);
 	free(d);
-}
-
-/* parameters.user_ids as a NULL-terminated array (owned), NULL when absent: a full run. */
-static int target_ids(struct sync_job *j, char ***ids, size_t *n, struct err *e)
-{
-	*ids = NULL;
-	*n = 0;
-	struct json_object *params = j->job->parameters_json
-					     ? json_tokener_parse(j->job->parameters_json)
-					     : NULL, *arr;
-	if (params && json_object_object_get_ex(params, "user_ids", &arr) &&
-	    json_object_is_type(arr, json_type_array)) {
-		size_t m = json_object_array_length(arr);
-		*ids = calloc(m + 1, sizeof(char *));
-		if (!*ids) {
-			json_object_put(params);
-			return err_set(e, E_NOMEM, "user_ids");
-		}
-		for (size_t i = 0; i < m; i++) {
-			const char *s = json_object_get_string(json_object_array_get_idx(arr, i));
-			if (s && ((*ids)[*n] = strdup(s)))
-				(*n)++;
-		}
-	}
-	if (params)
-		json_object_put(params);
-	return E_OK;
 }
 
 static bool param_true(struct sync_job *j, const char *key)
@@ -1428,10 +1392,12 @@ int export_users_run(struct sync_job *j, struct err *e)
 	struct lister ls = {0};
 	struct connect_handle *h = NULL;
 	struct store_job_done done = {0};
-	int rc = target_ids(j, &ids, &n_ids, e);
-	/* A full reconcile refreshes the domains' verified flags; a targeted run (an event's) uses
-	   the stored ones: one domains.list per event would spend a fifth of the default quota. */
-	if (!rc && !ids)
+	/* parameters.user_ids: the users an event's targeted run is for; none named: a full run. */
+	int rc = sync_job_param_ids(j, "user_ids", &ids, &n_ids, e);
+	/* Every run, full or targeted, refreshes the domains' flags only when the last check is
+	   older than GWSYNC_DOMAINS_MAX_AGE_MS: one domains.list per event would spend a fifth of
+	   the default quota, and a full reconcile right after another run reuses them. */
+	if (!rc)
 		sync_domains_refresh(j);
 	if (!rc)
 		rc = load_settings(j, &ps, &domains, admin_email, &it, e);

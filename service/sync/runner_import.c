@@ -513,6 +513,7 @@ int import_users_run(struct sync_job *j, struct err *e)
 	struct params prm;
 	struct import_plan plan = {0};
 	bool *done = NULL;
+	sync_domains_refresh(j); /* when the stored flags are older than GWSYNC_DOMAINS_MAX_AGE_MS */
 	int rc = import_config_load(j->st, j->job->tenant_id, j->job->integration_id, &c, e);
 	if (!rc && strcmp(c.it.status, "active"))
 		rc = err_set(e, E_CONFLICT, "the integration is %s, not active", c.it.status);

@@ -6,6 +6,7 @@
 #include <json-c/json.h>
 
 #include "log.h"
+#include "store_authorization.h"
 #include "runner_export.h"
 #include "runner_groups.h"
 #include "runner_import.h"
@@ -14,6 +15,14 @@
 void sync_domains_refresh(struct sync_job *j)
 {
 	struct err e = {0};
+	bool due = true;
+	if (store_domains_check_due(j->st, j->job->tenant_id, j->job->integration_id,
+				    j->domains_max_age_ms, &due, &e))
+		log_write(LOG_WARN, "sync", "domains_check_age_unknown", e.msg,
+			  (struct log_field[]){LOG_STR("err", err_code_name(e.code))}, 1);
+	if (!due)
+		return;
+	e = (struct err){0};
 	if (j->conn && connect_domains_refresh(j->conn, NULL, j->job->tenant_id,
 					       j->job->integration_id, &e))
 		log_write(LOG_WARN, "sync", "domains_refresh_failed", e.msg,

@@ -39,6 +39,7 @@ struct sync_job {
 	const struct store_job *job; /* as claimed */
 	const char *owner;	     /* lease owner (this worker) */
 	int lease_ms;
+	int domains_max_age_ms; /* GWSYNC_DOMAINS_MAX_AGE_MS: flags younger than this are reused */
 	atomic_int *shutdown; /* set by the worker when it stops */
 	enum sync_stop stop;  /* why the run stopped early, set by checkpoint */
 	int counts[JOB_NCOUNT];
@@ -69,8 +70,11 @@ int sync_job_items(struct sync_job *j, const struct store_job_item_in *items, si
 
 /*
  * Refreshes the verified flags of the integration's domains from Google (domains.list) before a
- * run reads them, so a domain verified or dropped in Google since the last look counts at once.
- * A failure is logged and the run goes on with the flags stored before.
+ * run reads them, when the last check (any run's, verify's, the API's domain check) is older than
+ * j->domains_max_age_ms: a domain verified or dropped in Google counts within that window, and
+ * runs in between (an event's export, a full reconcile right after another run) reuse the stored
+ * flags without a call. The same rule for every runner. A failure is logged and the run goes on
+ * with the flags stored before (the next run tries again).
  */
 void sync_domains_refresh(struct sync_job *j);
 

@@ -609,7 +609,8 @@ def domains_of(api, key, iid):
 
 def test_domains_added_after_authorization_are_checked_with_google(ctx):
     """On an authorized integration a domain is added only when Google lists it verified; the
-    flags follow Google through verify and through every sync run."""
+    flags follow Google through verify and through the sync runs (a run asks Google when the
+    last check is older than GWSYNC_DOMAINS_MAX_AGE_MS; 0 here: every run)."""
     import time
     api = ctx.start()
     emu = ctx.emu
@@ -644,7 +645,8 @@ def test_domains_added_after_authorization_are_checked_with_google(ctx):
     # verified again in Google: the next sync run (an export on a worker) refreshes them
     emu.ctl("POST", "domains", {"domainName": "second.example.net", "verified": True})
     env = h.base_env(ctx.db, **google_env(ctx.emu.url, free_port()),
-                     GWSYNC_KAFKA_GROUP="domains-" + os.urandom(4).hex())
+                     GWSYNC_KAFKA_GROUP="domains-" + os.urandom(4).hex(),
+                     GWSYNC_DOMAINS_MAX_AGE_MS="0")
     worker = h.Process(["worker"], env)
     try:
         worker.wait_event("worker_started")

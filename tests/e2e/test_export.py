@@ -13,7 +13,7 @@ import pytest
 
 import gwsync_harness as h
 from test_authorization import (  # noqa: F401 (fixtures)
-    Ctx, authorize_sa, emu, free_port, google_env, new_integration, sa_keys)
+    Ctx, authorize_sa, domains_of, emu, free_port, google_env, new_integration, sa_keys)
 
 SECRET = "correct horse battery staple"
 # The sanitizer build runs the same tests on smaller sets (it is several times slower).
@@ -40,8 +40,8 @@ class Export:
         self.worker = self.start_worker()
 
     def start_worker(self, **extra):
-        env = h.base_env(self.db, **google_env(self.emu.url, free_port()), **FAST,
-                         GWSYNC_KAFKA_GROUP=self.group, **extra)
+        env = h.base_env(self.db, **google_env(self.emu.url, free_port()), **{**FAST, **extra},
+                         GWSYNC_KAFKA_GROUP=self.group)
         w = h.Process(["worker"], env)
         w.wait_event("worker_started")
         self.workers.append(w)
@@ -286,6 +286,44 @@ def test_one_changed_field_is_one_update_carrying_it_alone(ex):
     assert set(body) == {"organizations"}, body
     assert body["organizations"][0]["title"] == "Staff Engineer"
     assert ex.google()["alice@example.com"]["organizations"][0]["title"] == "Staff Engineer"
+
+
+def domains_lists_since(emu, seq):
+    return [r for r in emu.requests_since(seq) if r.get("route") == "directory.domains.list"]
+
+
+def test_runs_reuse_domain_flags_checked_within_the_window(ex):
+    """Every run (an event's targeted export, a full reconcile) reuses the domains' verified flags
+    checked within GWSYNC_DOMAINS_MAX_AGE_MS: no domains.list, and a domain unverified in Google
+    since the last check is not noticed yet. Once the window has passed, the next run asks Google
+    once and notices it; the runs after it reuse the new check."""
+    window_s = 8
+    ex.close()  # the fixture's worker has the default window (10 minutes)
+    ex.worker = ex.start_worker(GWSYNC_DOMAINS_MAX_AGE_MS=str(window_s * 1000))
+    ex.emu.ctl("POST", "domains", {"domainName": "second.example.net", "verified": True})
+    seed_google(ex.emu, [gu("alice@example.com", "Alice", "Smith")])
+    ex.user("alice", "alice@example.com", "Alice", "Smith")
+    ex.idle()
+    # the API's domain check is the last check; Google drops the verification right after it
+    r = ex.api.post(f"/v1/integrations/{ex.iid}/domains", key=ex.key, json={"domain": "second.example.net"})
+    assert r.status_code == 201 and r.json()["verified"] is True, r.text
+    checked = time.monotonic()
+    ex.emu.ctl("POST", "domains", {"domainName": "second.example.net", "verified": False})
+    seq = ex.seq()
+    for params in ({"user_ids": ["alice"]}, {"user_ids": ["alice"]}, {}):
+        job = ex.job(**params)
+        assert job["status"] == "succeeded", job
+    assert domains_lists_since(ex.emu, seq) == []
+    assert domains_of(ex.api, ex.key, ex.iid)["second.example.net"] is True
+
+    time.sleep(max(0.0, checked + window_s + 0.5 - time.monotonic()))
+    seq = ex.seq()
+    assert ex.job(user_ids=["alice"])["status"] == "succeeded"
+    assert len(domains_lists_since(ex.emu, seq)) == 1
+    assert domains_of(ex.api, ex.key, ex.iid)["second.example.net"] is False
+    for params in ({"user_ids": ["alice"]}, {}):
+        assert ex.job(**params)["status"] == "succeeded"
+    assert len(domains_lists_since(ex.emu, seq)) == 1
 
 
 def test_phones_rebuilt_keeping_other_types(ex):
