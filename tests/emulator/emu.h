@@ -166,6 +166,8 @@ bool valid_name(const char *s);
 bool valid_local_part(const char *local);
 /* Splits "local@domain" syntax check (lower-case expected); domain has a dot. */
 bool valid_email(const char *email);
+/* A DNS name: at least two labels of 1..63 letters, digits and inner hyphens; <= 253 in all. */
+bool valid_domain_name(const char *d);
 bool valid_ou_path(const char *path);
 
 /* ---------------------------------------------------------------- store (emu_store.c) */
@@ -335,9 +337,21 @@ enum { ORD_EMAIL = 0, ORD_GIVEN, ORD_FAMILY, ORD_N };
 
 #define EMU_LOG_MAX 20000
 
+/* Bounds of a fault's latencyMs (POST _emulator/faults answers 400 outside). */
+#define EMU_LATENCY_MAX_MS 120000
+/* Worker threads kept free of latency sleepers, so the control API and health answer. */
+#define EMU_THREADS_RESERVE 4
+
 struct emu {
 	pthread_mutex_t mu;
+	/* Latency sleepers wait here (monotonic clock): every control call and shutdown broadcast,
+	 * so a cleared fault or SIGTERM ends the sleep at once. */
+	pthread_cond_t wake;
+	bool stopping;    /* SIGTERM: no request sleeps any more */
+	int sleepers;     /* requests sleeping a fault's latency now */
+	int max_sleepers; /* worker threads minus the reserve; beyond it latency is skipped */
 	char nonce[17]; /* per boot: page tokens and etags differ across restarts */
+	char page_key[33]; /* per boot, secret: the HMAC key of page tokens */
 	char base_url[256]; /* the URL clients see (--base-url), else the local one */
 	char customer_id[16];
 	long long customer_created_ms;

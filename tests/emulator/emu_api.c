@@ -3,6 +3,7 @@
  * gws-emulator request pipeline: routing, Google error bodies, authentication, scopes,
  * privileges, faults, quota, request log and counters.
  */
+#include <errno.h>
 #include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,9 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "emu.h"
 #include "emu_fieldnames.h"
@@ -246,13 +250,32 @@ struct json_object *emu_body_json(struct emu_req *rq, struct emu_resp *rs)
 
 /* ---------------------------------------------------------------- page tokens */
 
+/* Page tokens: base64url of "nonce|scopehash|key|mac", mac the first 8 bytes (hex) of an
+ * HMAC-SHA256 under the per-boot page_key over what precedes it, so a truncated or edited token
+ * is refused instead of read as another position. */
+#define PAGE_MAC_HEX 16
+
+static void page_mac(const struct emu *em, const char *p, size_t n, char out[PAGE_MAC_HEX + 1])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdl = 0;
+
+	HMAC(EVP_sha256(), em->page_key, (int)strlen(em->page_key), (const unsigned char *)p, n,
+	     md, &mdl);
+	for (int i = 0; i < PAGE_MAC_HEX / 2; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
 char *emu_page_token(const struct emu *em, const char *scope, const char *key)
 {
 	struct buf b;
 	uint64_t h = hash64(scope, strlen(scope), 7);
+	char mac[PAGE_MAC_HEX + 1];
 
 	buf_init(&b);
 	buf_addf(&b, "%s|%016llx|%s", em->nonce, (unsigned long long)h, key);
+	page_mac(em, b.p, b.len, mac);
+	buf_addf(&b, "|%s", mac);
 	char *out = xmalloc(b.len * 4 / 3 + 8);
 
 	b64url_encode((const unsigned char *)b.p, b.len, out);
@@ -264,17 +287,24 @@ char *emu_page_token_parse(const struct emu *em, const char *scope, const char *
 {
 	size_t n;
 	unsigned char *raw = b64url_decode(tok, strlen(tok), &n);
-	char want[64];
+	char want[64], mac[PAGE_MAC_HEX + 1];
 
 	if (!raw)
 		return NULL;
 	snprintf(want, sizeof(want), "%s|%016llx|", em->nonce,
 		 (unsigned long long)hash64(scope, strlen(scope), 7));
-	if (n < strlen(want) || memcmp(raw, want, strlen(want)) || memchr(raw, '\0', n)) {
+	if (n < strlen(want) + PAGE_MAC_HEX + 1 || memchr(raw, '\0', n) ||
+	    raw[n - PAGE_MAC_HEX - 1] != '|') {
 		free(raw);
 		return NULL;
 	}
-	char *key = xstrdup((char *)raw + strlen(want));
+	n -= PAGE_MAC_HEX + 1;
+	page_mac(em, (const char *)raw, n, mac);
+	if (CRYPTO_memcmp(mac, raw + n + 1, PAGE_MAC_HEX) || memcmp(raw, want, strlen(want))) {
+		free(raw);
+		return NULL;
+	}
+	char *key = xstrndup((char *)raw + strlen(want), n - strlen(want));
 
 	free(raw);
 	return key;
@@ -433,12 +463,41 @@ static struct emu_fault *fault_pick(struct emu *em, const struct emu_req *rq, co
 }
 
 /* Whether f is still registered (it may be cleared while the lock was released). */
-static bool fault_live(const struct emu *em, const struct emu_fault *f)
+/* The fault with this id, or NULL once cleared (by id: a freed fault's address may be reused). */
+static struct emu_fault *fault_by_id(const struct emu *em, int id)
 {
 	for (size_t i = 0; i < em->n_faults; i++)
-		if (em->faults[i] == f)
-			return true;
-	return false;
+		if (em->faults[i]->id == id)
+			return em->faults[i];
+	return NULL;
+}
+
+/*
+ * Sleeps a fault's latency with em->mu released: until the time is up, the fault is cleared
+ * (every control call broadcasts em->wake) or the process stops. A request beyond
+ * max_sleepers does not sleep, so sleepers never take the threads the control API needs.
+ * Returns the fault if it is still registered.
+ */
+static struct emu_fault *latency_sleep(struct emu *em, struct emu_fault *f)
+{
+	int id = f->id;
+	struct timespec dl;
+
+	if (em->stopping || em->sleepers >= em->max_sleepers)
+		return f;
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_sec += f->latency_ms / 1000;
+	dl.tv_nsec += (long)(f->latency_ms % 1000) * 1000000L;
+	if (dl.tv_nsec >= 1000000000L) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000L;
+	}
+	em->sleepers++;
+	while (!em->stopping && fault_by_id(em, id) &&
+	       pthread_cond_timedwait(&em->wake, &em->mu, &dl) != ETIMEDOUT)
+		;
+	em->sleepers--;
+	return fault_by_id(em, id);
 }
 
 static void fault_apply(struct emu *em, const struct emu_fault *f, struct emu_resp *rs)
@@ -733,6 +792,8 @@ void emu_dispatch(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 	    (str_has_prefix(path, "/_emulator/") || path_is(path, "/_emulator"))) {
 		pthread_mutex_lock(&em->mu);
 		emu_control(em, rq, rs);
+		/* a cleared fault or a reset ends latency sleeps (they re-check and go on waiting) */
+		pthread_cond_broadcast(&em->wake);
 		pthread_mutex_unlock(&em->mu);
 		return;
 	}
@@ -790,16 +851,8 @@ void emu_dispatch(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 
 	struct emu_fault *f = kind != K_NONE ? fault_pick(em, rq, route_name) : NULL;
 
-	if (f && f->latency_ms > 0) {
-		int ms = f->latency_ms;
-
-		pthread_mutex_unlock(&em->mu);
-		usleep((useconds_t)ms * 1000);
-		pthread_mutex_lock(&em->mu);
-		/* The fault may have been cleared while we slept without the lock. */
-		if (!fault_live(em, f))
-			f = NULL;
-	}
+	if (f && f->latency_ms > 0)
+		f = latency_sleep(em, f);
 	if (f && f->status && !f->apply) {
 		fault_apply(em, f, rs);
 		goto done;
@@ -815,13 +868,15 @@ void emu_dispatch(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 	case K_CONSENT:
 		emu_consent_page(em, rq, rs);
 		break;
-	case K_BATCH:
+	case K_BATCH: {
+		int fid = f ? f->id : 0;
+
 		pthread_mutex_unlock(&em->mu);
 		emu_batch(em, rq, rs);
 		pthread_mutex_lock(&em->mu);
-		if (f && !fault_live(em, f))
-			f = NULL;
+		f = f ? fault_by_id(em, fid) : NULL;
 		break;
+	}
 	case K_API: {
 		if (authorize(em, rq, rs))
 			break;

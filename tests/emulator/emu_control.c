@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* gws-emulator control API under /_emulator/ (Google never uses that path) and state files. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdint.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +49,11 @@ static bool jhas(struct json_object *jo, const char *k, struct json_object **v)
 	return json_object_object_get_ex(jo, k, v) && !json_object_is_type(*v, json_type_null);
 }
 
-static unsigned privs_parse(struct json_object *v)
+#define PRIVS_ACCEPTED "users, groups, domains, customer"
+
+/* Delegated-admin privileges from an array of names; NULL, or the first unknown name (a typo or
+ * "root" must not quietly become "no privilege" and demote an admin). */
+static const char *privs_parse(struct json_object *v, unsigned *out)
 {
 	unsigned p = 0;
 
@@ -62,8 +68,11 @@ static unsigned privs_parse(struct json_object *v)
 			p |= PRIV_DOMAINS;
 		else if (!strcasecmp(s, "customer"))
 			p |= PRIV_CUSTOMER;
+		else
+			return s;
 	}
-	return p;
+	*out = p;
+	return NULL;
 }
 
 /* ---------------------------------------------------------------- types */
@@ -580,7 +589,7 @@ static int user_load(struct emu *em, struct json_object *uj, char *err, size_t e
 	if (jhas(uj, "isAdmin", &v))
 		u->is_admin = json_object_get_boolean(v);
 	if (jhas(uj, "privileges", &v))
-		u->privs = privs_parse(v);
+		privs_parse(v, &u->privs); /* checked before anything was created */
 	if (u->suspended && jstr(uj, "suspensionReason") &&
 	    strcmp(jstr(uj, "suspensionReason"), "ADMIN"))
 		str_set(&u->susp_reason, jstr(uj, "suspensionReason"));
@@ -663,6 +672,33 @@ static int group_members_load(struct emu *em, struct json_object *gj, char *err,
 	return rc;
 }
 
+/* Values a state may not hold, checked before anything is loaded. */
+static int state_precheck(struct json_object *jo, char *err, size_t errlen)
+{
+	struct json_object *v, *p;
+	unsigned privs;
+
+	for (size_t i = 0; jhas(jo, "domains", &v) && i < json_object_array_length(v); i++) {
+		const char *name = jstr(json_object_array_get_idx(v, i), "domainName");
+
+		if (name && !valid_domain_name(name)) {
+			snprintf(err, errlen, "domains[%zu]: domainName %.64s is not a domain name", i,
+				 name);
+			return -1;
+		}
+	}
+	for (size_t i = 0; jhas(jo, "users", &v) && i < json_object_array_length(v); i++) {
+		struct json_object *u = json_object_array_get_idx(v, i);
+
+		if (jhas(u, "privileges", &p) && privs_parse(p, &privs)) {
+			snprintf(err, errlen, "users[%zu].privileges: %.64s is not one of " PRIVS_ACCEPTED,
+				 i, privs_parse(p, &privs));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int emu_state_load(struct emu *em, struct json_object *jo, char *err, size_t errlen)
 {
 	struct json_object *v, *c;
@@ -676,7 +712,7 @@ int emu_state_load(struct emu *em, struct json_object *jo, char *err, size_t err
 			 unknown_key(jo, state_spec));
 		return -1;
 	}
-	if (emu_json_check(jo, state_spec, err, errlen))
+	if (emu_json_check(jo, state_spec, err, errlen) || state_precheck(jo, err, errlen))
 		return -1;
 	if (jhas(jo, "customer", &c)) {
 		const char *id = jstr(c, "id");
@@ -915,6 +951,129 @@ void emu_state_write(struct emu *em, struct buf *out)
 
 /* ---------------------------------------------------------------- control handlers */
 
+/* True when a fnmatch pattern is well formed: every '[' closes, no trailing '\'. */
+static bool fnmatch_pattern_ok(const char *p)
+{
+	for (; *p; p++) {
+		if (*p == '\\') {
+			if (!*++p)
+				return false;
+		} else if (*p == '[') {
+			const char *q = p + 1;
+
+			if (*q == '!' || *q == '^')
+				q++;
+			if (*q == ']') /* a leading ']' is a member, not the end */
+				q++;
+			while (*q && *q != ']')
+				q++;
+			if (!*q)
+				return false;
+			p = q;
+		}
+	}
+	return true;
+}
+
+/* The route names a fault may name: the API routes, OAuth's two and batch. */
+static bool fault_route_known(const char *name)
+{
+	size_t n;
+	const struct emu_route *r = emu_routes(&n);
+
+	if (!strcmp(name, "oauth2.token") || !strcmp(name, "oauth2.auth") ||
+	    !strcmp(name, "batch"))
+		return true;
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(r[i].name, name))
+			return true;
+	return false;
+}
+
+/* Why a POST faults body cannot be registered, or NULL (types are checked before). */
+static const char *fault_check(struct json_object *jo)
+{
+	struct json_object *v;
+	const char *s;
+	int status = jhas(jo, "status", &v) ? json_object_get_int(v) : 0;
+	bool html = jhas(jo, "html", &v) && json_object_get_boolean(v);
+
+	if (jhas(jo, "status", &v) && (json_object_get_int64(v) < 400 ||
+				       json_object_get_int64(v) > 599))
+		return "status must be an error status, 400..599";
+	if (jhas(jo, "latencyMs", &v) &&
+	    (json_object_get_int64(v) < 0 || json_object_get_int64(v) > EMU_LATENCY_MAX_MS))
+		return "latencyMs must be 0..120000";
+	if (!status && !html && !(jhas(jo, "latencyMs", &v) && json_object_get_int(v) > 0))
+		return "a fault needs a status (400..599), html or latencyMs (1..120000)";
+	if (jhas(jo, "probability", &v) &&
+	    !(json_object_get_double(v) > 0 && json_object_get_double(v) <= 1))
+		return "probability must be above 0 and at most 1";
+	if (jhas(jo, "every", &v) && json_object_get_int64(v) < 1)
+		return "every must be 1 or more";
+	if (jhas(jo, "times", &v) && (json_object_get_int64(v) < 1 ||
+				      json_object_get_int64(v) > INT_MAX))
+		return "times must be 1..2147483647 (leave it out for no limit)";
+	if (jhas(jo, "every", &v) && json_object_get_int64(v) > INT_MAX)
+		return "every must be 1..2147483647";
+	if ((s = jstr(jo, "route")) && !fault_route_known(s))
+		return "route is not a route name (GET _emulator/routes, oauth2.token, oauth2.auth, batch)";
+	if ((s = jstr(jo, "path")) && (!*s || !fnmatch_pattern_ok(s)))
+		return "path is not a valid fnmatch pattern";
+	if ((s = jstr(jo, "method")) && strcasecmp(s, "GET") && strcasecmp(s, "POST") &&
+	    strcasecmp(s, "PUT") && strcasecmp(s, "PATCH") && strcasecmp(s, "DELETE") &&
+	    strcasecmp(s, "HEAD"))
+		return "method must be GET, POST, PUT, PATCH, DELETE or HEAD";
+	return NULL;
+}
+
+static void jw_opt_str(struct jw *w, const char *k, const char *v)
+{
+	jw_k(w, k);
+	if (v)
+		jw_str(w, v);
+	else
+		jw_null(w);
+}
+
+/* A registered fault as GET faults lists it: every field, absent ones null. */
+static void fault_write(struct jw *w, const struct emu_fault *f)
+{
+	char num[32];
+
+	jw_obj(w);
+	jw_k(w, "id");
+	jw_int(w, f->id);
+	jw_opt_str(w, "method", f->method);
+	jw_opt_str(w, "path", f->path);
+	jw_opt_str(w, "route", f->route);
+	jw_k(w, "status");
+	jw_int(w, f->status);
+	jw_opt_str(w, "reason", f->reason);
+	jw_opt_str(w, "message", f->message);
+	jw_k(w, "html");
+	jw_bool(w, f->html);
+	jw_k(w, "probability");
+	snprintf(num, sizeof(num), "%.6g", f->probability > 0 ? f->probability : 1.0);
+	jw_raw(w, num);
+	jw_k(w, "every");
+	jw_int(w, f->every > 0 ? f->every : 1);
+	jw_k(w, "times");
+	if (f->times < 0)
+		jw_null(w);
+	else
+		jw_int(w, f->times);
+	jw_k(w, "latencyMs");
+	jw_int(w, f->latency_ms);
+	jw_k(w, "apply");
+	jw_bool(w, f->apply);
+	jw_k(w, "renameOnly");
+	jw_bool(w, f->rename_only);
+	jw_k(w, "seen");
+	jw_int(w, f->seen);
+	jw_end(w);
+}
+
 static void ctl_faults(struct emu *em, struct emu_req *rq, struct emu_resp *rs,
 		       struct json_object *jo)
 {
@@ -954,21 +1113,16 @@ static void ctl_faults(struct emu *em, struct emu_req *rq, struct emu_resp *rs,
 		jw_k(&w, "faults");
 		jw_arr(&w);
 		for (size_t i = 0; i < em->n_faults; i++) {
-			struct emu_fault *f = em->faults[i];
-
-			jw_obj(&w);
-			jw_k(&w, "id");
-			jw_int(&w, f->id);
-			jw_k(&w, "status");
-			jw_int(&w, f->status);
-			jw_k(&w, "seen");
-			jw_int(&w, f->seen);
-			jw_k(&w, "times");
-			jw_int(&w, f->times);
-			jw_end(&w);
+			fault_write(&w, em->faults[i]);
 		}
 		jw_end(&w);
 		jw_end(&w);
+		return;
+	}
+	const char *bad = fault_check(jo);
+
+	if (bad) {
+		ctl_err(rs, 400, bad);
 		return;
 	}
 	struct emu_fault *f = xcalloc(1, sizeof(*f));
@@ -1002,11 +1156,6 @@ static void ctl_faults(struct emu *em, struct emu_req *rq, struct emu_resp *rs,
 		f->apply = json_object_get_boolean(v);
 	if (jhas(jo, "renameOnly", &v))
 		f->rename_only = json_object_get_boolean(v);
-	if ((f->status && (f->status < 100 || f->status > 599)) || (!f->status && !f->latency_ms)) {
-		emu_fault_free(f);
-		ctl_err(rs, 400, "a fault needs a status (100-599) or latencyMs");
-		return;
-	}
 	f->id = em->next_fault_id++;
 	em->faults = xrealloc(em->faults, (em->n_faults + 1) * sizeof(*em->faults));
 	em->faults[em->n_faults++] = f;
@@ -1022,9 +1171,21 @@ static void ctl_requests(struct emu *em, struct emu_req *rq, struct emu_resp *rs
 		return;
 	}
 	char *since_s = emu_qp(rq, "since");
-	unsigned long long since = since_s ? strtoull(since_s, NULL, 10) : 0;
+	unsigned long long since = 0;
 	struct jw w;
 
+	if (since_s) {
+		char *end;
+
+		errno = 0;
+		since = strtoull(since_s, &end, 10);
+		/* strtoull takes "-1" as ULLONG_MAX: a sequence number is digits only */
+		if (!isdigit((unsigned char)since_s[0]) || *end || errno) {
+			free(since_s);
+			ctl_err(rs, 400, "since must be a sequence number (0 or more)");
+			return;
+		}
+	}
 	free(since_s);
 	rs->status = 200;
 	jw_init(&w, &rs->body, NULL);
@@ -1082,6 +1243,14 @@ static void ctl_tokens(struct emu *em, struct emu_req *rq, struct emu_resp *rs,
 
 		if (!kind)
 			kind = "refresh";
+		if (strcmp(kind, "refresh") && strcmp(kind, "access") && strcmp(kind, "all")) {
+			ctl_err(rs, 400, "kind must be refresh, access or all");
+			return;
+		}
+		if (subj && !u) {
+			ctl_err(rs, 400, "subject: no such user");
+			return;
+		}
 		for (size_t i = 0; i < em->tokens.cap; i++) {
 			if (!map_live(&em->tokens, i))
 				continue;
@@ -1126,7 +1295,17 @@ static void ctl_tokens(struct emu *em, struct emu_req *rq, struct emu_resp *rs,
 			      "https://www.googleapis.com/auth/admin.directory.customer.readonly "
 			      "https://www.googleapis.com/auth/apps.groups.settings");
 	}
-	int ttl = jhas(jo, "ttlS", &v) ? json_object_get_int(v) : em->token_ttl_s;
+	int64_t ttl64 = jhas(jo, "ttlS", &v) ? json_object_get_int64(v) : em->token_ttl_s;
+	bool unknown = false;
+
+	scopes_parse(sc.p, &unknown);
+	if (ttl64 < 1 || ttl64 > 31536000 || unknown) {
+		buf_cleanup(&sc);
+		ctl_err(rs, 400, unknown ? "scopes: a scope Google does not know"
+					 : "ttlS must be 1..31536000");
+		return;
+	}
+	int ttl = (int)ttl64;
 	struct emu_token *t = emu_token_mint(em, u ? u->id : NULL, "emulator-control", sc.p, false,
 					     ttl);
 
@@ -1146,8 +1325,18 @@ static void ctl_admins(struct emu *em, struct emu_resp *rs, struct json_object *
 	struct json_object *v;
 	struct emu_user *u;
 
+	unsigned privs = 0;
+
 	if (!email) {
 		ctl_err(rs, 400, "email is required");
+		return;
+	}
+	if (jhas(jo, "privileges", &v) && privs_parse(v, &privs)) {
+		char msg[200];
+
+		snprintf(msg, sizeof(msg), "privileges: %.64s is not one of " PRIVS_ACCEPTED,
+			 privs_parse(v, &privs));
+		ctl_err(rs, 400, msg);
 		return;
 	}
 	u = emu_user_find(em, email);
@@ -1180,7 +1369,7 @@ static void ctl_admins(struct emu *em, struct emu_resp *rs, struct json_object *
 	}
 	if (jhas(jo, "privileges", &v)) {
 		u->is_admin = false;
-		u->privs = privs_parse(v);
+		u->privs = privs;
 	} else if (jhas(jo, "isAdmin", &v) && !json_object_get_boolean(v)) {
 		u->is_admin = false;
 		u->privs = 0;
@@ -1268,6 +1457,11 @@ static void ctl_seed_account(struct emu *em, struct emu_resp *rs, struct json_ob
 	long long t0 = now_ms();
 	bool owned = false;
 
+	if (jhas(jo, "generate", &gen) && jhas(jo, "fixture", &fx)) {
+		ctl_err(rs, 400, "give \"fixture\" or \"generate\", not both");
+		return;
+	}
+	fx = NULL;
 	if (jhas(jo, "generate", &gen)) {
 		uint64_t seed = jhas(gen, "seed", &v) ? (uint64_t)json_object_get_int64(v) : 1;
 		long nu = jhas(gen, "users", &v) ? json_object_get_int64(v) : 200;
@@ -1292,6 +1486,13 @@ static void ctl_seed_account(struct emu *em, struct emu_resp *rs, struct json_ob
 		if (owned)
 			json_object_put(fx);
 		ctl_err(rs, 400, msg);
+		return;
+	}
+	/* values checked before the reset: a refused fixture changes nothing */
+	if (state_precheck(fx, err, sizeof(err))) {
+		if (owned)
+			json_object_put(fx);
+		ctl_err(rs, 400, err);
 		return;
 	}
 	if (!jhas(jo, "reset", &v) || json_object_get_boolean(v))
@@ -1330,6 +1531,15 @@ static bool is(const struct emu_req *rq, const char *method, const char *path)
 	return !strcmp(rq->path, path) && (!method || !strcmp(rq->method, method));
 }
 
+/* Bodies whose every member the spec names: all but a Google key or client JSON (they carry
+ * members the emulator does not read) and config/state (checked by their own loaders). */
+static bool ctl_body_closed(const char *path)
+{
+	return strcmp(path, "/_emulator/service-accounts") &&
+	       strcmp(path, "/_emulator/oauth-clients") && strcmp(path, "/_emulator/quota") &&
+	       strcmp(path, "/_emulator/config") && strcmp(path, "/_emulator/state");
+}
+
 void emu_control(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 {
 	struct json_object *jo = NULL, *v;
@@ -1351,6 +1561,11 @@ void emu_control(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 		}
 	}
 	if (jo && ctl_spec(p) && emu_json_check(jo, ctl_spec(p), err, sizeof(err))) {
+		ctl_err(rs, 400, err);
+	} else if (jo && ctl_spec(p) && ctl_body_closed(p) && unknown_key(jo, ctl_spec(p))) {
+		/* a misspelt member must not leave the call doing something else (seeding nothing) */
+		snprintf(err, sizeof(err), "%.64s is not a member of this call's body",
+			 unknown_key(jo, ctl_spec(p)));
 		ctl_err(rs, 400, err);
 	} else if (is(rq, "GET", "/_emulator/health")) {
 		ctl_json(rs, 200, "{\"ok\":true}");
@@ -1382,8 +1597,12 @@ void emu_control(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 		jw_int(&w, (long long)em->groups.n);
 		jw_end(&w);
 	} else if (is(rq, "POST", "/_emulator/reset")) {
-		emu_reset(em, jstr(jo, "domain"));
-		ctl_json(rs, 200, "{}");
+		if (jstr(jo, "domain") && !valid_domain_name(jstr(jo, "domain"))) {
+			ctl_err(rs, 400, "domain is not a domain name");
+		} else {
+			emu_reset(em, jstr(jo, "domain"));
+			ctl_json(rs, 200, "{}");
+		}
 	} else if (is(rq, "POST", "/_emulator/seed")) {
 		long nu = jhas(jo, "users", &v) ? json_object_get_int64(v) : 0;
 		long ng = jhas(jo, "groups", &v) ? json_object_get_int64(v) : 0;
@@ -1407,8 +1626,9 @@ void emu_control(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 	} else if (is(rq, "POST", "/_emulator/domains")) {
 		const char *d = jstr(jo, "domainName");
 
-		if (!d || !strchr(d, '.')) {
-			ctl_err(rs, 400, "domainName is required");
+		if (!d || !valid_domain_name(d)) {
+			ctl_err(rs, 400, "domainName must be a domain name: labels of 1-63 letters, "
+					 "digits and inner hyphens, 253 characters in all");
 		} else {
 			emu_domain_add(em, d, !jhas(jo, "verified", &v) || json_object_get_boolean(v));
 			ctl_json(rs, 200, "{}");
@@ -1418,9 +1638,11 @@ void emu_control(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 
 		if (!ou || !valid_ou_path(ou)) {
 			ctl_err(rs, 400, "orgUnitPath must be an absolute path");
+		} else if (emu_ou_exists(em, ou)) {
+			/* as Google's orgunits.insert of an existing unit; "/" always exists */
+			ctl_err(rs, 409, "orgUnitPath exists");
 		} else {
-			if (!emu_ou_exists(em, ou))
-				strv_add(&em->ous, ou);
+			strv_add(&em->ous, ou);
 			ctl_json(rs, 200, "{}");
 		}
 	} else if (is(rq, "POST", "/_emulator/admins")) {

@@ -249,6 +249,10 @@ void h_groups_list(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 	qs = emu_qp(rq, "query");
 	if (qs && emu_query_check(qs, group_query_fields, N(group_query_fields), &q, rs))
 		goto out;
+	static const char *const sort_orders[] = { "ASCENDING", "DESCENDING", NULL };
+
+	if (emu_enum_param_bad(rq, rs, "sortOrder", sort_orders))
+		goto out;
 	sorder = emu_qp(rq, "sortOrder");
 	token = emu_qp(rq, "pageToken");
 	bool desc = sorder && !strcasecmp(sorder, "DESCENDING");

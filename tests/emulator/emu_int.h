@@ -93,4 +93,9 @@ void emu_query_free(struct emu_query *q);
 int emu_query_check(const char *s, const char *const *fields, size_t n_fields,
 		    struct emu_query *q, struct emu_resp *rs);
 
+/* A query parameter outside values (a NULL-terminated list, any case): writes 400
+ * invalidParameter "Invalid value 'x'. Values must be one of: …" into rs and returns true. */
+bool emu_enum_param_bad(struct emu_req *rq, struct emu_resp *rs, const char *name,
+			const char *const *values);
+
 #endif /* EMU_INT_H */

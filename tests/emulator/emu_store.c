@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <json-c/json.h>
 #include <openssl/evp.h>
@@ -238,8 +239,16 @@ void emu_reset(struct emu *em, const char *domain)
 void emu_init(struct emu *em, const char *domain)
 {
 	memset(em, 0, sizeof(*em));
+	pthread_condattr_t ca;
+
 	pthread_mutex_init(&em->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&em->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	em->max_sleepers = 32 - EMU_THREADS_RESERVE;
 	rand_alnum(em->nonce, 16);
+	rand_token(em->page_key, 32); /* secret: from OpenSSL, not the id generator */
 	em->log = xcalloc(EMU_LOG_MAX, sizeof(*em->log));
 	snprintf(em->default_domain, sizeof(em->default_domain), "%s", domain ? domain : "example.com");
 	emu_reset(em, NULL);
@@ -249,6 +258,7 @@ void emu_cleanup(struct emu *em)
 {
 	store_clear(em);
 	free(em->log);
+	pthread_cond_destroy(&em->wake);
 	pthread_mutex_destroy(&em->mu);
 }
 

@@ -151,50 +151,57 @@ static bool user_creating(struct emu *em, const struct emu_user *u, struct emu_r
 	return false;
 }
 
+bool emu_enum_param_bad(struct emu_req *rq, struct emu_resp *rs, const char *name,
+			const char *const *values)
+{
+	char *v = emu_qp(rq, name);
+	bool ok = false;
+	struct buf m;
+
+	if (!v)
+		return false;
+	buf_init(&m);
+	for (size_t k = 0; values[k]; k++) {
+		ok = ok || !strcasecmp(v, values[k]);
+		buf_addf(&m, "%s%s", k ? ", " : "", values[k]);
+	}
+	if (!ok) {
+		char *vals = xstrdup(m.p);
+
+		buf_reset(&m);
+		buf_addf(&m, "Invalid value '%s'. Values must be one of: %s", v, vals);
+		emu_err_esf(rs, 400, "invalidParameter", m.p, NULL, "INVALID_ARGUMENT", name,
+			    "parameter");
+		free(vals);
+	}
+	buf_cleanup(&m);
+	free(v);
+	return !ok;
+}
+
 /*
- * The enum parameters of users.get/list (discovery: projection, viewType, event): a value outside
- * the enum is a 400, not a silent default. Message as for orderBy [I].
+ * The enum parameters of users.get/list (discovery: projection, viewType, event, sortOrder; and
+ * the boolean showDeleted): a value outside them is a 400, not a silent default. Message as for
+ * orderBy [I].
  */
 static bool enum_param_bad(struct emu_req *rq, struct emu_resp *rs, bool list)
 {
 	static const struct {
 		const char *name;
 		const char *values[6];
+		bool list_only;
 	} params[] = {
-		{ "projection", { "basic", "custom", "full" } },
-		{ "viewType", { "admin_view", "domain_public" } },
-		{ "event", { "add", "delete", "makeAdmin", "undelete", "update" } },
+		{ "projection", { "basic", "custom", "full" }, false },
+		{ "viewType", { "admin_view", "domain_public" }, false },
+		{ "event", { "add", "delete", "makeAdmin", "undelete", "update" }, true },
+		{ "sortOrder", { "ASCENDING", "DESCENDING" }, true },
+		/* a boolean: "maybe" must not read as false [I] */
+		{ "showDeleted", { "true", "false" }, true },
 	};
-	for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
-		char *v;
-		bool ok = false;
-
-		if (!list && !strcmp(params[i].name, "event"))
-			continue;
-		v = emu_qp(rq, params[i].name);
-		if (!v)
-			continue;
-		struct buf m;
-
-		buf_init(&m);
-		for (size_t k = 0; params[i].values[k]; k++) {
-			ok = ok || !strcasecmp(v, params[i].values[k]);
-			buf_addf(&m, "%s%s", k ? ", " : "", params[i].values[k]);
-		}
-		if (!ok) {
-			char *vals = xstrdup(m.p);
-
-			buf_reset(&m);
-			buf_addf(&m, "Invalid value '%s'. Values must be one of: %s", v, vals);
-			emu_err_esf(rs, 400, "invalidParameter", m.p, NULL, "INVALID_ARGUMENT",
-				    params[i].name, "parameter");
-			free(vals);
-		}
-		buf_cleanup(&m);
-		free(v);
-		if (!ok)
+	for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++)
+		if ((list || !params[i].list_only) &&
+		    emu_enum_param_bad(rq, rs, params[i].name, params[i].values))
 			return true;
-	}
 	return false;
 }
 
@@ -756,6 +763,11 @@ int emu_query_check(const char *s, const char *const *fields, size_t n_fields,
 {
 	int rc = emu_query_parse(s, fields, n_fields, q);
 
+	/* a boolean field with another value is not read as false: Google cannot read it */
+	for (size_t i = 0; rc == 0 && i < q->n; i++)
+		if (str_has_prefix(q->c[i].field, "is") && strcasecmp(q->c[i].value, "true") &&
+		    strcasecmp(q->c[i].value, "false"))
+			rc = -2;
 	if (rc == -2)
 		emu_err(rs, 400, "invalid", "Invalid Input: query");
 	else if (rc)
@@ -960,17 +972,7 @@ void h_users_list(struct emu *em, struct emu_req *rq, struct emu_resp *rs)
 			goto out;
 		}
 	}
-	if (sorder) {
-		if (!strcasecmp(sorder, "DESCENDING")) {
-			desc = true;
-		} else if (strcasecmp(sorder, "ASCENDING")) {
-			emu_err_esf(rs, 400, "invalidParameter",
-				    "Invalid value for sortOrder. Values must be one of: ASCENDING, "
-				    "DESCENDING",
-				    NULL, "INVALID_ARGUMENT", "sortOrder", "parameter");
-			goto out;
-		}
-	}
+	desc = sorder && !strcasecmp(sorder, "DESCENDING"); /* enum_param_bad checked it */
 	if (qs && emu_query_check(qs, query_fields, N(query_fields), &q, rs))
 		goto out;
 	bool deleted = show && !strcasecmp(show, "true");

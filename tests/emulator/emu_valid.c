@@ -155,14 +155,29 @@ bool valid_email(const char *email)
 	bool ok = valid_local_part(local);
 
 	free(local);
-	const char *d = at + 1;
-	size_t dl = strlen(d);
+	return ok && valid_domain_name(at + 1);
+}
 
-	if (!ok || dl < 3 || dl > 253 || !strchr(d, '.') || d[0] == '.' || d[dl - 1] == '.')
+bool valid_domain_name(const char *d)
+{
+	size_t n = strlen(d), label = 0;
+
+	if (n < 3 || n > 253 || !strchr(d, '.'))
 		return false;
-	for (; *d; d++)
-		if (!(isalnum((unsigned char)*d) || *d == '-' || *d == '.'))
+	for (size_t i = 0; i <= n; i++) {
+		unsigned char c = (unsigned char)d[i];
+
+		if (c == '.' || c == '\0') {
+			/* RFC 1035: 1..63 characters, no hyphen at either end */
+			if (label == 0 || label > 63 || d[i - 1] == '-' || d[i - label] == '-')
+				return false;
+			label = 0;
+		} else if (isalnum(c) || c == '-') {
+			label++;
+		} else {
 			return false;
+		}
+	}
 	return true;
 }
 

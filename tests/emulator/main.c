@@ -267,6 +267,13 @@ int main(int argc, char **argv)
 			quiet = true;
 		} else if (!strcmp(a, "--verbose")) {
 			quiet = false;
+		} else if (!strcmp(a, "--listen") || !strcmp(a, "--base-url") ||
+			   !strcmp(a, "--state") || !strcmp(a, "--domain") ||
+			   !strcmp(a, "--threads") || !strcmp(a, "--sa-key")) {
+			fprintf(stderr, "gws-emulator: %s needs a value\n", a);
+			usage(stderr);
+			free(keys);
+			return 2;
 		} else {
 			fprintf(stderr, "gws-emulator: unknown argument %s\n", a);
 			usage(stderr);
@@ -280,13 +287,26 @@ int main(int argc, char **argv)
 		free(keys);
 		return 2;
 	}
-	if (!strchr(domain, '.')) {
-		fprintf(stderr, "gws-emulator: --domain wants a domain name\n");
+	if (!valid_domain_name(domain)) {
+		fprintf(stderr, "gws-emulator: --domain wants a domain name (labels of 1-63 letters, "
+				"digits and inner hyphens, 253 characters in all), not %s\n",
+			domain);
+		free(keys);
+		return 2;
+	}
+	char *end;
+	long nthreads = strtol(threads, &end, 10);
+
+	if (*end || end == threads || nthreads < 1 || nthreads > 1024) {
+		fprintf(stderr, "gws-emulator: --threads wants 1..1024\n");
 		free(keys);
 		return 2;
 	}
 	emu_init(&em, domain);
 	em.quiet = quiet;
+	/* latency sleepers leave EMU_THREADS_RESERVE threads (half of a smaller pool) free */
+	em.max_sleepers = (int)nthreads -
+			  (nthreads >= 2 * EMU_THREADS_RESERVE ? EMU_THREADS_RESERVE : (int)(nthreads + 1) / 2);
 	char err[512];
 
 	if (state) {
@@ -359,6 +379,11 @@ int main(int argc, char **argv)
 		if (!quiet)
 			fprintf(stderr, "gws-emulator: signal %d, stopping\n", sig);
 	}
+	/* end every latency sleep now: mg_stop waits for the worker threads */
+	pthread_mutex_lock(&em.mu);
+	em.stopping = true;
+	pthread_cond_broadcast(&em.wake);
+	pthread_mutex_unlock(&em.mu);
 	mg_stop(ctx);
 	mg_exit_library();
 out:

@@ -102,7 +102,8 @@ def test_control_right_types_still_work(emu):
     emu.ctl("POST", "admins", {"email": "d1@example.com", "privileges": ["users", "groups"]})
     emu.ctl("POST", "oauth-clients", {"client_id": "c1", "client_secret": "s",
                                       "redirect_uris": ["http://localhost/cb"]})
-    emu.ctl("POST", "faults", {"status": 500, "probability": 1, "route": "x.y", "times": 0})
+    emu.ctl("POST", "faults", {"status": 500, "probability": 1, "route": "directory.users.get",
+                               "times": 1})
     emu.ctl("PUT", "state", {"groups": [{"email": "g1@example.com", "aliases": ["g1a@example.com"],
                                          "members": [{"email": "admin@example.com"}]}]})
     emu.ctl("POST", "tokens", {"scopes": "https://www.googleapis.com/auth/admin.directory.user"})
