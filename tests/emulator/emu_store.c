@@ -452,6 +452,8 @@ void emu_user_rename(struct emu *em, struct emu_user *u, const char *email)
 
 	u->email = str_lower(xstrdup(email));
 	map_put(&em->emails, u->email, u);
+	/* a rename onto one of the user's own aliases makes it the primary: no longer an alias */
+	strv_del(&u->aliases, u->email);
 	/* Google keeps the old address as an alias (it stays taken) */
 	strv_add(&u->aliases, old);
 	free(old);

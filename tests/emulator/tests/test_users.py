@@ -127,6 +127,17 @@ def test_rename_keeps_old_as_alias(emu):
     gerr(emu.call("POST", f"{DIR}/groups", {"email": "old@example.com"}), 409, "duplicate")
 
 
+
+def test_rename_onto_own_alias_makes_it_primary_only(emu):
+    """The alias becomes the primary address and leaves aliases; the old primary becomes an alias."""
+    u = emu.new_user("p@example.com")
+    assert emu.call("POST", f"{DIR}/users/{u['id']}/aliases", {"alias": "p.alias@example.com"}).status_code == 200
+    r = emu.call("PUT", f"{DIR}/users/{u['id']}", {"primaryEmail": "P.Alias@example.com"})
+    assert r.status_code == 200, r.text
+    assert r.json()["primaryEmail"] == "p.alias@example.com"
+    assert r.json()["aliases"] == ["p@example.com"]
+    assert emu.call("GET", f"{DIR}/users/p.alias@example.com").json()["id"] == u["id"]
+
 def test_delete_undelete_make_admin(emu):
     u = emu.new_user("d@example.com")
     r = emu.call("DELETE", f"{DIR}/users/d@example.com")
