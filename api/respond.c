@@ -523,10 +523,12 @@ int api_if_match(const struct api_request *rq, struct api_response *rs, int64_t 
 	if (strcmp(h, "*") == 0)
 		return 0;
 	/*
-	 * Only what this API hands out: "*" or an ETag "N" (W/"N" too), N a version without sign
-	 * or leading zero. Anything else is a malformed header (400), not a version that differs.
+	 * Only what this API hands out: "*" or an ETag "N", N a version without sign or leading
+	 * zero. Anything else is a malformed header (400), not a version that differs. A weak tag
+	 * W/"N" is well formed but If-Match compares strongly (RFC 9110 §13.1.1): it never matches.
 	 */
-	if (strncmp(h, "W/", 2) == 0)
+	int weak = strncmp(h, "W/", 2) == 0;
+	if (weak)
 		h += 2;
 	size_t digits = h[0] == '"' ? strspn(h + 1, "0123456789") : 0;
 	if (digits < 1 || digits > 18 || h[1] == '0' || strcmp(h + 1 + digits, "\"") != 0) {
@@ -535,6 +537,12 @@ int api_if_match(const struct api_request *rq, struct api_response *rs, int64_t 
 		problem_add_error(&p, "/header/If-Match",
 				  "must be * or an ETag this API returned, such as \"3\"");
 		api_reply_problem(rs, &p, NULL);
+		return -1;
+	}
+	if (weak) {
+		api_reply_error(rs, 412, "precondition-failed", "Precondition failed",
+				"If-Match compares entity tags strongly: a weak one (W/) never "
+				"matches; send the ETag as returned, such as \"3\"");
 		return -1;
 	}
 	*version = strtoll(h + 1, NULL, 10);
