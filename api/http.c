@@ -338,7 +338,7 @@ static void run_handler(const struct api_route *r, struct api_request *rq,
 	if (!idempotency_key_valid(key)) {
 		struct problem p;
 		problem_set(&p, 400, "validation", "Invalid request", "Idempotency-Key is invalid");
-		problem_add_error(&p, "/headers/Idempotency-Key",
+		problem_add_error(&p, "/header/Idempotency-Key",
 				  "must be 1 to 255 visible ASCII characters");
 		api_reply_problem(rs, &p, NULL);
 		return;
@@ -536,7 +536,20 @@ static int handle_request(struct mg_connection *conn, int health_only)
 		} else {
 			rq.body = body;
 			body_read = 1;
-			serve(r, &rq, &rs);
+			/*
+			 * Every body is JSON (415 otherwise, whatever the route does with it), and a
+			 * route that takes none refuses one instead of ignoring it.
+			 */
+			int no_body = (r->flags & ROUTE_NO_BODY) || strcmp(rq.method, "GET") == 0 ||
+				      strcmp(rq.method, "HEAD") == 0 ||
+				      strcmp(rq.method, "DELETE") == 0;
+			if (rq.body_len && !api_media_type_ok(rq.content_type))
+				api_reply_error(&rs, 415, "unsupported-media-type",
+						"Unsupported media type",
+						"send the body as application/json (charset utf-8, "
+						"if any)");
+			else if (!no_body || !api_body_none(&rq, &rs))
+				serve(r, &rq, &rs);
 		}
 	}
 respond:

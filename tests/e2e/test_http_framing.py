@@ -149,3 +149,78 @@ def test_a_content_length_above_the_limit_is_413_from_the_head(db):
         assert job_title(api, editor) == "kept"
 
     with_api(db, 120000, test)
+
+
+# ---------------------------------------------------------------- the smaller findings
+
+def only_error(r, pointer, detail):
+    errs = h.assert_problem(r, 400, "validation")["errors"]
+    assert errs == [{"pointer": pointer, "detail": detail}], errs
+
+
+def test_query_parameters_are_given_once_non_empty_and_limits_are_digits(api, db):
+    editor = h.create_key(db, "acme", "editor")
+    get = lambda query: api.get("/v1/users?" + query, key=editor)
+    only_error(get("limit=5&limit=6"), "/query/limit", "is repeated; send it once")
+    only_error(get("email=a%40example.com&state=active&email=b%40example.com"), "/query/email",
+               "is repeated; send it once")
+    only_error(api.get("/v1/integrations?cursor=a&cursor=b", key=editor), "/query/cursor",
+               "is repeated; send it once")
+    for limit in ("%2B5", "+5", "%20%205", "5%20", "-5", "0", "101", "5.0", "0x5", "1000"):
+        only_error(get("limit=" + limit), "/query/limit", "must be an integer from 1 to 100")
+    for query in ("email=", "email", "state=", "limit="):
+        name = query.split("=")[0]
+        only_error(get(query), "/query/" + name, "must not be empty")
+    for limit in ("5", "05", "100"):
+        assert get("limit=" + limit).status_code == 200, limit
+
+
+def test_bodies_are_json_objects_and_routes_without_a_body_refuse_one(api, db):
+    editor = h.create_key(db, "acme", "editor")
+    r = api.request("PUT", "/v1/users/u1", key=editor,
+                    json={"email": "u1@example.com", "first_name": "A", "last_name": "B"})
+    assert r.status_code == 201, r.text
+    for text in ("null", "5", "true", '"x"', "[]"):
+        r = api.request("PATCH", "/v1/users/u1", key=editor, data=text,
+                        headers={"Content-Type": "application/json"})
+        assert h.assert_problem(r, 400, "malformed-json")["detail"] == \
+            "the body must be a JSON object", text
+    body = b'{"job_title":"x"}'
+    for ctype in (None, "text/plain", "application/json; charset=latin-1",
+                  'application/json; charset="iso-8859-1"', "application/jsonx"):
+        headers = {"Content-Type": ctype} if ctype else {}
+        for method, path in (("PATCH", "/v1/users/u1"), ("POST", "/v1/jobs/j1/cancel"),
+                             ("DELETE", "/v1/users/u1")):
+            r = api.request(method, path, key=editor, data=body, headers=headers)
+            h.assert_problem(r, 415, "unsupported-media-type")
+    assert api.get("/v1/users/u1", key=editor).json()["job_title"] is None
+    for ctype in ("application/json; charset=utf-8", 'application/json;charset="UTF-8"',
+                  "application/merge-patch+json"):
+        r = api.request("PATCH", "/v1/users/u1", key=editor, data=body,
+                        headers={"Content-Type": ctype})
+        assert r.status_code == 200, (ctype, r.text)
+    # A route that takes no body refuses one, whatever it says; none, a blank one or {} is fine.
+    assert api.request("PUT", "/v1/groups/g1", key=editor, json={"name": "G"}).status_code == 201
+    r = api.request("PUT", "/v1/groups/g1/members/u1", key=editor, json={"role": "OWNER"})
+    assert h.assert_problem(r, 400, "validation")["detail"] == "this request takes no body"
+    r = api.request("DELETE", "/v1/users/u1", key=editor, json={"really": True})
+    assert h.assert_problem(r, 400, "validation")["detail"] == "this request takes no body"
+    assert api.get("/v1/groups/g1/members", key=editor).json()["items"] == []
+    r = api.request("PUT", "/v1/groups/g1/members/u1", key=editor, json={})
+    assert r.status_code == 201, r.text
+
+
+def test_headers_are_named_alike_and_assigned_fields_are_read_only(api, db):
+    editor = h.create_key(db, "acme", "editor")
+    r = api.post("/v1/integrations", key=editor, json={"name": "x"},
+                 headers={"Idempotency-Key": "a b"})
+    only_error(r, "/header/Idempotency-Key", "must be 1 to 255 visible ASCII characters")
+    r = api.request("PATCH", "/v1/users/nobody", key=editor, json={}, headers={"If-Match": "x"})
+    assert h.assert_problem(r, 400)["errors"][0]["pointer"] == "/header/If-Match"
+    r = api.post("/v1/integrations", key=editor, json={"name": "Main"})
+    assert r.status_code == 201, r.text
+    iid = r.json()["id"]
+    r = api.request("PATCH", f"/v1/integrations/{iid}", key=editor, json={"id": "other"})
+    only_error(r, "/id", "is read-only")
+    r = api.post("/v1/integrations", key=editor, json={"name": "Other", "created_at": "x"})
+    only_error(r, "/created_at", "is read-only")
