@@ -86,6 +86,11 @@ enum api_route_flag {
 	ROUTE_CACHED = 2,
 	/* /healthz, /readyz, /metrics: also served by the health listener (GWSYNC_HEALTH_LISTEN). */
 	ROUTE_HEALTH = 4,
+	/*
+	 * A POST/PUT that takes no body (GET, HEAD and DELETE never take one): a body other than a
+	 * blank one or {} is refused (api_body_none), never ignored.
+	 */
+	ROUTE_NO_BODY = 8,
 };
 
 struct api_route {
@@ -139,6 +144,24 @@ json_object *api_body_begin(struct api_request *rq, struct api_response *rs, con
 
 /* Copies query parameter name (decoded) into buf; 1 when present, 0 when absent. */
 int api_query_get(const struct api_request *rq, const char *name, char *buf, size_t cap);
+
+/*
+ * Every list's query, before any parameter is read: a parameter given twice or with an empty
+ * value answers 400 naming it (/query/NAME) and returns -1.
+ */
+int api_query_check(const struct api_request *rq, struct api_response *rs);
+
+/* A limit: 1*DIGIT from 1 to 100 (no sign, no space); -1 otherwise. */
+int api_query_limit(const char *s);
+
+/* 1 when Content-Type ct is JSON (application/json or merge-patch+json, charset utf-8 if any). */
+int api_media_type_ok(const char *ct);
+
+/*
+ * For requests that take no body: none, a blank one or {} is fine (0); any other answers 415 (not
+ * JSON) or 400 "this request takes no body" and returns -1.
+ */
+int api_body_none(struct api_request *rq, struct api_response *rs);
 
 /* 1 when s is one of the NULL-terminated set. */
 int api_one_of(const char *s, const char *const *set);

@@ -69,7 +69,7 @@ static bool utf8_valid(const char *s)
 void handle_google_users_list(struct api_request *rq, struct api_response *rs)
 {
 	const char *id = integration_path_id(rq, rs);
-	if (!id)
+	if (!id || api_query_check(rq, rs))
 		return;
 	char *query = malloc(QUERY_MAX + 2), *token = malloc(TOKEN_MAX + 2), limit_s[16] = "",
 	     state[16] = "";
@@ -84,12 +84,11 @@ void handle_google_users_list(struct api_request *rq, struct api_response *rs)
 	struct import_preview_req pr = {.limit = 20, .only = IMPORT_STATE_N,
 					.deadline_ms = rq->ctx->cfg->google_request_deadline_ms};
 	if (api_query_get(rq, "limit", limit_s, sizeof(limit_s))) {
-		char *end;
-		long v = strtol(limit_s, &end, 10);
-		if (!limit_s[0] || *end || v < 1 || v > 100)
+		int v = api_query_limit(limit_s);
+		if (v < 0)
 			problem_add_error(&p, "/query/limit", "must be an integer from 1 to 100");
 		else
-			pr.limit = (int)v;
+			pr.limit = v;
 	}
 	if (api_query_get(rq, "match_state", state, sizeof(state)) &&
 	    (pr.only = import_state_parse(state)) == IMPORT_STATE_N)

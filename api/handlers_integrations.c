@@ -472,18 +472,6 @@ static void status_action(struct api_request *rq, struct api_response *rs, bool 
 	int64_t if_version;
 	if (!id || api_if_match(rq, rs, &if_version))
 		return;
-	if (rq->body_len && strspn(rq->body, " \t\r\n") != rq->body_len) {
-		json_object *body = api_body_object(rq, rs);
-		if (!body)
-			return;
-		int fields = json_object_object_length(body);
-		json_object_put(body);
-		if (fields) {
-			api_reply_error(rs, 400, "validation", "Invalid request",
-					"this action takes no body");
-			return;
-		}
-	}
 	struct store_integration *it = malloc(sizeof(*it));
 	struct err e = {0};
 	struct store_actor actor = api_actor(rq, deactivate ? "deactivate" : "reactivate");

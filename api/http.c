@@ -17,6 +17,8 @@
 #include "log.h"
 
 #define ROUTE_NAME_MAX 96
+/* A probe that has not sent its request within this long is not a probe. */
+#define HEALTH_REQUEST_TIMEOUT_MS 2000
 
 struct api_server {
 	struct mg_context *mg;
@@ -93,58 +95,92 @@ static void send_response(struct mg_connection *conn, const struct api_request *
 		mg_write(conn, content, body);
 }
 
-/* Reads the whole body, at most max bytes. Returns 0, 1 when larger than max, -1 on I/O error. */
-static int read_body(struct mg_connection *conn, long long content_length, size_t max,
-		     char **out, size_t *len)
+enum body_outcome {
+	BODY_OK,
+	BODY_TOO_LARGE, /* more than max bytes */
+	BODY_TIMEOUT,	/* not all of it arrived before the deadline */
+	BODY_BROKEN,	/* the client closed the connection before its end, or a read failed */
+};
+
+/*
+ * A read asks CivetWeb for at most this much: it returns only once it has all it was asked for or
+ * the socket stayed silent for the request timeout, so small pieces let the one deadline of the
+ * body be checked between them.
+ */
+#define BODY_PIECE 4096
+
+/*
+ * Reads the whole body, at most max bytes, by one deadline (timeout_ms from now). A body shorter
+ * than its Content-Length is never returned: CivetWeb's mg_read answers 0 both at the end of the
+ * body and when the socket stayed silent, so only the count tells a whole body from a cut one.
+ */
+static enum body_outcome read_body(struct mg_connection *conn, long long content_length, size_t max,
+				long timeout_ms, char **out, size_t *len)
 {
 	*out = NULL;
 	*len = 0;
 	if (content_length > (long long)max)
-		return 1;
+		return BODY_TOO_LARGE;
+	long long deadline = clock_monotonic_ms() + timeout_ms;
 	size_t cap = content_length >= 0 ? (size_t)content_length + 1 : 4096;
 	char *buf = malloc(cap);
 	if (!buf)
-		return -1;
+		return BODY_BROKEN;
 	size_t got = 0;
+	enum body_outcome res = BODY_OK;
 	for (;;) {
-		if (got + 1 >= cap) {
-			if (content_length >= 0)
-				break;
-			if (cap > max + 1) {
-				free(buf);
-				return 1;
-			}
+		if (content_length >= 0 && got == (size_t)content_length)
+			break;
+		if (got > max) {
+			res = BODY_TOO_LARGE;
+			break;
+		}
+		if (clock_monotonic_ms() >= deadline) {
+			res = BODY_TIMEOUT;
+			break;
+		}
+		if (got + 1 >= cap) { /* chunked: grow up to max + 1, enough to tell it is too large */
 			size_t ncap = cap * 2 > max + 2 ? max + 2 : cap * 2;
 			char *grown = realloc(buf, ncap);
 			if (!grown) {
-				free(buf);
-				return -1;
+				res = BODY_BROKEN;
+				break;
 			}
 			buf = grown;
 			cap = ncap;
 		}
-		int r = mg_read(conn, buf + got, cap - 1 - got);
-		if (r < 0) {
-			free(buf);
-			return -1;
+		size_t want = cap - 1 - got < BODY_PIECE ? cap - 1 - got : BODY_PIECE;
+		int r = mg_read(conn, buf + got, want);
+		if (r > 0) {
+			got += (size_t)r;
+			continue;
 		}
-		if (r == 0)
+		/*
+		 * 0 ends a chunked body, unless it came with the deadline (a timed-out read ends the
+		 * same way); anything else short of the Content-Length is a body cut off.
+		 */
+		if (r == 0 && content_length < 0 && clock_monotonic_ms() < deadline)
 			break;
-		got += (size_t)r;
+		res = clock_monotonic_ms() >= deadline ? BODY_TIMEOUT : BODY_BROKEN;
+		break;
 	}
-	if (got > max) {
+	/* A read that kept getting bytes may have run past the deadline: the body came too late. */
+	if (res == BODY_OK && clock_monotonic_ms() >= deadline)
+		res = BODY_TIMEOUT;
+	if (res != BODY_OK) {
+		crypto_wipe(buf, got);
 		free(buf);
-		return 1;
+		return res;
 	}
 	buf[got] = '\0';
 	*out = buf;
 	*len = got;
-	return 0;
+	return BODY_OK;
 }
 
 /*
- * Reads and drops what is left of a refused body (up to a bound), so the client gets to read our
- * answer instead of a connection reset.
+ * Reads and drops what is left of a refused chunked body (up to a bound), so the client gets to
+ * read our answer instead of a connection reset.
  */
 static void drain_body(struct mg_connection *conn, size_t max)
 {
@@ -156,6 +192,49 @@ static void drain_body(struct mg_connection *conn, size_t max)
 			return;
 		dropped += (size_t)r;
 	}
+}
+
+/* 1 when s is 1 to 18 digits and nothing else (RFC 9112 Content-Length = 1*DIGIT). */
+static int content_length_valid(const char *s)
+{
+	size_t n = strspn(s, "0123456789");
+	return n >= 1 && n <= 18 && s[n] == '\0';
+}
+
+/*
+ * RFC 9112 §6.1 and §6.3: a request whose body's length cannot be told for sure (Content-Length
+ * values that differ or are not a number, Transfer-Encoding beside Content-Length, or a transfer
+ * coding other than chunked) cannot be framed, and reading it one way while a proxy reads it
+ * another is request smuggling. CivetWeb takes the first Content-Length and prefers it to
+ * Transfer-Encoding, so they are checked here, before anything is read. Answers 400 and returns -1.
+ */
+static int check_framing(const struct mg_request_info *ri, struct api_response *rs)
+{
+	const char *length = NULL, *coding = NULL, *why = NULL;
+	int codings = 0;
+	for (int i = 0; i < ri->num_headers && !why; i++) {
+		const char *name = ri->http_headers[i].name, *value = ri->http_headers[i].value;
+		if (!name || !value)
+			continue;
+		if (strcasecmp(name, "Content-Length") == 0) {
+			if (!content_length_valid(value))
+				why = "Content-Length must be a number (digits only)";
+			else if (length && strtoll(length, NULL, 10) != strtoll(value, NULL, 10))
+				why = "the request has Content-Length headers that differ";
+			length = value;
+		} else if (strcasecmp(name, "Transfer-Encoding") == 0) {
+			coding = value;
+			codings++;
+		}
+	}
+	if (!why && coding && length)
+		why = "a request may have Transfer-Encoding or Content-Length, not both";
+	else if (!why && coding && (codings > 1 || strcasecmp(coding, "chunked") != 0))
+		why = "the only Transfer-Encoding accepted is chunked";
+	if (!why)
+		return 0;
+	api_reply_error(rs, 400, "bad-request", "Bad request", "%s", why);
+	return -1;
 }
 
 /* Whether the request announces a body (Content-Length above 0, or chunked). */
@@ -259,7 +338,7 @@ static void run_handler(const struct api_route *r, struct api_request *rq,
 	if (!idempotency_key_valid(key)) {
 		struct problem p;
 		problem_set(&p, 400, "validation", "Invalid request", "Idempotency-Key is invalid");
-		problem_add_error(&p, "/headers/Idempotency-Key",
+		problem_add_error(&p, "/header/Idempotency-Key",
 				  "must be 1 to 255 visible ASCII characters");
 		api_reply_problem(rs, &p, NULL);
 		return;
@@ -408,6 +487,10 @@ static int handle_request(struct mg_connection *conn, int health_only)
 		close_after = 1;
 		goto respond;
 	}
+	if (check_framing(ri, &rs)) {
+		close_after = 1;
+		goto respond;
+	}
 	found = router_find(api_routes, api_routes_count, sizeof(api_routes[0]),
 					       rq.method, rq.path, &route, &rq.params, rs.allow,
 					       sizeof(rs.allow));
@@ -430,19 +513,43 @@ static int handle_request(struct mg_connection *conn, int health_only)
 		 */
 		if (r->min_role != ACCESS_NONE && authenticate(conn, &rq, &rs, r->min_role) != 0)
 			goto respond;
-		int br = read_body(conn, ri->content_length, max_body, &body, &rq.body_len);
-		if (br > 0) {
-			drain_body(conn, 4 * max_body);
+		long timeout_ms = health_only ? HEALTH_REQUEST_TIMEOUT_MS
+					      : srv->ctx.cfg->http_request_timeout_ms;
+		enum body_outcome br =
+			read_body(conn, ri->content_length, max_body, timeout_ms, &body, &rq.body_len);
+		if (br == BODY_TOO_LARGE) {
+			/*
+			 * A Content-Length above the limit is answered from the head, before a byte
+			 * is read (the close drops the rest); a chunked body has shown it by now.
+			 */
+			if (ri->content_length < 0)
+				drain_body(conn, 4 * max_body);
 			api_reply_error(&rs, 413, "payload-too-large", "Payload too large",
 					"the body exceeds %d bytes",
 					srv->ctx.cfg->http_max_body_bytes);
-		} else if (br < 0) {
+		} else if (br == BODY_TIMEOUT) {
+			api_reply_error(&rs, 408, "request-timeout", "Request timeout",
+					"the body did not arrive within %ld ms", timeout_ms);
+		} else if (br == BODY_BROKEN) {
 			api_reply_error(&rs, 400, "bad-request", "Bad request",
-					"the body could not be read");
+					"the body ended before its announced length");
 		} else {
 			rq.body = body;
 			body_read = 1;
-			serve(r, &rq, &rs);
+			/*
+			 * Every body is JSON (415 otherwise, whatever the route does with it), and a
+			 * route that takes none refuses one instead of ignoring it.
+			 */
+			int no_body = (r->flags & ROUTE_NO_BODY) || strcmp(rq.method, "GET") == 0 ||
+				      strcmp(rq.method, "HEAD") == 0 ||
+				      strcmp(rq.method, "DELETE") == 0;
+			if (rq.body_len && !api_media_type_ok(rq.content_type))
+				api_reply_error(&rs, 415, "unsupported-media-type",
+						"Unsupported media type",
+						"send the body as application/json (charset utf-8, "
+						"if any)");
+			else if (!no_body || !api_body_none(&rq, &rs))
+				serve(r, &rq, &rs);
 		}
 	}
 respond:
@@ -625,8 +732,6 @@ static int http_error(struct mg_connection *conn, int status, const char *errmsg
 
 /* The health listener's threads: probes and a scrape or two at a time, never the API's clients. */
 #define HEALTH_THREADS "4"
-/* A probe that has not sent its request within this long is not a probe. */
-#define HEALTH_REQUEST_TIMEOUT_MS 2000
 
 /* Starts one CivetWeb listener; *port gets the port bound. NULL when it cannot listen. */
 static struct mg_context *listener_start(struct api_server *srv, const char *listen,

@@ -155,15 +155,51 @@ void api_reply_err(struct api_response *rs, const struct err *e)
 	}
 }
 
-static int content_type_is_json(const char *ct)
+int api_media_type_ok(const char *ct)
 {
 	if (!ct)
 		return 0;
 	while (*ct == ' ')
 		ct++;
-	size_t n = strcspn(ct, "; ");
-	return (n == 16 && strncasecmp(ct, "application/json", 16) == 0) ||
-	       (n == 28 && strncasecmp(ct, "application/merge-patch+json", 28) == 0);
+	size_t n = strcspn(ct, "; \t");
+	if (!((n == 16 && strncasecmp(ct, "application/json", 16) == 0) ||
+	      (n == 28 && strncasecmp(ct, "application/merge-patch+json", 28) == 0)))
+		return 0;
+	/* Parameters: JSON is UTF-8 (RFC 8259 §8.1), so a charset may only say so. */
+	for (const char *p = ct + n; *p;) {
+		p += strspn(p, "; \t");
+		size_t name = strcspn(p, "=;");
+		const char *v = p + name + (p[name] == '=');
+		size_t vlen = strcspn(v, ";");
+		while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+			vlen--;
+		if (vlen >= 2 && v[0] == '"' && v[vlen - 1] == '"') {
+			v++;
+			vlen -= 2;
+		}
+		if (name == 7 && strncasecmp(p, "charset", 7) == 0 &&
+		    !((vlen == 5 && strncasecmp(v, "utf-8", 5) == 0) ||
+		      (vlen == 4 && strncasecmp(v, "utf8", 4) == 0)))
+			return 0;
+		p = v + strcspn(v, ";");
+	}
+	return 1;
+}
+
+int api_body_none(struct api_request *rq, struct api_response *rs)
+{
+	if (!rq->body_len || strspn(rq->body, " \t\r\n") == rq->body_len)
+		return 0;
+	json_object *body = api_body_object(rq, rs);
+	if (!body)
+		return -1;
+	int fields = json_object_object_length(body);
+	json_object_put(body);
+	if (fields) {
+		api_reply_error(rs, 400, "validation", "Invalid request", "this request takes no body");
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -196,9 +232,9 @@ static int find_nul_string(json_object *jo, char *ptr, size_t cap)
 
 json_object *api_body_object(struct api_request *rq, struct api_response *rs)
 {
-	if (!content_type_is_json(rq->content_type)) {
+	if (!api_media_type_ok(rq->content_type)) {
 		api_reply_error(rs, 415, "unsupported-media-type", "Unsupported media type",
-				"send the body as application/json");
+				"send the body as application/json (charset utf-8, if any)");
 		return NULL;
 	}
 	/*
@@ -231,6 +267,17 @@ json_object *api_body_object(struct api_request *rq, struct api_response *rs)
 	json_object *jo = json_tokener_parse_ex(tok, rq->body, (int)rq->body_len);
 	enum json_tokener_error jerr = json_tokener_get_error(tok);
 	size_t end = json_tokener_get_parse_end(tok);
+	if (jerr == json_tokener_continue) {
+		/*
+		 * A bare literal or number (null, 5) may go on as far as json-c knows: the end of the
+		 * text, a NUL, finishes it, so it is refused below as what it is, not an object.
+		 */
+		json_object *whole = json_tokener_parse_ex(tok, "", 1);
+		if (json_tokener_get_error(tok) == json_tokener_success) {
+			jo = whole;
+			jerr = json_tokener_success;
+		}
+	}
 	if (jerr == json_tokener_continue) {
 		/* The text ended inside a value: report the end of the body as the position. */
 		api_reply_error(rs, 400, "malformed-json", "Malformed JSON",
@@ -276,6 +323,8 @@ json_object *api_body_object(struct api_request *rq, struct api_response *rs)
 int api_body_only(json_object *obj, const char *const *allowed, const char *const *readonly,
 		  struct problem *p)
 {
+	/* What the server assigns to every resource is read-only wherever a body names it. */
+	static const char *const assigned[] = {"id", "created_at", "updated_at", NULL};
 	int unknown = 0;
 	json_object_object_foreach(obj, key, val)
 	{
@@ -285,8 +334,9 @@ int api_body_only(json_object *obj, const char *const *allowed, const char *cons
 		char ptr[128];
 		snprintf(ptr, sizeof(ptr), "/%s", key);
 		problem_add_error(p, ptr,
-				  readonly && api_one_of(key, readonly) ? "is read-only"
-									 : "unknown field");
+				  (readonly && api_one_of(key, readonly)) || api_one_of(key, assigned)
+					  ? "is read-only"
+					  : "unknown field");
 		unknown++;
 	}
 	return unknown;
@@ -363,6 +413,8 @@ void api_add_one_of(struct problem *p, const char *pointer, const char *const *s
 int api_query_one_of(const struct api_request *rq, struct api_response *rs, const char *name,
 		     const char *const *set, char *buf, size_t cap)
 {
+	if (api_query_check(rq, rs)) /* whichever a list reads first */
+		return -1;
 	if (!api_query_get(rq, name, buf, cap))
 		return 0;
 	if (api_one_of(buf, set))
@@ -449,6 +501,50 @@ static int64_t cursor_seq(const char *after)
 	return strtoll(after, NULL, 10);
 }
 
+int api_query_limit(const char *s)
+{
+	size_t n = strlen(s);
+	if (n < 1 || n > 3 || strspn(s, "0123456789") != n)
+		return -1;
+	int v = atoi(s);
+	return v >= 1 && v <= 100 ? v : -1;
+}
+
+int api_query_check(const struct api_request *rq, struct api_response *rs)
+{
+	const char *q = rq->query;
+	for (const char *p = q; p && *p; p += *p == '&') {
+		size_t plen = strcspn(p, "&"), nlen = strcspn(p, "=&");
+		const char *why = NULL;
+		if (!plen) {
+			p++; /* "&&": an empty piece names nothing */
+			continue;
+		} else if (nlen + 1 >= plen) {
+			why = "must not be empty";
+		} else {
+			for (const char *o = q; o < p && !why; o += *o == '&') {
+				size_t olen = strcspn(o, "=&");
+				if (olen == nlen && strncmp(o, p, nlen) == 0)
+					why = "is repeated; send it once";
+				o += strcspn(o, "&");
+			}
+		}
+		if (why) {
+			char pointer[96];
+			int shown = nlen > 64 ? 64 : (int)nlen;
+			snprintf(pointer, sizeof(pointer), "/query/%.*s", shown, p);
+			struct problem pr;
+			problem_set(&pr, 400, "validation", "Invalid request",
+				    "query parameter %s is invalid", pointer + 7);
+			problem_add_error(&pr, pointer, "%s", why);
+			api_reply_problem(rs, &pr, NULL);
+			return -1;
+		}
+		p += plen;
+	}
+	return 0;
+}
+
 int api_page_begin(const struct api_request *rq, struct api_response *rs,
 		   enum api_cursor_kind kind, struct api_page *pg)
 {
@@ -456,10 +552,11 @@ int api_page_begin(const struct api_request *rq, struct api_response *rs,
 	memset(pg, 0, sizeof(*pg));
 	pg->kind = kind;
 	pg->limit = 20;
+	if (api_query_check(rq, rs))
+		return -1;
 	if (api_query_get(rq, "limit", buf, sizeof(buf))) {
-		char *end;
-		long v = strtol(buf, &end, 10);
-		if (!*buf || *end || v < 1 || v > 100) {
+		int v = api_query_limit(buf);
+		if (v < 0) {
 			struct problem p;
 			problem_set(&p, 400, "validation", "Invalid request",
 				    "query parameter limit is invalid");
@@ -523,10 +620,12 @@ int api_if_match(const struct api_request *rq, struct api_response *rs, int64_t 
 	if (strcmp(h, "*") == 0)
 		return 0;
 	/*
-	 * Only what this API hands out: "*" or an ETag "N" (W/"N" too), N a version without sign
-	 * or leading zero. Anything else is a malformed header (400), not a version that differs.
+	 * Only what this API hands out: "*" or an ETag "N", N a version without sign or leading
+	 * zero. Anything else is a malformed header (400), not a version that differs. A weak tag
+	 * W/"N" is well formed but If-Match compares strongly (RFC 9110 §13.1.1): it never matches.
 	 */
-	if (strncmp(h, "W/", 2) == 0)
+	int weak = strncmp(h, "W/", 2) == 0;
+	if (weak)
 		h += 2;
 	size_t digits = h[0] == '"' ? strspn(h + 1, "0123456789") : 0;
 	if (digits < 1 || digits > 18 || h[1] == '0' || strcmp(h + 1 + digits, "\"") != 0) {
@@ -535,6 +634,12 @@ int api_if_match(const struct api_request *rq, struct api_response *rs, int64_t 
 		problem_add_error(&p, "/header/If-Match",
 				  "must be * or an ETag this API returned, such as \"3\"");
 		api_reply_problem(rs, &p, NULL);
+		return -1;
+	}
+	if (weak) {
+		api_reply_error(rs, 412, "precondition-failed", "Precondition failed",
+				"If-Match compares entity tags strongly: a weak one (W/) never "
+				"matches; send the ETag as returned, such as \"3\"");
 		return -1;
 	}
 	*version = strtoll(h + 1, NULL, 10);

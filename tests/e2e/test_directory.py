@@ -356,7 +356,14 @@ def test_etags_and_if_match(api, keys, db):
                      "precondition-failed")
     r = put_user(api, ed, "u-1", user(first="Ada3"), **{"If-Match": "*"})
     assert r.status_code == 200 and r.headers["ETag"] == '"3"'
-    r = patch(api, "/v1/users/u-1", ed, {"first_name": "Ada4"}, **{"If-Match": 'W/"3"'})
+    # A weak tag never matches (RFC 9110 §13.1.1: If-Match compares strongly), even the current one.
+    weak = {"If-Match": 'W/"3"'}
+    assert "weak" in h.assert_problem(patch(api, "/v1/users/u-1", ed, {"first_name": "W"}, **weak),
+                                      412, "precondition-failed")["detail"]
+    h.assert_problem(put_user(api, ed, "u-1", user(first="W"), **weak), 412, "precondition-failed")
+    h.assert_problem(api.delete("/v1/users/u-1", key=ed, headers=weak), 412, "precondition-failed")
+    assert api.get("/v1/users/u-1", key=ed).headers["ETag"] == '"3"'
+    r = patch(api, "/v1/users/u-1", ed, {"first_name": "Ada4"}, **{"If-Match": '"3"'})
     assert r.status_code == 200 and r.headers["ETag"] == '"4"'
     h.assert_problem(patch(api, "/v1/users/u-1", ed, {"first_name": "X"}, **{"If-Match": '"3"'}), 412)
     h.assert_problem(patch(api, "/v1/users/u-1", ed, {"first_name": "X"}, **{"If-Match": "garbage"}), 400)

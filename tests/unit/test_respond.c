@@ -253,10 +253,48 @@ static void test_body_only(void **state)
 	assert_string_equal(p.errors[0].detail, "is read-only");
 	assert_string_equal(p.errors[1].pointer, "/zz");
 	assert_string_equal(p.errors[1].detail, "unknown field");
+	/* id is assigned by the server: read-only even where the caller lists no read-only names */
 	problem_set(&p, 400, "validation", "Invalid request", "t");
 	assert_int_equal(api_body_only(body, allowed, NULL, &p), 2);
-	assert_string_equal(p.errors[0].detail, "unknown field");
+	assert_string_equal(p.errors[0].detail, "is read-only");
+	assert_string_equal(p.errors[1].detail, "unknown field");
 	json_object_put(body);
+}
+
+static void test_query_check_limit_media_type(void **state)
+{
+	(void)state;
+	const char *fine[] = {NULL, "", "a=1&b=2", "a=1&&b=2", "&a=1", "ab=1&a=2"};
+	for (size_t i = 0; i < sizeof(fine) / sizeof(fine[0]); i++) {
+		struct api_request rq = {.query = fine[i]};
+		struct api_response rs = {0};
+		assert_int_equal(api_query_check(&rq, &rs), 0);
+		assert_null(rs.body);
+	}
+	const char *bad[][2] = {{"limit=5&limit=6", "/query/limit"}, {"a=1&b=&c=2", "/query/b"},
+				{"a=1&b", "/query/b"},		    {"x=1&a=2&x=3", "/query/x"}};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct api_request rq = {.query = bad[i][0]};
+		struct api_response rs = {0};
+		assert_int_equal(api_query_check(&rq, &rs), -1);
+		struct answer a = {.rs = rs, .body = json_tokener_parse(rs.body)};
+		assert_refused(&a, bad[i][1]);
+		answer_free(&a);
+	}
+	assert_int_equal(api_query_limit("5"), 5);
+	assert_int_equal(api_query_limit("100"), 100);
+	assert_int_equal(api_query_limit("007"), 7);
+	const char *limits[] = {"", "+5", " 5", "5 ", "0", "101", "1000", "-1", "5x"};
+	for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++)
+		assert_int_equal(api_query_limit(limits[i]), -1);
+	assert_true(api_media_type_ok("application/json"));
+	assert_true(api_media_type_ok("Application/JSON ; charset=\"UTF-8\""));
+	assert_true(api_media_type_ok("application/merge-patch+json;charset=utf8"));
+	assert_false(api_media_type_ok(NULL));
+	assert_false(api_media_type_ok("text/plain"));
+	assert_false(api_media_type_ok("application/jsonx"));
+	assert_false(api_media_type_ok("application/json; charset=latin-1"));
+	assert_false(api_media_type_ok("application/json; foo=1; charset=utf-16"));
 }
 
 int main(void)
@@ -266,6 +304,7 @@ int main(void)
 		cmocka_unit_test(test_page_limit),	  cmocka_unit_test(test_page_cursor_kinds),
 		cmocka_unit_test(test_reply_rows),	  cmocka_unit_test(test_query_one_of),
 		cmocka_unit_test(test_body_only),
+		cmocka_unit_test(test_query_check_limit_media_type),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
