@@ -150,23 +150,16 @@ static int fetch_get(PGconn *conn, PGresult **out, struct err *e)
  * the walk. first (optional) runs while PostgreSQL prepares the first rows. The connection stays borrowed
  * for the walk; fn may use the store (it gets another connection).
  */
-static int scope_walk(struct store *st, const char *sql,
-		      void (*parse)(const PGresult *, int, struct store_export_row *),
-		      const char *tenant_id, const char *integration_id, const char *const *user_ids,
-		      size_t n_ids, store_export_first_fn first, store_export_row_fn fn, void *ctx,
-		      struct err *e)
+/* ids: a text[] literal of the user ids to walk, or NULL for everyone. */
+static int scope_walk_in(struct store *st, const char *sql,
+			 void (*parse)(const PGresult *, int, struct store_export_row *),
+			 const char *tenant_id, const char *integration_id, const char *ids,
+			 store_export_first_fn first, store_export_row_fn fn, void *ctx,
+			 struct err *e)
 {
-	char *ids = NULL;
-	if (n_ids > 0) {
-		ids = store_text_array(user_ids, n_ids);
-		if (!ids)
-			return err_set(e, E_NOMEM, "export scope ids");
-	}
 	PGconn *conn = store_tx_begin(st, NULL, e);
-	if (!conn) {
-		free(ids);
+	if (!conn)
 		return e ? e->code : E_UNAVAIL;
-	}
 	PGresult *res = NULL;
 	int rc = store_integration_check(st, conn, tenant_id, integration_id, e);
 	if (!rc) {
@@ -211,10 +204,23 @@ static int scope_walk(struct store *st, const char *sql,
 		while ((r = PQgetResult(conn)))
 			PQclear(r);
 	}
-	free(ids);
 	/* Read only: a commit or a rollback ends it alike; fn's code is what the caller wants. */
 	int end = store_tx_end(st, conn, rc, rc ? NULL : e);
 	return rc ? rc : end;
+}
+
+static int scope_walk(struct store *st, const char *sql,
+		      void (*parse)(const PGresult *, int, struct store_export_row *),
+		      const char *tenant_id, const char *integration_id, const char *const *user_ids,
+		      size_t n_ids, store_export_first_fn first, store_export_row_fn fn, void *ctx,
+		      struct err *e)
+{
+	char *ids = NULL;
+	if (n_ids > 0 && !(ids = store_text_array(user_ids, n_ids)))
+		return err_set(e, E_NOMEM, "export scope ids");
+	int rc = scope_walk_in(st, sql, parse, tenant_id, integration_id, ids, first, fn, ctx, e);
+	free(ids);
+	return rc;
 }
 
 int store_export_scope(struct store *st, const char *tenant_id, const char *integration_id,
@@ -238,6 +244,50 @@ int store_export_scope_keys(struct store *st, const char *tenant_id, const char 
 {
 	return scope_walk(st, KEYS_SQL, keys_row, tenant_id, integration_id, NULL, 0, NULL, fn, ctx,
 			  e);
+}
+
+/*
+ * The other users a targeted run must see (store_export_context): directory users whose email is
+ * one of $4 or whose local part is one of $5 (both lower-case; the index on lower(email) and on
+ * the local part answer it), and users linked (not released) to one of the Google ids $6; never
+ * the run's own users $3. Whether each is in scope is the scope walk's rule, applied next.
+ */
+#define CONTEXT_IDS_SQL                                                                            \
+	"SELECT coalesce(array_agg(DISTINCT id), '{}')::text FROM (SELECT id FROM directory_users " \
+	" WHERE tenant_id = $1::uuid AND (lower(email) = ANY ($4::text[]) OR "                       \
+	"  lower(split_part(email, '@', 1)) = ANY ($5::text[]))"                                     \
+	" UNION SELECT user_id FROM user_links WHERE tenant_id = $1::uuid AND integration_id = "     \
+	"  $2::uuid AND status <> 'released' AND google_id = ANY ($6::text[])) c"                   \
+	" WHERE NOT (id = ANY ($3::text[]))"
+
+int store_export_context(struct store *st, const char *tenant_id, const char *integration_id,
+			 const struct store_export_context_keys *k, store_export_row_fn fn,
+			 void *ctx, struct err *e)
+{
+	char *arr[4] = {store_text_array(k->user_ids, k->n_ids),
+			store_text_array(k->addresses, k->n_addresses),
+			store_text_array(k->local_parts, k->n_local_parts),
+			store_text_array(k->google_ids, k->n_google_ids)};
+	PGresult *res = NULL;
+	int rc = arr[0] && arr[1] && arr[2] && arr[3] ? E_OK : err_set(e, E_NOMEM, "context keys");
+	if (!rc) {
+		const char *p[] = {tenant_id, integration_id, arr[0], arr[1], arr[2], arr[3]};
+		rc = store_exec_idempotent(st, CONTEXT_IDS_SQL, 6, p, &res, e);
+	}
+	for (int i = 0; i < 4; i++)
+		free(arr[i]);
+	if (rc)
+		return rc;
+	/* The candidates as a text[] literal: the scope walk keeps those in scope or linked. */
+	const char *ids = PQntuples(res) ? PQgetvalue(res, 0, 0) : "{}";
+	if (!strcmp(ids, "{}")) {
+		PQclear(res);
+		return E_OK;
+	}
+	rc = scope_walk_in(st, SCOPE_SQL, scope_row, tenant_id, integration_id, ids, NULL, fn, ctx,
+			   e);
+	PQclear(res);
+	return rc;
 }
 
 /* ---- links ---- */

@@ -80,6 +80,31 @@ int store_export_scope_keys(struct store *st, const char *tenant_id, const char 
 			    store_export_row_fn fn, void *ctx, struct err *e);
 
 /*
+ * The other users a targeted run must see beside its own (user_ids): the cross-user checks of a
+ * full plan (several directory users on one Google user, two wanting one primaryEmail, a Google
+ * user linked to someone else) need every user of the scope that could meet them. Calls fn, as
+ * store_export_scope() does, for each user of the integration's scope (the same rules: bound
+ * directly or through a bound group, or linked and not released) that is not among user_ids and
+ * whose email (lower-case) is one of addresses or whose local part is one of local_parts (the
+ * caller passes those of addresses at the default domain, and filters exactly), or that is linked
+ * (not released) to one of google_ids. Two statements for the whole batch, none per user.
+ */
+struct store_export_context_keys {
+	const char *const *user_ids;
+	size_t n_ids;
+	const char *const *addresses; /* lower-case */
+	size_t n_addresses;
+	const char *const *local_parts; /* lower-case */
+	size_t n_local_parts;
+	const char *const *google_ids;
+	size_t n_google_ids;
+};
+
+int store_export_context(struct store *st, const char *tenant_id, const char *integration_id,
+			 const struct store_export_context_keys *k, store_export_row_fn fn,
+			 void *ctx, struct err *e);
+
+/*
  * A link write. NULL fields keep what the link holds (a new link gets NULL columns / '{}'),
  * except error_reason/error_message, which are always replaced (NULL clears them). synced sets
  * last_synced_at to now. event_type (NULL: none) adds a gws.user.* CloudEvent with data

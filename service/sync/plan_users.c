@@ -1378,6 +1378,15 @@ int plan_users_finish(const struct plan_settings *s, const struct plan_user *use
 		plan_free(p);
 		return -1;
 	}
+	/* Context entries served the checks only: they are never planned or applied. */
+	size_t kept = 0;
+	for (size_t i = 0; i < p->n; i++) {
+		if (users[p->entries[i].user].context)
+			entry_free(&p->entries[i]);
+		else
+			p->entries[kept++] = p->entries[i];
+	}
+	p->n = kept;
 	if (p->n > 1) /* entries may be NULL when nothing is left to plan */
 		qsort(p->entries, p->n, sizeof(*p->entries), cmp_entry);
 	memset(p->counts, 0, sizeof(p->counts));
@@ -1401,7 +1410,7 @@ bool plan_entry_settled(const struct plan_user *u, const struct plan_entry *e)
 	 * (but never its linked owner's) and takeovers: an unchanged entry is final when it wants
 	 * no address, or when its user is linked under that very address.
 	 */
-	if (e->op != PLAN_NONE)
+	if (e->op != PLAN_NONE || u->context)
 		return false;
 	/* a difference left alone (identity_source google) is reported on the user's item */
 	if (e->n_kept)

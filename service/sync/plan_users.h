@@ -141,6 +141,14 @@ struct plan_user {
 	bool g_linked_elsewhere;	/* the matched Google id is linked to another user */
 	bool primary_taken;		/* the desired primaryEmail belongs to another Google user or
 					   group (known in a full reconcile) */
+	/*
+	 * A context entry: another user of the scope that a targeted run does not plan, given so
+	 * the cross-user checks see what a full plan would (its Google matches among what the
+	 * run read). It is planned like any user for the checks only, then dropped by
+	 * plan_users_finish(): a context entry is never in the plan, never stored, never applied,
+	 * and never settled; it only turns the planned users it meets into a `conflict`.
+	 */
+	bool context;
 };
 
 struct plan_change {
@@ -170,7 +178,7 @@ struct plan_entry {
 };
 
 struct plan {
-	struct plan_entry *entries; /* one per input user, in execution order */
+	struct plan_entry *entries; /* one per input user but context ones, in execution order */
 	size_t n;
 	int counts[PLAN_OP_N];
 };
@@ -215,6 +223,7 @@ int plan_users_run(const struct plan_settings *s, const struct plan_user *users,
  * users gathered into one array, go to plan_users_finish(): the checks (duplicate primaryEmail,
  * several users on one Google user, a Google user linked to someone else) against each other
  * and against the settled keys, then execution order and counts (of these entries only).
+ * plan_users_finish() drops context entries (struct plan_user) once the checks are done.
  */
 struct plan_keyset { /* strings in one arena; sorted by plan_keyset_seal() */
 	char *arena;

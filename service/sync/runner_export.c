@@ -20,6 +20,7 @@
 #include "google_batch.h"
 #include "google_users.h"
 #include "log.h"
+#include "plan_shared.h"
 #include "plan_users.h"
 #include "store_authorization.h"
 #include "store_export.h"
@@ -849,6 +850,200 @@ static int gather_targeted(struct google_client *gc, struct plan_settings *ps,
 	return rc;
 }
 
+/*
+ * Targeted run: the other users of the scope its users may meet, as context entries (struct
+ * plan_user), so the planner's cross-user checks decide as a full plan of the whole scope would:
+ * a user whose matching keys (plan_match_keys) hit an address (primaryEmail or alias) of a Google
+ * user the run read, or one of the run's users' own keys, and a user linked to such a Google
+ * user. Without them a targeted run took over a Google user another directory user of the scope
+ * also maps to (an alias of one, the primaryEmail of the other), and which one won depended on
+ * which job ran first. One store round trip for the batch (store_export_context); their Google
+ * state comes from what the run read, never from another call.
+ */
+struct gaddr {
+	char *addr; /* lower-case */
+	struct json_object *g;
+};
+
+struct context {
+	const struct plan_settings *ps;
+	struct export_scope *sc;
+	struct gaddr *ga; /* the read Google users by address, sorted */
+	size_t nga;
+	struct plan_keyset addrs, gids;
+};
+
+static int cmp_gaddr(const void *a, const void *b)
+{
+	return strcmp(((const struct gaddr *)a)->addr, ((const struct gaddr *)b)->addr);
+}
+
+static struct json_object *context_google(const struct context *c, const char *key)
+{
+	struct gaddr k = {.addr = (char *)(uintptr_t)key};
+	struct gaddr *f = c->nga ? bsearch(&k, c->ga, c->nga, sizeof(k), cmp_gaddr) : NULL;
+	return f ? f->g : NULL;
+}
+
+static int context_addr(struct context *c, const char *addr, struct json_object *g, size_t *cap)
+{
+	char key[320];
+	size_t l = addr ? strlen(addr) : 0;
+	if (!l || l >= sizeof(key)) /* no address of Google's is that long */
+		return 0;
+	memcpy(key, addr, l + 1);
+	lower_ascii(key);
+	if (plan_keyset_add(&c->addrs, key))
+		return -1;
+	if (!g)
+		return 0;
+	if (c->nga == *cap) {
+		size_t nc = *cap ? *cap * 2 : 64;
+		struct gaddr *n = realloc(c->ga, nc * sizeof(*n));
+		if (!n)
+			return -1;
+		c->ga = n;
+		*cap = nc;
+	}
+	if (!(c->ga[c->nga].addr = strdup(key)))
+		return -1;
+	c->ga[c->nga++].g = g;
+	return 0;
+}
+
+/* A Google user the run read: its id and every address it answers to. */
+static int context_read(struct context *c, struct json_object *g, size_t *cap)
+{
+	if (!g)
+		return 0;
+	const char *id = plan_jstr(g, "id");
+	if (id && id[0] && plan_keyset_add(&c->gids, id))
+		return -1;
+	if (context_addr(c, plan_jstr(g, "primaryEmail"), g, cap))
+		return -1;
+	const char *lists[] = {"aliases", "nonEditableAliases"};
+	for (int l = 0; l < 2; l++) {
+		struct json_object *a = plan_jarr(g, lists[l]);
+		for (size_t i = 0; a && i < json_object_array_length(a); i++) {
+			struct json_object *v = json_object_array_get_idx(a, i);
+			if (json_object_is_type(v, json_type_string) &&
+			    context_addr(c, json_object_get_string(v), g, cap))
+				return -1;
+		}
+	}
+	return 0;
+}
+
+static int context_row(void *ctx, const struct store_export_row *r, struct err *e)
+{
+	struct context *c = ctx;
+	char mk[2][320];
+	int nk = r->exists && r->in_scope ? plan_match_keys(c->ps, r->email, mk) : 0;
+	bool linked = r->google_id[0] && strcmp(r->link_status, "released");
+	bool meets = linked && plan_keyset_has(&c->gids, r->google_id);
+	for (int i = 0; !meets && i < nk; i++)
+		meets = plan_keyset_has(&c->addrs, mk[i]);
+	if (!meets) /* the store's candidates are wider (any local part at the default domain) */
+		return E_OK;
+	int rc = scope_add(c->sc, r, true, e);
+	if (rc)
+		return rc;
+	struct plan_user *u = &c->sc->users[c->sc->n - 1].pu;
+	u->context = true;
+	for (int i = 0; !linked && i < nk; i++) {
+		struct json_object *g = context_google(c, mk[i]);
+		u->m_state[i] = g ? PLAN_G_FOUND : PLAN_G_UNKNOWN; /* not read: only what we know */
+		u->m[i] = g ? json_object_get(g) : NULL;
+	}
+	return E_OK;
+}
+
+/*
+ * Whether the cross-user checks could change u's entry (plan_entry_settled's reasoning): a user
+ * of the scope not linked yet (a takeover or a create), or linked but wanting another address.
+ * A linked user keeping its address (most events: a name, a phone, a password) needs no context.
+ */
+static bool context_needed(const struct plan_settings *ps, const struct plan_user *u)
+{
+	if (!u->exists || !u->in_scope)
+		return false;
+	if (!u->google_id[0] || !strcmp(u->link_status, "released"))
+		return true;
+	char want[320];
+	const char *why;
+	return !ps->identity_google && plan_primary_email(ps, u->email, want, sizeof(want), &why) &&
+	       strcasecmp(want, u->link_primary_email) != 0;
+}
+
+static int gather_context(struct sync_job *j, const struct plan_settings *ps,
+			  struct export_scope *sc, struct err *e)
+{
+	struct context c = {.ps = ps, .sc = sc};
+	size_t cap = 0, n = sc->n, nl = 0;
+	const char **ids = calloc(n ? n : 1, sizeof(*ids));
+	int rc = ids ? E_OK : err_set(e, E_NOMEM, "context");
+	for (size_t i = 0; !rc && i < n; i++) {
+		struct plan_user *u = &sc->users[i].pu;
+		ids[i] = u->user_id;
+		if (sc->users[i].done || !context_needed(ps, u))
+			continue;
+		char mk[2][320];
+		int nk = plan_match_keys(ps, u->email, mk);
+		bool bad = false;
+		for (int k = 0; k < nk && !bad; k++)
+			bad = context_addr(&c, mk[k], NULL, &cap) != 0;
+		bad = bad || context_read(&c, u->g_state == PLAN_G_FOUND ? u->g : NULL, &cap);
+		for (int k = 0; k < 2 && !bad; k++)
+			bad = context_read(&c, u->m_state[k] == PLAN_G_FOUND ? u->m[k] : NULL, &cap);
+		if (bad)
+			rc = err_set(e, E_NOMEM, "context");
+	}
+	if (!rc && c.nga > 1)
+		qsort(c.ga, c.nga, sizeof(*c.ga), cmp_gaddr);
+	/* the local parts of the addresses at the default domain: a rewrite may land there */
+	const char **locals = rc ? NULL : calloc(c.addrs.n ? c.addrs.n : 1, sizeof(*locals));
+	char *lbuf = rc ? NULL : malloc(c.addrs.len ? c.addrs.len : 1);
+	const char **addrs = rc ? NULL : calloc(c.addrs.n ? c.addrs.n : 1, sizeof(*addrs));
+	if (!rc && (!locals || !lbuf || !addrs))
+		rc = err_set(e, E_NOMEM, "context");
+	const char *dd = ps->default_domain && ps->default_domain[0] ? ps->default_domain : NULL;
+	size_t lo = 0;
+	for (size_t i = 0; !rc && i < c.addrs.n; i++) {
+		const char *a = c.addrs.arena + c.addrs.off[i];
+		addrs[i] = a;
+		const char *at = strrchr(a, '@');
+		if (dd && at && !strcasecmp(at + 1, dd)) {
+			memcpy(lbuf + lo, a, (size_t)(at - a));
+			lbuf[lo + (size_t)(at - a)] = '\0';
+			locals[nl++] = lbuf + lo;
+			lo += (size_t)(at - a) + 1;
+		}
+	}
+	if (!rc && (plan_keyset_seal(&c.addrs) || plan_keyset_seal(&c.gids)))
+		rc = err_set(e, E_NOMEM, "context");
+	if (!rc && (c.addrs.n || c.gids.n)) {
+		const char **gids = calloc(c.gids.n ? c.gids.n : 1, sizeof(*gids));
+		for (size_t i = 0; gids && i < c.gids.n; i++)
+			gids[i] = c.gids.arena + c.gids.off[i];
+		struct store_export_context_keys k = {ids, n, addrs, c.addrs.n, locals, nl,
+						      gids, c.gids.n};
+		rc = gids ? store_export_context(j->st, j->job->tenant_id, j->job->integration_id,
+						 &k, context_row, &c, e)
+			  : err_set(e, E_NOMEM, "context");
+		free(gids);
+	}
+	free(ids);
+	free(locals);
+	free(lbuf);
+	free(addrs);
+	for (size_t i = 0; i < c.nga; i++)
+		free(c.ga[i].addr);
+	free(c.ga);
+	plan_keyset_free(&c.addrs);
+	plan_keyset_free(&c.gids);
+	return rc;
+}
+
 /* ------------------------------------------------------------------ settings */
 
 static int load_settings(struct sync_job *j, struct plan_settings *ps, char ***domains,
@@ -1265,6 +1460,10 @@ static int chunk_plan(struct walk *w, struct plan_settings *ps, struct half hv[2
 	struct export_scope *sc = &w->chunk;
 	if (!w->gi) {
 		int rc = gather_targeted(w->gc, ps, sc, e);
+		if (!rc)
+			rc = gather_context(w->j, ps, sc, e);
+		hv[0].n = sc->n; /* the context entries too: the checks need them */
+		hv[1].off = sc->n;
 		if (!rc && half_plan(&hv[0]))
 			rc = err_set(e, E_NOMEM, "plan");
 		return rc;

@@ -5,7 +5,9 @@
  * (parameters.user_ids: those only, a targeted run; else everyone, a full reconcile) with their
  * links; what Google holds (full: one users.list by customer plus a users.get by id for each
  * linked user the listing lacks; targeted: users.get by id or address, batched, only for the users
- * the planner must see); the plan (stored with its summary); the deletion guard; then the applier.
+ * the planner must see); in a targeted run, the other users of the scope its users may meet, as
+ * the planner's context entries (so it finds the conflicts a full plan finds; never written);
+ * the plan (stored with its summary); the deletion guard; then the applier.
  * The scope is planned in chunks as it is read; unchanged users are recorded and dropped per
  * chunk (service/sync/README.md, "memory follows a chunk").
  * A dry run stops after storing the plan. Errors that stop the run (E_UNAUTH, E_CONFLICT for an

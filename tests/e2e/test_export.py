@@ -720,3 +720,105 @@ def test_full_reconcile_of_a_chunk_planned_in_halves_keeps_each_user_to_its_own_
     assert job["status"] == "succeeded" and job["counts"]["unchanged"] == n, job
     assert ex.writes_since(seq) == []
     assert h.sql(ex.db, "SELECT user_id, updated_at, field_hashes::text FROM user_links ORDER BY 1") == before
+
+
+def targeted_job_of(ex, uid):
+    """The event's targeted export job naming uid alone (the last one)."""
+    jobs = ex.api.get(f"/v1/integrations/{ex.iid}/jobs?limit=100", key=ex.key).json()["items"]
+    mine = [j for j in jobs if j["type"] == "export_users"
+            and (j.get("parameters") or {}).get("user_ids") == [uid]]
+    assert mine, jobs
+    return max(mine, key=lambda j: j["created_at"])
+
+
+def plan_of(ex, jid):
+    return {e["user_id"]: e for e in ex.api.get(f"/v1/jobs/{jid}/plan", key=ex.key).json()["items"]}
+
+
+def two_users_for_one_google_user(ex):
+    """dup2@example.com in Google with the alias dup2.alias@example.com; directory users u13
+    (dup2@) and u14 (dup2.alias@), active with a password, not bound; a bound group gdup."""
+    seed_google(ex.emu, [gu("dup2@example.com", aliases=["dup2.alias@example.com"])])
+    for uid, email in (("u13", "dup2@example.com"), ("u14", "dup2.alias@example.com")):
+        r = ex.api.request("PUT", f"/v1/users/{uid}", ex.key,
+                           json={"email": email, "first_name": uid.upper(), "last_name": "Dup",
+                                 "state": "active"})
+        assert r.status_code in (200, 201), r.text
+        ex.password(uid)
+    assert ex.api.request("PUT", "/v1/groups/gdup", ex.key, json={"name": "Dup"}).status_code in (200, 201)
+    r = ex.api.request("PUT", f"/v1/integrations/{ex.iid}/groups/gdup", ex.key)
+    assert r.status_code in (200, 201, 204), r.text
+    ex.idle()
+    return ex.google()["dup2@example.com"]
+
+
+def assert_untouched(ex, g0, seq):
+    assert ex.writes_since(seq) == []
+    g = ex.google()
+    assert "dup2.alias@example.com" not in g and not any("u13" in a or "u14" in a for a in g), sorted(g)
+    assert g["dup2@example.com"]["name"] == g0["name"]
+    assert g["dup2@example.com"].get("aliases") == ["dup2.alias@example.com"]
+
+
+@pytest.mark.parametrize("first", ["u13", "u14"])
+def test_targeted_runs_see_every_user_of_the_scope_mapping_to_one_google_user(ex, first):
+    """Issue 12, rule 2 (found by an outside tester): two directory users map to one Google user,
+    one by its primaryEmail, the other by its alias. Each joins a bound group and gets a targeted
+    job of its own: whatever the order, each run sees the other user of the scope and reports
+    several_directory_users on its own user; nothing is written to that Google user (no rename,
+    no names, no password); a full reconcile agrees."""
+    g0 = two_users_for_one_google_user(ex)
+    second = "u14" if first == "u13" else "u13"
+    seq = ex.seq()
+    # first is in the group already, its own job not yet run (a membership that queued nothing)
+    h.sql(ex.db, "INSERT INTO group_members (tenant_id, group_id, user_id) SELECT tenant_id, 'gdup', %s "
+                 "FROM directory_users WHERE id = %s", first, first)
+    r = ex.api.request("PUT", f"/v1/groups/gdup/members/{second}", ex.key)
+    assert r.status_code in (200, 201), r.text
+    ex.idle()
+    job = ex.wait(targeted_job_of(ex, second)["id"])
+    assert job["status"] == "partially_failed", job
+    plan = plan_of(ex, job["id"])
+    assert set(plan) == {second}, plan  # the other user only informed the checks
+    assert plan[second]["op"] == "conflict" and plan[second]["reason"] == "several_directory_users"
+    link = ex.link(second)
+    assert link["status"] == "conflict" and link["last_error"]["reason"] == "several_directory_users", link
+    assert ex.items(job["id"])[second]["outcome"] == "failed"
+    # the first user's own run (a targeted job naming it alone): the same conflict
+    job = ex.job(user_ids=[first])
+    assert job["status"] == "partially_failed", job
+    assert plan_of(ex, job["id"])[first]["op"] == "conflict"
+    link = ex.link(first)
+    assert link["status"] == "conflict" and link["last_error"]["reason"] == "several_directory_users", link
+    assert_untouched(ex, g0, seq)
+    # a full reconcile plans the same
+    job = ex.job()
+    plan = plan_of(ex, job["id"])
+    assert {u: (plan[u]["op"], plan[u]["reason"]) for u in ("u13", "u14")} == \
+        {u: ("conflict", "several_directory_users") for u in ("u13", "u14")}, plan
+    assert_untouched(ex, g0, seq)
+
+
+def test_targeted_takeover_of_a_google_user_linked_to_another_user_is_planned_a_conflict(ex):
+    """u13 is linked to dup2@ (taken over by its address); u14 then joins with the alias: its
+    targeted job plans linked_to_another_user (the plan and the item agree) and writes nothing."""
+    two_users_for_one_google_user(ex)
+    r = ex.api.request("PUT", "/v1/groups/gdup/members/u13", ex.key)
+    assert r.status_code in (200, 201), r.text
+    ex.idle()
+    assert ex.link("u13")["status"] == "synced"
+    g0 = ex.google()["dup2@example.com"]
+    seq = ex.seq()
+    r = ex.api.request("PUT", "/v1/groups/gdup/members/u14", ex.key)
+    assert r.status_code in (200, 201), r.text
+    ex.idle()
+    job = targeted_job_of(ex, "u14")
+    plan = plan_of(ex, job["id"])
+    assert (plan["u14"]["op"], plan["u14"]["reason"]) == ("conflict", "linked_to_another_user"), plan
+    assert job["plan_summary"]["ops"].get("link", 0) == 0, job["plan_summary"]
+    item = ex.items(job["id"])["u14"]
+    assert item["outcome"] == "failed" and "linked_to_another_user" in json.dumps(item), item
+    assert ex.link("u14")["last_error"]["reason"] == "linked_to_another_user"
+    assert ex.writes_since(seq) == []
+    assert ex.google()["dup2@example.com"]["name"] == g0["name"]
+    assert ex.link("u13")["status"] == "synced"

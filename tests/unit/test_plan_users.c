@@ -483,6 +483,106 @@ static void test_linked_to_another_user(void **state)
  * Planning in chunks (plan_users_chunk, settled entries dropped, plan_users_finish) gives what one
  * plan of everyone gives: the cross-user checks see the settled keys of earlier chunks.
  */
+/*
+ * A targeted run plans its users with the other users of the scope they meet as context
+ * entries: those only feed the cross-user checks, so the planned users get the conflicts a full
+ * plan gives them, and the context entries are never in the plan.
+ */
+static const struct plan_entry *plan_ctx(const struct plan_settings *s, const struct plan_user *u,
+					 size_t n, size_t planned)
+{
+	plan_free(&P);
+	assert_int_equal(plan_users_run(s, u, n, &P), 0);
+	assert_int_equal(P.n, planned);
+	for (size_t i = 0; i < P.n; i++)
+		assert_false(u[P.entries[i].user].context);
+	int total = 0;
+	for (int k = 0; k < PLAN_OP_N; k++)
+		total += P.counts[k];
+	assert_int_equal(total, (int)planned);
+	return P.n ? &P.entries[0] : NULL;
+}
+
+static void test_context_several_users_one_google_user(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	s.full = false;
+	/* The targeted user matches g1 by its alias; the context user by its primaryEmail. */
+	struct plan_user u[2] = {user(), user()};
+	u[0].user_id = "u14";
+	u[0].email = "lizzy@example.com";
+	u[1].user_id = "u13";
+	u[1].context = true;
+	u[0].m_state[0] = u[1].m_state[0] = PLAN_G_FOUND;
+	u[0].m[0] = J(G_LIZ ",\"aliases\":[\"lizzy@example.com\"]}");
+	u[1].m[0] = u[0].m[0];
+	const struct plan_entry *e = plan_ctx(&s, u, 2, 1);
+	check_op(e, PLAN_CONFLICT, "several_directory_users");
+	assert_int_equal(e->user, 0);
+	check_body(e, NULL);
+	check_flags(e, false, false, false, false);
+	assert_int_equal(P.counts[PLAN_CONFLICT], 1);
+	/* the other order: the context user is the one that matches by the alias */
+	u[0].context = true;
+	u[1].context = false;
+	e = plan_ctx(&s, u, 2, 1);
+	check_op(e, PLAN_CONFLICT, "several_directory_users");
+	assert_int_equal(e->user, 1);
+	/* without the context user the takeover was planned (what a targeted run did before) */
+	u[0].context = false;
+	check_op(plan_ctx(&s, u, 1, 1), PLAN_LINK, NULL);
+}
+
+static void test_context_linked_to_another_user(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	s.full = false;
+	/* the context user is linked to g1 (its Google state not read); the target matches g1 */
+	struct plan_user u[2] = {user(), linked(NULL)};
+	u[0].email = "lizzy@example.com";
+	u[0].m_state[0] = PLAN_G_FOUND;
+	u[0].m[0] = J(G_LIZ ",\"aliases\":[\"lizzy@example.com\"]}");
+	u[1].user_id = "u2";
+	u[1].context = true;
+	const struct plan_entry *e = plan_ctx(&s, u, 2, 1);
+	check_op(e, PLAN_CONFLICT, "linked_to_another_user");
+	check_body(e, NULL);
+	assert_string_equal(P.entries[0].google_id, "g1");
+}
+
+static void test_context_same_primary_email(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	s.full = false;
+	s.default_domain = "example.com";
+	/* both want liz@example.com; Google holds nobody there */
+	struct plan_user u[3] = {user(), user(), user()};
+	u[1].user_id = "u2";
+	u[1].email = "LIZ@partner.org";
+	u[1].context = true;
+	u[2].user_id = "u3";
+	u[2].email = "jack@example.com";
+	u[2].context = true; /* meets nobody: changes nothing */
+	const struct plan_entry *e = plan_ctx(&s, u, 3, 1);
+	check_op(e, PLAN_CONFLICT, "duplicate_primary_email");
+	check_body(e, NULL);
+	check_flags(e, false, false, false, false);
+	/* a context user that meets nobody leaves the plan as it was */
+	u[1].email = "jack@partner.org";
+	u[2].email = "jill@example.com";
+	check_op(plan_ctx(&s, u, 3, 1), PLAN_CREATE, NULL);
+	/* a context entry is never settled (recorded as unchanged) */
+	struct plan_user l = linked(NULL);
+	l.context = true;
+	struct plan_entry none = {.op = PLAN_NONE};
+	assert_false(plan_entry_settled(&l, &none));
+	l.context = false;
+	assert_true(plan_entry_settled(&l, &none));
+}
+
 static void test_chunks_match_one_plan(void **state)
 {
 	(void)state;
@@ -1518,6 +1618,9 @@ int main(void)
 		cmocka_unit_test_teardown(test_takeover_by_primary, teardown),
 		cmocka_unit_test_teardown(test_takeover_by_alias, teardown),
 		cmocka_unit_test_teardown(test_takeover_same_user_both_addresses, teardown),
+		cmocka_unit_test_teardown(test_context_several_users_one_google_user, teardown),
+		cmocka_unit_test_teardown(test_context_linked_to_another_user, teardown),
+		cmocka_unit_test_teardown(test_context_same_primary_email, teardown),
 		cmocka_unit_test_teardown(test_ambiguous_match, teardown),
 		cmocka_unit_test_teardown(test_two_users_one_google_user, teardown),
 		cmocka_unit_test_teardown(test_two_users_one_primary_email, teardown),
