@@ -309,6 +309,24 @@ static void rule_take(struct problem *p, const char *ptr, const char *key, const
 	}
 }
 
+/* GET's read-only `allowed`: an array of directions (its value is not used). */
+static bool allowed_valid(json_object *v)
+{
+	static const char *const dirs[] = {"import", "export", "excluded", "both", NULL};
+	if (!json_object_is_type(v, json_type_array))
+		return false;
+	for (size_t i = 0; i < json_object_array_length(v); i++) {
+		json_object *d = json_object_array_get_idx(v, i);
+		const char *s = json_object_is_type(d, json_type_string) ? json_object_get_string(d) : "";
+		size_t k = 0;
+		while (dirs[k] && strcmp(dirs[k], s))
+			k++;
+		if (!dirs[k])
+			return false;
+	}
+	return true;
+}
+
 /* One entry of GET's shape: {attribute, direction} plus GET's read-only fields (ignored). */
 static void rule_entry_take(struct problem *p, size_t idx, json_object *it, struct rules_in *in)
 {
@@ -323,14 +341,22 @@ static void rule_entry_take(struct problem *p, size_t idx, json_object *it, stru
 	bool ok = true;
 	json_object_object_foreach(it, k, v)
 	{
-		(void)v;
 		size_t i = 0;
 		while (known[i] && strcmp(known[i], k))
 			i++;
+		char kp[192];
+		snprintf(kp, sizeof(kp), "%s/%.100s", ptr, k);
 		if (!known[i]) {
-			char kp[192];
-			snprintf(kp, sizeof(kp), "%s/%.100s", ptr, k);
 			problem_add_error(p, kp, "unknown field");
+			ok = false;
+		} else if (!strcmp(k, "google_field") && !json_object_is_type(v, json_type_string)) {
+			problem_add_error(p, kp, "must be a string");
+			ok = false;
+		} else if (!strcmp(k, "always_synced") && !json_object_is_type(v, json_type_boolean)) {
+			problem_add_error(p, kp, "must be a boolean");
+			ok = false;
+		} else if (!strcmp(k, "allowed") && !allowed_valid(v)) {
+			problem_add_error(p, kp, "must be an array of import, export, excluded, both");
 			ok = false;
 		}
 	}

@@ -190,6 +190,10 @@ def test_attribute_rules(api, db):
         ({"rules": [{"attribute": "job_title"}]}, "/rules/0/direction", "is required (a string)"),
         ({"rules": [{"attribute": "job_title", "direction": "export", "x": 1}]}, "/rules/0/x", "unknown field"),
         ({"rules": ["job_title"]}, "/rules/0", "must be an object with attribute and direction"),
+        ({"rules": [{"attribute": "job_title", "direction": "export", "allowed": [{}]}]}, "/rules/0/allowed",
+         "must be an array of import, export, excluded, both"),
+        ({"rules": [{"attribute": "job_title", "direction": "export", "always_synced": "no"}]},
+         "/rules/0/always_synced", "must be a boolean"),
         ({"rules": [{"attribute": "shoe_size", "direction": "export"}]}, "/rules/0", "unknown attribute"),
     ]
     for body, pointer, detail in cases:
