@@ -264,8 +264,123 @@ void handle_attribute_rules_get(struct api_request *rq, struct api_response *rs)
 	free(rules);
 }
 
+#define RULES_MAX 64
+
+/* The rules of a PUT as they are read: kept ones, and which attributes were named. */
+struct rules_in {
+	struct store_attribute_rule v[RULES_MAX];
+	size_t n;
+	bool seen[RULES_MAX]; /* by catalogue index */
+	const char *twice;    /* an attribute named more than once (NULL: none) */
+};
+
+/* One attribute's direction of a PUT (at ptr): checked, and kept unless excluded. */
+static void rule_take(struct problem *p, const char *ptr, const char *key, const char *dir,
+		      struct rules_in *in)
+{
+	const struct attribute_def *def = attribute_find(key);
+	size_t idx = def ? (size_t)(def - attribute_catalogue) : 0;
+	if (def && idx < RULES_MAX && in->seen[idx]) {
+		in->twice = def->name; /* well-formed, but which direction is meant? */
+		return;
+	}
+	if (def && idx < RULES_MAX)
+		in->seen[idx] = true;
+	struct store_attribute_rule *rules = in->v;
+	size_t *n = &in->n;
+	if (!def) {
+		problem_add_error(p, ptr, "unknown attribute");
+	} else if (def->always) {
+		if (strcmp(dir, "both") != 0)
+			problem_add_error(p, ptr, "is always synced and cannot be changed");
+	} else if (strcmp(dir, "excluded") == 0) {
+		return;
+	} else if ((strcmp(dir, "import") == 0 && (def->allowed & ATTR_IMPORT)) ||
+		   (strcmp(dir, "export") == 0 && (def->allowed & ATTR_EXPORT))) {
+		if (*n >= RULES_MAX)
+			return; /* the catalogue is smaller: each attribute once */
+		snprintf(rules[*n].attribute, sizeof(rules[*n].attribute), "%s", key);
+		snprintf(rules[*n].direction, sizeof(rules[*n].direction), "%s", dir);
+		(*n)++;
+	} else if (def->allowed == ATTR_EXPORT) {
+		problem_add_error(p, ptr, "can only be export or excluded");
+	} else {
+		problem_add_error(p, ptr, "must be import, export or excluded");
+	}
+}
+
+/* GET's read-only `allowed`: an array of directions (its value is not used). */
+static bool allowed_valid(json_object *v)
+{
+	static const char *const dirs[] = {"import", "export", "excluded", "both", NULL};
+	if (!json_object_is_type(v, json_type_array))
+		return false;
+	for (size_t i = 0; i < json_object_array_length(v); i++) {
+		json_object *d = json_object_array_get_idx(v, i);
+		const char *s = json_object_is_type(d, json_type_string) ? json_object_get_string(d) : "";
+		size_t k = 0;
+		while (dirs[k] && strcmp(dirs[k], s))
+			k++;
+		if (!dirs[k])
+			return false;
+	}
+	return true;
+}
+
+/* One entry of GET's shape: {attribute, direction} plus GET's read-only fields (ignored). */
+static void rule_entry_take(struct problem *p, size_t idx, json_object *it, struct rules_in *in)
+{
+	static const char *const known[] = {"attribute", "direction", "google_field",
+					    "always_synced", "allowed", NULL};
+	char ptr[64];
+	snprintf(ptr, sizeof(ptr), "/rules/%zu", idx);
+	if (!json_object_is_type(it, json_type_object)) {
+		problem_add_error(p, ptr, "must be an object with attribute and direction");
+		return;
+	}
+	bool ok = true;
+	json_object_object_foreach(it, k, v)
+	{
+		size_t i = 0;
+		while (known[i] && strcmp(known[i], k))
+			i++;
+		char kp[192];
+		snprintf(kp, sizeof(kp), "%s/%.100s", ptr, k);
+		if (!known[i]) {
+			problem_add_error(p, kp, "unknown field");
+			ok = false;
+		} else if (!strcmp(k, "google_field") && !json_object_is_type(v, json_type_string)) {
+			problem_add_error(p, kp, "must be a string");
+			ok = false;
+		} else if (!strcmp(k, "always_synced") && !json_object_is_type(v, json_type_boolean)) {
+			problem_add_error(p, kp, "must be a boolean");
+			ok = false;
+		} else if (!strcmp(k, "allowed") && !allowed_valid(v)) {
+			problem_add_error(p, kp, "must be an array of import, export, excluded, both");
+			ok = false;
+		}
+	}
+	json_object *a = NULL, *d = NULL;
+	if (!json_object_object_get_ex(it, "attribute", &a) || !json_object_is_type(a, json_type_string)) {
+		char kp[96];
+		snprintf(kp, sizeof(kp), "%s/attribute", ptr);
+		problem_add_error(p, kp, "is required (a string)");
+		ok = false;
+	}
+	if (!json_object_object_get_ex(it, "direction", &d) || !json_object_is_type(d, json_type_string)) {
+		char kp[96];
+		snprintf(kp, sizeof(kp), "%s/direction", ptr);
+		problem_add_error(p, kp, "is required (a string)");
+		ok = false;
+	}
+	if (ok)
+		rule_take(p, ptr, json_object_get_string(a), json_object_get_string(d), in);
+}
+
 /*
- * Body: {"rules": {"<attribute>": "import" | "export" | "excluded", ...}}. Attributes left out are
+ * Body: {"rules": {"<attribute>": "import" | "export" | "excluded", ...}}, or GET's shape
+ * {"rules": [{"attribute": ..., "direction": ...}, ...]} (its read-only fields are ignored), so
+ * GET, edit, PUT round-trips. Either way the set is replaced whole: attributes left out are
  * excluded; the always-synced ones may only be given as "both".
  */
 void handle_attribute_rules_put(struct api_request *rq, struct api_response *rs)
@@ -281,39 +396,25 @@ void handle_attribute_rules_put(struct api_request *rq, struct api_response *rs)
 	if (!body)
 		return;
 	json_object *map = NULL;
-	struct store_attribute_rule rules[64];
-	size_t n = 0;
+	struct rules_in in = {.n = 0};
 	if (!json_object_object_get_ex(body, "rules", &map)) {
 		problem_add_error(&p, "/rules", "is required");
+	} else if (json_object_is_type(map, json_type_array)) {
+		size_t len = json_object_array_length(map);
+		for (size_t i = 0; i < len; i++)
+			rule_entry_take(&p, i, json_object_array_get_idx(map, i), &in);
 	} else if (!json_object_is_type(map, json_type_object)) {
-		problem_add_error(&p, "/rules", "must be an object of attribute: direction");
+		problem_add_error(&p, "/rules", "must be an object of attribute: direction, or an "
+						"array of {attribute, direction}");
 	} else {
 		json_object_object_foreach(map, key, val)
 		{
 			char ptr[128];
-			snprintf(ptr, sizeof(ptr), "/rules/%s", key);
-			const struct attribute_def *def = attribute_find(key);
-			const char *dir = json_object_is_type(val, json_type_string)
-						  ? json_object_get_string(val)
-						  : "";
-			if (!def) {
-				problem_add_error(&p, ptr, "unknown attribute");
-			} else if (def->always) {
-				if (strcmp(dir, "both") != 0)
-					problem_add_error(&p, ptr, "is always synced and cannot be "
-								   "changed");
-			} else if (strcmp(dir, "excluded") == 0) {
-				continue;
-			} else if ((strcmp(dir, "import") == 0 && (def->allowed & ATTR_IMPORT)) ||
-				   (strcmp(dir, "export") == 0 && (def->allowed & ATTR_EXPORT))) {
-				snprintf(rules[n].attribute, sizeof(rules[n].attribute), "%s", key);
-				snprintf(rules[n].direction, sizeof(rules[n].direction), "%s", dir);
-				n++;
-			} else if (def->allowed == ATTR_EXPORT) {
-				problem_add_error(&p, ptr, "can only be export or excluded");
-			} else {
-				problem_add_error(&p, ptr, "must be import, export or excluded");
-			}
+			snprintf(ptr, sizeof(ptr), "/rules/%.100s", key);
+			rule_take(&p, ptr, key,
+				  json_object_is_type(val, json_type_string) ? json_object_get_string(val)
+									     : "",
+				  &in);
 		}
 	}
 	json_object_put(body);
@@ -321,13 +422,18 @@ void handle_attribute_rules_put(struct api_request *rq, struct api_response *rs)
 		api_reply_problem(rs, &p, NULL);
 		return;
 	}
+	if (in.twice) {
+		api_reply_error(rs, 422, "attribute-named-twice", "Attribute named twice",
+				"the rules name %s more than once; name each attribute once", in.twice);
+		return;
+	}
 	int64_t version = 0;
 	struct err e = {0};
 	struct store_actor actor = api_actor(rq, NULL);
-	if (store_attribute_rules_replace(rq->ctx->st, &actor, rq->who.tenant_id, id, rules, n,
+	if (store_attribute_rules_replace(rq->ctx->st, &actor, rq->who.tenant_id, id, in.v, in.n,
 					  if_version, &version, &e)) {
 		api_reply_err(rs, &e);
 		return;
 	}
-	reply_rules(rs, rules, n, version);
+	reply_rules(rs, in.v, in.n, version);
 }

@@ -194,6 +194,9 @@ bool plan_primary_email(const struct plan_settings *s, const char *email, char *
 		return true;
 	}
 	*reason = "domain_not_configured";
+	for (size_t i = 0; i < s->n_unverified; i++)
+		if (!strcasecmp(at + 1, s->unverified[i]))
+			*reason = "domain_not_verified";
 	return false;
 }
 
@@ -1037,11 +1040,15 @@ static int check_rules(const struct plan_settings *s, const struct plan_user *u,
 	const char *reason, *p;
 	*rc = 0;
 	if (!plan_primary_email(s, u->email, primary, sizeof(primary), &reason)) {
-		*rc = set_reason(e, !strcmp(reason, "domain_not_configured") ? PLAN_SKIP : PLAN_FAIL,
-				 reason,
-				 !strcmp(reason, "domain_not_configured")
-					 ? "the email's domain is not allowed and no default domain is set"
-					 : "the email is not an address");
+		bool unverified = !strcmp(reason, "domain_not_verified");
+		*rc = set_reason(e, strcmp(reason, "invalid_email") ? PLAN_SKIP : PLAN_FAIL, reason,
+				 !strcmp(reason, "invalid_email") ? "the email is not an address"
+				 : !unverified ? "the email's domain is not allowed and no default domain is set"
+				 : !u->google_id[0] || !strcmp(u->link_status, "released")
+					 ? "the email's domain is configured but Google has not verified it, and "
+					   "no default domain is set"
+					 : "the email's domain is configured but Google no longer verifies it: the "
+					   "Google user stays linked, nothing is written to it meanwhile");
 		return 1;
 	}
 	if ((p = username_problem(primary))) {
@@ -1572,6 +1579,23 @@ int plan_entry_skip(struct plan_entry *e, const char *reason, const char *messag
 {
 	drop_write(e);
 	return set_reason(e, PLAN_SKIP, reason, message);
+}
+
+bool plan_entry_claims_address(const struct plan_entry *e)
+{
+	return (e->op == PLAN_CREATE || e->op == PLAN_RENAME) && e->primary_email &&
+	       e->primary_email[0];
+}
+
+int plan_entry_group_holds(struct plan_entry *e)
+{
+	if (!plan_entry_claims_address(e))
+		return 0;
+	bool create = e->op == PLAN_CREATE;
+	drop_write(e);
+	return set_reason(e, PLAN_CONFLICT, "address_in_use",
+			  create ? "the address belongs to a Google group (its email or an alias)"
+				 : "the new address belongs to a Google group (its email or an alias)");
 }
 
 const char *plan_google_fields(unsigned export_mask, char *buf, size_t cap)

@@ -7,13 +7,16 @@
  *
  * Rules (DESIGN.md §4, Appendix A; API-NOTES §8, §16):
  * - primaryEmail: the email when its domain is allowed, else local-part@default_domain, else skip
- *   `domain_not_configured`; lower-cased as Google stores it.
+ *   `domain_not_configured` (`domain_not_verified` when the domain is configured on the
+ *   integration but Google has not verified it); lower-cased as Google stores it.
  * - Google's rules before any call: names 1–60 characters without < > =; the local part 1–64 of
  *   a-z 0-9 - _ ' . without a leading, trailing or double period, not abuse/postmaster.
  * - Matching (unlinked users) tries the original then the rewritten address; the runner resolves
  *   each to a Google user (primary or alias). Two directory users on one Google user, two wanting
  *   one primaryEmail, the two addresses on different Google users, or a Google user linked to
- *   another directory user: `conflict`, never written.
+ *   another directory user: `conflict`, never written. An address held by a Google group
+ *   (the runner's groups.get of each create's or rename's address, plan_entry_group_holds()):
+ *   `conflict`, reason `address_in_use`.
  * - Only exported attributes (plus email and names) are compared; typed arrays are rebuilt whole:
  *   entries of the types gwsync manages replaced, Google's other entries sent back unchanged.
  * - suspended: true for a deleted, unbound, suspended user (and locked / password-expired ones
@@ -68,6 +71,9 @@ enum plan_gstate {
 struct plan_settings {
 	const char *const *domains; /* allowed (verified) domains, lower-case */
 	size_t n_domains;
+	const char *const *unverified; /* configured but not verified in Google: skip reason
+					  domain_not_verified instead of domain_not_configured */
+	size_t n_unverified;
 	const char *default_domain; /* NULL or "" when none */
 	unsigned export_mask;	    /* PLAN_ATTR_* bits set to export */
 	bool provision_without_password;
@@ -264,6 +270,20 @@ void plan_free(struct plan *p);
  * dropped. The caller adjusts p->counts. Returns 0, or -1 when out of memory.
  */
 int plan_entry_skip(struct plan_entry *e, const char *reason, const char *message);
+
+/*
+ * Whether e would take an address in Google: a create, or a rename onto a new primaryEmail. Only
+ * such entries get the runner's lookup among Google's groups (a users.get never sees a group).
+ */
+bool plan_entry_claims_address(const struct plan_entry *e);
+
+/*
+ * The runner found e's primaryEmail held by a Google group (groups.get by the address answers
+ * the group, whose email or alias it is): a create or rename becomes `conflict`, reason
+ * `address_in_use` (what the applier records on a 409), never written; other entries are left
+ * as they are. Call before plan_users_finish(), which counts. 0, or -1 when out of memory.
+ */
+int plan_entry_group_holds(struct plan_entry *e);
 
 /* The JSON text of a string value as json-c writes it (malloc'd; NULL when out of memory). */
 char *plan_json_string_text(const char *s);

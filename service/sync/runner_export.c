@@ -18,6 +18,7 @@
 #include "apply_users.h"
 #include "crypto.h"
 #include "google_batch.h"
+#include "google_groups.h"
 #include "google_users.h"
 #include "log.h"
 #include "plan_shared.h"
@@ -481,6 +482,47 @@ static int read_users(struct google_client *gc, struct read_req *rq, size_t n, s
 			return rc;
 	}
 	return E_OK;
+}
+
+/*
+ * Addresses held by Google groups: a users.get never sees a group, so each entry that would take
+ * an address (a create, a rename: plan_entry_claims_address) looks it up by groups.get (Google
+ * answers for a group's email or alias; 404: free), batched like the user reads, before the plan
+ * is counted and stored (a dry run shows it too). A hit makes the entry a conflict,
+ * address_in_use; any other answer leaves it as planned (a 409 on the write records the same).
+ * Unchanged and updated users get no lookup.
+ */
+static int groups_hold(struct google_client *gc, struct plan *p, struct err *e)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < p->n; i++)
+		n += plan_entry_claims_address(&p->entries[i]);
+	if (!n)
+		return E_OK;
+	struct plan_entry **en = calloc(n, sizeof(*en));
+	char(*path)[1024] = calloc(n, sizeof(*path));
+	struct google_batch_item *items = calloc(n < READ_BATCH ? n : READ_BATCH, sizeof(*items));
+	int rc = en && path && items ? E_OK : err_set(e, E_NOMEM, "group lookups");
+	size_t k = 0;
+	for (size_t i = 0; !rc && i < p->n; i++)
+		if (plan_entry_claims_address(&p->entries[i]) &&
+		    !google_group_path(p->entries[i].primary_email, "?fields=id", path[k],
+				       sizeof(path[k])))
+			en[k++] = &p->entries[i];
+	for (size_t off = 0; !rc && off < k; off += READ_BATCH) {
+		size_t m = k - off < READ_BATCH ? k - off : READ_BATCH;
+		for (size_t i = 0; i < m; i++)
+			items[i] = (struct google_batch_item){.method = "GET", .path = path[off + i]};
+		rc = google_batch(gc, items, m, e);
+		for (size_t i = 0; !rc && i < m; i++)
+			if (items[i].e.code == E_OK && plan_entry_group_holds(en[off + i]))
+				rc = err_set(e, E_NOMEM, "plan");
+		google_batch_items_cleanup(items, m);
+	}
+	free(items);
+	free(path);
+	free(en);
+	return rc;
 }
 
 static int add_read(struct read_req **rq, size_t *n, size_t *cap, struct export_user *x, int slot,
@@ -1047,14 +1089,16 @@ static int gather_context(struct sync_job *j, const struct plan_settings *ps,
 /* ------------------------------------------------------------------ settings */
 
 static int load_settings(struct sync_job *j, struct plan_settings *ps, char ***domains,
-			 char admin_email[320], struct store_integration *it, struct err *e)
+			 char ***refused, char admin_email[320], struct store_integration *it,
+			 struct err *e)
 {
 	const char *tid = j->job->tenant_id, *iid = j->job->integration_id;
 	int rc = store_integration_get(j->st, tid, iid, it, e);
 	if (rc)
 		return rc;
-	size_t k = 0;
-	if ((rc = sync_domains_load(j->st, tid, iid, domains, &k, e)))
+	size_t k = 0, nr = 0;
+	if ((rc = sync_domains_load(j->st, tid, iid, domains, &k, e)) ||
+	    (rc = sync_domains_refused_load(j->st, tid, iid, refused, &nr, e)))
 		return rc;
 	struct store_attribute_rule *rules = NULL;
 	size_t nrules = 0;
@@ -1078,6 +1122,8 @@ static int load_settings(struct sync_job *j, struct plan_settings *ps, char ***d
 	*ps = (struct plan_settings){
 		.domains = (const char *const *)*domains,
 		.n_domains = k,
+		.unverified = (const char *const *)*refused,
+		.n_unverified = nr,
 		.default_domain = it->default_domain,
 		.export_mask = mask,
 		.provision_without_password = it->provision_without_password,
@@ -1583,7 +1629,7 @@ static int walk_row(void *ctx, const struct store_export_row *r, struct err *e)
 int export_users_run(struct sync_job *j, struct err *e)
 {
 	struct plan_settings ps;
-	char **domains = NULL, **ids = NULL, admin_email[320];
+	char **domains = NULL, **refused = NULL, **ids = NULL, admin_email[320];
 	size_t n_ids = 0;
 	struct store_integration it;
 	struct walk w = {.j = j};
@@ -1599,7 +1645,7 @@ int export_users_run(struct sync_job *j, struct err *e)
 	if (!rc)
 		sync_domains_refresh(j);
 	if (!rc)
-		rc = load_settings(j, &ps, &domains, admin_email, &it, e);
+		rc = load_settings(j, &ps, &domains, &refused, admin_email, &it, e);
 	if (!rc && strcmp(it.status, "active"))
 		rc = err_set(e, E_CONFLICT, "the integration is %s, not active", it.status);
 	if (rc)
@@ -1653,6 +1699,8 @@ int export_users_run(struct sync_job *j, struct err *e)
 	if (rc)
 		goto out;
 	gindex_free(&gi); /* planned: what Google holds is in the entries now */
+	if ((rc = groups_hold(gc, &w.plan, e)))
+		goto out;
 	struct plan_user *pu = plan_inputs(&w.kept);
 	if (!pu || plan_keyset_seal(&w.settled.primary) || plan_keyset_seal(&w.settled.linked) ||
 	    plan_users_finish(&ps, pu, &w.plan, &w.settled)) {
@@ -1732,6 +1780,7 @@ out:
 	gindex_free(&gi);
 	store_job_done_cleanup(&done);
 	free_domains(domains);
+	free_domains(refused);
 	for (size_t i = 0; ids && i < n_ids; i++)
 		free(ids[i]);
 	free(ids);

@@ -177,8 +177,9 @@ const struct sync_runner *sync_runner_find(const char *type, bool test_runners)
 	return NULL;
 }
 
-int sync_domains_load(struct store *st, const char *tenant_id, const char *integration_id,
-		      char ***out, size_t *n, struct err *e)
+/* The domains Google did not refuse (refused false) or the ones it refused (refused true). */
+static int domains_load(struct store *st, const char *tenant_id, const char *integration_id,
+			bool refused, char ***out, size_t *n, struct err *e)
 {
 	struct store_domain *d = NULL;
 	size_t nd = 0;
@@ -190,7 +191,7 @@ int sync_domains_load(struct store *st, const char *tenant_id, const char *integ
 	char **v = calloc(nd + 1, sizeof(*v));
 	size_t k = 0;
 	for (size_t i = 0; v && i < nd; i++) {
-		if (d[i].verified == 0) /* refused by Google: never written to */
+		if ((d[i].verified == 0) != refused) /* refused by Google: never written to */
 			continue;
 		if ((v[k] = strdup(d[i].domain)))
 			k++;
@@ -201,6 +202,18 @@ int sync_domains_load(struct store *st, const char *tenant_id, const char *integ
 	*out = v;
 	*n = k;
 	return E_OK;
+}
+
+int sync_domains_load(struct store *st, const char *tenant_id, const char *integration_id,
+		      char ***out, size_t *n, struct err *e)
+{
+	return domains_load(st, tenant_id, integration_id, false, out, n, e);
+}
+
+int sync_domains_refused_load(struct store *st, const char *tenant_id,
+			      const char *integration_id, char ***out, size_t *n, struct err *e)
+{
+	return domains_load(st, tenant_id, integration_id, true, out, n, e);
 }
 
 int sync_job_param_ids(const struct sync_job *j, const char *key, char ***ids, size_t *n,

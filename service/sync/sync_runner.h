@@ -87,6 +87,13 @@ int sync_domains_load(struct store *st, const char *tenant_id, const char *integ
 		      char ***out, size_t *n, struct err *e);
 
 /*
+ * The integration's domains Google refused (verified false), the same way: the export names
+ * them in its skip reason (domain_not_verified rather than domain_not_configured).
+ */
+int sync_domains_refused_load(struct store *st, const char *tenant_id,
+			      const char *integration_id, char ***out, size_t *n, struct err *e);
+
+/*
  * The job's parameters.<key> (an array of ids) as an owned NULL-terminated array of *n; *ids NULL
  * when the job names none (every object). store_strings_free(*ids, *n).
  */

@@ -326,6 +326,99 @@ def test_runs_reuse_domain_flags_checked_within_the_window(ex):
     assert len(domains_lists_since(ex.emu, seq)) == 1
 
 
+def inserts_since(ex, seq):
+    return [r for r in ex.writes_since(seq) if r["route"] == "directory.users.insert"]
+
+
+def group_gets_since(ex, seq):
+    return [r for r in ex.emu.requests_since(seq) if r.get("route") == "directory.groups.get"]
+
+
+def test_address_held_by_group_is_a_conflict_never_written(ex):
+    """A group's address (its email or an alias) is not free for a user, and users.get never sees a
+    group: a create or a rename onto it looks the address up among the groups (groups.get) first
+    and is a conflict, address_in_use, never written: in an event's targeted run, in a dry run's
+    plan, in applied full runs and the run after. Only those users cost a lookup."""
+    ex.emu.ctl("PUT", "state", {"users": [gu("ren@example.com", "Ren", "Old")],
+                                "groups": [{"email": "sales@example.com", "name": "Sales",
+                                            "aliases": ["team@example.com", "crew@example.com"]}]})
+    seq = ex.seq()
+    ex.user("u9", "sales@example.com", "Sal", "Es")
+    ex.password("u9")
+    ex.user("u10", "Team@Example.com", "Te", "Am")
+    ex.password("u10")
+    ex.user("ren", "ren@example.com", "Ren", "Old")
+    ex.user("free", "free@example.com", "Fr", "Ee")
+    ex.password("free")
+    ex.idle()  # targeted runs: u9 and u10 conflicts, ren taken over, free provisioned
+    assert len(inserts_since(ex, seq)) == 1  # free's
+    assert "free@example.com" in ex.google() and "sales@example.com" not in ex.google()
+    for uid in ("u9", "u10"):
+        link = ex.link(uid)
+        assert link["status"] == "conflict" and link["last_error"]["reason"] == "address_in_use", link
+    # a rename onto the group's other alias (an event's targeted run: no users.get)
+    r = ex.api.request("PATCH", "/v1/users/ren", ex.key, json={"email": "crew@example.com"})
+    assert r.status_code == 200, r.text
+    ex.idle()
+    link = ex.link("ren")
+    assert link["last_error"]["reason"] == "address_in_use" and link["primary_email"] == "ren@example.com", link
+    assert "ren@example.com" in ex.google()
+
+    seq = ex.seq()
+    job = ex.job(dry_run=True)
+    plan = {e["user_id"]: e for e in ex.api.get(f"/v1/jobs/{job['id']}/plan", key=ex.key).json()["items"]}
+    for uid in ("u9", "u10", "ren"):
+        assert plan[uid]["op"] == "conflict" and plan[uid]["reason"] == "address_in_use", plan[uid]
+    assert job["plan_summary"]["ops"].get("create", 0) == 0, job["plan_summary"]
+    assert ex.writes_since(seq) == []
+    for _ in range(2):
+        seq = ex.seq()
+        job = ex.job()
+        assert job["status"] == "partially_failed", job
+        assert ex.writes_since(seq) == []
+        assert len(group_gets_since(ex, seq)) == 3  # u9, u10 and ren's new address; free: none
+        items = ex.items(job["id"])
+        assert {u: items[u]["error"]["reason"] for u in ("u9", "u10", "ren")} == \
+            {"u9": "address_in_use", "u10": "address_in_use", "ren": "address_in_use"}
+    assert "sales@example.com" not in ex.google() and "crew@example.com" not in ex.google()
+
+
+def test_unverified_domain_skip_says_so(ex):
+    """A user whose domain is configured on the integration but refused by Google waits with reason
+    domain_not_verified: never written, link status skipped; a user synced earlier under a domain
+    Google no longer verifies stays linked (its status kept) and the reason says so."""
+    for d in ("partner.example.net", "later.example.net"):
+        ex.emu.ctl("POST", "domains", {"domainName": d, "verified": True})
+        r = ex.api.post(f"/v1/integrations/{ex.iid}/domains", key=ex.key, json={"domain": d})
+        assert r.status_code == 201 and r.json()["verified"] is True, r.text
+    ex.user("leo", "leo@later.example.net", "Leo", "Ma")
+    ex.password("leo")
+    ex.idle()
+    assert ex.link("leo")["status"] == "synced"
+    # Google drops both verifications; every run from now on asks (window 0) and notices it
+    for d in ("partner.example.net", "later.example.net"):
+        ex.emu.ctl("POST", "domains", {"domainName": d, "verified": False})
+    ex.close()
+    ex.worker = ex.start_worker(GWSYNC_DOMAINS_MAX_AGE_MS="0")
+    seq = ex.seq()
+    ex.user("pia", "pia@partner.example.net", "Pia", "Lo")
+    ex.password("pia")
+    ex.api.request("PATCH", "/v1/users/leo", ex.key, json={"first_name": "Leonard"})
+    ex.idle()
+    assert domains_of(ex.api, ex.key, ex.iid)["partner.example.net"] is False
+    job = ex.job()
+    assert job["status"] == "succeeded", job
+    assert ex.writes_since(seq) == []
+    pia, leo = ex.link("pia"), ex.link("leo")
+    assert pia["status"] == "skipped" and pia["last_error"]["reason"] == "domain_not_verified", pia
+    assert not pia.get("google_id"), pia
+    assert leo["status"] == "synced" and leo["last_error"]["reason"] == "domain_not_verified", leo
+    assert "stays linked" in leo["last_error"]["message"]
+    items = ex.items(job["id"])
+    assert items["pia"]["outcome"] == "skipped" and items["pia"]["error"]["reason"] == "domain_not_verified"
+    assert "pia@partner.example.net" not in ex.google()
+
+
 def test_phones_rebuilt_keeping_other_types(ex):
     ex.rules(mobile_phones="export", work_phones="export", password="export", state="export")
     seed_google(ex.emu, [gu("pat@example.com", "Pat", "Lee", phones=[

@@ -182,12 +182,50 @@ def test_attribute_rules(api, db):
         ({"rules": {"email": "export"}}, "/rules/email", "is always synced and cannot be changed"),
         ({"rules": {"shoe_size": "export"}}, "/rules/shoe_size", "unknown attribute"),
         ({"rules": {"job_title": "both"}}, "/rules/job_title", "must be import, export or excluded"),
-        ({"rules": []}, "/rules", "must be an object of attribute: direction"),
+        ({"rules": "job_title"}, "/rules",
+         "must be an object of attribute: direction, or an array of {attribute, direction}"),
         ({}, "/rules", "is required"),
+        # GET's shape
+        ({"rules": [{"attribute": "state", "direction": "import"}]}, "/rules/0", "can only be export or excluded"),
+        ({"rules": [{"attribute": "job_title"}]}, "/rules/0/direction", "is required (a string)"),
+        ({"rules": [{"attribute": "job_title", "direction": "export", "x": 1}]}, "/rules/0/x", "unknown field"),
+        ({"rules": ["job_title"]}, "/rules/0", "must be an object with attribute and direction"),
+        ({"rules": [{"attribute": "job_title", "direction": "export", "allowed": [{}]}]}, "/rules/0/allowed",
+         "must be an array of import, export, excluded, both"),
+        ({"rules": [{"attribute": "job_title", "direction": "export", "always_synced": "no"}]},
+         "/rules/0/always_synced", "must be a boolean"),
+        ({"rules": [{"attribute": "shoe_size", "direction": "export"}]}, "/rules/0", "unknown attribute"),
     ]
     for body, pointer, detail in cases:
         problem = h.assert_problem(api.request("PUT", url, key=key, json=body), 400, "validation")
         assert {"pointer": pointer, "detail": detail} in problem["errors"], (body, problem)
+
+
+def test_attribute_rules_round_trip_in_gets_shape(api, db):
+    """PUT replaces the whole set and also takes GET's shape (an array of {attribute, direction},
+    GET's read-only fields left in), so GET → edit → PUT keeps every rule not edited."""
+    key = h.create_key(db, "acme", "editor")
+    it, _ = create(api, key)
+    url = f"/v1/integrations/{it['id']}/attribute-rules"
+    r = api.get(url, key=key)
+    body = r.json()
+    for x in body["rules"]:
+        if x["attribute"] == "job_title":
+            x["direction"] = "export"
+    put = api.request("PUT", url, key=key, headers={"If-Match": r.headers["ETag"]}, json=body)
+    assert put.status_code == 200, put.text
+    got = {x["attribute"]: x["direction"] for x in h.assert_schema(put.json(), "AttributeRules")["rules"]}
+    assert {a for a, d in got.items() if d == "export"} == {"password", "state", "job_title"}, got
+    assert got == {x["attribute"]: x["direction"] for x in api.get(url, key=key).json()["rules"]}
+    # the short form replaces the whole set too: what it leaves out is excluded
+    put = api.request("PUT", url, key=key, json={"rules": [{"attribute": "mobile_phones", "direction": "import"}]})
+    got = {x["attribute"]: x["direction"] for x in put.json()["rules"]}
+    assert {a for a, d in got.items() if d not in ("excluded", "both")} == {"mobile_phones"}, got
+    # an attribute named twice is no rule set
+    twice = [{"attribute": "state", "direction": "export"}, {"attribute": "state", "direction": "excluded"}]
+    problem = h.assert_problem(api.request("PUT", url, key=key, json={"rules": twice}), 422)
+    assert "state" in problem["detail"]
+    assert {x["attribute"]: x["direction"] for x in api.get(url, key=key).json()["rules"]} == got
 
 
 def test_bindings_and_bound_users(api, db):

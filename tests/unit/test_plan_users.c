@@ -255,6 +255,48 @@ static void test_no_default_domain_skips(void **state)
 	assert_int_equal(P.counts[PLAN_SKIP], 1);
 }
 
+/* A domain configured on the integration but not verified in Google says so. */
+static void test_unverified_domain_skips(void **state)
+{
+	(void)state;
+	static const char *const UNVERIFIED[] = {"partner.org"};
+	struct plan_settings s = settings();
+	s.unverified = UNVERIFIED;
+	s.n_unverified = 1;
+	char out[256];
+	const char *reason;
+	assert_false(plan_primary_email(&s, "liz@Partner.ORG", out, sizeof(out), &reason));
+	assert_string_equal(reason, "domain_not_verified");
+	assert_false(plan_primary_email(&s, "liz@other.org", out, sizeof(out), &reason));
+	assert_string_equal(reason, "domain_not_configured");
+
+	struct plan_user u = user();
+	u.email = "liz@partner.org";
+	const struct plan_entry *e = plan1(&s, &u);
+	check_op(e, PLAN_SKIP, "domain_not_verified");
+	assert_non_null(strstr(e->message, "not verified"));
+	check_body(e, NULL);
+	assert_int_equal(P.counts[PLAN_SKIP], 1);
+
+	/* linked earlier, under a domain Google verified then: stays linked, nothing written */
+	u = linked("{\"id\":\"g1\",\"primaryEmail\":\"liz@partner.org\","
+		   "\"name\":{\"givenName\":\"Old\",\"familyName\":\"Name\"},\"suspended\":false}");
+	u.email = "liz@partner.org";
+	u.link_primary_email = "liz@partner.org";
+	e = plan1(&s, &u);
+	check_op(e, PLAN_SKIP, "domain_not_verified");
+	assert_non_null(strstr(e->message, "stays linked"));
+	check_body(e, NULL);
+
+	/* a default domain still rewrites it */
+	s.default_domain = "example.com";
+	u = user();
+	u.email = "liz@partner.org";
+	e = plan1(&s, &u);
+	check_op(e, PLAN_CREATE, NULL);
+	assert_string_equal(e->primary_email, "liz@example.com");
+}
+
 /* ------------------------------------------------------------------ Google's rules */
 
 static void test_username_rules(void **state)
@@ -861,6 +903,57 @@ static void test_rename(void **state)
 	check_change(e, 0, "primaryEmail", "\"liz.lemon@example.com\"", "\"liz@example.com\"");
 	check_body(e, "{\"primaryEmail\":\"liz@example.com\"}");
 	check_flags(e, false, false, false, false);
+}
+
+/*
+ * An address a Google group holds (the runner's groups.get): a create or rename onto it is a
+ * conflict, address_in_use, never written; only creates and renames claim an address (and get
+ * the lookup).
+ */
+static void test_group_holds_address(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	struct plan_user u[3] = {user(),
+				 linked("{\"id\":\"g2\",\"primaryEmail\":\"old@example.com\","
+					"\"name\":{\"givenName\":\"Liz\",\"familyName\":\"Lemon\"},"
+					"\"suspended\":false}"),
+				 linked(G_LIZ "}")};
+	u[0].user_id = "new";
+	u[0].email = "sales@example.com";
+	u[1].user_id = "renamed";
+	u[1].email = "team@example.com";
+	u[1].google_id = "g2";
+	u[1].link_primary_email = "old@example.com";
+	u[2].user_id = "updated";
+	u[2].first_name = "Elizabeth";
+	plan_free(&P);
+	assert_int_equal(plan_users_chunk(&s, u, 3, &P), 0);
+	assert_int_equal(P.n, 3);
+	check_op(&P.entries[0], PLAN_CREATE, NULL);
+	check_op(&P.entries[1], PLAN_RENAME, NULL);
+	check_op(&P.entries[2], PLAN_UPDATE, NULL);
+	assert_true(plan_entry_claims_address(&P.entries[0]));
+	assert_true(plan_entry_claims_address(&P.entries[1]));
+	assert_false(plan_entry_claims_address(&P.entries[2]));
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(plan_entry_group_holds(&P.entries[i]), 0);
+	assert_int_equal(plan_users_finish(&s, u, &P, NULL), 0);
+	const struct plan_entry *e = entry_of(0);
+	check_op(e, PLAN_CONFLICT, "address_in_use");
+	assert_string_equal(e->primary_email, "sales@example.com");
+	assert_non_null(strstr(e->message, "group"));
+	check_body(e, NULL);
+	assert_int_equal(e->n_changes, 0);
+	check_flags(e, false, false, false, false);
+	e = entry_of(1);
+	check_op(e, PLAN_CONFLICT, "address_in_use");
+	assert_string_equal(e->google_id, "g2");
+	check_body(e, NULL);
+	check_op(entry_of(2), PLAN_UPDATE, NULL);
+	assert_int_equal(P.counts[PLAN_CONFLICT], 2);
+	assert_int_equal(P.counts[PLAN_UPDATE], 1);
+	assert_int_equal(P.counts[PLAN_CREATE] + P.counts[PLAN_RENAME], 0);
 }
 
 /* ------------------------------------------------------------------ suspension */
@@ -1613,6 +1706,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_allowed_domain_keeps_email, teardown),
 		cmocka_unit_test_teardown(test_default_domain_rewrite, teardown),
 		cmocka_unit_test_teardown(test_no_default_domain_skips, teardown),
+		cmocka_unit_test_teardown(test_unverified_domain_skips, teardown),
 		cmocka_unit_test_teardown(test_username_rules, teardown),
 		cmocka_unit_test_teardown(test_name_rules, teardown),
 		cmocka_unit_test_teardown(test_takeover_by_primary, teardown),
@@ -1636,6 +1730,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_one_scalar_change, teardown),
 		cmocka_unit_test_teardown(test_phones_rebuilt_whole, teardown),
 		cmocka_unit_test_teardown(test_rename, teardown),
+		cmocka_unit_test_teardown(test_group_holds_address, teardown),
 		cmocka_unit_test_teardown(test_suspend_directory_suspended, teardown),
 		cmocka_unit_test_teardown(test_suspend_unbound_and_deleted, teardown),
 		cmocka_unit_test_teardown(test_unbound_inactive_integration, teardown),
