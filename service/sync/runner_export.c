@@ -490,13 +490,20 @@ static int read_users(struct google_client *gc, struct read_req *rq, size_t n, s
  * answers for a group's email or alias; 404: free), batched like the user reads, before the plan
  * is counted and stored (a dry run shows it too). A hit makes the entry a conflict,
  * address_in_use; any other answer leaves it as planned (a 409 on the write records the same).
- * Unchanged and updated users get no lookup.
+ * Unchanged and updated users get no lookup, nor do a targeted run's context users (users[]:
+ * the plan's inputs; they are never applied).
  */
-static int groups_hold(struct google_client *gc, struct plan *p, struct err *e)
+static bool claims_address(const struct plan_user *users, const struct plan_entry *en)
+{
+	return !users[en->user].context && plan_entry_claims_address(en);
+}
+
+static int groups_hold(struct google_client *gc, const struct plan_user *users, struct plan *p,
+		       struct err *e)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < p->n; i++)
-		n += plan_entry_claims_address(&p->entries[i]);
+		n += claims_address(users, &p->entries[i]);
 	if (!n)
 		return E_OK;
 	struct plan_entry **en = calloc(n, sizeof(*en));
@@ -505,7 +512,7 @@ static int groups_hold(struct google_client *gc, struct plan *p, struct err *e)
 	int rc = en && path && items ? E_OK : err_set(e, E_NOMEM, "group lookups");
 	size_t k = 0;
 	for (size_t i = 0; !rc && i < p->n; i++)
-		if (plan_entry_claims_address(&p->entries[i]) &&
+		if (claims_address(users, &p->entries[i]) &&
 		    !google_group_path(p->entries[i].primary_email, "?fields=id", path[k],
 				       sizeof(path[k])))
 			en[k++] = &p->entries[i];
@@ -1699,9 +1706,11 @@ int export_users_run(struct sync_job *j, struct err *e)
 	if (rc)
 		goto out;
 	gindex_free(&gi); /* planned: what Google holds is in the entries now */
-	if ((rc = groups_hold(gc, &w.plan, e)))
-		goto out;
 	struct plan_user *pu = plan_inputs(&w.kept);
+	if (pu && (rc = groups_hold(gc, pu, &w.plan, e))) {
+		free(pu);
+		goto out;
+	}
 	if (!pu || plan_keyset_seal(&w.settled.primary) || plan_keyset_seal(&w.settled.linked) ||
 	    plan_users_finish(&ps, pu, &w.plan, &w.settled)) {
 		free(pu);
