@@ -4,7 +4,6 @@ read (6), and log lines that stay JSON whatever a client sends (14)."""
 import http.client
 import json
 import re
-import socket
 import time
 import urllib.parse
 
@@ -34,22 +33,6 @@ def raw(api, method, path, key=None, body=None, headers=None):
         return r.status, dict(r.getheaders()), text
     finally:
         conn.close()
-
-
-def socket_exchange(port, data, timeout=60):
-    """Sends data as is and reads the answer until the server closes the connection."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(data)
-        chunks = []
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def status_of(answer):
@@ -285,13 +268,13 @@ def test_refused_before_the_body_is_read(db):
         reader = h.create_key(db, "acme", "reader")
         bad_key = "gwsk_" + "A" * 43
         for key, status in ((None, 401), (bad_key, 401), (reader, 403)):
-            answer = socket_exchange(api.port, headers_only("/v1/tenants", key))
+            answer = h.socket_exchange(api.port, headers_only("/v1/tenants", key))
             assert status_of(answer) == status, answer[:300]
             head = answer.split(b"\r\n\r\n", 1)[0].lower()
             assert b"connection: close" in head, head
             assert b"application/problem+json" in head, head
         # With part of a large body sent: refused all the same, the connection closed unread.
-        answer = socket_exchange(api.port, headers_only("/v1/tenants", None, 50_000_000,
+        answer = h.socket_exchange(api.port, headers_only("/v1/tenants", None, 50_000_000,
                                                        b"{" + b" " * 60000))
         assert status_of(answer) == 401, answer[:300]
         # A key that may: the body is read and used.
@@ -331,7 +314,7 @@ def test_every_log_line_is_json_after_hostile_requests(api, operator_key):
         b"GET " + b"/%" * 4000 + b" HTTP/9.9\r\nHost: x\r\n\r\n",
     ]
     for data in hostile:
-        socket_exchange(api.port, data, timeout=30)
+        h.socket_exchange(api.port, data, timeout=30)
     # The last request's line proves the log reader read everything before it.
     api.get("/healthz", headers={"X-Request-Id": "after-hostile"})
     api.process.wait_for(lambda rec: rec.get("req_id") == "after-hostile", timeout=30)

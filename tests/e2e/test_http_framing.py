@@ -3,35 +3,8 @@ Content-Length is never handled (408 when it stops coming, 400 when the client c
 body has one deadline however it trickles in, a head whose body cannot be framed for sure
 (RFC 9112 §6.1, §6.3) is 400, and a Content-Length above the limit is 413 from the head."""
 import json
-import socket
-import time
 
 import gwsync_harness as h
-
-
-def exchange(port, data, trickle=b"", every=0.0, half_close=False, timeout=30):
-    """Sends data, then trickle a byte at a time, and reads the answer until the server closes.
-    A socket timeout (the server holding on to an unfinished request) fails the test."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(data)
-        for i in range(len(trickle)):
-            time.sleep(every)
-            try:
-                s.sendall(trickle[i:i + 1])
-            except (BrokenPipeError, ConnectionResetError):
-                break
-        if half_close:
-            s.shutdown(socket.SHUT_WR)
-        chunks = []
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def problem(answer, status, slug):
@@ -77,30 +50,30 @@ CUT = b'{"job_title":"truncated"}'  # 25 bytes
 def test_a_body_shorter_than_its_content_length_is_never_handled(db):
     def test(api, editor):
         # The body stops coming: 408 once the request timeout has passed, nothing changed.
-        answer = exchange(api.port, request("PATCH", "/v1/users/u031", editor,
+        answer = h.socket_exchange(api.port, request("PATCH", "/v1/users/u031", editor,
                                             ["Content-Length: 100"], CUT))
         assert "1000 ms" in problem(answer, 408, "request-timeout")["detail"]
         assert job_title(api, editor) == "kept"
         # The client cuts it off (closes its side): 400, nothing changed.
-        answer = exchange(api.port, request("PATCH", "/v1/users/u031", editor,
+        answer = h.socket_exchange(api.port, request("PATCH", "/v1/users/u031", editor,
                                             ["Content-Length: 100"], CUT), half_close=True)
         problem(answer, 400, "bad-request")
         assert job_title(api, editor) == "kept"
         # One deadline for the whole body, not one per read: a body that keeps trickling in
         # but is not whole when the request timeout has passed is refused all the same.
         padded = CUT[:-1] + b" " * 15 + b"}"
-        answer = exchange(api.port, request("PATCH", "/v1/users/u031", editor,
+        answer = h.socket_exchange(api.port, request("PATCH", "/v1/users/u031", editor,
                                             [f"Content-Length: {len(padded)}"], padded[:20]),
                           trickle=padded[20:], every=0.15)
         problem(answer, 408, "request-timeout")
         assert job_title(api, editor) == "kept"
         # Chunked the same: a cut chunked body is never handled, a whole one is.
         chunked = b"%x\r\n%s\r\n" % (len(CUT), CUT)
-        answer = exchange(api.port, request("PATCH", "/v1/users/u031", editor,
+        answer = h.socket_exchange(api.port, request("PATCH", "/v1/users/u031", editor,
                                             ["Transfer-Encoding: chunked"], chunked))
         assert answer.startswith((b"HTTP/1.1 408 ", b"HTTP/1.1 400 ")), answer[:300]
         assert job_title(api, editor) == "kept"
-        answer = exchange(api.port, request("PATCH", "/v1/users/u031", editor,
+        answer = h.socket_exchange(api.port, request("PATCH", "/v1/users/u031", editor,
                                             ["Transfer-Encoding: chunked", "Connection: close"],
                                             chunked + b"0\r\n\r\n"))
         assert answer.startswith(b"HTTP/1.1 200 "), answer[:300]
@@ -120,13 +93,13 @@ def test_a_body_that_cannot_be_framed_for_sure_is_refused(db):
                         ["Transfer-Encoding: chunked", f"Content-Length: {len(body)}"],
                         ["Transfer-Encoding: gzip"],
                         ["Transfer-Encoding: gzip, chunked"]):
-            answer = exchange(api.port, request("PATCH", "/v1/users/u031", editor, headers, body))
+            answer = h.socket_exchange(api.port, request("PATCH", "/v1/users/u031", editor, headers, body))
             assert status_of(answer) == 400, (headers, answer[:400])
             problem(answer, 400, "bad-request")
             assert job_title(api, editor) == "kept", headers
         # The same length twice frames the body one way only: accepted.
         n = len(body)
-        answer = exchange(api.port, request("PATCH", "/v1/users/u031", editor,
+        answer = h.socket_exchange(api.port, request("PATCH", "/v1/users/u031", editor,
                                             [f"Content-Length: {n}", f"Content-Length: {n}",
                                              "Connection: close"], body))
         assert answer.startswith(b"HTTP/1.1 200 "), answer[:300]
@@ -143,7 +116,7 @@ def test_a_content_length_above_the_limit_is_413_from_the_head(db):
     """The request timeout is long here: an answer that waited for the announced body would not
     come before the client's socket timeout, which fails the test."""
     def test(api, editor):
-        answer = exchange(api.port, request("PATCH", "/v1/users/u031", editor,
+        answer = h.socket_exchange(api.port, request("PATCH", "/v1/users/u031", editor,
                                             ["Content-Length: 2000000"], b"{}"), timeout=20)
         assert "1048576 bytes" in problem(answer, 413, "payload-too-large")["detail"]
         assert job_title(api, editor) == "kept"

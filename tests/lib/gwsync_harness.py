@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -265,3 +266,28 @@ def assert_schema(instance, schema_name):
     root = {"$ref": f"#/components/schemas/{schema_name}", "components": spec["components"]}
     jsonschema.Draft202012Validator(root).validate(instance)
     return instance
+
+
+def socket_exchange(port, data, trickle=b"", every=0.0, half_close=False, timeout=60):
+    """Sends data, then trickle a byte at a time, and reads the answer until the server closes.
+    A socket timeout (the server holding on to an unfinished request) fails the test."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        for i in range(len(trickle)):
+            time.sleep(every)
+            try:
+                s.sendall(trickle[i:i + 1])
+            except (BrokenPipeError, ConnectionResetError):
+                break
+        if half_close:
+            s.shutdown(socket.SHUT_WR)
+        chunks = []
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks)
