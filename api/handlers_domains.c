@@ -274,9 +274,11 @@ struct rules_in {
 	const char *twice;    /* an attribute named more than once (NULL: none) */
 };
 
-/* One attribute's direction of a PUT (at ptr): checked, and kept unless excluded. */
-static void rule_take(struct problem *p, const char *ptr, const char *key, const char *dir,
-		      struct rules_in *in)
+/* One attribute's direction of a PUT: checked, and kept unless excluded. An unknown attribute is
+ * reported at key_ptr, a direction it cannot take at ptr (one place in the map shape, the
+ * entry's attribute and direction members in GET's). */
+static void rule_take(struct problem *p, const char *key_ptr, const char *ptr, const char *key,
+		      const char *dir, struct rules_in *in)
 {
 	const struct attribute_def *def = attribute_find(key);
 	size_t idx = def ? (size_t)(def - attribute_catalogue) : 0;
@@ -289,7 +291,7 @@ static void rule_take(struct problem *p, const char *ptr, const char *key, const
 	struct store_attribute_rule *rules = in->v;
 	size_t *n = &in->n;
 	if (!def) {
-		problem_add_error(p, ptr, "unknown attribute");
+		problem_add_error(p, key_ptr, "unknown attribute");
 	} else if (def->always) {
 		if (strcmp(dir, "both") != 0)
 			problem_add_error(p, ptr, "is always synced and cannot be changed");
@@ -373,8 +375,12 @@ static void rule_entry_take(struct problem *p, size_t idx, json_object *it, stru
 		problem_add_error(p, kp, "is required (a string)");
 		ok = false;
 	}
-	if (ok)
-		rule_take(p, ptr, json_object_get_string(a), json_object_get_string(d), in);
+	if (ok) {
+		char ap[96], dp[96];
+		snprintf(ap, sizeof(ap), "%s/attribute", ptr);
+		snprintf(dp, sizeof(dp), "%s/direction", ptr);
+		rule_take(p, ap, dp, json_object_get_string(a), json_object_get_string(d), in);
+	}
 }
 
 /*
@@ -411,7 +417,7 @@ void handle_attribute_rules_put(struct api_request *rq, struct api_response *rs)
 		{
 			char ptr[128];
 			snprintf(ptr, sizeof(ptr), "/rules/%.100s", key);
-			rule_take(&p, ptr, key,
+			rule_take(&p, ptr, ptr, key,
 				  json_object_is_type(val, json_type_string) ? json_object_get_string(val)
 									     : "",
 				  &in);

@@ -186,7 +186,7 @@ def test_attribute_rules(api, db):
          "must be an object of attribute: direction, or an array of {attribute, direction}"),
         ({}, "/rules", "is required"),
         # GET's shape
-        ({"rules": [{"attribute": "state", "direction": "import"}]}, "/rules/0", "can only be export or excluded"),
+        ({"rules": [{"attribute": "state", "direction": "import"}]}, "/rules/0/direction", "can only be export or excluded"),
         ({"rules": [{"attribute": "job_title"}]}, "/rules/0/direction", "is required (a string)"),
         ({"rules": [{"attribute": "job_title", "direction": "export", "x": 1}]}, "/rules/0/x", "unknown field"),
         ({"rules": ["job_title"]}, "/rules/0", "must be an object with attribute and direction"),
@@ -194,7 +194,7 @@ def test_attribute_rules(api, db):
          "must be an array of import, export, excluded, both"),
         ({"rules": [{"attribute": "job_title", "direction": "export", "always_synced": "no"}]},
          "/rules/0/always_synced", "must be a boolean"),
-        ({"rules": [{"attribute": "shoe_size", "direction": "export"}]}, "/rules/0", "unknown attribute"),
+        ({"rules": [{"attribute": "shoe_size", "direction": "export"}]}, "/rules/0/attribute", "unknown attribute"),
     ]
     for body, pointer, detail in cases:
         problem = h.assert_problem(api.request("PUT", url, key=key, json=body), 400, "validation")
