@@ -154,26 +154,27 @@ static int collect(PGresult *res, char ***ids, size_t *n, size_t *cap)
 
 int store_import_apply(struct store *st, const char *tenant_id, const char *integration_id,
 		       const char *job_id, const char *owner, const char *rows_json,
-		       void (*fn_refused)(void *ctx, const char *user_id), void *ctx,
-		       struct err *e)
+		       void (*fn_refused)(void *ctx, const char *user_id),
+		       void (*fn_items)(void *ctx, const struct store_job_item_in **items, size_t *n),
+		       void *ctx, struct err *e)
 {
 	char **refused = NULL, *arr = NULL;
 	size_t n = 0, cap = 0;
 	PGconn *conn = store_tx_begin(st, NULL, e);
 	if (!conn)
 		return e ? e->code : E_UNAVAIL;
-	int rc = store_lease_hold(conn, job_id, owner, tenant_id, integration_id, e);
-	if (!rc) {
+	int rc = E_OK;
+	if (rows_json) {
 		const char *p[] = {tenant_id, rows_json};
 		PGresult *res = NULL;
 		rc = store_conn_exec(conn, CREATE_SQL, 2, p, &res, e);
 		if (!rc && collect(res, &refused, &n, &cap))
 			rc = err_set(e, E_NOMEM, "import");
 		PQclear(res);
+		if (!rc && !(arr = store_text_array((const char *const *)refused, n)))
+			rc = err_set(e, E_NOMEM, "import");
 	}
-	if (!rc && !(arr = store_text_array((const char *const *)refused, n)))
-		rc = err_set(e, E_NOMEM, "import");
-	if (!rc) {
+	if (!rc && rows_json) {
 		const char *p[] = {tenant_id, integration_id, rows_json, arr, job_id};
 		PGresult *res = NULL;
 		rc = store_conn_exec(conn, WRITE_SQL, 5, p, &res, e);
@@ -181,12 +182,19 @@ int store_import_apply(struct store *st, const char *tenant_id, const char *inte
 			rc = err_set(e, E_NOMEM, "import");
 		PQclear(res);
 	}
+	for (size_t i = 0; !rc && fn_refused && i < n; i++)
+		fn_refused(ctx, refused[i]);
+	const struct store_job_item_in *items = NULL;
+	size_t ni = 0;
+	if (!rc && fn_items)
+		fn_items(ctx, &items, &ni);
+	/* last: the lease check that locks the job row until the commit */
+	if (!rc)
+		rc = ni ? store_job_items_add_in(st, conn, job_id, owner, items, ni, e)
+			: store_lease_hold(conn, job_id, owner, tenant_id, integration_id, e);
 	rc = store_tx_end(st, conn, rc, e);
-	for (size_t i = 0; i < n; i++) {
-		if (!rc && fn_refused)
-			fn_refused(ctx, refused[i]);
+	for (size_t i = 0; i < n; i++)
 		free(refused[i]);
-	}
 	free(refused);
 	free(arr);
 	return rc;
@@ -194,9 +202,21 @@ int store_import_apply(struct store *st, const char *tenant_id, const char *inte
 
 int store_import_analyze(struct store *st, struct err *e)
 {
+	/*
+	 * The row counts are what a bulk load leaves wrong (a nested loop over a "tiny" table that
+	 * now holds thousands of rows); a sample of 3,000 rows per table (statistics target 10)
+	 * renews them at a tenth of the default sample's cost.
+	 */
+	PGconn *conn = store_tx_begin(st, NULL, e);
+	if (!conn)
+		return e ? e->code : E_UNAVAIL;
 	PGresult *res = NULL;
-	int rc = store_exec_idempotent(st, "ANALYZE directory_users, user_bindings, user_links", 0,
-				       NULL, &res, e);
+	int rc = store_conn_exec(conn, "SET LOCAL default_statistics_target = 10", 0, NULL, &res, e);
 	PQclear(res);
-	return rc;
+	res = NULL;
+	if (!rc)
+		rc = store_conn_exec(conn, "ANALYZE directory_users, user_bindings, user_links", 0,
+				     NULL, &res, e);
+	PQclear(res);
+	return store_tx_end(st, conn, rc, e);
 }

@@ -1,8 +1,9 @@
 /*
  * What the user import engine reads and writes (issue "User import engine"; its settings come with
  * the integration, store_integration_get): the directory users a page of Google users may be
- * (linked by Google id in the integration, or matching by address), and one batch of import writes — replica users created or updated, their
- * bindings and links, and their gws.user.imported events — in one transaction. Part of the store
+ * (linked by Google id in the integration, or matching by address), and one batch of import
+ * writes (replica users created or updated, their bindings, links and gws.user.imported events)
+ * with its job items, in one transaction. Part of the store
  * (store.h: threading and error mapping); every function filters by tenant and integration.
  */
 #ifndef GWSYNC_DB_STORE_IMPORT_H
@@ -12,6 +13,7 @@
 #include <stdint.h>
 
 #include "store.h"
+#include "store_jobs.h"
 
 /* A directory user (or the link of a deleted one), borrowed for the callback. "" for null. */
 struct store_import_row {
@@ -39,20 +41,27 @@ int store_import_candidates(struct store *st, const char *tenant_id, const char 
 			    store_import_row_fn fn, void *ctx, struct err *e);
 
 /*
- * One batch of import writes, in one transaction, while owner holds the running job (else
- * E_NOTFOUND, nothing written). rows_json is a JSON array of
+ * One batch of import writes and its job items in one transaction, so a batch is either written
+ * with its outcomes or not at all. rows_json (NULL: nothing to write) is a JSON array of
  *   {op: create|link|update, user_id, google_id, primary_email, link_status, fields: {column:
  *    value}}
  * create inserts the replica user (state staged); link and update write the fields given (""
  * clears a nullable column); create and link also bind the user and link it (origin imported).
  * Every row written publishes gws.user.imported {user_id, google_id, primary_email, created,
  * job_id, attributes: the fields}. A row whose email another directory user holds is not
- * written: fn_refused(ctx, user_id) is called for it (no binding, link or event either).
+ * written: fn_refused(ctx, user_id) is called for it (no binding, link or event either). Then
+ * fn_items(ctx, &items, &n) gives the batch's job items (they may name the refusals; borrowed
+ * until the call returns), recorded as store_job_items_add does.
+ *
+ * The lease is checked last (owner holds the running job, else E_NOTFOUND and nothing of the
+ * batch stays): the job row is locked only from that check to the commit, so batches of one job
+ * are written on several connections at once and wait for each other only there.
  */
 int store_import_apply(struct store *st, const char *tenant_id, const char *integration_id,
 		       const char *job_id, const char *owner, const char *rows_json,
-		       void (*fn_refused)(void *ctx, const char *user_id), void *ctx,
-		       struct err *e);
+		       void (*fn_refused)(void *ctx, const char *user_id),
+		       void (*fn_items)(void *ctx, const struct store_job_item_in **items, size_t *n),
+		       void *ctx, struct err *e);
 
 /*
  * Refreshes the planner's statistics of the tables an import grows (directory users, bindings,

@@ -56,6 +56,14 @@ int store_tx_end(struct store *st, PGconn *conn, int rc, struct err *e);
 int store_exec_as(struct store *st, const struct store_actor *actor, const char *sql,
 		  int nparams, const char *const *params, PGresult **res, struct err *e);
 
+/*
+ * store_job_items_add (store_jobs.h) inside conn's transaction (conn NULL: its own statement).
+ * Its lease check locks the job row until the transaction ends: take it last.
+ */
+struct store_job_item_in;
+int store_job_items_add_in(struct store *st, PGconn *conn, const char *id, const char *owner,
+			   const struct store_job_item_in *items, size_t n, struct err *e);
+
 /* Copies a text column into dst (cut to cap); empty for NULL. */
 void store_copy(char *dst, size_t cap, const PGresult *res, int row, int col);
 

@@ -412,8 +412,39 @@ int store_job_item_add(struct store *st, const char *id, const char *owner,
 	return store_job_items_add(st, id, owner, &one, 1, e);
 }
 
-int store_job_items_add(struct store *st, const char *id, const char *owner,
-			const struct store_job_item_in *items, size_t n, struct err *e)
+/*
+ * One item per object: recording it again replaces its outcome, and the counts move from the old
+ * outcomes to the new ones. The lease check locks the job row, so the old outcomes read here are
+ * the ones the upsert replaces (only the lease owner writes a job's items). Sent twice, it records
+ * the same outcomes again and moves no count: idempotent. The old outcomes are looked up per
+ * object (one probe of the unique index each, materialized once), so the cost follows the batch,
+ * never the job's item count.
+ */
+#define ITEMS_ADD_SQL                                                                              \
+	"WITH j AS (SELECT id, tenant_id FROM jobs WHERE id = $1::uuid AND lease_owner = "        \
+	"$2 AND status = 'running' FOR UPDATE), x AS (SELECT * FROM unnest($3::text[], "          \
+	"$4::text[], $5::text[], $6::text[], $7::text[]) AS x(object_type, object_id, "           \
+	"outcome, error_reason, error_message)), o AS MATERIALIZED (SELECT (SELECT "               \
+	"ji.outcome FROM job_items ji WHERE ji.job_id = $1::uuid AND ji.object_type = "            \
+	"x.object_type AND ji.object_id = x.object_id) AS outcome FROM x), i AS (INSERT INTO "     \
+	"job_items (job_id, tenant_id, object_type, object_id, outcome, error_reason, "            \
+	"error_message) SELECT j.id, j.tenant_id, x.object_type, x.object_id, x.outcome, "         \
+	"nullif(x.error_reason, ''), nullif(x.error_message, '') FROM j, x ON CONFLICT (job_id, "  \
+	"object_type, object_id) DO UPDATE SET outcome = EXCLUDED.outcome, detail = "              \
+	"EXCLUDED.detail, error_reason = EXCLUDED.error_reason, error_message = "                  \
+	"EXCLUDED.error_message, created_at = now() RETURNING job_id), d AS (SELECT k, (SELECT "   \
+	"count(*) FROM x WHERE x.outcome = k) - (SELECT count(*) FROM o WHERE o.outcome = k) AS "  \
+	"n FROM unnest(ARRAY['created', 'updated', 'unchanged', 'skipped', 'failed']) k) UPDATE "  \
+	"jobs SET created_count = created_count + (SELECT n FROM d WHERE k = 'created'), "         \
+	"updated_count = updated_count + (SELECT n FROM d WHERE k = 'updated'), "                  \
+	"unchanged_count = unchanged_count + (SELECT n FROM d WHERE k = 'unchanged'), "            \
+	"skipped_count = skipped_count + (SELECT n FROM d WHERE k = 'skipped'), "                  \
+	"failed_count = failed_count + (SELECT n FROM d WHERE k = 'failed'), updated_at = "        \
+	"now() WHERE id IN (SELECT DISTINCT job_id FROM i)"
+
+/* conn NULL: on a pooled connection (retried once when it was lost); else inside conn's tx. */
+int store_job_items_add_in(struct store *st, PGconn *conn, const char *id, const char *owner,
+			   const struct store_job_item_in *items, size_t n, struct err *e)
 {
 	if (n == 0)
 		return E_OK;
@@ -446,38 +477,8 @@ int store_job_items_add(struct store *st, const char *id, const char *owner,
 		rc = err_set(e, E_NOMEM, "job items");
 	} else {
 		const char *p[] = {id, owner, arr[0], arr[1], arr[2], arr[3], arr[4]};
-		/*
-		 * One item per object: recording it again replaces its outcome, and the counts move
-		 * from the old outcomes to the new ones. The lease check locks the job row, so the old
-		 * outcomes read here are the ones the upsert replaces (only the lease owner writes a
-		 * job's items). Sent twice, it records the same outcomes again and moves no count:
-		 * idempotent. The old outcomes are looked up per object (one probe of the unique
-		 * index each, materialized once), so the cost follows the batch, never the job's
-		 * item count.
-		 */
-		rc = store_exec_idempotent(
-			st,
-			"WITH j AS (SELECT id, tenant_id FROM jobs WHERE id = $1::uuid AND lease_owner = "
-			"$2 AND status = 'running' FOR UPDATE), x AS (SELECT * FROM unnest($3::text[], "
-			"$4::text[], $5::text[], $6::text[], $7::text[]) AS x(object_type, object_id, "
-			"outcome, error_reason, error_message)), o AS MATERIALIZED (SELECT (SELECT "
-			"ji.outcome FROM job_items ji WHERE ji.job_id = $1::uuid AND ji.object_type = "
-			"x.object_type AND ji.object_id = x.object_id) AS outcome FROM x), i AS (INSERT INTO job_items (job_id, tenant_id, "
-			"object_type, object_id, outcome, error_reason, error_message) SELECT j.id, "
-			"j.tenant_id, x.object_type, x.object_id, x.outcome, nullif(x.error_reason, ''), "
-			"nullif(x.error_message, '') FROM j, x ON CONFLICT (job_id, object_type, "
-			"object_id) DO UPDATE SET outcome = EXCLUDED.outcome, detail = EXCLUDED.detail, "
-			"error_reason = EXCLUDED.error_reason, error_message = EXCLUDED.error_message, "
-			"created_at = now() RETURNING job_id), d AS (SELECT k, (SELECT count(*) FROM x "
-			"WHERE x.outcome = k) - (SELECT count(*) FROM o WHERE o.outcome = k) AS n FROM "
-			"unnest(ARRAY['created', 'updated', 'unchanged', 'skipped', 'failed']) k) UPDATE "
-			"jobs SET created_count = created_count + (SELECT n FROM d WHERE k = 'created'), "
-			"updated_count = updated_count + (SELECT n FROM d WHERE k = 'updated'), "
-			"unchanged_count = unchanged_count + (SELECT n FROM d WHERE k = 'unchanged'), "
-			"skipped_count = skipped_count + (SELECT n FROM d WHERE k = 'skipped'), "
-			"failed_count = failed_count + (SELECT n FROM d WHERE k = 'failed'), updated_at = "
-			"now() WHERE id IN (SELECT DISTINCT job_id FROM i)",
-			7, p, &res, e);
+		rc = conn ? store_conn_exec(conn, ITEMS_ADD_SQL, 7, p, &res, e)
+			  : store_exec_idempotent(st, ITEMS_ADD_SQL, 7, p, &res, e);
 		if (!rc && strcmp(PQcmdTuples(res), "0") == 0)
 			rc = err_set(e, E_NOTFOUND, "the job's lease was lost");
 		PQclear(res);
@@ -485,6 +486,12 @@ int store_job_items_add(struct store *st, const char *id, const char *owner,
 	for (int c = 0; c < 5; c++)
 		free(arr[c]);
 	return rc;
+}
+
+int store_job_items_add(struct store *st, const char *id, const char *owner,
+			const struct store_job_item_in *items, size_t n, struct err *e)
+{
+	return store_job_items_add_in(st, NULL, id, owner, items, n, e);
 }
 
 void store_job_done_cleanup(struct store_job_done *d)

@@ -1,10 +1,12 @@
 #include "apply_import.h"
 
 #include <json-c/json.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "store_import.h"
+#include "sync_lanes.h"
 
 #define APPLY_BATCH 1000
 
@@ -30,22 +32,6 @@ static struct json_object *row_of(const struct import_entry *en)
 	return r;
 }
 
-struct refused {
-	const struct import_plan *p;
-	size_t from, to;
-	bool *flag; /* indexed from `from` */
-};
-
-static void on_refused(void *ctx, const char *user_id)
-{
-	struct refused *rf = ctx;
-	for (size_t i = rf->from; i < rf->to; i++) {
-		const struct import_entry *en = &rf->p->entries[i];
-		if (writes(en->op) && en->user_id && !strcmp(en->user_id, user_id))
-			rf->flag[i - rf->from] = true;
-	}
-}
-
 static enum store_job_count outcome_of(const struct import_entry *en, bool refused)
 {
 	if (refused)
@@ -60,72 +46,105 @@ static enum store_job_count outcome_of(const struct import_entry *en, bool refus
 	}
 }
 
+struct apply_ctx {
+	struct sync_job *j; /* read only on the lanes; checkpoints on the caller's thread */
+	const struct import_plan *p;
+	const bool *done;
+	atomic_int counts[JOB_NCOUNT];
+};
+
+struct batch {
+	const struct import_plan *p;
+	const bool *done;
+	size_t from, to;
+	bool *refused;			 /* indexed from `from` */
+	struct store_job_item_in *items; /* to - from */
+	size_t n;
+};
+
+static void on_refused(void *ctx, const char *user_id)
+{
+	struct batch *b = ctx;
+	for (size_t i = b->from; i < b->to; i++) {
+		const struct import_entry *en = &b->p->entries[i];
+		if (writes(en->op) && en->user_id && !strcmp(en->user_id, user_id))
+			b->refused[i - b->from] = true;
+	}
+}
+
+/* The batch's items, once the store knows which writes it refused. */
+static void on_items(void *ctx, const struct store_job_item_in **items, size_t *n)
+{
+	struct batch *b = ctx;
+	b->n = 0;
+	for (size_t i = b->from; i < b->to; i++) {
+		const struct import_entry *en = &b->p->entries[i];
+		if (b->done[i])
+			continue;
+		bool rf = b->refused[i - b->from];
+		b->items[b->n++] = (struct store_job_item_in){
+			.object_type = "google_user",
+			.object_id = en->google_id,
+			.outcome = outcome_of(en, rf),
+			.error_reason = rf ? "email_in_use" : en->reason,
+			.error_message = rf ? "another directory user holds this email" : en->message};
+	}
+	*items = b->items;
+	*n = b->n;
+}
+
+/* One batch (a lane's chunk): its replica writes and its items in one transaction. */
+static int apply_batch(void *arg, size_t from, size_t to, struct err *e)
+{
+	struct apply_ctx *a = arg;
+	const struct store_job *job = a->j->job;
+	struct batch b = {.p = a->p, .done = a->done, .from = from, .to = to};
+	b.refused = calloc(to - from, sizeof(*b.refused));
+	b.items = calloc(to - from, sizeof(*b.items));
+	struct json_object *rows = json_object_new_array();
+	int rc = b.refused && b.items && rows ? E_OK : err_set(e, E_NOMEM, "import batch");
+	size_t nrows = 0;
+	for (size_t i = from; !rc && i < to; i++) {
+		const struct import_entry *en = &a->p->entries[i];
+		if (a->done[i] || !writes(en->op))
+			continue;
+		struct json_object *r = row_of(en);
+		if (!r || json_object_array_add(rows, r)) {
+			json_object_put(r);
+			rc = err_set(e, E_NOMEM, "import batch");
+		}
+		nrows++;
+	}
+	if (!rc)
+		rc = store_import_apply(
+			a->j->st, job->tenant_id, job->integration_id, job->id, a->j->owner,
+			nrows ? json_object_to_json_string_ext(rows, JSON_C_TO_STRING_PLAIN) : NULL,
+			on_refused, on_items, &b, e);
+	for (size_t i = 0; !rc && i < b.n; i++)
+		atomic_fetch_add(&a->counts[b.items[i].outcome], 1);
+	json_object_put(rows);
+	free(b.refused);
+	free(b.items);
+	return rc;
+}
+
+static int apply_between(void *arg, size_t done)
+{
+	struct apply_ctx *a = arg;
+	return sync_job_checkpoint(a->j, (int)done, (int)a->p->n) != SYNC_GO;
+}
+
 int apply_import(struct sync_job *j, const struct import_plan *p, const bool *done, struct err *e)
 {
-	int rc = E_OK;
-	size_t total = p->n, handled = 0;
-	bool *refused = malloc(APPLY_BATCH * sizeof(*refused));
-	struct store_job_item_in *items = malloc(APPLY_BATCH * sizeof(*items));
-	if (!refused || !items) {
-		free(refused);
-		free(items);
-		return err_set(e, E_NOMEM, "import batch");
-	}
-	for (size_t from = 0; !rc && from < p->n && !j->stop; from += APPLY_BATCH) {
-		size_t to = p->n - from < APPLY_BATCH ? p->n : from + APPLY_BATCH;
-		memset(refused, 0, APPLY_BATCH * sizeof(*refused));
-		struct json_object *rows = json_object_new_array();
-		size_t nrows = 0;
-		for (size_t i = from; rows && i < to; i++) {
-			const struct import_entry *en = &p->entries[i];
-			if (done[i] || !writes(en->op))
-				continue;
-			struct json_object *r = row_of(en);
-			if (!r) {
-				json_object_put(rows);
-				rows = NULL;
-				break;
-			}
-			json_object_array_add(rows, r);
-			nrows++;
-		}
-		if (!rows) {
-			rc = err_set(e, E_NOMEM, "import batch");
-			break;
-		}
-		if (nrows) {
-			struct refused rf = {p, from, to, refused};
-			rc = store_import_apply(j->st, j->job->tenant_id, j->job->integration_id,
-						j->job->id, j->owner,
-						json_object_to_json_string_ext(rows,
-									       JSON_C_TO_STRING_PLAIN),
-						on_refused, &rf, e);
-			if (rc == E_NOTFOUND)
-				j->stop = SYNC_LOST;
-		}
-		json_object_put(rows);
-		if (rc)
-			break;
-		size_t n = 0;
-		for (size_t i = from; i < to; i++) {
-			const struct import_entry *en = &p->entries[i];
-			if (done[i])
-				continue;
-			bool rf = refused[i - from];
-			items[n++] = (struct store_job_item_in){
-				.object_type = "google_user",
-				.object_id = en->google_id,
-				.outcome = outcome_of(en, rf),
-				.error_reason = rf ? "email_in_use" : en->reason,
-				.error_message =
-					rf ? "another directory user holds this email" : en->message};
-		}
-		if (n && (rc = sync_job_items(j, items, n, e)))
-			break;
-		handled = to;
-		sync_job_checkpoint(j, (int)handled, (int)total);
-	}
-	free(refused);
-	free(items);
+	struct apply_ctx a = {.j = j, .p = p, .done = done};
+	for (int k = 0; k < JOB_NCOUNT; k++)
+		atomic_init(&a.counts[k], 0);
+	int rc = sync_lanes_run(SYNC_LANES, p->n, APPLY_BATCH, apply_batch, apply_between, &a, e);
+	if (rc == E_NOTFOUND)
+		j->stop = SYNC_LOST;
+	for (int k = 0; k < JOB_NCOUNT; k++)
+		j->counts[k] += atomic_load(&a.counts[k]);
+	if (!rc && !j->stop)
+		sync_job_checkpoint(j, (int)p->n, (int)p->n);
 	return rc;
 }

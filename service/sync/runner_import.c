@@ -16,6 +16,7 @@
 #include "log.h"
 #include "store_export.h"
 #include "store_import.h"
+#include "sync_lanes.h"
 
 #define PAGE 500	  /* Google users planned together (one candidates query) */
 #define READ_BATCH 500	  /* users.get parts per batch request (chosen users) */
@@ -399,35 +400,59 @@ static int params_load(struct sync_job *j, struct params *p, struct err *e)
 
 /* ------------------------------------------------------------------ the plan, stored */
 
+enum { PLAN_CHUNK = 500 };
+
+struct plan_store {
+	struct sync_job *j; /* read only on the lanes */
+	const struct import_plan *p;
+	const int64_t *seq; /* seq[i]: the plan entries before entry i (seq of entry i - 1) */
+};
+
+/* One chunk of entries (a lane's): those with an operation, under their place in the plan. */
+static int plan_chunk(void *arg, size_t from, size_t to, struct err *e)
+{
+	const struct plan_store *ps = arg;
+	struct store_plan_entry *buf = calloc(to - from, sizeof(*buf));
+	char(*ids)[300] = calloc(to - from, sizeof(*ids)); /* google:<id> of planned creates */
+	if (!buf || !ids) {
+		free(buf);
+		free(ids);
+		return err_set(e, E_NOMEM, "plan");
+	}
+	size_t k = 0;
+	for (size_t i = from; i < to; i++) {
+		const struct import_entry *en = &ps->p->entries[i];
+		if (en->op == IMPORT_OP_NONE)
+			continue;
+		snprintf(ids[k], sizeof(ids[k]), "%s%s", IMPORT_ID_PREFIX, en->google_id);
+		buf[k] = (struct store_plan_entry){
+			.seq = ps->seq[i] + 1,
+			.op = import_op_name(en->op),
+			.user_id = en->user_id ? en->user_id : ids[k],
+			.google_id = en->google_id,
+			.primary_email = en->primary_email,
+			.reason = en->reason ? en->reason : "",
+			.changes_json = en->changes_json ? en->changes_json : "[]",
+			.user_version = en->user_version};
+		k++;
+	}
+	int rc = k ? store_plan_append(ps->j->st, ps->j->job->id, ps->j->owner, buf, k, e) : E_OK;
+	free(buf);
+	free(ids);
+	return rc;
+}
+
 static int store_import_plan(struct sync_job *j, const struct import_plan *p, struct err *e)
 {
-	enum { CHUNK = 500 };
-	struct store_plan_entry buf[CHUNK];
-	char(*ids)[300] = malloc(CHUNK * sizeof(*ids)); /* google:<id> of planned creates */
-	size_t k = 0;
-	int64_t seq = 0;
-	int rc = ids ? E_OK : err_set(e, E_NOMEM, "plan");
-	for (size_t i = 0; !rc && i <= p->n; i++) {
-		if (i < p->n && p->entries[i].op != IMPORT_OP_NONE) {
-			const struct import_entry *en = &p->entries[i];
-			snprintf(ids[k], sizeof(ids[k]), "%s%s", IMPORT_ID_PREFIX, en->google_id);
-			buf[k] = (struct store_plan_entry){
-				.seq = ++seq,
-				.op = import_op_name(en->op),
-				.user_id = en->user_id ? en->user_id : ids[k],
-				.google_id = en->google_id,
-				.primary_email = en->primary_email,
-				.reason = en->reason ? en->reason : "",
-				.changes_json = en->changes_json ? en->changes_json : "[]",
-				.user_version = en->user_version};
-			k++;
-		}
-		if (k && (k == CHUNK || i == p->n)) {
-			rc = store_plan_append(j->st, j->job->id, j->owner, buf, k, e);
-			k = 0;
-		}
-	}
-	free(ids);
+	int64_t *seq = malloc((p->n + 1) * sizeof(*seq));
+	if (!seq)
+		return err_set(e, E_NOMEM, "plan");
+	seq[0] = 0;
+	for (size_t i = 0; i < p->n; i++)
+		seq[i + 1] = seq[i] + (p->entries[i].op != IMPORT_OP_NONE);
+	struct plan_store ps = {j, p, seq};
+	int rc = sync_lanes_run(SYNC_LANES, p->n, PLAN_CHUNK, plan_chunk, NULL, &ps, e);
+	free(seq);
 	if (rc)
 		return rc;
 	struct json_object *o = json_object_new_object(), *ops = json_object_new_object(),
