@@ -411,6 +411,11 @@ def test_import_killed_mid_way_converges_on_rerun_without_duplicates(ex):
     ex.start_worker()
     job = ex.wait(jid)
     assert job["status"] == "succeeded", job
+    # a batch's items commit with its writes: the resumed job counts every user it created as
+    # created (none found "unchanged" because the killed run wrote it without recording it)
+    assert job["counts"]["created"] == total and job["counts"]["unchanged"] == 0, job["counts"]
+    assert h.sql(ex.db, "SELECT count(*), count(DISTINCT object_id) FROM job_items WHERE job_id = %s",
+                 jid) == [(total, total)]
     again = ex.job("import_users", all_new=True)
     assert again["status"] == "succeeded" and again["counts"]["created"] == 0, again
     kill = "LIKE 'google:%%'"
