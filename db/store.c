@@ -203,6 +203,8 @@ PGconn *store_conn_open(struct store *st, struct err *e)
 			*nl = '\0';
 		/* libpq's message names host and port, never the password. */
 		err_set(e, E_UNAVAIL, "database unreachable: %s", msg);
+		if (e)
+			snprintf(e->reason, sizeof(e->reason), "%s", STORE_REASON_UNAVAILABLE);
 		PQfinish(conn);
 		return NULL;
 	}
@@ -330,6 +332,8 @@ PGconn *store_conn_acquire(struct store *st, struct err *e)
 		if (!w.done) {
 			pthread_mutex_unlock(&st->mu);
 			err_set(e, E_UNAVAIL, "all %d database connections are busy", st->size);
+			if (e)
+				snprintf(e->reason, sizeof(e->reason), "%s", STORE_REASON_UNAVAILABLE);
 			return NULL;
 		}
 	}
@@ -427,7 +431,8 @@ static int conn_exec(PGconn *conn, const char *sql, int nparams, const char *con
 	else
 		err_set(e, code, "database: %s", msg);
 	if (e)
-		snprintf(e->reason, sizeof(e->reason), "%s", state ? state : "connection");
+		snprintf(e->reason, sizeof(e->reason), "%s",
+			 code == E_UNAVAIL ? STORE_REASON_UNAVAILABLE : state ? state : "connection");
 	PQclear(r);
 	return code;
 }

@@ -4,7 +4,9 @@
  * struct store is a pool of connections shared by all threads of a process. Every function is
  * thread-safe, borrows a connection for its own duration and returns it. PostgreSQL failures are
  * mapped here: unreachable / connection lost → E_UNAVAIL, unique violation → E_CONFLICT, no row →
- * E_NOTFOUND, a pool that stays busy → E_UNAVAIL. Every tenant-owned query filters by tenant_id.
+ * E_NOTFOUND, a pool that stays busy → E_UNAVAIL. Every E_UNAVAIL of the store carries reason
+ * STORE_REASON_UNAVAILABLE, so a caller can tell the database being away (worth another try later)
+ * from a peer's outage. Every tenant-owned query filters by tenant_id.
  * Result structs are plain values in caller storage; lists are malloc'd arrays the caller frees.
  */
 #ifndef GWSYNC_DB_STORE_H
@@ -18,6 +20,9 @@
 #include "err.h"
 
 struct store;
+
+/* err.reason of every E_UNAVAIL the store returns: the database is unreachable or went away. */
+#define STORE_REASON_UNAVAILABLE "database_unavailable"
 
 struct store_options {
 	const char *url; /* libpq connection URI; copied */

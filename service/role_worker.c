@@ -82,6 +82,15 @@ static void job_end(struct worker *w, struct sync_job *sj, int rc, const struct 
 		status = "cancelled";
 		break;
 	case SYNC_GO:
+		if (rc == E_UNAVAIL && !strcmp(e->reason, STORE_REASON_UNAVAILABLE)) {
+			/*
+			 * The database went away under the run: not the job's fault. Its lease runs
+			 * out and the job runs again (an attempt, up to GWSYNC_JOB_MAX_ATTEMPTS),
+			 * resuming from the items it recorded.
+			 */
+			log_write(LOG_WARN, "worker", "job_left_to_its_lease", e->msg, NULL, 0);
+			return;
+		}
 		if (rc) {
 			status = "failed";
 			error = e->msg;

@@ -376,21 +376,23 @@ def test_chosen_ids_google_does_not_know_are_skipped_items_in_the_plan_and_the_p
     assert skipped[0]["error"]["reason"] == "not_found_in_google", items
 
 
-def test_import_killed_mid_way_converges_on_rerun_without_duplicates(ex):
-    """A worker killed between two batches of writes: the job taken over (or a later run) creates
-    every remaining user once; no replica user, binding, link or gws.user.imported event twice."""
-    import signal
+def interrupted_import(ex, prefix, interrupt):
+    """An all_new import of 2,500 users interrupted by interrupt() once it has written some, but
+    not all: the job taken over (or retried) creates every remaining user once, and counts each as
+    created; no replica user, binding, link, item or gws.user.imported event twice."""
     import time
     n = 2500
-    seed_google(ex.emu, [gu(f"kill{i:04d}@example.com", "Kil", f"L{i}") for i in range(n)])
+    seed_google(ex.emu, [gu(f"{prefix}{i:04d}@example.com", "Kil", f"L{i}") for i in range(n)])
     total = len(google_ids(ex))  # with the account's admin@
     ex.idle()
     ex.settings(import_guard={"max_count": 0})
-    # each link costs a millisecond: batches of 1,000 take long enough to kill the worker between
-    h.sql(ex.db, "CREATE FUNCTION test_slow_link() RETURNS trigger LANGUAGE plpgsql AS "
+    # each job item costs a millisecond: a batch's items take a second, so the interruption lands
+    # while a batch records its outcomes (once users are seen created), as it would between a
+    # batch's writes and its items were they two transactions
+    h.sql(ex.db, "CREATE FUNCTION test_slow_item() RETURNS trigger LANGUAGE plpgsql AS "
                  "$$ BEGIN PERFORM pg_sleep(0.001); RETURN NULL; END $$")
-    h.sql(ex.db, "CREATE TRIGGER test_slow_link AFTER INSERT ON user_links FOR EACH ROW "
-                 "EXECUTE FUNCTION test_slow_link()")
+    h.sql(ex.db, "CREATE TRIGGER test_slow_item AFTER INSERT ON job_items FOR EACH ROW "
+                 "EXECUTE FUNCTION test_slow_item()")
     created = "SELECT count(*) FROM directory_users WHERE id LIKE 'google:%%'"
     try:
         r = ex.api.post(f"/v1/integrations/{ex.iid}/jobs", key=ex.key,
@@ -401,18 +403,20 @@ def test_import_killed_mid_way_converges_on_rerun_without_duplicates(ex):
         while h.sql(ex.db, created)[0][0] == 0:
             assert time.monotonic() < deadline, "the import wrote nothing"
             time.sleep(0.02)
-        ex.worker.proc.send_signal(signal.SIGKILL)
-        ex.worker.proc.wait()
-        at_kill = h.sql(ex.db, created)[0][0]
-        assert 0 < at_kill < total, at_kill  # killed mid-way
+        interrupt()
+        at_interrupt = h.sql(ex.db, created)[0][0]
+        assert 0 < at_interrupt < total, at_interrupt  # interrupted mid-way
     finally:
-        h.sql(ex.db, "DROP TRIGGER test_slow_link ON user_links")
-        h.sql(ex.db, "DROP FUNCTION test_slow_link()")
-    ex.start_worker()
+        h.sql(ex.db, "DROP TRIGGER test_slow_item ON job_items")
+        h.sql(ex.db, "DROP FUNCTION test_slow_item()")
+    return jid, total
+
+
+def assert_imported_once(ex, jid, total):
     job = ex.wait(jid)
-    assert job["status"] == "succeeded", job
+    assert job["status"] == "succeeded", (job.get("error"), job)
     # a batch's items commit with its writes: the resumed job counts every user it created as
-    # created (none found "unchanged" because the killed run wrote it without recording it)
+    # created (none found "unchanged" because an earlier attempt wrote it without recording it)
     assert job["counts"]["created"] == total and job["counts"]["unchanged"] == 0, job["counts"]
     assert h.sql(ex.db, "SELECT count(*), count(DISTINCT object_id) FROM job_items WHERE job_id = %s",
                  jid) == [(total, total)]
@@ -430,3 +434,33 @@ def test_import_killed_mid_way_converges_on_rerun_without_duplicates(ex):
                           "'gws.user.imported'")
     subjects = [e[0] for e in events]
     assert len(subjects) == total and len(set(subjects)) == total, (len(subjects), len(set(subjects)))
+
+
+def test_import_killed_mid_way_converges_on_rerun_without_duplicates(ex):
+    import signal
+
+    def kill():
+        ex.worker.proc.send_signal(signal.SIGKILL)
+        ex.worker.proc.wait()
+    jid, total = interrupted_import(ex, "kill", kill)
+    ex.start_worker()
+    assert_imported_once(ex, jid, total)
+
+
+def test_import_through_a_database_outage_counts_exactly(ex):
+    """PostgreSQL stopped mid-import and started again: the job is not failed for it (a tester saw
+    it fail when the outage was short) but runs again once its lease runs out, and converges; what
+    the first attempt wrote it also recorded (the tester found 319 users written without their
+    items, later counted "unchanged")."""
+    import time
+
+    def outage():
+        h.services("stop", "pg")
+        try:
+            time.sleep(3)
+        finally:
+            h.services("start", "pg")
+    jid, total = interrupted_import(ex, "pgo", outage)
+    assert_imported_once(ex, jid, total)
+    assert h.sql(ex.db, "SELECT attempts FROM jobs WHERE id = %s", jid)[0][0] == 2
+    assert any(r.get("event") == "job_left_to_its_lease" for r in ex.worker.records)
