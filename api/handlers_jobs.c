@@ -38,6 +38,7 @@ static json_object *job_json(const struct store_job *j)
 		api_json_put(c, store_job_outcomes[k], json_object_new_int(j->counts[k]));
 	api_json_put(jo, "counts", c);
 	api_json_put_str_or_null(jo, "error", j->error);
+	api_json_put_str_or_null(jo, "error_reason", j->error_reason);
 	api_json_put_str_or_null(jo, "requested_by", j->requested_by);
 	api_json_put_str_or_null(jo, "worker", j->lease_owner);
 	api_json_put_str_or_null(jo, "lease_expires_at", j->lease_expires_at);

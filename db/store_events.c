@@ -2,6 +2,7 @@
  * Directory events from the platform applied to the replica, each in one transaction with its
  * deduplication row and the export work it implies (coalesced into still-queued jobs).
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +128,25 @@ static int adopt_imported(PGconn *conn, const struct store_dir_event *ev, int *a
 		   3, p, adopted, e);
 }
 
+/*
+ * A write the replica refuses because of the event's data (constraint class state: 23505 unique,
+ * 23503 a reference to nothing) becomes E_INVAL with reason and a message in the event's terms,
+ * never the database's text (which names tables and indexes). Other errors pass unchanged.
+ */
+static int refused(int rc, struct err *e, const char *state, const char *reason, const char *fmt,
+		   ...) __attribute__((format(printf, 5, 6)));
+static int refused(int rc, struct err *e, const char *state, const char *reason, const char *fmt,
+		   ...)
+{
+	if (!rc || !e || strcmp(e->reason, state) != 0)
+		return rc;
+	va_list ap;
+	va_start(ap, fmt);
+	rc = err_vset_reason(e, E_INVAL, reason, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
 static int need(const char *v, const char *what, struct err *e)
 {
 	return v && *v ? E_OK : err_set(e, E_INVAL, "data.%s is required", what);
@@ -150,9 +170,20 @@ static int apply(PGconn *conn, const struct store_dir_event *ev, int *adopted, s
 		return rc;
 	}
 	if (!strcmp(k, "user.created") || !strcmp(k, "user.updated")) {
-		rc = adopt_imported(conn, ev, adopted, e);
-		if (!rc)
+		const char *email = ev->user && ev->user->email ? ev->user->email : "";
+		rc = refused(adopt_imported(conn, ev, adopted, e), e, "23505", "rejected",
+			     "the imported user with email %.128s cannot take id %.64s: links of a "
+			     "former user %.64s remain in the same integration",
+			     email, ev->user_id, ev->user_id);
+		if (!rc) {
 			rc = user_upsert(conn, ev, e);
+			rc = refused(rc, e, "23505", "email_in_use",
+				     "email %.128s is in use by another directory user of the tenant",
+				     email);
+			rc = refused(rc, e, "23503", "rejected",
+				     "manager_id %.128s names no user of the tenant",
+				     ev->user->manager_id ? ev->user->manager_id : "");
+		}
 		return rc ? rc : run(conn, Q_USER_EXPORT, 2, u2, NULL, e);
 	}
 	if (!strcmp(k, "user.deleted")) {
@@ -195,6 +226,7 @@ static int apply(PGconn *conn, const struct store_dir_event *ev, int *adopted, s
 				 "$1::uuid AND i.id = $3::uuid AND i.status <> 'deactivated' ON "
 				 "CONFLICT DO NOTHING",
 				 3, u3, NULL, e);
+			rc = refused(rc, e, "23503", "rejected", "unknown user %.128s", ev->user_id);
 			return rc ? rc : run(conn, Q_USER_EXPORT_ONE, 3, u3, NULL, e);
 		}
 		rc = run(conn, Q_USER_EXPORT_ONE, 3, u3, NULL, e);
@@ -221,6 +253,9 @@ static int apply(PGconn *conn, const struct store_dir_event *ev, int *adopted, s
 			 "directory_groups.email) IS DISTINCT FROM (EXCLUDED.name, "
 			 "EXCLUDED.description, EXCLUDED.email)",
 			 5, p, NULL, e);
+		rc = refused(rc, e, "23505", "email_in_use",
+			     "email %.128s is in use by another directory group of the tenant",
+			     ev->group_email ? ev->group_email : "");
 		return rc ? rc : run(conn, Q_GROUP_SYNC, 3, g4, NULL, e);
 	}
 	if (!strcmp(k, "group.deleted")) {
@@ -243,6 +278,8 @@ static int apply(PGconn *conn, const struct store_dir_event *ev, int *adopted, s
 				 "($1::uuid, $2, $3) ON CONFLICT DO NOTHING",
 				 3, (const char *[]){ev->tenant_id, ev->group_id, ev->user_id}, NULL,
 				 e);
+		rc = refused(rc, e, "23503", "rejected", "unknown group %.128s or user %.128s",
+			     ev->group_id, ev->user_id);
 		if (!rc)
 			rc = run(conn, Q_GROUP_SYNC, 3, m, NULL, e);
 		if (!rc)
@@ -267,6 +304,7 @@ static int apply(PGconn *conn, const struct store_dir_event *ev, int *adopted, s
 				 "$1::uuid AND i.id = $3::uuid AND i.status <> 'deactivated' ON "
 				 "CONFLICT DO NOTHING",
 				 3, b, NULL, e);
+		rc = refused(rc, e, "23503", "rejected", "unknown group %.128s", ev->group_id);
 		if (!rc)
 			rc = run(conn, Q_GROUP_SYNC, 3, b, NULL, e);
 		if (!rc)
@@ -311,11 +349,19 @@ int store_dir_event_apply(struct store *st, const struct store_dir_event *ev,
 		rc = apply(conn, ev, &adopted, e);
 	if (!rc && adopted)
 		*outcome = STORE_EVENT_ADOPTED;
-	/* Data the replica refuses (a taken email, an unknown user or manager) is the event's fault. */
-	if ((rc == E_CONFLICT || rc == E_NOTFOUND) && e && strncmp(e->reason, "23", 2) == 0) {
-		char msg[sizeof(e->msg)];
-		snprintf(msg, sizeof(msg), "%s", e->msg);
-		rc = err_set(e, E_INVAL, "%s", msg);
+	/*
+	 * Data the replica refuses is the event's fault (apply() names the cases it knows); any other
+	 * constraint or value the database refuses (SQLSTATE class 23 or 22) is rejected too, with
+	 * a message that leaks no SQL.
+	 */
+	if (rc && e && (!strncmp(e->reason, "23", 2) || !strncmp(e->reason, "22", 2))) {
+		const char *why = !strcmp(e->reason, "23505")	? "a value another record holds"
+				  : !strcmp(e->reason, "23503") ? "a reference to nothing"
+				  : !strcmp(e->reason, "23502") ? "a required value is missing"
+				  : e->reason[1] == '3'		? "a value the directory does not allow"
+								: "a value of the wrong form or size";
+		rc = err_set_reason(e, E_INVAL, "rejected", "the replica refuses the event's data: %s",
+				    why);
 	}
 	return store_tx_end(st, conn, rc, e);
 }

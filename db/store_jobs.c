@@ -16,8 +16,8 @@ const char *const store_job_outcomes[JOB_NCOUNT] = {"created", "updated", "uncha
 	"j.created_count, j.updated_count, j.unchanged_count, j.skipped_count, j.failed_count, "    \
 	"coalesce(j.error, ''), coalesce(j.requested_by::text, ''), " SQL_TIME("j.created_at")      \
 	", " SQL_TIME("j.updated_at") ", " SQL_TIME("j.started_at") ", " SQL_TIME("j.finished_at") \
-	", j.plan_summary::text"
-#define JOB_NCOLS 27
+	", j.plan_summary::text, coalesce(j.error_reason, '')"
+#define JOB_NCOLS 28
 
 void store_job_cleanup(struct store_job *j)
 {
@@ -71,6 +71,7 @@ static int job_row(const PGresult *res, int row, int c, struct store_job *j, str
 			return err_set(e, E_NOMEM, "job row");
 		}
 	}
+	store_copy(j->error_reason, sizeof(j->error_reason), res, row, c + 27);
 	return E_OK;
 }
 
@@ -548,15 +549,16 @@ bool store_job_done_has(const struct store_job_done *d, const char *object_id)
 }
 
 int store_job_finish(struct store *st, const char *id, const char *owner, const char *status,
-		     const char *error, struct err *e)
+		     const char *error_reason, const char *error, struct err *e)
 {
-	const char *p[] = {id, owner, status, error};
+	const char *p[] = {id, owner, status, error, error_reason};
 	PGresult *res;
 	int rc = store_exec(st,
-			    "UPDATE jobs SET status = $3, error = $4, finished_at = now(), "
+			    "UPDATE jobs SET status = $3, error = $4, error_reason = $5, "
+			    "finished_at = now(), "
 			    "updated_at = now(), lease_owner = NULL, lease_expires_at = NULL WHERE id "
 			    "= $1::uuid AND lease_owner = $2 AND status = 'running'",
-			    4, p, &res, e);
+			    5, p, &res, e);
 	if (!rc && strcmp(PQcmdTuples(res), "0") == 0)
 		rc = err_set(e, E_NOTFOUND, "the job's lease was lost");
 	PQclear(res);

@@ -40,6 +40,7 @@ struct store_job {
 	int progress_total; /* -1 while unknown */
 	int counts[JOB_NCOUNT];
 	char error[512];
+	char error_reason[64]; /* "" unless failed: the runner's reason or the error's class */
 	char requested_by[STORE_ID_LEN + 1]; /* "" for the scheduler and directory events */
 	char created_at[STORE_TIME_LEN];
 	char updated_at[STORE_TIME_LEN];
@@ -189,11 +190,12 @@ int store_job_items_add(struct store *st, const char *id, const char *owner,
 			const struct store_job_item_in *items, size_t n, struct err *e);
 
 /*
- * Ends a run: status succeeded | partially_failed | failed | cancelled, error NULL or a message.
+ * Ends a run: status succeeded | partially_failed | failed | cancelled; error_reason and error
+ * NULL, or why it failed (a stable name, e.g. invalid_import_filter) and the message.
  * E_NOTFOUND when owner no longer holds the job (someone else will finish it).
  */
 int store_job_finish(struct store *st, const char *id, const char *owner, const char *status,
-		     const char *error, struct err *e);
+		     const char *error_reason, const char *error, struct err *e);
 
 /* Gives a running job back (status queued, the attempt not counted): graceful shutdown. */
 int store_job_release(struct store *st, const char *id, const char *owner, struct err *e);

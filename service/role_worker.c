@@ -57,12 +57,25 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
+/*
+ * Why a job failed, as the job's error_reason: the runner's reason (invalid_import_filter,
+ * Google's notFound, ...) or else the error's class. A database's SQLSTATE (it starts with a
+ * digit) names no cause a reader can act on, so it gives way to the class too.
+ */
+static const char *failure_reason(const struct err *e)
+{
+	unsigned char c = (unsigned char)e->reason[0];
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ? e->reason
+								: err_code_name(e->code);
+}
+
 static void job_end(struct worker *w, struct sync_job *sj, int rc, const struct err *e)
 {
 	const struct store_job *job = sj->job;
 	struct err fe = {0};
 	const char *status = NULL;
 	const char *error = NULL;
+	const char *error_reason = NULL;
 	switch (sj->stop) {
 	case SYNC_LOST:
 		log_write(LOG_WARN, "worker", "job_lease_lost", "another worker holds the job now",
@@ -94,6 +107,7 @@ static void job_end(struct worker *w, struct sync_job *sj, int rc, const struct 
 		if (rc) {
 			status = "failed";
 			error = e->msg;
+			error_reason = failure_reason(e);
 		} else {
 			status = sj->counts[JOB_FAILED] ? "partially_failed" : "succeeded";
 		}
@@ -102,15 +116,17 @@ static void job_end(struct worker *w, struct sync_job *sj, int rc, const struct 
 	/* The database may be away for a moment: the lease gives us time to retry. */
 	for (int attempt = 0; attempt < 10; attempt++) {
 		err_clear(&fe);
-		int frc = store_job_finish(w->st, job->id, w->owner, status, error, &fe);
+		int frc = store_job_finish(w->st, job->id, w->owner, status, error_reason, error,
+					   &fe);
 		if (frc == E_OK) {
 			log_write(LOG_INFO, "worker", "job_finished", error,
 				  (struct log_field[]){
 					  LOG_STR("type", job->type), LOG_STR("status", status),
+					  LOG_STR("reason", error_reason),
 					  LOG_NUM("attempts", job->attempts),
 					  LOG_NUM("created", sj->counts[JOB_CREATED]),
 					  LOG_NUM("failed", sj->counts[JOB_FAILED])},
-				  5);
+				  6);
 			return;
 		}
 		if (frc == E_NOTFOUND) {

@@ -130,11 +130,9 @@ static int bad(struct err *e, const char *reason, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	int rc = err_vset_reason(e, E_INVAL, reason, fmt, ap);
 	va_end(ap);
-	e->code = E_INVAL;
-	snprintf(e->reason, sizeof(e->reason), "%s", reason);
-	return E_INVAL;
+	return rc;
 }
 
 /*

@@ -20,6 +20,26 @@ int err_set(struct err *e, enum err_code code, const char *fmt, ...)
 	return code;
 }
 
+int err_vset_reason(struct err *e, enum err_code code, const char *reason, const char *fmt,
+		    va_list ap)
+{
+	if (!e)
+		return code;
+	e->code = code;
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	snprintf(e->reason, sizeof(e->reason), "%s", reason);
+	return code;
+}
+
+int err_set_reason(struct err *e, enum err_code code, const char *reason, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = err_vset_reason(e, code, reason, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
 void err_clear(struct err *e)
 {
 	if (e)

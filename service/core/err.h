@@ -9,6 +9,8 @@
 #ifndef GWSYNC_CORE_ERR_H
 #define GWSYNC_CORE_ERR_H
 
+#include <stdarg.h>
+
 enum err_code {
 	E_OK = 0,
 	E_NOMEM,
@@ -36,6 +38,12 @@ struct err {
 /* Records code and a printf-style message in e (when e is not NULL); returns code. */
 int err_set(struct err *e, enum err_code code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* err_set that also names the cause: reason, a stable snake_case name (e.g. "email_in_use"). */
+int err_set_reason(struct err *e, enum err_code code, const char *reason, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+int err_vset_reason(struct err *e, enum err_code code, const char *reason, const char *fmt,
+		    va_list ap) __attribute__((format(printf, 4, 0)));
 
 /* Clears e to E_OK with empty texts. e may be NULL. */
 void err_clear(struct err *e);

@@ -322,8 +322,17 @@ static int read_listing(struct reader *r, struct err *e)
 	if (!rc)
 		connect_handle_used(h);
 	connect_client_release(r->j->conn, h);
-	if (rc == E_INVAL && e)
-		snprintf(e->reason, sizeof(e->reason), "invalid_import_filter");
+	/*
+	 * Google's 400 on a listing that sent the filter is the filter's (the rest of the request is
+	 * ours); the job fails with the reason, never retried sooner than the schedule's interval.
+	 * Without a filter, a 400 keeps Google's own reason: there is no filter to blame.
+	 */
+	if (rc == E_INVAL && e && e->upstream_status == 400 && r->c->it.import_filter[0]) {
+		char msg[sizeof(e->msg)];
+		snprintf(msg, sizeof(msg), "%s", e->msg);
+		err_set_reason(e, E_INVAL, "invalid_import_filter",
+			       "Google refused the import filter: %s", msg);
+	}
 	return rc == STOPPED && r->j->stop ? E_OK : rc;
 }
 

@@ -192,6 +192,56 @@ def test_event_with_a_repeated_member_name_is_dead_lettered_naming_it(pipe):
     assert wait_until(lambda: dead_letters(pipe.db, wanted), timeout=60, what="dead letters") == wanted
 
 
+def test_data_the_replica_refuses_is_dead_lettered_with_a_documented_reason_and_no_sql(pipe):
+    """An email another user or group holds is email_in_use naming the email; a reference to a
+    user or group the replica lacks is rejected naming it. Never a SQLSTATE or the database's text."""
+    w = pipe.worker()
+    iid = pipe.integration()
+    tid = tenant_id(pipe.db)
+    make_users(pipe, 2, "held")  # held0@, held1@
+    r = pipe.api.request("PUT", "/v1/groups/team", key=pipe.editor,
+                         json={"name": "Team", "email": "team@example.com"})
+    assert r.status_code in (200, 201), r.text
+    user = {"state": "active", "first_name": "F", "last_name": "L"}
+    taken_new = event(tid, "user.created", {"id": "taker", "email": "HELD0@example.com", **user})
+    taken_upd = event(tid, "user.updated", {"id": "held1", "email": "held0@example.com", **user})
+    group_taken = event(tid, "group.created", {"id": "team2", "name": "Team 2", "email": "Team@example.com"})
+    no_manager = event(tid, "user.created", {"id": "mgr1", "email": "mgr1@example.com",
+                                             "manager_id": "nobody", **user})
+    no_user = event(tid, "user.bound", {"id": "ghost", "integration_id": iid})
+    no_member = event(tid, "group.member_added", {"id": "team", "user_id": "ghost"})
+    good = event(tid, "user.created", {"id": "after-refusals", "email": "after-refusals@example.com", **user})
+    bad = [taken_new, taken_upd, group_taken, no_manager, no_user, no_member]
+    produce([("k", e) for e in bad + [good]])
+    w.wait_for(lambda r: r.get("event") == "event_processed" and r.get("id") == good["id"], timeout=60)
+    wanted = {
+        taken_new["id"]: ("email_in_use", "email HELD0@example.com is in use by another directory user of the tenant"),
+        taken_upd["id"]: ("email_in_use", "email held0@example.com is in use by another directory user of the tenant"),
+        group_taken["id"]: ("email_in_use", "email Team@example.com is in use by another directory group of the tenant"),
+        no_manager["id"]: ("rejected", "manager_id nobody names no user of the tenant"),
+        no_user["id"]: ("rejected", "unknown user ghost"),
+        no_member["id"]: ("rejected", "unknown group team or user ghost"),
+    }
+    assert wait_until(lambda: dead_letters(pipe.db, wanted), timeout=60, what="dead letters") == wanted
+    # the replica is as it was
+    assert pipe.api.get("/v1/users/taker", key=pipe.editor).status_code == 404
+    assert pipe.api.get("/v1/users/held1", key=pipe.editor).json()["email"] == "held1@example.com"
+    assert pipe.api.get("/v1/groups/team2", key=pipe.editor).status_code == 404
+    assert pipe.api.get("/v1/users/mgr1", key=pipe.editor).status_code == 404
+    # the headers Kafka carries say the same
+
+    def on_kafka():
+        found = {}
+        for line in consume_all("gwsync.directory-events.dlq").splitlines():
+            headers, _, payload = line.partition("\t")
+            ids = [e["id"] for e in bad if e["id"] in payload]
+            if ids:
+                found[ids[0]] = dict(kv.split("=", 1) for kv in headers.split(",") if "=" in kv)
+        return found if len(found) == len(bad) else None
+    for ev_id, hdrs in wait_until(on_kafka, timeout=60, what="dead letters on Kafka").items():
+        assert (hdrs["gwsync-dlq-reason"], hdrs["gwsync-dlq-error"]) == wanted[ev_id], hdrs
+
+
 def test_directory_events_change_the_replica(pipe):
     w = pipe.worker()
     iid = pipe.integration()

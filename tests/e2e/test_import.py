@@ -189,6 +189,54 @@ def test_google_404_on_the_listing_names_google_never_a_missing_integration(ex):
         ex.emu.ctl("DELETE", "faults")
     assert ex.api.get(f"/v1/integrations/{ex.iid}", key=ex.key).status_code == 200
 
+def job_finished_event(ex, jid):
+    rows = h.sql(ex.db, "SELECT convert_from(payload, 'UTF8')::jsonb -> 'data' FROM outbox WHERE "
+                        "stream = 'events' AND convert_from(payload, 'UTF8')::jsonb ->> 'type' = "
+                        "'gws.job.finished' AND convert_from(payload, 'UTF8')::jsonb ->> 'subject' = %s", jid)
+    assert len(rows) == 1, rows
+    return rows[0][0]
+
+
+def test_a_filter_google_refuses_fails_the_import_with_invalid_import_filter(pending):
+    """Only an active integration's filter is tried on Google when set: one stored before the
+    authorization may be refused later. The job fails with error_reason invalid_import_filter
+    (API and gws.job.finished); so does Google's 400 on a listing with a filter Google accepted
+    before; without a filter a 400 keeps Google's reason, there being no filter to blame."""
+    ex = pending
+    seed_google(ex.emu, [gu("flt@example.com", "Fil", "Ter")])
+    ex.settings(import_filter="name:O'Brien")
+    ex.authorize()
+    ex.idle()
+    job = ex.job("import_users", all_new=True)
+    assert job["status"] == "failed", job
+    assert job["error_reason"] == "invalid_import_filter", job
+    assert job["error"].startswith("Google refused the import filter: ") and "Invalid Input: query" in job["error"], job
+    h.assert_schema(job, "Job")
+    ev = job_finished_event(ex, job["id"])
+    assert (ev["status"], ev["error_reason"], ev["error"]) == ("failed", "invalid_import_filter", job["error"]), ev
+    assert h.sql(ex.db, "SELECT count(*) FROM directory_users WHERE id LIKE %s", "google:%")[0][0] == 0
+    # a filter Google took when it was set, refused now (the fault stands in for Google)
+    ex.settings(import_filter="isArchived=false")
+    ex.emu.ctl("POST", "faults", {"route": "directory.users.list", "status": 400, "reason": "invalid",
+                                  "message": "Invalid Input: query", "times": 1000})
+    try:
+        job = ex.job("import_users", all_new=True)
+        assert (job["status"], job["error_reason"]) == ("failed", "invalid_import_filter"), job
+        ex.emu.ctl("DELETE", "faults")
+        ex.settings(import_filter=None)
+        ex.emu.ctl("POST", "faults", {"route": "directory.users.list", "status": 400, "reason": "invalid",
+                                      "message": "Invalid Input: customer", "times": 1000})
+        job = ex.job("import_users", all_new=True)
+        assert (job["status"], job["error_reason"]) == ("failed", "invalid"), job
+        assert "Invalid Input: customer" in job["error"] and "filter" not in job["error"], job
+    finally:
+        ex.emu.ctl("DELETE", "faults")
+    # a job that did not fail has no reason
+    job = ex.job("import_users", all_new=True)
+    assert job["status"] == "succeeded" and job["error_reason"] is None and job["error"] is None, job
+    assert job_finished_event(ex, job["id"])["error_reason"] is None
+
+
 def test_import_chosen_all_new_updates_only_and_events(ex):
     seed_google(ex.emu, SEED + [gu("pick@example.com", "Pia", "Picked")])
     ex.rules(job_title="import", department="export")

@@ -11,6 +11,8 @@ import pytest
 
 import gwsync_harness as h
 from test_events import wait_until
+from test_authorization import emu, sa_keys  # noqa: F401  (fixtures)
+from test_export import FAST as export_fast, pending  # noqa: F401  (fixture)
 from test_jobs import FAST, pipe, sql  # noqa: F401  (fixture)
 
 MINUTE_MS = 100
@@ -110,3 +112,37 @@ def test_queued_once_per_interval_never_two_at_once_failures_not_retried(short_m
     last = sql(p.db, "SELECT now()")[0][0]
     wait_until(lambda: sql(p.db, "SELECT now()")[0][0] > last + 2 * INTERVAL, what="two intervals")
     assert len(imports(p, iid)) == n
+
+
+@pytest.fixture
+def short_minute_google(monkeypatch):
+    """The short minute for test_export's fixtures (an integration authorized on the emulator)."""
+    monkeypatch.setitem(export_fast, "GWSYNC_IMPORT_MINUTE_MS", MINUTE_MS)
+
+
+def test_a_scheduled_run_google_refuses_fails_once_per_interval_with_invalid_import_filter(
+        short_minute_google, pending):
+    """Issue 14, cases from the field: a filter Google refuses makes each scheduled run fail with
+    invalid_import_filter (the job's error_reason and its gws.job.finished), once per interval."""
+    p = pending
+    p.settings(import_filter="name:O'Brien",
+               import_schedule={"enabled": True, "interval_minutes": 15, "mode": "full"})
+    p.authorize()
+
+    def failed_runs():
+        js = [j for j in imports(p, p.iid) if j[3] == "schedule"]
+        done = [j for j in js if j[1] == "failed"]
+        return js if len(done) >= 2 else None
+    jobs = wait_until(failed_runs, timeout=60, what="two failed scheduled imports")
+    for a, b in zip(jobs, jobs[1:]):
+        assert b[4] - a[4] >= INTERVAL, (a, b)
+    for jid, status, *_ in jobs:
+        if status != "failed":
+            continue
+        job = p.api.get(f"/v1/jobs/{jid}", key=p.key).json()
+        assert job["error_reason"] == "invalid_import_filter", job
+        assert "Invalid Input: query" in job["error"], job
+        data = sql(p.db, "SELECT convert_from(payload, 'UTF8')::jsonb -> 'data' FROM outbox WHERE "
+                         "stream = 'events' AND convert_from(payload, 'UTF8')::jsonb ->> 'subject' = %s "
+                         "AND convert_from(payload, 'UTF8')::jsonb ->> 'type' = 'gws.job.finished'", (jid,))
+        assert [d[0]["error_reason"] for d in data] == ["invalid_import_filter"], data
