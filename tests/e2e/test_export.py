@@ -722,7 +722,7 @@ def test_job_id_lists_follow_the_directory_id_rule(ex):
                             json={"type": type_, "parameters": {key: ["ok", bad]}})
             body = h.assert_problem(r, 400, "validation")
             errs = [x for x in body["errors"] if x["pointer"] == f"/parameters/{key}"]
-            assert len(errs) == 1 and "item 1" in errs[0]["message"], body
+            assert len(errs) == 1 and "item 1" in errs[0]["detail"], body
     assert h.sql(ex.db, "SELECT count(*) FROM jobs")[0][0] == jobs
     r = ex.api.post(f"/v1/integrations/{ex.iid}/jobs", key=ex.key, json={
         "type": "export_users", "parameters": {"user_ids": ["Ab.9_:-", "x" * 128]}})
