@@ -84,8 +84,8 @@ void handle_google_users_list(struct api_request *rq, struct api_response *rs)
 					  : validate_name(query, STORE_FILTER_MAX);
 		if (why)
 			problem_add_error(&p, "/query/query",
-					  "%s (a users.list query of 1 to %d characters, no control "
-					  "characters)",
+					  "%s (a users.list query of 1 to %d characters, no "
+					  "control characters)",
 					  why, STORE_FILTER_MAX);
 		pr.query = query;
 	}

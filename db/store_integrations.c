@@ -198,19 +198,18 @@ static int next_run_sync(PGconn *conn, const char *tenant_id, struct store_integ
 			 int import_minute_ms, struct err *e)
 {
 	PGresult *res = NULL;
-	int rc = store_conn_exec(conn, "SELECT set_config('gwsync.actor_key_id', '', true)", 0, NULL,
-				 &res, e);
+	int rc = store_conn_exec(conn, "SELECT set_config('gwsync.actor_key_id', '', true)", 0,
+				 NULL, &res, e);
 	PQclear(res);
 	if (rc)
 		return rc;
 	char minute[16];
 	snprintf(minute, sizeof(minute), "%d", import_minute_ms > 0 ? import_minute_ms : 60000);
 	const char *p[] = {tenant_id, it->id, minute};
-	rc = store_conn_exec(conn,
-			     "UPDATE integrations SET import_next_run_at = " SQL_IMPORT_NEXT_RUN(
-				     "$3") " WHERE tenant_id = $1 AND id = $2::uuid RETURNING " SQL_TIME(
-				     "import_next_run_at"),
-			     3, p, &res, e);
+	static const char sql[] =
+		"UPDATE integrations SET import_next_run_at = " SQL_IMPORT_NEXT_RUN("$3")
+		" WHERE tenant_id = $1 AND id = $2::uuid RETURNING " SQL_TIME("import_next_run_at");
+	rc = store_conn_exec(conn, sql, 3, p, &res, e);
 	if (!rc && PQntuples(res) == 1)
 		store_copy(it->import_next_run_at, sizeof(it->import_next_run_at), res, 0, 0);
 	PQclear(res);

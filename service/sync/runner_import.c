@@ -243,7 +243,8 @@ static int on_user(void *ctx, struct json_object *user, struct err *e)
 	 * it. Two writes of one row in one batch would fail the whole batch.
 	 */
 	struct json_object *v;
-	const char *gid = json_object_object_get_ex(user, "id", &v) ? json_object_get_string(v) : NULL;
+	const char *gid =
+		json_object_object_get_ex(user, "id", &v) ? json_object_get_string(v) : NULL;
 	if (gid && gid[0]) {
 		if (json_object_object_get_ex(r->ids, gid, NULL))
 			return E_OK;
