@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "handlers_import.h"
-#include "utf8.h"
+#include "validate.h"
 #include "import_preview.h"
 
 #define QUERY_MAX (STORE_FILTER_MAX * 4 + 1)
@@ -50,22 +50,6 @@ static void reply_google_err(struct api_response *rs, const struct err *e, const
 	}
 }
 
-/* Valid UTF-8 (the query is sent to Google as is). */
-static bool utf8_valid(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t left = strlen(s);
-	while (left) {
-		uint32_t cp;
-		size_t n = utf8_decode(p, left, &cp);
-		if (!n)
-			return false;
-		p += n;
-		left -= n;
-	}
-	return true;
-}
-
 void handle_google_users_list(struct api_request *rq, struct api_response *rs)
 {
 	const char *id = integration_path_id(rq, rs);
@@ -94,15 +78,15 @@ void handle_google_users_list(struct api_request *rq, struct api_response *rs)
 	    (pr.only = import_state_parse(state)) == IMPORT_STATE_N)
 		problem_add_error(&p, "/query/match_state", "must be linked, matched, inactive or new");
 	if (api_query_get(rq, "query", query, QUERY_MAX + 2)) {
-		size_t chars = 0;
-		for (const char *c = query; *c; c++)
-			chars += ((unsigned char)*c & 0xC0) != 0x80;
-		if (strlen(query) > QUERY_MAX - 1 || chars > STORE_FILTER_MAX || !query[0])
+		/* settings.import_filter's rule: Google gets both alike, joined by a space */
+		const char *why = strlen(query) > QUERY_MAX - 1
+					  ? "is too long"
+					  : validate_name(query, STORE_FILTER_MAX);
+		if (why)
 			problem_add_error(&p, "/query/query",
-					  "must be a users.list query of 1 to %d characters",
-					  STORE_FILTER_MAX);
-		else if (!utf8_valid(query))
-			problem_add_error(&p, "/query/query", "must be valid UTF-8");
+					  "%s (a users.list query of 1 to %d characters, no "
+					  "control characters)",
+					  why, STORE_FILTER_MAX);
 		pr.query = query;
 	}
 	if (api_query_get(rq, "cursor", token, TOKEN_MAX + 2)) {

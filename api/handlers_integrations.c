@@ -425,7 +425,8 @@ void handle_integrations_patch(struct api_request *rq, struct api_response *rs)
 		/* A new import filter is tried on Google once, before anything is stored. */
 		if (api_import_filter_check(rq, rs, it, old_filter))
 			goto out;
-		int rc = store_integration_update(rq->ctx->st, &actor, rq->who.tenant_id, it, &e);
+		int rc = store_integration_update(rq->ctx->st, &actor, rq->who.tenant_id, it,
+						  rq->ctx->cfg->import_minute_ms, &e);
 		if (rc == E_OK) {
 			reply_integration(rs, 200, it);
 			goto out;

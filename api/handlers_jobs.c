@@ -8,6 +8,10 @@
 #include "log.h"
 #include "store_export.h"
 #include "store_jobs.h"
+#include "validate.h"
+
+/* validate_directory_id()'s rule, in the words of a problem */
+#define DIRECTORY_ID_RULE "1 to 128 characters of A-Z a-z 0-9 . _ : -"
 
 static const char *const job_types[] = {"export_users", "import_users",		"sync_groups",
 					"full_sync",	"verify_authorization", NULL};
@@ -96,8 +100,17 @@ static void test_sleep_params(json_object *params, struct problem *p)
 	}
 }
 
-/* A list of 1–10,000 distinct-or-not ids of 1–128 characters (the replica's id limit). */
-static void id_list(json_object *val, const char *ptr, const char *what, struct problem *p)
+/* Google's immutable user id: 1 to 64 digits (users.get also takes an address; an id list
+ * naming one user twice under two names would plan it twice). */
+static int google_user_id_valid(const char *s)
+{
+	size_t n = strspn(s, "0123456789");
+	return n >= 1 && n <= 64 && !s[n];
+}
+
+/* A list of 1–10,000 distinct-or-not ids, each one valid(); rule says what valid() wants. */
+static void id_list(json_object *val, const char *ptr, const char *what, int (*valid)(const char *),
+		    const char *rule, struct problem *p)
 {
 	size_t n = json_object_is_type(val, json_type_array) ? json_object_array_length(val) : 0;
 	if (!json_object_is_type(val, json_type_array) || n == 0 || n > 10000) {
@@ -106,11 +119,9 @@ static void id_list(json_object *val, const char *ptr, const char *what, struct 
 	}
 	for (size_t i = 0; i < n; i++) {
 		json_object *x = json_object_array_get_idx(val, i);
-		int len = x && json_object_is_type(x, json_type_string) ? json_object_get_string_len(x)
-									 : 0;
-		if (len < 1 || len > 128) {
-			problem_add_error(p, ptr, "must hold %s of 1 to 128 characters (item %zu)", what,
-					  i);
+		if (!x || !json_object_is_type(x, json_type_string) ||
+		    !valid(json_object_get_string(x))) {
+			problem_add_error(p, ptr, "must hold %s of %s (item %zu)", what, rule, i);
 			return;
 		}
 	}
@@ -130,11 +141,12 @@ static void job_params(const char *type, json_object *params, struct problem *p)
 		char ptr[128];
 		snprintf(ptr, sizeof(ptr), "/parameters/%.100s", key);
 		if (export && !strcmp(key, "user_ids"))
-			id_list(val, ptr, "user ids", p);
+			id_list(val, ptr, "user ids", validate_directory_id, DIRECTORY_ID_RULE, p);
 		else if (groups && !strcmp(key, "group_ids"))
-			id_list(val, ptr, "group ids", p);
+			id_list(val, ptr, "group ids", validate_directory_id, DIRECTORY_ID_RULE, p);
 		else if (import && !strcmp(key, "google_user_ids"))
-			id_list(val, ptr, "Google user ids", p);
+			id_list(val, ptr, "Google user ids", google_user_id_valid, "1 to 64 digits",
+				p);
 		else if (import && !strcmp(key, "all_new")) {
 			if (!json_object_is_type(val, json_type_boolean))
 				problem_add_error(p, ptr, "must be true or false");

@@ -188,8 +188,37 @@ static int lock_integration(PGconn *conn, const char *tenant_id, const char *id,
 	return rc;
 }
 
+/*
+ * Brings import_next_run_at in line with the row just written (SQL_IMPORT_NEXT_RUN) and into
+ * *it, so the answer to a change is what a read right after shows. The last statement of an
+ * audited transaction: it clears the actor first, as the scheduler writes the column without one
+ * (bookkeeping: no audit event, no export reconcile).
+ */
+static int next_run_sync(PGconn *conn, const char *tenant_id, struct store_integration *it,
+			 int import_minute_ms, struct err *e)
+{
+	PGresult *res = NULL;
+	int rc = store_conn_exec(conn, "SELECT set_config('gwsync.actor_key_id', '', true)", 0,
+				 NULL, &res, e);
+	PQclear(res);
+	if (rc)
+		return rc;
+	char minute[16];
+	snprintf(minute, sizeof(minute), "%d", import_minute_ms > 0 ? import_minute_ms : 60000);
+	const char *p[] = {tenant_id, it->id, minute};
+	static const char sql[] =
+		"UPDATE integrations SET import_next_run_at = " SQL_IMPORT_NEXT_RUN("$3")
+		" WHERE tenant_id = $1 AND id = $2::uuid RETURNING " SQL_TIME("import_next_run_at");
+	rc = store_conn_exec(conn, sql, 3, p, &res, e);
+	if (!rc && PQntuples(res) == 1)
+		store_copy(it->import_next_run_at, sizeof(it->import_next_run_at), res, 0, 0);
+	PQclear(res);
+	return rc;
+}
+
 int store_integration_update(struct store *st, const struct store_actor *actor,
-			     const char *tenant_id, struct store_integration *it, struct err *e)
+			     const char *tenant_id, struct store_integration *it,
+			     int import_minute_ms, struct err *e)
 {
 	PGconn *conn = store_tx_begin(st, actor, e);
 	if (!conn)
@@ -230,6 +259,8 @@ int store_integration_update(struct store *st, const struct store_actor *actor,
 			integration_row(res, 0, it);
 		PQclear(res);
 	}
+	if (!rc)
+		rc = next_run_sync(conn, tenant_id, it, import_minute_ms, e);
 	return name_conflict(store_tx_end(st, conn, rc, e), it->name, e);
 }
 
@@ -309,6 +340,9 @@ int store_integration_deactivate(struct store *st, const struct store_actor *act
 	 * reactivation manages the same group again, by id). */
 	if (!rc)
 		rc = store_group_links_release_in(conn, tenant_id, id, e);
+	/* not active: no next run, whatever the minute */
+	if (!rc)
+		rc = next_run_sync(conn, tenant_id, out, 0, e);
 	return store_tx_end(st, conn, rc, e);
 }
 
@@ -327,5 +361,7 @@ int store_integration_reactivate(struct store *st, const struct store_actor *act
 			     status);
 	if (!rc)
 		rc = set_status(conn, tenant_id, id, "pending_authorization", out, e);
+	if (!rc)
+		rc = next_run_sync(conn, tenant_id, out, 0, e);
 	return store_tx_end(st, conn, rc, e);
 }

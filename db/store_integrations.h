@@ -61,10 +61,12 @@ int store_integration_list(struct store *st, const char *tenant_id, const char *
 /*
  * Writes name and settings of *it if the stored version is still it->version (else
  * E_PRECONDITION). default_domain must be one of the integration's domains (else E_INVAL).
- * E_CONFLICT on a duplicate name. *it is refreshed on success.
+ * E_CONFLICT on a duplicate name. *it is refreshed on success, import_next_run_at included
+ * (computed with import_minute_ms, GWSYNC_IMPORT_MINUTE_MS, as the scheduler does).
  */
 int store_integration_update(struct store *st, const struct store_actor *actor,
-			     const char *tenant_id, struct store_integration *it, struct err *e);
+			     const char *tenant_id, struct store_integration *it,
+			     int import_minute_ms, struct err *e);
 
 /*
  * Deletes when the status is pending_authorization or deactivated (else E_CONFLICT). if_version

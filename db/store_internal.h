@@ -10,6 +10,17 @@
 
 #define SQL_TIME(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
+/*
+ * When an integration row's next scheduled import is due (settings.import_schedule):
+ * import_last_run_at + import_interval_minutes minutes of minute_ms milliseconds each (a
+ * parameter, e.g. "$1": tests shorten the minute); NULL while the schedule is off, the
+ * integration is not active, or before the first run. integrations.import_next_run_at holds it:
+ * the scheduler's tick keeps it so, and a change of the settings or the status sets it at once.
+ */
+#define SQL_IMPORT_NEXT_RUN(minute_ms)                                                         \
+	"(CASE WHEN status = 'active' AND import_enabled THEN import_last_run_at + "            \
+	"import_interval_minutes * " minute_ms "::int * interval '1 millisecond' END)"
+
 /* Borrows a connection (opening one if needed); NULL with E_UNAVAIL when none can be had. */
 PGconn *store_conn_acquire(struct store *st, struct err *e);
 

@@ -265,11 +265,8 @@ int store_sched_tick(struct store *st, const struct store_sched_options *o,
 	if (!rc)
 		rc = store_conn_exec(
 			conn,
-			"UPDATE integrations SET import_next_run_at = CASE WHEN status = 'active' AND "
-			"import_enabled THEN import_last_run_at + import_interval_minutes * $1::int * "
-			"interval '1 millisecond' END WHERE import_next_run_at IS DISTINCT FROM (CASE "
-			"WHEN status = 'active' AND import_enabled THEN import_last_run_at + "
-			"import_interval_minutes * $1::int * interval '1 millisecond' END)",
+			"UPDATE integrations SET import_next_run_at = " SQL_IMPORT_NEXT_RUN("$1")
+			" WHERE import_next_run_at IS DISTINCT FROM " SQL_IMPORT_NEXT_RUN("$1"),
 			1, pm, &res, e);
 	PQclear(res);
 	res = NULL;

@@ -211,6 +211,7 @@ struct reader {
 	struct json_object *page[PAGE];
 	size_t n;
 	size_t seen;
+	struct json_object *ids; /* the Google ids read so far (a set: every value NULL) */
 };
 
 /* Plans the Google users collected so far (one candidates query for the page). */
@@ -236,6 +237,20 @@ static int flush_page(struct reader *r, struct err *e)
 static int on_user(void *ctx, struct json_object *user, struct err *e)
 {
 	struct reader *r = ctx;
+	/*
+	 * A Google user read twice in one run is planned once: chosen under two names (users.get
+	 * takes its id and its address alike), or listed again on a later page after a rename moved
+	 * it. Two writes of one row in one batch would fail the whole batch.
+	 */
+	struct json_object *v;
+	const char *gid =
+		json_object_object_get_ex(user, "id", &v) ? json_object_get_string(v) : NULL;
+	if (gid && gid[0]) {
+		if (json_object_object_get_ex(r->ids, gid, NULL))
+			return E_OK;
+		if (json_object_object_add(r->ids, gid, NULL))
+			return err_set(e, E_NOMEM, "import");
+	}
 	r->page[r->n++] = json_object_get(user);
 	if (r->n < PAGE)
 		return E_OK;
@@ -565,12 +580,16 @@ int import_users_run(struct sync_job *j, struct err *e)
 		rc = err_set(e, E_NOMEM, "import");
 		goto out;
 	}
-	*r = (struct reader){.j = j, .c = &c, .plan = &plan};
-	rc = prm.ids ? read_chosen(r, prm.ids, prm.n_ids, e) : read_listing(r, e);
+	*r = (struct reader){.j = j, .c = &c, .plan = &plan, .ids = json_object_new_object()};
+	if (!r->ids)
+		rc = err_set(e, E_NOMEM, "import");
+	else
+		rc = prm.ids ? read_chosen(r, prm.ids, prm.n_ids, e) : read_listing(r, e);
 	if (!rc && !j->stop)
 		rc = flush_page(r, e);
 	for (size_t i = 0; i < r->n; i++)
 		json_object_put(r->page[i]);
+	json_object_put(r->ids);
 	free(r);
 	if (rc || j->stop)
 		goto out;

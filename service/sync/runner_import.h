@@ -9,7 +9,8 @@
  * users it may be (store_import_candidates) and the plan (plan_import); then the plan stored with
  * its summary, the import guard, and the applier (apply_import). A dry run stops after storing
  * the plan. Nothing is ever inferred to be deleted from a listing: a Google user the listing
- * lacks is simply not touched.
+ * lacks is simply not touched. A Google user read twice in one run (by Google id) is planned
+ * once.
  *
  * Parameters: google_user_ids (chosen users) or all_new (every user), mode full (default) or
  * updates_only (linked users only). Without either, every user of the listing (a scheduled run).

@@ -696,6 +696,9 @@ def test_google_suspension_for_abuse_is_reported_not_lifted(ex):
     ({"user_ids": [1, 2]}, "/parameters/user_ids"),
     ({"user_ids": [None]}, "/parameters/user_ids"),
     ({"user_ids": ["x" * 129]}, "/parameters/user_ids"),
+    ({"user_ids": ["a b"]}, "/parameters/user_ids"),
+    ({"user_ids": ["ok", "x/y"]}, "/parameters/user_ids"),
+    ({"user_ids": ["\u00e9"]}, "/parameters/user_ids"),
     ({"bogus": 1}, "/parameters/bogus"),
     ({"approved_plan": "00000000-0000-0000-0000-000000000000"}, "/parameters/approved_plan"),
 ])
@@ -705,6 +708,26 @@ def test_job_parameters_are_checked(ex, params, pointer):
     assert any(err["pointer"] == pointer for err in body["errors"]), body
     assert ex.api.post(f"/v1/integrations/{ex.iid}/jobs", key=ex.key,
                        json={"type": "verify_authorization", "parameters": {"user_ids": ["a"]}}).status_code == 400
+
+
+def test_job_id_lists_follow_the_directory_id_rule(ex):
+    """user_ids and group_ids name directory users and groups: an item that is no directory id
+    (1 to 128 of A-Z a-z 0-9 . _ : -) is a 400 naming the list and the item, as openapi says;
+    they were only length-checked (a space, a slash or a non-ASCII id was 202)."""
+    jobs = h.sql(ex.db, "SELECT count(*) FROM jobs")[0][0]
+    for type_, key in (("export_users", "user_ids"), ("full_sync", "user_ids"),
+                       ("sync_groups", "group_ids")):
+        for bad in ("a b", "x/y", "\u00e9", "~", "a@b"):
+            r = ex.api.post(f"/v1/integrations/{ex.iid}/jobs", key=ex.key,
+                            json={"type": type_, "parameters": {key: ["ok", bad]}})
+            body = h.assert_problem(r, 400, "validation")
+            errs = [x for x in body["errors"] if x["pointer"] == f"/parameters/{key}"]
+            assert len(errs) == 1 and "item 1" in errs[0]["detail"], body
+    assert h.sql(ex.db, "SELECT count(*) FROM jobs")[0][0] == jobs
+    r = ex.api.post(f"/v1/integrations/{ex.iid}/jobs", key=ex.key, json={
+        "type": "export_users", "parameters": {"user_ids": ["Ab.9_:-", "x" * 128]}})
+    assert r.status_code == 202, r.text
+    assert ex.wait(r.json()["id"])["status"] == "succeeded"
 
 
 def test_expired_job_requeued_beside_a_queued_one_of_its_key(ex):

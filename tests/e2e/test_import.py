@@ -512,3 +512,56 @@ def test_import_through_a_database_outage_counts_exactly(ex):
     assert_imported_once(ex, jid, total)
     assert h.sql(ex.db, "SELECT attempts FROM jobs WHERE id = %s", jid)[0][0] == 2
     assert any(r.get("event") == "job_left_to_its_lease" for r in ex.worker.records)
+def post_import(ex, params):
+    return ex.api.post(f"/v1/integrations/{ex.iid}/jobs", key=ex.key,
+                       json={"type": "import_users", "parameters": params})
+
+
+def test_google_user_ids_are_googles_digit_ids_never_addresses(ex):
+    """users.get takes an address as well as an id, so ["<id of nina>", "nina@example.com"]
+    named one Google user twice and the job failed with a database error: google_user_ids are
+    Google's immutable ids (1 to 64 digits), anything else a 400 naming the item."""
+    seed_google(ex.emu, [gu("nina@example.com", "Nina", "New")])
+    gid = google_ids(ex)["nina@example.com"]
+    jobs = h.sql(ex.db, "SELECT count(*) FROM jobs")[0][0]
+    for bad in ("nina@example.com", "a b", "\u00e9", "12a", "-1", " 1", "1" * 65, ""):
+        body = h.assert_problem(post_import(ex, {"google_user_ids": [gid, bad]}), 400, "validation")
+        errs = [x for x in body["errors"] if x["pointer"] == "/parameters/google_user_ids"]
+        assert len(errs) == 1 and "item 1" in errs[0]["detail"], body
+    assert h.sql(ex.db, "SELECT count(*) FROM jobs")[0][0] == jobs
+    r = post_import(ex, {"google_user_ids": [gid, "9" * 64], "mode": "full"})
+    assert r.status_code == 202, r.text
+
+
+def test_a_google_user_read_twice_in_one_run_is_planned_once(ex):
+    """A job naming one Google user under two names (queued before the API refused addresses)
+    imports everyone once instead of failing on "ON CONFLICT DO UPDATE ... a second time"."""
+    seed_google(ex.emu, [gu("nina@example.com", "Nina", "New"), gu("olaf@example.com", "Olaf", "Other")])
+    g = google_ids(ex)
+    params = {"google_user_ids": [g["nina@example.com"], "nina@example.com", g["olaf@example.com"]]}
+    jid = h.sql(ex.db, "INSERT INTO jobs (tenant_id, integration_id, type, parameters, trigger) "
+                       "SELECT tenant_id, id, 'import_users', %s::jsonb, 'api' FROM integrations "
+                       "WHERE id = %s RETURNING id::text", json.dumps(params), ex.iid)[0][0]
+    job = ex.wait(jid)
+    assert job["status"] == "succeeded", job
+    assert job["counts"]["created"] == 2 and job["counts"]["failed"] == 0, job
+    for email in ("nina@example.com", "olaf@example.com"):
+        assert replica(ex, f"google:{g[email]}")["email"] == email
+    items = ex.api.get(f"/v1/jobs/{jid}/items?limit=100", key=ex.key).json()["items"]
+    assert sorted(i["object_id"] for i in items) == sorted(
+        g[e] for e in ("nina@example.com", "olaf@example.com")), items
+
+
+def test_preview_query_follows_the_import_filter_rule(ex):
+    """import_filter refuses control characters; the preview's query, which Google gets joined
+    to it, passed them on (200). Both follow one rule; Google is not asked."""
+    seed_google(ex.emu, [gu("q@example.com", "Q", "Query")])
+    seq = ex.seq()
+    for bad in ("a\nb", "a\tb", "x\x7f", "a\u0085b", "   ", "\ufdd0"):
+        r = ex.api.request("PATCH", f"/v1/integrations/{ex.iid}", ex.key,
+                           json={"settings": {"import_filter": bad}})
+        h.assert_problem(r, 400, "validation")
+        body = h.assert_problem(preview(ex, query=bad), 400, "validation")
+        assert [x["pointer"] for x in body["errors"]] == ["/query/query"], body
+    assert list_calls(ex, seq) == []
+    assert preview(ex, query="givenName:Q").status_code == 200

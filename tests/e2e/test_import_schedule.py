@@ -146,3 +146,31 @@ def test_a_scheduled_run_google_refuses_fails_once_per_interval_with_invalid_imp
                          "stream = 'events' AND convert_from(payload, 'UTF8')::jsonb ->> 'subject' = %s "
                          "AND convert_from(payload, 'UTF8')::jsonb ->> 'type' = 'gws.job.finished'", (jid,))
         assert [d[0]["error_reason"] for d in data] == ["invalid_import_filter"], data
+def test_answer_to_a_schedule_change_shows_the_next_run_a_read_shows(pipe):
+    """The answer to PATCH kept the stored next_run_at until the scheduler's next tick: turning
+    the schedule off answered the old time, turning it on after a run answered null. The answer
+    now equals a read right after it; the change stays bookkeeping (no export reconcile)."""
+    p = pipe
+    minute = datetime.timedelta(minutes=1)  # the default GWSYNC_IMPORT_MINUTE_MS
+    iid = p.integration()
+    # ran once (an hour ago), schedule off: the scheduler shows no next run
+    sql(p.db, "UPDATE integrations SET import_last_run_at = now() - interval '1 hour' WHERE id = %s",
+        (iid,))
+    wait_until(lambda: schedule(p, iid)["last_run_at"] is not None, what="last_run_at shown")
+    last = ts(schedule(p, iid)["last_run_at"])
+
+    def check(answer, due_after):
+        s = answer["settings"]["import_schedule"]
+        assert s == schedule(p, iid), (s, schedule(p, iid))
+        assert (ts(s["next_run_at"]) if s["next_run_at"] else None) == (
+            last + due_after if due_after else None), s
+
+    check(patch(p, iid, enabled=True, interval_minutes=180), 180 * minute)
+    check(patch(p, iid, interval_minutes=240), 240 * minute)
+    check(patch(p, iid, enabled=False), None)
+    check(patch(p, iid, enabled=True), 240 * minute)
+    r = p.api.post(f"/v1/integrations/{iid}/deactivate", key=p.editor)
+    assert r.status_code == 200, r.text
+    check(r.json(), None)
+    assert imports(p, iid) == []
+    assert sql(p.db, "SELECT count(*) FROM jobs WHERE integration_id = %s", (iid,))[0][0] == 0
