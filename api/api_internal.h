@@ -12,6 +12,7 @@
 
 #include <json-c/json.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "access.h"
 #include "api.h"
@@ -69,6 +70,7 @@ struct api_response {
 	char *redirect; /* malloc'd; set with status 302: sent as Location (may be long) */
 	bool www_authenticate;
 	bool replayed; /* answered from the Idempotency-Key store */
+	bool if_match_weak; /* If-Match was a weak tag: a 412 says it never matches */
 };
 
 typedef void (*api_handler_fn)(struct api_request *rq, struct api_response *rs);
@@ -241,7 +243,12 @@ void api_reply_page(struct api_response *rs, json_object *items, const char *nex
 /*
  * The version an If-Match header asks for: -1 when there is none (or "*"). A header that is not
  * "*" or an ETag of ours ("N", W/"N") is malformed: answers 400 and returns -1 from the function.
+ * A weak tag W/"N" never matches (If-Match compares strongly, RFC 9110 §13.1.1): *version is
+ * API_VERSION_NEVER, so the handler answers 412 where it compares versions — after the body was
+ * checked, as a request that would be refused without the precondition is (RFC 9110 §13.2.1) —
+ * and that 412 says why (rs->if_match_weak).
  */
+#define API_VERSION_NEVER INT64_MAX
 int api_if_match(const struct api_request *rq, struct api_response *rs, int64_t *version);
 
 /* Sets the response's ETag for a resource at this version. */

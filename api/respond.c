@@ -113,6 +113,10 @@ void api_reply_error(struct api_response *rs, int status, const char *slug, cons
 	va_start(ap, fmt);
 	vsnprintf(p.detail, sizeof(p.detail), fmt, ap);
 	va_end(ap);
+	if (status == 412 && rs->if_match_weak)
+		snprintf(p.detail, sizeof(p.detail),
+			 "If-Match compares entity tags strongly: a weak one (W/) never matches; send "
+			 "the ETag as returned, such as \"3\"");
 	api_reply_problem(rs, &p, NULL);
 }
 
@@ -637,10 +641,9 @@ int api_if_match(const struct api_request *rq, struct api_response *rs, int64_t 
 		return -1;
 	}
 	if (weak) {
-		api_reply_error(rs, 412, "precondition-failed", "Precondition failed",
-				"If-Match compares entity tags strongly: a weak one (W/) never "
-				"matches; send the ETag as returned, such as \"3\"");
-		return -1;
+		rs->if_match_weak = true;
+		*version = API_VERSION_NEVER;
+		return 0;
 	}
 	*version = strtoll(h + 1, NULL, 10);
 	return 0;
