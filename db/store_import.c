@@ -163,8 +163,22 @@ int store_import_apply(struct store *st, const char *tenant_id, const char *inte
 	PGconn *conn = store_tx_begin(st, NULL, e);
 	if (!conn)
 		return e ? e->code : E_UNAVAIL;
-	int rc = E_OK;
-	if (rows_json) {
+	/*
+	 * First, the integration, still active, locked against a change of status until the commit:
+	 * a deactivation waits for the batches written before it (and then unbinds and releases
+	 * what they wrote too), and a batch after it writes nothing.
+	 */
+	const char *ip[] = {tenant_id, integration_id};
+	PGresult *ires = NULL;
+	int rc = store_conn_exec(conn,
+				 "SELECT 1 FROM integrations WHERE tenant_id = $1::uuid AND id = "
+				 "$2::uuid AND status = 'active' FOR SHARE",
+				 2, ip, &ires, e);
+	if (!rc && PQntuples(ires) == 0)
+		rc = err_set_reason(e, E_CONFLICT, "integration_not_active",
+				    "the integration is no longer active: the import stops");
+	PQclear(ires);
+	if (!rc && rows_json) {
 		const char *p[] = {tenant_id, rows_json};
 		PGresult *res = NULL;
 		rc = store_conn_exec(conn, CREATE_SQL, 2, p, &res, e);

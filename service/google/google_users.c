@@ -105,16 +105,26 @@ static int list_page(struct google_client *gc, const struct google_users_page_re
 	return rc;
 }
 
+/*
+ * Room for the path with the values given, percent-encoded (3 characters a byte at most): a
+ * query of 2,048 non-ASCII characters takes 24 KiB, far more than its character count.
+ */
+static size_t path_cap(const char *query, const char *page_token, const char *fields)
+{
+	return 1024 + 3 * (strlen(query ? query : "") + strlen(page_token ? page_token : "") +
+			   strlen(fields ? fields : ""));
+}
+
 /* The path lives on the heap: an API request thread (CivetWeb's) has a small stack. */
 int google_users_list_page(struct google_client *gc, const struct google_users_page_req *rq,
 			   google_user_fn fn, void *ctx, char **next_token, struct err *e)
 {
-	enum { PATH_CAP = 8192 };
 	*next_token = NULL;
-	char *path = malloc(PATH_CAP);
+	size_t cap = path_cap(rq->query, rq->page_token, rq->fields);
+	char *path = malloc(cap);
 	if (!path)
 		return err_set(e, E_NOMEM, "users.list");
-	int rc = list_page(gc, rq, fn, ctx, next_token, path, PATH_CAP, e);
+	int rc = list_page(gc, rq, fn, ctx, next_token, path, cap, e);
 	free(path);
 	return rc;
 }
@@ -125,16 +135,23 @@ int google_users_list_query(struct google_client *gc, const char *query, const c
 	if (!query || !query[0])
 		return google_users_list_all(gc, fields, fn, ctx, e);
 	struct each c = {fn, ctx};
-	char projection[600], path[8192];
-	size_t len = (size_t)snprintf(path, sizeof(path), "%s?customer=my_customer",
-				      GOOGLE_USERS_PATH);
+	char projection[600];
 	int n = snprintf(projection, sizeof(projection), "nextPageToken,users(%s)", fields);
 	if (n < 0 || (size_t)n >= sizeof(projection))
 		return err_set(e, E_INVAL, "projection too long");
-	if (add_param(path, sizeof(path), &len, "query", query, e))
-		return e ? e->code : E_INVAL;
-	return google_list_pages(gc, path, "users", GOOGLE_USERS_PAGE, projection, page_users, &c,
-				 e);
+	size_t cap = path_cap(query, NULL, NULL);
+	char *path = malloc(cap);
+	if (!path)
+		return err_set(e, E_NOMEM, "users.list");
+	size_t len = (size_t)snprintf(path, cap, "%s?customer=my_customer", GOOGLE_USERS_PATH);
+	int rc = add_param(path, cap, &len, "query", query, e);
+	if (rc)
+		rc = e ? (int)e->code : E_INVAL;
+	else
+		rc = google_list_pages(gc, path, "users", GOOGLE_USERS_PAGE, projection, page_users,
+				       &c, e);
+	free(path);
+	return rc;
 }
 
 int google_user_path(const char *key, const char *suffix, char *out, size_t cap)

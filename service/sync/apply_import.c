@@ -51,6 +51,7 @@ struct apply_ctx {
 	const struct import_plan *p;
 	const bool *done;
 	atomic_int counts[JOB_NCOUNT];
+	atomic_size_t handled; /* entries of the batches written */
 };
 
 struct batch {
@@ -122,6 +123,8 @@ static int apply_batch(void *arg, size_t from, size_t to, struct err *e)
 			on_refused, on_items, &b, e);
 	for (size_t i = 0; !rc && i < b.n; i++)
 		atomic_fetch_add(&a->counts[b.items[i].outcome], 1);
+	if (!rc)
+		atomic_fetch_add(&a->handled, to - from);
 	json_object_put(rows);
 	free(b.refused);
 	free(b.items);
@@ -139,12 +142,13 @@ int apply_import(struct sync_job *j, const struct import_plan *p, const bool *do
 	struct apply_ctx a = {.j = j, .p = p, .done = done};
 	for (int k = 0; k < JOB_NCOUNT; k++)
 		atomic_init(&a.counts[k], 0);
+	atomic_init(&a.handled, 0);
 	int rc = sync_lanes_run(SYNC_LANES, p->n, APPLY_BATCH, apply_batch, apply_between, &a, e);
 	if (rc == E_NOTFOUND)
 		j->stop = SYNC_LOST;
 	for (int k = 0; k < JOB_NCOUNT; k++)
 		j->counts[k] += atomic_load(&a.counts[k]);
-	if (!rc && !j->stop)
-		sync_job_checkpoint(j, (int)p->n, (int)p->n);
+	/* the progress of every batch written, also when the run stops (a cancel, an error) */
+	sync_job_progress_final(j, (int)atomic_load(&a.handled), (int)p->n);
 	return rc;
 }

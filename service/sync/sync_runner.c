@@ -29,6 +29,17 @@ void sync_domains_refresh(struct sync_job *j)
 			  (struct log_field[]){LOG_STR("err", err_code_name(e.code))}, 1);
 }
 
+void sync_job_progress_final(struct sync_job *j, int done, int total)
+{
+	if (j->stop == SYNC_LOST)
+		return;
+	enum sync_stop was = j->stop;
+	j->stop = SYNC_GO;
+	sync_job_checkpoint(j, done, total);
+	if (was != SYNC_GO)
+		j->stop = was;
+}
+
 enum sync_stop sync_job_checkpoint(struct sync_job *j, int done, int total)
 {
 	if (j->stop)

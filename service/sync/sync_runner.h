@@ -51,6 +51,13 @@ struct sync_job {
  */
 enum sync_stop sync_job_checkpoint(struct sync_job *j, int done, int total);
 
+/*
+ * The last progress of a run (done of total), recorded even when the run stopped early (a cancel,
+ * a shutdown, an error; not a lost lease), so the job shows what it got through. A stop it finds
+ * (a cancel asked for meanwhile) is kept in j->stop only when the run was going on.
+ */
+void sync_job_progress_final(struct sync_job *j, int done, int total);
+
 /* Records one object's outcome (error_* NULL unless failed or skipped). */
 int sync_job_item(struct sync_job *j, const char *object_type, const char *object_id,
 		  enum store_job_count outcome, const char *error_reason, const char *error_message,

@@ -6,6 +6,7 @@ emulator's control API and checked through its request log; events are read from
 as the other e2e tests do.
 """
 import json
+import time
 import urllib.parse
 
 import gwsync_harness as h
@@ -565,3 +566,68 @@ def test_preview_query_follows_the_import_filter_rule(ex):
         assert [x["pointer"] for x in body["errors"]] == ["/query/query"], body
     assert list_calls(ex, seq) == []
     assert preview(ex, query="givenName:Q").status_code == 200
+
+CREATED_SQL = "SELECT count(*) FROM directory_users WHERE id LIKE 'google:%%'"
+
+
+def test_a_filter_or_query_of_2048_non_ascii_characters_is_never_a_500(ex):
+    """The rule is 1–2,048 characters; 2,048 'é' (or 1,500) answered 500 "users.list: query too
+    long" to PATCH import_filter and to the preview's query (the URL was cut at 8 KiB)."""
+    seed_google(ex.emu, [gu("q@example.com", "Q", "Query")])
+    for q in ("\u00e9" * 1500, "\u00e9" * 2048, "\U0001F600" * 2048):
+        r = preview(ex, query=q)
+        assert r.status_code < 500, r.text
+        r = ex.api.request("PATCH", f"/v1/integrations/{ex.iid}", ex.key, json={"settings": {"import_filter": q}})
+        assert r.status_code < 500, r.text
+
+
+def test_deactivation_during_an_import_leaves_no_binding_and_no_live_link(ex):
+    """Deactivate unbinds every user and releases every link; an import running across it went on
+    and its later batches bound and linked 1,001 users of the deactivated integration (a tester)."""
+    ex.emu.ctl("POST", "seed", {"users": 5000, "groups": 0, "membersPerGroup": 0})
+    ex.idle()
+    ex.settings(import_guard={"max_count": 0})
+    h.sql(ex.db, "CREATE FUNCTION test_slow_item() RETURNS trigger LANGUAGE plpgsql AS "
+                 "$$ BEGIN PERFORM pg_sleep(0.001); RETURN NULL; END $$")
+    h.sql(ex.db, "CREATE TRIGGER test_slow_item AFTER INSERT ON job_items FOR EACH ROW "
+                 "EXECUTE FUNCTION test_slow_item()")
+    try:
+        r = ex.api.post(f"/v1/integrations/{ex.iid}/jobs", key=ex.key,
+                        json={"type": "import_users", "parameters": {"all_new": True}})
+        assert r.status_code == 202, r.text
+        jid = r.json()["id"]
+        deadline = time.monotonic() + 60
+        while h.sql(ex.db, CREATED_SQL)[0][0] < 2000:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        r = ex.api.post(f"/v1/integrations/{ex.iid}/deactivate", key=ex.key)
+        assert r.status_code == 200, r.text
+    finally:
+        h.sql(ex.db, "DROP TRIGGER test_slow_item ON job_items")
+        h.sql(ex.db, "DROP FUNCTION test_slow_item()")
+    job = ex.wait(jid)
+    # the batches after the deactivation wrote nothing: the job stops, naming why
+    assert job["status"] == "failed" and job["error_reason"] == "integration_not_active", job
+    assert job["counts"]["created"] < 5001, job["counts"]
+    assert h.sql(ex.db, "SELECT count(*) FROM user_bindings WHERE integration_id = %s", ex.iid) == [(0,)]
+    assert h.sql(ex.db, "SELECT count(*) FROM user_links WHERE integration_id = %s AND status <> 'released'",
+                 ex.iid) == [(0,)]
+
+
+def test_a_cancelled_import_shows_progress_of_what_it_recorded(ex):
+    """A tester cancelled after two batches: counts.created 2,000 and 2,000 items, but
+    progress.done 1,000 (the progress of the batches the other lane wrote was never recorded)."""
+    ex.emu.ctl("POST", "seed", {"users": 10000, "groups": 0, "membersPerGroup": 0})
+    ex.idle()
+    ex.settings(import_guard={"max_count": 0})
+    r = ex.api.post(f"/v1/integrations/{ex.iid}/jobs", key=ex.key,
+                    json={"type": "import_users", "parameters": {"all_new": True}})
+    jid = r.json()["id"]
+    deadline = time.monotonic() + 60
+    while h.sql(ex.db, CREATED_SQL)[0][0] == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert ex.api.post(f"/v1/jobs/{jid}/cancel", key=ex.key).status_code == 202
+    job = ex.wait(jid, until=("queued", "running", "cancelling"))
+    items = h.sql(ex.db, "SELECT count(*) FROM job_items WHERE job_id = %s", jid)[0][0]
+    assert job["progress"]["done"] >= items, (job["progress"], items, job["counts"])
