@@ -4,7 +4,7 @@
  * A bulk write of one job (an import's plan entries, its replica writes) costs PostgreSQL CPU per
  * row; on one connection it uses one PostgreSQL backend. sync_lanes_run() cuts [0, n) into chunks
  * of `chunk` and lets `lanes` threads take them in order: the caller's thread and lanes - 1
- * short-lived ones. Each call of fn writes one chunk through the store (which lends every call its
+ * short-lived ones (no more than there are chunks, and at most 4 × SYNC_LANES). Each call of fn writes one chunk through the store (which lends every call its
  * own pooled connection), so the chunks of different lanes run in different transactions at once.
  *
  * fn(ctx, from, to, e) must be safe to run on several threads at once: it must not touch the
