@@ -539,6 +539,32 @@ int store_integration_check(struct store *st, PGconn *conn, const char *tenant_i
 	return rc;
 }
 
+int store_integration_share(PGconn *conn, const char *tenant_id, const char *integration_id,
+			    enum store_share *state, struct err *e)
+{
+	const char *p[] = {tenant_id, integration_id};
+	PGresult *res = NULL;
+	*state = STORE_SHARE_ACTIVE;
+	int rc = store_conn_exec(conn,
+				 "SELECT status FROM integrations WHERE tenant_id = $1::uuid AND id = "
+				 "$2::uuid FOR KEY SHARE",
+				 2, p, &res, e);
+	if (!rc && PQntuples(res) == 0)
+		rc = err_set(e, E_NOTFOUND, "no such integration");
+	else if (!rc && !strcmp(PQgetvalue(res, 0, 0), "deactivated"))
+		*state = STORE_SHARE_DEACTIVATED;
+	else if (!rc && strcmp(PQgetvalue(res, 0, 0), "active"))
+		*state = STORE_SHARE_INACTIVE;
+	PQclear(res);
+	return rc;
+}
+
+int store_not_active(struct err *e)
+{
+	return err_set_reason(e, E_CONFLICT, STORE_REASON_NOT_ACTIVE,
+			      "the integration is no longer active: the run stops");
+}
+
 int store_list(struct store *st, const char *sql, int nparams, const char *const *params,
 	       const struct store_rows *how, void **out, size_t *n, struct err *e)
 {

@@ -24,6 +24,9 @@ struct store;
 /* err.reason of every E_UNAVAIL the store returns: the database is unreachable or went away. */
 #define STORE_REASON_UNAVAILABLE "database_unavailable"
 
+/* err.reason of a sync write refused or cut short because the integration is no longer active. */
+#define STORE_REASON_NOT_ACTIVE "integration_not_active"
+
 struct store_options {
 	const char *url; /* libpq connection URI; copied */
 	int pool_size;

@@ -361,6 +361,17 @@ int store_links_write(struct store *st, const char *tenant_id, const char *integ
 	if (!conn)
 		return e ? e->code : E_UNAVAIL;
 	int rc = store_lease_hold(conn, job_id, owner, tenant_id, integration_id, e);
+	/*
+	 * Written once the integration is deactivated (the deactivation committed while the batch's
+	 * Google writes were in flight), a link keeps what it learned but is released, as the
+	 * deactivation left the others; one committed before the deactivation is released by it.
+	 * Any other status than active (reauthorization required) keeps the links as written; the
+	 * run stops either way.
+	 */
+	enum store_share state = STORE_SHARE_ACTIVE;
+	if (!rc)
+		rc = store_integration_share(conn, tenant_id, integration_id, &state, e);
+	bool released = state == STORE_SHARE_DEACTIVATED;
 	for (size_t i = 0; !rc && i < n; i++) {
 		const struct store_link_write *x = &w[i];
 		/*
@@ -373,7 +384,7 @@ int store_links_write(struct store *st, const char *tenant_id, const char *integ
 				   x->user_id,
 				   x->google_id,
 				   x->primary_email,
-				   x->status,
+				   released ? "released" : x->status,
 				   x->origin,
 				   x->field_hashes_json,
 				   x->password_digest,
@@ -390,7 +401,8 @@ int store_links_write(struct store *st, const char *tenant_id, const char *integ
 			err_set(e, E_INVAL, "link of %.128s: invalid status, origin or JSON",
 				x->user_id);
 	}
-	return store_tx_end(st, conn, rc, e);
+	rc = store_tx_end(st, conn, rc, e);
+	return !rc && state != STORE_SHARE_ACTIVE ? store_not_active(e) : rc;
 }
 
 int store_links_refresh(struct store *st, const char *tenant_id, const char *integration_id,
@@ -426,18 +438,25 @@ int store_links_refresh(struct store *st, const char *tenant_id, const char *int
 		rc = e ? e->code : E_UNAVAIL;
 	if (conn) {
 		rc = store_lease_hold(conn, job_id, owner, tenant_id, integration_id, e);
-		const char *p[] = {tenant_id, integration_id, arr[0], arr[1], arr[2], arr[3]};
+		enum store_share state = STORE_SHARE_ACTIVE; /* as in store_links_write */
+		if (!rc)
+			rc = store_integration_share(conn, tenant_id, integration_id, &state, e);
+		const char *p[] = {tenant_id, integration_id, arr[0], arr[1], arr[2], arr[3],
+				   state == STORE_SHARE_DEACTIVATED ? "t" : "f"};
 		if (!rc)
 			rc = exec_in(conn,
 				     "UPDATE user_links l SET primary_email = coalesce(nullif(x.pe, ''), "
-				     "l.primary_email), status = x.status, field_hashes = l.field_hashes || "
+				     "l.primary_email), status = CASE WHEN $7::boolean THEN 'released' "
+				     "ELSE x.status END, field_hashes = l.field_hashes || "
 				     "x.h::jsonb, last_error_reason = NULL, last_error_message = NULL, "
 				     "last_synced_at = now(), updated_at = now() FROM unnest($3::text[], "
 				     "$4::text[], $5::text[], $6::text[]) AS x(user_id, pe, status, h) WHERE "
 				     "l.tenant_id = $1::uuid AND l.integration_id = $2::uuid AND l.user_id = "
 				     "x.user_id",
-				     6, p, NULL, e);
+				     7, p, NULL, e);
 		rc = store_tx_end(st, conn, rc, e);
+		if (!rc && state != STORE_SHARE_ACTIVE)
+			rc = store_not_active(e);
 	}
 	for (int c = 0; c < 4; c++)
 		free(arr[c]);

@@ -127,7 +127,10 @@ struct store_link_write {
 /*
  * Creates or updates links in one transaction, but only while owner still holds the running job
  * job_id (E_NOTFOUND otherwise: the lease was taken over; nothing is written). E_CONFLICT when a
- * google_id is already linked to another user of the integration (nothing is written).
+ * google_id is already linked to another user of the integration (nothing is written). The
+ * integration row is locked (FOR KEY SHARE): once it is deactivated every link is written with
+ * status released (keeping what it learned), and, committed, E_CONFLICT reason
+ * STORE_REASON_NOT_ACTIVE is returned whenever the integration is not active: the run stops.
  */
 int store_links_write(struct store *st, const char *tenant_id, const char *integration_id,
 		      const char *job_id, const char *owner, const struct store_link_write *w,
@@ -137,7 +140,7 @@ int store_links_write(struct store *st, const char *tenant_id, const char *integ
  * Records on existing links, in one statement, what Google was found to hold for unchanged users:
  * of each w only user_id, primary_email (NULL keeps), status and field_hashes_json (merged) are
  * used; errors are cleared, last_synced_at set; no event. While owner holds the job (else
- * E_NOTFOUND, nothing written).
+ * E_NOTFOUND, nothing written). Deactivated / not active: as store_links_write.
  */
 int store_links_refresh(struct store *st, const char *tenant_id, const char *integration_id,
 			const char *job_id, const char *owner, const struct store_link_write *w,

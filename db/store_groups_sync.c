@@ -171,17 +171,33 @@ int store_group_links_write(struct store *st, const char *tenant_id, const char 
 	if (!conn)
 		return e ? e->code : E_UNAVAIL;
 	int rc = store_lease_hold(conn, job_id, owner, tenant_id, integration_id, e);
+	enum store_share state = STORE_SHARE_ACTIVE; /* see store_links_write */
+	if (!rc)
+		rc = store_integration_share(conn, tenant_id, integration_id, &state, e);
 	for (size_t i = 0; !rc && i < n; i++) {
 		const struct store_group_link_write *x = &w[i];
+		bool released = state == STORE_SHARE_DEACTIVATED && strcmp(x->status, "deleted") != 0;
 		char wanted[16], actual[16], nm[16];
 		snprintf(wanted, sizeof(wanted), "%d", x->wanted < 0 ? -1 : x->wanted);
 		snprintf(actual, sizeof(actual), "%d", x->actual < 0 ? -1 : x->actual);
 		snprintf(nm, sizeof(nm), "%d", x->not_managed < 0 ? -1 : x->not_managed);
-		const char *p[] = {tenant_id,	     integration_id,   x->group_id,
-				   x->google_id,     x->email,	       x->status,
-				   x->origin,	     wanted,	       actual,
-				   nm,		     x->error_reason,  x->error_message,
-				   x->synced ? "t" : "f", x->event_type, x->event_data_json};
+		const char *p[] = {
+			tenant_id,
+			integration_id,
+			x->group_id,
+			x->google_id,
+			x->email,
+			released ? "unmanaged" : x->status,
+			x->origin,
+			wanted,
+			actual,
+			nm,
+			released ? "integration_deactivated" : x->error_reason,
+			released ? "the integration was deactivated; the Google group is kept"
+				 : x->error_message,
+			x->synced ? "t" : "f",
+			x->event_type,
+			x->event_data_json};
 		PGresult *res = NULL;
 		rc = store_conn_exec(conn, GROUP_LINK_UPSERT_SQL, 15, p, &res, e);
 		PQclear(res);
@@ -192,7 +208,8 @@ int store_group_links_write(struct store *st, const char *tenant_id, const char 
 			err_set(e, E_INVAL, "group link of %.128s: invalid status, origin or JSON",
 				x->group_id);
 	}
-	return store_tx_end(st, conn, rc, e);
+	rc = store_tx_end(st, conn, rc, e);
+	return !rc && state != STORE_SHARE_ACTIVE ? store_not_active(e) : rc;
 }
 
 /*

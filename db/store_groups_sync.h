@@ -92,7 +92,11 @@ struct store_group_link_write {
 /*
  * Creates or updates group links in one transaction while owner holds the running job job_id
  * (E_NOTFOUND otherwise; nothing written). E_CONFLICT when the google_id is linked to another
- * managed group of the integration (nothing written).
+ * managed group of the integration (nothing written). The integration row is locked (FOR KEY
+ * SHARE): once it is deactivated each link is written as the deactivation leaves one
+ * (unmanaged, reason integration_deactivated; deleted stays deleted), keeping its Google id,
+ * and, committed, E_CONFLICT reason STORE_REASON_NOT_ACTIVE is returned whenever it is not
+ * active (the run stops).
  */
 int store_group_links_write(struct store *st, const char *tenant_id, const char *integration_id,
 			    const char *job_id, const char *owner,

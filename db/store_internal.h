@@ -168,6 +168,26 @@ int store_lease_hold(PGconn *conn, const char *job_id, const char *owner, const 
 int store_integration_check(struct store *st, PGconn *conn, const char *tenant_id,
 			    const char *integration_id, struct err *e);
 
+/*
+ * Locks the integration row in conn's transaction and tells its state. A deactivation (FOR
+ * UPDATE) waits for the commit and then releases what the transaction wrote; one committed first
+ * is seen here. FOR KEY SHARE: the row's routine updates (a binding's version, the import
+ * schedule) neither wait for a link write nor make it wait. E_NOTFOUND for no such integration.
+ */
+enum store_share {
+	STORE_SHARE_ACTIVE,
+	STORE_SHARE_INACTIVE,	 /* pending or reauthorization required: links as written */
+	STORE_SHARE_DEACTIVATED, /* links written as the deactivation leaves them */
+};
+int store_integration_share(PGconn *conn, const char *tenant_id, const char *integration_id,
+			    enum store_share *state, struct err *e);
+
+/*
+ * E_CONFLICT, reason STORE_REASON_NOT_ACTIVE: what a sync link write returns after it committed
+ * while the integration was not active (its links released when deactivated), so the run stops.
+ */
+int store_not_active(struct err *e);
+
 /* Compiled-in migrations (generated from db/migrations/NNNN_name.sql at build time). */
 struct store_migration {
 	int version;

@@ -334,7 +334,7 @@ static int group_link_update(struct groups_apply *ga, struct google_client *gc, 
 	if (en->op == PLAN_GROUP_LINK) {
 		rc = link_write(ga, s, "synced", own ? "provisioned" : "linked",
 				own ? "gws.group.provisioned" : "gws.group.linked", NULL, NULL, false, e);
-		if (rc == E_CONFLICT) {
+		if (rc == E_CONFLICT && !sync_not_active(rc, e)) {
 			struct err ce = *e;
 			snprintf(ce.reason, sizeof(ce.reason), "linked_elsewhere");
 			s->google_id[0] = 0;
@@ -387,8 +387,12 @@ struct mop {
 	struct err e;
 };
 
-/* Sends every pending op once, in batches; fills status and e. */
-static int send_ops(struct google_client *gc, struct mop *ops, size_t n, struct err *e)
+/*
+ * Sends every pending op once, in batches; fills status and e. Stops before a batch when the
+ * integration is no longer active (a deactivation meanwhile).
+ */
+static int send_ops(struct groups_apply *ga, struct google_client *gc, struct mop *ops, size_t n,
+		    struct err *e)
 {
 	size_t *idx = calloc(n ? n : 1, sizeof(*idx));
 	struct google_batch_item *items = calloc(MEMBER_BATCH, sizeof(*items));
@@ -404,6 +408,8 @@ static int send_ops(struct google_client *gc, struct mop *ops, size_t n, struct 
 	int rc = E_OK;
 	for (size_t off = 0; !rc && off < m; off += MEMBER_BATCH) {
 		size_t k = m - off < MEMBER_BATCH ? m - off : MEMBER_BATCH;
+		if (off && (rc = sync_still_active(ga->j, e)))
+			break;
 		memset(items, 0, k * sizeof(*items));
 		for (size_t i = 0; i < k; i++) {
 			struct mop *o = &ops[idx[off + i]];
@@ -494,7 +500,7 @@ static int members_apply(struct groups_apply *ga, struct google_client *gc, stru
 				NULL};
 	items_ahead(ga, ahead, na);
 	free(ahead);
-	int rc = ga->j->stop ? E_OK : send_ops(gc, ops, n, e);
+	int rc = ga->j->stop ? E_OK : send_ops(ga, gc, ops, n, e);
 	/* 404 on an insert into a group this run created: Google has not caught up yet. */
 	for (int round = 0; !rc && round < CREATE_404_ROUNDS; round++) {
 		size_t again = 0;
@@ -515,7 +521,7 @@ static int members_apply(struct groups_apply *ga, struct google_client *gc, stru
 					       LOG_NUM("round", round + 1)},
 			  2);
 		sleep_ms(500L * (round + 1));
-		rc = send_ops(gc, ops, n, e);
+		rc = send_ops(ga, gc, ops, n, e);
 	}
 	for (size_t i = 0; !rc && !ga->j->stop && i < n; i++) {
 		struct mop *o = &ops[i];

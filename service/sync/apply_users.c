@@ -11,7 +11,6 @@
 #include "google_users.h"
 #include "log.h"
 #include "store_export.h"
-#include "store_integrations.h"
 
 #define WRITE_BATCH 50
 
@@ -351,6 +350,10 @@ static int record(struct apply_ctx *ac, struct outcome *os, const struct plan_en
 		j->stop = SYNC_LOST;
 		return E_OK;
 	}
+	/* deactivated meanwhile: the links are written (released), so are the items; then stop */
+	int stop = sync_not_active(rc, e) ? rc : E_OK;
+	if (stop)
+		rc = E_OK;
 	struct store_job_item_in *items = rc ? NULL : calloc(n, sizeof(*items));
 	size_t k2 = 0;
 	if (!rc && !items)
@@ -372,7 +375,7 @@ static int record(struct apply_ctx *ac, struct outcome *os, const struct plan_en
 			log_write(LOG_WARN, "sync", "items_failed", ie.msg, NULL, 0);
 	}
 	free(items);
-	return rc;
+	return rc ? rc : stop;
 }
 
 /* Runs the Google writes of one batch of entries and records every outcome. */
@@ -427,8 +430,10 @@ static int run_batch(struct apply_ctx *ac, const struct plan_entry *const *ens, 
 		j->stop = SYNC_LOST;
 		goto out;
 	}
-	if (prc && prc != E_CONFLICT) {
-		rc = err_set(e, prc, "%s", pe.msg);
+	if (prc && (prc != E_CONFLICT || sync_not_active(prc, &pe))) {
+		/* deactivated meanwhile: this batch sends nothing to Google */
+		rc = err_set_reason(e, prc, sync_not_active(prc, &pe) ? pe.reason : "", "%s",
+				    pe.msg);
 		goto out;
 	}
 	bool pre_done = prc == E_OK;
@@ -451,7 +456,7 @@ static int run_batch(struct apply_ctx *ac, const struct plan_entry *const *ens, 
 			struct err le = {0};
 			int lrc = store_links_write(j->st, j->job->tenant_id, j->job->integration_id,
 						    j->job->id, j->owner, &pre, 1, &le);
-			if (lrc == E_CONFLICT) {
+			if (lrc == E_CONFLICT && !sync_not_active(lrc, &le)) {
 				set_failed(&os[i], u, en, "conflict", "linked_to_another_user",
 					   "the matching Google user is linked to another directory user",
 					   JOB_FAILED, "gws.user.conflict");
@@ -463,7 +468,8 @@ static int run_batch(struct apply_ctx *ac, const struct plan_entry *const *ens, 
 				goto out;
 			}
 			if (lrc) {
-				rc = err_set(e, lrc, "%s", le.msg);
+				rc = err_set_reason(e, lrc, sync_not_active(lrc, &le) ? le.reason : "",
+						    "%s", le.msg);
 				goto out;
 			}
 		}
@@ -666,15 +672,8 @@ int apply_users(struct apply_ctx *ac, const struct plan *p, struct err *e)
 				break;
 			if (rc || j->stop)
 				break;
-			struct store_integration it;
-			struct err ie = {0};
-			if (!store_integration_get(j->st, j->job->tenant_id, j->job->integration_id, &it,
-						   &ie) &&
-			    strcmp(it.status, "active")) {
-				rc = err_set(e, E_CONFLICT, "the integration became %s during the run",
-					     it.status);
+			if ((rc = sync_still_active(j, e)))
 				break;
-			}
 		}
 	}
 	if (suspensions) {

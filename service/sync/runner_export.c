@@ -1654,7 +1654,7 @@ int export_users_run(struct sync_job *j, struct err *e)
 	if (!rc)
 		rc = load_settings(j, &ps, &domains, &refused, admin_email, &it, e);
 	if (!rc && strcmp(it.status, "active"))
-		rc = err_set(e, E_CONFLICT, "the integration is %s, not active", it.status);
+		rc = sync_set_not_active(e, it.status);
 	if (rc)
 		goto out;
 	bool targeted = ids != NULL;

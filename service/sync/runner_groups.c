@@ -591,7 +591,7 @@ int sync_groups_run(struct sync_job *j, struct err *e)
 	struct connect_handle *h = NULL;
 	int rc = store_integration_get(j->st, j->job->tenant_id, j->job->integration_id, &it, e);
 	if (!rc && strcmp(it.status, "active"))
-		rc = err_set(e, E_CONFLICT, "the integration is %s, not active", it.status);
+		rc = sync_set_not_active(e, it.status);
 	if (rc)
 		goto out;
 	if (!it.group_management) {

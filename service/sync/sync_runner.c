@@ -7,6 +7,7 @@
 
 #include "log.h"
 #include "store_authorization.h"
+#include "store_integrations.h"
 #include "runner_export.h"
 #include "runner_groups.h"
 #include "runner_import.h"
@@ -38,6 +39,27 @@ void sync_job_progress_final(struct sync_job *j, int done, int total)
 	sync_job_checkpoint(j, done, total);
 	if (was != SYNC_GO)
 		j->stop = was;
+}
+
+bool sync_not_active(int rc, const struct err *e)
+{
+	return rc == E_CONFLICT && e && !strcmp(e->reason, STORE_REASON_NOT_ACTIVE);
+}
+
+int sync_set_not_active(struct err *e, const char *status)
+{
+	return err_set_reason(e, E_CONFLICT, STORE_REASON_NOT_ACTIVE,
+			      "the integration is %s, not active", status);
+}
+
+int sync_still_active(struct sync_job *j, struct err *e)
+{
+	struct store_integration it;
+	struct err ie = {0};
+	if (store_integration_get(j->st, j->job->tenant_id, j->job->integration_id, &it, &ie) ||
+	    !strcmp(it.status, "active"))
+		return E_OK;
+	return sync_set_not_active(e, it.status);
 }
 
 enum sync_stop sync_job_checkpoint(struct sync_job *j, int done, int total)

@@ -58,6 +58,22 @@ enum sync_stop sync_job_checkpoint(struct sync_job *j, int done, int total);
  */
 void sync_job_progress_final(struct sync_job *j, int done, int total);
 
+/*
+ * Whether rc/e say the integration is no longer active (a store write that released what it
+ * wrote, or a check between batches): the run stops and the job fails with that reason.
+ */
+bool sync_not_active(int rc, const struct err *e);
+
+/* E_CONFLICT, reason integration_not_active, naming the integration's status. */
+int sync_set_not_active(struct err *e, const char *status);
+
+/*
+ * Between batches of Google writes: E_CONFLICT (reason integration_not_active) when the job's
+ * integration is no longer active (deactivated meanwhile), else E_OK (a failed read too: the
+ * next link write checks again, under a lock).
+ */
+int sync_still_active(struct sync_job *j, struct err *e);
+
 /* Records one object's outcome (error_* NULL unless failed or skipped). */
 int sync_job_item(struct sync_job *j, const char *object_type, const char *object_id,
 		  enum store_job_count outcome, const char *error_reason, const char *error_message,

@@ -938,3 +938,43 @@ def test_targeted_takeover_of_a_google_user_linked_to_another_user_is_planned_a_
     assert ex.writes_since(seq) == []
     assert ex.google()["dup2@example.com"]["name"] == g0["name"]
     assert ex.link("u13")["status"] == "synced"
+
+
+def test_deactivation_during_an_export_leaves_no_live_link_and_stops_it(pending):
+    """Deactivate unbinds every user and releases every link; an export batch in flight across it
+    wrote Google and then recorded its links as synced, and the run went on (as the import did)."""
+    ex = pending
+    n = 150 if SANITIZE else 400
+    ex.bulk_users("d", "deact", n)
+    ex.restart_worker(GWSYNC_GOOGLE_QPM=QUICK_QPM)
+    ex.authorize()
+    # about a second a batch of 50: the deactivation lands inside one
+    ex.emu.ctl("POST", "faults", {"route": "directory.users.insert", "latencyMs": 20})
+    try:
+        r = ex.api.post(f"/v1/integrations/{ex.iid}/jobs", key=ex.key, json={"type": "export_users"})
+        assert r.status_code == 202, r.text
+        jid = r.json()["id"]
+        deadline = time.monotonic() + 60
+        while ex.emu.ctl("GET", "counters")["counters"].get("directory.users.insert", 0) < 75:
+            assert time.monotonic() < deadline, "the export did not start"
+            time.sleep(0.02)
+        r = ex.api.post(f"/v1/integrations/{ex.iid}/deactivate", key=ex.key)
+        assert r.status_code == 200, r.text
+        seq = ex.seq()
+        job = ex.wait(jid)
+        ex.idle()
+    finally:
+        ex.emu.ctl("DELETE", "faults")
+    # the run stops, naming why; after the deactivation at most the batch in flight was written
+    assert job["status"] == "failed" and job["error_reason"] == "integration_not_active", job
+    after = ex.writes_since(seq)
+    assert len(after) <= 50, len(after)
+    assert h.sql(ex.db, "SELECT count(*) FROM user_bindings WHERE integration_id = %s", ex.iid) == [(0,)]
+    links = h.sql(ex.db, "SELECT status, count(*) FROM user_links WHERE integration_id = %s "
+                         "GROUP BY status", ex.iid)
+    assert [s for s, _ in links] == ["released"], links
+    # what the batch in flight learned is kept: every Google user written has its link's Google id
+    made = {u["id"] for u in ex.emu.ctl("GET", "state")["users"] if u["primaryEmail"].startswith("deact")}
+    kept = {g for (g,) in h.sql(ex.db, "SELECT google_id FROM user_links WHERE integration_id = %s "
+                                       "AND google_id IS NOT NULL", ex.iid)}
+    assert 75 <= len(made) < n and made <= kept, (len(made), len(made - kept))
