@@ -164,20 +164,14 @@ int store_import_apply(struct store *st, const char *tenant_id, const char *inte
 	if (!conn)
 		return e ? e->code : E_UNAVAIL;
 	/*
-	 * First, the integration, still active, locked against a change of status until the commit:
-	 * a deactivation waits for the batches written before it (and then unbinds and releases
-	 * what they wrote too), and a batch after it writes nothing.
+	 * First, the integration, still active, locked against a deactivation until the commit
+	 * (store_integration_share): a deactivation waits for the batches written before it (and
+	 * then unbinds and releases what they wrote too), and a batch after it writes nothing.
 	 */
-	const char *ip[] = {tenant_id, integration_id};
-	PGresult *ires = NULL;
-	int rc = store_conn_exec(conn,
-				 "SELECT 1 FROM integrations WHERE tenant_id = $1::uuid AND id = "
-				 "$2::uuid AND status = 'active' FOR SHARE",
-				 2, ip, &ires, e);
-	if (!rc && PQntuples(ires) == 0)
-		rc = err_set_reason(e, E_CONFLICT, "integration_not_active",
-				    "the integration is no longer active: the import stops");
-	PQclear(ires);
+	enum store_share state = STORE_SHARE_ACTIVE;
+	int rc = store_integration_share(conn, tenant_id, integration_id, &state, e);
+	if (!rc && state != STORE_SHARE_ACTIVE)
+		rc = store_not_active(e);
 	if (!rc && rows_json) {
 		const char *p[] = {tenant_id, rows_json};
 		PGresult *res = NULL;

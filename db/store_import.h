@@ -54,7 +54,7 @@ int store_import_candidates(struct store *st, const char *tenant_id, const char 
  * until the call returns), recorded as store_job_items_add does.
  *
  * The integration must still be active (else E_CONFLICT, reason integration_not_active, nothing
- * written); it stays locked against a change of status (a deactivation) until the commit.
+ * written); it stays locked against a deactivation until the commit (store_integration_share).
  * The lease is checked last (owner holds the running job, else E_NOTFOUND and nothing of the
  * batch stays): the job row is locked only from that check to the commit, so batches of one job
  * are written on several connections at once and wait for each other only there.
