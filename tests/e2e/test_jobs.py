@@ -357,6 +357,7 @@ def test_expired_leases_fail_after_attempt_limit(db):
             assert time.monotonic() < deadline
             time.sleep(0.1)
         assert j["status"] == "failed" and "lease expired" in j["error"], j
+        assert j["error_reason"] == "lease_expired" and "lost the database" in j["error"], j
     finally:
         status, _ = api.stop()
     h.assert_clean_exit(status, api.process)
