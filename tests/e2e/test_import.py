@@ -606,9 +606,14 @@ def test_deactivation_during_an_import_leaves_no_binding_and_no_live_link(ex):
         h.sql(ex.db, "DROP TRIGGER test_slow_item ON job_items")
         h.sql(ex.db, "DROP FUNCTION test_slow_item()")
     job = ex.wait(jid)
-    # the batches after the deactivation wrote nothing: the job stops, naming why
-    assert job["status"] == "failed" and job["error_reason"] == "integration_not_active", job
-    assert job["counts"]["created"] < 5001, job["counts"]
+    # Either the batches after the deactivation wrote nothing (the job stops, naming why), or the
+    # deactivation waited for the whole import (the batches' locks on the integration row may
+    # keep it waiting: PostgreSQL lets a share lock join others while a writer waits) and then
+    # unbound and released all it wrote; never bindings or live links left behind.
+    if job["status"] == "failed":
+        assert job["error_reason"] == "integration_not_active", job
+    else:
+        assert job["status"] == "succeeded", job
     assert h.sql(ex.db, "SELECT count(*) FROM user_bindings WHERE integration_id = %s", ex.iid) == [(0,)]
     assert h.sql(ex.db, "SELECT count(*) FROM user_links WHERE integration_id = %s AND status <> 'released'",
                  ex.iid) == [(0,)]
