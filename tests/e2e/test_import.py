@@ -5,6 +5,7 @@ module's emulator (reset per test), as in test_export.py. Google's side is seede
 emulator's control API and checked through its request log; events are read from Kafka with kcat,
 as the other e2e tests do.
 """
+import contextlib
 import json
 import time
 import urllib.parse
@@ -163,7 +164,6 @@ def test_preview_filter_paging_and_bad_query(ex):
 
 def test_preview_google_unreachable_is_quick(ex):
     ex.emu.ctl("POST", "faults", {"route": "directory.users.list", "status": 503, "times": 1000})
-    import time
     t0 = time.monotonic()
     r = preview(ex)
     h.assert_problem(r, 503, "google-unreachable")
@@ -425,39 +425,47 @@ def test_chosen_ids_google_does_not_know_are_skipped_items_in_the_plan_and_the_p
     assert skipped[0]["error"]["reason"] == "not_found_in_google", items
 
 
+CREATED_SQL = "SELECT count(*) FROM directory_users WHERE id LIKE 'google:%%'"
+
+
+@contextlib.contextmanager
+def slow_items(ex):
+    """Each job item costs a millisecond while inside: a batch's items take a second, so a test can
+    act while batches are being written (once users are seen created)."""
+    h.sql(ex.db, "CREATE FUNCTION test_slow_item() RETURNS trigger LANGUAGE plpgsql AS "
+                 "$$ BEGIN PERFORM pg_sleep(0.001); RETURN NULL; END $$")
+    h.sql(ex.db, "CREATE TRIGGER test_slow_item AFTER INSERT ON job_items FOR EACH ROW "
+                 "EXECUTE FUNCTION test_slow_item()")
+    try:
+        yield
+    finally:
+        h.sql(ex.db, "DROP TRIGGER test_slow_item ON job_items")
+        h.sql(ex.db, "DROP FUNCTION test_slow_item()")
+
+
 def interrupted_import(ex, prefix, interrupt):
     """An all_new import of 2,500 users interrupted by interrupt() once it has written some, but
     not all: the job taken over (or retried) creates every remaining user once, and counts each as
     created; no replica user, binding, link, item or gws.user.imported event twice."""
-    import time
     n = 2500
     seed_google(ex.emu, [gu(f"{prefix}{i:04d}@example.com", "Kil", f"L{i}") for i in range(n)])
     total = len(google_ids(ex))  # with the account's admin@
     ex.idle()
     ex.settings(import_guard={"max_count": 0})
-    # each job item costs a millisecond: a batch's items take a second, so the interruption lands
-    # while a batch records its outcomes (once users are seen created), as it would between a
-    # batch's writes and its items were they two transactions
-    h.sql(ex.db, "CREATE FUNCTION test_slow_item() RETURNS trigger LANGUAGE plpgsql AS "
-                 "$$ BEGIN PERFORM pg_sleep(0.001); RETURN NULL; END $$")
-    h.sql(ex.db, "CREATE TRIGGER test_slow_item AFTER INSERT ON job_items FOR EACH ROW "
-                 "EXECUTE FUNCTION test_slow_item()")
-    created = "SELECT count(*) FROM directory_users WHERE id LIKE 'google:%%'"
-    try:
+    # the interruption lands while a batch records its outcomes, as it would between a batch's
+    # writes and its items were they two transactions
+    with slow_items(ex):
         r = ex.api.post(f"/v1/integrations/{ex.iid}/jobs", key=ex.key,
                         json={"type": "import_users", "parameters": {"all_new": True}})
         assert r.status_code == 202, r.text
         jid = r.json()["id"]
         deadline = time.monotonic() + 60
-        while h.sql(ex.db, created)[0][0] == 0:
+        while h.sql(ex.db, CREATED_SQL)[0][0] == 0:
             assert time.monotonic() < deadline, "the import wrote nothing"
             time.sleep(0.02)
         interrupt()
-        at_interrupt = h.sql(ex.db, created)[0][0]
+        at_interrupt = h.sql(ex.db, CREATED_SQL)[0][0]
         assert 0 < at_interrupt < total, at_interrupt  # interrupted mid-way
-    finally:
-        h.sql(ex.db, "DROP TRIGGER test_slow_item ON job_items")
-        h.sql(ex.db, "DROP FUNCTION test_slow_item()")
     return jid, total
 
 
@@ -501,7 +509,6 @@ def test_import_through_a_database_outage_counts_exactly(ex):
     it fail when the outage was short) but runs again once its lease runs out, and converges; what
     the first attempt wrote it also recorded (the tester found 319 users written without their
     items, later counted "unchanged")."""
-    import time
 
     def outage():
         h.services("stop", "pg")
@@ -567,9 +574,6 @@ def test_preview_query_follows_the_import_filter_rule(ex):
     assert list_calls(ex, seq) == []
     assert preview(ex, query="givenName:Q").status_code == 200
 
-CREATED_SQL = "SELECT count(*) FROM directory_users WHERE id LIKE 'google:%%'"
-
-
 def test_a_filter_or_query_of_2048_non_ascii_characters_is_never_a_500(ex):
     """The rule is 1–2,048 characters; 2,048 'é' (or 1,500) answered 500 "users.list: query too
     long" to PATCH import_filter and to the preview's query (the URL was cut at 8 KiB)."""
@@ -587,11 +591,7 @@ def test_deactivation_during_an_import_leaves_no_binding_and_no_live_link(ex):
     ex.emu.ctl("POST", "seed", {"users": 5000, "groups": 0, "membersPerGroup": 0})
     ex.idle()
     ex.settings(import_guard={"max_count": 0})
-    h.sql(ex.db, "CREATE FUNCTION test_slow_item() RETURNS trigger LANGUAGE plpgsql AS "
-                 "$$ BEGIN PERFORM pg_sleep(0.001); RETURN NULL; END $$")
-    h.sql(ex.db, "CREATE TRIGGER test_slow_item AFTER INSERT ON job_items FOR EACH ROW "
-                 "EXECUTE FUNCTION test_slow_item()")
-    try:
+    with slow_items(ex):
         r = ex.api.post(f"/v1/integrations/{ex.iid}/jobs", key=ex.key,
                         json={"type": "import_users", "parameters": {"all_new": True}})
         assert r.status_code == 202, r.text
@@ -602,9 +602,6 @@ def test_deactivation_during_an_import_leaves_no_binding_and_no_live_link(ex):
             time.sleep(0.02)
         r = ex.api.post(f"/v1/integrations/{ex.iid}/deactivate", key=ex.key)
         assert r.status_code == 200, r.text
-    finally:
-        h.sql(ex.db, "DROP TRIGGER test_slow_item ON job_items")
-        h.sql(ex.db, "DROP FUNCTION test_slow_item()")
     job = ex.wait(jid)
     # Either the batches after the deactivation wrote nothing (the job stops, naming why), or the
     # deactivation waited for the whole import (the batches' locks on the integration row may
