@@ -30,17 +30,6 @@ void sync_domains_refresh(struct sync_job *j)
 			  (struct log_field[]){LOG_STR("err", err_code_name(e.code))}, 1);
 }
 
-void sync_job_progress_final(struct sync_job *j, int done, int total)
-{
-	if (j->stop == SYNC_LOST)
-		return;
-	enum sync_stop was = j->stop;
-	j->stop = SYNC_GO;
-	sync_job_checkpoint(j, done, total);
-	if (was != SYNC_GO)
-		j->stop = was;
-}
-
 bool sync_not_active(int rc, const struct err *e)
 {
 	return rc == E_CONFLICT && e && !strcmp(e->reason, STORE_REASON_NOT_ACTIVE);
@@ -62,23 +51,36 @@ int sync_still_active(struct sync_job *j, struct err *e)
 	return sync_set_not_active(e, it.status);
 }
 
-enum sync_stop sync_job_checkpoint(struct sync_job *j, int done, int total)
+/* Records progress and renews the lease; answers why the run should stop (SYNC_GO: go on). */
+static enum sync_stop progress(struct sync_job *j, int done, int total)
 {
-	if (j->stop)
-		return j->stop;
 	bool cancel = false;
 	struct err e = {0};
 	int rc = store_job_progress(j->st, j->job->id, j->owner, j->lease_ms, done, total, &cancel,
 				    &e);
-	if (rc == E_NOTFOUND)
-		j->stop = SYNC_LOST;
-	else if (!rc && cancel)
-		j->stop = SYNC_CANCELLED;
-	else if (atomic_load(j->shutdown))
-		j->stop = SYNC_SHUTDOWN;
 	if (rc && rc != E_NOTFOUND)
 		log_write(LOG_WARN, "sync", "checkpoint_failed", e.msg, NULL, 0);
+	if (rc == E_NOTFOUND)
+		return SYNC_LOST;
+	if (!rc && cancel)
+		return SYNC_CANCELLED;
+	return atomic_load(j->shutdown) ? SYNC_SHUTDOWN : SYNC_GO;
+}
+
+enum sync_stop sync_job_checkpoint(struct sync_job *j, int done, int total)
+{
+	if (!j->stop)
+		j->stop = progress(j, done, total);
 	return j->stop;
+}
+
+void sync_job_progress_final(struct sync_job *j, int done, int total)
+{
+	if (j->stop == SYNC_LOST)
+		return;
+	enum sync_stop now = progress(j, done, total);
+	if (!j->stop)
+		j->stop = now;
 }
 
 int sync_job_item(struct sync_job *j, const char *object_type, const char *object_id,
