@@ -342,15 +342,16 @@ void handle_jobs_cancel(struct api_request *rq, struct api_response *rs)
 		return;
 	struct store_job job;
 	struct err e = {0};
-	if (store_job_cancel(rq->ctx->st, rq->who.tenant_id, id, &job, &e)) {
+	bool stopping;
+	if (store_job_cancel(rq->ctx->st, rq->who.tenant_id, id, &job, &stopping, &e)) {
 		api_reply_err(rs, &e);
 		return;
 	}
 	log_write(LOG_INFO, "api", "job_cancel_requested", NULL,
 		  (struct log_field[]){LOG_STR("job_id", job.id), LOG_STR("status", job.status)},
 		  2);
-	/* 200: cancelled now; 202: the running job stops at its next checkpoint. */
-	api_reply_json(rs, strcmp(job.status, "cancelled") == 0 ? 200 : 202, job_json(&job));
+	/* 200: cancelled now; 202: the running job stops at its next checkpoint (and may have). */
+	api_reply_json(rs, stopping ? 202 : 200, job_json(&job));
 	store_job_cleanup(&job);
 }
 

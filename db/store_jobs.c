@@ -165,18 +165,21 @@ int store_job_list(struct store *st, const char *tenant_id, const char *integrat
 }
 
 int store_job_cancel(struct store *st, const char *tenant_id, const char *id,
-		     struct store_job *out, struct err *e)
+		     struct store_job *out, bool *stopping, struct err *e)
 {
 	const char *p[] = {tenant_id, id};
 	PGresult *res;
+	*stopping = false;
+	/* The status this statement left decides the answer: a read after it may already see the
+	 * running job's worker end it as cancelled. */
 	int rc = store_exec(
 		st,
 		"WITH c AS (UPDATE jobs SET status = CASE WHEN status = 'running' THEN status ELSE "
 		"'cancelled' END, cancel_requested = true, finished_at = CASE WHEN status = "
 		"'running' THEN NULL ELSE now() END, updated_at = now() WHERE tenant_id = $1 AND id = "
-		"$2::uuid AND status IN ('queued', 'running', 'awaiting_approval') RETURNING id) "
-		"SELECT (SELECT count(*) FROM c), status FROM jobs WHERE tenant_id = $1 AND id = "
-		"$2::uuid",
+		"$2::uuid AND status IN ('queued', 'running', 'awaiting_approval') RETURNING status) "
+		"SELECT (SELECT count(*) FROM c), status, (SELECT status = 'running' FROM c) FROM jobs "
+		"WHERE tenant_id = $1 AND id = $2::uuid",
 		2, p, &res, e);
 	if (rc)
 		return rc;
@@ -185,6 +188,8 @@ int store_job_cancel(struct store *st, const char *tenant_id, const char *id,
 	else if (strcmp(PQgetvalue(res, 0, 0), "0") == 0)
 		rc = err_set(e, E_CONFLICT, "the job has finished (%s); there is nothing to cancel",
 			     PQgetvalue(res, 0, 1));
+	else
+		*stopping = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
 	PQclear(res);
 	return rc ? rc : store_job_get(st, tenant_id, id, out, e);
 }

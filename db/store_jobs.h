@@ -78,10 +78,11 @@ int store_job_list(struct store *st, const char *tenant_id, const char *integrat
 
 /*
  * Cancels: a queued job ends as cancelled at once; a running one is asked to stop (its worker
- * ends it as cancelled between batches). E_CONFLICT when it has finished already.
+ * ends it as cancelled between batches). *stopping is true when the job was running (it may have
+ * ended by the time *out is read). E_CONFLICT when it has finished already.
  */
 int store_job_cancel(struct store *st, const char *tenant_id, const char *id,
-		     struct store_job *out, struct err *e);
+		     struct store_job *out, bool *stopping, struct err *e);
 
 /*
  * Approves: a job awaiting approval (the deletion guard stopped it) is queued again with

@@ -312,11 +312,14 @@ static int group_create(struct groups_apply *ga, struct google_client *gc, struc
 		}
 		return group_failed(ga, s, &ge, e);
 	}
+	/* the item before the link: a crash between them leaves the link `creating`, which the
+	 * resumed run still takes for this create; the other order left a synced link with no item,
+	 * and the resumed run counted the group updated */
+	created_ahead(ga, s);
 	rc = link_write(ga, s, "synced", "provisioned", "gws.group.provisioned", NULL, NULL, false,
 			e);
 	if (rc)
 		return rc == E_NOTFOUND ? E_OK : rc;
-	created_ahead(ga, s);
 	s->ok = true;
 	return E_OK;
 }
@@ -332,6 +335,8 @@ static int group_link_update(struct groups_apply *ga, struct google_client *gc, 
 	 * or behind an ambiguous answer, so it is still a provisioning. */
 	bool own = en->op == PLAN_GROUP_LINK && s->create_intent;
 	if (en->op == PLAN_GROUP_LINK) {
+		if (own)
+			created_ahead(ga, s); /* before the link, as in group_create */
 		rc = link_write(ga, s, "synced", own ? "provisioned" : "linked",
 				own ? "gws.group.provisioned" : "gws.group.linked", NULL, NULL, false, e);
 		if (rc == E_CONFLICT && !sync_not_active(rc, e)) {
@@ -342,10 +347,7 @@ static int group_link_update(struct groups_apply *ga, struct google_client *gc, 
 		}
 		if (rc)
 			return rc == E_NOTFOUND ? E_OK : rc;
-		if (own)
-			created_ahead(ga, s);
-		else
-			s->linked = true;
+		s->linked = !own;
 	}
 	if (en->body) {
 		char path[1024];
