@@ -622,6 +622,13 @@ static bool digest_of(const char *text, char out[65])
 }
 
 /* Whether field f differs: from Google's value when known, else from the link's digest. */
+/* Whether the link holds a digest of field f (what gwsync last wrote or saw in Google). */
+static bool has_digest(const struct plan_user *u, enum field_id f)
+{
+	struct json_object *h;
+	return u->field_hashes && json_object_object_get_ex(u->field_hashes, field_names[f], &h);
+}
+
 static bool field_differs(const struct plan_user *u, const struct desired *d, enum field_id f)
 {
 	if (!d->want[f])
@@ -653,8 +660,13 @@ bool plan_user_needs_read(const struct plan_settings *s, const struct plan_user 
 		return true;
 	bool need = false;
 	for (int f = 0; f < F_N && !need; f++) {
-		if (s->identity_google && identity_field((enum field_id)f))
-			continue; /* never written: nothing to read for it */
+		if (s->identity_google && identity_field((enum field_id)f)) {
+			/* never written, so nothing to read for it; but a suspension the directory
+			 * asks for is reported as left alone, which needs Google's value when no
+			 * digest of gwsync's tells it (an imported user's link has none) */
+			need = f == F_SUSPENDED && d.suspend_want && !has_digest(u, F_SUSPENDED);
+			continue;
+		}
 		if (!field_differs(u, &d, (enum field_id)f))
 			continue;
 		need = field_is_array((enum field_id)f) || (f == F_SUSPENDED && d.suspend_want) ||
@@ -705,9 +717,7 @@ static bool kept_differs(const struct plan_user *u, const struct desired *d, enu
 		return false;
 	if (d->have[f])
 		return strcmp(d->want[f], d->have[f]) != 0;
-	struct json_object *h;
-	return u->field_hashes && json_object_object_get_ex(u->field_hashes, field_names[f], &h) &&
-	       field_differs(u, d, f);
+	return has_digest(u, f) && field_differs(u, d, f);
 }
 
 static int add_kept(struct plan_entry *e, const char *field, const char *before,

@@ -194,7 +194,9 @@ struct plan {
  * (address lookups), users whose managed typed arrays changed since the last write (the rebuild
  * needs Google's other entries), users who would get a suspension or password write
  * (protected-admin check from a fresh read), and under a delegated admin every user with a write
- * (admins get none). Scalars (primaryEmail, names, unsuspension) need no read. Pure.
+ * (admins get none). Scalars (primaryEmail, names, unsuspension) need no read. Under
+ * identity_source google the identity fields are never written, but a suspension the directory
+ * asks for is read when no digest tells Google's value, so the plan reports it left alone. Pure.
  */
 bool plan_user_needs_read(const struct plan_settings *s, const struct plan_user *u);
 

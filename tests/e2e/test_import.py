@@ -364,6 +364,38 @@ def test_identity_source_google(ex):
     assert replica(ex, "idb")["last_name"] == "Old"
 
 
+def test_a_suspension_left_to_google_is_reported_for_an_imported_user(ex):
+    """identity_source google: unbinding an imported user (its link holds no digest of what
+    Google has) reported nothing, no item and no plan entry (a tester). The targeted export reads
+    the user and says the suspension was left alone; Google is not written."""
+    ex.rules(state="export")
+    seed_google(ex.emu, [gu("imp@example.com", "Imp", "Orted")])
+    gid = google_ids(ex)["imp@example.com"]
+    ex.settings(identity_source="google")
+    ex.idle()
+    job = ex.job("import_users", google_user_ids=[gid])
+    assert job["counts"]["created"] == 1, job
+    uid = "google:" + gid
+    r = ex.api.request("PATCH", f"/v1/users/{uid}", ex.key, json={"state": "active"})
+    assert r.status_code == 200, r.text
+    ex.idle()
+    seq = ex.seq()
+    r = ex.api.request("DELETE", f"/v1/integrations/{ex.iid}/users/{uid}", ex.key)
+    assert r.status_code == 204, r.text
+    ex.idle()
+    assert ex.writes_since(seq) == []
+    assert ex.google()["imp@example.com"].get("suspended") is not True
+    jobs = ex.api.get(f"/v1/integrations/{ex.iid}/jobs?type=export_users&limit=1", key=ex.key).json()["items"]
+    item = ex.items(jobs[0]["id"])[uid]
+    assert item["outcome"] == "unchanged" and item["error"]["reason"] == "identity_source_google", item
+    assert "suspended" in item["error"]["message"], item
+    plan = ex.api.get(f"/v1/jobs/{jobs[0]['id']}/plan", key=ex.key).json()["items"]
+    assert [(p["user_id"], p["op"], p["reason"]) for p in plan] == [(uid, "none", "identity_source_google")], plan
+    kept = {c["field"]: c for c in plan[0]["changes"]}
+    assert kept["suspended"] == {"field": "suspended", "before": False, "after": True,
+                                 "left_alone": "identity_source_google"}, kept
+
+
 def test_preview_refusals_and_bad_input_are_problems(ex):
     """Google's refusals get their own problem types (never a 500), a bad page token blames the
     cursor, and a query that is not UTF-8 is refused before Google sees it."""

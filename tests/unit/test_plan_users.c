@@ -1694,9 +1694,19 @@ static void test_google_identity_targeted(void **state)
 	u = linked(NULL);
 	u.field_hashes = NULL;
 	u.first_name = "Elizabeth";
+	assert_false(plan_user_needs_read(&s, &u));
 	e = plan1(&s, &u);
 	check_op(e, PLAN_NONE, NULL);
 	assert_int_equal(e->n_kept, 0);
+
+	/* A suspension asked for with no digest (an imported user): read, so the plan can say
+	 * it was left alone; with a digest the digest tells it and nothing is read. */
+	u = linked(NULL);
+	u.field_hashes = NULL;
+	u.state = "suspended";
+	assert_true(plan_user_needs_read(&s, &u));
+	u.field_hashes = hashes(LIZ_HASHES);
+	assert_false(plan_user_needs_read(&s, &u));
 }
 
 int main(void)
