@@ -52,18 +52,40 @@ class Export:
         emulator has served `calls` of route, clears the fault and starts another worker; returns
         the job as it ends there (the kill tests of export and groups); extra: the new worker's
         settings."""
+        jid = self.job_once_served(job_type, route, latency_ms, calls)
+        self.worker.proc.send_signal(signal.SIGKILL)
+        self.worker.proc.wait()
+        self.emu.ctl("DELETE", "faults")
+        self.worker = self.start_worker(**extra)
+        return self.wait(jid)
+
+    def deactivate_during(self, job_type, route, latency_ms, calls):
+        """Runs a job_type job with route slowed by latency_ms and deactivates the integration once
+        the emulator has served `calls` of route; returns the job as it ends and the emulator's
+        last request seq once the deactivation had committed (the deactivation tests of export
+        and groups)."""
+        try:
+            jid = self.job_once_served(job_type, route, latency_ms, calls)
+            r = self.api.post(f"/v1/integrations/{self.iid}/deactivate", key=self.key)
+            assert r.status_code == 200, r.text
+            seq = self.seq()
+            job = self.wait(jid)
+            self.idle()
+        finally:
+            self.emu.ctl("DELETE", "faults")
+        return job, seq
+
+    def job_once_served(self, job_type, route, latency_ms, calls):
+        """Queues a job_type job with route slowed by latency_ms (the fault stays); returns its id
+        once the emulator has served `calls` of route."""
         self.emu.ctl("POST", "faults", {"route": route, "latencyMs": latency_ms})
         r = self.api.post(f"/v1/integrations/{self.iid}/jobs", key=self.key, json={"type": job_type})
         assert r.status_code == 202, r.text
         deadline = time.monotonic() + 60
         while self.emu.ctl("GET", "counters")["counters"].get(route, 0) < calls:
             assert time.monotonic() < deadline, f"{route} did not start"
-            time.sleep(0.05)
-        self.worker.proc.send_signal(signal.SIGKILL)
-        self.worker.proc.wait()
-        self.emu.ctl("DELETE", "faults")
-        self.worker = self.start_worker(**extra)
-        return self.wait(r.json()["id"])
+            time.sleep(0.02)
+        return r.json()["id"]
 
     def restart_worker(self, **extra):
         """Stops the worker (it must exit cleanly) and starts another with extra settings."""
@@ -949,22 +971,7 @@ def test_deactivation_during_an_export_leaves_no_live_link_and_stops_it(pending)
     ex.restart_worker(GWSYNC_GOOGLE_QPM=QUICK_QPM)
     ex.authorize()
     # about a second a batch of 50: the deactivation lands inside one
-    ex.emu.ctl("POST", "faults", {"route": "directory.users.insert", "latencyMs": 20})
-    try:
-        r = ex.api.post(f"/v1/integrations/{ex.iid}/jobs", key=ex.key, json={"type": "export_users"})
-        assert r.status_code == 202, r.text
-        jid = r.json()["id"]
-        deadline = time.monotonic() + 60
-        while ex.emu.ctl("GET", "counters")["counters"].get("directory.users.insert", 0) < 75:
-            assert time.monotonic() < deadline, "the export did not start"
-            time.sleep(0.02)
-        r = ex.api.post(f"/v1/integrations/{ex.iid}/deactivate", key=ex.key)
-        assert r.status_code == 200, r.text
-        seq = ex.seq()
-        job = ex.wait(jid)
-        ex.idle()
-    finally:
-        ex.emu.ctl("DELETE", "faults")
+    job, seq = ex.deactivate_during("export_users", "directory.users.insert", 20, 75)
     # the run stops, naming why; after the deactivation at most the batch in flight was written
     assert job["status"] == "failed" and job["error_reason"] == "integration_not_active", job
     after = ex.writes_since(seq)
@@ -978,3 +985,4 @@ def test_deactivation_during_an_export_leaves_no_live_link_and_stops_it(pending)
     kept = {g for (g,) in h.sql(ex.db, "SELECT google_id FROM user_links WHERE integration_id = %s "
                                        "AND google_id IS NOT NULL", ex.iid)}
     assert 75 <= len(made) < n and made <= kept, (len(made), len(made - kept))
+

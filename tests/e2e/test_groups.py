@@ -6,7 +6,6 @@ otherwise. Google's side is checked through the emulator's state; write calls ar
 its request log (batch parts count one each).
 """
 import json
-import time
 
 import pytest
 
@@ -617,22 +616,7 @@ def test_deactivation_during_a_group_sync_leaves_no_live_link_and_stops_it(gx, r
         members, n, latency, at = [f"m{i:04d}" for i in range(25)], 40, 4, 50
     gx.idle()
     sql_groups(gx, n, members)
-    gx.emu.ctl("POST", "faults", {"route": route, "latencyMs": latency})
-    try:
-        r = gx.api.post(f"/v1/integrations/{gx.iid}/jobs", key=gx.key, json={"type": "sync_groups"})
-        assert r.status_code == 202, r.text
-        jid = r.json()["id"]
-        deadline = time.monotonic() + 60
-        while gx.emu.ctl("GET", "counters")["counters"].get(route, 0) < at:
-            assert time.monotonic() < deadline, f"{route} did not start"
-            time.sleep(0.02)
-        r = gx.api.post(f"/v1/integrations/{gx.iid}/deactivate", key=gx.key)
-        assert r.status_code == 200, r.text
-        seq = gx.seq()
-        job = gx.wait(jid)
-        gx.idle()
-    finally:
-        gx.emu.ctl("DELETE", "faults")
+    job, seq = gx.deactivate_during("sync_groups", route, latency, at)
     assert job["status"] == "failed" and job["error_reason"] == "integration_not_active", job
     assert h.sql(gx.db, "SELECT count(*) FROM group_bindings WHERE integration_id = %s", gx.iid) == [(0,)]
     links = h.sql(gx.db, "SELECT status, count(*) FROM group_links WHERE integration_id = %s GROUP BY 1",
