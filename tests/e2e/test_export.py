@@ -986,3 +986,54 @@ def test_deactivation_during_an_export_leaves_no_live_link_and_stops_it(pending)
                                        "AND google_id IS NOT NULL", ex.iid)}
     assert 75 <= len(made) < n and made <= kept, (len(made), len(made - kept))
 
+
+@pytest.mark.parametrize("how", ["unbound", "deleted", "reconcile"])
+def test_a_conflict_of_a_user_who_left_the_scope_is_released_until_it_returns(ex, how):
+    """u14 (the alias of dup2@, which u13 is linked to) is a conflict, linked_to_another_user; it
+    left the scope (taken out of the bound group, or deleted, or unbound behind the engine's back and
+    found by a full reconcile) and its link still said conflict, run after run. Its link is released
+    (no error), with no Google call; back in scope it is the same conflict again."""
+    two_users_for_one_google_user(ex)
+    for uid in ("u13", "u14"):
+        r = ex.api.request("PUT", f"/v1/groups/gdup/members/{uid}", ex.key)
+        assert r.status_code in (200, 201), r.text
+        ex.idle()
+    assert ex.link("u13")["status"] == "synced"
+    link = ex.link("u14")
+    assert link["status"] == "conflict" and link["last_error"]["reason"] == "linked_to_another_user", link
+    g0 = ex.google()["dup2@example.com"]
+    seq = ex.seq()
+    if how == "unbound":
+        assert ex.api.delete("/v1/groups/gdup/members/u14", key=ex.key).status_code == 204
+    elif how == "deleted":
+        assert ex.api.delete("/v1/users/u14", key=ex.key).status_code == 204
+    else:
+        # no REST change: nothing is queued for u14; a full reconcile finds it out of scope
+        h.sql(ex.db, "DELETE FROM group_members WHERE group_id = 'gdup' AND user_id = 'u14'")
+        assert ex.job()["status"] == "succeeded"
+    ex.idle()
+    got = ex.api.get(f"/v1/integrations/{ex.iid}/users/u14", key=ex.key)
+    assert got.status_code == 200, got.text
+    link = got.json()["link"]
+    assert link["status"] == "released" and link["last_error"] is None and link["google_id"] is None, link
+    assert link["last_synced_at"] is None, link  # never synced: a release is no sync
+    assert ex.link("u13")["status"] == "synced"
+    assert_untouched(ex, g0, seq)
+    # a full reconcile leaves it so, and still writes nothing
+    job = ex.job()
+    assert job["status"] == "succeeded", job
+    assert ex.link("u14")["status"] == "released"
+    assert_untouched(ex, g0, seq)
+    # back in scope: the same conflict, never the other user's Google account
+    if how == "deleted":
+        r = ex.api.request("PUT", "/v1/users/u14", ex.key, json={
+            "email": "dup2.alias@example.com", "first_name": "U14", "last_name": "Dup", "state": "active"})
+        assert r.status_code in (200, 201), r.text
+        ex.password("u14")
+    r = ex.api.request("PUT", "/v1/groups/gdup/members/u14", ex.key)
+    assert r.status_code in (200, 201), r.text
+    ex.idle()
+    link = ex.link("u14")
+    assert link["status"] == "conflict" and link["last_error"]["reason"] == "linked_to_another_user", link
+    assert ex.link("u13")["status"] == "synced"
+    assert_untouched(ex, g0, seq)
