@@ -449,7 +449,9 @@ int store_links_refresh(struct store *st, const char *tenant_id, const char *int
 				     "l.primary_email), status = CASE WHEN $7::boolean THEN 'released' "
 				     "ELSE x.status END, field_hashes = l.field_hashes || "
 				     "x.h::jsonb, last_error_reason = NULL, last_error_message = NULL, "
-				     "last_synced_at = now(), updated_at = now() FROM unnest($3::text[], "
+				     "last_synced_at = CASE WHEN x.status = 'released' THEN "
+				     "l.last_synced_at ELSE now() END, updated_at = now() FROM unnest("
+				     "$3::text[], "
 				     "$4::text[], $5::text[], $6::text[]) AS x(user_id, pe, status, h) WHERE "
 				     "l.tenant_id = $1::uuid AND l.integration_id = $2::uuid AND l.user_id = "
 				     "x.user_id",

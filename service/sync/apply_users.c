@@ -166,6 +166,13 @@ static void note_kept(struct outcome *o, const struct plan_entry *en)
 	o->item_message = o->message;
 }
 
+/* A link released for a user who left the scope (plan_link_release_due): no event, no error. */
+static void set_released(struct outcome *o, const struct plan_user *u)
+{
+	o->w = (struct store_link_write){.user_id = u->user_id, .status = "released"};
+	o->write_link = true;
+}
+
 /* A success: the link records the Google id, what was written and the password's digest. */
 static void set_done(struct outcome *o, const struct plan_user *u, const struct plan_entry *en,
 		     const char *google_id, const char *origin, enum store_job_count count)
@@ -540,6 +547,8 @@ static void local_outcome(const struct export_user *x, const struct plan_entry *
 	case PLAN_NONE:
 		if (link_refresh_due(x, en))
 			set_done(o, u, en, u->google_id, NULL, JOB_UNCHANGED);
+		else if (plan_link_release_due(u))
+			set_released(o, u);
 		o->count = JOB_UNCHANGED;
 		note_kept(o, en);
 		break;
@@ -581,13 +590,15 @@ static bool needs_google(enum plan_op op)
 int apply_settled(struct apply_ctx *ac, const struct plan_entry *const *ens, size_t n,
 		  bool listed, struct err *e)
 {
-	/* Unlisted, only the links that do not record what Google holds yet need anything. */
+	/* Unlisted, only the links that do not record what Google holds yet, or that a user who
+	 * left the scope no longer needs (released), need anything. */
 	const struct plan_entry **w = listed ? NULL : calloc(n ? n : 1, sizeof(*w));
 	size_t m = 0;
 	if (!listed && !w)
 		return err_set(e, E_NOMEM, "apply");
 	for (size_t i = 0; w && i < n; i++) {
-		if (link_refresh_due(&ac->scope->users[ens[i]->user], ens[i]))
+		const struct export_user *x = &ac->scope->users[ens[i]->user];
+		if (link_refresh_due(x, ens[i]) || plan_link_release_due(&x->pu))
 			w[m++] = ens[i];
 	}
 	if (w) {

@@ -676,6 +676,17 @@ bool plan_user_needs_read(const struct plan_settings *s, const struct plan_user 
 	return need || password_due(s, u);
 }
 
+bool plan_link_release_due(const struct plan_user *u)
+{
+	static const char *const stale[] = {"conflict", "failed", "skipped", "pending"};
+	if ((u->exists && u->in_scope) || u->context || u->google_id[0])
+		return false;
+	for (size_t i = 0; i < sizeof(stale) / sizeof(stale[0]); i++)
+		if (!strcmp(u->link_status, stale[i]))
+			return true;
+	return false;
+}
+
 /* ------------------------------------------------------------------ building an entry */
 
 /* Appends {field, before, after} (copied) to the list *v of *n changes. */

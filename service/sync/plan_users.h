@@ -200,6 +200,14 @@ struct plan {
  */
 bool plan_user_needs_read(const struct plan_settings *s, const struct plan_user *u);
 
+/*
+ * Whether the run releases u's link (status released, its error cleared, no Google call): a user
+ * no longer in the scope (unbound, or gone from the directory) whose link holds no Google user but
+ * still reports on a provisioning that is no longer wanted (conflict, failed, skipped, pending).
+ * A user linked to a Google user is suspended instead; one who returns is matched afresh. Pure.
+ */
+bool plan_link_release_due(const struct plan_user *u);
+
 /* The desired primaryEmail of u into out (cap ≥ 256), or false with *reason set. Pure. */
 bool plan_primary_email(const struct plan_settings *s, const char *email, char *out, size_t cap,
 			const char **reason);

@@ -52,18 +52,40 @@ class Export:
         emulator has served `calls` of route, clears the fault and starts another worker; returns
         the job as it ends there (the kill tests of export and groups); extra: the new worker's
         settings."""
+        jid = self.job_once_served(job_type, route, latency_ms, calls)
+        self.worker.proc.send_signal(signal.SIGKILL)
+        self.worker.proc.wait()
+        self.emu.ctl("DELETE", "faults")
+        self.worker = self.start_worker(**extra)
+        return self.wait(jid)
+
+    def deactivate_during(self, job_type, route, latency_ms, calls):
+        """Runs a job_type job with route slowed by latency_ms and deactivates the integration once
+        the emulator has served `calls` of route; returns the job as it ends and the emulator's
+        last request seq once the deactivation had committed (the deactivation tests of export
+        and groups)."""
+        try:
+            jid = self.job_once_served(job_type, route, latency_ms, calls)
+            r = self.api.post(f"/v1/integrations/{self.iid}/deactivate", key=self.key)
+            assert r.status_code == 200, r.text
+            seq = self.seq()
+            job = self.wait(jid)
+            self.idle()
+        finally:
+            self.emu.ctl("DELETE", "faults")
+        return job, seq
+
+    def job_once_served(self, job_type, route, latency_ms, calls):
+        """Queues a job_type job with route slowed by latency_ms (the fault stays); returns its id
+        once the emulator has served `calls` of route."""
         self.emu.ctl("POST", "faults", {"route": route, "latencyMs": latency_ms})
         r = self.api.post(f"/v1/integrations/{self.iid}/jobs", key=self.key, json={"type": job_type})
         assert r.status_code == 202, r.text
         deadline = time.monotonic() + 60
         while self.emu.ctl("GET", "counters")["counters"].get(route, 0) < calls:
             assert time.monotonic() < deadline, f"{route} did not start"
-            time.sleep(0.05)
-        self.worker.proc.send_signal(signal.SIGKILL)
-        self.worker.proc.wait()
-        self.emu.ctl("DELETE", "faults")
-        self.worker = self.start_worker(**extra)
-        return self.wait(r.json()["id"])
+            time.sleep(0.02)
+        return r.json()["id"]
 
     def restart_worker(self, **extra):
         """Stops the worker (it must exit cleanly) and starts another with extra settings."""
@@ -949,22 +971,7 @@ def test_deactivation_during_an_export_leaves_no_live_link_and_stops_it(pending)
     ex.restart_worker(GWSYNC_GOOGLE_QPM=QUICK_QPM)
     ex.authorize()
     # about a second a batch of 50: the deactivation lands inside one
-    ex.emu.ctl("POST", "faults", {"route": "directory.users.insert", "latencyMs": 20})
-    try:
-        r = ex.api.post(f"/v1/integrations/{ex.iid}/jobs", key=ex.key, json={"type": "export_users"})
-        assert r.status_code == 202, r.text
-        jid = r.json()["id"]
-        deadline = time.monotonic() + 60
-        while ex.emu.ctl("GET", "counters")["counters"].get("directory.users.insert", 0) < 75:
-            assert time.monotonic() < deadline, "the export did not start"
-            time.sleep(0.02)
-        r = ex.api.post(f"/v1/integrations/{ex.iid}/deactivate", key=ex.key)
-        assert r.status_code == 200, r.text
-        seq = ex.seq()
-        job = ex.wait(jid)
-        ex.idle()
-    finally:
-        ex.emu.ctl("DELETE", "faults")
+    job, seq = ex.deactivate_during("export_users", "directory.users.insert", 20, 75)
     # the run stops, naming why; after the deactivation at most the batch in flight was written
     assert job["status"] == "failed" and job["error_reason"] == "integration_not_active", job
     after = ex.writes_since(seq)
@@ -978,3 +985,55 @@ def test_deactivation_during_an_export_leaves_no_live_link_and_stops_it(pending)
     kept = {g for (g,) in h.sql(ex.db, "SELECT google_id FROM user_links WHERE integration_id = %s "
                                        "AND google_id IS NOT NULL", ex.iid)}
     assert 75 <= len(made) < n and made <= kept, (len(made), len(made - kept))
+
+
+@pytest.mark.parametrize("how", ["unbound", "deleted", "reconcile"])
+def test_a_conflict_of_a_user_who_left_the_scope_is_released_until_it_returns(ex, how):
+    """u14 (the alias of dup2@, which u13 is linked to) is a conflict, linked_to_another_user; it
+    left the scope (taken out of the bound group, or deleted, or unbound behind the engine's back and
+    found by a full reconcile) and its link still said conflict, run after run. Its link is released
+    (no error), with no Google call; back in scope it is the same conflict again."""
+    two_users_for_one_google_user(ex)
+    for uid in ("u13", "u14"):
+        r = ex.api.request("PUT", f"/v1/groups/gdup/members/{uid}", ex.key)
+        assert r.status_code in (200, 201), r.text
+        ex.idle()
+    assert ex.link("u13")["status"] == "synced"
+    link = ex.link("u14")
+    assert link["status"] == "conflict" and link["last_error"]["reason"] == "linked_to_another_user", link
+    g0 = ex.google()["dup2@example.com"]
+    seq = ex.seq()
+    if how == "unbound":
+        assert ex.api.delete("/v1/groups/gdup/members/u14", key=ex.key).status_code == 204
+    elif how == "deleted":
+        assert ex.api.delete("/v1/users/u14", key=ex.key).status_code == 204
+    else:
+        # no REST change: nothing is queued for u14; a full reconcile finds it out of scope
+        h.sql(ex.db, "DELETE FROM group_members WHERE group_id = 'gdup' AND user_id = 'u14'")
+        assert ex.job()["status"] == "succeeded"
+    ex.idle()
+    got = ex.api.get(f"/v1/integrations/{ex.iid}/users/u14", key=ex.key)
+    assert got.status_code == 200, got.text
+    link = got.json()["link"]
+    assert link["status"] == "released" and link["last_error"] is None and link["google_id"] is None, link
+    assert link["last_synced_at"] is None, link  # never synced: a release is no sync
+    assert ex.link("u13")["status"] == "synced"
+    assert_untouched(ex, g0, seq)
+    # a full reconcile leaves it so, and still writes nothing
+    job = ex.job()
+    assert job["status"] == "succeeded", job
+    assert ex.link("u14")["status"] == "released"
+    assert_untouched(ex, g0, seq)
+    # back in scope: the same conflict, never the other user's Google account
+    if how == "deleted":
+        r = ex.api.request("PUT", "/v1/users/u14", ex.key, json={
+            "email": "dup2.alias@example.com", "first_name": "U14", "last_name": "Dup", "state": "active"})
+        assert r.status_code in (200, 201), r.text
+        ex.password("u14")
+    r = ex.api.request("PUT", "/v1/groups/gdup/members/u14", ex.key)
+    assert r.status_code in (200, 201), r.text
+    ex.idle()
+    link = ex.link("u14")
+    assert link["status"] == "conflict" and link["last_error"]["reason"] == "linked_to_another_user", link
+    assert ex.link("u13")["status"] == "synced"
+    assert_untouched(ex, g0, seq)

@@ -596,6 +596,52 @@ def test_worker_killed_during_group_sync_counts_objects_once(gx, route):
     assert job["status"] == "succeeded" and gx.group_writes_since(seq) == [], job
 
 
+# member changes go to Google in batches of at most this many (service/sync/apply_groups.c)
+MEMBER_BATCH = 500
+
+
+@pytest.mark.parametrize("route", ["directory.groups.insert", "directory.members.insert"])
+def test_deactivation_during_a_group_sync_leaves_no_live_link_and_stops_it(gx, route):
+    """Deactivate unbinds every group and makes every group link unmanaged; a sync_groups run
+    across it, creating groups or adding their members, stops naming why, leaves no managed link
+    behind (the groups it made keep their Google ids) and writes Google no more: at most the
+    create, or the member batch, in flight when the deactivation committed."""
+    if route == "directory.groups.insert":
+        three_users(gx)
+        members, n, latency, at = ("alice", "bob", "carol"), 40, 100, 5
+    else:
+        # 2 member batches: the deactivation lands inside the first
+        gx.bulk_users("m", "mem", 25)
+        assert gx.job()["status"] == "succeeded"
+        members, n, latency, at = [f"m{i:04d}" for i in range(25)], 40, 4, 50
+    gx.idle()
+    sql_groups(gx, n, members)
+    job, seq = gx.deactivate_during("sync_groups", route, latency, at)
+    assert job["status"] == "failed" and job["error_reason"] == "integration_not_active", job
+    assert h.sql(gx.db, "SELECT count(*) FROM group_bindings WHERE integration_id = %s", gx.iid) == [(0,)]
+    links = h.sql(gx.db, "SELECT status, count(*) FROM group_links WHERE integration_id = %s GROUP BY 1",
+                  gx.iid)
+    assert [s for s, _ in links] == ["unmanaged"], links
+    # after the deactivation only the Google write in flight ended (a create, or one member batch)
+    after = gx.routes(gx.group_writes_since(seq))
+    if route == "directory.groups.insert":
+        assert sum(after.values()) <= 1 and set(after) <= {route}, after
+    else:
+        assert set(after) <= {route} and after.get(route, 0) <= MEMBER_BATCH, after
+        # the run stopped: the second batch was never sent
+        done = gx.emu.ctl("GET", "counters")["counters"].get(route, 0)
+        assert done <= MEMBER_BATCH < n * len(members), done
+    # what the run learned is kept: every Google group it made has its link's Google id
+    made = {g["id"] for g in gx.emu.ctl("GET", "state")["groups"] if g["email"].startswith("kgrp")}
+    kept = {g for (g,) in h.sql(gx.db, "SELECT google_id FROM group_links WHERE integration_id = %s "
+                                       "AND google_id IS NOT NULL", gx.iid)}
+    assert made <= kept, made - kept
+    if route == "directory.groups.insert":
+        assert at <= len(made) < n, len(made)
+    else:
+        assert len(made) == n, len(made)
+
+
 def test_group_created_behind_ambiguous_503_is_provisioned(gx):
     """groups.insert applied, then answered 503: the retry's 409 is gwsync's own create (origin
     provisioned, counted created); and when the address is not found right after (index lag), the

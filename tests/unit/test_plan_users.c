@@ -1013,6 +1013,48 @@ static void test_unbound_inactive_integration(void **state)
 	check_flags(e, false, false, false, false);
 }
 
+/*
+ * A conflict (or failure, skip, wait) on a user never linked to a Google user is released once the
+ * user leaves the scope: nothing to plan, no read, and the link stops reporting it. A linked user
+ * is suspended instead; one still in scope keeps what the plan says.
+ */
+static void test_unlinked_user_leaving_scope_releases_its_link(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	static const char *const stale[] = {"conflict", "failed", "skipped", "pending"};
+	for (size_t i = 0; i < sizeof(stale) / sizeof(stale[0]); i++) {
+		struct plan_user u = user();
+		u.link_status = stale[i];
+		assert_false(plan_link_release_due(&u));
+		u.in_scope = false;
+		assert_true(plan_link_release_due(&u));
+		check_op(plan1(&s, &u), PLAN_NONE, NULL);
+		assert_false(plan_user_needs_read(&s, &u));
+		u.in_scope = true;
+		u.exists = false;
+		assert_true(plan_link_release_due(&u));
+	}
+	struct plan_user u = user();
+	u.in_scope = false;
+	u.link_status = ""; /* no link */
+	assert_false(plan_link_release_due(&u));
+	u.link_status = "released";
+	assert_false(plan_link_release_due(&u));
+	u.link_status = "creating"; /* a create may have gone through: the next run looks it up */
+	assert_false(plan_link_release_due(&u));
+	u = user();
+	u.link_status = "conflict";
+	u.in_scope = false;
+	u.context = true; /* never applied */
+	assert_false(plan_link_release_due(&u));
+	u = linked(G_LIZ "}");
+	u.link_status = "conflict"; /* e.g. a rename refused: still linked, so suspended */
+	u.in_scope = false;
+	assert_false(plan_link_release_due(&u));
+	check_op(plan1(&s, &u), PLAN_SUSPEND, NULL);
+}
+
 static void test_lockout_and_expiry(void **state)
 {
 	(void)state;
@@ -1744,6 +1786,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_suspend_directory_suspended, teardown),
 		cmocka_unit_test_teardown(test_suspend_unbound_and_deleted, teardown),
 		cmocka_unit_test_teardown(test_unbound_inactive_integration, teardown),
+		cmocka_unit_test_teardown(test_unlinked_user_leaving_scope_releases_its_link, teardown),
 		cmocka_unit_test_teardown(test_lockout_and_expiry, teardown),
 		cmocka_unit_test_teardown(test_staged_linked_no_state_write, teardown),
 		cmocka_unit_test_teardown(test_super_admin_protected, teardown),
