@@ -53,6 +53,7 @@ struct api_request {
 	const char *body;	  /* NUL-terminated copy, body_len bytes */
 	size_t body_len;
 	const char *if_match;	     /* If-Match header or NULL */
+	int64_t if_version;	     /* what it asks for (api_if_match), parsed before the handler */
 	const char *idempotency_key; /* Idempotency-Key header or NULL */
 	struct router_match params;
 	struct api_principal who;
@@ -93,6 +94,12 @@ enum api_route_flag {
 	 * blank one or {} is refused (api_body_none), never ignored.
 	 */
 	ROUTE_NO_BODY = 8,
+	/*
+	 * Takes If-Match (openapi.yaml lists it there): the handler compares rq->if_version. Any
+	 * other route refuses the header with a 400 before its handler runs, so a precondition is
+	 * never silently ignored; a malformed header is a 400 on every route.
+	 */
+	ROUTE_IF_MATCH = 16,
 };
 
 struct api_route {
@@ -243,7 +250,7 @@ void api_reply_page(struct api_response *rs, json_object *items, const char *nex
 /*
  * The version an If-Match header asks for: -1 when there is none (or "*"). A header that is not
  * "*" or an ETag of ours ("N", W/"N") is malformed: answers 400 and returns -1 from the function.
- * A weak tag W/"N" never matches (If-Match compares strongly, RFC 9110 §13.1.1): *version is
+ * http.c calls it for every request (handlers read rq->if_version). A weak tag W/"N" never matches (If-Match compares strongly, RFC 9110 §13.1.1): *version is
  * API_VERSION_NEVER, so the handler answers 412 where it compares versions — after the body was
  * checked, as a request that would be refused without the precondition is (RFC 9110 §13.2.1) —
  * and that 412 says why (rs->if_match_weak).

@@ -35,10 +35,10 @@ const char *directory_path_id(struct api_request *rq, struct api_response *rs, c
 			      const char *what, bool creates);
 
 /*
- * The If-Match condition as the store takes it: -1 none, 0 "*", else the version. Answers 412
- * itself and returns -1 when the header names no version of ours.
+ * The If-Match condition as the store takes it: -1 none, 0 "*", else the version
+ * (API_VERSION_NEVER for a weak tag). http.c has refused a malformed header before the handler.
  */
-int directory_if_match(struct api_request *rq, struct api_response *rs, int64_t *if_version);
+int64_t directory_if_version(const struct api_request *rq);
 
 /*
  * Answers a failed directory write: E_INVAL whose e->reason is a JSON pointer ("/manager_id")

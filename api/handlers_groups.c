@@ -56,8 +56,8 @@ static int string_member(json_object *body, const char *key, const char **s, str
 void handle_groups_put(struct api_request *rq, struct api_response *rs)
 {
 	const char *id = directory_path_id(rq, rs, "group_id", "group", true);
-	int64_t if_version;
-	if (!id || directory_if_match(rq, rs, &if_version))
+	int64_t if_version = directory_if_version(rq);
+	if (!id)
 		return;
 	static const char *const allowed[] = {"name", "description", "email", NULL};
 	static const char *const readonly[] = {"id", "created_at", "updated_at", NULL};
@@ -141,8 +141,8 @@ void handle_groups_list(struct api_request *rq, struct api_response *rs)
 void handle_groups_delete(struct api_request *rq, struct api_response *rs)
 {
 	const char *id = directory_path_id(rq, rs, "group_id", "group", false);
-	int64_t if_version;
-	if (!id || directory_if_match(rq, rs, &if_version))
+	int64_t if_version = directory_if_version(rq);
+	if (!id)
 		return;
 	struct err e = {0};
 	struct store_actor actor = api_actor(rq, NULL);
@@ -180,8 +180,8 @@ void handle_group_members_delete(struct api_request *rq, struct api_response *rs
 {
 	const char *gid = directory_path_id(rq, rs, "group_id", "group", false);
 	const char *uid = gid ? directory_path_id(rq, rs, "user_id", "user", false) : NULL;
-	int64_t if_version;
-	if (!uid || directory_if_match(rq, rs, &if_version))
+	int64_t if_version = directory_if_version(rq);
+	if (!uid)
 		return;
 	struct err e = {0};
 	struct store_actor actor = api_actor(rq, NULL);

@@ -387,8 +387,8 @@ void handle_integrations_get(struct api_request *rq, struct api_response *rs)
 void handle_integrations_patch(struct api_request *rq, struct api_response *rs)
 {
 	const char *id = integration_path_id(rq, rs);
-	int64_t if_version;
-	if (!id || api_if_match(rq, rs, &if_version))
+	int64_t if_version = rq->if_version;
+	if (!id)
 		return;
 	json_object *body = api_body_object(rq, rs);
 	if (!body)
@@ -455,8 +455,8 @@ out:
 void handle_integrations_delete(struct api_request *rq, struct api_response *rs)
 {
 	const char *id = integration_path_id(rq, rs);
-	int64_t if_version;
-	if (!id || api_if_match(rq, rs, &if_version))
+	int64_t if_version = rq->if_version;
+	if (!id)
 		return;
 	struct err e = {0};
 	struct store_actor actor = api_actor(rq, NULL);
@@ -470,8 +470,8 @@ void handle_integrations_delete(struct api_request *rq, struct api_response *rs)
 static void status_action(struct api_request *rq, struct api_response *rs, bool deactivate)
 {
 	const char *id = integration_path_id(rq, rs);
-	int64_t if_version;
-	if (!id || api_if_match(rq, rs, &if_version))
+	int64_t if_version = rq->if_version;
+	if (!id)
 		return;
 	struct store_integration *it = malloc(sizeof(*it));
 	struct err e = {0};

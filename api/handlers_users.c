@@ -35,13 +35,11 @@ const char *directory_path_id(struct api_request *rq, struct api_response *rs, c
 	return NULL;
 }
 
-int directory_if_match(struct api_request *rq, struct api_response *rs, int64_t *if_version)
+int64_t directory_if_version(const struct api_request *rq)
 {
-	if (api_if_match(rq, rs, if_version))
-		return -1;
-	if (*if_version < 0 && rq->if_match)
-		*if_version = 0; /* "*": the resource must exist */
-	return 0;
+	if (rq->if_version < 0 && rq->if_match)
+		return 0; /* "*": the resource must exist */
+	return rq->if_version;
 }
 
 void directory_reply_err(struct api_response *rs, const struct err *e)
@@ -474,7 +472,8 @@ static struct user_work *user_write_begin(struct api_request *rq, struct api_res
 					  bool patch, const char **id, int64_t *if_version)
 {
 	*id = directory_path_id(rq, rs, "user_id", "user", !patch);
-	if (!*id || directory_if_match(rq, rs, if_version))
+	*if_version = directory_if_version(rq);
+	if (!*id)
 		return NULL;
 	struct user_work *w = user_work_new(rs);
 	if (!w)
@@ -594,8 +593,8 @@ void handle_users_list(struct api_request *rq, struct api_response *rs)
 void handle_users_delete(struct api_request *rq, struct api_response *rs)
 {
 	const char *id = directory_path_id(rq, rs, "user_id", "user", false);
-	int64_t if_version;
-	if (!id || directory_if_match(rq, rs, &if_version))
+	int64_t if_version = directory_if_version(rq);
+	if (!id)
 		return;
 	struct err e = {0};
 	struct store_actor actor = api_actor(rq, NULL);
@@ -629,8 +628,9 @@ void handle_users_password(struct api_request *rq, struct api_response *rs)
 	struct user_work *w = NULL;
 	int64_t if_version;
 	const char *id = directory_path_id(rq, rs, "user_id", "user", false);
-	if (!id || directory_if_match(rq, rs, &if_version))
+	if (!id)
 		goto out;
+	if_version = directory_if_version(rq);
 	w = user_work_new(rs);
 	if (!w)
 		goto out;

@@ -434,6 +434,28 @@ static void serve(const struct api_route *r, struct api_request *rq, struct api_
 	read_cache_put(cache, &t, tenant, key, keep ? rs->body : NULL, rs->len, rs->etag);
 }
 
+/*
+ * If-Match for every route in one place, so no handler can forget it: malformed is a 400 on any
+ * route; on a route that does not take it (no ROUTE_IF_MATCH: its resource has no ETag to
+ * compare) a 400 too, as ignoring it would carry out a change the client made conditional.
+ * Checked from the headers, like the key, before the body is read.
+ */
+static int if_match_check(const struct api_route *r, struct api_request *rq,
+			  struct api_response *rs)
+{
+	if (api_if_match(rq, rs, &rq->if_version))
+		return -1;
+	if (!rq->if_match || (r->flags & ROUTE_IF_MATCH))
+		return 0;
+	struct problem p;
+	problem_set(&p, 400, "validation", "Invalid request",
+		    "header If-Match is not taken by %s %s", r->r.method, r->r.pattern);
+	problem_add_error(&p, "/header/If-Match",
+			  "is not taken here: this operation compares no ETag");
+	api_reply_problem(rs, &p, NULL);
+	return -1;
+}
+
 /* 1 when path is one of the ROUTE_HEALTH routes (they have no parameters). */
 static int health_path(const char *path)
 {
@@ -469,6 +491,7 @@ static int handle_request(struct mg_connection *conn, int health_only)
 		.req_id = req_id,
 		.content_type = mg_get_header(conn, "Content-Type"),
 		.if_match = mg_get_header(conn, "If-Match"),
+		.if_version = -1,
 		.idempotency_key = mg_get_header(conn, "Idempotency-Key"),
 		.body = "",
 	};
@@ -512,6 +535,8 @@ static int handle_request(struct mg_connection *conn, int health_only)
 		 * byte of its body is read, so anonymous clients cannot make the threads read bodies.
 		 */
 		if (r->min_role != ACCESS_NONE && authenticate(conn, &rq, &rs, r->min_role) != 0)
+			goto respond;
+		if (if_match_check(r, &rq, &rs))
 			goto respond;
 		long timeout_ms = health_only ? HEALTH_REQUEST_TIMEOUT_MS
 					      : srv->ctx.cfg->http_request_timeout_ms;

@@ -13,13 +13,17 @@
 /*
  * When an integration row's next scheduled import is due (settings.import_schedule):
  * import_last_run_at + import_interval_minutes minutes of minute_ms milliseconds each (a
- * parameter, e.g. "$1": tests shorten the minute); NULL while the schedule is off, the
- * integration is not active, or before the first run. integrations.import_next_run_at holds it:
- * the scheduler's tick keeps it so, and a change of the settings or the status sets it at once.
+ * parameter, e.g. "$1": tests shorten the minute); NULL while the schedule is off or the
+ * integration is not active. Before the first run the first one is due at once: the time it became
+ * due (the stored value, else now), not NULL, which the next tick would replace by a time (an
+ * answer to the PATCH that turned it on showed null, a read right after a time).
+ * integrations.import_next_run_at holds it: the scheduler's tick keeps it so, and a change of the
+ * settings or the status sets it at once.
  */
 #define SQL_IMPORT_NEXT_RUN(minute_ms)                                                         \
-	"(CASE WHEN status = 'active' AND import_enabled THEN import_last_run_at + "            \
-	"import_interval_minutes * " minute_ms "::int * interval '1 millisecond' END)"
+	"(CASE WHEN status = 'active' AND import_enabled THEN coalesce(import_last_run_at + "   \
+	"import_interval_minutes * " minute_ms "::int * interval '1 millisecond', "             \
+	"import_next_run_at, now()) END)"
 
 /* Borrows a connection (opening one if needed); NULL with E_UNAVAIL when none can be had. */
 PGconn *store_conn_acquire(struct store *st, struct err *e);

@@ -1296,10 +1296,42 @@ static int conflict_duplicates(struct plan *p, const struct plan_user *users, st
 	return 0;
 }
 
+/*
+ * A takeover of a Google user another directory user is linked to: that conflict whatever else
+ * the entry meets, so it is decided before the address checks. Made after them, a takeover that
+ * also shared its address with another entry was named duplicate_primary_email, and whether it
+ * did depended on which entries the run saw: a targeted run's context entry knows only the Google
+ * users the run read and may want an address a full reconcile's entry for the same user does not.
+ */
+static int conflict_taken_over(const struct plan_user *users, struct plan *p,
+			       const struct plan_settled *settled)
+{
+	int rc = 0;
+	for (size_t i = 0; !rc && i < p->n; i++) {
+		struct plan_entry *e = &p->entries[i];
+		if (e->op != PLAN_LINK)
+			continue;
+		bool taken = settled && plan_keyset_has(&settled->linked, e->google_id);
+		for (size_t j = 0; !taken && j < p->n; j++) {
+			const struct plan_user *o = &users[p->entries[j].user];
+			taken = j != i && o->google_id[0] && strcmp(o->link_status, "released") &&
+				!strcmp(o->google_id, e->google_id);
+		}
+		if (taken) {
+			drop_write(e);
+			rc = set_reason(e, PLAN_CONFLICT, "linked_to_another_user",
+					"the matching Google user is linked to another directory user");
+		}
+	}
+	return rc;
+}
+
 static int cross_checks(const struct plan_settings *s, const struct plan_user *users,
 			struct plan *p, const struct plan_settled *settled)
 {
 	(void)s;
+	if (conflict_taken_over(users, p, settled))
+		return -1;
 	struct keyed *k = calloc(p->n ? p->n : 1, sizeof(*k));
 	if (!k)
 		return -1;
@@ -1321,23 +1353,6 @@ static int cross_checks(const struct plan_settings *s, const struct plan_user *u
 	if (!rc)
 		rc = conflict_duplicates(p, users, k, nk, false, NULL, "several_directory_users",
 					 "several directory users match this Google user");
-	/* A takeover of a Google user another directory user is linked to. */
-	for (size_t i = 0; !rc && i < p->n; i++) {
-		struct plan_entry *e = &p->entries[i];
-		if (e->op != PLAN_LINK)
-			continue;
-		bool taken = settled && plan_keyset_has(&settled->linked, e->google_id);
-		for (size_t j = 0; !taken && j < p->n; j++) {
-			const struct plan_user *o = &users[p->entries[j].user];
-			taken = j != i && o->google_id[0] && strcmp(o->link_status, "released") &&
-				!strcmp(o->google_id, e->google_id);
-		}
-		if (taken) {
-			drop_write(e);
-			rc = set_reason(e, PLAN_CONFLICT, "linked_to_another_user",
-					"the matching Google user is linked to another directory user");
-		}
-	}
 	free(k);
 	return rc;
 }

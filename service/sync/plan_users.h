@@ -14,7 +14,9 @@
  * - Matching (unlinked users) tries the original then the rewritten address; the runner resolves
  *   each to a Google user (primary or alias). Two directory users on one Google user, two wanting
  *   one primaryEmail, the two addresses on different Google users, or a Google user linked to
- *   another directory user: `conflict`, never written. An address held by a Google group
+ *   another directory user: `conflict`, never written. The last is decided first (a takeover of
+ *   such a Google user is `linked_to_another_user` whatever address it shares), so a targeted run
+ *   and a full reconcile name it alike. An address held by a Google group
  *   (the runner's groups.get of each create's or rename's address, plan_entry_group_holds()):
  *   `conflict`, reason `address_in_use`.
  * - Only exported attributes (plus email and names) are compared; typed arrays are rebuilt whole:

@@ -962,6 +962,49 @@ def test_targeted_takeover_of_a_google_user_linked_to_another_user_is_planned_a_
     assert ex.link("u13")["status"] == "synced"
 
 
+def test_a_takeover_of_an_imported_google_user_is_the_same_conflict_targeted_and_full(ex):
+    """A tester: G (aiko.haddad@) was imported (its directory user google:<id> linked to it);
+    p-aiko then came with G's alias ahaddad210@. Its targeted run reported duplicate_primary_email,
+    a full reconcile linked_to_another_user. The targeted run sees y (ahaddad210@eu., rewritten to
+    the default domain) only as context: of y's two Google matches it knows G alone (the other one,
+    z, it did not read), so y wanted ahaddad210@ too and the address check, made first, named
+    p-aiko's conflict after it; the full reconcile reads z, y is ambiguous_match and wants nothing.
+    A takeover of a Google user linked to another directory user is now that conflict first, in
+    every run; nothing is written to G, the imported user keeps its link."""
+    emu_state = {"domains": [{"domainName": "example.com", "verified": True, "isPrimary": True},
+                             {"domainName": "eu.example.com", "verified": True}],
+                 "users": [gu("aiko.haddad@example.com", "Aiko", "Haddad", aliases=["ahaddad210@example.com"]),
+                           gu("ahaddad210@eu.example.com", "Zed", "Other")]}
+    ex.emu.ctl("PUT", "state", emu_state)
+    ex.settings(default_domain="example.com")
+    gid = ex.google()["aiko.haddad@example.com"]["id"]
+    ex.idle()
+    job = ex.job("import_users", google_user_ids=[gid])
+    assert job["counts"]["created"] == 1, job
+    imported = "google:" + gid
+    assert ex.link(imported)["origin"] == "imported"
+    ex.user("y", "ahaddad210@eu.example.com", "Why", "Other")
+    ex.idle()
+    assert ex.link("y")["last_error"]["reason"] == "ambiguous_match"
+    g0 = ex.google()["aiko.haddad@example.com"]
+    seq = ex.seq()
+    ex.user("p-aiko", "AHaddad210@example.com", "Aiko", "P")
+    ex.idle()
+    job = targeted_job_of(ex, "p-aiko")
+    plan = plan_of(ex, job["id"])
+    assert (plan["p-aiko"]["op"], plan["p-aiko"]["reason"]) == ("conflict", "linked_to_another_user"), plan
+    assert ex.link("p-aiko")["last_error"]["reason"] == "linked_to_another_user"
+    job = ex.job()
+    plan = plan_of(ex, job["id"])
+    assert (plan["p-aiko"]["op"], plan["p-aiko"]["reason"]) == ("conflict", "linked_to_another_user"), plan
+    assert plan["y"]["reason"] == "ambiguous_match", plan
+    assert ex.link("p-aiko")["last_error"]["reason"] == "linked_to_another_user"
+    assert ex.writes_since(seq) == []
+    assert ex.google()["aiko.haddad@example.com"]["name"] == g0["name"]
+    link = ex.link(imported)
+    assert link["google_id"] == gid and link["origin"] == "imported", link
+
+
 def test_deactivation_during_an_export_leaves_no_live_link_and_stops_it(pending):
     """Deactivate unbinds every user and releases every link; an export batch in flight across it
     wrote Google and then recorded its links as synced, and the run went on (as the import did)."""

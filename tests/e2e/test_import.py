@@ -342,6 +342,26 @@ def test_import_guard_dry_run_and_approval(ex):
     assert job["status"] == "succeeded" and job["counts"]["created"] == 4, job
 
 
+def test_import_settings_alone_or_together_queue_no_export(ex):
+    """A tester: changing import settings queued a full export reconcile. Whether one at a time
+    or several in one PATCH (the guard with the filter passed both of the trigger's checks), no
+    import setting is an export setting; an export setting in the same PATCH still queues one."""
+    ex.idle()
+    exports = "SELECT count(*) FROM jobs WHERE type = 'export_users'"
+    before = h.sql(ex.db, exports)[0][0]
+    for change in ({"import_filter": "isArchived=false"},
+                   {"import_schedule": {"interval_minutes": 120, "mode": "updates_only"}},
+                   {"import_guard": {"max_count": 5}},
+                   {"import_guard": {"max_count": 6}, "import_filter": None},
+                   {"import_guard": {"max_count": 7}, "import_schedule": {"interval_minutes": 240}},
+                   {"import_filter": "isArchived=false", "import_guard": {"max_count": 8},
+                    "import_schedule": {"enabled": True, "interval_minutes": 10080, "mode": "full"}}):
+        ex.settings(**change)
+        assert h.sql(ex.db, exports)[0][0] == before, change
+    ex.settings(import_guard={"max_count": 9}, lockout_action="maintain")
+    assert h.sql(ex.db, exports)[0][0] == before + 1
+
+
 def test_identity_source_google(ex):
     seed_google(ex.emu, [gu("ida@example.com", "Ida", "Old"), gu("idb@example.com", "Ibo", "Old")])
     ex.user("ida", "ida@example.com", "Ida", "Old")

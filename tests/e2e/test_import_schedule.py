@@ -174,3 +174,31 @@ def test_answer_to_a_schedule_change_shows_the_next_run_a_read_shows(pipe):
     check(r.json(), None)
     assert imports(p, iid) == []
     assert sql(p.db, "SELECT count(*) FROM jobs WHERE integration_id = %s", (iid,))[0][0] == 0
+
+
+def test_answer_to_turning_on_a_schedule_that_never_ran_shows_its_first_run_due(pipe):
+    """A tester: the PATCH that turned the schedule on answered next_run_at null, and a read
+    right after showed a time. Before its first run a schedule's next run is due at once: the
+    answer shows that time and so does every read, until a run is queued. A queued import (no
+    worker) holds the first scheduled one back, so the scheduler's ticks change nothing read here."""
+    p = pipe
+    iid = p.integration()
+    sql(p.db, "INSERT INTO jobs (tenant_id, integration_id, type) SELECT tenant_id, id, "
+              "'import_users' FROM integrations WHERE id = %s", (iid,))
+
+    def check(answer, due):
+        s = answer["settings"]["import_schedule"]
+        assert s == schedule(p, iid), (s, schedule(p, iid))
+        assert s["last_run_at"] is None and (s["next_run_at"] is not None) == due, s
+        return s
+
+    s = check(patch(p, iid, enabled=True, interval_minutes=15), True)
+    # ticks come and go: the first run stays due since that time
+    last = sql(p.db, "SELECT now()")[0][0]
+    wait_until(lambda: sql(p.db, "SELECT now()")[0][0] > last + datetime.timedelta(seconds=1),
+               what="a few scheduler ticks")
+    assert schedule(p, iid) == s
+    check(patch(p, iid, interval_minutes=30), True)
+    check(patch(p, iid, enabled=False), False)
+    check(patch(p, iid, enabled=True), True)
+    assert [j[3] for j in imports(p, iid)] == ["api"]

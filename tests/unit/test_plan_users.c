@@ -625,6 +625,47 @@ static void test_context_same_primary_email(void **state)
 	assert_true(plan_entry_settled(&l, &none));
 }
 
+/*
+ * A takeover of a Google user linked to another directory user is linked_to_another_user in a
+ * targeted and a full run alike, even when another user wants the same address. The targeted run
+ * knows of the context user u3 only the Google user it read (g1, by u3's rewritten address): u3
+ * wanted ahaddad210@ too, and the address check, made first, named u1's conflict
+ * duplicate_primary_email; the full run also knows g7 (u3's own address), u3 is ambiguous_match.
+ */
+static void test_takeover_of_a_linked_user_is_one_conflict_in_every_run(void **state)
+{
+	(void)state;
+	struct plan_settings s = settings();
+	s.default_domain = "example.com";
+	struct json_object *g1 = J(G_LIZ ",\"aliases\":[\"ahaddad210@example.com\"]}");
+	struct plan_user u[3] = {user(), linked(NULL), user()};
+	u[0].email = "AHaddad210@example.com";
+	u[0].m_state[0] = PLAN_G_FOUND;
+	u[0].m[0] = g1;
+	u[1].user_id = "u2";
+	u[2].user_id = "u3";
+	u[2].email = "ahaddad210@partner.org"; /* rewritten to ahaddad210@example.com */
+	u[2].m_state[1] = PLAN_G_FOUND;
+	u[2].m[1] = g1;
+	/* targeted: u2 and u3 are context; u3's own address was not read */
+	s.full = false;
+	u[1].context = u[2].context = true;
+	u[2].m_state[0] = PLAN_G_UNKNOWN;
+	const struct plan_entry *e = plan_ctx(&s, u, 3, 1);
+	check_op(e, PLAN_CONFLICT, "linked_to_another_user");
+	check_body(e, NULL);
+	/* full: everyone planned, u3's own address is another Google user */
+	s.full = true;
+	u[1].context = u[2].context = false;
+	u[1].g_state = PLAN_G_FOUND;
+	u[1].g = g1;
+	u[2].m_state[0] = PLAN_G_FOUND;
+	u[2].m[0] = J("{\"id\":\"g7\",\"primaryEmail\":\"ahaddad210@partner.org\"}");
+	plan_n(&s, u, 3);
+	check_op(entry_of(0), PLAN_CONFLICT, "linked_to_another_user");
+	check_op(entry_of(2), PLAN_CONFLICT, "ambiguous_match");
+}
+
 static void test_chunks_match_one_plan(void **state)
 {
 	(void)state;
@@ -1771,6 +1812,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_two_users_one_google_user, teardown),
 		cmocka_unit_test_teardown(test_two_users_one_primary_email, teardown),
 		cmocka_unit_test_teardown(test_linked_to_another_user, teardown),
+		cmocka_unit_test_teardown(test_takeover_of_a_linked_user_is_one_conflict_in_every_run,
+					  teardown),
 		cmocka_unit_test_teardown(test_chunks_match_one_plan, teardown),
 		cmocka_unit_test_teardown(test_json_string_text_is_json_c, teardown),
 		cmocka_unit_test_teardown(test_create_with_password, teardown),

@@ -31,9 +31,10 @@
 
 #define MAX_PATHS 64
 #define MAX_CONN_THREADS 64
+#define PATH_CAP 1024 /* a request's path; a counter holds any of them whole */
 
 struct counter {
-	char path[128];
+	char path[PATH_CAP];
 	int n;
 };
 
@@ -86,7 +87,7 @@ static int hits(const char *path)
 struct request {
 	char method[16];
 	char target[2048];
-	char path[1024];
+	char path[PATH_CAP];
 	char auth[512];
 	char ctype[256];
 	char *body;
