@@ -310,12 +310,17 @@ int google_batch(struct google_client *gc, struct google_batch_item *items, size
 		if (rc)
 			break;
 		snprintf(ctype, sizeof(ctype), "multipart/mixed; boundary=%s", boundary);
+		/* A batch that timed out is sent again only when none of its parts creates. */
+		int idempotent = 1;
+		for (size_t k = 0; k < n_pending; k++)
+			idempotent = idempotent && strcmp(items[pending[k]].method, "POST") != 0;
 		struct google_exchange x = {.method = "POST",
 					    .path = GOOGLE_BATCH_PATH,
 					    .content_type = ctype,
 					    .body = body,
 					    .body_len = body_len,
-					    .cost = (unsigned)n_pending};
+					    .cost = (unsigned)n_pending,
+					    .idempotent = idempotent};
 		struct err send_e = {0};
 		rc = google_send(gc, &x, &resp, &send_e);
 		free(body);

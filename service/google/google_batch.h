@@ -7,7 +7,8 @@
  * by position. Each part has its own status and body and is classified like a single call; parts
  * with a transient error are sent again in a smaller batch after a backoff, within the client's
  * retry policy. A failure of the whole request (401 after refresh, 5xx, a transport error) is an
- * ordinary error of google_batch().
+ * ordinary error of google_batch(); a request that timed out is sent again (within the policy)
+ * only when no part is a POST (a create may have happened: the caller reconciles it instead).
  *
  * Ownership: items are caller storage; the in-fields are borrowed for the call, the out-fields
  * own their body until google_batch_items_cleanup(). Threads: as google_call().

@@ -305,10 +305,10 @@ int google_send(struct google_client *gc, const struct google_exchange *x,
 		struct google_error ge;
 		if (rc) {
 			count_attempt(gc, x->method, GOOGLE_TRANSPORT_ERROR, 0, 0);
-			/* A POST that timed out may have happened: the caller reconciles instead.
-			 */
-			int again =
-				rc == E_UNAVAIL || (rc == E_TIMEOUT && strcmp(x->method, "POST"));
+			/* A POST that timed out may have happened: the caller reconciles instead,
+			 * unless sending it twice is harmless (x->idempotent). */
+			int again = rc == E_UNAVAIL ||
+				    (rc == E_TIMEOUT && (strcmp(x->method, "POST") || x->idempotent));
 			if (!again)
 				goto out;
 			reason = err_code_name((enum err_code)rc);

@@ -21,6 +21,8 @@ struct google_exchange {
 	size_t body_len;
 	unsigned cost;	 /* bucket units: 1, or the number of calls in a batch; 0 → 1 */
 	int expect_json; /* a 2xx must carry a JSON object (google_answer_check), else it fails */
+	int idempotent;	 /* a POST that may be sent again after a timeout (a batch of GET, PUT
+			  * and DELETE parts); other methods always may */
 };
 
 /*

@@ -13,6 +13,7 @@
 #include "store_export.h"
 
 #define WRITE_BATCH 50
+#define FAILED_BATCHES_MAX 3
 
 /*
  * A takeover of the user this integration had started to create (link status creating): the
@@ -330,6 +331,28 @@ static void part_outcome(struct apply_ctx *ac, const struct export_user *x,
 		   it->e.msg, JOB_FAILED, "gws.user.failed");
 }
 
+/* Google's errors that may pass: the same write may go through on a later run. */
+static bool transient(int rc)
+{
+	return rc == E_TIMEOUT || rc == E_UNAVAIL || rc == E_UPSTREAM || rc == E_RATELIMIT;
+}
+
+/*
+ * The batch's request failed as a whole (be): each of its users failed with that error. A create
+ * may have gone through unanswered, so its link stays `creating` (a later run looks it up).
+ */
+static void batch_failed(struct apply_ctx *ac, const struct plan_entry *const *ens,
+			 const size_t *slot, size_t m, const struct err *be, struct outcome *os)
+{
+	const char *reason = be->reason[0] ? be->reason : err_code_name(be->code);
+	for (size_t k = 0; k < m; k++) {
+		const struct plan_entry *en = ens[slot[k]];
+		set_failed(&os[slot[k]], &ac->scope->users[en->user].pu, en,
+			   en->op == PLAN_CREATE ? "creating" : "failed", reason, be->msg, JOB_FAILED,
+			   "gws.user.failed");
+	}
+}
+
 static void outcome_clear(struct outcome *o)
 {
 	free(o->hashes);
@@ -508,8 +531,18 @@ static int run_batch(struct apply_ctx *ac, const struct plan_entry *const *ens, 
 	}
 	if (m) {
 		rc = google_batch(connect_handle_client(ac->h), items, m, e);
+		if (rc && transient(rc)) {
+			struct err be = e ? *e : (struct err){.code = rc};
+			batch_failed(ac, ens, slot, m, &be, os);
+			if (++ac->failed_batches < FAILED_BATCHES_MAX)
+				rc = E_OK;
+			int rrc = record(ac, os, ens, n, e);
+			rc = rc ? rc : rrc;
+			goto out;
+		}
 		if (rc)
 			goto out;
+		ac->failed_batches = 0;
 		connect_handle_used(ac->h);
 		for (size_t k = 0; k < m; k++) {
 			size_t i = slot[k];

@@ -9,8 +9,12 @@
  * with its gws.user.* event in one transaction, and recorded as a job item (object type "user").
  * Between batches: a checkpoint (progress, lease, cancel) and a look at the integration's status.
  *
- * Errors that stop the run: a batch that fails as a whole (after the client's retries), auth
- * errors, store errors; e says why. A part's error is that user's item.
+ * A batch that fails as a whole on a transient error (timeout, 5xx, rate limit, after the
+ * client's retries) is each of its users' failure (item and link error; a create's link stays
+ * `creating`, as it may have happened), so the next run writes them again; the run goes on, and
+ * stops with that error only after FAILED_BATCHES_MAX such batches in a row (Google is down).
+ * Errors that stop the run: that, auth errors, store errors; e says why. A part's error is that
+ * user's item.
  * Threads: the job's thread. The password hash goes into one request body that is wiped after.
  */
 #ifndef GWSYNC_SYNC_APPLY_USERS_H
@@ -24,6 +28,7 @@ struct apply_ctx {
 	struct connect_handle *h;	/* NULL for apply_settled() */
 	struct export_scope *scope; /* the users the plan's entries index */
 	size_t settled;		    /* users recorded by apply_settled() before (progress) */
+	int failed_batches;	    /* write batches in a row that failed as a whole (apply_users) */
 };
 
 int apply_users(struct apply_ctx *ac, const struct plan *p, struct err *e);

@@ -40,7 +40,7 @@ class Export:
         self.worker = self.start_worker()
 
     def start_worker(self, **extra):
-        env = h.base_env(self.db, **google_env(self.emu.url, free_port()), **{**FAST, **extra},
+        env = h.base_env(self.db, **{**google_env(self.emu.url, free_port()), **FAST, **extra},
                          GWSYNC_KAFKA_GROUP=self.group)
         w = h.Process(["worker"], env)
         w.wait_event("worker_started")
@@ -1080,3 +1080,54 @@ def test_a_conflict_of_a_user_who_left_the_scope_is_released_until_it_returns(ex
     assert link["status"] == "conflict" and link["last_error"]["reason"] == "linked_to_another_user", link
     assert ex.link("u13")["status"] == "synced"
     assert_untouched(ex, g0, seq)
+
+
+def test_a_batch_that_times_out_fails_its_users_and_nothing_is_lost(ex):
+    """A tester: one Google batch request that timed out failed the whole export with no item,
+    and its users' links still said synced, their change unwritten until the daily reconcile.
+    Now a batch of updates is sent again; a batch with creates (which may have happened) fails
+    each of its users, whose links stay `creating`, and the next run takes the users Google did
+    create over as provisioned; three such batches in a row stop the run (Google is down)."""
+    ex.rules(job_title="export", password="export", state="export")
+    ex.restart_worker(GWSYNC_GOOGLE_TIMEOUT_MS="1000")
+    ex.idle()  # the reconcile the rules queued
+    ex.bulk_users("tb", "tb", 3)
+    job = ex.job()
+    assert job["status"] == "succeeded" and job["counts"]["created"] == 3, job
+    # updates (3 × 500 ms: the first request times out) are sent again
+    h.sql(ex.db, "UPDATE directory_users SET job_title = 'Slow' WHERE id LIKE 'tb%%'")
+    ex.emu.ctl("POST", "faults", {"route": "directory.users.update", "latencyMs": 500, "times": 3})
+    seq = ex.seq()
+    job = ex.job()
+    ex.emu.ctl("DELETE", "faults")
+    assert job["status"] == "succeeded" and job["counts"]["updated"] == 3, job
+    puts = [r for r in ex.emu.requests_since(seq) if r.get("route") == "directory.users.update"]
+    assert len(puts) >= 6, puts  # the batch, then again
+    g = ex.google()
+    assert all(g[f"tb{i:04d}@example.com"]["organizations"][0]["title"] == "Slow" for i in range(3))
+    # creates (50 × 60 ms a batch) time out every time: never sent again, each user failed
+    ex.bulk_users("tc", "tc", 160)
+    ex.emu.ctl("POST", "faults", {"route": "directory.users.insert", "latencyMs": 60, "times": 100000})
+    seq = ex.seq()
+    job = ex.job()
+    assert job["status"] == "failed" and job["error_reason"] == "timeout", job
+    assert job["counts"]["failed"] == 150, job
+    item = ex.items(job["id"])["tc0000"]
+    assert item["outcome"] == "failed" and item["error"]["reason"] == "timeout", item
+    links = h.sql(ex.db, "SELECT status, last_error_reason, count(*) FROM user_links "
+                         "WHERE user_id LIKE 'tc%%' GROUP BY 1, 2")
+    assert links == [("creating", "timeout", 150)], links
+    time.sleep(3.5)  # the emulator finishes the creates it was still making
+    ex.emu.ctl("DELETE", "faults")
+    inserts = [r for r in ex.emu.requests_since(seq) if r.get("route") == "directory.users.insert"]
+    assert len(inserts) == 150, len(inserts)  # three batches of 50; the fourth never sent
+    job = ex.job()
+    assert job["status"] == "succeeded" and job["counts"]["created"] == 160, job
+    made = [e for e in ex.google() if e.startswith("tc")]
+    assert len(made) == 160, len(made)
+    links = h.sql(ex.db, "SELECT status, origin, count(*) FROM user_links WHERE user_id LIKE 'tc%%' "
+                         "GROUP BY 1, 2")
+    assert links == [("synced", "provisioned", 160)], links
+    seq = ex.seq()
+    job = ex.job()
+    assert job["status"] == "succeeded" and ex.writes_since(seq) == [], job
