@@ -294,6 +294,7 @@ int google_batch(struct google_client *gc, struct google_batch_item *items, size
 		pending[i] = i;
 	const struct google_retry_policy *policy = google_client_retry_policy(gc);
 	long long start = google_client_now_ms(gc);
+	long limited_ms = 0; /* waits for the rate limit: not time spent retrying */
 	int rc = E_OK;
 	for (int round = 1;; round++) {
 		char boundary[48] = "batch_", tag[GOOGLE_BATCH_TAG_MAX + 1];
@@ -320,7 +321,8 @@ int google_batch(struct google_client *gc, struct google_batch_item *items, size
 					    .body = body,
 					    .body_len = body_len,
 					    .cost = (unsigned)n_pending,
-					    .idempotent = idempotent};
+					    .idempotent = idempotent,
+					    .limited_ms = &limited_ms};
 		struct err send_e = {0};
 		rc = google_send(gc, &x, &resp, &send_e);
 		free(body);
@@ -365,7 +367,7 @@ int google_batch(struct google_client *gc, struct google_batch_item *items, size
 		if (!n_pending)
 			break;
 		long delay = google_retry_delay_ms(policy, round, -1);
-		long elapsed = (long)(google_client_now_ms(gc) - start);
+		long elapsed = (long)(google_client_now_ms(gc) - start) - limited_ms;
 		long left = google_deadline_left_ms();
 		if (!google_retry_allowed(policy, round, elapsed, delay) || (left >= 0 && delay >= left))
 			break;

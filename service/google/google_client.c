@@ -270,10 +270,14 @@ int google_send(struct google_client *gc, const struct google_exchange *x,
 			 x->content_type ? x->content_type : "application/json; charset=UTF-8");
 
 	long long start = google_client_now_ms(gc);
+	long limited = 0; /* waits for the rate limit: not time spent retrying */
 	int tries = 0, refreshed = 0, force = 0;
 	for (;;) {
 		long waited = google_ratelimit_acquire(gc->rl, x->cost ? x->cost : 1);
 		if (waited > 0) {
+			limited += waited;
+			if (x->limited_ms)
+				*x->limited_ms += waited;
 			pthread_mutex_lock(&gc->mu);
 			gc->m.ratelimit_waits++;
 			gc->m.ratelimit_wait_ms += (unsigned long long)waited;
@@ -349,7 +353,7 @@ int google_send(struct google_client *gc, const struct google_exchange *x,
 			reason = ge.reason;
 		}
 		long delay = google_retry_delay_ms(&gc->retry, tries, retry_after_ms);
-		long elapsed = (long)(google_client_now_ms(gc) - start);
+		long elapsed = (long)(google_client_now_ms(gc) - start) - limited;
 		long left = google_deadline_left_ms();
 		if (!google_retry_allowed(&gc->retry, tries, elapsed, delay) ||
 		    (left >= 0 && delay >= left))

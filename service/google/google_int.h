@@ -23,6 +23,7 @@ struct google_exchange {
 	int expect_json; /* a 2xx must carry a JSON object (google_answer_check), else it fails */
 	int idempotent;	 /* a POST that may be sent again after a timeout (a batch of GET, PUT
 			  * and DELETE parts); other methods always may */
+	long *limited_ms; /* out, optional: added to, the ms spent waiting for the rate limit */
 };
 
 /*

@@ -239,7 +239,7 @@ static void handle(const struct request *rq, struct reply *r)
 		n == 1 ? reply_set(r, 429, JSON "Retry-After: 1\r\n",
 				   GERR(429, "rateLimitExceeded", "Quota exceeded"))
 		       : reply_set(r, 200, JSON, "{\"n\":%d}", n);
-	else if (strcmp(p, "/s/503") == 0)
+	else if (strcmp(p, "/s/503") == 0 || strcmp(p, "/s/503limited") == 0)
 		n <= 2 ? reply_set(
 				 r, 503, JSON,
 				 GERR(503, "backendError", "Service unavailable. Please try again"))
@@ -523,6 +523,34 @@ static void test_scripted_retries(void)
 	      "the bucket slowed down after rate limits");
 	CHECK(strstr(srv.last_accept_encoding, "gzip") != NULL, "Accept-Encoding '%s'",
 	      srv.last_accept_encoding);
+	google_client_free(gc);
+}
+
+/* Waiting for the rate limit is not time spent retrying: a retry budget shorter than those waits
+ * (a tester: retries vanished under throttling with a short GWSYNC_GOOGLE_RETRY_MAX_TOTAL_MS). */
+static void test_retry_budget_leaves_out_rate_limit_waits(void)
+{
+	struct google_client_options o = {
+		.api_base = base,
+		.allow_http = 1,
+		.timeout_ms = 1000,
+		.retry = {.base_ms = 5,
+			  .cap_ms = 10,
+			  .max_attempts = 4,
+			  .max_total_ms = 150,
+			  .jitter = GOOGLE_JITTER_NONE},
+		.token = test_token,
+		.ratelimit_options = {.per_minute = 300, .burst = 1}, /* a call each 200 ms */
+	};
+	struct google_client *gc = NULL;
+	struct err e = {0};
+	CHECK(google_client_new(&o, &gc, &e) == E_OK, "client: %s", e.msg);
+	if (!gc)
+		return;
+	call_expect(gc, "/s/503limited", E_OK, 200, 3, NULL);
+	struct google_metrics m;
+	google_client_metrics(gc, &m);
+	CHECK(m.ratelimit_wait_ms >= 300, "waited %llu ms for the bucket", m.ratelimit_wait_ms);
 	google_client_free(gc);
 }
 
@@ -942,6 +970,7 @@ int main(void)
 	snprintf(base, sizeof(base), "http://127.0.0.1:%d", srv.port);
 
 	test_scripted_retries();
+	test_retry_budget_leaves_out_rate_limit_waits();
 	test_refresh_once();
 	test_limits_and_methods();
 	test_httpc_direct();
