@@ -605,6 +605,34 @@ def test_transient_google_errors_converge_in_one_run(pending):
     assert len(users) == n and len({u["primaryEmail"] for u in users}) == n
 
 
+def test_users_created_behind_ambiguous_503_are_provisioned(ex):
+    """users.insert applied, then answered 503: the retry's 409 is gwsync's own create. Each such
+    user is provisioned (origin provisioned, counted created, its password's digest recorded), not
+    taken over, so the next run over unchanged data writes nothing (it sent every one of them
+    its password again)."""
+    n = 100 if SANITIZE else 300
+    ex.bulk_users("a", "amb", n)
+    ex.emu.ctl("POST", "faults", {"route": "directory.users.insert", "status": 503, "apply": True,
+                                  "every": 10})
+    seq = ex.seq()
+    job = ex.job()
+    assert job["status"] == "succeeded", job
+    ambiguous = [r for r in ex.emu.requests_since(seq)
+                 if r.get("route") == "directory.users.insert" and r.get("status") == 409]
+    assert ambiguous, "the fault made no create ambiguous"
+    assert job["counts"]["created"] == n and job["counts"]["updated"] == 0, job
+    users = [u["primaryEmail"] for u in ex.emu.ctl("GET", "state")["users"] if u["primaryEmail"].startswith("amb")]
+    assert len(users) == n and len(set(users)) == n
+    rows = h.sql(ex.db, "SELECT origin, count(*), count(password_digest) FROM user_links WHERE user_id LIKE 'a%%' "
+                        "AND status = 'synced' GROUP BY origin")
+    assert rows == [("provisioned", n, n)], rows
+    ex.emu.ctl("DELETE", "faults")
+    seq = ex.seq()
+    job = ex.job()
+    assert job["status"] == "succeeded" and job["counts"]["unchanged"] == n, job
+    assert ex.writes_since(seq) == [], ex.writes_since(seq)[:3]
+
+
 def test_worker_killed_while_provisioning_creates_nobody_twice(pending):
     ex = pending
     n = 250 if SANITIZE else 600
