@@ -290,6 +290,20 @@ def test_takeover_provision_skip_and_noop_rerun(ex):
     assert not any("query=" in (r.get("query") or "") for r in reqs)
 
 
+def test_a_user_named_twice_is_planned_once(ex):
+    """user_ids is read as a set, as google_user_ids is: a user named twice is one insert, one
+    item, counted once."""
+    ex.bulk_users("d", "twice", 2)
+    seq = ex.seq()
+    job = ex.job(user_ids=["d0000", "d0001", "d0000"])
+    assert job["status"] == "succeeded", job
+    assert job["counts"]["created"] == 2 and job["counts"]["failed"] == 0, job
+    assert job["parameters"]["user_ids"] == ["d0000", "d0001", "d0000"], job  # kept as sent
+    inserts = [r for r in ex.writes_since(seq) if r["route"] == "directory.users.insert"]
+    assert len(inserts) == 2, inserts
+    assert sorted(ex.items(job["id"])) == ["d0000", "d0001"]
+
+
 def test_one_changed_field_is_one_update_carrying_it_alone(ex):
     ex.rules(job_title="export", password="export", state="export")
     seed_google(ex.emu, [gu("alice@example.com", "Alice", "Smith")])
