@@ -410,6 +410,9 @@ def test_removals_past_the_guard_wait_for_approval(gx):
     job = gx.job("sync_groups", group_ids=["team"])
     assert job["status"] == "awaiting_approval", job
     assert gx.group_writes_since(seq) == []
+    # the job is parked, not lost: with one worker, nobody else holds it
+    gx.worker.wait_event("job_awaits_approval")
+    assert not [r for r in gx.worker.records if r.get("event") == "job_lease_lost"], gx.worker.all_output()
     r = gx.api.post(f"/v1/jobs/{job['id']}/approve", key=gx.key)
     assert r.status_code in (200, 202), r.text
     job = gx.wait(job["id"], until=("queued", "running", "awaiting_approval"))
