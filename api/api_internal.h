@@ -196,7 +196,7 @@ int api_query_one_of(const struct api_request *rq, struct api_response *rs, cons
 enum api_cursor_kind {
 	API_CURSOR_ID,	 /* a directory id (validate_directory_id) */
 	API_CURSOR_UUID, /* a UUID */
-	API_CURSOR_SEQ,	 /* a sequence number (an int64_t in the row), at most 9 digits */
+	API_CURSOR_SEQ,	 /* a sequence number (an int64_t in the row), 1 to 2^63-1 */
 };
 
 struct api_page {

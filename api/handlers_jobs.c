@@ -108,7 +108,8 @@ static int google_user_id_valid(const char *s)
 	return n >= 1 && n <= 64 && !s[n];
 }
 
-/* A list of 1–10,000 distinct-or-not ids, each one valid(); rule says what valid() wants. */
+/* A list of 1–10,000 ids, each one valid(); rule says what valid() wants. An id named twice is
+ * accepted and planned once (the runners read the list as a set). */
 static void id_list(json_object *val, const char *ptr, const char *what, int (*valid)(const char *),
 		    const char *rule, struct problem *p)
 {
@@ -207,8 +208,9 @@ void handle_jobs_create(struct api_request *rq, struct api_response *rs)
 		type = json_object_get_string(v);
 	const char *params = "{}";
 	json_object *pv = NULL;
-	if (json_object_object_get_ex(body, "parameters", &pv) && pv) {
-		if (!json_object_is_type(pv, json_type_object))
+	if (json_object_object_get_ex(body, "parameters", &pv)) {
+		/* null is no object either: leave parameters out to give none */
+		if (!pv || !json_object_is_type(pv, json_type_object))
 			problem_add_error(&p, "/parameters", "must be an object");
 		else {
 			params = json_object_to_json_string_ext(pv, JSON_C_TO_STRING_PLAIN);

@@ -1,4 +1,5 @@
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -498,11 +499,14 @@ static int64_t cursor_seq(const char *after)
 {
 	if (!after[0])
 		return 0;
-	/* Exactly what next_cursor holds: no sign, no leading zero, at most 9 digits (an int4). */
+	/* Exactly what next_cursor holds: no sign, no leading zero, a positive bigint (the lists'
+	 * sequence numbers are bigints; a full_sync's group plan entries start at 2^40). */
 	size_t n = strlen(after);
-	if (n > 9 || after[0] == '0' || strspn(after, "0123456789") != n)
+	if (n > 19 || after[0] == '0' || strspn(after, "0123456789") != n)
 		return -1;
-	return strtoll(after, NULL, 10);
+	errno = 0;
+	long long v = strtoll(after, NULL, 10);
+	return errno == ERANGE ? -1 : (int64_t)v;
 }
 
 int api_query_limit(const char *s)

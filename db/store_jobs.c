@@ -156,8 +156,8 @@ int store_job_list(struct store *st, const char *tenant_id, const char *integrat
 	int rc = store_list(st,
 			    "SELECT " JOB_COLS " FROM integrations i LEFT JOIN jobs j ON "
 			    "j.integration_id = i.id AND j.tenant_id = i.tenant_id AND ($3::text IS "
-			    "NULL OR j.status = $3) AND ($4::text IS NULL OR j.type = $4) AND ($5 = 0 "
-			    "OR j.seq < $5) WHERE i.tenant_id = $1 AND i.id = $2::uuid ORDER BY j.seq "
+			    "NULL OR j.status = $3) AND ($4::text IS NULL OR j.type = $4) AND ($5::bigint = 0 "
+			    "OR j.seq < $5::bigint) WHERE i.tenant_id = $1 AND i.id = $2::uuid ORDER BY j.seq "
 			    "DESC NULLS LAST LIMIT $6",
 			    6, p, &how, &rows, n, e);
 	*out = rows;

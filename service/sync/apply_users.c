@@ -232,7 +232,27 @@ static void wipe_free(char *s)
 	}
 }
 
-/* After a 409 on a create: take the address over when a user holds it. */
+/*
+ * Whether the user Google holds at a create's address is the one this create sent. The address
+ * was free when the plan was made and the intent (link status creating) was recorded before the
+ * call, so a 409 is mostly the create answered ambiguously (applied, then a 5xx, then a 409 on
+ * the retry). The names it was sent with tell it from a user someone else made meanwhile, whose
+ * password this run never set.
+ */
+static bool own_created_user(const struct plan_user *u, struct json_object *g)
+{
+	struct json_object *name = NULL;
+	json_object_object_get_ex(g, "name", &name);
+	const char *given = jstr(name, "givenName"), *family = jstr(name, "familyName");
+	return given && family && !strcmp(given, u->first_name) && !strcmp(family, u->last_name);
+}
+
+/*
+ * After a 409 on a create: the user this create made is provisioned (counted created, with what
+ * it wrote and the password's digest, so the next run writes nothing); another user holding the
+ * address is taken over (linked; its attributes and password follow on the next run); an
+ * address held otherwise (a group, another user's alias) is a conflict.
+ */
 static void create_conflict(struct apply_ctx *ac, const struct plan_user *u,
 			    const struct plan_entry *en, struct outcome *o)
 {
@@ -240,11 +260,16 @@ static void create_conflict(struct apply_ctx *ac, const struct plan_user *u,
 	struct err ge = {0};
 	char *body = NULL;
 	int status = 0;
-	if (!google_user_path(en->primary_email, "?fields=id,primaryEmail", path, sizeof(path)) &&
+	if (!google_user_path(en->primary_email, "?fields=id,primaryEmail,name", path,
+			      sizeof(path)) &&
 	    !connect_call(ac->h, "GET", path, NULL, &status, &body, NULL, &ge)) {
 		struct json_object *g = json_tokener_parse(body);
-		const char *id = jstr(g, "id");
-		if (id) {
+		const char *id = jstr(g, "id"), *pe = jstr(g, "primaryEmail");
+		/* users.get also answers for an alias: the user holding it is not this address's */
+		bool found = id && *id && pe && en->primary_email && !strcasecmp(pe, en->primary_email);
+		if (found && own_created_user(u, g)) {
+			set_done(o, u, en, id, "provisioned", JOB_CREATED);
+		} else if (found) {
 			struct plan_entry linked = *en;
 			linked.op = PLAN_LINK;
 			set_done(o, u, &linked, id, "linked", JOB_UPDATED);
@@ -258,8 +283,9 @@ static void create_conflict(struct apply_ctx *ac, const struct plan_user *u,
 		if (g)
 			json_object_put(g);
 		free(body);
-		if (id)
+		if (found)
 			return;
+		body = NULL;
 	}
 	free(body);
 	set_failed(o, u, en, "conflict", "address_in_use",

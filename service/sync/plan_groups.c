@@ -299,6 +299,11 @@ static bool group_rules(const struct plan_groups_settings *s, const struct plan_
 	else if (nchars == 0 || nchars > PLAN_GROUP_NAME_MAX)
 		*r = (struct rule_outcome){PLAN_GROUP_FAIL, "invalid_name",
 					   "Google requires a group name of 1-73 characters"};
+	else if (strpbrk(g->name, "<>="))
+		/* Google refuses < and > in names (400 "Invalid Input: groupName"); = as in user
+		 * names, which its older rules forbade too (API-NOTES §8) */
+		*r = (struct rule_outcome){PLAN_GROUP_FAIL, "invalid_name",
+					   "the group name contains < > or =, which Google refuses"};
 	else if (utf8_chars(g->description) > PLAN_GROUP_DESCRIPTION_MAX)
 		*r = (struct rule_outcome){PLAN_GROUP_FAIL, "invalid_description",
 					   "Google allows at most 4096 characters of description"};

@@ -11,7 +11,8 @@
  *   deletion: an out-of-scope link in status `delete_requested` (an explicit API request).
  * - The email is never rewritten: a domain outside the allowed ones is a per-group skip
  *   `domain_not_configured`; a malformed one fails `invalid_email`.
- * - Google's rules before any call: name 1–73 characters (`invalid_name`), description at most
+ * - Google's rules before any call: name 1–73 characters without `<>=` (`invalid_name`),
+ *   description at most
  *   4,096 characters (`invalid_description`).
  * - Unlinked: the address owned by a Google user (primary or alias) is a `conflict`
  *   (`email_owned_by_user`); a Google group with that address (primary or alias) is adopted

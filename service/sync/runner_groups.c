@@ -679,7 +679,7 @@ int sync_groups_run(struct sync_job *j, struct err *e)
 	const char *tripped = approved(j) ? NULL : guard_trips(&it, &plan, &sc);
 	if (tripped) {
 		if (!(rc = store_job_await_approval(j->st, j->job->id, j->owner, e)))
-			j->stop = SYNC_LOST; /* the job waits: the worker must not finish it */
+			j->stop = SYNC_AWAITING; /* the job waits: the worker must not finish it */
 		log_write(LOG_WARN, "sync", "deletion_guard",
 			  "job awaits approval: too many removals from one group",
 			  (struct log_field[]){LOG_STR("group_id", tripped)}, 1);

@@ -290,6 +290,20 @@ def test_takeover_provision_skip_and_noop_rerun(ex):
     assert not any("query=" in (r.get("query") or "") for r in reqs)
 
 
+def test_a_user_named_twice_is_planned_once(ex):
+    """user_ids is read as a set, as google_user_ids is: a user named twice is one insert, one
+    item, counted once."""
+    ex.bulk_users("d", "twice", 2)
+    seq = ex.seq()
+    job = ex.job(user_ids=["d0000", "d0001", "d0000"])
+    assert job["status"] == "succeeded", job
+    assert job["counts"]["created"] == 2 and job["counts"]["failed"] == 0, job
+    assert job["parameters"]["user_ids"] == ["d0000", "d0001", "d0000"], job  # kept as sent
+    inserts = [r for r in ex.writes_since(seq) if r["route"] == "directory.users.insert"]
+    assert len(inserts) == 2, inserts
+    assert sorted(ex.items(job["id"])) == ["d0000", "d0001"]
+
+
 def test_one_changed_field_is_one_update_carrying_it_alone(ex):
     ex.rules(job_title="export", password="export", state="export")
     seed_google(ex.emu, [gu("alice@example.com", "Alice", "Smith")])
@@ -603,6 +617,34 @@ def test_transient_google_errors_converge_in_one_run(pending):
     assert job["counts"]["created"] == n and job["counts"]["failed"] == 0, job
     users = [u for u in ex.emu.ctl("GET", "state")["users"] if u["primaryEmail"].startswith("user")]
     assert len(users) == n and len({u["primaryEmail"] for u in users}) == n
+
+
+def test_users_created_behind_ambiguous_503_are_provisioned(ex):
+    """users.insert applied, then answered 503: the retry's 409 is gwsync's own create. Each such
+    user is provisioned (origin provisioned, counted created, its password's digest recorded), not
+    taken over, so the next run over unchanged data writes nothing (it sent every one of them
+    its password again)."""
+    n = 100 if SANITIZE else 300
+    ex.bulk_users("a", "amb", n)
+    ex.emu.ctl("POST", "faults", {"route": "directory.users.insert", "status": 503, "apply": True,
+                                  "every": 10})
+    seq = ex.seq()
+    job = ex.job()
+    assert job["status"] == "succeeded", job
+    ambiguous = [r for r in ex.emu.requests_since(seq)
+                 if r.get("route") == "directory.users.insert" and r.get("status") == 409]
+    assert ambiguous, "the fault made no create ambiguous"
+    assert job["counts"]["created"] == n and job["counts"]["updated"] == 0, job
+    users = [u["primaryEmail"] for u in ex.emu.ctl("GET", "state")["users"] if u["primaryEmail"].startswith("amb")]
+    assert len(users) == n and len(set(users)) == n
+    rows = h.sql(ex.db, "SELECT origin, count(*), count(password_digest) FROM user_links WHERE user_id LIKE 'a%%' "
+                        "AND status = 'synced' GROUP BY origin")
+    assert rows == [("provisioned", n, n)], rows
+    ex.emu.ctl("DELETE", "faults")
+    seq = ex.seq()
+    job = ex.job()
+    assert job["status"] == "succeeded" and job["counts"]["unchanged"] == n, job
+    assert ex.writes_since(seq) == [], ex.writes_since(seq)[:3]
 
 
 def test_worker_killed_while_provisioning_creates_nobody_twice(pending):

@@ -410,6 +410,9 @@ def test_removals_past_the_guard_wait_for_approval(gx):
     job = gx.job("sync_groups", group_ids=["team"])
     assert job["status"] == "awaiting_approval", job
     assert gx.group_writes_since(seq) == []
+    # the job is parked, not lost: with one worker, nobody else holds it
+    gx.worker.wait_event("job_awaits_approval")
+    assert not [r for r in gx.worker.records if r.get("event") == "job_lease_lost"], gx.worker.all_output()
     r = gx.api.post(f"/v1/jobs/{job['id']}/approve", key=gx.key)
     assert r.status_code in (200, 202), r.text
     job = gx.wait(job["id"], until=("queued", "running", "awaiting_approval"))
@@ -675,6 +678,38 @@ def test_group_created_behind_ambiguous_503_is_provisioned(gx):
     assert [g["email"] for g in gx.emu.ctl("GET", "state")["groups"]].count("agrp001@example.com") == 1
 
 
+def test_full_sync_plan_of_many_groups_pages_to_its_end(gx):
+    """A full_sync's group plan entries are numbered from 2^40: every next_cursor the plan hands
+    out is taken back (it once refused any cursor past 9 digits), and matches openapi's pattern;
+    the other sequence-numbered lists take such a cursor too."""
+    import re
+    n = 250
+    sql_groups(gx, n, (), prefix="p")
+    dry = gx.job("full_sync", dry_run=True)
+    assert dry["status"] == "succeeded", dry
+    pattern = h.openapi_spec()["components"]["parameters"]["cursorSeq"]["schema"]["pattern"]
+    seen, cursor, pages = [], None, 0
+    while True:
+        q = f"/v1/jobs/{dry['id']}/plan?limit=100" + (f"&cursor={cursor}" if cursor else "")
+        r = gx.api.get(q, key=gx.key)
+        assert r.status_code == 200, (q, r.text)
+        page = r.json()
+        seen += [(p["op"], p["user_id"], p["reason"]) for p in page["items"]]
+        pages += 1
+        cursor = page.get("next_cursor")
+        if not cursor:
+            break
+        assert re.fullmatch(pattern, cursor), cursor
+        assert int(cursor) > 2 ** 40, cursor
+    assert pages == 3 and len(seen) == n, (pages, len(seen))
+    # groups without members: each one an entry of the plan (skipped, no_members), all of them seen once
+    assert sorted(seen) == [("skip", f"p{g:03d}", "no_members") for g in range(n)], seen[:5]
+    for path in (f"/v1/integrations/{gx.iid}/jobs", f"/v1/jobs/{dry['id']}/items", "/v1/audit-events"):
+        r = gx.api.get(f"{path}?cursor={2 ** 40 + 1}", key=gx.key)
+        assert r.status_code == 200, (path, r.text)
+    h.assert_problem(gx.api.get(f"/v1/jobs/{dry['id']}/plan?cursor={2 ** 63}", key=gx.key), 400)
+
+
 def test_unknown_group_ids_are_reported(gx):
     """A targeted run names what it could not find: a skipped item per id, the others run."""
     three_users(gx)
@@ -684,7 +719,8 @@ def test_unknown_group_ids_are_reported(gx):
     seq = gx.seq()
     h.sql(gx.db, "INSERT INTO group_members (tenant_id, group_id, user_id) SELECT tenant_id, 'team', 'bob' "
                  "FROM integrations WHERE id = %s", gx.iid)
-    job = gx.job("sync_groups", group_ids=["team", "nosuch", "loose"])
+    # an id named twice is planned once (as google_user_ids)
+    job = gx.job("sync_groups", group_ids=["team", "nosuch", "loose", "team", "nosuch"])
     assert job["status"] == "succeeded", job
     items = gx.items(job["id"])
     assert (items["nosuch"]["outcome"], items["nosuch"]["error"]["reason"]) == ("skipped", "not_found"), items

@@ -139,6 +139,13 @@ def test_job_validation_and_refusals(pipe):
     p = h.assert_problem(pipe.api.post(f"/v1/integrations/{iid}/jobs", key=pipe.editor,
                                        json={"type": "nope", "parameters": [], "x": 1}), 400, "validation")
     assert {e["pointer"] for e in p["errors"]} == {"/type", "/parameters", "/x"}
+    # null is no object: openapi's parameters is an object (leave it out for none)
+    for type_ in ("full_sync", "import_users", "test_sleep"):
+        p = h.assert_problem(pipe.api.post(f"/v1/integrations/{iid}/jobs", key=pipe.editor,
+                                           json={"type": type_, "parameters": None}), 400, "validation")
+        assert [e["pointer"] for e in p["errors"]] == ["/parameters"], p
+    assert not sql(pipe.db, "SELECT 1 FROM jobs WHERE integration_id = %s AND type <> 'verify_authorization'",
+                   (iid,))
     h.assert_problem(pipe.api.post(f"/v1/integrations/{uuid.uuid4()}/jobs", key=pipe.editor,
                                    json={"type": "export_users"}), 404)
     h.assert_problem(pipe.api.get(f"/v1/jobs/{uuid.uuid4()}", key=pipe.editor), 404)

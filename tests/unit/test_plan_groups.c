@@ -265,6 +265,28 @@ static void name_over_73_fails(void **state)
 	assert_int_equal(e->op, PLAN_GROUP_FAIL);
 }
 
+/* Google refuses a group name with < or > (and = as in user names): failed in the plan, never
+ * sent. */
+static void name_with_angle_brackets_or_equals_fails(void **state)
+{
+	(void)state;
+	struct plan_groups_settings s = settings();
+	struct plan_group g = group();
+	static const char *const bad[] = {"Bad <name>", "a<b", "a>b", "a=b"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		g.name = bad[i];
+		const struct plan_group_entry *e = run1(&s, &g);
+		assert_int_equal(e->op, PLAN_GROUP_FAIL);
+		assert_string_equal(e->reason, "invalid_name");
+		assert_non_null(strstr(e->message, "< > or ="));
+		assert_null(e->body);
+		plan_groups_free(&P);
+	}
+	g.name = "Sales & Marketing (EU) - 2026/27";
+	const struct plan_group_entry *e = run1(&s, &g);
+	assert_int_equal(e->op, PLAN_GROUP_CREATE);
+}
+
 static void description_over_4096_fails(void **state)
 {
 	(void)state;
@@ -630,6 +652,7 @@ int main(void)
 		cmocka_unit_test_teardown(needs_google_only_when_rules_pass, teardown),
 		cmocka_unit_test_teardown(invalid_email_fails, teardown),
 		cmocka_unit_test_teardown(name_over_73_fails, teardown),
+		cmocka_unit_test_teardown(name_with_angle_brackets_or_equals_fails, teardown),
 		cmocka_unit_test_teardown(description_over_4096_fails, teardown),
 		cmocka_unit_test_teardown(linked_unchanged_is_none, teardown),
 		cmocka_unit_test_teardown(name_and_description_update, teardown),

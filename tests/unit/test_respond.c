@@ -136,7 +136,11 @@ static void test_page_cursor_kinds(void **state)
 		{"cursor=u-1", API_CURSOR_UUID, 0, 0},
 		{"cursor=42", API_CURSOR_SEQ, 1, 42},
 		{"cursor=999999999", API_CURSOR_SEQ, 1, 999999999},
-		{"cursor=1000000000", API_CURSOR_SEQ, 0, 0},
+		/* a full_sync's group plan entries are numbered from 2^40: a bigint, not an int4 */
+		{"cursor=1099511627876", API_CURSOR_SEQ, 1, 1099511627876LL},
+		{"cursor=9223372036854775807", API_CURSOR_SEQ, 1, 9223372036854775807LL},
+		{"cursor=9223372036854775808", API_CURSOR_SEQ, 0, 0},
+		{"cursor=10000000000000000000", API_CURSOR_SEQ, 0, 0},
 		{"cursor=042", API_CURSOR_SEQ, 0, 0},
 		{"cursor=0", API_CURSOR_SEQ, 0, 0},
 		{"cursor=u-1", API_CURSOR_SEQ, 0, 0},
