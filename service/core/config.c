@@ -183,7 +183,9 @@ static const struct config_entry config_table[] = {
 	{"GWSYNC_GOOGLE_RETRY_CAP_MS", T_INT, OFF(google_retry_cap_ms), "32000", 1, 600000, 0,
 	 BUS_ROLES, 0, "Longest backoff between two attempts."},
 	{"GWSYNC_GOOGLE_RETRY_MAX_TOTAL_MS", T_INT, OFF(google_retry_max_total_ms), "120000", 10,
-	 3600000, 0, BUS_ROLES, 0, "Upper bound of the time one Google call may spend retrying."},
+	 3600000, 0, BUS_ROLES, 0,
+	 "Upper bound of the time one Google call may spend retrying (waits for the rate limit not "
+	 "counted)."},
 	{"GWSYNC_GOOGLE_OAUTH_CLIENT_ID", T_STR, OFF(google_oauth_client_id), NULL, 0, 0, 0,
 	 BUS_ROLES, 0,
 	 "OAuth web client id for \"Authorize sync\" (consent flow); unset turns that flow off."},
