@@ -288,6 +288,16 @@ static void create_conflict(struct apply_ctx *ac, const struct plan_user *u,
 		body = NULL;
 	}
 	free(body);
+	if (status == 404) {
+		/* No user at the address yet: most likely this create, applied behind an ambiguous
+		 * answer and not readable yet (Google's lag after a create). The intent stays, so
+		 * the next run looks the address up again and finds it, or what holds it. */
+		set_failed(o, u, en, "creating", "create_unconfirmed",
+			   "Google answered 409 to the create but has no user at the address yet; "
+			   "the next run looks it up again",
+			   JOB_FAILED, "gws.user.failed");
+		return;
+	}
 	set_failed(o, u, en, "conflict", "address_in_use",
 		   "the address belongs to a group or to another user's alias", JOB_FAILED,
 		   "gws.user.conflict");

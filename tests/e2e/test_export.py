@@ -647,6 +647,34 @@ def test_users_created_behind_ambiguous_503_are_provisioned(ex):
     assert ex.writes_since(seq) == [], ex.writes_since(seq)[:3]
 
 
+def test_an_ambiguous_create_not_readable_yet_is_no_conflict(ex):
+    """A tester: with Google's lag after a create (a new user answers 404 for a while), the
+    retry's 409 and a users.get 404 made gwsync's own create an `address_in_use` conflict, and
+    the next run took it over as `linked`, counted updated. The intent now stays (link
+    `creating`, reason create_unconfirmed) and the next run provisions it."""
+    ex.bulk_users("lag", "lag", 4)
+    ex.emu.ctl("PUT", "config", {"newUser404Ms": 4000})
+    ex.emu.ctl("POST", "faults", {"route": "directory.users.insert", "status": 503, "apply": True,
+                                  "every": 2})
+    try:
+        job = ex.job()
+    finally:
+        ex.emu.ctl("DELETE", "faults")
+        ex.emu.ctl("PUT", "config", {"newUser404Ms": 0})
+    assert job["counts"]["failed"] >= 1, job
+    failed = [i for i in ex.items(job["id"]).values() if i["outcome"] == "failed"]
+    assert {i["error"]["reason"] for i in failed} == {"create_unconfirmed"}, failed
+    links = h.sql(ex.db, "SELECT status, count(*) FROM user_links WHERE user_id LIKE 'lag%%' GROUP BY 1 ORDER BY 1")
+    assert links == [("creating", len(failed)), ("synced", 4 - len(failed))], links
+    time.sleep(4.5)  # Google's lag after the creates passes
+    job = ex.job()
+    assert job["status"] == "succeeded" and job["counts"]["created"] == len(failed), job
+    assert job["counts"]["updated"] == 0, job
+    rows = h.sql(ex.db, "SELECT status, origin, count(*) FROM user_links WHERE user_id LIKE 'lag%%' GROUP BY 1, 2")
+    assert rows == [("synced", "provisioned", 4)], rows
+    assert len([e for e in ex.google() if e.startswith("lag")]) == 4
+
+
 def test_worker_killed_while_provisioning_creates_nobody_twice(pending):
     ex = pending
     n = 250 if SANITIZE else 600
