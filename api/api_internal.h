@@ -250,7 +250,8 @@ void api_reply_page(struct api_response *rs, json_object *items, const char *nex
 /*
  * The version an If-Match header asks for: -1 when there is none (or "*"). A header that is not
  * "*" or an ETag of ours ("N", W/"N") is malformed: answers 400 and returns -1 from the function.
- * http.c calls it for every request (handlers read rq->if_version). A weak tag W/"N" never matches (If-Match compares strongly, RFC 9110 §13.1.1): *version is
+ * http.c calls it for every request (handlers read rq->if_version). A weak tag W/"N" never
+ * matches (If-Match compares strongly, RFC 9110 §13.1.1): *version is
  * API_VERSION_NEVER, so the handler answers 412 where it compares versions — after the body was
  * checked, as a request that would be refused without the precondition is (RFC 9110 §13.2.1) —
  * and that 412 says why (rs->if_match_weak).

@@ -139,8 +139,9 @@ int store_links_write(struct store *st, const char *tenant_id, const char *integ
 /*
  * Records on existing links, in one statement, what Google was found to hold for unchanged users:
  * of each w only user_id, primary_email (NULL keeps), status and field_hashes_json (merged) are
- * used; errors are cleared, last_synced_at set (kept by a link written released); no event. While owner holds the job (else
- * E_NOTFOUND, nothing written). Deactivated / not active: as store_links_write.
+ * used; errors are cleared, last_synced_at set (kept by a link written released); no event.
+ * While owner holds the job (else E_NOTFOUND, nothing written). Deactivated / not active: as
+ * store_links_write.
  */
 int store_links_refresh(struct store *st, const char *tenant_id, const char *integration_id,
 			const char *job_id, const char *owner, const struct store_link_write *w,
