@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "google_error.h"
 #include "handlers_import.h"
 #include "validate.h"
 #include "import_preview.h"
@@ -38,8 +39,7 @@ static void reply_google_err(struct api_response *rs, const struct err *e, const
 	} else if (e->code == E_UPSTREAM && e->upstream_status == 404) {
 		/* Google's 404 (an unknown customer): Google's error, not a missing integration */
 		api_reply_google_error(rs, E_UPSTREAM, e);
-	} else if (e->code == E_TIMEOUT || e->code == E_UNAVAIL || e->code == E_RATELIMIT ||
-		   e->code == E_UPSTREAM) {
+	} else if (google_err_transient(e->code)) {
 		api_reply_error(rs, 503, "google-unreachable", "Google unreachable",
 				"Google could not be reached or kept failing (%s); nothing was "
 				"changed. Retry later.",

@@ -256,3 +256,8 @@ int google_answer_check(int status, const char *body, size_t len, struct google_
 	}
 	return 1;
 }
+
+int google_err_transient(int code)
+{
+	return code == E_UNAVAIL || code == E_TIMEOUT || code == E_UPSTREAM || code == E_RATELIMIT;
+}

@@ -58,4 +58,11 @@ int google_answer_check(int status, const char *body, size_t len, struct google_
 /* Copies ge into e: code, upstream_status, reason and "HTTP <status>: <message>". */
 int google_error_to_err(const struct google_error *ge, struct err *e);
 
+/*
+ * Whether a Google call's error code (after the client's retries) may pass by itself: Google
+ * unreachable or slow (E_UNAVAIL, E_TIMEOUT), failing (E_UPSTREAM) or limiting (E_RATELIMIT),
+ * so the same call may go through later; 1 or 0.
+ */
+int google_err_transient(int code);
+
 #endif

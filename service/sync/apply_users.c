@@ -367,12 +367,6 @@ static void part_outcome(struct apply_ctx *ac, const struct export_user *x,
 		   it->e.msg, JOB_FAILED, "gws.user.failed");
 }
 
-/* Google's errors that may pass: the same write may go through on a later run. */
-static bool transient(int rc)
-{
-	return rc == E_TIMEOUT || rc == E_UNAVAIL || rc == E_UPSTREAM || rc == E_RATELIMIT;
-}
-
 /*
  * The batch's request failed as a whole (be): each of its users failed with that error. A create
  * may have gone through unanswered, so its link stays `creating` (a later run looks it up).
@@ -567,7 +561,7 @@ static int run_batch(struct apply_ctx *ac, const struct plan_entry *const *ens, 
 	}
 	if (m) {
 		rc = google_batch(connect_handle_client(ac->h), items, m, e);
-		if (rc && transient(rc)) {
+		if (rc && google_err_transient(rc)) {
 			struct err be = e ? *e : (struct err){.code = rc};
 			batch_failed(ac, ens, slot, m, &be, os);
 			if (++ac->failed_batches < FAILED_BATCHES_MAX)

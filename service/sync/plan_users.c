@@ -621,7 +621,6 @@ static bool digest_of(const char *text, char out[65])
 	return crypto_sha256_hex(text, strlen(text), out) == 0;
 }
 
-/* Whether field f differs: from Google's value when known, else from the link's digest. */
 /* Whether the link holds a digest of field f (what gwsync last wrote or saw in Google). */
 static bool has_digest(const struct plan_user *u, enum field_id f)
 {
@@ -629,6 +628,7 @@ static bool has_digest(const struct plan_user *u, enum field_id f)
 	return u->field_hashes && json_object_object_get_ex(u->field_hashes, field_names[f], &h);
 }
 
+/* Whether field f differs: from Google's value when known, else from the link's digest. */
 static bool field_differs(const struct plan_user *u, const struct desired *d, enum field_id f)
 {
 	if (!d->want[f])
